@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Idempotent setup for a fresh Debian bookworm machine (as root): the Debian
+# packages tatara-build drives, then a venv with the package and test extras.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# clang/llvm/libbpf-dev: C backend; bpftool: loader (host and VM);
+# qemu/busybox/cpio: the VM; rustc-web + bpf core + llvm-22: the Rust link
+# driver test; nix-bin: parsing and evaluating the Nix library in tests.
+PACKAGES=(python3-venv clang llvm libbpf-dev bpftool qemu-system-x86 busybox-static
+          cpio zstd nix-bin rustc-web cargo-web libstd-rust-web-dev-bpf llvm-22 llvm-22-tools)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if ((${#missing[@]})); then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -q
+  apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+
+if [ ! -x .venv/bin/tatara-build ] || [ pyproject.toml -nt .venv/.installed ]; then
+  python3 -m venv .venv
+  .venv/bin/pip install -q --upgrade pip
+  .venv/bin/pip install -q -e '.[test]'
+  touch .venv/.installed
+fi

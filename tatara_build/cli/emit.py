@@ -1,0 +1,3 @@
+"""CLI commands of the emit stage."""
+
+from .app import app, reports_errors  # noqa: F401

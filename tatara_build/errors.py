@@ -1,0 +1,102 @@
+"""Errors are values with spans, created where a problem is found and rendered
+once, by the CLI. Every stage raises `TataraError` (or a subclass); nothing
+else may escape to the user."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+
+class ExitCode(IntEnum):
+    OK = 0
+    USER = 1  # error in the .tlisp source
+    USAGE = 2  # bad command line (typer's own code)
+    TOOLCHAIN = 3  # missing or mismatched toolchain, environment
+    REJECTED = 4  # verifier rejection or failed packet test
+    VM = 5  # VM failure or timeout
+
+
+class Span(BaseModel):
+    """A region of a source file; lines and columns are 1-based, `end_*`
+    points one past the last character."""
+
+    model_config = ConfigDict(frozen=True)
+
+    file: str
+    line: int
+    col: int
+    end_line: int
+    end_col: int
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}:{self.col}"
+
+
+@dataclass
+class Diagnostic:
+    message: str
+    span: Span | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def render(self, source: str | None = None) -> str:
+        where = f"{self.span}: " if self.span else ""
+        out = [f"{where}error: {self.message}"]
+        if self.span is not None:
+            text = source if source is not None else _read(self.span.file)
+            lines = text.splitlines() if text is not None else []
+            if 0 < self.span.line <= len(lines):
+                line = lines[self.span.line - 1]
+                width = (
+                    self.span.end_col - self.span.col
+                    if self.span.end_line == self.span.line
+                    else len(line) - self.span.col + 1
+                )
+                gutter = f"{self.span.line:>4} | "
+                out.append(f"{gutter}{line}")
+                out.append(" " * (len(gutter) + self.span.col - 1) + "^" + "~" * max(0, width - 1))
+        out += [f"  note: {n}" for n in self.notes]
+        return "\n".join(out)
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return None
+
+
+class TataraError(Exception):
+    """One or more diagnostics plus the exit code they call for."""
+
+    exit_code: ExitCode = ExitCode.USER
+
+    def __init__(self, diagnostics: list[Diagnostic] | Diagnostic | str, span: Span | None = None):
+        if isinstance(diagnostics, str):
+            diagnostics = [Diagnostic(diagnostics, span)]
+        elif isinstance(diagnostics, Diagnostic):
+            diagnostics = [diagnostics]
+        self.diagnostics: list[Diagnostic] = diagnostics
+        super().__init__("\n".join(d.message for d in diagnostics))
+
+    def render(self, source: str | None = None) -> str:
+        return "\n".join(d.render(source) for d in self.diagnostics)
+
+
+class SourceError(TataraError):
+    exit_code = ExitCode.USER
+
+
+class ToolchainError(TataraError):
+    exit_code = ExitCode.TOOLCHAIN
+
+
+class RejectedError(TataraError):
+    exit_code = ExitCode.REJECTED
+
+
+class VmError(TataraError):
+    exit_code = ExitCode.VM

@@ -1,0 +1,455 @@
+"""The typed IR: plain pydantic models, no behaviour beyond structure.
+
+JSON is compatible with the seed's serde shapes (`BpfFn` / `BpfExpr`, tag
+`form`, kebab-case): `{"form": "return", "action": "xdp-pass"}`,
+`{"form": "if", "cond": …, "then": …, "otherwise": …}`. The seed's
+unserialisable newtype variants are `{"form": "int", "value": 42}` and
+`{"form": "var", "name": "x"}`. `span` is optional everywhere so the seed's
+span-less JSON loads as-is; `model_dump(exclude_none=True)` round-trips exactly.
+
+Names in the IR are the user's kebab-case names, already validated by the
+frontend against `[a-z][a-z0-9-]*`; keywords are stored without the colon.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .errors import Span
+
+# u8…u64, i8…i64, bool. `action` is the return-action type of the program kind.
+IntType = Literal["u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64"]
+ScalarType = Literal["u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64", "bool"]
+
+
+class Node(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    span: Span | None = None
+
+
+# --- expressions ------------------------------------------------------------
+# Seed forms: return, call, let, if, compare, map-get, map-set, int, var.
+
+
+class Return(Node):
+    """`(return :xdp-pass)`: a return-action keyword of the program's kind."""
+
+    form: Literal["return"] = "return"
+    action: str
+
+
+class ReturnValue(Node):
+    """`(return EXPR)`: an integer of the kind's return type (e.g. socket-filter
+    bytes to keep)."""
+
+    form: Literal["return-value"] = "return-value"
+    value: Expr
+
+
+class Call(Node):
+    """`(call helper-name args…)`: a helper from the per-kind allow-list."""
+
+    form: Literal["call"] = "call"
+    helper: str
+    args: list[Expr] = []
+
+
+class Let(Node):
+    """`(let ((name expr)) body…)`: one binding; multi-binding lets are
+    desugared into nested singles by the frontend."""
+
+    form: Literal["let"] = "let"
+    name: str
+    value: Expr
+    body: list[Expr]
+
+
+class If(Node):
+    """`(if cond then [else])`; a missing else is `begin` with no body."""
+
+    form: Literal["if"] = "if"
+    cond: Expr
+    then: Expr
+    otherwise: Expr
+
+
+CompareOp = Literal["eq", "ne", "lt", "gt", "le", "ge"]
+
+
+class Compare(Node):
+    """`(= a b)` `(!= a b)` `(< a b)` `(> a b)` `(<= a b)` `(>= a b)`."""
+
+    form: Literal["compare"] = "compare"
+    op: CompareOp
+    left: Expr
+    right: Expr
+
+
+class MapGet(Node):
+    """`(map-get m key)`: the value, or 0 when the key is absent."""
+
+    form: Literal["map-get"] = "map-get"
+    map: str
+    key: Expr
+
+
+class MapSet(Node):
+    """`(map-set m key value)`: update with BPF_ANY (arrays: write in place)."""
+
+    form: Literal["map-set"] = "map-set"
+    map: str
+    key: Expr
+    value: Expr
+
+
+class Int(Node):
+    """An integer literal; it takes the type its context needs (checker)."""
+
+    form: Literal["int"] = "int"
+    value: int
+
+
+class Var(Node):
+    form: Literal["var"] = "var"
+    name: str
+
+
+# Extensions beyond the seed.
+
+
+class Bool(Node):
+    """`#t` / `#f`."""
+
+    form: Literal["bool"] = "bool"
+    value: bool
+
+
+class Begin(Node):
+    """`(begin e…)` / `(do e…)`: value of the last expression."""
+
+    form: Literal["begin"] = "begin"
+    body: list[Expr] = []
+
+
+class And(Node):
+    form: Literal["and"] = "and"
+    args: list[Expr]
+
+
+class Or(Node):
+    form: Literal["or"] = "or"
+    args: list[Expr]
+
+
+class Not(Node):
+    form: Literal["not"] = "not"
+    arg: Expr
+
+
+BinaryOp = Literal["add", "sub", "mul", "div", "rem", "bit-and", "bit-or", "bit-xor", "shl", "shr"]
+
+
+class Binary(Node):
+    """`(+ a b)` `(- a b)` `(* a b)` `(/ a b)` `(% a b)` `(& a b)` `(| a b)`
+    `(^ a b)` `(<< a b)` `(>> a b)`: both operands the same integer type
+    (wrap-around arithmetic; `/` and `%` by zero give 0 as in BPF)."""
+
+    form: Literal["binary"] = "binary"
+    op: BinaryOp
+    left: Expr
+    right: Expr
+
+
+class Cast(Node):
+    """`(cast u32 x)` or the shorthand `(u32 x)`: explicit width change
+    (truncation / zero- or sign-extension as in C)."""
+
+    form: Literal["cast"] = "cast"
+    type: ScalarType
+    value: Expr
+
+
+class SetVar(Node):
+    """`(set! name expr)`: assign to a let-bound variable (same type)."""
+
+    form: Literal["set"] = "set"
+    name: str
+    value: Expr
+
+
+class Loop(Node):
+    """`(loop (i START END) body…)`: i runs START..END-1; both bounds are
+    literals so the verifier sees a bounded loop. `i` is u32."""
+
+    form: Literal["loop"] = "loop"
+    var: str
+    start: int
+    end: int
+    body: list[Expr]
+
+
+class Break(Node):
+    """`(break)`: leave the innermost loop."""
+
+    form: Literal["break"] = "break"
+
+
+HeaderName = Literal["eth", "vlan", "ipv4", "ipv6", "tcp", "udp", "icmp", "icmpv6"]
+
+
+class Header(Node):
+    """`(header ctx :tcp)`: parse the packet up to that header, with the bounds
+    checks generated. Its value is optional: only usable through `if-let`."""
+
+    form: Literal["header"] = "header"
+    ctx: str
+    header: HeaderName
+
+
+class MapLookup(Node):
+    """`(map-lookup m key)`: optional value; only usable through `if-let`."""
+
+    form: Literal["map-lookup"] = "map-lookup"
+    map: str
+    key: Expr
+
+
+class IfLet(Node):
+    """`(if-let (name OPTIONAL) then [else])`: `name` is bound in `then` only,
+    when the parse or lookup succeeded."""
+
+    form: Literal["if-let"] = "if-let"
+    name: str
+    value: Expr
+    then: Expr
+    otherwise: Expr
+
+
+class HeaderField(Node):
+    """`(field tcp :dst-port)`: a header field in host byte order; the field
+    table (tables.HEADERS) gives offset, width, mask and type."""
+
+    form: Literal["field"] = "field"
+    value: Expr
+    field: str
+
+
+class MapDelete(Node):
+    """`(map-delete m key)`: hash-like maps only."""
+
+    form: Literal["map-delete"] = "map-delete"
+    map: str
+    key: Expr
+
+
+class MapAdd(Node):
+    """`(map-add m key delta)`: atomic add to a counter (arrays: in place;
+    hashes: insert delta when absent)."""
+
+    form: Literal["map-add"] = "map-add"
+    map: str
+    key: Expr
+    value: Expr
+
+
+class CtxField(Node):
+    """`(ctx-field ctx :len)`: a field of the program's context (table
+    tables.PROGRAM_KINDS[kind].ctx_fields)."""
+
+    form: Literal["ctx-field"] = "ctx-field"
+    ctx: str
+    field: str
+
+
+class EventOutput(Node):
+    """`(event-output m value)`: push an integer to a ring-buf (or, with the
+    program's context, a perf-event-array)."""
+
+    form: Literal["event-output"] = "event-output"
+    map: str
+    value: Expr
+
+
+Expr = Annotated[
+    Union[
+        Return,
+        ReturnValue,
+        Call,
+        Let,
+        If,
+        Compare,
+        MapGet,
+        MapSet,
+        Int,
+        Var,
+        Bool,
+        Begin,
+        And,
+        Or,
+        Not,
+        Binary,
+        Cast,
+        SetVar,
+        Loop,
+        Break,
+        Header,
+        MapLookup,
+        IfLet,
+        HeaderField,
+        MapDelete,
+        MapAdd,
+        CtxField,
+        EventOutput,
+    ],
+    Field(discriminator="form"),
+]
+
+
+# --- declarations -------------------------------------------------------------
+
+
+class BpfFn(Node):
+    """`(bpf-fn name (ctx) body…)`: the body of the program of the same name."""
+
+    name: str
+    ctx: str
+    body: list[Expr]
+
+
+MapKind = Literal[
+    "hash",
+    "lru-hash",
+    "array",
+    "per-cpu-hash",
+    "per-cpu-array",
+    "ring-buf",
+    "perf-event-array",
+    "stack-trace",
+    "lpm-trie",
+]
+
+
+class MapDecl(Node):
+    """`(defbpf-map name :kind :hash :key u32 :value u64 :max-entries 1024)`;
+    upstream's `:key-size` / `:value-size` (bytes) map to u8…u64."""
+
+    name: str
+    kind: MapKind
+    key: IntType | None = None
+    value: IntType | None = None
+    max_entries: int
+    pin_path: str | None = None
+
+
+ProgramKind = Literal[
+    "xdp", "tc", "socket-filter", "kprobe", "tracepoint", "cgroup-skb", "lsm", "perf-event"
+]
+
+
+class Attach(Node):
+    """`:attach (:target "eth0")`. For kprobe the target is the function, for
+    tracepoint "category/name", for lsm the hook, for cgroup-skb the
+    direction ("ingress"/"egress"), for tc the interface (direction below)."""
+
+    target: str | None = None
+    direction: str | None = None
+
+
+class ProgramDecl(Node):
+    name: str
+    kind: ProgramKind
+    attach: Attach | None = None
+    license: str = "GPL"
+    uses_maps: list[str] = []
+    kernel: str | None = None  # target kernel, e.g. "6.1"
+    max_insns: int | None = None  # verifier budget
+
+
+class PolicyDecl(Node):
+    name: str
+    description: str = ""
+    programs: list[str] = []
+    maps: list[str] = []
+
+
+PacketValue = Union[int, str, list[str]]
+
+
+class Layer(Node):
+    """One protocol layer of a test packet, e.g. `(tcp :dport 80 :flags (syn))`.
+    Field names and defaults: tables.PACKET_LAYERS. Lengths, ethertypes,
+    protocol numbers and checksums are filled in when not given."""
+
+    kind: Literal["eth", "vlan", "ipv4", "ipv6", "tcp", "udp", "icmp", "icmpv6", "arp", "raw"]
+    fields: dict[str, PacketValue] = {}
+
+
+class MapExpect(Node):
+    """After all cases: `(syn-drops 0 3)`, the value at key 0 is 3 (per-CPU
+    maps: the sum over CPUs)."""
+
+    map: str
+    key: int
+    value: int
+
+
+class TestCase(Node):
+    """`(syn :packet ((eth) (ipv4) (tcp :flags (syn))) :expect :xdp-drop)`;
+    or `:packet-hex "…"`; `:truncate N` cuts the built packet to N bytes."""
+
+    name: str
+    layers: list[Layer] = []
+    packet_hex: str | None = None
+    truncate: int | None = None
+    expect: str  # a return-action keyword of the program's kind
+    repeat: int = 1
+
+
+class TestDecl(Node):
+    """`(defbpf-test name :program p :cases (…) :expect-maps (…))`."""
+
+    name: str
+    program: str
+    cases: list[TestCase]
+    expect_maps: list[MapExpect] = []
+
+
+class Module(BaseModel):
+    """Everything one `.tlisp` file declares, in source order per kind."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    file: str
+    source_sha256: str
+    maps: list[MapDecl] = []
+    programs: list[ProgramDecl] = []
+    policies: list[PolicyDecl] = []
+    functions: list[BpfFn] = []
+    tests: list[TestDecl] = []
+
+
+for _model in list(globals().values()):
+    if isinstance(_model, type) and issubclass(_model, BaseModel) and _model is not BaseModel:
+        _model.model_rebuild()
+
+
+def to_json(module: Module, *, spans: bool = True) -> str:
+    data = module.model_dump(mode="json", exclude_none=True)
+    if not spans:
+        data = _strip_spans(data)
+    return json.dumps(data, indent=2) + "\n"
+
+
+def from_json(text: str) -> Module:
+    return Module.model_validate_json(text)
+
+
+def _strip_spans(value):
+    if isinstance(value, dict):
+        return {k: _strip_spans(v) for k, v in value.items() if k != "span"}
+    if isinstance(value, list):
+        return [_strip_spans(v) for v in value]
+    return value

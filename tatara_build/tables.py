@@ -1,0 +1,362 @@
+"""Everything tatara-build knows about BPF, as data, in one place: program
+kinds (context, return type, actions, helpers, how each backend spells
+them), map kinds and the operations each allows, helpers, packet headers
+and test-packet layers. Stages look entries up; none branches on a kind
+name."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# --- helpers --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Helper:
+    name: str  # tatara-lisp name
+    returns: str  # IR scalar type
+    c: str  # libbpf C function
+    aya: str  # aya-ebpf path
+    kernel_id: int  # BPF_FUNC_* number
+
+
+HELPERS: dict[str, Helper] = {
+    h.name: h
+    for h in [
+        Helper("get-current-cpu", "u32", "bpf_get_smp_processor_id", "aya_ebpf::helpers::bpf_get_smp_processor_id", 8),
+        Helper("get-current-pid-tgid", "u64", "bpf_get_current_pid_tgid", "aya_ebpf::helpers::bpf_get_current_pid_tgid", 14),
+        Helper("get-current-uid-gid", "u64", "bpf_get_current_uid_gid", "aya_ebpf::helpers::bpf_get_current_uid_gid", 15),
+        Helper("get-prandom", "u32", "bpf_get_prandom_u32", "aya_ebpf::helpers::bpf_get_prandom_u32", 7),
+        Helper("ktime-ns", "u64", "bpf_ktime_get_ns", "aya_ebpf::helpers::bpf_ktime_get_ns", 5),
+    ]
+}
+
+# Helpers every program kind may call (kernel: bpf_base_func_proto).
+BASE_HELPERS = ("get-current-cpu", "get-prandom", "ktime-ns")
+# Tracing kinds also see the current task.
+TASK_HELPERS = BASE_HELPERS + ("get-current-pid-tgid", "get-current-uid-gid")
+
+# --- program kinds ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str  # keyword, e.g. "xdp-drop"
+    value: int  # numeric value the kernel sees
+    c: str  # C spelling
+    aya: str  # Rust spelling (typed as the kind's aya return type)
+
+
+@dataclass(frozen=True)
+class CtxField:
+    name: str
+    type: str  # IR scalar type
+    c: str  # C expression over `ctx`
+    aya: str  # Rust expression over `ctx`
+
+
+@dataclass(frozen=True)
+class ProgramKind:
+    name: str
+    return_type: str  # IR scalar type of a `(return EXPR)` value
+    actions: dict[str, Action]
+    helpers: tuple[str, ...]
+    # Where direct packet access starts: "l2" (Ethernet), "l3" (IP), or None
+    # (no `header` forms allowed for this kind).
+    packet: str | None
+    needs_attach_target: bool
+    attach_help: str  # what :attach :target means for this kind
+    c_section: str  # `{target}` is replaced by the validated attach target
+    c_ctx: str  # C context parameter type
+    c_return: str
+    aya_attr: str  # `{target}` likewise
+    aya_ctx: str
+    aya_return: str
+    test_run: bool  # BPF_PROG_TEST_RUN supports this kind with packet data
+    ctx_fields: dict[str, CtxField] = field(default_factory=dict)
+
+
+def _actions(*items: tuple[str, int, str, str]) -> dict[str, Action]:
+    return {a[0]: Action(*a) for a in items}
+
+
+_XDP = "aya_ebpf::bindings::xdp_action"
+_SKB_FIELDS = {
+    "len": CtxField("len", "u32", "ctx->len", "ctx.len()"),
+    "protocol": CtxField("protocol", "u16", "bpf_ntohs(ctx->protocol)", "u16::from_be(ctx.skb.protocol() as u16)"),
+    "mark": CtxField("mark", "u32", "ctx->mark", "unsafe { (*ctx.skb.skb).mark }"),
+    "ifindex": CtxField("ifindex", "u32", "ctx->ifindex", "unsafe { (*ctx.skb.skb).ifindex }"),
+}
+
+PROGRAM_KINDS: dict[str, ProgramKind] = {
+    k.name: k
+    for k in [
+        ProgramKind(
+            "xdp", "u32",
+            _actions(
+                ("xdp-aborted", 0, "XDP_ABORTED", f"{_XDP}::XDP_ABORTED"),
+                ("xdp-drop", 1, "XDP_DROP", f"{_XDP}::XDP_DROP"),
+                ("xdp-pass", 2, "XDP_PASS", f"{_XDP}::XDP_PASS"),
+                ("xdp-tx", 3, "XDP_TX", f"{_XDP}::XDP_TX"),
+                ("xdp-redirect", 4, "XDP_REDIRECT", f"{_XDP}::XDP_REDIRECT"),
+            ),
+            BASE_HELPERS, "l2", True, "network interface to attach to",
+            "xdp", "struct xdp_md *", "int", "#[xdp]", "XdpContext", "u32", True,
+            {
+                "len": CtxField("len", "u32", "(__u32)(ctx->data_end - ctx->data)", "(ctx.data_end() - ctx.data()) as u32"),
+                "ingress-ifindex": CtxField("ingress-ifindex", "u32", "ctx->ingress_ifindex", "unsafe { (*ctx.ctx).ingress_ifindex }"),
+            },
+        ),
+        ProgramKind(
+            "tc", "i32",
+            _actions(
+                ("tc-act-unspec", -1, "TC_ACT_UNSPEC", "aya_ebpf::bindings::TC_ACT_UNSPEC"),
+                ("tc-act-ok", 0, "TC_ACT_OK", "aya_ebpf::bindings::TC_ACT_OK"),
+                ("tc-act-reclassify", 1, "TC_ACT_RECLASSIFY", "aya_ebpf::bindings::TC_ACT_RECLASSIFY"),
+                ("tc-act-shot", 2, "TC_ACT_SHOT", "aya_ebpf::bindings::TC_ACT_SHOT"),
+                ("tc-act-pipe", 3, "TC_ACT_PIPE", "aya_ebpf::bindings::TC_ACT_PIPE"),
+                ("tc-act-redirect", 7, "TC_ACT_REDIRECT", "aya_ebpf::bindings::TC_ACT_REDIRECT"),
+            ),
+            BASE_HELPERS, "l2", True, "network interface to attach to (:direction ingress|egress)",
+            "tc", "struct __sk_buff *", "int", "#[classifier]", "TcContext", "i32", True,
+            _SKB_FIELDS,
+        ),
+        ProgramKind(
+            "socket-filter", "i64",
+            _actions(("drop", 0, "0", "0"), ("keep", -1, "-1", "-1")),
+            BASE_HELPERS, None, False, "unused",
+            "socket", "struct __sk_buff *", "int", "#[socket_filter]", "SkBuffContext", "i64", True,
+            {"len": _SKB_FIELDS["len"], "protocol": _SKB_FIELDS["protocol"]},
+        ),
+        ProgramKind(
+            "kprobe", "u32",
+            _actions(("ok", 0, "0", "0"), ("err", 1, "1", "1")),
+            TASK_HELPERS, None, True, "kernel function to probe",
+            "kprobe/{target}", "struct pt_regs *", "int", "#[kprobe]", "ProbeContext", "u32", False,
+        ),
+        ProgramKind(
+            "tracepoint", "u32",
+            _actions(("ok", 0, "0", "0"), ("err", 1, "1", "1")),
+            TASK_HELPERS, None, True, "tracepoint as category/name",
+            "tracepoint/{target}", "void *", "int", "#[tracepoint]", "TracePointContext", "u32", False,
+        ),
+        ProgramKind(
+            "cgroup-skb", "i32",
+            _actions(("deny", 0, "0", "0"), ("allow", 1, "1", "1")),
+            BASE_HELPERS, "l3", False, "direction: ingress or egress",
+            "cgroup_skb/{target}", "struct __sk_buff *", "int", "#[cgroup_skb]", "SkBuffContext", "i32", True,
+            _SKB_FIELDS,
+        ),
+        ProgramKind(
+            "lsm", "i32",
+            _actions(("allow", 0, "0", "0"), ("deny", -1, "-1", "-1")),
+            TASK_HELPERS, None, True, "LSM hook name, e.g. file_open",
+            "lsm/{target}", "void *", "int", '#[lsm(hook = "{target}")]', "LsmContext", "i32", False,
+        ),
+        ProgramKind(
+            "perf-event", "u32",
+            _actions(("ok", 0, "0", "0"), ("err", 1, "1", "1")),
+            TASK_HELPERS, None, False, "unused",
+            "perf_event", "struct bpf_perf_event_data *", "int", "#[perf_event]", "PerfEventContext", "u32", False,
+        ),
+    ]
+}
+
+# --- map kinds ----------------------------------------------------------------
+
+# Map operations (IR forms) by name.
+OPS_HASH = frozenset({"map-get", "map-lookup", "map-set", "map-delete", "map-add"})
+OPS_ARRAY = frozenset({"map-get", "map-lookup", "map-set", "map-add"})
+
+
+@dataclass(frozen=True)
+class MapKind:
+    name: str
+    c_type: str  # BPF_MAP_TYPE_*
+    aya_type: str  # aya_ebpf::btf_maps::…
+    ops: frozenset[str]
+    key_required: str | None  # fixed key type, e.g. "u32" for arrays; None = any
+    has_value: bool = True  # ring-buf etc. declare no key/value
+    kernel_id: int = 0
+
+
+MAP_KINDS: dict[str, MapKind] = {
+    m.name: m
+    for m in [
+        MapKind("hash", "BPF_MAP_TYPE_HASH", "HashMap", OPS_HASH, None, kernel_id=1),
+        MapKind("lru-hash", "BPF_MAP_TYPE_LRU_HASH", "LruHashMap", OPS_HASH, None, kernel_id=9),
+        MapKind("per-cpu-hash", "BPF_MAP_TYPE_PERCPU_HASH", "PerCpuHashMap", OPS_HASH, None, kernel_id=5),
+        MapKind("array", "BPF_MAP_TYPE_ARRAY", "Array", OPS_ARRAY, "u32", kernel_id=2),
+        MapKind("per-cpu-array", "BPF_MAP_TYPE_PERCPU_ARRAY", "PerCpuArray", OPS_ARRAY, "u32", kernel_id=6),
+        MapKind("lpm-trie", "BPF_MAP_TYPE_LPM_TRIE", "LpmTrie", frozenset({"map-get", "map-lookup", "map-set", "map-delete"}), None, kernel_id=11),
+        MapKind("ring-buf", "BPF_MAP_TYPE_RINGBUF", "RingBuf", frozenset({"event-output"}), None, has_value=False, kernel_id=27),
+        MapKind("perf-event-array", "BPF_MAP_TYPE_PERF_EVENT_ARRAY", "PerfEventArray", frozenset({"event-output"}), None, has_value=False, kernel_id=4),
+        MapKind("stack-trace", "BPF_MAP_TYPE_STACK_TRACE", "StackTrace", frozenset(), None, has_value=False, kernel_id=7),
+    ]
+}
+
+# Licenses the kernel treats as GPL-compatible (include/linux/license.h).
+GPL_COMPATIBLE = ("GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", "Dual MIT/GPL", "Dual MPL/GPL")
+
+# --- integer types --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class IntInfo:
+    bits: int
+    signed: bool
+    c: str
+    rust: str
+
+    @property
+    def min(self) -> int:
+        return -(1 << (self.bits - 1)) if self.signed else 0
+
+    @property
+    def max(self) -> int:
+        return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
+
+
+INT_TYPES: dict[str, IntInfo] = {
+    "u8": IntInfo(8, False, "__u8", "u8"),
+    "u16": IntInfo(16, False, "__u16", "u16"),
+    "u32": IntInfo(32, False, "__u32", "u32"),
+    "u64": IntInfo(64, False, "__u64", "u64"),
+    "i8": IntInfo(8, True, "__s8", "i8"),
+    "i16": IntInfo(16, True, "__s16", "i16"),
+    "i32": IntInfo(32, True, "__s32", "i32"),
+    "i64": IntInfo(64, True, "__s64", "i64"),
+}
+
+# --- packet headers (what `header` parses and `field` reads) ---------------
+
+ETH_P_IP = 0x0800
+ETH_P_IPV6 = 0x86DD
+ETH_P_8021Q = 0x8100
+ETH_P_8021AD = 0x88A8
+ETH_P_ARP = 0x0806
+IPPROTO_ICMP = 1
+IPPROTO_TCP = 6
+IPPROTO_UDP = 17
+IPPROTO_ICMPV6 = 58
+MAX_VLAN_TAGS = 2  # the L3 parse skips up to this many 802.1Q/802.1ad tags
+
+
+@dataclass(frozen=True)
+class HeaderFieldSpec:
+    """`size` bytes at `offset` from the header start, big-endian on the
+    wire, converted to host order, then `(v >> shift) & mask` when mask is
+    set. `type` is the IR type the user sees (bool: mask != 0)."""
+
+    name: str
+    offset: int
+    size: int  # 1, 2, 4 or 8
+    type: str
+    mask: int | None = None
+    shift: int = 0
+
+
+@dataclass(frozen=True)
+class HeaderSpec:
+    name: str
+    min_len: int  # bytes that must be in the packet before any field is read
+    # How the header is reached: the outer header and the selector value
+    # (ethertype for L3, IP protocol / next header for L4).
+    via: tuple[tuple[str, int], ...]
+    fields: dict[str, HeaderFieldSpec]
+
+
+def _fields(*specs: HeaderFieldSpec) -> dict[str, HeaderFieldSpec]:
+    return {s.name: s for s in specs}
+
+
+F = HeaderFieldSpec
+_TCP_FLAGS = ("fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr")
+
+HEADERS: dict[str, HeaderSpec] = {
+    h.name: h
+    for h in [
+        HeaderSpec("eth", 14, (), _fields(F("type", 12, 2, "u16"))),
+        HeaderSpec("vlan", 4, (("eth", ETH_P_8021Q), ("eth", ETH_P_8021AD)), _fields(
+            F("id", 0, 2, "u16", 0x0FFF), F("pcp", 0, 2, "u8", 0x7, 13), F("type", 2, 2, "u16"),
+        )),
+        # IPv4: ihl >= 5 checked, header length ihl*4 bounds-checked before L4.
+        HeaderSpec("ipv4", 20, (("eth", ETH_P_IP),), _fields(
+            F("version", 0, 1, "u8", 0xF, 4), F("ihl", 0, 1, "u8", 0xF), F("tos", 1, 1, "u8"),
+            F("total-len", 2, 2, "u16"), F("id", 4, 2, "u16"), F("frag-offset", 6, 2, "u16", 0x1FFF),
+            F("df", 6, 2, "bool", 0x1, 14), F("mf", 6, 2, "bool", 0x1, 13), F("ttl", 8, 1, "u8"),
+            F("protocol", 9, 1, "u8"), F("checksum", 10, 2, "u16"), F("src", 12, 4, "u32"), F("dst", 16, 4, "u32"),
+        )),
+        HeaderSpec("ipv6", 40, (("eth", ETH_P_IPV6),), _fields(
+            F("version", 0, 1, "u8", 0xF, 4), F("payload-len", 4, 2, "u16"), F("next-header", 6, 1, "u8"),
+            F("hop-limit", 7, 1, "u8"), F("src-hi", 8, 8, "u64"), F("src-lo", 16, 8, "u64"),
+            F("dst-hi", 24, 8, "u64"), F("dst-lo", 32, 8, "u64"),
+        )),
+        # L4 over IPv4 only when the packet is not a non-first fragment.
+        HeaderSpec("tcp", 20, (("ipv4", IPPROTO_TCP), ("ipv6", IPPROTO_TCP)), _fields(
+            F("src-port", 0, 2, "u16"), F("dst-port", 2, 2, "u16"), F("seq", 4, 4, "u32"),
+            F("ack-seq", 8, 4, "u32"), F("data-offset", 12, 1, "u8", 0xF, 4), F("flags", 13, 1, "u8"),
+            *(F(flag, 13, 1, "bool", 0x1, bit) for bit, flag in enumerate(_TCP_FLAGS)),
+            F("window", 14, 2, "u16"), F("checksum", 16, 2, "u16"), F("urg-ptr", 18, 2, "u16"),
+        )),
+        HeaderSpec("udp", 8, (("ipv4", IPPROTO_UDP), ("ipv6", IPPROTO_UDP)), _fields(
+            F("src-port", 0, 2, "u16"), F("dst-port", 2, 2, "u16"), F("len", 4, 2, "u16"), F("checksum", 6, 2, "u16"),
+        )),
+        HeaderSpec("icmp", 4, (("ipv4", IPPROTO_ICMP),), _fields(
+            F("type", 0, 1, "u8"), F("code", 1, 1, "u8"), F("checksum", 2, 2, "u16"),
+        )),
+        HeaderSpec("icmpv6", 4, (("ipv6", IPPROTO_ICMPV6),), _fields(
+            F("type", 0, 1, "u8"), F("code", 1, 1, "u8"), F("checksum", 2, 2, "u16"),
+        )),
+    ]
+}
+
+# --- test packet layers (what `defbpf-test` may build) ---------------------
+
+
+@dataclass(frozen=True)
+class LayerField:
+    name: str
+    kind: str  # "int", "mac", "ipv4", "ipv6", "hex", "flags"
+    default: object = None
+
+
+@dataclass(frozen=True)
+class PacketLayer:
+    name: str
+    fields: dict[str, LayerField]
+
+
+def _layer(name: str, *fs: LayerField) -> PacketLayer:
+    return PacketLayer(name, {f.name: f for f in fs})
+
+
+L = LayerField
+PACKET_LAYERS: dict[str, PacketLayer] = {
+    p.name: p
+    for p in [
+        _layer("eth", L("src", "mac", "02:00:00:00:00:01"), L("dst", "mac", "02:00:00:00:00:02"), L("type", "int")),
+        _layer("vlan", L("id", "int", 1), L("pcp", "int", 0), L("type", "int"), L("tpid", "int", ETH_P_8021Q)),
+        _layer("ipv4", L("src", "ipv4", "10.0.0.1"), L("dst", "ipv4", "10.0.0.2"), L("ttl", "int", 64),
+               L("tos", "int", 0), L("id", "int", 1), L("protocol", "int"), L("frag-offset", "int", 0),
+               L("flags", "flags", ()), L("options", "hex", ""), L("ihl", "int"), L("total-len", "int")),
+        _layer("ipv6", L("src", "ipv6", "fd00::1"), L("dst", "ipv6", "fd00::2"), L("hop-limit", "int", 64),
+               L("next-header", "int"), L("payload-len", "int")),
+        _layer("tcp", L("sport", "int", 12345), L("dport", "int", 80), L("seq", "int", 0), L("ack-seq", "int", 0),
+               L("flags", "flags", ()), L("window", "int", 65535), L("data-offset", "int")),
+        _layer("udp", L("sport", "int", 12345), L("dport", "int", 53), L("len", "int")),
+        _layer("icmp", L("type", "int", 8), L("code", "int", 0)),
+        _layer("icmpv6", L("type", "int", 128), L("code", "int", 0)),
+        _layer("arp", L("op", "int", 1), L("sender-ip", "ipv4", "10.0.0.1"), L("target-ip", "ipv4", "10.0.0.2")),
+        _layer("raw", L("hex", "hex", "")),
+    ]
+}
+
+TCP_FLAG_BITS = {flag: 1 << bit for bit, flag in enumerate(_TCP_FLAGS)}
+IPV4_FLAG_BITS = {"df": 0x4000, "mf": 0x2000}
+LAYER_FLAG_BITS = {"tcp": TCP_FLAG_BITS, "ipv4": IPV4_FLAG_BITS}
+
+# BPF limits the checker enforces.
+STACK_LIMIT = 512
+MAX_LOOP_ITERATIONS = 1 << 16
+DEFAULT_MAX_INSNS = 1_000_000  # the kernel's own complexity limit
