@@ -28,6 +28,11 @@ ScalarType = Literal["u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64", "bool
 class Node(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     span: Span | None = None
+    # Filled in by the checker on expressions; backends rely on it. One of
+    # the ScalarType names, "unit" (no value), "never" (return/break),
+    # "header:<name>" (a parsed header), "option:<type>" (header or lookup
+    # before `if-let`). None before checking.
+    type: str | None = None
 
 
 # --- expressions ------------------------------------------------------------

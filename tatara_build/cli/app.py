@@ -36,3 +36,30 @@ def reports_errors(fn: F) -> F:
             raise typer.Exit(int(err.exit_code)) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+# `tatara-build schema WHAT`: each stage registers the models it publishes.
+SCHEMAS: dict[str, Callable[[], type]] = {}
+
+
+@app.command()
+@reports_errors
+def schema(what: str = typer.Argument("ir", help="Which schema: " + "|".join(["ir", "manifest", "…"]))) -> None:
+    """Print the JSON Schema of the IR (default) or another published model.
+
+    Example: tatara-build schema ir > ir.schema.json
+    """
+    import json
+
+    if what not in SCHEMAS:
+        raise typer.BadParameter(f"unknown schema {what!r}; known: {', '.join(sorted(SCHEMAS))}")
+    print(json.dumps(SCHEMAS[what]().model_json_schema(), indent=2, sort_keys=True))
+
+
+def _ir_schema() -> type:
+    from ..ir import Module
+
+    return Module
+
+
+SCHEMAS["ir"] = _ir_schema
