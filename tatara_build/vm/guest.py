@@ -1,0 +1,55 @@
+"""The guest side: /init, a busybox shell script that mounts proc, sysfs and
+bpffs, follows /job/plan (written by the host, validated tokens only) and
+prints every step's output between `@@BEGIN <step…>` and `@@END <rc>` lines on
+the serial console, then powers off."""
+
+from __future__ import annotations
+
+import re
+
+# Plan lines (one step each; every token matches SAFE_TOKEN):
+#   load IDX FILE                   bpftool -d prog loadall, then show each prog
+#   run IDX PROG PKT REPEAT TAG     BPF_PROG_TEST_RUN with /job/PKT
+#   dump IDX                        every pinned map of object IDX, as JSON
+SAFE_TOKEN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+READY = "@@TATARA-READY"
+DONE = "@@TATARA-DONE"
+
+INIT_SCRIPT = r"""#!/bin/busybox sh
+export PATH=/bin
+mount -t proc proc /proc
+mount -t devtmpfs dev /dev
+mount -t sysfs sys /sys
+mount -t bpf bpf /sys/fs/bpf
+echo "@@TATARA-READY $(cut -d' ' -f1 /proc/uptime)"
+step() { echo "@@BEGIN $*"; }
+done_() { echo; echo "@@END $1"; }
+while read -r op a b c d e; do
+  case "$op" in
+  load)
+    mkdir -p /sys/fs/bpf/$a
+    step load $a $b
+    bpftool -d prog loadall /job/$b /sys/fs/bpf/$a/p pinmaps /sys/fs/bpf/$a/m 2>&1
+    done_ $?
+    for p in /sys/fs/bpf/$a/p/*; do
+      [ -e "$p" ] || continue
+      step show $a ${p##*/}
+      bpftool -j prog show pinned "$p" 2>&1
+      done_ $?
+    done ;;
+  run)
+    step run $a $b $c $d $e
+    bpftool prog run pinned /sys/fs/bpf/$a/p/$b data_in /job/$c repeat $d 2>&1
+    done_ $? ;;
+  dump)
+    for m in /sys/fs/bpf/$a/m/*; do
+      [ -e "$m" ] || continue
+      step dump $a ${m##*/}
+      bpftool -j map dump pinned "$m" 2>&1
+      done_ $?
+    done ;;
+  esac
+done < /job/plan
+echo "@@TATARA-DONE $(cut -d' ' -f1 /proc/uptime)"
+poweroff -f
+"""

@@ -1,0 +1,141 @@
+"""Boot QEMU on a kernel + initrd with the serial console on stdout, under a
+hard timeout that kills QEMU's whole process group. KVM is used only where
+a probe boot shows it works (the verdict is cached per host); else TCG."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ToolchainError, VmError
+from .guest import DONE, READY
+from .kernels import cache_dir
+
+KVM_PROBE_SECONDS = 8.0  # a working KVM reaches /init in well under this
+TAIL_LINES = 30
+
+
+@dataclass
+class Boot:
+    console: str
+    seconds: float  # wall time from QEMU start to its exit
+    ready_seconds: float | None  # wall time until /init printed READY
+    accel: str
+    pid: int  # QEMU's PID (gone when boot() returns)
+
+
+def command(kernel: Path, initrd: Path, accel: str) -> list[str]:
+    qemu = shutil.which("qemu-system-x86_64")
+    if qemu is None:
+        raise ToolchainError("qemu-system-x86_64 not found: install qemu-system-x86")
+    accel_args = ["-enable-kvm", "-cpu", "host"] if accel == "kvm" else ["-accel", "tcg"]
+    return [
+        qemu, *accel_args, "-m", "512", "-smp", "1", "-nographic", "-no-reboot", "-nic", "none",
+        "-kernel", str(kernel), "-initrd", str(initrd),
+        "-append", "console=ttyS0 quiet panic=-1",
+    ]
+
+
+def boot(kernel: Path, initrd: Path, *, timeout: float, accel: str, ready_within: float | None = None) -> Boot | None:
+    """Run the VM to completion. Returns None only when `ready_within` is set
+    and /init did not start in time (a failed KVM probe); raises VmError on
+    the hard timeout, with the console tail."""
+    start = time.monotonic()
+    proc = subprocess.Popen(
+        command(kernel, initrd, accel),
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: one kill takes all
+    )
+    lines: list[str] = []
+    ready_at: list[float] = []
+    ready = threading.Event()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            lines.append(line)
+            if READY in line and not ready.is_set():
+                ready_at.append(time.monotonic() - start)
+                ready.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        if ready_within is not None and not ready.wait(ready_within):
+            return None
+        proc.wait(timeout=max(0.0, timeout - (time.monotonic() - start)))
+    except subprocess.TimeoutExpired:
+        tail = "\n".join(lines[-TAIL_LINES:])
+        raise VmError(f"VM timed out after {timeout:.0f} s ({accel}); console tail:\n{tail}") from None
+    finally:
+        _kill(proc)
+        reader.join(timeout=5)
+    return Boot("\n".join(lines), time.monotonic() - start, ready_at[0] if ready_at else None, accel, proc.pid)
+
+
+def _kill(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait()
+    if proc.stdout:
+        proc.stdout.close()
+
+
+def boot_best(kernel: Path, initrd: Path, *, timeout: float, accel: str = "auto") -> Boot:
+    """`accel`: "kvm", "tcg", or "auto" (KVM if /dev/kvm opens and the cached
+    probe verdict, or a probe boot, says it works; TCG otherwise)."""
+    accel = os.environ.get("TATARA_VM_ACCEL", accel)
+    if accel in ("kvm", "tcg"):
+        result = boot(kernel, initrd, timeout=timeout, accel=accel)
+        assert result is not None
+        return result
+    verdict_file = _verdict_file()
+    verdict = verdict_file.read_text().strip() if verdict_file.is_file() else None
+    if verdict != "tcg" and _kvm_openable():
+        result = boot(kernel, initrd, timeout=timeout, accel="kvm", ready_within=None if verdict == "kvm" else KVM_PROBE_SECONDS)
+        if result is not None and DONE in result.console:
+            _record(verdict_file, "kvm")
+            return result
+        _record(verdict_file, "tcg")
+    result = boot(kernel, initrd, timeout=timeout, accel="tcg")
+    assert result is not None
+    return result
+
+
+def _kvm_openable() -> bool:
+    try:
+        fd = os.open("/dev/kvm", os.O_RDWR)
+    except OSError:
+        return False
+    os.close(fd)
+    return True
+
+
+def _verdict_file() -> Path:
+    """Per host: kernel release and CPU model decide whether KVM works."""
+    cpu = ""
+    try:
+        cpu = next((l for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), "")
+    except OSError:
+        pass
+    key = hashlib.sha256(f"{platform.node()}|{platform.release()}|{cpu}".encode()).hexdigest()[:16]
+    return cache_dir() / f"kvm-verdict-{key}"
+
+
+def _record(path: Path, verdict: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(verdict + "\n")
+    tmp.rename(path)
