@@ -18,6 +18,7 @@ class Helper:
     c: str  # libbpf C function
     aya: str  # aya-ebpf path
     kernel_id: int  # BPF_FUNC_* number
+    params: tuple[str, ...] = ()  # IR types of the arguments
 
 
 HELPERS: dict[str, Helper] = {
@@ -74,6 +75,8 @@ class ProgramKind:
     aya_return: str
     test_run: bool  # BPF_PROG_TEST_RUN supports this kind with packet data
     ctx_fields: dict[str, CtxField] = field(default_factory=dict)
+    # When set, the only valid :attach :target values.
+    attach_targets: tuple[str, ...] = ()
 
 
 def _actions(*items: tuple[str, int, str, str]) -> dict[str, Action]:
@@ -145,7 +148,7 @@ PROGRAM_KINDS: dict[str, ProgramKind] = {
             _actions(("deny", 0, "0", "0"), ("allow", 1, "1", "1")),
             BASE_HELPERS, "l3", False, "direction: ingress or egress",
             "cgroup_skb/{target}", "struct __sk_buff *", "int", "#[cgroup_skb]", "SkBuffContext", "i32", True,
-            _SKB_FIELDS,
+            _SKB_FIELDS, attach_targets=("ingress", "egress"),
         ),
         ProgramKind(
             "lsm", "i32",
@@ -311,6 +314,9 @@ HEADERS: dict[str, HeaderSpec] = {
     ]
 }
 
+# Headers before L3: not reachable where packet access starts at "l3".
+L2_HEADERS = ("eth", "vlan")
+
 # --- test packet layers (what `defbpf-test` may build) ---------------------
 
 
@@ -350,6 +356,18 @@ PACKET_LAYERS: dict[str, PacketLayer] = {
         _layer("arp", L("op", "int", 1), L("sender-ip", "ipv4", "10.0.0.1"), L("target-ip", "ipv4", "10.0.0.2")),
         _layer("raw", L("hex", "hex", "")),
     ]
+}
+
+# Width in bits of "int" layer fields (others: 32); the checker range-checks.
+LAYER_FIELD_BITS = {
+    ("eth", "type"): 16, ("vlan", "id"): 12, ("vlan", "pcp"): 3, ("vlan", "type"): 16, ("vlan", "tpid"): 16,
+    ("ipv4", "ttl"): 8, ("ipv4", "tos"): 8, ("ipv4", "id"): 16, ("ipv4", "protocol"): 8,
+    ("ipv4", "frag-offset"): 13, ("ipv4", "ihl"): 4, ("ipv4", "total-len"): 16,
+    ("ipv6", "hop-limit"): 8, ("ipv6", "next-header"): 8, ("ipv6", "payload-len"): 16,
+    ("tcp", "sport"): 16, ("tcp", "dport"): 16, ("tcp", "window"): 16, ("tcp", "data-offset"): 4,
+    ("udp", "sport"): 16, ("udp", "dport"): 16, ("udp", "len"): 16,
+    ("icmp", "type"): 8, ("icmp", "code"): 8, ("icmpv6", "type"): 8, ("icmpv6", "code"): 8,
+    ("arp", "op"): 16,
 }
 
 TCP_FLAG_BITS = {flag: 1 << bit for bit, flag in enumerate(_TCP_FLAGS)}
