@@ -1,0 +1,227 @@
+"""The build stage: generated sources -> one BPF object per source file,
+OUT/<stem>.o, plus OUT/src/ (the sources) and OUT/manifest.json.
+
+    build(source, out, options)     load + check + emit + compile + link
+    build_generated(src, stem, …)   the same from already generated sources
+    repro(source, options)          two builds in two directories, same sha256?
+
+Everything is written to a temporary directory next to OUT and renamed into
+place at the end: a failed build leaves no partial OUT.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+import tomllib
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Iterator
+
+from ..errors import Diagnostic, ToolchainError
+from . import cache, elf
+from .manifest import Crate, Manifest, ObjectInfo, Program, Toolchain
+from .progress import Progress, make_progress
+
+BACKENDS = ("aya", "c")
+ENGINES = ("host", "nix")
+LINKERS = ("auto", "bpf-linker", "llvm")
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    backend: str = "aya"
+    engine: str = "host"
+    vendor_dir: Path | None = None
+    linker: str = "auto"  # auto: bpf-linker when on PATH, else our LLVM driver
+    rustc: str | None = None
+    clang: str | None = None
+    cpu: str = "v3"
+    use_cache: bool = True
+    flake: Path | None = None
+    source_date_epoch: str = field(default_factory=lambda: os.environ.get("SOURCE_DATE_EPOCH", "0"))
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError, version as dist_version
+
+    try:
+        return dist_version("tatara-build")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+@contextmanager
+def staging(out: Path) -> Iterator[Path]:
+    """A temp dir next to OUT that replaces OUT on success, vanishes on failure."""
+    out = out.resolve()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it 0700; OUT should look like any directory
+    try:
+        yield tmp
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    old = None
+    if out.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent)) / "old"
+        out.rename(old)
+    tmp.rename(out)
+    if old is not None:
+        shutil.rmtree(old.parent, ignore_errors=True)
+
+
+def build(source: Path, out: Path, options: BuildOptions = BuildOptions(), progress: Progress | None = None) -> Manifest:
+    """Load, check, emit and build one .tlisp file into OUT."""
+    progress = progress or make_progress()
+    _validate(options)
+    if options.engine == "nix":
+        return _build_nix(source, out, options, progress)
+    from .. import backends, check, frontend
+
+    with progress.stage("load", source.name):
+        module = frontend.load(source)
+    with progress.stage("check"):
+        module = check.check(module)
+    with staging(out) as tmp:
+        with progress.stage("emit", options.backend):
+            backends.emit(module, options.backend, tmp / "src")
+        manifest = _build_into(tmp, Path(source).stem, module.source_sha256, source.name, options, progress, module)
+    return manifest
+
+
+def build_generated(src: Path, stem: str, out: Path, options: BuildOptions = BuildOptions(),
+                    progress: Progress | None = None, source_sha256: str | None = None) -> Manifest:
+    """Build sources emitted earlier (a crate dir, or a dir with <stem>.bpf.c)."""
+    progress = progress or make_progress()
+    _validate(options)
+    with staging(out) as tmp:
+        shutil.copytree(src, tmp / "src", ignore=shutil.ignore_patterns("target"))
+        return _build_into(tmp, stem, source_sha256 or cache.tree_digest(src), f"{stem} (generated)",
+                           options, progress, None)
+
+
+def _validate(options: BuildOptions) -> None:
+    for value, allowed, what in ((options.backend, BACKENDS, "backend"), (options.engine, ENGINES, "engine"),
+                                 (options.linker, LINKERS, "linker")):
+        if value not in allowed:
+            raise ToolchainError(f"build: unknown {what} {value!r}; one of {', '.join(allowed)}")
+
+
+def _build_into(tmp: Path, stem: str, source_sha256: str, source_name: str, options: BuildOptions,
+                progress: Progress, module) -> Manifest:
+    from .engine import plan as make_plan
+
+    obj = tmp / f"{stem}.o"
+    with progress.stage("toolchain"):
+        plan = make_plan(tmp / "src", stem, options)
+    key = cache.key(sources=cache.tree_digest(tmp / "src"), toolchain=plan.identity, flags=plan.flags,
+                    driver=_driver_digest())
+    cached = cache.lookup(key) if options.use_cache else None
+    if cached is not None:
+        progress.note(f"cache hit {key[:16]} ({cache.cache_root()})")
+        shutil.copyfile(cached, obj)
+    else:
+        work = tmp / ".work"
+        work.mkdir()
+        with progress.stage("compile+link" if options.backend == "aya" else "compile"):
+            built = plan.run(work)
+        shutil.copyfile(built, obj)
+        shutil.rmtree(work, ignore_errors=True)
+        if options.use_cache:
+            cache.store(key, obj, {"stem": stem, "toolchain": plan.identity})
+    manifest = Manifest(
+        tatara_build_version=version(), source=source_name, source_sha256=source_sha256,
+        backend=options.backend, engine=options.engine, objects=[describe(obj, module)],
+        toolchain=plan.toolchain, crates=_crates(tmp / "src" / "Cargo.lock"),
+    )
+    (tmp / "manifest.json").write_text(manifest.to_json())
+    return manifest
+
+
+def describe(obj: Path, module=None) -> ObjectInfo:
+    """sha256, size, sections, programs (matched to the module's declarations) and maps."""
+    from ..tables import PROGRAM_KINDS
+
+    data = obj.read_bytes()
+    parsed = elf.parse(data)
+    decls = {p.name.replace("-", "_"): p for p in (module.programs if module is not None else [])}
+    by_section = {k.c_section.split("/")[0]: k.name for k in PROGRAM_KINDS.values()}
+    programs = []
+    for symbol, section in parsed.programs():
+        decl = decls.get(symbol)
+        kind = decl.kind if decl else by_section.get(section.split("/")[0])
+        programs.append(Program(symbol=symbol, section=section, name=decl.name if decl else None, kind=kind))
+    return ObjectInfo(file=obj.name, sha256=hashlib.sha256(data).hexdigest(), size=len(data),
+                      sections=parsed.sections, programs=programs, maps=parsed.maps())
+
+
+def _crates(lock: Path) -> list[Crate]:
+    if not lock.is_file():
+        return []
+    packages = tomllib.loads(lock.read_text()).get("package", [])
+    return [Crate(name=p["name"], version=p["version"], checksum=p.get("checksum"), source=p.get("source"))
+            for p in packages]
+
+
+def _driver_digest() -> str:
+    """Our own build code is part of the toolchain: a change invalidates the cache."""
+    here = Path(__file__).parent
+    return hashlib.sha256(b"".join(p.read_bytes() for p in sorted(here.glob("*.py")))).hexdigest()
+
+
+def _build_nix(source: Path, out: Path, options: BuildOptions, progress: Progress) -> Manifest:
+    from . import nix
+
+    with staging(out) as tmp:
+        work = tmp / ".work"
+        work.mkdir()
+        with progress.stage("nix build", source.stem):
+            nix.build(source, options.flake, work, tmp)
+        shutil.rmtree(work, ignore_errors=True)
+        manifest_file = tmp / "manifest.json"
+        if not manifest_file.is_file():
+            raise ToolchainError("engine nix: the derivation's output has no manifest.json")
+        manifest = Manifest.model_validate_json(manifest_file.read_text())
+        manifest = manifest.model_copy(update={"engine": "nix"})
+        manifest_file.write_text(manifest.to_json())
+    return manifest
+
+
+@dataclass
+class ReproResult:
+    first: Manifest
+    second: Manifest
+
+    @property
+    def identical(self) -> bool:
+        return [o.sha256 for o in self.first.objects] == [o.sha256 for o in self.second.objects]
+
+
+def repro(source: Path, options: BuildOptions = BuildOptions(), progress: Progress | None = None,
+          generated: tuple[Path, str] | None = None) -> ReproResult:
+    """Build twice, without the cache, in two differently named temp dirs."""
+    progress = progress or make_progress()
+    options = replace(options, use_cache=False)
+    manifests = []
+    with tempfile.TemporaryDirectory(prefix="tatara-repro-") as base:
+        for index, name in enumerate(("first", "second-elsewhere/deeper")):
+            out = Path(base) / name / "out"
+            progress.note(f"repro: build {index + 1} of 2 in {out.parent.name}/")
+            if generated is not None:
+                manifests.append(build_generated(generated[0], generated[1], out, options, progress))
+            else:
+                manifests.append(build(source, out, options, progress))
+    return ReproResult(*manifests)
+
+
+def not_reproducible(result: ReproResult) -> ToolchainError:
+    notes = [f"{a.file}: {a.sha256} vs {b.sha256}" for a, b in zip(result.first.objects, result.second.objects)]
+    return ToolchainError(Diagnostic("repro: the two builds differ (a path, date or host name leaks into the object)",
+                                     notes=notes + ["compare them with `llvm-dwarfdump` / `strings`"]))

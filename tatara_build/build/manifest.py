@@ -1,0 +1,69 @@
+"""OUT/manifest.json: what was built, from what, with which toolchain.
+
+Extensible by later stages: `verification` is left to the vm stage, which
+stores its own model dumped to JSON there (per object / program: verdict,
+verified insns, states, packet results); `nix` holds the flake's input revs
+when the nix engine built the object. Both stay None in a plain build, so
+this schema does not depend on the later stages' models.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = 1
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Program(_Model):
+    symbol: str = Field(description="ELF symbol of the program's function")
+    section: str = Field(description="ELF section, which tells libbpf the program type")
+    name: str | None = Field(None, description="tatara-lisp name (defbpf-program), when known")
+    kind: str | None = Field(None, description="program kind, e.g. xdp")
+
+
+class ObjectInfo(_Model):
+    file: str = Field(description="object file name, relative to OUT")
+    sha256: str
+    size: int
+    sections: list[str]
+    programs: list[Program]
+    maps: list[str] = Field(description="variables in .maps (BTF-defined maps)")
+
+
+class Toolchain(_Model):
+    compiler: str = Field(description="`rustc -V` or `clang --version` first line")
+    llvm_version: str | None = None
+    linker: str = Field(description="bpf-linker, tatara-build's LLVM link driver (with tool versions), or clang")
+    target_cpu: str
+    cargo: str | None = None
+    flags: list[str] = []
+
+
+class Crate(_Model):
+    name: str
+    version: str
+    checksum: str | None = None
+    source: str | None = None
+
+
+class Manifest(_Model):
+    schema_version: Literal[1] = SCHEMA_VERSION
+    tatara_build_version: str
+    source: str = Field(description="source file name (no directory)")
+    source_sha256: str
+    backend: Literal["aya", "c"]
+    engine: Literal["host", "nix"]
+    objects: list[ObjectInfo]
+    toolchain: Toolchain
+    crates: list[Crate] = Field([], description="the generated Cargo.lock's packages (aya backend)")
+    nix: dict[str, Any] | None = Field(None, description="flake input revs (nix engine)")
+    verification: dict[str, Any] | None = Field(None, description="filled by the vm stage")
+
+    def to_json(self) -> str:
+        return self.model_dump_json(indent=2) + "\n"

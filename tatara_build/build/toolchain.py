@@ -1,0 +1,180 @@
+"""Find the tools a build needs, explicitly, and say what is missing.
+
+The rustc first on PATH (often a rustup stable) usually has no `core` for
+`bpfel-unknown-none`; Debian's `rustc-web` + `libstd-rust-web-dev-bpf` ships
+one prebuilt (LLVM-bitcode rlibs). We therefore look at candidates in order
+(--rustc / $TATARA_RUSTC, Debian's rustc-web, PATH) and take the first one
+that can build for BPF. The LLVM tools of our link driver must have the same
+major version as that rustc's LLVM and be at least as new, or they cannot
+read its bitcode (the failure users most often report against bpf-linker).
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import Diagnostic, ToolchainError
+from .run import run
+
+TARGET = "bpfel-unknown-none"
+LLVM_TOOLS = ("llvm-link", "opt", "llc")
+_LLVM_VERSION = re.compile(r"LLVM version:? (\d+)\.(\d+)\.(\d+)")
+_APT_HINT = "apt-get install rustc-web cargo-web libstd-rust-web-dev-bpf llvm-22"
+
+
+@dataclass(frozen=True)
+class Rust:
+    rustc: Path
+    cargo: Path
+    version: str  # `rustc -V`
+    llvm: tuple[int, int, int]
+    sysroot: Path
+    prebuilt_core: bool  # sysroot has core for bpfel (no build-std needed)
+    nightly: bool  # else RUSTC_BOOTSTRAP=1 unlocks aya-ebpf's nightly features
+
+    @property
+    def llvm_version(self) -> str:
+        return ".".join(map(str, self.llvm))
+
+
+@dataclass(frozen=True)
+class Llvm:
+    bin: dict[str, Path]  # tool name -> path
+    version: tuple[int, int, int]
+
+    @property
+    def version_str(self) -> str:
+        return ".".join(map(str, self.version))
+
+
+@dataclass(frozen=True)
+class Clang:
+    path: Path
+    version: str  # first line of `clang --version`
+
+
+def _which(name: str) -> Path | None:
+    found = shutil.which(name)
+    return Path(found) if found else None
+
+
+@functools.cache
+def _dpkg_binaries(package: str, name: str) -> list[Path]:
+    ran = run("toolchain", ["dpkg-query", "-L", package], check=False) if _which("dpkg-query") else None
+    if ran is None or ran.exit_code != 0:
+        return []
+    return [Path(line) for line in ran.stdout.splitlines() if line.endswith(f"/bin/{name}") and Path(line).is_file()]
+
+
+def _rust_candidates(override: str | None) -> list[Path]:
+    explicit = override or os.environ.get("TATARA_RUSTC")
+    if explicit:
+        return [Path(explicit)]
+    seen: list[Path] = []
+    for cand in [*_dpkg_binaries("rustc-web", "rustc"), _which("rustc"), Path("/usr/bin/rustc")]:
+        if cand and cand.exists() and cand.resolve() not in [s.resolve() for s in seen]:
+            seen.append(cand)
+    return seen
+
+
+@functools.cache
+def probe_rust(rustc: Path) -> Rust | str:
+    """A Rust toolchain, or the reason this rustc cannot build for BPF."""
+    if not rustc.exists():
+        return f"{rustc}: not found"
+    vv = run("toolchain", [rustc, "-vV"], check=False)
+    match = _LLVM_VERSION.search(vv.stdout)
+    if vv.exit_code != 0 or not match:
+        return f"{rustc}: `rustc -vV` failed or shows no LLVM version"
+    sysroot = Path(run("toolchain", [rustc, "--print", "sysroot"]).stdout.strip())
+    libdir = sysroot / "lib/rustlib" / TARGET / "lib"
+    prebuilt = any(libdir.glob("libcore-*.rlib"))
+    has_src = (sysroot / "lib/rustlib/src/rust/library/core").is_dir()
+    version = vv.stdout.splitlines()[0].strip()
+    if not (prebuilt or has_src):
+        return (f"{rustc} ({version}): no `core` for {TARGET} in {libdir} and no rust-src for -Z build-std")
+    cargo = _cargo_for(rustc)
+    if cargo is None:
+        return f"{rustc} ({version}): no cargo next to it (set TATARA_CARGO)"
+    return Rust(rustc, cargo, version, tuple(map(int, match.groups())), sysroot, prebuilt,
+                "nightly" in version or "-dev" in version)
+
+
+def _cargo_for(rustc: Path) -> Path | None:
+    if os.environ.get("TATARA_CARGO"):
+        return Path(os.environ["TATARA_CARGO"])
+    beside = rustc.parent / "cargo"
+    if beside.exists():
+        return beside
+    web = _dpkg_binaries("cargo-web", "cargo")
+    return web[0] if web else _which("cargo")
+
+
+def find_rust(override: str | None = None) -> Rust:
+    reasons = []
+    for cand in _rust_candidates(override):
+        probed = probe_rust(cand)
+        if isinstance(probed, Rust):
+            return probed
+        reasons.append(probed)
+    raise ToolchainError(Diagnostic(
+        f"toolchain: no rustc that can build for {TARGET}",
+        notes=[*(reasons or ["no rustc found"]),
+               f"install Debian's rustc with a prebuilt BPF core: {_APT_HINT}",
+               "or name one with --rustc PATH / TATARA_RUSTC (a nightly with rust-src works too)",
+               "or build without Rust: --backend c"],
+    ))
+
+
+def _version_of(tool: Path) -> tuple[int, int, int] | None:
+    ran = run("toolchain", [tool, "--version"], check=False)
+    match = _LLVM_VERSION.search(ran.stdout)
+    return tuple(map(int, match.groups())) if match else None
+
+
+def find_llvm(rust: Rust) -> Llvm:
+    """llvm-link/opt/llc of rustc's LLVM major, at least its minor.patch."""
+    major = rust.llvm[0]
+    override = os.environ.get("TATARA_LLVM_BIN")
+    dirs = [Path(override)] if override else [Path(f"/usr/lib/llvm-{major}/bin")]
+    tools: dict[str, Path] = {}
+    for name in LLVM_TOOLS:
+        cands = [d / name for d in dirs] + ([] if override else [_which(f"{name}-{major}"), _which(name)])
+        found = next((c for c in cands if c and c.exists()), None)
+        if found is None:
+            raise ToolchainError(Diagnostic(
+                f"toolchain: `{name}` of LLVM {major} not found ({rust.version} uses LLVM {rust.llvm_version})",
+                notes=[f"install it: apt-get install llvm-{major}", "or set TATARA_LLVM_BIN to its bin directory",
+                       "or install bpf-linker built for the same LLVM (--linker bpf-linker)"]))
+        tools[name] = found
+    versions = {name: _version_of(path) for name, path in tools.items()}
+    for name, version in versions.items():
+        if version is None or version[0] != major or version[1:] < rust.llvm[1:]:
+            shown = ".".join(map(str, version)) if version else "unknown"
+            raise ToolchainError(Diagnostic(
+                f"toolchain: {tools[name]} is LLVM {shown}, but {rust.version} emits LLVM "
+                f"{rust.llvm_version} bitcode; the link tools must be LLVM {major} and at least {rust.llvm_version}",
+                notes=["an older or different-major LLVM cannot read the bitcode in the rlibs "
+                       "(\"Invalid record\" / \"Unknown attribute kind\")",
+                       f"install llvm-{major}, or point TATARA_LLVM_BIN at a matching bin directory"]))
+    return Llvm(tools, versions["llc"])  # type: ignore[arg-type]
+
+
+def find_clang(override: str | None = None) -> Clang:
+    name = override or os.environ.get("TATARA_CLANG") or "clang"
+    path = Path(name) if "/" in name else _which(name)
+    if path is None or not path.exists():
+        raise ToolchainError(Diagnostic(
+            f"toolchain: clang not found ({name})",
+            notes=["install it: apt-get install clang libbpf-dev", "or name one with --clang PATH / TATARA_CLANG"]))
+    first = run("toolchain", [path, "--version"]).stdout.splitlines()[0].strip()
+    return Clang(path, first)
+
+
+def find_bpf_linker() -> Path | None:
+    return _which("bpf-linker")
