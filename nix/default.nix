@@ -1,0 +1,61 @@
+# The tatara-build Nix library, crane style: one small function per file,
+# wired here; flake.nix only picks outputs from this set.
+{
+  pkgs, # nixpkgs with rust-overlay applied
+  src ? ../., # the tatara-build source tree
+  provenance ? { }, # recorded in every manifest (flake input revs)
+}:
+let
+  pins = import ./pins.nix;
+  toolchain = import ./toolchain.nix { inherit pkgs pins; };
+  bpf-linker = import ./bpf-linker.nix { inherit pkgs toolchain; };
+  tatara-build = import ./tatara-build.nix { inherit pkgs src; };
+  mkVendorDir = import ./vendor.nix { inherit pkgs; };
+  mkBpfCrate = import ./crate.nix { inherit pkgs tatara-build; };
+
+  # The aya backend's pinned Cargo.lock (aya-ebpf =0.2.1 and its closure):
+  # a fixed file, so vendoring needs no import-from-derivation. If the
+  # backend does not ship it as a file, the emitted crate's lock is used.
+  ayaLockFile = src + "/tatara_build/backends/aya/Cargo.lock";
+  ayaLock = if builtins.pathExists ayaLockFile then ayaLockFile else null;
+
+  mkBpfObject = import ./object.nix {
+    inherit pkgs tatara-build toolchain bpf-linker mkBpfCrate mkVendorDir ayaLock;
+    provenance = provenance // { aya-ebpf = pins.ayaEbpf; };
+  };
+
+  # One package per examples/<stem>.tlisp, named <stem> (what
+  # `tatara-build build --engine nix` asks for).
+  exampleFiles = builtins.filter (f: builtins.match "[a-z][a-z0-9-]*[.]tlisp" f != null)
+    (builtins.attrNames (builtins.readDir (src + "/examples")));
+  stem = f: builtins.head (builtins.match "(.*)[.]tlisp" f);
+  examples = builtins.listToAttrs (map (f: {
+    name = stem f;
+    value = mkBpfObject { src = src + "/examples/${f}"; };
+  }) exampleFiles);
+
+  vmTest = import ./vm-test.nix {
+    inherit pkgs tatara-build pins;
+    objects = builtins.mapAttrs (name: object: {
+      inherit object;
+      source = src + "/examples/${name}.tlisp";
+    }) examples;
+  };
+
+  devShell = pkgs.mkShell {
+    packages = [
+      toolchain.rust
+      bpf-linker
+      toolchain.llvmPackages.clang
+      pkgs.libbpf
+      pkgs.bpftools
+      pkgs.qemu
+      tatara-build
+    ];
+    # For `tatara-build build --backend c` with the wrapped clang.
+    hardeningDisable = [ "all" ];
+  };
+in
+{
+  inherit pins toolchain bpf-linker tatara-build mkVendorDir mkBpfCrate mkBpfObject examples vmTest devShell;
+}

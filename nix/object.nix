@@ -1,0 +1,128 @@
+# mkBpfObject: one .tlisp file -> $out/<stem>.o + manifest.json + src/, by
+# running the same command as the host engine:
+#   tatara-build build FILE --backend aya --engine host --linker bpf-linker
+#                           --vendor-dir <crates vendored by Nix>
+# Nix only supplies the pinned toolchain and the crates; the CLI does the rest.
+{ pkgs, tatara-build, toolchain, bpf-linker, mkBpfCrate, mkVendorDir, provenance ? { }, ayaLock ? null }:
+let
+  # "…/drop-syn.tlisp" or "/nix/store/<hash>-drop-syn.tlisp" -> "drop-syn"
+  stemOf = src:
+    let m = builtins.match "(.*/)?([0-9a-z]{32}-)?([^/]+)[.]tlisp" (toString src);
+    in if m == null then throw "mkBpfObject: src `${toString src}` is not a .tlisp file; pass `name`"
+       else builtins.elemAt m 2;
+in
+{
+  src,
+  # Objects are named after the file stem (drop-syn.tlisp -> drop-syn.o).
+  name ? stemOf src,
+  backend ? "aya",
+  # Cargo.lock of the generated crate. Default: the aya backend's pinned lock
+  # (a fixed file, so no import-from-derivation); else the emitted crate's.
+  cargoLock ? (if ayaLock != null then ayaLock else "${mkBpfCrate { inherit src name backend; }}/Cargo.lock"),
+  # The nightly's library/Cargo.lock for build-std (see toolchain.nix).
+  libraryLock ? toolchain.libraryLock,
+  extraFlags ? [ ],
+}:
+let
+  checkName = n:
+    if builtins.match "[a-z][a-z0-9-]*" n != null then n
+    else throw "mkBpfObject: name `${n}` must match [a-z][a-z0-9-]* (it names the object file)";
+  stem = checkName name;
+
+  vendorDir = mkVendorDir { name = "${stem}-vendor"; lockFiles = [ cargoLock libraryLock ]; };
+
+  # The linker's LLVM must be rustc's major and at least its minor.
+  checkLinkerLlvm = ''
+    rustc_llvm=$(rustc -vV | sed -n 's/^LLVM version: //p')
+    linker_llvm=${toolchain.llvmPackages.llvm.version}
+    if [ "''${rustc_llvm%%.*}" != "''${linker_llvm%%.*}" ] \
+       || [ "$(printf '%s\n' "$rustc_llvm" "$linker_llvm" | sort -V | head -n1)" != "$rustc_llvm" ]; then
+      echo "rustc uses LLVM $rustc_llvm but bpf-linker was built with LLVM $linker_llvm;" \
+           "bump llvmMajor in nix/pins.nix together with the nightly" >&2
+      exit 1
+    fi
+  '';
+
+  backends = {
+    aya = {
+      nativeBuildInputs = [ toolchain.rust bpf-linker ];
+      buildInputs = [ ];
+      flags = [ "--linker" "bpf-linker" "--vendor-dir" "${vendorDir}" ];
+      # Name the toolchain explicitly (the build engine would otherwise probe
+      # Debian packages and PATH).
+      env = {
+        TATARA_RUSTC = "${toolchain.rust}/bin/rustc";
+        TATARA_CARGO = "${toolchain.rust}/bin/cargo";
+      };
+      preBuild = checkLinkerLlvm;
+      pins = {
+        nightly = toolchain.nightly;
+        rust = toolchain.rustVersion;
+        llvm = toolchain.llvmPackages.llvm.version;
+        bpf-linker = bpf-linker.version;
+      };
+    };
+    # The C backend needs no crates; clang is the cc-wrapper's, whose
+    # hardening flags break `-target bpf` (disabled below).
+    c = {
+      nativeBuildInputs = [ toolchain.llvmPackages.clang ];
+      buildInputs = [ pkgs.libbpf pkgs.linuxHeaders ];
+      flags = [ ];
+      env = { };
+      preBuild = "";
+      pins.clang = toolchain.llvmPackages.clang.version;
+    };
+  };
+  chosen = backends.${backend} or (throw "mkBpfObject: unknown backend `${backend}` (aya or c)");
+
+  buildCmd = builtins.concatStringsSep " " ([
+    "tatara-build" "build" "${stem}.tlisp" "--backend" backend "--engine" "host"
+  ] ++ chosen.flags ++ map pkgs.lib.escapeShellArg extraFlags ++ [ "-o" "\"$NIX_BUILD_TOP/out\"" ]);
+in
+pkgs.stdenv.mkDerivation {
+  pname = stem;
+  version = "${backend}-${tatara-build.version}";
+  inherit src;
+  dontUnpack = true;
+  dontConfigure = true;
+  # Objects are installed byte for byte: no stripping or patching.
+  dontFixup = true;
+
+  nativeBuildInputs = [ tatara-build ] ++ chosen.nativeBuildInputs;
+  inherit (chosen) buildInputs;
+
+  # cc-wrapper hardening (zerocallusedregs, stack protector, fortify, pic)
+  # adds flags clang rejects or miscompiles for `-target bpf` (nixpkgs#325587).
+  hardeningDisable = [ "all" ];
+
+  # The build engine records TATARA_PROVENANCE (JSON) in manifest.json:
+  # the flake input revs and the toolchain pins.
+  env = chosen.env // {
+    TATARA_PROVENANCE = builtins.toJSON (provenance // chosen.pins // { inherit backend; });
+  };
+
+  buildPhase = ''
+    runHook preBuild
+    export HOME=$TMPDIR XDG_CACHE_HOME=$TMPDIR/cache
+    ${chosen.preBuild}
+    cp $src ${stem}.tlisp
+    ${buildCmd}
+    runHook postBuild
+  '';
+
+  # The CLI writes OUT atomically via a sibling temp dir, which cannot live
+  # in /nix/store, so it builds under $NIX_BUILD_TOP and is copied.
+  installPhase = ''
+    runHook preInstall
+    cp -r "$NIX_BUILD_TOP/out" $out
+    runHook postInstall
+  '';
+
+  passthru = {
+    inherit vendorDir backend;
+    crate = mkBpfCrate { inherit src backend; name = stem; };
+    object = "${stem}.o";
+  };
+
+  meta.description = "BPF object ${stem}.o built by tatara-build (${backend} backend)";
+}
