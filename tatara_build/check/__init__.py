@@ -1,0 +1,143 @@
+"""Checker stage: declarations, policies, packet tests and typed bodies.
+
+`check(module)` fills `type` on every expression of every `bpf-fn` (in
+place) and returns the module, or raises one SourceError listing every
+problem found. Decisions (see also exprs.py):
+- a program body must end in `(return …)` on every path;
+- integer literals need a typed context; `(u32 5)` gives one;
+- maps and programs share one namespace (both are globals in C), and no
+  local variable may reuse one of their names;
+- a program that uses maps needs a GPL-compatible license (upstream rule).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from .. import ir, tables
+from ..errors import Diagnostic, SourceError
+from .exprs import FunctionChecker
+from .packets import check_tests
+
+__all__ = ["check"]
+
+
+def check(module: ir.Module) -> ir.Module:
+    errors: list[Diagnostic] = []
+    errors += duplicates(module)
+    maps = {m.name: m for m in module.maps}
+    programs = {p.name: p for p in module.programs}
+    for m in module.maps:
+        errors += check_map(m)
+    for p in module.programs:
+        errors += check_program(p, maps)
+    errors += check_pairing(module, programs)
+    errors += check_policies(module, programs, maps)
+    global_names = set(maps) | set(programs)
+    for fn in module.functions:
+        program = programs.get(fn.name)
+        if program is not None:
+            errors += FunctionChecker(fn, program, maps, global_names).run()
+    errors += check_tests(module, programs, maps)
+    if errors:
+        errors.sort(key=lambda d: (d.span.line, d.span.col) if d.span else (0, 0))
+        raise SourceError(errors)
+    return module
+
+
+def duplicates(module: ir.Module) -> list[Diagnostic]:
+    out = []
+    groups = {
+        "map or program": [*module.maps, *module.programs],
+        "function": module.functions,
+        "policy": module.policies,
+        "test": module.tests,
+    }
+    for what, decls in groups.items():
+        seen: dict[str, ir.Node] = {}
+        for d in decls:
+            if d.name in seen:
+                out.append(Diagnostic(f"duplicate {what} name `{d.name}` (first defined at {seen[d.name].span})", d.span))
+            else:
+                seen[d.name] = d
+    return out
+
+
+def repeated(names: list[str]) -> list[str]:
+    return [n for n, count in Counter(names).items() if count > 1]
+
+
+def check_map(m: ir.MapDecl) -> list[Diagnostic]:
+    kind = tables.MAP_KINDS[m.kind]
+    out = []
+    if kind.has_value:
+        for which in ("key", "value"):
+            if getattr(m, which) is None:
+                out.append(Diagnostic(f"{m.kind} map `{m.name}` needs :{which} (e.g. :{which} u32)", m.span))
+        if kind.key_required and m.key not in (None, kind.key_required):
+            out.append(Diagnostic(f"{m.kind} map `{m.name}` is indexed by {kind.key_required}; write :key {kind.key_required}", m.span))
+    elif m.key is not None or m.value is not None:
+        out.append(Diagnostic(f"{m.kind} map `{m.name}` takes no :key or :value", m.span))
+    if m.kind == "ring-buf" and (m.max_entries < 4096 or m.max_entries & (m.max_entries - 1)):
+        out.append(Diagnostic(f"ring-buf `{m.name}`: :max-entries is its size in bytes, a power of two of at least 4096", m.span))
+    return out
+
+
+def check_program(p: ir.ProgramDecl, maps: dict[str, ir.MapDecl]) -> list[Diagnostic]:
+    kind = tables.PROGRAM_KINDS[p.kind]
+    out = []
+    target = p.attach.target if p.attach else None
+    placeholder = "{target}" in kind.c_section or "{target}" in kind.aya_attr
+    if target is None and (kind.needs_attach_target or placeholder):
+        out.append(Diagnostic(f'{p.kind} program `{p.name}` needs :attach (:target "…"): the {kind.attach_help}', p.span))
+    if target is not None and kind.attach_targets and target not in kind.attach_targets:
+        choices = " or ".join(f'"{t}"' for t in kind.attach_targets)
+        out.append(Diagnostic(f"{p.kind} attach target must be {choices}, got {target!r}", p.attach.span))
+    for name in repeated(p.uses_maps):
+        out.append(Diagnostic(f"map `{name}` is listed twice in :uses-maps", p.span))
+    for name in p.uses_maps:
+        if name not in maps:
+            out.append(Diagnostic(f"program `{p.name}` uses undeclared map `{name}`", p.span))
+    if p.uses_maps and p.license not in tables.GPL_COMPATIBLE:
+        out.append(
+            Diagnostic(
+                f"program `{p.name}` uses maps, which needs a GPL-compatible :license, got {p.license!r}",
+                p.span, ["GPL-compatible: " + ", ".join(tables.GPL_COMPATIBLE)],
+            )
+        )
+    return out
+
+
+def check_pairing(module: ir.Module, programs: dict[str, ir.ProgramDecl]) -> list[Diagnostic]:
+    out = []
+    functions = {f.name for f in module.functions}
+    for fn in module.functions:
+        if fn.name not in programs:
+            out.append(Diagnostic(f"bpf-fn `{fn.name}` has no (defbpf-program {fn.name} :kind …) declaring its kind", fn.span))
+    for p in module.programs:
+        if p.name not in functions:
+            out.append(Diagnostic(f"program `{p.name}` has no body: add (bpf-fn {p.name} (ctx) …)", p.span))
+    return out
+
+
+def check_policies(module: ir.Module, programs: dict[str, ir.ProgramDecl], maps: dict[str, ir.MapDecl]) -> list[Diagnostic]:
+    out = []
+    for pol in module.policies:
+        for name in repeated(pol.programs) + repeated(pol.maps):
+            out.append(Diagnostic(f"policy `{pol.name}` lists `{name}` twice", pol.span))
+        for name in pol.programs:
+            if name not in programs:
+                out.append(Diagnostic(f"policy `{pol.name}` lists unknown program `{name}`", pol.span))
+        for name in pol.maps:
+            if name not in maps:
+                out.append(Diagnostic(f"policy `{pol.name}` lists unknown map `{name}`", pol.span))
+        for name in pol.programs:
+            extra = [m for m in programs[name].uses_maps if m not in pol.maps] if name in programs else []
+            if extra:
+                out.append(
+                    Diagnostic(
+                        f"program `{name}` uses map(s) {', '.join(extra)} not allowed by policy `{pol.name}`",
+                        pol.span, [f"add them to the policy's :maps, or drop them from {name}'s :uses-maps"],
+                    )
+                )
+    return out

@@ -1,0 +1,490 @@
+"""Type checking of one `bpf-fn` body against its program's kind.
+
+Every expression gets `type` filled in. Integer literals take the type the
+context expects (a let value, a map key, the other operand of a comparison,
+a cast); a literal with no context at all is an error asking for a cast, e.g.
+`(u32 5)` — widths are always explicit. Both operands of a comparison or
+arithmetic op must have the same type; there are no implicit conversions.
+Errors are collected; an expression that failed gets the type `?`, which
+unifies with anything so one mistake is reported once.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, get_args
+
+from .. import ir, tables
+from ..errors import Diagnostic, Span
+from .types import BOOL, ERROR, NEVER, UNIT, fits, header, header_name, is_int, is_scalar, option, show, slot_bytes
+
+MAX_NESTING = 200  # keeps the recursive walk far from Python's stack limit
+
+
+@dataclass(frozen=True)
+class Binding:
+    type: str
+    how: str  # "let", "loop", "if-let"
+
+
+class Problem(Exception):
+    """Internal: abort checking one expression; recorded as a diagnostic."""
+
+    def __init__(self, message: str, span: Span | None, *notes: str):
+        self.diagnostic = Diagnostic(message, span, list(notes))
+
+
+def suggestion(word: str, known) -> list[str]:
+    import difflib
+
+    close = difflib.get_close_matches(word, list(known), n=1)
+    return [f"did you mean `{close[0]}`?"] if close else []
+
+
+def needs_context(e: ir.Node) -> bool:
+    """True for expressions whose type only the context can tell (literals)."""
+    if isinstance(e, ir.Int):
+        return True
+    if isinstance(e, ir.Binary):
+        return needs_context(e.left) and needs_context(e.right)
+    return False
+
+
+class FunctionChecker:
+    def __init__(self, fn: ir.BpfFn, program: ir.ProgramDecl, maps: dict[str, ir.MapDecl], globals_: set[str]):
+        self.fn = fn
+        self.program = program
+        self.kind = tables.PROGRAM_KINDS[program.kind]
+        self.maps = maps
+        self.globals = globals_  # map/program names: locals may not shadow them
+        self.errors: list[Diagnostic] = []
+        self.loops = 0
+        self.depth = 0
+        self.stack = 0
+        self.max_stack = 0
+        self.stack_reported = False
+
+    # --- entry -----------------------------------------------------------------
+
+    def run(self) -> list[Diagnostic]:
+        result = self.sequence(self.fn.body, {}, None)
+        if result not in (NEVER, ERROR):
+            last = self.fn.body[-1]
+            self.error(
+                f"`{self.fn.name}` can reach its end without returning: every path of a program body must end in "
+                f"(return :action); the last expression has {show(result)}",
+                last.span,
+                "actions for " + self.kind.name + ": " + " ".join(f":{a}" for a in self.kind.actions),
+            )
+        return self.errors
+
+    def error(self, message: str, span: Span | None, *notes: str) -> None:
+        self.errors.append(Diagnostic(message, span, list(notes)))
+
+    # --- core walk ---------------------------------------------------------------
+
+    def check(self, e: ir.Node, env: dict[str, Binding], expected: str | None) -> str:
+        """Type of `e` (filled into e.type); `expected` is what the context needs."""
+        self.depth += 1
+        try:
+            if self.depth > MAX_NESTING:
+                raise Problem(f"expression nested more than {MAX_NESTING} deep", e.span)
+            t = RULES[type(e)](self, e, env, expected)
+            if expected is not None and t not in (expected, NEVER, ERROR):
+                raise Problem(f"type mismatch: expected {show(expected)}, found {show(t)}", e.span, *cast_hint(t, expected))
+        except Problem as p:
+            self.errors.append(p.diagnostic)
+            t = ERROR
+        finally:
+            self.depth -= 1
+        e.type = t
+        return t
+
+    def sequence(self, body: list[ir.Node], env: dict[str, Binding], expected: str | None) -> str:
+        """Statements then a final value; code after return/break is an error."""
+        t = UNIT
+        for i, e in enumerate(body):
+            if t == NEVER:
+                self.error("unreachable expression: it follows a (return …) or (break)", e.span)
+                return ERROR
+            t = self.check(e, env, expected if i == len(body) - 1 else None)
+        return t
+
+    def pair(self, a: ir.Node, b: ir.Node, env: dict[str, Binding], expected: str | None) -> tuple[str, str]:
+        """Check two operands that must share a type; a literal takes the other's."""
+        if expected is None and needs_context(a) and not needs_context(b):
+            tb = self.check(b, env, None)
+            ta = self.check(a, env, tb if is_scalar(tb) else None)
+        else:
+            ta = self.check(a, env, expected)
+            tb = self.check(b, env, ta if is_scalar(ta) else expected)
+        return ta, tb
+
+    def join(self, a: str, b: str, span: Span | None, what: str) -> str:
+        if a in (NEVER, ERROR):
+            return b if a == NEVER else ERROR
+        if b in (NEVER, ERROR) or a == b:
+            return a if b != ERROR else ERROR
+        raise Problem(f"{what} have different types: {show(a)} and {show(b)}", span)
+
+    def push_stack(self, nbytes: int, span: Span | None) -> None:
+        self.stack += nbytes
+        if self.stack > self.max_stack:
+            self.max_stack = self.stack
+        if self.max_stack > tables.STACK_LIMIT and not self.stack_reported:
+            self.stack_reported = True
+            self.error(
+                f"estimated stack use of `{self.fn.name}` reaches {self.max_stack} bytes here, over the "
+                f"BPF limit of {tables.STACK_LIMIT}",
+                span,
+                "each variable and map key/value temporary counts as an 8-byte slot",
+            )
+
+    def bind(self, env: dict[str, Binding], name: str, binding: Binding, span: Span | None) -> dict[str, Binding]:
+        if name == self.fn.ctx:
+            raise Problem(f"`{name}` is the program context; choose another variable name", span)
+        if name in self.globals:
+            raise Problem(f"variable `{name}` has the name of a map or program; choose another name", span)
+        return {**env, name: binding}
+
+    # --- map access --------------------------------------------------------------
+
+    def map_for(self, e: ir.Node, op: str) -> ir.MapDecl:
+        m = self.maps.get(e.map)
+        if m is None:
+            raise Problem(f"unknown map `{e.map}`", e.span, *suggestion(e.map, self.maps))
+        if e.map not in self.program.uses_maps:
+            raise Problem(
+                f"map `{e.map}` is not listed in :uses-maps of program `{self.program.name}`", e.span,
+                f"add it: :uses-maps ({' '.join([*self.program.uses_maps, e.map])})",
+            )
+        ops = tables.MAP_KINDS[m.kind].ops
+        if op not in ops:
+            allowed = ", ".join(sorted(ops)) or "none (it is read from user space)"
+            raise Problem(f"`{op}` is not supported on {m.kind} map `{m.name}`; allowed: {allowed}", e.span)
+        return m
+
+    def map_temps(self, span: Span | None, *types: str | None) -> None:
+        """Key/value temporaries live on the stack only while the op runs."""
+        nbytes = sum(slot_bytes(t) for t in types if t)
+        self.push_stack(nbytes, span)
+        self.stack -= nbytes
+
+
+def cast_hint(found: str, expected: str) -> list[str]:
+    if is_scalar(found) and is_int(expected):
+        return [f"convert explicitly: ({expected} …)"]
+    return []
+
+
+# --- rules, one per IR node ---------------------------------------------------------
+
+Rule = Callable[[FunctionChecker, ir.Node, dict, "str | None"], str]
+RULES: dict[type, Rule] = {}
+
+
+def rule(cls: type) -> Callable[[Rule], Rule]:
+    def register(fn: Rule) -> Rule:
+        RULES[cls] = fn
+        return fn
+
+    return register
+
+
+@rule(ir.Int)
+def _int(c: FunctionChecker, e: ir.Int, env, expected):
+    if expected is None:
+        raise Problem(f"cannot infer the integer type of {e.value}; write it with a width, e.g. (u32 {e.value})", e.span)
+    if not is_int(expected):
+        raise Problem(f"type mismatch: expected {show(expected)}, found integer literal {e.value}", e.span)
+    if not fits(e.value, expected):
+        info = tables.INT_TYPES[expected]
+        raise Problem(f"integer {e.value} does not fit in {expected} ({info.min} to {info.max})", e.span)
+    return expected
+
+
+@rule(ir.Bool)
+def _bool(c, e, env, expected):
+    return BOOL
+
+
+@rule(ir.Var)
+def _var(c: FunctionChecker, e: ir.Var, env, expected):
+    if e.name == c.fn.ctx:
+        raise Problem(
+            f"the context `{e.name}` is not a value; use (header {e.name} :tcp) or (ctx-field {e.name} :len)", e.span
+        )
+    b = env.get(e.name)
+    if b is None:
+        raise Problem(f"unknown variable `{e.name}`", e.span, *suggestion(e.name, env))
+    return b.type
+
+
+@rule(ir.Return)
+def _return(c: FunctionChecker, e: ir.Return, env, expected):
+    if e.action not in c.kind.actions:
+        known = list(c.kind.actions)
+        raise Problem(
+            f"unknown return action `:{e.action}` for {c.kind.name} programs", e.span,
+            *suggestion(e.action, known), "known: " + " ".join(f":{a}" for a in known),
+        )
+    return NEVER
+
+
+@rule(ir.ReturnValue)
+def _return_value(c: FunctionChecker, e: ir.ReturnValue, env, expected):
+    c.check(e.value, env, c.kind.return_type)
+    return NEVER
+
+
+@rule(ir.Call)
+def _call(c: FunctionChecker, e: ir.Call, env, expected):
+    h = tables.HELPERS.get(e.helper)
+    if h is None:
+        raise Problem(f"unknown helper `{e.helper}`", e.span, *suggestion(e.helper, tables.HELPERS), "known: " + ", ".join(tables.HELPERS))
+    if e.helper not in c.kind.helpers:
+        raise Problem(
+            f"helper `{e.helper}` is not available to {c.kind.name} programs", e.span, "available: " + ", ".join(c.kind.helpers)
+        )
+    if len(e.args) != len(h.params):
+        raise Problem(f"helper `{e.helper}` takes {len(h.params)} argument(s), got {len(e.args)}", e.span)
+    for arg, t in zip(e.args, h.params):
+        c.check(arg, env, t)
+    return h.returns
+
+
+@rule(ir.Let)
+def _let(c: FunctionChecker, e: ir.Let, env, expected):
+    t = c.check(e.value, env, None)
+    if t != ERROR and not is_scalar(t):
+        raise Problem(f"`{e.name}` cannot be bound to {show(t)}; let binds integers and booleans", e.value.span)
+    inner = c.bind(env, e.name, Binding(t, "let"), e.span)
+    c.push_stack(slot_bytes(t), e.span)
+    try:
+        return c.sequence(e.body, inner, expected)
+    finally:
+        c.stack -= slot_bytes(t)
+
+
+@rule(ir.If)
+def _if(c: FunctionChecker, e: ir.If, env, expected):
+    c.check(e.cond, env, BOOL)
+    if expected is None and needs_context(e.then) and not needs_context(e.otherwise):
+        to = c.check(e.otherwise, env, None)
+        tt = c.check(e.then, env, to if is_scalar(to) else None)
+    else:
+        tt = c.check(e.then, env, expected)
+        to = c.check(e.otherwise, env, expected if expected is not None or not is_scalar(tt) else tt)
+    return c.join(tt, to, e.span, "the branches of this if")
+
+
+@rule(ir.Compare)
+def _compare(c: FunctionChecker, e: ir.Compare, env, expected):
+    ta, tb = c.pair(e.left, e.right, env, None)
+    if ERROR in (ta, tb):
+        return BOOL
+    if ta != tb:
+        raise Problem(f"cannot compare {show(ta)} with {show(tb)}; convert one side, e.g. ({ta} …)", e.span)
+    if not is_int(ta) and not (ta == BOOL and e.op in ("eq", "ne")):
+        raise Problem(f"cannot order-compare {show(ta)} values", e.span)
+    return BOOL
+
+
+@rule(ir.Binary)
+def _binary(c: FunctionChecker, e: ir.Binary, env, expected):
+    ta, tb = c.pair(e.left, e.right, env, expected if expected is not None and is_int(expected) else None)
+    if ERROR in (ta, tb):
+        return ERROR
+    if not is_int(ta) or not is_int(tb):
+        raise Problem(f"`{e.op}` needs integer operands, found {show(ta)} and {show(tb)}", e.span)
+    if ta != tb:
+        raise Problem(f"`{e.op}` operands have different types {ta} and {tb}; convert one side, e.g. ({ta} …)", e.span)
+    if e.op in ("shl", "shr") and isinstance(e.right, ir.Int) and not 0 <= e.right.value < tables.INT_TYPES[ta].bits:
+        raise Problem(f"shift amount {e.right.value} is out of range for {ta}", e.right.span)
+    return ta
+
+
+@rule(ir.And)
+@rule(ir.Or)
+def _and_or(c: FunctionChecker, e, env, expected):
+    for arg in e.args:
+        c.check(arg, env, BOOL)
+    return BOOL
+
+
+@rule(ir.Not)
+def _not(c, e: ir.Not, env, expected):
+    c.check(e.arg, env, BOOL)
+    return BOOL
+
+
+@rule(ir.Begin)
+def _begin(c: FunctionChecker, e: ir.Begin, env, expected):
+    return c.sequence(e.body, env, expected)
+
+
+@rule(ir.Cast)
+def _cast(c: FunctionChecker, e: ir.Cast, env, expected):
+    target = e.type
+    if needs_context(e.value):
+        if target == BOOL:
+            raise Problem("an integer literal cannot be cast to bool; write #t or #f", e.span)
+        c.check(e.value, env, target)
+        return target
+    source = c.check(e.value, env, None)
+    if source == ERROR:
+        return target
+    if not is_scalar(source):
+        raise Problem(f"cannot cast {show(source)} to {target}", e.span)
+    if target == BOOL and source != BOOL:
+        raise Problem(f"cannot cast {source} to bool; compare instead, e.g. (!= x ({source} 0))", e.span)
+    return target
+
+
+@rule(ir.SetVar)
+def _set(c: FunctionChecker, e: ir.SetVar, env, expected):
+    b = env.get(e.name)
+    if b is None:
+        raise Problem(f"unknown variable `{e.name}`", e.span, *suggestion(e.name, env))
+    if b.how != "let":
+        raise Problem(f"`{e.name}` is a {b.how} variable; only let-bound variables can be changed with set!", e.span)
+    c.check(e.value, env, b.type)
+    return UNIT
+
+
+@rule(ir.Loop)
+def _loop(c: FunctionChecker, e: ir.Loop, env, expected):
+    u32 = tables.INT_TYPES["u32"]
+    if not (0 <= e.start <= u32.max and 0 <= e.end <= u32.max):
+        raise Problem("loop bounds must be u32 values (0 to 4294967295)", e.span)
+    if e.end < e.start:
+        raise Problem(f"loop end {e.end} is below its start {e.start}", e.span)
+    if e.end - e.start > tables.MAX_LOOP_ITERATIONS:
+        raise Problem(f"loop runs {e.end - e.start} times, over the limit of {tables.MAX_LOOP_ITERATIONS}", e.span)
+    inner = c.bind(env, e.var, Binding("u32", "loop"), e.span)
+    c.push_stack(slot_bytes("u32"), e.span)
+    c.loops += 1
+    try:
+        c.sequence(e.body, inner, None)
+    finally:
+        c.loops -= 1
+        c.stack -= slot_bytes("u32")
+    return UNIT
+
+
+@rule(ir.Break)
+def _break(c: FunctionChecker, e, env, expected):
+    if c.loops == 0:
+        raise Problem("(break) outside of a loop", e.span)
+    return NEVER
+
+
+def _optional(c: FunctionChecker, e: ir.Node, env) -> str:
+    """Type of the value inside a (header …) or (map-lookup …)."""
+    if isinstance(e, ir.Header):
+        if e.ctx != c.fn.ctx:
+            raise Problem(f"`{e.ctx}` is not the program context (`{c.fn.ctx}`)", e.span)
+        if c.kind.packet is None:
+            raise Problem(f"packet access (header) is not available to {c.kind.name} programs", e.span)
+        if c.kind.packet == "l3" and e.header in tables.L2_HEADERS:
+            raise Problem(f"{c.kind.name} programs see packets from the IP header on; `:{e.header}` is not reachable", e.span)
+        inner = header(e.header)
+    elif isinstance(e, ir.MapLookup):
+        m = c.map_for(e, "map-lookup")
+        c.check(e.key, env, m.key)
+        c.map_temps(e.span, m.key)
+        inner = m.value or ERROR
+    else:
+        raise Problem("if-let needs (header ctx :name) or (map-lookup map key) as its value", e.span)
+    e.type = option(inner)
+    return inner
+
+
+@rule(ir.Header)
+@rule(ir.MapLookup)
+def _needs_if_let(c, e, env, expected):
+    what = "(header …) can fail" if isinstance(e, ir.Header) else "(map-lookup …) can find nothing"
+    raise Problem(f"{what}; use it through (if-let (name …) then else), or use map-get", e.span)
+
+
+@rule(ir.IfLet)
+def _if_let(c: FunctionChecker, e: ir.IfLet, env, expected):
+    try:
+        inner = _optional(c, e.value, env)
+    except Problem as p:
+        c.errors.append(p.diagnostic)
+        e.value.type = ERROR
+        inner = ERROR
+    then_env = c.bind(env, e.name, Binding(inner, "if-let"), e.span)
+    tt = c.check(e.then, then_env, expected)
+    to = c.check(e.otherwise, env, expected if expected is not None or not is_scalar(tt) else tt)
+    return c.join(tt, to, e.span, "the branches of this if-let")
+
+
+@rule(ir.HeaderField)
+def _field(c: FunctionChecker, e: ir.HeaderField, env, expected):
+    t = c.check(e.value, env, None)
+    if t == ERROR:
+        return ERROR
+    name = header_name(t)
+    if name is None:
+        raise Problem(f"(field …) needs a parsed header bound by if-let, found {show(t)}", e.value.span)
+    fields = tables.HEADERS[name].fields
+    spec = fields.get(e.field)
+    if spec is None:
+        raise Problem(
+            f"unknown {name} field `:{e.field}`", e.span, *suggestion(e.field, fields), "known: " + " ".join(f":{f}" for f in fields)
+        )
+    return spec.type
+
+
+@rule(ir.CtxField)
+def _ctx_field(c: FunctionChecker, e: ir.CtxField, env, expected):
+    if e.ctx != c.fn.ctx:
+        raise Problem(f"`{e.ctx}` is not the program context (`{c.fn.ctx}`)", e.span)
+    fields = c.kind.ctx_fields
+    spec = fields.get(e.field)
+    if spec is None:
+        known = " ".join(f":{f}" for f in fields) or "none"
+        raise Problem(f"{c.kind.name} programs have no context field `:{e.field}`", e.span, *suggestion(e.field, fields), "known: " + known)
+    return spec.type
+
+
+@rule(ir.MapGet)
+def _map_get(c: FunctionChecker, e: ir.MapGet, env, expected):
+    m = c.map_for(e, "map-get")
+    c.check(e.key, env, m.key)
+    c.map_temps(e.span, m.key)
+    return m.value or ERROR
+
+
+@rule(ir.MapSet)
+@rule(ir.MapAdd)
+def _map_set(c: FunctionChecker, e, env, expected):
+    m = c.map_for(e, e.form)
+    c.check(e.key, env, m.key)
+    c.check(e.value, env, m.value)
+    c.map_temps(e.span, m.key, m.value)
+    return UNIT
+
+
+@rule(ir.MapDelete)
+def _map_delete(c: FunctionChecker, e: ir.MapDelete, env, expected):
+    m = c.map_for(e, "map-delete")
+    c.check(e.key, env, m.key)
+    c.map_temps(e.span, m.key)
+    return UNIT
+
+
+@rule(ir.EventOutput)
+def _event_output(c: FunctionChecker, e: ir.EventOutput, env, expected):
+    m = c.map_for(e, "event-output")
+    t = c.check(e.value, env, m.value)
+    if t != ERROR and not is_int(t):
+        raise Problem(f"event-output sends an integer, found {show(t)}", e.value.span)
+    c.map_temps(e.span, t)
+    return UNIT
+
+
+_missing = [cls for cls in get_args(get_args(ir.Expr)[0]) if cls not in RULES]
+assert not _missing, f"checker has no rule for {_missing}"

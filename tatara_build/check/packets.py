@@ -1,0 +1,103 @@
+"""Checks of `defbpf-test` blocks: program, actions, packet layers and their
+field values (tables.PACKET_LAYERS), and expected map contents."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from .. import ir, tables
+from ..errors import Diagnostic
+from .types import fits
+
+MAC = re.compile(r"[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}")
+HEX = re.compile(r"(?:[0-9a-fA-F]{2})*")
+
+
+def check_tests(module: ir.Module, programs: dict[str, ir.ProgramDecl], maps: dict[str, ir.MapDecl]) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    for test in module.tests:
+        program = programs.get(test.program)
+        if program is None:
+            out.append(Diagnostic(f"test `{test.name}` names unknown program `{test.program}`", test.span))
+            continue
+        kind = tables.PROGRAM_KINDS[program.kind]
+        if not kind.test_run:
+            out.append(Diagnostic(f"{kind.name} programs cannot be run on test packets (BPF_PROG_TEST_RUN)", test.span))
+            continue
+        seen: set[str] = set()
+        for case in test.cases:
+            if case.name in seen:
+                out.append(Diagnostic(f"duplicate test case name `{case.name}`", case.span))
+            seen.add(case.name)
+            if case.expect not in kind.actions:
+                known = " ".join(f":{a}" for a in kind.actions)
+                out.append(Diagnostic(f"`:{case.expect}` is not a {kind.name} action", case.span, [f"known: {known}"]))
+            for layer in case.layers:
+                out += check_layer(layer)
+        out += check_map_expects(test, program, maps)
+    return out
+
+
+def check_layer(layer: ir.Layer) -> list[Diagnostic]:
+    out = []
+    spec = tables.PACKET_LAYERS[layer.kind]
+    for name, value in layer.fields.items():
+        field = spec.fields[name]
+        problem = value_problem(layer.kind, field, value)
+        if problem:
+            out.append(Diagnostic(f"{layer.kind} :{name}: {problem}", layer.span))
+    return out
+
+
+def value_problem(layer: str, field: tables.LayerField, value: object) -> str | None:
+    if field.kind == "int":
+        bits = tables.LAYER_FIELD_BITS.get((layer, field.name), 32)
+        if not isinstance(value, int):
+            return "expected an integer"
+        return None if 0 <= value < (1 << bits) else f"{value} does not fit in {bits} bits"
+    if field.kind == "flags":
+        known = tables.LAYER_FLAG_BITS.get(layer, {})
+        if not isinstance(value, list):
+            return "expected a list of flags, e.g. (syn ack)"
+        bad = [f for f in value if f not in known]
+        return f"unknown flag(s) {', '.join(bad)}; known: {' '.join(known)}" if bad else None
+    if not isinstance(value, str):
+        return f"expected a string ({field.kind})"
+    if field.kind == "mac":
+        return None if MAC.fullmatch(value) else f"{value!r} is not a MAC address like 02:00:00:00:00:01"
+    if field.kind == "hex":
+        return None if HEX.fullmatch(value) else "expected an even number of hex digits"
+    if field.kind in ("ipv4", "ipv6"):
+        parse = ipaddress.IPv4Address if field.kind == "ipv4" else ipaddress.IPv6Address
+        try:
+            if "%" in value:
+                raise ValueError
+            parse(value)
+        except ValueError:
+            return f"{value!r} is not an {field.kind.upper().replace('V', 'v')} address"
+        return None
+    return f"unsupported field kind {field.kind}"
+
+
+def check_map_expects(test: ir.TestDecl, program: ir.ProgramDecl, maps: dict[str, ir.MapDecl]) -> list[Diagnostic]:
+    out = []
+    seen: set[tuple[str, int]] = set()
+    for e in test.expect_maps:
+        m = maps.get(e.map)
+        if m is None or e.map not in program.uses_maps:
+            out.append(Diagnostic(f"expected map `{e.map}` is not used by program `{program.name}`", e.span))
+            continue
+        if m.key is None or m.value is None:
+            out.append(Diagnostic(f"{m.kind} map `{m.name}` has no key/value contents to compare", e.span))
+            continue
+        if (e.map, e.key) in seen:
+            out.append(Diagnostic(f"`{e.map}` key {e.key} is expected twice", e.span))
+        seen.add((e.map, e.key))
+        if not fits(e.key, m.key):
+            out.append(Diagnostic(f"key {e.key} does not fit the map's key type {m.key}", e.span))
+        elif tables.MAP_KINDS[m.kind].key_required and e.key >= m.max_entries:  # index-keyed (arrays)
+            out.append(Diagnostic(f"key {e.key} is beyond :max-entries {m.max_entries} of `{m.name}`", e.span))
+        if not fits(e.value, m.value):
+            out.append(Diagnostic(f"value {e.value} does not fit the map's value type {m.value}", e.span))
+    return out

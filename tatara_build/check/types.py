@@ -1,0 +1,46 @@
+"""Type names the checker writes into `Node.type`, and how they combine."""
+
+from __future__ import annotations
+
+from .. import tables
+
+UNIT = "unit"  # no value (map-set, if without else, loop)
+NEVER = "never"  # does not continue (return, break): unifies with anything
+ERROR = "?"  # already reported: unifies with anything, never reported again
+BOOL = "bool"
+INT_TYPES = tables.INT_TYPES
+
+
+def is_int(t: str) -> bool:
+    return t in INT_TYPES
+
+
+def is_scalar(t: str) -> bool:
+    return t in INT_TYPES or t == BOOL
+
+
+def header(name: str) -> str:
+    return f"header:{name}"
+
+
+def option(inner: str) -> str:
+    return f"option:{inner}"
+
+
+def header_name(t: str) -> str | None:
+    return t[len("header:"):] if t.startswith("header:") else None
+
+
+def slot_bytes(t: str) -> int:
+    """Stack bytes one variable or temporary of type `t` may take: the BPF
+    stack is used in 8-byte slots, so every scalar is counted as 8."""
+    return 8
+
+
+def fits(value: int, t: str) -> bool:
+    info = INT_TYPES[t]
+    return info.min <= value <= info.max
+
+
+def show(t: str) -> str:
+    return {UNIT: "no value (unit)", NEVER: "never"}.get(t, t)

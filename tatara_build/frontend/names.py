@@ -1,0 +1,38 @@
+"""The identifier rule: every name a user writes (maps, programs, functions,
+variables, tests, policies, test cases) must be `[a-z][a-z0-9]*` words joined
+by single `-`. No `_`, no trailing or doubled `-`, so the backends' `-` -> `_`
+spelling never contains `__`, a leading/trailing `_` or an upper-case letter:
+generated code may use any such name for its own temporaries without a clash.
+Words that are keywords (or reserved names) in C or Rust are rejected too.
+"""
+
+from __future__ import annotations
+
+import re
+
+IDENT = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
+
+# C11 keywords, common C macros/types, Rust keywords (strict and reserved),
+# and the integer type names (they are cast forms: `(u32 x)`).
+RESERVED = frozenset(
+    """
+    auto break case char const continue default do double else enum extern float for goto if
+    inline int long register restrict return short signed sizeof static struct switch typedef
+    union unsigned void volatile while bool true false null alignas alignof asm typeof
+    as async await box crate dyn fn impl in let loop match mod move mut priv pub ref self super
+    trait type unsafe unsized use virtual where yield abstract become final macro override try
+    gen u8 u16 u32 u64 i8 i16 i32 i64 usize isize
+    """.split()
+)
+
+
+def ident_problem(name: str) -> str | None:
+    """Why `name` is not a valid identifier, or None when it is."""
+    if not IDENT.fullmatch(name):
+        return (
+            f"invalid name `{name}`: names are lower-case words of [a-z0-9] joined by single `-`, "
+            "starting with a letter (e.g. syn-drops)"
+        )
+    if name.replace("-", "_") in RESERVED:
+        return f"`{name}` is a reserved word in the generated C or Rust; choose another name"
+    return None
