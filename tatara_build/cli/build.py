@@ -1,3 +1,152 @@
-"""CLI commands of the build stage."""
+"""CLI commands of the build stage: `build` and `repro`."""
 
-from .app import app, reports_errors  # noqa: F401
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from ..errors import TataraError
+from .app import SCHEMAS, app, reports_errors
+
+
+class Backend(str, Enum):
+    aya = "aya"
+    c = "c"
+
+
+class Engine(str, Enum):
+    host = "host"
+    nix = "nix"
+
+
+class Linker(str, Enum):
+    auto = "auto"
+    bpf_linker = "bpf-linker"
+    llvm = "llvm"
+
+
+FILE = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="the .tlisp source file")
+BACKEND = typer.Option(Backend.aya, "--backend", help="aya (Rust, default) or c (libbpf C, needs only clang)")
+VENDOR = typer.Option(None, "--vendor-dir", envvar="TATARA_VENDOR_DIR", file_okay=False,
+                      help="crates for the aya build in `cargo vendor` layout (offline build); "
+                           "without it cargo must reach crates.io")
+LINKER = typer.Option(Linker.auto, "--linker",
+                      help="auto: bpf-linker when on PATH, else tatara-build's driver (llvm-link/opt/llc of "
+                           "rustc's LLVM major); bpf-linker or llvm force one")
+RUSTC = typer.Option(None, "--rustc", envvar="TATARA_RUSTC",
+                     help="rustc to use (default: Debian's rustc-web when it has the BPF core, else PATH)")
+CLANG = typer.Option(None, "--clang", envvar="TATARA_CLANG", help="clang for the C backend (default: PATH)")
+CPU = typer.Option("v3", "--cpu", help="BPF CPU version: v1, v2, v3 (v3 needs kernel >= 5.1)")
+JSON = typer.Option(False, "--json", help="print the manifest (or the error) as JSON on stdout, no progress")
+
+_RUST_NOTE = ("With a stable rustc (e.g. Debian's rustc-web) the aya build sets RUSTC_BOOTSTRAP=1, "
+              "because aya-ebpf needs nightly features.")
+
+
+def _options(**kwargs):
+    from ..build import BuildOptions
+
+    return BuildOptions(**{k: v for k, v in kwargs.items() if v is not None})
+
+
+def _json_errors(json_mode: bool):
+    """With --json, a failure is also a JSON object on stdout."""
+
+    def wrap(call):
+        try:
+            return call()
+        except TataraError as err:
+            if json_mode:
+                print(json.dumps({"error": {"exit_code": int(err.exit_code), "message": err.render()}}, indent=2))
+            raise
+
+    return wrap
+
+
+@app.command(help=f"""Build FILE into OUT/<file-stem>.o (all its programs and maps), OUT/src/ (the
+generated sources) and OUT/manifest.json.
+
+{_RUST_NOTE} Objects are reproducible (paths remapped, SOURCE_DATE_EPOCH fixed) and cached in
+$XDG_CACHE_HOME/tatara-build. Exit codes: 1 source error, 3 toolchain or environment problem
+(the message names the stage, the command and its stderr).
+
+Example: tatara-build build examples/drop-syn.tlisp --backend c -o out""")
+@reports_errors
+def build(
+    file: Path = FILE,
+    out: Path = typer.Option(Path("out"), "-o", "--out", help="output directory (replaced atomically)"),
+    backend: Backend = BACKEND,
+    engine: Engine = typer.Option(Engine.host, "--engine",
+                                  help="host: toolchain on this machine; nix: `nix build <flake>#<file-stem>`"),
+    vendor_dir: Optional[Path] = VENDOR,
+    linker: Linker = LINKER,
+    rustc: Optional[str] = RUSTC,
+    clang: Optional[str] = CLANG,
+    cpu: str = CPU,
+    flake: Optional[Path] = typer.Option(None, "--flake", help="flake directory for --engine nix"),
+    no_cache: bool = typer.Option(False, "--no-cache", help="always compile; don't read or write the cache"),
+    json_out: bool = JSON,
+) -> None:
+    from ..build import build as run_build
+    from ..build.progress import make_progress
+
+    options = _options(backend=backend.value, engine=engine.value, vendor_dir=vendor_dir, linker=linker.value,
+                       rustc=rustc, clang=clang, cpu=cpu, flake=flake, use_cache=not no_cache)
+    progress = make_progress(json_out)
+    manifest = _json_errors(json_out)(lambda: run_build(file, out, options, progress))
+    if json_out:
+        print(manifest.to_json(), end="")
+    else:
+        for obj in manifest.objects:
+            progress.note(f"{out / obj.file}  sha256 {obj.sha256}  ({obj.size} bytes, "
+                          f"{len(obj.programs)} program(s))")
+
+
+@app.command(help=f"""Build FILE twice, without the cache, in two differently named temporary
+directories, and print each object's sha256. Exit 0 when both builds are byte-identical; exit 3
+(a toolchain/environment problem: a path, date or host name leaked into the object) when not.
+
+{_RUST_NOTE}
+
+Example: tatara-build repro examples/drop-syn.tlisp --backend c""")
+@reports_errors
+def repro(
+    file: Path = FILE,
+    backend: Backend = BACKEND,
+    vendor_dir: Optional[Path] = VENDOR,
+    linker: Linker = LINKER,
+    rustc: Optional[str] = RUSTC,
+    clang: Optional[str] = CLANG,
+    cpu: str = CPU,
+    json_out: bool = JSON,
+) -> None:
+    from ..build import not_reproducible
+    from ..build import repro as run_repro
+    from ..build.progress import make_progress
+
+    options = _options(backend=backend.value, vendor_dir=vendor_dir, linker=linker.value, rustc=rustc,
+                       clang=clang, cpu=cpu)
+    progress = make_progress(json_out)
+    result = _json_errors(json_out)(lambda: run_repro(file, options, progress))
+    rows = [{"file": a.file, "first": a.sha256, "second": b.sha256, "identical": a.sha256 == b.sha256}
+            for a, b in zip(result.first.objects, result.second.objects)]
+    if json_out:
+        print(json.dumps({"identical": result.identical, "objects": rows}, indent=2))
+    else:
+        for row in rows:
+            print(f"{row['file']}  {row['first']}  {row['second']}  {'identical' if row['identical'] else 'DIFFERENT'}")
+    if not result.identical:
+        raise not_reproducible(result)
+
+
+def _manifest_schema() -> type:
+    from ..build.manifest import Manifest
+
+    return Manifest
+
+
+SCHEMAS["manifest"] = _manifest_schema
