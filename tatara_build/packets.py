@@ -1,0 +1,249 @@
+"""Test packets: IR `Layer`s (a `defbpf-test` case) to bytes.
+
+Field names, kinds and defaults come from tables.PACKET_LAYERS. What the
+user leaves out is derived from the neighbouring layers: ethertypes, IP
+protocol / next header, lengths, IPv4 IHL, TCP data offset and every
+checksum (IPv4 header, TCP/UDP/ICMPv6 with the pseudo-header, ICMP)."""
+
+from __future__ import annotations
+
+import ipaddress
+import struct
+from collections.abc import Callable
+
+from . import ir, tables
+from .errors import SourceError
+
+# What the next layer implies for the selector field of the one before it.
+ETHERTYPE = {"vlan": tables.ETH_P_8021Q, "ipv4": tables.ETH_P_IP, "ipv6": tables.ETH_P_IPV6, "arp": tables.ETH_P_ARP}
+IP_PROTOCOL = {"tcp": tables.IPPROTO_TCP, "udp": tables.IPPROTO_UDP, "icmp": tables.IPPROTO_ICMP,
+               "icmpv6": tables.IPPROTO_ICMPV6}
+NO_NEXT_HEADER = 59  # IPv6 "no next header"; IPv4 uses 255 (reserved)
+
+
+def build_case(case: ir.TestCase) -> bytes:
+    """The packet of one test case, `:truncate` applied."""
+    if case.packet_hex is not None:
+        packet = _hex(case.packet_hex, case)
+    else:
+        packet = build(case.layers)
+    if case.truncate is not None:
+        if not 0 <= case.truncate <= len(packet):
+            raise SourceError(f"truncate {case.truncate} is outside the packet's {len(packet)} bytes", case.span)
+        packet = packet[: case.truncate]
+    return packet
+
+
+def build(layers: list[ir.Layer]) -> bytes:
+    """Encode the layers innermost first, so each knows its payload."""
+    values = [_fields(layer) for layer in layers]
+    payload = b""
+    for i in range(len(layers) - 1, -1, -1):
+        layer = layers[i]
+        after = layers[i + 1].kind if i + 1 < len(layers) else None
+        ip = _enclosing_ip(layers, values, i)
+        try:
+            payload = ENCODERS[layer.kind](values[i], payload, after, ip, values, i)
+        except SourceError as err:  # encoders know the field, the layer knows where
+            for diagnostic in err.diagnostics:
+                diagnostic.span = diagnostic.span or layer.span
+            raise
+    return payload
+
+
+# --- field values ---------------------------------------------------------
+
+
+def _fields(layer: ir.Layer) -> dict[str, object]:
+    """The layer's fields parsed by kind; absent fields take the table
+    default (None = derived)."""
+    spec = tables.PACKET_LAYERS.get(layer.kind)
+    if spec is None:
+        raise SourceError(f"unknown packet layer {layer.kind!r}", layer.span)
+    unknown = sorted(set(layer.fields) - set(spec.fields))
+    if unknown:
+        raise SourceError(
+            f"{layer.kind} has no field {unknown[0]!r}; known: {', '.join(spec.fields)}", layer.span
+        )
+    out: dict[str, object] = {}
+    for name, field in spec.fields.items():
+        raw = layer.fields.get(name, field.default)
+        out[name] = None if raw is None else _parse(field.kind, raw, layer, name)
+    return out
+
+
+def _parse(kind: str, raw: object, layer: ir.Layer, name: str) -> object:
+    what = f"{layer.kind} :{name}"
+    try:
+        if kind == "int":
+            if isinstance(raw, bool) or not isinstance(raw, int):
+                raise ValueError("an integer")
+            return raw
+        if kind == "mac":
+            parts = str(raw).split(":")
+            if len(parts) != 6:
+                raise ValueError("a MAC address like 02:00:00:00:00:01")
+            return bytes(int(p, 16) for p in parts)
+        if kind == "ipv4":
+            return ipaddress.IPv4Address(str(raw)).packed
+        if kind == "ipv6":
+            return ipaddress.IPv6Address(str(raw)).packed
+        if kind == "hex":
+            return _hex(str(raw), layer)
+        if kind == "flags":
+            names = [raw] if isinstance(raw, str) else list(raw)  # type: ignore[arg-type]
+            bits = tables.LAYER_FLAG_BITS[layer.kind]
+            bad = [n for n in names if n not in bits]
+            if bad:
+                raise ValueError(f"flags among {', '.join(bits)}, not {bad[0]!r}")
+            return sum({bits[n] for n in names})
+    except (ValueError, TypeError) as err:
+        raise SourceError(f"{what}: expected {err}", layer.span) from None
+    raise SourceError(f"{what}: unsupported field kind {kind!r}", layer.span)
+
+
+def _hex(text: str, node: ir.Node) -> bytes:
+    try:
+        return bytes.fromhex("".join(text.split()))
+    except ValueError:
+        raise SourceError(f"invalid hex bytes {text[:40]!r}", node.span) from None
+
+
+def _int(value: object, bits: int, what: str) -> int:
+    assert isinstance(value, int)
+    if not 0 <= value < 1 << bits:
+        raise SourceError(f"{what} = {value} does not fit in {bits} bits")
+    return value
+
+
+# --- checksums --------------------------------------------------------------
+
+
+def checksum(data: bytes) -> int:
+    """The Internet checksum (RFC 1071): ones' complement of the ones'
+    complement sum of 16-bit big-endian words."""
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    while total >> 16:
+        total = (total & 0xFFFF) + (total >> 16)
+    return ~total & 0xFFFF
+
+
+def _pseudo_header(ip: tuple[str, bytes, bytes] | None, protocol: int, length: int) -> bytes:
+    if ip is None:
+        return b""
+    kind, src, dst = ip
+    if kind == "ipv4":
+        return src + dst + struct.pack("!BBH", 0, protocol, length)
+    return src + dst + struct.pack("!IxxxB", length, protocol)
+
+
+def _enclosing_ip(layers: list[ir.Layer], values: list[dict[str, object]], i: int) -> tuple[str, bytes, bytes] | None:
+    for j in range(i - 1, -1, -1):
+        if layers[j].kind in ("ipv4", "ipv6"):
+            return layers[j].kind, values[j]["src"], values[j]["dst"]  # type: ignore[return-value]
+    return None
+
+
+# --- encoders: (fields, payload, next layer kind, enclosing IP) -> bytes ----
+
+Encoder = Callable[[dict, bytes, "str | None", "tuple | None", list, int], bytes]
+
+
+def _selector(value: object, bits: int, table: dict[str, int], after: str | None, default: int, what: str) -> int:
+    """The given value, else what the next layer implies, else `default`."""
+    if value is not None:
+        return _int(value, bits, what)
+    return table.get(after or "", default)
+
+
+def _eth(f, payload, after, ip, values, i) -> bytes:
+    ethertype = f["type"]
+    if ethertype is None and after == "vlan":
+        ethertype = values[i + 1]["tpid"]
+    ethertype = _selector(ethertype, 16, ETHERTYPE, after, 0x88B5, "eth :type")  # 0x88B5: local experimental
+    return f["dst"] + f["src"] + struct.pack("!H", ethertype) + payload
+
+
+def _vlan(f, payload, after, ip, values, i) -> bytes:
+    tci = (_int(f["pcp"], 3, "vlan :pcp") << 13) | _int(f["id"], 12, "vlan :id")
+    inner = f["type"]
+    if inner is None and after == "vlan":
+        inner = values[i + 1]["tpid"]
+    return struct.pack("!HH", tci, _selector(inner, 16, ETHERTYPE, after, 0x88B5, "vlan :type")) + payload
+
+
+def _ipv4(f, payload, after, ip, values, i) -> bytes:
+    options = f["options"]
+    assert isinstance(options, bytes)
+    if len(options) % 4 or len(options) > 40:
+        raise SourceError(f"ipv4 :options must be a multiple of 4 bytes, at most 40 (got {len(options)})")
+    ihl = f["ihl"] if f["ihl"] is not None else 5 + len(options) // 4
+    total = f["total-len"] if f["total-len"] is not None else 20 + len(options) + len(payload)
+    flags_frag = f["flags"] | _int(f["frag-offset"], 13, "ipv4 :frag-offset")
+    protocol = _selector(f["protocol"], 8, IP_PROTOCOL, after, 255, "ipv4 :protocol")
+    header = struct.pack(
+        "!BBHHHBBH4s4s", 0x40 | _int(ihl, 4, "ipv4 :ihl"), _int(f["tos"], 8, "ipv4 :tos"),
+        _int(total, 16, "ipv4 :total-len"), _int(f["id"], 16, "ipv4 :id"), flags_frag,
+        _int(f["ttl"], 8, "ipv4 :ttl"), protocol, 0, f["src"], f["dst"],
+    ) + options
+    header = header[:10] + struct.pack("!H", checksum(header)) + header[12:]
+    return header + payload
+
+
+def _ipv6(f, payload, after, ip, values, i) -> bytes:
+    length = f["payload-len"] if f["payload-len"] is not None else len(payload)
+    nxt = _selector(f["next-header"], 8, IP_PROTOCOL, after, NO_NEXT_HEADER, "ipv6 :next-header")
+    return struct.pack(
+        "!IHBB16s16s", 6 << 28, _int(length, 16, "ipv6 :payload-len"), nxt,
+        _int(f["hop-limit"], 8, "ipv6 :hop-limit"), f["src"], f["dst"],
+    ) + payload
+
+
+def _tcp(f, payload, after, ip, values, i) -> bytes:
+    offset = f["data-offset"] if f["data-offset"] is not None else 5
+    header = struct.pack(
+        "!HHIIBBHHH", _int(f["sport"], 16, "tcp :sport"), _int(f["dport"], 16, "tcp :dport"),
+        _int(f["seq"], 32, "tcp :seq"), _int(f["ack-seq"], 32, "tcp :ack-seq"),
+        _int(offset, 4, "tcp :data-offset") << 4, f["flags"], _int(f["window"], 16, "tcp :window"), 0, 0,
+    )
+    segment = header + payload
+    csum = checksum(_pseudo_header(ip, tables.IPPROTO_TCP, len(segment)) + segment)
+    return segment[:16] + struct.pack("!H", csum) + segment[18:]
+
+
+def _udp(f, payload, after, ip, values, i) -> bytes:
+    length = f["len"] if f["len"] is not None else 8 + len(payload)
+    datagram = struct.pack("!HHHH", _int(f["sport"], 16, "udp :sport"), _int(f["dport"], 16, "udp :dport"),
+                           _int(length, 16, "udp :len"), 0) + payload
+    csum = checksum(_pseudo_header(ip, tables.IPPROTO_UDP, len(datagram)) + datagram) or 0xFFFF
+    return datagram[:6] + struct.pack("!H", csum) + datagram[8:]
+
+
+def _icmp_like(protocol: int | None) -> Encoder:
+    def encode(f, payload, after, ip, values, i) -> bytes:
+        message = struct.pack("!BBHI", _int(f["type"], 8, "icmp :type"), _int(f["code"], 8, "icmp :code"), 0, 0) + payload
+        pseudo = _pseudo_header(ip, protocol, len(message)) if protocol else b""
+        return message[:2] + struct.pack("!H", checksum(pseudo + message)) + message[4:]
+
+    return encode
+
+
+def _arp(f, payload, after, ip, values, i) -> bytes:
+    eth = next((values[j] for j in range(i - 1, -1, -1) if isinstance(values[j].get("src"), bytes) and len(values[j]["src"]) == 6), None)
+    sender_mac = eth["src"] if eth else bytes(6)
+    return struct.pack(
+        "!HHBBH6s4s6s4s", 1, tables.ETH_P_IP, 6, 4, _int(f["op"], 16, "arp :op"),
+        sender_mac, f["sender-ip"], bytes(6), f["target-ip"],
+    ) + payload
+
+
+def _raw(f, payload, after, ip, values, i) -> bytes:
+    return f["hex"] + payload
+
+
+ENCODERS: dict[str, Encoder] = {
+    "eth": _eth, "vlan": _vlan, "ipv4": _ipv4, "ipv6": _ipv6, "tcp": _tcp, "udp": _udp,
+    "icmp": _icmp_like(None), "icmpv6": _icmp_like(tables.IPPROTO_ICMPV6), "arp": _arp, "raw": _raw,
+}

@@ -1,0 +1,185 @@
+"""What one VM run found, as pydantic models (they go into the manifest and
+`--json`), and the parser of the guest's console output."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+from pydantic import BaseModel
+
+Verdict = Literal["accepted", "rejected", "over-budget", "not-loaded"]
+
+
+class KernelInfo(BaseModel):
+    name: str
+    package: str | None = None
+    version: str | None = None
+    sha256: str
+
+
+class ProgramResult(BaseModel):
+    program: str
+    verdict: Verdict
+    verified_insns: int | None = None
+    max_insns: int
+    total_states: int | None = None
+    peak_states: int | None = None
+    stack_depth: int | None = None
+    verification_time_us: int | None = None
+    xlated_bytes: int | None = None
+    jited_bytes: int | None = None
+    verifier_log: str | None = None  # kept on rejection
+    failing_source: str | None = None  # generated source line of the failing insn
+    failing_span: str | None = None  # .tlisp file:line:col it came from
+
+
+class ObjectResult(BaseModel):
+    path: str
+    sha256: str
+    loaded: bool
+    programs: list[ProgramResult]
+    loader_output: str | None = None  # tail, when the object failed as a whole
+
+
+class CaseResult(BaseModel):
+    test: str
+    case: str
+    program: str
+    expect: str
+    expect_value: int
+    got: int | None = None
+    passed: bool
+    repeat: int = 1
+    ns_per_packet: float | None = None
+    error: str | None = None
+
+
+class MapCheck(BaseModel):
+    test: str
+    map: str
+    key: int
+    expected: int
+    got: int | None = None
+    passed: bool
+
+
+class Verification(BaseModel):
+    kernel: KernelInfo
+    accel: str
+    boot_seconds: float
+    guest_ready_seconds: float | None = None
+    objects: list[ObjectResult]
+    cases: list[CaseResult] = []
+    maps: list[MapCheck] = []
+    passed: bool
+
+
+# --- console parsing --------------------------------------------------------
+
+
+@dataclass
+class Step:
+    kind: str  # load | show | run | dump
+    args: list[str]
+    output: str
+    rc: int
+
+
+def steps(console: str) -> list[Step]:
+    """The `@@BEGIN …` / `@@END rc` blocks in console order."""
+    found: list[Step] = []
+    current: tuple[list[str], list[str]] | None = None
+    for line in console.splitlines():
+        begin = line.find("@@BEGIN ")
+        if begin >= 0:
+            current = (line[begin + 8 :].split(), [])
+            continue
+        if line.startswith("@@END ") and current is not None:
+            header, body = current
+            found.append(Step(header[0], header[1:], "\n".join(body).strip("\n"), int(line.split()[1])))
+            current = None
+        elif current is not None:
+            current[1].append(line)
+    return found
+
+
+@dataclass
+class LoadLog:
+    program: str
+    text: str  # the verifier log between BEGIN and END PROG LOAD LOG
+    failed: bool
+
+
+_LOG_BLOCK = re.compile(
+    r"libbpf: prog '(?P<name>[^']+)': -- BEGIN PROG LOAD LOG --\n(?P<log>.*?)\n-- END PROG LOAD LOG --",
+    re.S,
+)
+_FOUND_PROGRAM = re.compile(r"found program '([^']+)'")
+_STATS = re.compile(r"processed (\d+) insns \(limit \d+\).*?total_states (\d+) peak_states (\d+)")
+
+
+def program_names(load_output: str) -> list[str]:
+    return list(dict.fromkeys(_FOUND_PROGRAM.findall(load_output)))
+
+
+def load_logs(load_output: str) -> dict[str, LoadLog]:
+    logs = {}
+    for m in _LOG_BLOCK.finditer(load_output):
+        name = m["name"]
+        failed = f"libbpf: prog '{name}': failed to load" in load_output
+        logs[name] = LoadLog(name, m["log"], failed)
+    return logs
+
+
+def log_stats(log: str) -> dict[str, int]:
+    out: dict[str, int] = {}
+    if m := _STATS.search(log):
+        out.update(verified_insns=int(m[1]), total_states=int(m[2]), peak_states=int(m[3]))
+    if m := re.search(r"^stack depth (\d+)", log, re.M):
+        out["stack_depth"] = int(m[1])
+    if m := re.search(r"^verification time (\d+) usec", log, re.M):
+        out["verification_time_us"] = int(m[1])
+    return out
+
+
+def prog_show(output: str) -> dict[str, int]:
+    try:
+        info = json.loads(output)
+    except json.JSONDecodeError:
+        return {}
+    return {"xlated_bytes": info.get("bytes_xlated"), "jited_bytes": info.get("bytes_jited")}
+
+
+_RUN = re.compile(r"Return value: (-?\d+), duration(?: \(average\))?: (\d+)\s*ns")
+
+
+def prog_run(output: str) -> tuple[int, int] | None:
+    """(return value, ns per run) from `bpftool prog run`."""
+    m = _RUN.search(output)
+    return (int(m[1]), int(m[2])) if m else None
+
+
+def map_entries(output: str) -> dict[int, int] | None:
+    """key → value from `bpftool -j map dump`, integers decoded from the raw
+    little-endian bytes; per-CPU values summed over CPUs."""
+    try:
+        entries = json.loads(output)
+    except json.JSONDecodeError:
+        return None
+    table: dict[int, int] = {}
+    for entry in entries:
+        if "key" not in entry:
+            continue
+        key = _le(entry["key"])
+        if "values" in entry:
+            table[key] = sum(_le(v["value"]) for v in entry["values"])
+        elif "value" in entry:
+            table[key] = _le(entry["value"])
+    return table
+
+
+def _le(raw: list[str]) -> int:
+    return int.from_bytes(bytes(int(b, 16) for b in raw), "little")

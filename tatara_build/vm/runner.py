@@ -1,0 +1,164 @@
+"""One VM boot for a whole invocation: every object is loaded through the
+target kernel's verifier, every packet test case runs with
+BPF_PROG_TEST_RUN, maps are dumped, then timing runs (`:repeat`) follow."""
+
+from __future__ import annotations
+
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .. import tables
+from ..errors import VmError
+from . import initramfs, qemu, results, sourcemap
+from .guest import DONE, SAFE_TOKEN
+from .kernels import Kernel, sha256_file
+from .results import CaseResult, KernelInfo, MapCheck, ObjectResult, ProgramResult, Verification
+
+DEFAULT_TIMEOUT = 180.0  # seconds; TCG boots in ~3 s, the rest is BPF work
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+@dataclass
+class ObjectJob:
+    path: Path
+    max_insns: dict[str, int] = field(default_factory=dict)  # by ELF symbol
+    default_max_insns: int = tables.DEFAULT_MAX_INSNS
+    generated: Path | None = None  # its generated source, for failure mapping
+
+
+@dataclass
+class CaseJob:
+    object_index: int
+    test: str
+    case: str
+    program: str  # ELF symbol of the program (the pin name)
+    packet: bytes
+    expect: str
+    expect_value: int
+    repeat: int = 1
+
+
+@dataclass
+class MapJob:
+    object_index: int
+    test: str
+    map: str  # ELF name of the map (the pin name)
+    key: int
+    value: int
+
+
+def run(objects: list[ObjectJob], kernel: Kernel, cases: list[CaseJob] = (), maps: list[MapJob] = (),
+        *, timeout: float = DEFAULT_TIMEOUT, accel: str = "auto") -> Verification:
+    plan, payload = _plan(objects, list(cases))
+    with tempfile.TemporaryDirectory(prefix="tatara-vm-") as tmp:
+        initrd = initramfs.write_initrd(payload + [("job/plan", 0o100644, plan.encode())], Path(tmp) / "initrd")
+        boot = qemu.boot_best(kernel.image, initrd, timeout=timeout, accel=accel)
+    if DONE not in boot.console:
+        tail = "\n".join(boot.console.splitlines()[-qemu.TAIL_LINES:])
+        raise VmError(f"the VM stopped before finishing its plan ({boot.accel}); console tail:\n{tail}")
+    steps = results.steps(boot.console)
+    object_results = [_object_result(i, job, steps) for i, job in enumerate(objects)]
+    case_results = _case_results(list(cases), steps)
+    map_checks = _map_checks(list(maps), steps)
+    passed = (
+        all(p.verdict == "accepted" for o in object_results for p in o.programs)
+        and all(o.loaded for o in object_results)
+        and all(c.passed for c in case_results)
+        and all(m.passed for m in map_checks)
+    )
+    return Verification(
+        kernel=KernelInfo(name=kernel.name, package=kernel.package, version=kernel.version, sha256=kernel.sha256),
+        accel=boot.accel, boot_seconds=round(boot.seconds, 3),
+        guest_ready_seconds=round(boot.ready_seconds, 3) if boot.ready_seconds else None,
+        objects=object_results, cases=case_results, maps=map_checks, passed=passed,
+    )
+
+
+def _plan(objects: list[ObjectJob], cases: list[CaseJob]) -> tuple[str, list[initramfs.Entry]]:
+    """The guest's plan and the files it names. Every token is ours (indexes,
+    file names) or an ELF symbol checked against a C identifier pattern."""
+    lines, payload = [], []
+    for i, job in enumerate(objects):
+        lines.append(f"load {i} o{i}.o")
+        payload.append((f"job/o{i}.o", 0o100644, job.path.read_bytes()))
+    for n, case in enumerate(cases):
+        if not _IDENT.match(case.program):
+            raise VmError(f"program symbol {case.program!r} is not a C identifier")
+        payload.append((f"job/p{n}.bin", 0o100644, case.packet))
+        lines.append(f"run {case.object_index} {case.program} p{n}.bin 1 c{n}")
+    lines += [f"dump {i}" for i in range(len(objects))]
+    # Timing after the dump, so `repeat` does not change the counted maps.
+    lines += [f"run {c.object_index} {c.program} p{n}.bin {c.repeat} t{n}" for n, c in enumerate(cases) if c.repeat > 1]
+    assert all(SAFE_TOKEN.match(tok) for line in lines for tok in line.split())
+    return "\n".join(lines) + "\n", payload
+
+
+def _object_result(index: int, job: ObjectJob, steps: list[results.Step]) -> ObjectResult:
+    load = next((s for s in steps if s.kind == "load" and s.args[0] == str(index)), None)
+    output = load.output if load else ""
+    logs = results.load_logs(output)
+    shows = {s.args[1]: s.output for s in steps if s.kind == "show" and s.args[0] == str(index)}
+    programs = []
+    for name in results.program_names(output):
+        budget = job.max_insns.get(name, job.default_max_insns)
+        log = logs.get(name)
+        stats = results.log_stats(log.text) if log else {}
+        if name in shows:
+            verdict = "accepted"
+            stats.update({k: v for k, v in results.prog_show(shows[name]).items() if v is not None})
+            if stats.get("verified_insns", 0) > budget:
+                verdict = "over-budget"
+        else:
+            verdict = "rejected" if log and log.failed else "not-loaded"
+        result = ProgramResult(program=name, verdict=verdict, max_insns=budget, **stats)
+        if verdict == "rejected" and log:
+            result.verifier_log = log.text
+            if where := sourcemap.failing_line(log.text):
+                result.failing_source = where[0]
+                result.failing_span = sourcemap.tlisp_span(job.generated, *where)
+        programs.append(result)
+    loaded = load is not None and load.rc == 0
+    explained = any(p.verifier_log for p in programs)  # else show what the loader said
+    tail = None if loaded or explained else "\n".join(output.splitlines()[-40:]) or "(no output from the loader)"
+    return ObjectResult(path=str(job.path), sha256=sha256_file(job.path), loaded=loaded, programs=programs,
+                        loader_output=tail)
+
+
+def _case_results(cases: list[CaseJob], steps: list[results.Step]) -> list[CaseResult]:
+    runs = {s.args[4]: s for s in steps if s.kind == "run" and len(s.args) == 5}
+    out = []
+    for n, case in enumerate(cases):
+        result = CaseResult(test=case.test, case=case.case, program=case.program, expect=case.expect,
+                            expect_value=case.expect_value, repeat=case.repeat, passed=False)
+        step = runs.get(f"c{n}")
+        parsed = results.prog_run(step.output) if step else None
+        if parsed is None:
+            result.error = (step.output.strip().splitlines() or ["no output"])[-1] if step else "not run"
+        else:
+            result.got, result.ns_per_packet = parsed[0], float(parsed[1])
+            result.passed = _as_signed32(result.got) == _as_signed32(case.expect_value)
+        timing = runs.get(f"t{n}")
+        if timing and (timed := results.prog_run(timing.output)):
+            result.ns_per_packet = float(timed[1])
+        out.append(result)
+    return out
+
+
+def _as_signed32(value: int) -> int:
+    """bpftool prints the 32-bit return value; actions may be negative (TC)."""
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value >> 31 else value
+
+
+def _map_checks(maps: list[MapJob], steps: list[results.Step]) -> list[MapCheck]:
+    dumps = {(s.args[0], s.args[1]): s for s in steps if s.kind == "dump"}
+    out = []
+    for job in maps:
+        step = dumps.get((str(job.object_index), job.map))
+        table = results.map_entries(step.output) if step and step.rc == 0 else None
+        got = None if table is None else table.get(job.key, 0)
+        out.append(MapCheck(test=job.test, map=job.map, key=job.key, expected=job.value, got=got,
+                            passed=got == job.value))
+    return out
