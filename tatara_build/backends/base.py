@@ -1,0 +1,540 @@
+"""One generator walk over the checked IR, shared by every backend.
+
+Like sqlglot's `Generator`, `Generator` knows the traversal (statements,
+temporaries, scopes, header parsers, map helpers) and asks its dialect
+subclass only how to *spell* each piece. Dialects (aya.py, libbpf.py) are
+small tables of spellings plus the file layout they write.
+
+Lowering model: every IR expression is either a *value* (pure, spelled
+inline) or lowered to *statements* that leave its value in a destination:
+`RETURN` (the function's result), a temporary variable, or nowhere.
+Header parsers and map accessors become small always-inline functions, so
+one bounds-checked shape serves every use and the verifier sees the same
+code from both backends.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .. import ir, tables
+from ..errors import SourceError
+from ..frontend.names import ident_problem
+
+RETURN = "<return>"
+DISCARD = "<discard>"
+INDENT = "    "
+
+
+def snake(name: str) -> str:
+    return name.replace("-", "_")
+
+
+def screaming(name: str) -> str:
+    return snake(name).upper()
+
+
+def checked_name(name: str, span) -> str:
+    """Only validated identifiers reach generated code (the frontend already
+    rejects the rest; this keeps a hand-built IR from injecting text)."""
+    problem = ident_problem(name)
+    if problem:
+        raise SourceError(problem, span)
+    return name
+
+
+# --- header parsers, derived from tables.HEADERS --------------------------
+
+
+def l2_header() -> str:
+    """The header packet access starts with on `l2` kinds (the one reached
+    from nothing)."""
+    return next(h.name for h in tables.HEADERS.values() if not h.via)
+
+
+def tag_headers() -> list[str]:
+    """Headers stacked on L2 that carry their own `type` (VLAN tags)."""
+    l2 = l2_header()
+    return [h.name for h in tables.HEADERS.values() if h.via and all(o == l2 for o, _ in h.via)
+            and "type" in h.fields and h.name not in l3_headers()]
+
+
+def l3_headers() -> list[str]:
+    l2 = l2_header()
+    return [h.name for h in tables.HEADERS.values()
+            if h.via and all(o == l2 for o, _ in h.via) and "version" in h.fields]
+
+
+def ip_version(header: str) -> int:
+    """IPv4 → 4, IPv6 → 6: decided by the ethertype in the table."""
+    return {tables.ETH_P_IP: 4, tables.ETH_P_IPV6: 6}[tables.HEADERS[header].via[0][1]]
+
+
+@dataclass
+class Fn:
+    """State of the function being generated."""
+
+    kind: tables.ProgramKind
+    ctx: str
+    lines: list[str] = field(default_factory=list)
+    depth: int = 1
+    scopes: list[dict[str, str]] = field(default_factory=lambda: [{}])
+    used: set[str] = field(default_factory=set)
+    temps: int = 0
+    mutated: set[str] = field(default_factory=set)
+    loop_depth: int = 0
+
+
+class Generator:
+    """Dialect-independent walk. Subclasses implement the `spell_*` and
+    `stmt_*` methods and `render_module`."""
+
+    # Spellings a dialect must provide.
+    name = "base"
+
+    def __init__(self, module: ir.Module):
+        self.module = module
+        self.maps = {m.name: m for m in module.maps}
+        self.programs = {p.name: p for p in module.programs}
+        # On-demand support code: headers parsed, map accessors, helpers.
+        self.headers_needed: dict[str, set[str]] = {}  # packet start -> headers
+        self.map_getters: set[str] = set()  # maps read with map-get
+        self.int_helpers: set[tuple[str, str]] = set()  # (op, type)
+        for decl in module.maps:
+            checked_name(decl.name, decl.span)
+
+    # --- entry point ------------------------------------------------------
+
+    def functions(self) -> list[tuple[ir.ProgramDecl, list[str]]]:
+        out = []
+        for fn in self.module.functions:
+            decl = self.programs.get(fn.name)
+            if decl is None:
+                raise SourceError(f"bpf-fn `{fn.name}` has no defbpf-program declaration", fn.span)
+            checked_name(fn.name, fn.span)
+            out.append((decl, self.function_body(decl, fn)))
+        return out
+
+    def function_body(self, decl: ir.ProgramDecl, fn: ir.BpfFn) -> list[str]:
+        kind = tables.PROGRAM_KINDS[decl.kind]
+        self.fn = Fn(kind=kind, ctx=checked_name(fn.ctx, fn.span))
+        self.fn.mutated = {e.name for e in walk(fn.body) if isinstance(e, ir.SetVar)}
+        self.block(fn.body, RETURN, kind.return_type)
+        body = self.fn.lines
+        if any(isinstance(e, ir.Header) for e in walk(fn.body)):
+            body = self.packet_prologue() + body
+        return body
+
+    # --- statements -------------------------------------------------------
+
+    def emit(self, lines: str) -> None:
+        """Append one or more lines (a dialect may spell a step as several)."""
+        for line in lines.split("\n"):
+            self.fn.lines.append(INDENT * self.fn.depth + line if line else "")
+
+    def open(self, line: str) -> None:
+        self.emit(line)
+        self.fn.depth += 1
+        self.fn.scopes.append({})
+
+    def close(self, line: str = "}") -> None:
+        self.fn.depth -= 1
+        self.fn.scopes.pop()
+        self.emit(line)
+
+    def bind(self, name: str, span) -> str:
+        """A fresh target-language name for a user binding; shadowing gets a
+        distinct name (`x__2`): C would read the new, uninitialised variable
+        in `int x = x + 1`."""
+        base = snake(checked_name(name, span))
+        out, n = base, 1
+        while out in self.fn.used:
+            n += 1
+            out = f"{base}__{n}"
+        self.fn.used.add(out)
+        self.fn.scopes[-1][name] = out
+        return out
+
+    def lookup(self, name: str, span) -> str:
+        for scope in reversed(self.fn.scopes):
+            if name in scope:
+                return scope[name]
+        if name == self.fn.ctx:
+            return "ctx"
+        raise SourceError(f"unbound variable `{name}`", span)
+
+    def temp(self) -> str:
+        self.fn.temps += 1
+        return f"__t{self.fn.temps}"
+
+    def block(self, body: list[ir.Expr], dest: str, dest_type: str | None) -> None:
+        for expr in body[:-1]:
+            self.stmt(expr, DISCARD, None)
+        if body:
+            self.stmt(body[-1], dest, dest_type)
+        elif dest not in (DISCARD,) and dest_type not in (None, "unit"):
+            raise SourceError("empty body where a value is needed", None)
+
+    def deliver(self, value: str, dest: str, expr: ir.Node) -> None:
+        """Put a value where the destination wants it."""
+        if dest == RETURN:
+            self.emit(self.line_return(value))
+        elif dest == DISCARD:
+            if has_effect(expr):
+                self.emit(self.line_discard(value))
+        else:
+            self.emit(self.line_assign(dest, value))
+
+    def stmt(self, e: ir.Expr, dest: str, dest_type: str | None) -> None:
+        method = getattr(self, "stmt_" + e.form.replace("-", "_"), None)
+        if method is not None:
+            method(e, dest, dest_type)
+            return
+        self.deliver(self.value(e), dest, e)
+
+    def line_return_action(self, e: ir.Return) -> str:
+        action = self.fn.kind.actions.get(e.action)
+        if action is None:
+            raise SourceError(f"unknown action `:{e.action}` for {self.fn.kind.name}", e.span)
+        return self.line_return(self.spell_action(action))
+
+    # Forms that are statements.
+
+    def stmt_begin(self, e: ir.Begin, dest, dest_type) -> None:
+        self.block(e.body, dest, dest_type)
+
+    def stmt_let(self, e: ir.Let, dest, dest_type) -> None:
+        value = self.value(e.value)
+        self.open(self.open_scope())
+        name = self.bind(e.name, e.span)
+        self.emit(self.line_let(name, e.value.type, value, e.name in self.fn.mutated))
+        self.block(e.body, dest, dest_type)
+        self.close(self.close_scope())
+
+    def stmt_set(self, e: ir.SetVar, dest, dest_type) -> None:
+        self.emit(self.line_assign(self.lookup(e.name, e.span), self.value(e.value)))
+
+    def stmt_if(self, e: ir.If, dest, dest_type) -> None:
+        cond = self.value(e.cond)
+        self.open(self.open_if(cond))
+        self.stmt(e.then, dest, dest_type)
+        if not is_empty(e.otherwise):
+            self.close(self.else_())
+            self.fn.scopes.append({})
+            self.fn.depth += 1
+            self.stmt(e.otherwise, dest, dest_type)
+        self.close(self.close_scope())
+
+    def stmt_if_let(self, e: ir.IfLet, dest, dest_type) -> None:
+        if isinstance(e.value, ir.Header):
+            found = self.header_value(e.value)
+            self.open(self.open_scope())
+            name = self.bind(e.name, e.span)
+            self.emit(self.line_let(name, "header", found, False))
+            self.open(self.open_if(self.spell_found(name)))
+        elif isinstance(e.value, ir.MapLookup):
+            decl = self.map_decl(e.value.map, e.value.span)
+            ptr = self.temp()
+            self.open(self.open_scope())
+            self.emit(self.line_lookup(ptr, decl, self.value(e.value.key)))
+            self.open(self.open_if(self.spell_found_ptr(ptr)))
+            name = self.bind(e.name, e.span)
+            self.emit(self.line_let(name, decl.value, self.spell_deref(ptr, decl), False))
+        else:
+            raise SourceError("if-let needs (header …) or (map-lookup …)", e.value.span)
+        self.stmt(e.then, dest, dest_type)
+        if not is_empty(e.otherwise):
+            self.close(self.else_())
+            self.fn.scopes.append({})
+            self.fn.depth += 1
+            self.stmt(e.otherwise, dest, dest_type)
+        self.close(self.close_scope())
+        self.close(self.close_scope())
+
+    def stmt_loop(self, e: ir.Loop, dest, dest_type) -> None:
+        self.open(self.open_scope())
+        var = self.bind(e.var, e.span)
+        self.emit(self.line_let(var, "u32", self.spell_int(e.start, "u32"), True))
+        self.open(self.open_while(f"{var} < {self.spell_int(e.end, 'u32')}"))
+        self.fn.loop_depth += 1
+        # The increment must run on `continue`-free paths only; bodies have
+        # no continue, so it goes last.
+        self.block(e.body, DISCARD, None)
+        self.emit(self.line_assign(var, self.spell_binary("add", var, self.spell_int(1, "u32"), "u32")))
+        self.fn.loop_depth -= 1
+        self.close(self.close_scope())
+        self.close(self.close_scope())
+
+    def stmt_break(self, e: ir.Break, dest, dest_type) -> None:
+        self.emit(self.line_break())
+
+    def stmt_map_set(self, e: ir.MapSet, dest, dest_type) -> None:
+        decl = self.map_decl(e.map, e.span, "map-set")
+        self.emit(self.line_map_op("set", decl, self.value(e.key), self.value(e.value)))
+
+    def stmt_map_add(self, e: ir.MapAdd, dest, dest_type) -> None:
+        decl = self.map_decl(e.map, e.span, "map-add")
+        self.emit(self.line_map_op("add", decl, self.value(e.key), self.value(e.value)))
+
+    def stmt_map_delete(self, e: ir.MapDelete, dest, dest_type) -> None:
+        decl = self.map_decl(e.map, e.span, "map-delete")
+        self.emit(self.line_map_op("delete", decl, self.value(e.key), None))
+
+    def stmt_event_output(self, e: ir.EventOutput, dest, dest_type) -> None:
+        decl = self.map_decl(e.map, e.span, "event-output")
+        tmp = self.temp()
+        self.emit(self.line_let(tmp, e.value.type, self.value(e.value), False))
+        self.emit(self.line_event_output(decl, tmp, e.value.type))
+
+    def stmt_return_value(self, e: ir.ReturnValue, dest, dest_type) -> None:
+        self.emit(self.line_return(self.value(e.value)))
+
+    def stmt_return(self, e: ir.Return, dest, dest_type) -> None:
+        self.emit(self.line_return_action(e))
+
+    # --- values -----------------------------------------------------------
+
+    def value(self, e: ir.Expr) -> str:
+        """Spell a value; forms that need statements go through a temp."""
+        method = getattr(self, "value_" + e.form.replace("-", "_"), None)
+        if method is not None:
+            return method(e)
+        if e.type in (None, "unit", "never"):
+            raise SourceError(f"`{e.form}` has no value here", e.span)
+        tmp = self.temp()
+        self.emit(self.line_let(tmp, e.type, self.spell_default(e.type), True))
+        self.stmt(e, tmp, e.type)
+        return tmp
+
+    def value_int(self, e: ir.Int) -> str:
+        return self.spell_int(e.value, e.type or "i64")
+
+    def value_bool(self, e: ir.Bool) -> str:
+        return self.spell_bool(e.value)
+
+    def value_var(self, e: ir.Var) -> str:
+        return self.lookup(e.name, e.span)
+
+    def value_compare(self, e: ir.Compare) -> str:
+        return f"({self.value(e.left)} {COMPARE[e.op]} {self.value(e.right)})"
+
+    def value_not(self, e: ir.Not) -> str:
+        return f"!{self.value(e.arg)}"
+
+    def value_and(self, e: ir.And) -> str:
+        return self.short_circuit(e.args, "&&", True)
+
+    def value_or(self, e: ir.Or) -> str:
+        return self.short_circuit(e.args, "||", False)
+
+    def short_circuit(self, args: list[ir.Expr], op: str, is_and: bool) -> str:
+        """`a && b`, unless an operand needs statements: then evaluate the
+        rest only when needed, keeping the short-circuit order."""
+        if all(is_pure_value(a) for a in args):
+            return "(" + f" {op} ".join(self.value(a) for a in args) + ")"
+        tmp = self.temp()
+        self.emit(self.line_let(tmp, "bool", self.value(args[0]), True))
+        for arg in args[1:]:
+            self.open(self.open_if(tmp if is_and else f"!{tmp}"))
+            self.emit(self.line_assign(tmp, self.value(arg)))
+            self.close(self.close_scope())
+        return tmp
+
+    def value_binary(self, e: ir.Binary) -> str:
+        t = e.type or e.left.type
+        left, right = self.value(e.left), self.value(e.right)
+        if e.op in ("div", "rem"):
+            self.int_helpers.add((e.op, t))
+            return f"{self.helper_name(e.op, t)}({left}, {right})"
+        return self.spell_binary(e.op, left, right, t)
+
+    def value_cast(self, e: ir.Cast) -> str:
+        return self.spell_cast(self.value(e.value), e.value.type, e.type)
+
+    def value_call(self, e: ir.Call) -> str:
+        helper = tables.HELPERS.get(e.helper)
+        if helper is None:
+            raise SourceError(f"unknown helper `{e.helper}`", e.span)
+        return self.spell_call(helper, [self.value(a) for a in e.args])
+
+    def value_ctx_field(self, e: ir.CtxField) -> str:
+        spec = self.fn.kind.ctx_fields.get(e.field)
+        if spec is None:
+            raise SourceError(f"unknown context field `:{e.field}`", e.span)
+        return self.spell_ctx_field(spec)
+
+    def value_map_get(self, e: ir.MapGet) -> str:
+        decl = self.map_decl(e.map, e.span, "map-get")
+        self.map_getters.add(decl.name)
+        return f"{self.helper_name('get', snake(decl.name))}({self.value(e.key)})"
+
+    def value_field(self, e: ir.HeaderField) -> str:
+        header = (e.value.type or "").removeprefix("header:")
+        spec = tables.HEADERS.get(header)
+        if spec is None or e.field not in spec.fields:
+            raise SourceError(f"unknown field `:{e.field}`", e.span)
+        return self.spell_field(self.value(e.value), spec.fields[e.field])
+
+    # --- packet access ------------------------------------------------------
+
+    def header_value(self, e: ir.Header) -> str:
+        if self.fn.kind.packet is None:
+            raise SourceError(f"{self.fn.kind.name} programs have no packet to parse", e.span)
+        self.headers_needed.setdefault(self.fn.kind.packet, set()).add(e.header)
+        return f"{self.parser_name(e.header, self.fn.kind.packet)}(__data, __data_end)"
+
+    @staticmethod
+    def parser_name(header: str, packet: str) -> str:
+        return f"__parse_{header}" + ("" if packet == "l2" else f"_{packet}")
+
+    def helper_name(self, op: str, what: str) -> str:
+        return f"__{op}_{what}"
+
+
+    # --- maps ---------------------------------------------------------------
+
+    def map_decl(self, name: str, span, op: str | None = None) -> ir.MapDecl:
+        decl = self.maps.get(name)
+        if decl is None:
+            raise SourceError(f"unknown map `{name}`", span)
+        if op is not None and op not in tables.MAP_KINDS[decl.kind].ops:
+            raise SourceError(f"{decl.kind} maps do not support {op}", span)
+        return decl
+
+    # --- parser bodies: one small inline function per header used -------------
+
+    def parser_plans(self, packet: str) -> list[tuple[str, list[tuple]]]:
+        """Dialect-neutral steps of each parser function, in dependency order.
+
+        Steps: ("need", ptr, n) fail unless n bytes at ptr; ("load", var,
+        ptr, spec) read a field into a new variable; ("fail_unless", var,
+        op, n); ("ptr", var, base, n | (var, scale)); ("if_eq", var,
+        [values], steps); ("ret", ptr); ("fail",); ("l3", ptr, proto)
+        calls the L3 locator. Pointers are byte addresses (`usize` in Rust,
+        `void *` in C); 0 / NULL means "not this packet".
+        """
+        counter = iter(range(1, 1000))
+
+        def load(ptr, spec):
+            var = f"__v{next(counter)}"
+            return var, ("load", var, ptr, spec)
+
+        plans: list[tuple[str, list[tuple]]] = []
+        l2 = tables.HEADERS[l2_header()]
+        wanted = self.headers_needed.get(packet, set())
+        l3s = set(l3_headers())
+        needs_l3 = bool(wanted - {l2.name} - set(tag_headers()))
+        if l2.name in wanted and packet == "l2":
+            plans.append((l2.name, [("need", "__data", l2.min_len), ("ret", "__data")]))
+        for tag in tag_headers():
+            if tag in wanted and packet == "l2":
+                spec = tables.HEADERS[tag]
+                var, step = load("__data", l2.fields["type"])
+                plans.append((tag, [("need", "__data", l2.min_len), step,
+                                    ("if_eq", var, [v for _, v in spec.via], [
+                                        ("ptr", "__p", "__data", l2.min_len),
+                                        ("need", "__p", spec.min_len), ("ret", "__p")]),
+                                    ("fail",)]))
+        if needs_l3:
+            plans.append(("l3", self.l3_plan(packet, load)))
+        for name in (h for h in tables.HEADERS if h in wanted and h in l3s):
+            spec = tables.HEADERS[name]
+            plans.append((name, [("l3", "__p", "__proto"),
+                                 ("if_eq", "__proto", [spec.via[0][1]], self.ip_steps(spec, "__p", load) + [("ret", "__p")]),
+                                 ("fail",)]))
+        for name in (h for h in tables.HEADERS if h in wanted and h not in l3s
+                     and h != l2.name and h not in tag_headers()):
+            spec = tables.HEADERS[name]
+            steps: list[tuple] = [("l3", "__q", "__proto")]
+            for outer, proto in spec.via:
+                o = tables.HEADERS[outer]
+                branch = self.ip_steps(o, "__q", load)
+                if "frag-offset" in o.fields:
+                    var, step = load("__q", o.fields["frag-offset"])
+                    branch += [step, ("fail_unless", var, "==", 0)]
+                var, step = load("__q", o.fields.get("protocol") or o.fields["next-header"])
+                branch += [step, ("fail_unless", var, "==", proto)]
+                if "ihl" in o.fields:
+                    var, step = load("__q", o.fields["ihl"])
+                    branch += [step, ("ptr", "__p", "__q", (var, 4))]
+                else:
+                    branch += [("ptr", "__p", "__q", o.min_len)]
+                branch += [("need", "__p", spec.min_len), ("ret", "__p")]
+                steps.append(("if_eq", "__proto", [o.via[0][1]], branch))
+            steps.append(("fail",))
+            plans.append((name, steps))
+        return plans
+
+    @staticmethod
+    def ip_steps(spec: tables.HeaderSpec, ptr: str, load) -> list[tuple]:
+        """The L3 header is all there; IPv4 also needs ihl >= 5."""
+        steps: list[tuple] = [("need", ptr, spec.min_len)]
+        if "ihl" in spec.fields:
+            var, step = load(ptr, spec.fields["ihl"])
+            steps += [step, ("fail_unless", var, ">=", 5)]
+        return steps
+
+    def l3_plan(self, packet: str, load) -> list[tuple]:
+        """Start of L3 and its ethertype. On `l2` kinds: after Ethernet and
+        up to MAX_VLAN_TAGS tags; on `l3` kinds the version nibble decides."""
+        if packet == "l3":
+            version = tables.HEADERS[l3_headers()[0]].fields["version"]
+            var, step = load("__data", version)
+            by_version = [(ip_version(h), tables.HEADERS[h].via[0][1]) for h in l3_headers()]
+            return [("need", "__data", 1), step, ("ret_l3_version", "__data", var, by_version)]
+        l2 = tables.HEADERS[l2_header()]
+        steps: list[tuple] = [("need", "__data", l2.min_len), ("load_mut", "__proto", "__data", l2.fields["type"]),
+                              ("ptr_mut", "__p", "__data", l2.min_len)]
+        for tag in tag_headers():
+            spec = tables.HEADERS[tag]
+            for _ in range(tables.MAX_VLAN_TAGS):
+                steps.append(("if_eq", "__proto", [v for _, v in spec.via], [
+                    ("need", "__p", spec.min_len), ("set_load", "__proto", "__p", spec.fields["type"]),
+                    ("advance", "__p", spec.min_len)]))
+        steps.append(("ret_l3", "__p", "__proto"))
+        return steps
+
+
+COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "gt": ">", "le": "<=", "ge": ">="}
+
+
+def walk(body: list[ir.Expr]):
+    """Every node under a body (pre-order)."""
+    stack = list(reversed(body))
+    while stack:
+        node = stack.pop()
+        yield node
+        for name in type(node).model_fields:
+            child = getattr(node, name)
+            if isinstance(child, ir.Node):
+                stack.append(child)
+            elif isinstance(child, list):
+                stack.extend(c for c in reversed(child) if isinstance(c, ir.Node))
+
+
+def is_empty(e: ir.Expr) -> bool:
+    return isinstance(e, ir.Begin) and not e.body
+
+
+PURE_FORMS = {"int", "bool", "var", "compare", "not", "and", "or", "binary", "cast", "field", "ctx-field"}
+
+
+def is_pure_value(e: ir.Expr) -> bool:
+    """Spelled inline without statements (so safe inside `&&`)."""
+    return e.form in PURE_FORMS and all(is_pure_value(c) for c in children(e))
+
+
+def has_effect(e: ir.Expr) -> bool:
+    return any(n.form in ("call", "map-get") for n in walk([e]))
+
+
+def children(e: ir.Node) -> list[ir.Node]:
+    out = []
+    for name in type(e).model_fields:
+        child = getattr(e, name)
+        if isinstance(child, ir.Node):
+            out.append(child)
+        elif isinstance(child, list):
+            out.extend(c for c in child if isinstance(c, ir.Node))
+    return out
+

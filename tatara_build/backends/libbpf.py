@@ -1,0 +1,368 @@
+"""The libbpf C dialect: `DIR/<stem>.bpf.c` for `clang -O2 -g -target bpf`.
+
+No vmlinux.h: only the UAPI and libbpf headers Debian ships; everything
+packet-shaped comes from tables.HEADERS. C's integer promotions and signed
+overflow are why arithmetic is spelled with explicit unsigned casts."""
+
+from __future__ import annotations
+
+import re
+
+from .. import ir, tables
+from ..errors import SourceError
+from .base import Generator, INDENT, snake
+
+# Per map kind: extra declaration lines, and whether the key is wrapped in
+# an LPM prefix. Data, looked up by kind name.
+MAP_DECL_EXTRA = {
+    "lpm-trie": ["__uint(map_flags, BPF_F_NO_PREALLOC);"],
+    "perf-event-array": ["__uint(key_size, sizeof(__u32));", "__uint(value_size, sizeof(__u32));"],
+    "stack-trace": ["__uint(key_size, sizeof(__u32));", "__uint(value_size, 127 * sizeof(__u64));"],
+}
+NO_MAX_ENTRIES = {"perf-event-array"}  # libbpf sizes it to the CPU count
+LPM_KEYED = {"lpm-trie"}
+EVENT_OUTPUT = {
+    "ring-buf": "bpf_ringbuf_output(&{map}, &{v}, sizeof({v}), 0);",
+    "perf-event-array": "bpf_perf_event_output(ctx, &{map}, BPF_F_CURRENT_CPU, &{v}, sizeof({v}));",
+}
+SWAP = {1: "", 2: "bpf_ntohs", 4: "bpf_ntohl", 8: "bpf_be64_to_cpu"}
+LICENSE = re.compile(r"[A-Za-z0-9 ./+-]{1,64}")
+
+
+def ctype(t: str) -> str:
+    if t == "bool":
+        return "_Bool"
+    if t == "header":
+        return "void *"
+    return tables.INT_TYPES[t].c
+
+
+def decl(t: str, name: str) -> str:
+    """`__u32 x` / `void *p`."""
+    c = ctype(t)
+    return f"{c}{name}" if c.endswith("*") else f"{c} {name}"
+
+
+class CGenerator(Generator):
+    name = "c"
+
+    # --- values -------------------------------------------------------------
+
+    def spell_int(self, value: int, t: str) -> str:
+        if t == "bool":
+            return "1" if value else "0"
+        info = tables.INT_TYPES[t]
+        if value == info.min and info.signed:
+            return f"({value + 1}{'LL' if info.bits == 64 else ''} - 1)"
+        suffix = {("u", 32): "U", ("u", 64): "ULL", ("i", 64): "LL", ("i", 32): ""}.get((t[0], info.bits))
+        if suffix is None:
+            return f"(({info.c}){value})"
+        return f"{value}{suffix}"
+
+    def spell_bool(self, value: bool) -> str:
+        return "1" if value else "0"
+
+    def spell_default(self, t: str) -> str:
+        return "0"
+
+    def spell_action(self, action: tables.Action) -> str:
+        return action.c
+
+    def spell_binary(self, op: str, left: str, right: str, t: str) -> str:
+        info = tables.INT_TYPES[t]
+        sym = BINARY[op]
+        if op in ("shl", "shr"):
+            right = f"({right} & {info.bits - 1})"
+        if op == "shr":
+            return f"(({info.c})({left} >> {right}))"
+        if info.c in ("__u32", "__u64"):
+            return f"({left} {sym} {right})"
+        # Promotion to int (and signed overflow) are undefined or wrong for
+        # wrap-around: compute in the unsigned type of at least 32 bits.
+        wide = "__u64" if info.bits == 64 else "__u32"
+        if op == "shl":
+            return f"(({info.c})(({wide}){left} << {right}))"
+        return f"(({info.c})(({wide}){left} {sym} ({wide}){right}))"
+
+    def spell_cast(self, value: str, src: str, dst: str) -> str:
+        if dst == "bool":
+            return f"({value} != 0)"
+        return f"(({ctype(dst)}){value})"
+
+    def spell_call(self, helper: tables.Helper, args: list[str]) -> str:
+        return f"{helper.c}({', '.join(args)})"
+
+    def spell_ctx_field(self, spec: tables.CtxField) -> str:
+        return f"(({ctype(spec.type)}){spec.c})"
+
+    def spell_field(self, ptr: str, spec: tables.HeaderFieldSpec) -> str:
+        raw = f"*(__u{spec.size * 8} *)({ptr} + {spec.offset})"
+        value = f"{SWAP[spec.size]}({raw})" if SWAP[spec.size] else f"({raw})"
+        if spec.shift:
+            value = f"({value} >> {spec.shift})"
+        if spec.mask is not None:
+            value = f"({value} & {hex(spec.mask)})"
+        if spec.type == "bool":
+            return f"({value} != 0)"
+        return f"(({ctype(spec.type)}){value})"
+
+    def spell_found(self, name: str) -> str:
+        return name
+
+    def spell_found_ptr(self, ptr: str) -> str:
+        return ptr
+
+    def spell_deref(self, ptr: str, decl: ir.MapDecl) -> str:
+        return f"*{ptr}"
+
+    # --- statements -----------------------------------------------------------
+
+    def line_return(self, value: str) -> str:
+        return f"return {value};"
+
+    def line_discard(self, value: str) -> str:
+        return f"(void){value};"
+
+    def line_assign(self, name: str, value: str) -> str:
+        return f"{name} = {value};"
+
+    def line_let(self, name: str, t: str, value: str, mutable: bool) -> str:
+        return f"{decl(t, name)} = {value};"
+
+    def line_break(self) -> str:
+        return "break;"
+
+    def open_if(self, cond: str) -> str:
+        return f"if ({cond.removeprefix('(').removesuffix(')') if balanced(cond) else cond}) {{"
+
+    def open_while(self, cond: str) -> str:
+        return f"while ({cond}) {{"
+
+    def open_scope(self) -> str:
+        return "{"
+
+    def close_scope(self) -> str:
+        return "}"
+
+    def else_(self) -> str:
+        return "} else {"
+
+    def key_expr(self, decl: ir.MapDecl, key: str) -> str:
+        if decl.kind in LPM_KEYED:
+            return f"{{ .prefixlen = {tables.INT_TYPES[decl.key].bits}, .data = {key} }}"
+        return key
+
+    def key_type(self, decl: ir.MapDecl) -> str:
+        if decl.kind in LPM_KEYED:
+            return f"struct __lpm_{snake(decl.name)}"
+        return ctype(decl.key)
+
+    def line_lookup(self, ptr: str, decl: ir.MapDecl, key: str) -> str:
+        return (f"{self.key_type(decl)} {ptr}_key = {self.key_expr(decl, key)};\n"
+                f"{ctype(decl.value)} *{ptr} = bpf_map_lookup_elem(&{snake(decl.name)}, &{ptr}_key);")
+
+    def line_map_op(self, op: str, decl: ir.MapDecl, key: str, value: str | None) -> str:
+        m, kt, vt = snake(decl.name), self.key_type(decl), ctype(decl.value or "u64")
+        lines = ["{", f"{INDENT}{kt} __key = {self.key_expr(decl, key)};"]
+        if op == "set":
+            lines += [f"{INDENT}{vt} __value = {value};",
+                      f"{INDENT}bpf_map_update_elem(&{m}, &__key, &__value, BPF_ANY);"]
+        elif op == "delete":
+            lines += [f"{INDENT}bpf_map_delete_elem(&{m}, &__key);"]
+        else:  # add: atomic in place; insert the delta where entries can be absent
+            bits = tables.INT_TYPES[decl.value].bits
+            add = (f"__sync_fetch_and_add(__slot, {value});" if bits >= 32
+                   else f"*__slot = ({vt})(*__slot + {value});")
+            lines += [f"{INDENT}{vt} *__slot = bpf_map_lookup_elem(&{m}, &__key);",
+                      f"{INDENT}if (__slot) {{", f"{INDENT * 2}{add}"]
+            if "map-delete" in tables.MAP_KINDS[decl.kind].ops:
+                lines += [f"{INDENT}}} else {{", f"{INDENT * 2}{vt} __value = {value};",
+                          f"{INDENT * 2}bpf_map_update_elem(&{m}, &__key, &__value, BPF_NOEXIST);"]
+            lines += [f"{INDENT}}}"]
+        lines.append("}")
+        return "\n".join(lines)
+
+    def line_event_output(self, decl: ir.MapDecl, tmp: str, t: str) -> str:
+        return EVENT_OUTPUT[decl.kind].format(map=snake(decl.name), v=tmp)
+
+    def packet_prologue(self) -> list[str]:
+        return [f"{INDENT}void *__data = (void *)(long)ctx->data;",
+                f"{INDENT}void *__data_end = (void *)(long)ctx->data_end;"]
+
+    # --- support functions ------------------------------------------------------
+
+    def int_helper(self, op: str, t: str) -> list[str]:
+        info = tables.INT_TYPES[t]
+        c, name = info.c, self.helper_name(op, t)
+        head = f"static __always_inline {c} {name}({c} a, {c} b)"
+        if not info.signed:
+            return [head, "{", f"{INDENT}return b ? ({c})(a {BINARY[op]} b) : 0;", "}"]
+        # BPF before v4 has no signed division: divide magnitudes, fix the sign
+        # (truncation toward zero, as C and Rust; MIN / -1 wraps to MIN).
+        u = "__u64" if info.bits == 64 else "__u32"
+        sign = "(a < 0) != (b < 0)" if op == "div" else "a < 0"
+        return [head, "{",
+                f"{INDENT}{u} ua = a < 0 ? -({u})a : ({u})a;",
+                f"{INDENT}{u} ub = b < 0 ? -({u})b : ({u})b;",
+                f"{INDENT}{u} r;",
+                f"{INDENT}if (!b)", f"{INDENT * 2}return 0;",
+                f"{INDENT}r = ua {BINARY[op]} ub;",
+                f"{INDENT}return ({c})({sign} ? -r : r);", "}"]
+
+    def map_getter(self, decl: ir.MapDecl) -> list[str]:
+        vt = ctype(decl.value)
+        return [f"static __always_inline {vt} {self.helper_name('get', snake(decl.name))}({ctype(decl.key)} key)",
+                "{",
+                f"{INDENT}{self.key_type(decl)} k = {self.key_expr(decl, 'key')};",
+                f"{INDENT}{vt} *v = bpf_map_lookup_elem(&{snake(decl.name)}, &k);",
+                f"{INDENT}return v ? *v : 0;", "}"]
+
+    def parser(self, name: str, packet: str, steps: list[tuple]) -> list[str]:
+        is_l3 = name == "l3"
+        fname = f"__l3{'' if packet == 'l2' else '_' + packet}" if is_l3 else self.parser_name(name, packet)
+        extra = ", __u16 *__proto_out" if is_l3 else ""
+        out = [f"static __always_inline void *{fname}(void *__data, void *__data_end{extra})", "{"]
+        out += self.steps(steps, packet, 1)
+        out.append("}")
+        return out
+
+    def steps(self, steps: list[tuple], packet: str, depth: int) -> list[str]:
+        pad = INDENT * depth
+        out: list[str] = []
+        for step in steps:
+            op = step[0]
+            if op == "need":
+                out += [f"{pad}if ({step[1]} + {step[2]} > __data_end)", f"{pad}{INDENT}return 0;"]
+            elif op in ("load", "load_mut", "set_load"):
+                _, var, ptr, spec = step
+                decl = "" if op == "set_load" else f"{ctype(spec.type)} "
+                out.append(f"{pad}{decl}{var} = {self.spell_field(ptr, spec)};")
+            elif op == "fail_unless":
+                _, var, cmp, n = step
+                out += [f"{pad}if ({var} {NEGATE[cmp]} {n})", f"{pad}{INDENT}return 0;"]
+            elif op in ("ptr", "ptr_mut"):
+                _, var, base, n = step
+                off = f"{n[0]} * {n[1]}" if isinstance(n, tuple) else str(n)
+                out.append(f"{pad}void *{var} = {base} + {off};")
+            elif op == "advance":
+                out.append(f"{pad}{step[1]} += {step[2]};")
+            elif op == "if_eq":
+                _, var, values, body = step
+                cond = " || ".join(f"{var} == {hex(v)}" for v in values)
+                out += [f"{pad}if ({cond}) {{", *self.steps(body, packet, depth + 1), f"{pad}}}"]
+            elif op == "ret":
+                out.append(f"{pad}return {step[1]};")
+            elif op == "fail":
+                out.append(f"{pad}return 0;")
+            elif op == "l3":
+                _, ptr, proto = step
+                fname = "__l3" + ("" if packet == "l2" else f"_{packet}")
+                out += [f"{pad}__u16 {proto};", f"{pad}void *{ptr} = {fname}(__data, __data_end, &{proto});",
+                        f"{pad}if (!{ptr})", f"{pad}{INDENT}return 0;"]
+            elif op == "ret_l3":
+                out += [f"{pad}*__proto_out = {step[2]};", f"{pad}return {step[1]};"]
+            elif op == "ret_l3_version":
+                _, ptr, var, table = step
+                for version, ethertype in table:
+                    out += [f"{pad}if ({var} == {version}) {{", f"{pad}{INDENT}*__proto_out = {hex(ethertype)};",
+                            f"{pad}{INDENT}return {ptr};", f"{pad}}}"]
+                out.append(f"{pad}return 0;")
+            else:  # pragma: no cover - plan and renderer are written together
+                raise AssertionError(op)
+        return out
+
+    # --- the file -----------------------------------------------------------------
+
+    def render(self) -> str:
+        functions = self.functions()
+        out = [
+            f"// Generated by tatara-build (C backend) from a source with sha256 {self.module.source_sha256[:64]}.",
+            "// Do not edit: regenerate with `tatara-build emit FILE --backend c`.",
+            "#include <linux/types.h>",
+            "#include <linux/bpf.h>",
+            "#include <linux/pkt_cls.h>",
+            "#include <bpf/bpf_helpers.h>",
+            "#include <bpf/bpf_endian.h>",
+            "",
+        ]
+        ctx_structs = sorted({tables.PROGRAM_KINDS[d.kind].c_ctx for d, _ in functions
+                              if tables.PROGRAM_KINDS[d.kind].c_ctx.startswith("struct ")})
+        out += [c.removesuffix(" *").strip() + ";" for c in ctx_structs]
+        if ctx_structs:
+            out.append("")
+        for decl in self.module.maps:
+            out += self.map_decl_lines(decl) + [""]
+        for op, t in sorted(self.int_helpers):
+            out += self.int_helper(op, t) + [""]
+        for name in sorted(self.map_getters):
+            out += self.map_getter(self.maps[name]) + [""]
+        for packet in sorted(self.headers_needed):
+            for name, steps in self.parser_plans(packet):
+                out += self.parser(name, packet, steps) + [""]
+        for decl, body in functions:
+            kind = tables.PROGRAM_KINDS[decl.kind]
+            out += [f'SEC("{self.section(decl, kind)}")',
+                    f"int {snake(decl.name)}({kind.c_ctx.rstrip()}{'' if kind.c_ctx.endswith('*') else ' '}ctx)",
+                    "{", *body, "}", ""]
+        out.append(f'char LICENSE[] SEC("license") = "{self.license()}";')
+        return "\n".join(out) + "\n"
+
+    def map_decl_lines(self, decl: ir.MapDecl) -> list[str]:
+        kind = tables.MAP_KINDS[decl.kind]
+        name = snake(decl.name)
+        out = []
+        if decl.kind in LPM_KEYED:
+            out += [f"struct __lpm_{name} {{", f"{INDENT}__u32 prefixlen;", f"{INDENT}{ctype(decl.key)} data;", "};", ""]
+        out += ["struct {", f"{INDENT}__uint(type, {kind.c_type});"]
+        if decl.kind not in NO_MAX_ENTRIES:
+            out.append(f"{INDENT}__uint(max_entries, {int(decl.max_entries)});")
+        if kind.has_value:
+            out += [f"{INDENT}__type(key, {self.key_type(decl)});", f"{INDENT}__type(value, {ctype(decl.value)});"]
+        out += [INDENT + line for line in MAP_DECL_EXTRA.get(decl.kind, [])]
+        out.append(f'}} {name} SEC(".maps");')
+        return out
+
+    def section(self, decl: ir.ProgramDecl, kind: tables.ProgramKind) -> str:
+        return format_target(kind.c_section, decl)
+
+    def license(self) -> str:
+        licenses = {p.license for p in self.module.programs} or {"GPL"}
+        if len(licenses) > 1:
+            raise SourceError("all programs of one file share one object and so one license", self.module.programs[0].span)
+        text = licenses.pop()
+        if not LICENSE.fullmatch(text):
+            raise SourceError(f"license `{text}` has characters a license string may not have", self.module.programs[0].span)
+        return text
+
+
+TARGET = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./+-]{0,127}")
+
+
+def format_target(template: str, decl: ir.ProgramDecl) -> str:
+    """Fill `{target}` (and `{category}`/`{name}` of "category/name") with
+    the validated attach target."""
+    if "{" not in template:
+        return template
+    target = (decl.attach.target if decl.attach else None) or tables.PROGRAM_KINDS[decl.kind].__dict__.get("default_target")
+    if target is None or not TARGET.fullmatch(target) or ".." in target:
+        raise SourceError(f"{decl.kind} program `{decl.name}` needs a valid :attach :target", decl.span)
+    category, _, name = target.partition("/")
+    return template.format(target=target, category=category, name=name)
+
+
+def balanced(cond: str) -> bool:
+    """`(a == b)` is one parenthesised expression (not `(a) && (b)`)."""
+    if not (cond.startswith("(") and cond.endswith(")")):
+        return False
+    depth = 0
+    for i, ch in enumerate(cond):
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth == 0 and i < len(cond) - 1:
+            return False
+    return True
+
+
+BINARY = {"add": "+", "sub": "-", "mul": "*", "div": "/", "rem": "%", "bit-and": "&", "bit-or": "|",
+          "bit-xor": "^", "shl": "<<", "shr": ">>"}
+NEGATE = {"==": "!=", ">=": "<", "!=": "==", "<": ">="}
