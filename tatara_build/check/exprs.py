@@ -114,11 +114,18 @@ class FunctionChecker:
         """Check two operands that must share a type; a literal takes the other's."""
         if expected is None and needs_context(a) and not needs_context(b):
             tb = self.check(b, env, None)
-            ta = self.check(a, env, tb if is_scalar(tb) else None)
+            ta = self.settled(a, tb) or self.check(a, env, tb if is_scalar(tb) else None)
         else:
             ta = self.check(a, env, expected)
-            tb = self.check(b, env, ta if is_scalar(ta) else expected)
+            tb = self.settled(b, ta) or self.check(b, env, ta if is_scalar(ta) else expected)
         return ta, tb
+
+    def settled(self, literal: ir.Node, other: str) -> str | None:
+        """A literal next to a failed operand: don't report it a second time."""
+        if other == ERROR and needs_context(literal):
+            literal.type = ERROR
+            return ERROR
+        return None
 
     def join(self, a: str, b: str, span: Span | None, what: str) -> str:
         if a in (NEVER, ERROR):
