@@ -104,6 +104,8 @@ pkgs.stdenv.mkDerivation {
   buildPhase = ''
     runHook preBuild
     export HOME=$TMPDIR XDG_CACHE_HOME=$TMPDIR/cache
+    # The host engine's default, so both engines give the same object.
+    export SOURCE_DATE_EPOCH=0
     ${chosen.preBuild}
     cp $src ${stem}.tlisp
     ${buildCmd}

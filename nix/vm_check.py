@@ -16,17 +16,10 @@ import re
 import shlex
 from pathlib import Path
 
-from tatara_build import tables
+from tatara_build import packets, tables
 from tatara_build.frontend import load
 
 RETURN_VALUE = re.compile(r"Return value: (\d+)")
-
-
-def packet_bytes(case) -> bytes:
-    """The test packet exactly as `tatara-build test` sends it."""
-    from tatara_build import packets
-
-    return packets.build_case(case)
 
 
 def _pinned_name(pins: list[str], name: str) -> str | None:
@@ -55,9 +48,10 @@ def _map_key(entry: dict) -> int:
 
 
 class Checker:
-    def __init__(self, machine, bpffs: str = "/sys/fs/bpf/tatara") -> None:
+    def __init__(self, machine, bpffs: str = "/sys/fs/bpf/tatara", scratch: str = "/tmp") -> None:
         self.machine = machine
         self.bpffs = bpffs
+        self.packet = f"{scratch}/tatara-packet"
         self.failures: list[str] = []
         self.passed = 0
 
@@ -96,10 +90,10 @@ class Checker:
                 self.map_expect(stem, f"{pin}/m", maps, expect)
 
     def case(self, stem: str, prog: str, kind, test: str, case) -> None:
-        data = base64.b64encode(packet_bytes(case)).decode()
+        data = base64.b64encode(packets.build_case(case)).decode()
         status, out = self.sh(
-            f"echo {data} | base64 -d > /tmp/pkt && "
-            f"bpftool prog run pinned {prog} data_in /tmp/pkt repeat {int(case.repeat)} 2>&1"
+            f"echo {data} | base64 -d > {self.packet} && "
+            f"bpftool prog run pinned {prog} data_in {self.packet} repeat {int(case.repeat)} 2>&1"
         )
         got = RETURN_VALUE.search(out)
         want = kind.actions[case.expect].value
@@ -123,9 +117,10 @@ class Checker:
             self.passed += 1
 
 
-def check_examples(machine, examples: dict[str, dict[str, str]], bpffs: str = "/sys/fs/bpf/tatara") -> Checker:
-    """examples: stem -> {"object": path of <stem>.o, "source": path of <stem>.tlisp}."""
-    checker = Checker(machine, bpffs)
+def check_examples(machine, examples: dict[str, dict[str, str]], **where: str) -> Checker:
+    """examples: stem -> {"object": path of <stem>.o, "source": path of <stem>.tlisp};
+    `where`: Checker's bpffs / scratch directories."""
+    checker = Checker(machine, **where)
     for stem, paths in sorted(examples.items()):
         checker.example(stem, paths["object"], paths["source"])
     return checker
