@@ -25,7 +25,7 @@ class ObjectJob:
     path: Path
     max_insns: dict[str, int] = field(default_factory=dict)  # by ELF symbol
     default_max_insns: int = tables.DEFAULT_MAX_INSNS
-    generated: Path | None = None  # its generated source, for failure mapping
+    generated: list[Path] = field(default_factory=list)  # its generated sources, for failure mapping
 
 
 @dataclass

@@ -22,11 +22,17 @@ def failing_line(log: str) -> tuple[str, int | None] | None:
     return last
 
 
-def tlisp_span(generated: Path | None, text: str, line_no: int | None) -> str | None:
-    """The nearest `.tlisp:L:C` marker at or above the generated line."""
-    if generated is None or not generated.is_file():
-        return None
-    lines = generated.read_text(encoding="utf-8", errors="replace").splitlines()
+def tlisp_span(generated: list[Path], text: str, line_no: int | None) -> str | None:
+    """The nearest `.tlisp:L:C` marker at or above the generated line (in the
+    one generated file that has that line)."""
+    for path in generated:
+        if path.is_file() and (span := _span_in(path, text, line_no)):
+            return span
+    return None
+
+
+def _span_in(path: Path, text: str, line_no: int | None) -> str | None:
+    lines = path.read_text(encoding="utf-8", errors="replace").splitlines()
     if line_no is None or not 0 < line_no <= len(lines) or text not in lines[line_no - 1]:
         matches = [i + 1 for i, line in enumerate(lines) if line.strip() == text]
         if len(matches) != 1:

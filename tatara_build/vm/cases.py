@@ -1,0 +1,57 @@
+"""From a checked module and its build output to VM jobs: the object with
+each program's `:max-insns`, the `defbpf-test` cases as packets with the
+action's numeric value, and the map expectations, all named by the ELF
+symbols the build recorded."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .. import ir, packets, tables
+from ..build.manifest import Manifest, ObjectInfo
+from ..errors import SourceError
+from .runner import CaseJob, MapJob, ObjectJob
+
+GENERATED_SUFFIXES = (".c", ".rs")
+
+
+def jobs(module: ir.Module, out: Path, manifest: Manifest) -> tuple[list[ObjectJob], list[CaseJob], list[MapJob]]:
+    obj = manifest.objects[0]  # one object per source file
+    programs = {p.name: p for p in module.programs}
+    symbols = {p.name: p.symbol for p in obj.programs if p.name}
+    generated = sorted(p for p in (out / "src").rglob("*") if p.suffix in GENERATED_SUFFIXES and "target" not in p.parts)
+    budgets = {
+        symbols.get(p.name, _c_name(p.name)): p.max_insns or tables.DEFAULT_MAX_INSNS for p in module.programs
+    }
+    objects = [ObjectJob(out / obj.file, budgets, tables.DEFAULT_MAX_INSNS, generated)]
+    cases: list[CaseJob] = []
+    maps: list[MapJob] = []
+    for test in module.tests:
+        program = programs.get(test.program)
+        if program is None:
+            raise SourceError(f"defbpf-test {test.name}: no program named {test.program}", test.span)
+        kind = tables.PROGRAM_KINDS[program.kind]
+        if not kind.test_run:
+            raise SourceError(f"{program.kind} programs cannot be run with packets (BPF_PROG_TEST_RUN)", test.span)
+        symbol = symbols.get(program.name, _c_name(program.name))
+        for case in test.cases:
+            action = kind.actions.get(case.expect)
+            if action is None:
+                known = ", ".join(f":{a}" for a in kind.actions)
+                raise SourceError(f"unknown action :{case.expect} for {program.kind}; known: {known}", case.span)
+            cases.append(CaseJob(0, test.name, case.name, symbol, packets.build_case(case), case.expect,
+                                 action.value, case.repeat))
+        for expect in test.expect_maps:
+            maps.append(MapJob(0, test.name, _map_symbol(expect, obj), expect.key, expect.value))
+    return objects, cases, maps
+
+
+def _c_name(name: str) -> str:
+    return name.replace("-", "_")
+
+
+def _map_symbol(expect: ir.MapExpect, obj: ObjectInfo) -> str:
+    symbol = _c_name(expect.map)
+    if obj.maps and symbol not in obj.maps:
+        raise SourceError(f"map {expect.map} is not in {obj.file} (it has: {', '.join(obj.maps)})", expect.span)
+    return symbol
