@@ -240,3 +240,38 @@ def test_vm_check_boots_the_pinned_kernel_and_checks_every_example() -> None:
         assert f"-{stem}-aya-0.1.0/{stem}.o" in script, stem
     assert "check_examples(machine" in script and "assert not result.failures" in script
     compile(script, "testScript", "exec")  # the driver's Python must at least parse
+
+
+def test_the_flake_evaluates_under_nix_with_stub_inputs(tmp_path: Path) -> None:
+    """Real flake semantics (flake.lock parsing, `follows`, the outputs
+    function's arguments) with nixpkgs and rust-overlay replaced by local
+    stub flakes via --override-input; a private store under tmp_path."""
+    if shutil.which("nix") is None:
+        pytest.skip("nix not installed")
+    src, stub_np, stub_ro = tmp_path / "src", tmp_path / "nixpkgs", tmp_path / "rust-overlay"
+    src.mkdir()
+    for name in ("flake.nix", "flake.lock", "pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    for name in ("nix", "examples", "tatara_build"):
+        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+    stub_np.mkdir()
+    shutil.copy(HERE / "stub-pkgs.nix", stub_np / "stub-pkgs.nix")
+    (stub_np / "default.nix").write_text("args: import ./stub-pkgs.nix args\n")
+    (stub_np / "flake.nix").write_text("{ outputs = { self }: { }; }\n")
+    stub_ro.mkdir()
+    shutil.copy(HERE / "stub-rust-overlay.nix", stub_ro / "stub.nix")
+    (stub_ro / "flake.nix").write_text('{ inputs.nixpkgs.url = "path:/nonexistent";\n'
+                                       '  outputs = { self, nixpkgs }: { inherit (import ./stub.nix) overlays; }; }\n')
+    ran = subprocess.run(
+        ["nix", "--extra-experimental-features", "nix-command flakes", "--store", str(tmp_path / "store"),
+         "eval", "--json", "--no-write-lock-file",
+         "--override-input", "nixpkgs", f"path:{stub_np}", "--override-input", "rust-overlay", f"path:{stub_ro}",
+         f"path:{src}#packages.x86_64-linux", "--apply",
+         "ps: builtins.mapAttrs (n: p: p.args.buildPhase or p.args.pname) ps"],
+        capture_output=True, text=True, timeout=120)
+    assert ran.returncode == 0, ran.stderr
+    packages = json.loads(ran.stdout)
+    assert set(packages) == {*EXAMPLES, "default", "tatara-build"}
+    for stem in EXAMPLES:
+        assert f"tatara-build build {stem}.tlisp --backend aya --engine host --linker bpf-linker" in packages[stem]
+    assert (src / "flake.lock").read_text() == (ROOT / "flake.lock").read_text()  # not rewritten
