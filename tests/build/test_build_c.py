@@ -1,0 +1,105 @@
+"""The C compile path on a hand-written program: object, manifest,
+reproducibility across directories, cache, failure reports."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tatara_build.build import BuildOptions, build_generated, repro
+from tatara_build.build.run import LOG
+from tatara_build.errors import ExitCode, ToolchainError
+
+from .conftest import needs_clang
+
+C = BuildOptions(backend="c")
+
+pytestmark = needs_clang
+
+
+def test_object_and_manifest(c_sources, tmp_path):
+    out = tmp_path / "out"
+    manifest = build_generated(c_sources, "pass", out, C)
+    obj = out / "pass.o"
+    assert obj.is_file() and (out / "src" / "pass.bpf.c").is_file()
+    on_disk = json.loads((out / "manifest.json").read_text())
+    assert on_disk["objects"][0]["sha256"] == manifest.objects[0].sha256
+    info = manifest.objects[0]
+    assert info.size == obj.stat().st_size
+    assert [(p.symbol, p.section, p.kind) for p in info.programs] == [("pass_all", "xdp", "xdp")]
+    assert info.maps == ["hits"]
+    assert {".BTF", ".BTF.ext", "license", ".maps"} <= set(info.sections)
+    assert manifest.toolchain.linker == "clang" and manifest.toolchain.target_cpu == "v3"
+    assert "-fno-ident" in manifest.toolchain.flags
+
+
+def test_no_build_paths_in_object(c_sources, tmp_path):
+    out = tmp_path / "out"
+    build_generated(c_sources, "pass", out, C)
+    data = (out / "pass.o").read_bytes()
+    assert str(tmp_path).encode() not in data
+    assert b"clang version" not in data  # -fno-ident
+
+
+def test_repro_two_directories(c_sources):
+    result = repro(c_sources, C, generated=(c_sources, "pass"))
+    assert result.identical, (result.first.objects, result.second.objects)
+
+
+def test_warm_build_uses_cache(c_sources, tmp_path, isolated_cache):
+    first = build_generated(c_sources, "pass", tmp_path / "a", C)
+    assert any(isolated_cache.rglob("object.o"))
+    LOG.runs.clear()
+    second = build_generated(c_sources, "pass", tmp_path / "b", C)
+    assert not [r for r in LOG.runs if r.stage == "compile"], "warm build must not compile"
+    assert second.objects[0].sha256 == first.objects[0].sha256
+
+
+def test_no_cache_compiles(c_sources, tmp_path, isolated_cache):
+    build_generated(c_sources, "pass", tmp_path / "a", BuildOptions(backend="c", use_cache=False))
+    assert not isolated_cache.exists()
+
+
+def test_changed_source_misses_cache(c_sources, tmp_path):
+    first = build_generated(c_sources, "pass", tmp_path / "a", C)
+    source = c_sources / "pass.bpf.c"
+    source.write_text(source.read_text().replace("return XDP_PASS;", "return XDP_DROP;"))
+    second = build_generated(c_sources, "pass", tmp_path / "b", C)
+    assert second.objects[0].sha256 != first.objects[0].sha256
+
+
+def test_broken_c_names_stage_command_and_stderr(c_sources, tmp_path):
+    (c_sources / "pass.bpf.c").write_text("int broken(void) { return undeclared_thing; }\n")
+    out = tmp_path / "out"
+    with pytest.raises(ToolchainError) as caught:
+        build_generated(c_sources, "pass", out, C)
+    text = caught.value.render()
+    assert caught.value.exit_code == ExitCode.TOOLCHAIN
+    assert "compile failed" in text and "clang" in text and "-target bpf" in text
+    assert "undeclared_thing" in text  # the stderr tail
+    assert not out.exists(), "no partial OUT"
+    assert not list(tmp_path.glob(".out.tmp-*")), "temp dir cleaned up"
+
+
+def test_failed_rebuild_keeps_previous_out(c_sources, tmp_path):
+    out = tmp_path / "out"
+    good = build_generated(c_sources, "pass", out, C)
+    (c_sources / "pass.bpf.c").write_text("this is not C\n")
+    with pytest.raises(ToolchainError):
+        build_generated(c_sources, "pass", out, C)
+    assert json.loads((out / "manifest.json").read_text())["objects"][0]["sha256"] == good.objects[0].sha256
+
+
+def test_missing_clang_is_a_toolchain_error(c_sources, tmp_path, monkeypatch):
+    monkeypatch.setenv("TATARA_CLANG", "/nonexistent/clang-99")
+    with pytest.raises(ToolchainError) as caught:
+        build_generated(c_sources, "pass", tmp_path / "out", C)
+    assert "clang not found" in caught.value.render() and "apt-get install clang" in caught.value.render()
+
+
+def test_missing_c_file(tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(ToolchainError, match="no pass.bpf.c"):
+        build_generated(empty, "pass", tmp_path / "out", C)
