@@ -15,7 +15,9 @@ from .runner import CaseJob, MapJob, ObjectJob
 GENERATED_SUFFIXES = (".c", ".rs")
 
 
-def jobs(module: ir.Module, out: Path, manifest: Manifest) -> tuple[list[ObjectJob], list[CaseJob], list[MapJob]]:
+def jobs(module: ir.Module, out: Path, manifest: Manifest, object_index: int = 0,
+         ) -> tuple[list[ObjectJob], list[CaseJob], list[MapJob]]:
+    """`object_index`: where this object will sit among all objects of the boot."""
     obj = manifest.objects[0]  # one object per source file
     programs = {p.name: p for p in module.programs}
     symbols = {p.name: p.symbol for p in obj.programs if p.name}
@@ -39,10 +41,10 @@ def jobs(module: ir.Module, out: Path, manifest: Manifest) -> tuple[list[ObjectJ
             if action is None:
                 known = ", ".join(f":{a}" for a in kind.actions)
                 raise SourceError(f"unknown action :{case.expect} for {program.kind}; known: {known}", case.span)
-            cases.append(CaseJob(0, test.name, case.name, symbol, packets.build_case(case), case.expect,
+            cases.append(CaseJob(object_index, test.name, case.name, symbol, packets.build_case(case), case.expect,
                                  action.value, case.repeat))
         for expect in test.expect_maps:
-            maps.append(MapJob(0, test.name, _map_symbol(expect, obj), expect.key, expect.value))
+            maps.append(MapJob(object_index, test.name, _map_symbol(expect, obj), expect.key, expect.value))
     return objects, cases, maps
 
 

@@ -136,9 +136,12 @@ def _fetch(pin: KernelPin, home: Path) -> None:
         if vmlinux is not None:
             (out / "vmlinux").write_bytes(vmlinux)
             (out / "vmlinux.sha256").write_text(hashlib.sha256(vmlinux).hexdigest() + "\n")
-        if home.exists():  # a concurrent fetch won: keep theirs
-            return
-        out.rename(home)
+        try:
+            out.rename(home)
+        except OSError:
+            if not (home / "vmlinuz").is_file():
+                raise
+            # a concurrent fetch won: keep theirs
 
 
 def extract_vmlinux(bzimage: bytes) -> bytes | None:
