@@ -75,6 +75,8 @@ class ProgramKind:
     aya_return: str
     test_run: bool  # BPF_PROG_TEST_RUN supports this kind with packet data
     ctx_fields: dict[str, CtxField] = field(default_factory=dict)
+    # `{target}` when the program gives none (cgroup-skb: the direction).
+    default_target: str | None = None
     # When set, the only valid :attach :target values.
     attach_targets: tuple[str, ...] = ()
 
@@ -114,11 +116,11 @@ PROGRAM_KINDS: dict[str, ProgramKind] = {
             "tc", "i32",
             _actions(
                 ("tc-act-unspec", -1, "TC_ACT_UNSPEC", "aya_ebpf::bindings::TC_ACT_UNSPEC"),
-                ("tc-act-ok", 0, "TC_ACT_OK", "aya_ebpf::bindings::TC_ACT_OK"),
-                ("tc-act-reclassify", 1, "TC_ACT_RECLASSIFY", "aya_ebpf::bindings::TC_ACT_RECLASSIFY"),
-                ("tc-act-shot", 2, "TC_ACT_SHOT", "aya_ebpf::bindings::TC_ACT_SHOT"),
-                ("tc-act-pipe", 3, "TC_ACT_PIPE", "aya_ebpf::bindings::TC_ACT_PIPE"),
-                ("tc-act-redirect", 7, "TC_ACT_REDIRECT", "aya_ebpf::bindings::TC_ACT_REDIRECT"),
+                ("tc-act-ok", 0, "TC_ACT_OK", "aya_ebpf::bindings::TC_ACT_OK as i32"),
+                ("tc-act-reclassify", 1, "TC_ACT_RECLASSIFY", "aya_ebpf::bindings::TC_ACT_RECLASSIFY as i32"),
+                ("tc-act-shot", 2, "TC_ACT_SHOT", "aya_ebpf::bindings::TC_ACT_SHOT as i32"),
+                ("tc-act-pipe", 3, "TC_ACT_PIPE", "aya_ebpf::bindings::TC_ACT_PIPE as i32"),
+                ("tc-act-redirect", 7, "TC_ACT_REDIRECT", "aya_ebpf::bindings::TC_ACT_REDIRECT as i32"),
             ),
             BASE_HELPERS, "l2", True, "network interface to attach to (:direction ingress|egress)",
             "tc", "struct __sk_buff *", "int", "#[classifier]", "TcContext", "i32", True,
@@ -135,20 +137,20 @@ PROGRAM_KINDS: dict[str, ProgramKind] = {
             "kprobe", "u32",
             _actions(("ok", 0, "0", "0"), ("err", 1, "1", "1")),
             TASK_HELPERS, None, True, "kernel function to probe",
-            "kprobe/{target}", "struct pt_regs *", "int", "#[kprobe]", "ProbeContext", "u32", False,
+            "kprobe/{target}", "struct pt_regs *", "int", '#[kprobe(function = "{target}")]', "ProbeContext", "u32", False,
         ),
         ProgramKind(
             "tracepoint", "u32",
             _actions(("ok", 0, "0", "0"), ("err", 1, "1", "1")),
             TASK_HELPERS, None, True, "tracepoint as category/name",
-            "tracepoint/{target}", "void *", "int", "#[tracepoint]", "TracePointContext", "u32", False,
+            "tracepoint/{target}", "void *", "int", '#[tracepoint(category = "{category}", name = "{name}")]', "TracePointContext", "u32", False,
         ),
         ProgramKind(
             "cgroup-skb", "i32",
             _actions(("deny", 0, "0", "0"), ("allow", 1, "1", "1")),
             BASE_HELPERS, "l3", False, "direction: ingress or egress",
-            "cgroup_skb/{target}", "struct __sk_buff *", "int", "#[cgroup_skb]", "SkBuffContext", "i32", True,
-            _SKB_FIELDS, attach_targets=("ingress", "egress"),
+            "cgroup_skb/{target}", "struct __sk_buff *", "int", "#[cgroup_skb({target})]", "SkBuffContext", "i32", True,
+            _SKB_FIELDS, attach_targets=("ingress", "egress"), default_target="ingress",
         ),
         ProgramKind(
             "lsm", "i32",
