@@ -13,10 +13,11 @@ let
   mkVendorDir = import ./vendor.nix { inherit pkgs; };
   mkBpfCrate = import ./crate.nix { inherit pkgs tatara-build; };
 
-  # The aya backend's pinned Cargo.lock (aya-ebpf =0.2.1 and its closure):
-  # a fixed file, so vendoring needs no import-from-derivation. If the
-  # backend does not ship it as a file, the emitted crate's lock is used.
-  ayaLockFile = src + "/tatara_build/backends/aya/Cargo.lock";
+  # The aya backend's pinned closure of aya-ebpf =0.2.1 ([[package]] entries
+  # with checksums, which it copies into every generated Cargo.lock): a
+  # fixed file, so vendoring needs no import-from-derivation. Without it the
+  # emitted crate's Cargo.lock is read instead (IFD).
+  ayaLockFile = src + "/tatara_build/backends/aya_lock.toml";
   ayaLock = if builtins.pathExists ayaLockFile then ayaLockFile else null;
 
   mkBpfObject = import ./object.nix {

@@ -150,16 +150,38 @@ def test_vendor_dir_joins_the_crate_lock_and_the_nightly_library_lock() -> None:
     d = drv(f"{LIB}.examples.drop-syn")
     locks = d["vendorLocks"]
     assert len(locks) == 2
-    assert locks[0].endswith("Cargo.lock") and "library/Cargo.lock" not in locks[0]
+    assert "library/Cargo.lock" not in locks[0]
     assert locks[1].endswith("/lib/rustlib/src/rust/library/Cargo.lock")
-    backend_lock = ROOT / "tatara_build/backends/aya/Cargo.lock"
-    if backend_lock.exists():  # the fixed lock: no import-from-derivation
-        assert locks[0].endswith("-Cargo.lock") or locks[0] == str(backend_lock)
+    if (ROOT / "tatara_build/backends/aya_lock.toml").exists():  # fixed: no import-from-derivation
+        assert locks[0].endswith("-aya_lock.toml")
     else:  # the emitted crate's lock
         assert locks[0].endswith("-drop-syn-aya-src/Cargo.lock")
     script = ev(f"{LIB}.examples.drop-syn.passthru.vendorDir.script")
     assert script.count("cargo-vendor-") == 2  # one importCargoLock per lock
     assert '[ -e "$out/$base" ] ||' in script  # a crate in both locks is linked once
+
+
+AYA_CLOSURE = {  # DESIGN.md: crates.io checksums of aya-ebpf 0.2.1's closure
+    ("aya-ebpf", "0.2.1"): "eace5970943931fea46a8cbdca208a8f6a9e0413d85a5a6c4e168f0b909570bc",
+    ("aya-ebpf-bindings", "0.2.0"): "cf1f19286ebbda6673099b68d049034838f08e4939cef66c998a8d3e62825d76",
+    ("aya-ebpf-cty", "0.3.0"): "0884264bc8a51a49fed03df8feada3a21d703cf501dae33c28bdba5d2313ef33",
+    ("aya-ebpf-macros", "0.2.0"): "23e3a7f86e914df106dd00f9d757bc93f7d5c93380c51eead23d8d2ccd15a87a",
+    ("aya-build", "0.2.0"): "609b414caa508f04d2dbbc9481ad6869f43ab9ab1dc9abd237fca27c0818f663",
+}
+
+
+def test_the_fixed_aya_lock_is_vendorable_by_checksum() -> None:
+    """importCargoLock reads `package` from the TOML and fetches each
+    registry crate by its `checksum`: every entry needs both."""
+    lock = ROOT / "tatara_build/backends/aya_lock.toml"
+    if not lock.exists():
+        pytest.skip("the aya backend ships no fixed lock; the emitted crate's Cargo.lock is vendored (IFD)")
+    packages = ev(f"(builtins.fromTOML (builtins.readFile {lock})).package")
+    for p in packages:
+        assert p["source"] == "registry+https://github.com/rust-lang/crates.io-index", p
+        assert re.fullmatch(r"[0-9a-f]{64}", p["checksum"]), p
+    found = {(p["name"], p["version"]): p["checksum"] for p in packages}
+    assert {k: found.get(k) for k in AYA_CLOSURE} == AYA_CLOSURE
 
 
 def test_object_provenance_records_flake_input_revs_and_pins() -> None:
