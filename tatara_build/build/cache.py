@@ -42,15 +42,18 @@ def lookup(cache_key: str) -> Path | None:
 
 
 def store(cache_key: str, obj: Path, meta: dict) -> None:
-    """Add an entry atomically (temp dir + rename); a racing writer wins."""
+    """Add an entry atomically (temp dir + rename); a racing writer wins. An
+    unwritable cache (e.g. HOME=/homeless-shelter in a Nix build) is skipped."""
     entry = _entry(cache_key)
     if entry.exists():
         return
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=entry.parent))
+    tmp = None
     try:
+        entry.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=entry.parent))
         shutil.copyfile(obj, tmp / "object.o")
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
         tmp.rename(entry)
     except OSError:
-        shutil.rmtree(tmp, ignore_errors=True)
+        if tmp is not None:
+            shutil.rmtree(tmp, ignore_errors=True)

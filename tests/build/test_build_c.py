@@ -103,3 +103,11 @@ def test_missing_c_file(tmp_path):
     empty.mkdir()
     with pytest.raises(ToolchainError, match="no pass.bpf.c"):
         build_generated(empty, "pass", tmp_path / "out", C)
+
+
+def test_unwritable_cache_does_not_fail_the_build(c_sources, tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the cache directory would go")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    manifest = build_generated(c_sources, "pass", tmp_path / "out", C)
+    assert (tmp_path / "out" / "pass.o").is_file() and manifest.objects[0].sha256
