@@ -15,12 +15,14 @@ code from both backends.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from .. import ir, tables
 from ..errors import SourceError
 from ..frontend.names import ident_problem
 
+LICENSE = re.compile(r"[A-Za-z0-9 ./+-]{1,64}")
 RETURN = "<return>"
 DISCARD = "<discard>"
 INDENT = "    "
@@ -375,6 +377,15 @@ class Generator:
             raise SourceError(f"unknown field `:{e.field}`", e.span)
         return self.spell_field(self.value(e.value), spec.fields[e.field])
 
+    def license(self) -> str:
+        licenses = {p.license for p in self.module.programs} or {"GPL"}
+        if len(licenses) > 1:
+            raise SourceError("all programs of one file share one object and so one license", self.module.programs[0].span)
+        text = licenses.pop()
+        if not LICENSE.fullmatch(text):
+            raise SourceError(f"license `{text}` has characters a license string may not have", self.module.programs[0].span)
+        return text
+
     # --- packet access ------------------------------------------------------
 
     def header_value(self, e: ir.Header) -> str:
@@ -538,3 +549,35 @@ def children(e: ir.Node) -> list[ir.Node]:
             out.extend(c for c in child if isinstance(c, ir.Node))
     return out
 
+
+TARGET = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./+-]{0,127}")
+
+
+def format_target(template: str, decl: ir.ProgramDecl) -> str:
+    """Fill `{target}` (and `{category}`/`{name}` of "category/name") with
+    the validated attach target."""
+    if "{" not in template:
+        return template
+    target = (decl.attach.target if decl.attach else None) or tables.PROGRAM_KINDS[decl.kind].default_target
+    if target is None or not TARGET.fullmatch(target) or ".." in target:
+        raise SourceError(f"{decl.kind} program `{decl.name}` needs a valid :attach :target", decl.span)
+    category, _, name = target.partition("/")
+    return template.format(target=target, category=category, name=name)
+
+
+def balanced(cond: str) -> bool:
+    """`(a == b)` is one parenthesised expression (not `(a) && (b)`)."""
+    if not (cond.startswith("(") and cond.endswith(")")):
+        return False
+    depth = 0
+    for i, ch in enumerate(cond):
+        depth += ch == "("
+        depth -= ch == ")"
+        if depth == 0 and i < len(cond) - 1:
+            return False
+    return True
+
+
+BINARY = {"add": "+", "sub": "-", "mul": "*", "div": "/", "rem": "%", "bit-and": "&", "bit-or": "|",
+          "bit-xor": "^", "shl": "<<", "shr": ">>"}
+NEGATE = {"==": "!=", ">=": "<", "!=": "==", "<": ">="}

@@ -6,11 +6,9 @@ overflow are why arithmetic is spelled with explicit unsigned casts."""
 
 from __future__ import annotations
 
-import re
-
 from .. import ir, tables
 from ..errors import SourceError
-from .base import Generator, INDENT, snake
+from .base import BINARY, INDENT, NEGATE, Generator, balanced, format_target, snake
 
 # Per map kind: extra declaration lines, and whether the key is wrapped in
 # an LPM prefix. Data, looked up by kind name.
@@ -26,7 +24,6 @@ EVENT_OUTPUT = {
     "perf-event-array": "bpf_perf_event_output(ctx, &{map}, BPF_F_CURRENT_CPU, &{v}, sizeof({v}));",
 }
 SWAP = {1: "", 2: "bpf_ntohs", 4: "bpf_ntohl", 8: "bpf_be64_to_cpu"}
-LICENSE = re.compile(r"[A-Za-z0-9 ./+-]{1,64}")
 
 
 def ctype(t: str) -> str:
@@ -324,45 +321,3 @@ class CGenerator(Generator):
 
     def section(self, decl: ir.ProgramDecl, kind: tables.ProgramKind) -> str:
         return format_target(kind.c_section, decl)
-
-    def license(self) -> str:
-        licenses = {p.license for p in self.module.programs} or {"GPL"}
-        if len(licenses) > 1:
-            raise SourceError("all programs of one file share one object and so one license", self.module.programs[0].span)
-        text = licenses.pop()
-        if not LICENSE.fullmatch(text):
-            raise SourceError(f"license `{text}` has characters a license string may not have", self.module.programs[0].span)
-        return text
-
-
-TARGET = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./+-]{0,127}")
-
-
-def format_target(template: str, decl: ir.ProgramDecl) -> str:
-    """Fill `{target}` (and `{category}`/`{name}` of "category/name") with
-    the validated attach target."""
-    if "{" not in template:
-        return template
-    target = (decl.attach.target if decl.attach else None) or tables.PROGRAM_KINDS[decl.kind].__dict__.get("default_target")
-    if target is None or not TARGET.fullmatch(target) or ".." in target:
-        raise SourceError(f"{decl.kind} program `{decl.name}` needs a valid :attach :target", decl.span)
-    category, _, name = target.partition("/")
-    return template.format(target=target, category=category, name=name)
-
-
-def balanced(cond: str) -> bool:
-    """`(a == b)` is one parenthesised expression (not `(a) && (b)`)."""
-    if not (cond.startswith("(") and cond.endswith(")")):
-        return False
-    depth = 0
-    for i, ch in enumerate(cond):
-        depth += ch == "("
-        depth -= ch == ")"
-        if depth == 0 and i < len(cond) - 1:
-            return False
-    return True
-
-
-BINARY = {"add": "+", "sub": "-", "mul": "*", "div": "/", "rem": "%", "bit-and": "&", "bit-or": "|",
-          "bit-xor": "^", "shl": "<<", "shr": ">>"}
-NEGATE = {"==": "!=", ">=": "<", "!=": "==", "<": ">="}

@@ -1,0 +1,473 @@
+"""The aya dialect: a complete aya-ebpf 0.2.1 crate (Cargo.toml, Cargo.lock,
+rust-toolchain.toml, .cargo/config.toml, src/main.rs).
+
+Spelling rules that keep the verifier happy: wrap-around arithmetic is
+`wrapping_*`; division goes through helpers that test for zero (and divide
+magnitudes for signed types: BPF before v4 has no signed division), so no
+panic path is ever reachable; packet bytes are read through `usize`
+addresses checked against `data_end`; maps are `#[btf_map]` statics (the
+`.maps` section libbpf and bpftool accept). The output is rustfmt-clean:
+long expressions are hoisted into `let` temporaries."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from importlib import resources
+
+from .. import ir, tables
+from ..errors import SourceError
+from .base import BINARY, INDENT, PURE_FORMS as PURE, NEGATE, Generator, balanced, format_target, screaming, snake
+
+AYA_EBPF_VERSION = "0.2.1"
+# A nightly on LLVM 22, the LLVM of the pinned link tools (DESIGN.md, Nix facts).
+NIGHTLY = "nightly-2026-07-30"
+EDITION = "2024"
+MAX_INLINE = 72  # longer (indent + expression) get their own `let` (rustfmt's width is 100)
+
+# Per map kind: the btf_maps type's generics, and how each operation is
+# spelled. `{m}` the static, `{k}` key, `{v}` value, `{b}` key bits.
+MAP_TYPE = {
+    "array": "{t}<{v}, {n}>", "per-cpu-array": "{t}<{v}, {n}>",
+    "hash": "{t}<{k}, {v}, {n}>", "lru-hash": "{t}<{k}, {v}, {n}>", "per-cpu-hash": "{t}<{k}, {v}, {n}>",
+    "lpm-trie": "{t}<{k}, {v}, {n}>", "ring-buf": "{t}<u8, {n}>", "perf-event-array": "{t}",
+    "stack-trace": "{t}<{n}>",
+}
+ARRAY_OPS = {"ptr": "{m}.get_ptr({k})", "ptr_mut": "{m}.get_ptr_mut({k})", "set": "{m}.set({k}, {v}, 0)"}
+HASH_OPS = {"ptr": "{m}.get_ptr({k})", "ptr_mut": "{m}.get_ptr_mut({k})", "set": "{m}.insert({k}, {v}, 0)",
+            "insert_new": "{m}.insert({k}, {v}, aya_ebpf::bindings::BPF_NOEXIST.into())", "delete": "{m}.remove({k})"}
+LPM_KEY = "&aya_ebpf::btf_maps::lpm_trie::Key::new({b}, {k})"
+MAP_OPS = {
+    "array": ARRAY_OPS, "per-cpu-array": ARRAY_OPS,
+    "hash": HASH_OPS, "lru-hash": HASH_OPS, "per-cpu-hash": HASH_OPS,
+    "lpm-trie": {"ptr": "{m}.get(" + LPM_KEY + ")", "set": "{m}.insert(" + LPM_KEY + ", {v}, 0)",
+                 "delete": "{m}.remove(" + LPM_KEY + ")"},
+    "ring-buf": {"output": "let _ = {m}.output_untyped::<{t}>({v}, 0);"},
+    "perf-event-array": {"output": "{m}.output(&ctx, &{v}, 0);"},
+}
+# How a context exposes the packet bounds as addresses.
+PACKET_BOUNDS = {
+    "XdpContext": ("ctx.data()", "ctx.data_end()"),
+    "TcContext": ("ctx.data()", "ctx.data_end()"),
+    "SkBuffContext": ("unsafe { (*ctx.skb.skb).data } as usize", "unsafe { (*ctx.skb.skb).data_end } as usize"),
+}
+ATOMIC = {"u32": "AtomicU32", "u64": "AtomicU64", "i32": "AtomicI32", "i64": "AtomicI64"}
+CRATE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
+
+
+def rtype(t: str) -> str:
+    if t == "header":
+        return "usize"
+    if t == "bool":
+        return "bool"
+    return tables.INT_TYPES[t].rust
+
+
+def indent(lines: str, depth: int) -> list[str]:
+    return [INDENT * depth + line for line in lines.split("\n")]
+
+
+def unparen(text: str) -> str:
+    return text[1:-1] if balanced(text) else text
+
+
+class AyaGenerator(Generator):
+    name = "aya"
+
+    # --- values -------------------------------------------------------------
+
+    def hoist(self, text: str, t: str) -> str:
+        """Keep lines short (and rustfmt a no-op): a long value gets a name."""
+        if not hasattr(self, "fn") or len(text) + len(INDENT) * self.fn.depth <= MAX_INLINE:
+            return text
+        tmp = self.temp()
+        self.emit(self.line_let(tmp, t, text, False))
+        return tmp
+
+    def spell_int(self, value: int, t: str) -> str:
+        if t == "bool":
+            return "true" if value else "false"
+        return f"{value}{tables.INT_TYPES[t].rust}"
+
+    def spell_bool(self, value: bool) -> str:
+        return "true" if value else "false"
+
+    def spell_default(self, t: str) -> str | None:
+        return None  # Rust checks definite assignment; no dummy initialiser
+
+    def spell_action(self, action: tables.Action) -> str:
+        return action.aya
+
+    def spell_binary(self, op: str, left: str, right: str, t: str) -> str:
+        if op in ("add", "sub", "mul"):
+            text = f"{left}.wrapping_{op}({unparen(right)})"
+        elif op in ("shl", "shr"):
+            # wrapping_shl masks the amount to width-1, as the C spelling does
+            text = f"{left}.wrapping_{op}({right} as u32)"
+        else:
+            text = f"({left} {BINARY[op]} {right})"
+        return self.hoist(text, t)
+
+    def spell_cast(self, value: str, src: str, dst: str) -> str:
+        if dst == "bool":
+            return f"({value} != 0)" if src != "bool" else value
+        if src == dst:
+            return value
+        return f"({value} as {rtype(dst)})"
+
+    def spell_call(self, helper: tables.Helper, args: list[str]) -> str:
+        return f"unsafe {{ {helper.aya}({', '.join(args)}) }}"
+
+    def spell_ctx_field(self, spec: tables.CtxField) -> str:
+        return f"({spec.aya})"
+
+    def spell_field(self, ptr: str, spec: tables.HeaderFieldSpec) -> str:
+        bits = spec.size * 8
+        value = f"unsafe {{ *(({ptr} + {spec.offset}) as *const u{bits}) }}"
+        if spec.size > 1:
+            value = f"u{bits}::from_be({value})"
+        if spec.shift:
+            value = f"({value} >> {spec.shift})"
+        if spec.mask is not None:
+            value = f"({value} & {hex(spec.mask)})"
+        if spec.type == "bool":
+            return f"({value} != 0)"
+        if spec.type != f"u{bits}":
+            return f"({value} as {rtype(spec.type)})"
+        return value
+
+    def value_field(self, e: ir.HeaderField) -> str:
+        return self.hoist(super().value_field(e), e.type or "u64")
+
+    def value_compare(self, e: ir.Compare) -> str:
+        return self.hoist(super().value_compare(e), "bool")
+
+    def short_circuit(self, args: list[ir.Expr], op: str, is_and: bool) -> str:
+        text = super().short_circuit(args, op, is_and)
+        if len(text) + len(INDENT) * self.fn.depth <= MAX_INLINE or not all(a.form in PURE for a in args):
+            return text
+        # Operands are pure reads: naming them first keeps the meaning.
+        return "(" + f" {op} ".join(self.hoist_always(self.value(a), "bool") for a in args) + ")"
+
+    def hoist_always(self, text: str, t: str) -> str:
+        if text.startswith("__") and text[2:].replace("_", "").isalnum():
+            return text
+        tmp = self.temp()
+        self.emit(self.line_let(tmp, t, text, False))
+        return tmp
+
+    def spell_found(self, name: str) -> str:
+        return f"{name} != 0"
+
+    def spell_found_ptr(self, ptr: str) -> str:
+        return f"let Some({ptr}) = {ptr}"
+
+    def spell_deref(self, ptr: str, decl: ir.MapDecl) -> str:
+        return f"unsafe {{ *{ptr} }}"
+
+    # --- statements -----------------------------------------------------------
+
+    def line_return(self, value: str) -> str:
+        return f"return {unparen(value)};"
+
+    def line_discard(self, value: str) -> str:
+        return f"let _ = {unparen(value)};"
+
+    def line_assign(self, name: str, value: str) -> str:
+        return f"{name} = {unparen(value)};"
+
+    def line_let(self, name: str, t: str, value: str | None, mutable: bool) -> str:
+        mut = "mut " if mutable and value is not None else ""
+        if value is None:
+            return f"let {name}: {rtype(t)};"
+        return f"let {mut}{name}: {rtype(t)} = {unparen(value)};"
+
+    def line_break(self) -> str:
+        return "break;"
+
+    def open_if(self, cond: str) -> str:
+        return f"if {unparen(cond)} {{"
+
+    def open_while(self, cond: str) -> str:
+        return f"while {unparen(cond)} {{"
+
+    def open_scope(self) -> str:
+        return "{"
+
+    def close_scope(self) -> str:
+        return "}"
+
+    def else_(self) -> str:
+        return "} else {"
+
+    def op(self, name: str, decl: ir.MapDecl, key: str = "", value: str = "") -> str:
+        template = MAP_OPS[decl.kind].get(name)
+        if template is None:
+            raise SourceError(f"{decl.kind} maps do not support this operation in the aya backend", decl.span)
+        bits = tables.INT_TYPES[decl.key].bits if decl.key else 0
+        return template.format(m=screaming(decl.name), k=unparen(key), v=unparen(value), b=bits,
+                               t=rtype(decl.value) if decl.value else "u64")
+
+    def line_lookup(self, ptr: str, decl: ir.MapDecl, key: str) -> str:
+        return f"let {ptr} = {self.op('ptr', decl, key)};"
+
+    def line_map_op(self, op: str, decl: ir.MapDecl, key: str, value: str | None) -> str:
+        if op == "set":
+            return f"let _ = {self.op('set', decl, key, value)};"
+        if op == "delete":
+            return f"let _ = {self.op('delete', decl, key)};"
+        # add: atomic in place; insert the delta where entries can be absent
+        atomic = ATOMIC.get(decl.value)
+        add = (f"let counter = unsafe {{ core::sync::atomic::{atomic}::from_ptr(slot) }};\n"
+               f"counter.fetch_add({unparen(value)}, core::sync::atomic::Ordering::Relaxed);"
+               if atomic else f"unsafe {{ *slot = (*slot).wrapping_add({unparen(value)}) }};")
+        key_var = "__key"
+        lines = ["{", f"{INDENT}let {key_var}: {rtype(decl.key)} = {unparen(key)};"]
+        if "map-delete" in tables.MAP_KINDS[decl.kind].ops:
+            lines += [f"{INDENT}match {self.op('ptr_mut', decl, key_var)} {{",
+                      f"{INDENT * 2}Some(slot) => {{", *indent(add, 3), f"{INDENT * 2}}}",
+                      f"{INDENT * 2}None => {{",
+                      f"{INDENT * 3}let _ = {self.op('insert_new', decl, key_var, value)};",
+                      f"{INDENT * 2}}}", f"{INDENT}}}"]
+        else:
+            lines += [f"{INDENT}if let Some(slot) = {self.op('ptr_mut', decl, key_var)} {{",
+                      *indent(add, 2), f"{INDENT}}}"]
+        lines.append("}")
+        return "\n".join(lines)
+
+    def line_event_output(self, decl: ir.MapDecl, tmp: str, t: str) -> str:
+        return MAP_OPS[decl.kind]["output"].format(m=screaming(decl.name), v=tmp, t=rtype(t))
+
+    def packet_prologue(self) -> list[str]:
+        data, end = PACKET_BOUNDS[self.fn.kind.aya_ctx]
+        return [f"{INDENT}let __data: usize = {data};", f"{INDENT}let __data_end: usize = {end};"]
+
+    # --- support functions ------------------------------------------------------
+
+    def int_helper(self, op: str, t: str) -> list[str]:
+        info = tables.INT_TYPES[t]
+        r, name = info.rust, self.helper_name(op, t)
+        head = ["#[inline(always)]", f"fn {name}(a: {r}, b: {r}) -> {r} {{"]
+        if not info.signed:
+            return head + [f"{INDENT}if b == 0 {{ 0 }} else {{ a {BINARY[op]} b }}", "}"]
+        sign = "(a < 0) != (b < 0)" if op == "div" else "a < 0"
+        return head + [
+            f"{INDENT}if b == 0 {{", f"{INDENT * 2}return 0;", f"{INDENT}}}",
+            f"{INDENT}let r = a.unsigned_abs() {BINARY[op]} b.unsigned_abs();",
+            f"{INDENT}if {sign} {{", f"{INDENT * 2}r.wrapping_neg() as {r}", f"{INDENT}}} else {{",
+            f"{INDENT * 2}r as {r}", f"{INDENT}}}", "}"]
+
+    def map_getter(self, decl: ir.MapDecl) -> list[str]:
+        v = rtype(decl.value)
+        return ["#[inline(always)]",
+                f"fn {self.helper_name('get', snake(decl.name))}(key: {rtype(decl.key)}) -> {v} {{",
+                f"{INDENT}match {self.op('ptr', decl, 'key')} {{",
+                f"{INDENT * 2}Some(value) => unsafe {{ *value }},",
+                f"{INDENT * 2}None => 0,", f"{INDENT}}}", "}"]
+
+    def parser(self, name: str, packet: str, steps: list[tuple]) -> list[str]:
+        self._in_l3 = name == "l3"
+        fname = f"__l3{'' if packet == 'l2' else '_' + packet}" if self._in_l3 else self.parser_name(name, packet)
+        ret = "(usize, u16)" if self._in_l3 else "usize"
+        out = ["#[inline(always)]", f"fn {fname}(__data: usize, __data_end: usize) -> {ret} {{"]
+        out += self.steps(steps, packet, 1)
+        out.append("}")
+        return out
+
+    def steps(self, steps: list[tuple], packet: str, depth: int) -> list[str]:
+        pad = INDENT * depth
+        fail = "return (0, 0);" if self._in_l3 else "return 0;"
+        out: list[str] = []
+        for step in steps:
+            op = step[0]
+            if op == "need":
+                out += [f"{pad}if {step[1]} + {step[2]} > __data_end {{", f"{pad}{INDENT}{fail}", f"{pad}}}"]
+            elif op in ("load", "load_mut", "set_load"):
+                _, var, ptr, spec = step
+                value = unparen(self.spell_field(ptr, spec))
+                if op == "set_load":
+                    out.append(f"{pad}{var} = {value};")
+                else:
+                    mut = "mut " if op == "load_mut" else ""
+                    out.append(f"{pad}let {mut}{var}: {rtype(spec.type)} = {value};")
+            elif op == "fail_unless":
+                _, var, cmp, n = step
+                out += [f"{pad}if {var} {NEGATE[cmp]} {n} {{", f"{pad}{INDENT}{fail}", f"{pad}}}"]
+            elif op in ("ptr", "ptr_mut"):
+                _, var, base, n = step
+                off = f"{n[0]} as usize * {n[1]}" if isinstance(n, tuple) else str(n)
+                mut = "mut " if op == "ptr_mut" else ""
+                out.append(f"{pad}let {mut}{var}: usize = {base} + {off};")
+            elif op == "advance":
+                out.append(f"{pad}{step[1]} += {step[2]};")
+            elif op == "if_eq":
+                _, var, values, body = step
+                cond = " || ".join(f"{var} == {hex(v)}" for v in values)
+                out += [f"{pad}if {cond} {{", *self.steps(body, packet, depth + 1), f"{pad}}}"]
+            elif op == "ret":
+                out.append(f"{pad}return {step[1]};")
+            elif op == "fail":
+                out.append(f"{pad}{fail}")
+            elif op == "l3":
+                _, ptr, proto = step
+                fname = "__l3" + ("" if packet == "l2" else f"_{packet}")
+                out += [f"{pad}let ({ptr}, {proto}) = {fname}(__data, __data_end);",
+                        f"{pad}if {ptr} == 0 {{", f"{pad}{INDENT}{fail}", f"{pad}}}"]
+            elif op == "ret_l3":
+                out.append(f"{pad}({step[1]}, {step[2]})")
+            elif op == "ret_l3_version":
+                _, ptr, var, table = step
+                for version, ethertype in table:
+                    out += [f"{pad}if {var} == {version} {{", f"{pad}{INDENT}return ({ptr}, {hex(ethertype)});",
+                            f"{pad}}}"]
+                out.append(f"{pad}(0, 0)")
+            else:  # pragma: no cover
+                raise AssertionError(op)
+        return out
+
+    # --- src/main.rs ----------------------------------------------------------------
+
+    def render_main(self) -> str:
+        functions = self.functions()
+        out = [
+            f"// Generated by tatara-build (aya backend) from a source with sha256 {self.module.source_sha256[:64]}.",
+            "// Do not edit: regenerate with `tatara-build emit FILE --backend aya`.",
+            "#![no_std]",
+            "#![no_main]",
+            "#![allow(unused_mut, unused_parens, unused_unsafe, unused_variables, dead_code)]",
+            "",
+        ]
+        for decl in self.module.maps:
+            out += self.map_static(decl) + [""]
+        for op, t in sorted(self.int_helpers):
+            out += self.int_helper(op, t) + [""]
+        for name in sorted(self.map_getters):
+            out += self.map_getter(self.maps[name]) + [""]
+        for packet in sorted(self.headers_needed):
+            for name, steps in self.parser_plans(packet):
+                out += self.parser(name, packet, steps) + [""]
+        for decl, body in functions:
+            kind = tables.PROGRAM_KINDS[decl.kind]
+            attr = format_target(kind.aya_attr, decl)
+            out += [attr.replace("#[", "#[aya_ebpf::macros::", 1),
+                    f"pub fn {snake(decl.name)}(ctx: aya_ebpf::programs::{kind.aya_ctx}) -> {kind.aya_return} {{",
+                    *body, "}", ""]
+        license_text = self.license()
+        out += [
+            "#[cfg(not(test))]",
+            "#[panic_handler]",
+            "fn panic(_info: &core::panic::PanicInfo) -> ! {",
+            f"{INDENT}loop {{}}",
+            "}",
+            "",
+            '#[unsafe(link_section = "license")]',
+            "#[unsafe(no_mangle)]",
+            f'static LICENSE: [u8; {len(license_text) + 1}] = *b"{license_text}\\0";',
+        ]
+        return "\n".join(out) + "\n"
+
+    def map_static(self, decl: ir.MapDecl) -> list[str]:
+        kind = tables.MAP_KINDS[decl.kind]
+        ty = MAP_TYPE[decl.kind].format(
+            t=f"aya_ebpf::btf_maps::{kind.aya_type}", k=rtype(decl.key) if decl.key else "u32",
+            v=rtype(decl.value) if decl.value else "u64", n=int(decl.max_entries))
+        base = ty.split("<")[0]
+        line = f"static {screaming(decl.name)}: {ty} = {base}::new();"
+        if len(line) > 100:
+            line = f"static {screaming(decl.name)}: {ty} =\n{INDENT}{base}::new();"
+        # The object's map name is the C spelling, so both backends agree.
+        return [f'#[aya_ebpf::macros::btf_map(name = "{snake(decl.name)}")]', line]
+
+
+
+def render_crate(module: ir.Module) -> dict[str, str]:
+    from . import stem
+
+    name = stem(module)
+    if not CRATE_NAME.fullmatch(name):
+        raise SourceError(f"file name `{name}` cannot name a crate: use [a-z][a-z0-9-]*", None)
+    return {
+        "Cargo.toml": cargo_toml(name),
+        "Cargo.lock": cargo_lock(name),
+        "rust-toolchain.toml": RUST_TOOLCHAIN,
+        ".cargo/config.toml": CARGO_CONFIG,
+        "src/main.rs": AyaGenerator(module).render_main(),
+    }
+
+
+def pinned() -> list[dict]:
+    text = resources.files(__package__).joinpath("aya_lock.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)["package"]
+
+
+DIRECT = ("aya-ebpf", "aya-ebpf-bindings", "aya-ebpf-cty", "aya-ebpf-macros")
+
+
+def cargo_toml(name: str) -> str:
+    versions = {p["name"]: p["version"] for p in pinned()}
+    deps = "\n".join(f'{d} = "={versions[d]}"' for d in DIRECT if d in versions)
+    return f"""# Generated by tatara-build. Direct dependencies are pinned exactly here;
+# Cargo.lock pins the whole closure (build-dependencies included) with
+# crates.io checksums: build with `cargo build --release --locked`.
+[package]
+name = "{name}"
+version = "0.1.0"
+edition = "{EDITION}"
+publish = false
+
+[[bin]]
+name = "{name}"
+path = "src/main.rs"
+test = false
+bench = false
+
+[dependencies]
+{deps}
+
+[profile.dev]
+panic = "abort"
+
+[profile.release]
+panic = "abort"
+opt-level = 3
+codegen-units = 1
+debug = 2
+lto = false
+overflow-checks = false
+debug-assertions = false
+incremental = false
+"""
+
+
+def cargo_lock(name: str) -> str:
+    packages = pinned()
+    root = {"name": name, "version": "0.1.0", "dependencies": [d for d in DIRECT]}
+    out = ["# This file is automatically @generated by Cargo.", "# It is not intended for manual editing.",
+           "version = 4", ""]
+    for p in sorted(packages + [root], key=lambda p: (p["name"], p["version"])):
+        out += ["[[package]]", f'name = "{p["name"]}"', f'version = "{p["version"]}"']
+        if "source" in p:
+            out += [f'source = "{p["source"]}"', f'checksum = "{p["checksum"]}"']
+        if p.get("dependencies"):
+            out.append("dependencies = [")
+            out += [f' "{d}",' for d in sorted(p["dependencies"])]
+            out.append("]")
+        out.append("")
+    return "\n".join(out)
+
+
+RUST_TOOLCHAIN = f"""[toolchain]
+channel = "{NIGHTLY}"
+components = ["rust-src"]
+profile = "minimal"
+"""
+
+CARGO_CONFIG = """[build]
+target = "bpfel-unknown-none"
+
+[unstable]
+build-std = ["core"]
+
+[target.bpfel-unknown-none]
+rustflags = ["-C", "debuginfo=2", "-C", "link-arg=--btf"]
+"""
