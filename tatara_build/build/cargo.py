@@ -141,9 +141,10 @@ def build(job: CargoJob) -> Path:
 
 
 def _no_crates(fetched) -> ToolchainError:
-    err = failure(fetched, "the crates pinned in Cargo.lock cannot be downloaded")
+    err = failure(fetched, "the crates pinned in Cargo.lock cannot be downloaded; "
+                  "build offline with --vendor-dir DIR, or use --backend c")
     err.diagnostics[0].notes += [
-        "crates.io is not reachable from here; two ways out:",
+        "cargo could not download them (no network, or crates.io unreachable); two ways out:",
         "  --vendor-dir DIR   (or TATARA_VENDOR_DIR): crates in `cargo vendor` layout, made on a networked machine",
         "  --backend c        build the same program through the libbpf C backend (needs only clang)",
     ]
