@@ -1,12 +1,13 @@
 # checks.<system>.vm-verifier: a NixOS VM booted on the pinned kernel loads
 # every example object (the same derivations as packages.<example>) and runs
-# the packet tests declared in its .tlisp (nix/vm_check.py, which takes the
-# expected actions, map values and packet bytes from tatara_build itself).
+# the packet tests declared in its .tlisp (nix/vm_check.py: the jobs and the
+# parsing of bpftool's output are tatara_build's own vm.cases / vm.results).
 { pkgs, tatara-build, pins, objects }:
 let
-  # stem -> { object = ".../<stem>.o"; source = ".../<stem>.tlisp"; }
+  # stem -> { out = <the object derivation: <stem>.o, manifest.json, src/>;
+  #          source = <stem>.tlisp; }
   examples = builtins.mapAttrs (stem: o: {
-    object = "${o.object}/${stem}.o";
+    out = "${o.object}";
     source = "${o.source}";
   }) objects;
 in

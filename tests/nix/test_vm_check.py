@@ -38,23 +38,28 @@ class FakeMachine:
     """Answers the commands vm_check sends like bpftool would, with every
     test run returning `verdict` and the counter holding `per_cpu`."""
 
-    def __init__(self, verdict: int, per_cpu: list[int], load_ok: bool = True) -> None:
-        self.verdict, self.per_cpu, self.load_ok = verdict, per_cpu, load_ok
+    def __init__(self, verdict: int, per_cpu: list[int], load_ok: bool = True, insns: int = 50) -> None:
+        self.verdict, self.per_cpu, self.load_ok, self.insns = verdict, per_cpu, load_ok, insns
         self.commands: list[str] = []
 
     def execute(self, cmd: str) -> tuple[int, str]:
         self.commands.append(cmd)
         if "prog loadall" in cmd:
-            return (0, "processed 50 insns") if self.load_ok else (255, "R1 invalid mem access 'scalar'")
-        if cmd.startswith("ls -1") and cmd.rstrip("'").endswith("/p"):
-            return 0, "drop_syn\n"
-        if cmd.startswith("ls -1") and cmd.rstrip("'").endswith("/m"):
-            return 0, "syn_drops\n"
+            if not self.load_ok:
+                return 255, "libbpf: prog 'drop_syn': failed to load: -13\nR1 invalid mem access 'scalar'"
+            return 0, ("libbpf: prog 'drop_syn': -- BEGIN PROG LOAD LOG --\n"
+                       f"processed {self.insns} insns (limit 1000000) max_states_per_insn 0 total_states 4 "
+                       "peak_states 4 mark_read 1\n-- END PROG LOAD LOG --\n")
         if "prog run pinned" in cmd:
             return 0, f"Return value: {self.verdict}, duration (average): 42ns\n"
         if "map dump pinned" in cmd:
-            return 0, json.dumps([{"key": 0, "values": [{"cpu": i, "value": v} for i, v in enumerate(self.per_cpu)]}])
+            return 0, json.dumps([{"key": _le(0, 4), "values": [{"cpu": i, "value": _le(v, 8)}
+                                                               for i, v in enumerate(self.per_cpu)]}])
         return 1, f"unexpected command {cmd}"
+
+
+def _le(n: int, size: int) -> list[str]:
+    return [f"0x{b:02x}" for b in n.to_bytes(size, "little")]
 
 
 def _cases():
@@ -63,46 +68,60 @@ def _cases():
     return test.cases, test.expect_maps
 
 
-def test_every_case_is_checked_against_the_kinds_action_values() -> None:
+@pytest.fixture(scope="module")
+def drop_syn_out(tmp_path_factory) -> Path:
+    """drop-syn built with the C backend: the same layout as the Nix object
+    output (drop-syn.o, manifest.json, src/)."""
+    if shutil.which("clang") is None:
+        pytest.skip("clang not installed")
+    from tatara_build.build import BuildOptions, build
+
+    out = tmp_path_factory.mktemp("drop-syn") / "out"
+    build(DROP_SYN, out, BuildOptions(backend="c", use_cache=False))
+    return out
+
+
+def _check(machine, out: Path, **where):
+    return vm_check.check_examples(machine, {"drop-syn": {"out": str(out), "source": str(DROP_SYN)}}, **where)
+
+
+def test_every_case_is_checked_against_the_kinds_action_values(drop_syn_out: Path) -> None:
     cases, maps = _cases()
     drop = tables.PROGRAM_KINDS["xdp"].actions["xdp-drop"].value
     expected_drops = sum(c.expect == "xdp-drop" for c in cases)
     [counter] = maps
     machine = FakeMachine(verdict=drop, per_cpu=[counter.value - 1, 1])
-    result = vm_check.check_examples(machine, {"drop-syn": {"object": "/o/drop-syn.o", "source": str(DROP_SYN)}})
+    result = _check(machine, drop_syn_out)
     # Only the cases expecting a drop pass; each other one is named.
-    assert result.passed == expected_drops + 1  # + the per-CPU counter, summed over CPUs
+    # (+ the load, the insn budget and the per-CPU counter, summed over CPUs)
+    assert result.passed == expected_drops + 3
     assert len(result.failures) == len(cases) - expected_drops
-    assert all("expected xdp-pass" in f for f in result.failures)
-    runs = [c for c in machine.commands if "prog run pinned /sys/fs/bpf/tatara/drop-syn/p/drop_syn" in c]
+    assert all("expected :xdp-pass" in f for f in result.failures)
+    runs = [c for c in machine.commands if "prog run pinned /sys/fs/bpf/tatara/drop-syn/p/drop_syn " in c]
     assert len(runs) == len(cases)
 
 
-def test_map_mismatch_and_rejection_are_failures() -> None:
+def test_map_mismatch_budget_and_rejection_are_failures(drop_syn_out: Path) -> None:
     cases, [counter] = _cases()
-    wrong = vm_check.check_examples(FakeMachine(verdict=2, per_cpu=[counter.value + 1]),
-                                    {"drop-syn": {"object": "/o/drop-syn.o", "source": str(DROP_SYN)}})
-    assert any(f"syn-drops[0] = {counter.value + 1}, expected {counter.value}" in f for f in wrong.failures)
-    rejected = vm_check.check_examples(FakeMachine(verdict=2, per_cpu=[0], load_ok=False),
-                                       {"drop-syn": {"object": "/o/drop-syn.o", "source": str(DROP_SYN)}})
+    wrong = _check(FakeMachine(verdict=2, per_cpu=[counter.value + 1]), drop_syn_out)
+    assert any(f"syn_drops[0] = {counter.value + 1}, expected {counter.value}" in f for f in wrong.failures)
+    budget = load(DROP_SYN).programs[0].max_insns
+    over = _check(FakeMachine(verdict=2, per_cpu=[counter.value], insns=budget + 1), drop_syn_out)
+    assert any(f"verified {budget + 1} insns, budget :max-insns {budget}" in f for f in over.failures)
+    rejected = _check(FakeMachine(verdict=2, per_cpu=[0], load_ok=False), drop_syn_out)
     assert rejected.passed == 0 and len(rejected.failures) == 1
-    assert "verifier rejected" in rejected.failures[0] and "invalid mem access" in rejected.failures[0]
+    assert "verifier rejected drop-syn.o" in rejected.failures[0]
+    assert "invalid mem access" in rejected.failures[0]
 
 
-def test_map_entries_without_btf_are_little_endian_bytes() -> None:
-    entry = {"key": ["0x00", "0x00", "0x00", "0x00"],
-             "values": [{"cpu": 0, "value": ["0x03", "0x01", "0", "0", "0", "0", "0", "0"]},
-                        {"cpu": 1, "value": ["0x01", "0", "0", "0", "0", "0", "0", "0"]}]}
-    assert vm_check._map_key(entry) == 0
-    assert vm_check._map_value(entry) == 0x0103 + 1
-    assert vm_check._map_value({"key": 1, "value": 7}) == 7
-
-
-def test_pinned_names_follow_the_object_symbols() -> None:
-    assert vm_check._pinned_name(["drop_syn"], "drop-syn") == "drop_syn"
-    assert vm_check._pinned_name(["SYN_DROPS"], "syn-drops") == "SYN_DROPS"
-    assert vm_check._pinned_name(["a_very_long_map"], "a-very-long-map-name") == "a_very_long_map"
-    assert vm_check._pinned_name(["other"], "drop-syn") is None
+def test_packet_files_are_written_without_shell_metacharacters(drop_syn_out: Path) -> None:
+    machine = FakeMachine(verdict=1, per_cpu=[4])
+    _check(machine, drop_syn_out)
+    runs = [cmd for cmd in machine.commands if cmd.startswith("echo ")]
+    assert runs
+    for cmd in runs:
+        assert re.fullmatch(r"echo [A-Za-z0-9+/=]+ \| base64 -d > \S+ && bpftool prog run pinned \S+ "
+                            r"data_in \S+ repeat \d+ 2>&1", cmd), cmd
 
 
 class HostMachine:
@@ -114,32 +133,18 @@ class HostMachine:
 
 
 @pytest.mark.slow
-def test_drop_syn_c_object_passes_its_packet_tests_on_the_host_kernel(tmp_path: Path) -> None:
-    if os.geteuid() != 0 or shutil.which("bpftool") is None or shutil.which("clang") is None:
-        pytest.skip("needs root, bpftool and clang (loads into a private bpffs; attaches nothing)")
-    from tatara_build.build import BuildOptions, build
-
-    build(DROP_SYN, tmp_path / "out", BuildOptions(backend="c", use_cache=False))
+def test_drop_syn_c_object_passes_its_packet_tests_on_the_host_kernel(drop_syn_out: Path, tmp_path: Path) -> None:
+    if os.geteuid() != 0 or shutil.which("bpftool") is None:
+        pytest.skip("needs root and bpftool (loads into a private bpffs; attaches nothing)")
     bpffs = Path(tempfile.mkdtemp(prefix="tatara-bpffs-"))
     if subprocess.run(["mount", "-t", "bpf", "bpf", str(bpffs)], capture_output=True).returncode != 0:
         bpffs.rmdir()
         pytest.skip("cannot mount a private bpffs here")
     try:
-        result = vm_check.check_examples(
-            HostMachine(), {"drop-syn": {"object": str(tmp_path / "out/drop-syn.o"), "source": str(DROP_SYN)}},
-            bpffs=str(bpffs), scratch=str(tmp_path))
+        result = _check(HostMachine(), drop_syn_out, bpffs=str(bpffs), scratch=str(tmp_path))
     finally:
         subprocess.run(["umount", str(bpffs)], check=True)  # drops every pin
         bpffs.rmdir()
     cases, maps = _cases()
     assert result.failures == []
-    assert result.passed == len(cases) + len(maps)
-
-
-def test_packet_files_are_written_without_shell_metacharacters() -> None:
-    machine = FakeMachine(verdict=1, per_cpu=[4])
-    vm_check.check_examples(machine, {"drop-syn": {"object": "/o/drop-syn.o", "source": str(DROP_SYN)}})
-    for cmd in machine.commands:
-        if cmd.startswith("echo "):
-            assert re.fullmatch(r"echo [A-Za-z0-9+/=]+ \| base64 -d > \S+ && bpftool prog run pinned \S+ "
-                                r"data_in \S+ repeat \d+ 2>&1", cmd), cmd
+    assert result.passed == 2 + len(cases) + len(maps)  # load + budget + cases + maps
