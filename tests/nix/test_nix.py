@@ -297,3 +297,28 @@ def test_the_flake_evaluates_under_nix_with_stub_inputs(tmp_path: Path) -> None:
     for stem in EXAMPLES:
         assert f"tatara-build build {stem}.tlisp --backend aya --engine host --linker bpf-linker" in packages[stem]
     assert (src / "flake.lock").read_text() == (ROOT / "flake.lock").read_text()  # not rewritten
+
+
+def _cli_options(command: str) -> set[str] | None:
+    import typer
+
+    from tatara_build.cli import app
+
+    group = typer.main.get_command(app)
+    cmd = group.commands.get(command)  # type: ignore[attr-defined]
+    return None if cmd is None else {o for p in cmd.params for o in getattr(p, "opts", [])}
+
+
+def test_the_derivations_use_only_options_the_cli_has() -> None:
+    """The Nix layer is a thin wrapper: every flag it passes must exist."""
+    lib_ = f"{LIB}"
+    for expr in (f"{lib_}.examples.drop-syn.args.buildPhase",
+                 f"({lib_}.mkBpfObject {{ src = {ROOT}/examples/drop-syn.tlisp; backend = \"c\"; }}).args.buildPhase"):
+        command = next(line for line in ev(expr).splitlines() if line.startswith("tatara-build build"))
+        assert set(re.findall(r"(?<!\S)(--?[a-z][a-z-]*)", command)) <= _cli_options("build"), command
+    emit = _cli_options("emit")
+    if emit is None:
+        pytest.skip("`tatara-build emit` is not registered yet (crate.nix calls it)")
+    script = ev(f"({lib_}.mkBpfCrate {{ src = {ROOT}/examples/drop-syn.tlisp; name = \"drop-syn\"; }}).args.script")
+    command = next(line for line in script.splitlines() if line.startswith("tatara-build emit"))
+    assert set(re.findall(r"(?<!\S)(--?[a-z][a-z-]*)", command)) <= emit, command
