@@ -20,6 +20,7 @@ ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 NIX_FILES = sorted([ROOT / "flake.nix", *(ROOT / "nix").glob("*.nix"), *HERE.rglob("*.nix")])
 EXAMPLES = sorted(p.stem for p in (ROOT / "examples").glob("*.tlisp"))
+VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
 
 # The pins DESIGN.md lists as known good (the rust-overlay narHash was
 # recomputed from its git tree; nixpkgs' agrees with fetchTarball pins of
@@ -239,7 +240,7 @@ def test_flake_outputs() -> None:
     assert set(got["packages"]) == {*EXAMPLES, "default", "tatara-build"}
     assert set(got["checks"]) == {*EXAMPLES, "vm-verifier"}
     assert got["default"] == "drop-syn" and got["user"] == "drop-syn"
-    assert got["app"]["type"] == "app" and got["app"]["program"].endswith("-tatara-build-0.1.0/bin/tatara-build")
+    assert got["app"]["type"] == "app" and got["app"]["program"].endswith(f"-tatara-build-{VERSION}/bin/tatara-build")
     for tool in ("rust-nightly-2026-07-30", "bpf-linker", "bpftools", "qemu", "clang-wrapper-22", "tatara-build"):
         assert any(tool in p for p in got["shell"]), tool
 
@@ -259,7 +260,7 @@ def test_vm_check_boots_the_pinned_kernel_and_checks_every_example() -> None:
     script = got["testScript"]
     assert 0 < got["globalTimeout"] <= 30 * 60
     for stem in EXAMPLES:
-        assert f'"out\\":\\"/nix/store/00000000000000000000000000000000-{stem}-aya-0.1.0\\"' in script, stem
+        assert f'"out\\":\\"/nix/store/00000000000000000000000000000000-{stem}-aya-{VERSION}\\"' in script, stem
     assert "check_examples(machine" in script and "assert not result.failures" in script
     compile(script, "testScript", "exec")  # the driver's Python must at least parse
 
