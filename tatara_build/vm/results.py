@@ -117,12 +117,13 @@ _LOG_BLOCK = re.compile(
     r"libbpf: prog '(?P<name>[^']+)': -- BEGIN PROG LOAD LOG --\n(?P<log>.*?)\n-- END PROG LOAD LOG --",
     re.S,
 )
-_FOUND_PROGRAM = re.compile(r"found program '([^']+)'")
+_FOUND_PROGRAM = re.compile(r"sec '([^']+)': found program '([^']+)'")
 _STATS = re.compile(r"processed (\d+) insns \(limit \d+\).*?total_states (\d+) peak_states (\d+)")
 
 
 def program_names(load_output: str) -> list[str]:
-    return list(dict.fromkeys(_FOUND_PROGRAM.findall(load_output)))
+    """Entry programs; functions in `.text` (memcpy, helpers) are subprograms."""
+    return list(dict.fromkeys(name for section, name in _FOUND_PROGRAM.findall(load_output) if section != ".text"))
 
 
 def load_logs(load_output: str) -> dict[str, LoadLog]:

@@ -1,0 +1,196 @@
+"""The verifier gate for real: QEMU (TCG here) on the pinned Debian 6.1
+kernel, downloaded into the cache on first use. One shared boot runs every
+example (C backend), the hand-written drop-syn with the example's cases,
+the unsafe fixture, an over-budget load and the no_std Rust fixture."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tatara_build import ir, tables
+from tatara_build.errors import ToolchainError, VmError
+from tatara_build.vm import cases, initramfs, kernels, qemu, runner
+
+pytestmark = pytest.mark.vm
+
+REPO = Path(__file__).resolve().parents[2]
+EXAMPLES = sorted((REPO / "examples").glob("*.tlisp"))
+HAND_DROP_SYN = REPO / "tests" / "vm" / "fixtures" / "drop_syn.bpf.c"
+UNSAFE = REPO / "tests" / "fixtures" / "unsafe" / "unsafe-read.bpf.c"
+NOSTD = REPO / "tests" / "fixtures" / "nostd-xdp"
+
+if not shutil.which("qemu-system-x86_64") or not shutil.which("clang"):
+    pytest.skip("qemu-system-x86 and clang are needed for VM tests", allow_module_level=True)
+
+
+def clang_bpf(source: Path, out: Path) -> Path:
+    subprocess.run(["clang", "-O2", "-g", "-target", "bpf", "-I/usr/include/x86_64-linux-gnu", "-fno-ident",
+                    "-c", str(source), "-o", str(out)], check=True, capture_output=True)
+    return out
+
+
+def nostd_object(tmp: Path) -> Path | str:
+    """The build helper's no_std crate, linked by our LLVM driver; a reason
+    string when this machine lacks the Rust toolchain for it."""
+    from tatara_build.build import BuildOptions, build_generated
+
+    try:
+        build_generated(NOSTD, "nostd-xdp", tmp / "nostd", BuildOptions(linker="llvm", use_cache=False))
+    except ToolchainError as err:
+        return f"no BPF-capable Rust toolchain: {err}"
+    return tmp / "nostd" / "nostd-xdp.o"
+
+
+@pytest.fixture(scope="module")
+def shared(tmp_path_factory):
+    """Build everything, boot once, return (verification, index by label, modules)."""
+    from tatara_build.build import BuildOptions, build
+    from tatara_build.check import check
+    from tatara_build.frontend import load
+
+    tmp = tmp_path_factory.mktemp("vm")
+    objects, case_jobs, map_jobs, index, modules = [], [], [], {}, {}
+    for example in EXAMPLES:
+        module = check(load(example))
+        out = tmp / example.stem
+        manifest = build(example, out, BuildOptions(backend="c", use_cache=False))
+        o, c, m = cases.jobs(module, out, manifest, object_index=len(objects))
+        index[example.stem], modules[example.stem] = len(objects), module
+        objects += o
+        case_jobs += c
+        map_jobs += m
+    # The hand-written C drop-syn under the example's own packets and counter.
+    drop_syn = modules["drop-syn"]
+    hand = len(objects)
+    index["hand"] = hand
+    objects.append(runner.ObjectJob(clang_bpf(HAND_DROP_SYN, tmp / "hand.o")))
+    case_jobs += [runner.CaseJob(hand, "hand", c.case, "drop_syn", c.packet, c.expect, c.expect_value, c.repeat)
+                  for c in case_jobs if c.object_index == index["drop-syn"]]
+    map_jobs += [runner.MapJob(hand, "hand", "syn_drops", m.key, m.value) for m in map_jobs
+                 if m.object_index == index["drop-syn"]]
+    # The same generated object again, with a budget it cannot meet.
+    index["budget"] = len(objects)
+    objects.append(runner.ObjectJob(tmp / "drop-syn" / "drop-syn.o", default_max_insns=10))
+    index["unsafe"] = len(objects)
+    objects.append(runner.ObjectJob(clang_bpf(UNSAFE, tmp / "unsafe.o"), generated=[UNSAFE]))
+    nostd = nostd_object(tmp)
+    if isinstance(nostd, Path):
+        index["nostd"] = len(objects)
+        objects.append(runner.ObjectJob(nostd))
+    verification = runner.run(objects, kernels.resolve(drop_syn.programs[0].kernel), case_jobs, map_jobs)
+    return verification, index, modules, nostd
+
+
+def test_every_example_is_accepted_and_passes_its_packet_tests(shared):
+    v, index, modules, _ = shared
+    assert v.kernel.sha256 == kernels.KERNELS["6.1"].vmlinuz_sha256
+    for stem, module in modules.items():
+        obj = v.objects[index[stem]]
+        assert obj.loaded, obj.loader_output
+        assert {p.program for p in obj.programs} == {p.name.replace("-", "_") for p in module.programs}
+        for program in obj.programs:
+            assert program.verdict == "accepted", (stem, program)
+            assert program.verified_insns and program.xlated_bytes and program.jited_bytes is not None
+            assert program.verified_insns <= program.max_insns
+        mine = [c for c in v.cases if c.test in {t.name for t in module.tests}]
+        assert len(mine) == sum(len(t.cases) for t in module.tests)
+        assert all(c.passed for c in mine), [c for c in mine if not c.passed]
+        assert all(m.passed for m in v.maps if m.test in {t.name for t in module.tests})
+
+
+def test_drop_syn_drops_syns_only_and_counts_them(shared):
+    v, _, modules, _ = shared
+    drop, keep = tables.PROGRAM_KINDS["xdp"].actions["xdp-drop"].value, tables.PROGRAM_KINDS["xdp"].actions["xdp-pass"].value
+    for test in ("drop-syn-packets", "hand"):
+        got = {c.case: c.got for c in v.cases if c.test == test}
+        assert got["syn"] == drop and got["syn-options"] == drop and got["syn-ipv6"] == drop
+        for case in ("syn-ack", "ack", "udp", "arp", "truncated-tcp", "fragment", "ipv6-ack"):
+            assert got[case] == keep, (test, case)
+        repeats = {c.case: c.repeat for c in v.cases if c.test == test}
+        dropped = sum(repeats[name] for name, value in got.items() if value == drop)
+        (counter,) = [m for m in v.maps if m.test == test and m.key == 0]
+        assert counter.got == dropped
+
+
+def test_budget_exceeded_fails_like_a_rejection(shared):
+    v, index, _, _ = shared
+    (program,) = v.objects[index["budget"]].programs
+    assert program.verdict == "over-budget" and program.verified_insns > program.max_insns == 10
+    assert not v.passed
+
+
+def test_unsafe_program_is_rejected_with_the_verifier_log(shared):
+    v, index, _, _ = shared
+    obj = v.objects[index["unsafe"]]
+    (program,) = obj.programs
+    assert not obj.loaded and program.verdict == "rejected"
+    assert "invalid access to packet" in program.verifier_log
+    assert program.failing_source == "if (tcp->syn && !tcp->ack)"
+    assert program.verified_insns is not None
+
+
+def test_nostd_rust_fixture_loads(shared):
+    v, index, _, nostd = shared
+    if "nostd" not in index:
+        pytest.skip(nostd)
+    (program,) = v.objects[index["nostd"]].programs
+    assert program.program == "pass_all" and program.verdict == "accepted"
+
+
+def test_cli_test_writes_manifest_and_json(tmp_path):
+    out = tmp_path / "out"
+    run = subprocess.run([str(REPO / ".venv" / "bin" / "tatara-build"), "test", str(REPO / "examples" / "drop-syn.tlisp"),
+                          "--backend", "c", "-o", str(out), "--json"], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 0, run.stderr
+    printed = json.loads(run.stdout)
+    stored = json.loads((out / "manifest.json").read_text())["verification"]
+    assert printed == stored and stored["passed"] and len(stored["cases"]) == 11
+    assert stored["kernel"]["version"] == kernels.KERNELS["6.1"].version
+
+
+def test_cli_exits_4_when_a_case_fails(tmp_path):
+    source = (REPO / "examples" / "drop-syn.tlisp").read_text()
+    wrong = tmp_path / "wrong.tlisp"
+    wrong.write_text(source.replace("(tcp :flags (syn ack)))        :expect :xdp-pass",
+                                    "(tcp :flags (syn ack)))        :expect :xdp-drop"))
+    assert wrong.read_text() != source
+    run = subprocess.run([str(REPO / ".venv" / "bin" / "tatara-build"), "test", str(wrong), "--backend", "c",
+                          "-o", str(tmp_path / "out")], capture_output=True, text=True, timeout=600)
+    assert run.returncode == 4, run.stderr
+    assert "syn-ack: expected xdp-drop, got 2" in run.stderr
+
+
+def test_timeout_kills_qemu_and_leaves_nothing(tmp_path, monkeypatch):
+    kernel = kernels.resolve("6.1")
+    initrd = initramfs.write_initrd([("init", 0o100755, b"#!/bin/busybox sh\n/bin/busybox sleep 600\n")],
+                                    tmp_path / "sleepy.img")
+    started = []
+    real_popen = qemu.subprocess.Popen
+
+    def recording_popen(*args, **kwargs):
+        proc = real_popen(*args, **kwargs)
+        started.append(proc)
+        return proc
+
+    monkeypatch.setattr(qemu.subprocess, "Popen", recording_popen)
+    with pytest.raises(VmError, match="VM timed out") as err:
+        qemu.boot(kernel.image, initrd, timeout=6, accel="tcg")
+    assert err.value.exit_code == 5
+    (proc,) = started
+    assert proc.returncode is not None  # reaped
+    assert not Path(f"/proc/{proc.pid}").exists()
+    leftovers = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _cmdline_has(p, str(initrd))]
+    assert leftovers == []
+
+
+def _cmdline_has(proc_dir: Path, needle: str) -> bool:
+    try:
+        return needle in (proc_dir / "cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
