@@ -28,6 +28,8 @@ pkgs.testers.runNixOSTest {
 
   testScript = builtins.readFile ./vm_check.py + ''
 
+    import json
+
     machine.wait_for_unit("multi-user.target")
     machine.succeed("mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf")
     print(machine.succeed("uname -r"))
