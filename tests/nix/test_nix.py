@@ -347,3 +347,42 @@ def test_the_derivations_use_only_options_the_cli_has() -> None:
     script = ev(f"({lib_}.mkBpfCrate {{ src = {ROOT}/examples/drop-syn.tlisp; name = \"drop-syn\"; }}).args.script")
     command = next(line for line in script.splitlines() if line.startswith("tatara-build emit"))
     assert set(re.findall(r"(?<!\S)(--?[a-z][a-z-]*)", command)) <= emit, command
+
+
+@pytest.mark.slow
+def test_object_nix_really_builds_the_same_object_as_the_host_engine(tmp_path: Path) -> None:
+    """nix/object.nix built for real by Nix 2.8 (host-pkgs.nix stands in for
+    nixpkgs with this machine's tools, C backend): its shell phases run the
+    CLI, and the object is byte-identical to a plain host build."""
+    import os
+    import sys
+
+    cli = Path(sys.prefix) / "bin/tatara-build"
+    if shutil.which("nix-build") is None or os.geteuid() != 0 or shutil.which("clang") is None or not cli.exists():
+        pytest.skip("needs nix-build, root (single-user store), clang and the tatara-build CLI")
+    expr = f"""let
+      pkgs = import {HERE}/host-pkgs.nix {{ }};
+      tatara-build = {{ outPath = "{sys.prefix}"; version = "{VERSION}"; }};
+      mkBpfObject = import {ROOT}/nix/object.nix {{
+        inherit pkgs tatara-build;
+        mkBpfCrate = import {ROOT}/nix/crate.nix {{ inherit pkgs tatara-build; }};
+        toolchain.llvmPackages.clang = {{ outPath = "/usr"; version = "host"; }};
+        bpf-linker = null; mkVendorDir = null; provenance = {{ nixpkgs = "host-test"; }};
+      }};
+    in mkBpfObject {{ src = {ROOT}/examples/drop-syn.tlisp; backend = "c"; }}"""
+    # Builds as the caller (root): the venv's interpreter may sit under /root.
+    ran = subprocess.run(["nix-build", "--no-out-link", "--option", "substituters", "",
+                          "--option", "build-users-group", "", "-E", expr],
+                         capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    out = Path(ran.stdout.strip().splitlines()[-1])
+    assert sorted(p.name for p in out.iterdir()) == ["drop-syn.o", "manifest.json", "src"]
+    from tatara_build.build import BuildOptions, build
+
+    build(ROOT / "examples/drop-syn.tlisp", tmp_path / "host", BuildOptions(backend="c", use_cache=False))
+    import hashlib
+
+    sha = lambda p: hashlib.sha256(p.read_bytes()).hexdigest()  # noqa: E731
+    assert sha(out / "drop-syn.o") == sha(tmp_path / "host/drop-syn.o")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["objects"][0]["sha256"] == sha(out / "drop-syn.o")

@@ -1,0 +1,33 @@
+# Just enough of nixpkgs to *really build* nix/object.nix and nix/crate.nix
+# with Nix 2.8 and this machine's tools (no nixpkgs can be fetched here):
+# derivations run the same phases with bash, PATH made of the inputs' bin/
+# plus /usr/bin. `hostPath` entries are plain strings, so nothing is copied.
+{ system ? "x86_64-linux" }:
+let
+  binPath = inputs: builtins.concatStringsSep ":" (map (p: "${p}/bin") inputs ++ [ "/usr/bin" "/bin" ]);
+  run = name: attrs: script: derivation (attrs // {
+    inherit name system;
+    builder = "/bin/bash";
+    args = [ "-euo" "pipefail" "-c" "runHook() { :; }; cd \"$NIX_BUILD_TOP\"\n${script}" ];
+  });
+  lib = {
+    escapeShellArg = s: "'" + builtins.replaceStrings [ "'" ] [ "'\\''" ] (toString s) + "'";
+  };
+in
+{
+  inherit lib;
+  stdenv.mkDerivation = args:
+    let
+      plain = builtins.removeAttrs args [ "passthru" "meta" "env" "nativeBuildInputs" "buildInputs" "pname" "version" ];
+    in
+    run "${args.pname}-${args.version}"
+      (plain // (args.env or { }) // { PATH = binPath (args.nativeBuildInputs or [ ]); })
+      "${args.buildPhase}\n${args.installPhase}"
+    // (args.passthru or { });
+  runCommand = name: env: script:
+    run name ((builtins.removeAttrs env [ "nativeBuildInputs" "passthru" ]) // {
+      PATH = binPath (env.nativeBuildInputs or [ ]);
+    }) script;
+  libbpf = "/usr";
+  linuxHeaders = "/usr";
+}
