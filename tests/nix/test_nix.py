@@ -386,3 +386,24 @@ def test_object_nix_really_builds_the_same_object_as_the_host_engine(tmp_path: P
     assert sha(out / "drop-syn.o") == sha(tmp_path / "host/drop-syn.o")
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["objects"][0]["sha256"] == sha(out / "drop-syn.o")
+
+
+def test_the_nix_pins_match_what_the_aya_backend_emits(tmp_path: Path) -> None:
+    """The generated crate names the same nightly as nix/pins.nix, and every
+    crate of its Cargo.lock is in the fixed lock the Nix build vendors."""
+    from tatara_build import backends, check, frontend
+
+    module = check.check(frontend.load(ROOT / "examples/drop-syn.tlisp"))
+    try:
+        backends.emit(module, "aya", tmp_path / "crate")
+    except (KeyError, ValueError, NotImplementedError) as err:
+        pytest.skip(f"aya backend not available: {err}")
+    pins = ev(f"import {ROOT}/nix/pins.nix")
+    toolchain = tomllib.loads((tmp_path / "crate/rust-toolchain.toml").read_text())["toolchain"]
+    assert toolchain["channel"] == f"nightly-{pins['nightly']}"
+    assert "rust-src" in toolchain["components"]
+    generated = tomllib.loads((tmp_path / "crate/Cargo.lock").read_text())["package"]
+    fixed = tomllib.loads((ROOT / "tatara_build/backends/aya_lock.toml").read_text())["package"]
+    key = lambda p: (p["name"], p["version"], p["checksum"])  # noqa: E731
+    assert {key(p) for p in generated if "source" in p} <= {key(p) for p in fixed}
+    assert any(p["name"] == "aya-ebpf" and p["version"] == pins["ayaEbpf"] for p in generated)
