@@ -407,3 +407,28 @@ def test_the_nix_pins_match_what_the_aya_backend_emits(tmp_path: Path) -> None:
     key = lambda p: (p["name"], p["version"], p["checksum"])  # noqa: E731
     assert {key(p) for p in generated if "source" in p} <= {key(p) for p in fixed}
     assert any(p["name"] == "aya-ebpf" and p["version"] == pins["ayaEbpf"] for p in generated)
+
+
+@pytest.mark.slow
+def test_crate_nix_really_emits_the_aya_crate(tmp_path: Path) -> None:
+    """nix/crate.nix built for real (host-pkgs.nix): `tatara-build emit`."""
+    import os
+    import sys
+
+    cli = Path(sys.prefix) / "bin/tatara-build"
+    if shutil.which("nix-build") is None or os.geteuid() != 0 or not cli.exists():
+        pytest.skip("needs nix-build, root (single-user store) and the tatara-build CLI")
+    if _cli_options("emit") is None:
+        pytest.skip("`tatara-build emit` is not registered yet")
+    expr = f"""import {ROOT}/nix/crate.nix {{
+      pkgs = import {HERE}/host-pkgs.nix {{ }};
+      tatara-build = {{ outPath = "{sys.prefix}"; version = "{VERSION}"; }};
+    }} {{ src = {ROOT}/examples/drop-syn.tlisp; name = "drop-syn"; }}"""
+    ran = subprocess.run(["nix-build", "--no-out-link", "--option", "substituters", "",
+                          "--option", "build-users-group", "", "-E", expr],
+                         capture_output=True, text=True, timeout=300)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    crate = Path(ran.stdout.strip().splitlines()[-1])
+    for name in ("Cargo.toml", "Cargo.lock", "rust-toolchain.toml", ".cargo/config.toml"):
+        assert (crate / name).is_file(), name
+    assert list((crate / "src").glob("*.rs"))
