@@ -51,7 +51,7 @@ PACKET_BOUNDS = {
     "TcContext": ("ctx.data()", "ctx.data_end()"),
     "SkBuffContext": ("unsafe { (*ctx.skb.skb).data } as usize", "unsafe { (*ctx.skb.skb).data_end } as usize"),
 }
-ATOMIC = {"u32": "AtomicU32", "u64": "AtomicU64", "i32": "AtomicI32", "i64": "AtomicI64"}
+ATOMIC = ("u32", "u64", "i32", "i64")  # BPF atomics are 32 and 64 bits wide
 CRATE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 
 
@@ -73,6 +73,10 @@ def unparen(text: str) -> str:
 
 class AyaGenerator(Generator):
     name = "aya"
+
+    def __init__(self, module: ir.Module):
+        super().__init__(module)
+        self.atomic_adds: set[str] = set()  # value types of atomic map-add
 
     # --- values -------------------------------------------------------------
 
@@ -217,10 +221,13 @@ class AyaGenerator(Generator):
         if op == "delete":
             return f"let _ = {self.op('delete', decl, key)};"
         # add: atomic in place; insert the delta where entries can be absent
-        atomic = ATOMIC.get(decl.value)
-        add = (f"let counter = unsafe {{ core::sync::atomic::{atomic}::from_ptr(slot) }};\n"
-               f"counter.fetch_add({unparen(value)}, core::sync::atomic::Ordering::Relaxed);"
-               if atomic else f"unsafe {{ *slot = (*slot).wrapping_add({unparen(value)}) }};")
+        if decl.value in ATOMIC:
+            # core's Atomic*::fetch_add needs CAS, which bpfel lacks; the
+            # intrinsic lowers to BPF's atomic add.
+            self.atomic_adds.add(decl.value)
+            add = f"{self.helper_name('atomic_add', decl.value)}(slot, {unparen(value)});"
+        else:
+            add = f"unsafe {{ *slot = (*slot).wrapping_add({unparen(value)}) }};"
         key_var = "__key"
         lines = ["{", f"{INDENT}let {key_var}: {rtype(decl.key)} = {unparen(key)};"]
         if "map-delete" in tables.MAP_KINDS[decl.kind].ops:
@@ -256,6 +263,12 @@ class AyaGenerator(Generator):
             f"{INDENT}let r = a.unsigned_abs() {BINARY[op]} b.unsigned_abs();",
             f"{INDENT}if {sign} {{", f"{INDENT * 2}r.wrapping_neg() as {r}", f"{INDENT}}} else {{",
             f"{INDENT * 2}r as {r}", f"{INDENT}}}", "}"]
+
+    def atomic_add(self, t: str) -> list[str]:
+        return ["#[inline(always)]",
+                f"fn {self.helper_name('atomic_add', t)}(slot: *mut {t}, delta: {t}) {{",
+                f"{INDENT}use core::intrinsics::{{AtomicOrdering::Relaxed, atomic_xadd}};",
+                f"{INDENT}unsafe {{ atomic_xadd::<{t}, {t}, {{ Relaxed }}>(slot, delta) }};", "}"]
 
     def map_getter(self, decl: ir.MapDecl) -> list[str]:
         v = rtype(decl.value)
@@ -341,11 +354,15 @@ class AyaGenerator(Generator):
             out += self.map_static(decl) + [""]
         for op, t in sorted(self.int_helpers):
             out += self.int_helper(op, t) + [""]
+        for t in sorted(self.atomic_adds):
+            out += self.atomic_add(t) + [""]
         for name in sorted(self.map_getters):
             out += self.map_getter(self.maps[name]) + [""]
         for packet in sorted(self.headers_needed):
             for name, steps in self.parser_plans(packet):
                 out += self.parser(name, packet, steps) + [""]
+        if self.atomic_adds:
+            out[4:4] = ["#![feature(core_intrinsics)]", "#![allow(internal_features)]"]
         for decl, body in functions:
             kind = tables.PROGRAM_KINDS[decl.kind]
             attr = format_target(kind.aya_attr, decl)
