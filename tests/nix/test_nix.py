@@ -432,3 +432,21 @@ def test_crate_nix_really_emits_the_aya_crate(tmp_path: Path) -> None:
     for name in ("Cargo.toml", "Cargo.lock", "rust-toolchain.toml", ".cargo/config.toml"):
         assert (crate / name).is_file(), name
     assert list((crate / "src").glob("*.rs"))
+
+
+@pytest.mark.parametrize("rustc_llvm, ok", [("22.1.8", True), ("22.1.2", True), ("22.1.9", False), ("23.0.0", False),
+                                            ("21.1.8", False)])
+def test_the_llvm_check_refuses_bitcode_the_linker_cannot_read(tmp_path: Path, rustc_llvm: str, ok: bool) -> None:
+    """The aya build's first step compares `rustc -vV` with bpf-linker's LLVM
+    (22.1.8 in the stub): same major, linker at least as new."""
+    build = ev(f"{LIB}.examples.drop-syn.args.buildPhase").splitlines()
+    start = next(i for i, line in enumerate(build) if line.startswith("rustc_llvm="))
+    end = next(i for i in range(start, len(build)) if build[i] == "fi")
+    fake = tmp_path / "rustc"
+    fake.write_text(f"#!/bin/sh\necho 'rustc 1.99.0-nightly'\necho 'LLVM version: {rustc_llvm}'\n")
+    fake.chmod(0o755)
+    ran = subprocess.run(["bash", "-euc", "\n".join(build[start:end + 1])], capture_output=True, text=True,
+                         env={"PATH": f"{tmp_path}:/usr/bin:/bin"})
+    assert (ran.returncode == 0) == ok, ran.stderr
+    if not ok:
+        assert f"rustc uses LLVM {rustc_llvm} but bpf-linker was built with LLVM 22.1.8" in ran.stderr
