@@ -22,8 +22,9 @@ mount -t devtmpfs dev /dev
 mount -t sysfs sys /sys
 mount -t bpf bpf /sys/fs/bpf
 echo "@@TATARA-READY $(cut -d' ' -f1 /proc/uptime)"
-step() { echo "@@BEGIN $*"; }
-done_() { echo; echo "@@END $1"; }
+now() { cut -d' ' -f1 /proc/uptime; }
+step() { echo "@@BEGIN $*"; T0=$(now); }
+done_() { echo; echo "@@END $1 $T0 $(now)"; }
 while read -r op a b c d e; do
   case "$op" in
   load)

@@ -40,6 +40,7 @@ class ObjectResult(BaseModel):
     path: str
     sha256: str
     loaded: bool
+    load_seconds: float | None = None  # `bpftool prog loadall` in the guest, all programs
     programs: list[ProgramResult]
     loader_output: str | None = None  # tail, when the object failed as a whole
 
@@ -86,6 +87,7 @@ class Step:
     args: list[str]
     output: str
     rc: int
+    seconds: float | None = None  # guest wall time (/proc/uptime, 10 ms steps)
 
 
 def steps(console: str) -> list[Step]:
@@ -99,7 +101,9 @@ def steps(console: str) -> list[Step]:
             continue
         if line.startswith("@@END ") and current is not None:
             header, body = current
-            found.append(Step(header[0], header[1:], "\n".join(body).strip("\n"), int(line.split()[1])))
+            rc, *times = line.split()[1:]
+            seconds = round(float(times[1]) - float(times[0]), 3) if len(times) == 2 else None
+            found.append(Step(header[0], header[1:], "\n".join(body).strip("\n"), int(rc), seconds))
             current = None
         elif current is not None:
             current[1].append(line)

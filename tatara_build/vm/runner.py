@@ -121,8 +121,8 @@ def _object_result(index: int, job: ObjectJob, steps: list[results.Step]) -> Obj
     loaded = load is not None and load.rc == 0
     explained = any(p.verifier_log for p in programs)  # else show what the loader said
     tail = None if loaded or explained else "\n".join(output.splitlines()[-40:]) or "(no output from the loader)"
-    return ObjectResult(path=str(job.path), sha256=sha256_file(job.path), loaded=loaded, programs=programs,
-                        loader_output=tail)
+    return ObjectResult(path=str(job.path), sha256=sha256_file(job.path), loaded=loaded,
+                        load_seconds=load.seconds if load else None, programs=programs, loader_output=tail)
 
 
 def _case_results(cases: list[CaseJob], steps: list[results.Step]) -> list[CaseResult]:

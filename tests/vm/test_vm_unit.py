@@ -33,7 +33,7 @@ SHOW = '{"id":6,"type":"xdp","name":"drop_syn","bytes_xlated":608,"jited":true,"
 
 
 def console(*blocks: tuple[str, str, int]) -> str:
-    body = "".join(f"@@BEGIN {head}\n{out}\n\n@@END {rc}\n" for head, out, rc in blocks)
+    body = "".join(f"@@BEGIN {head}\n{out}\n\n@@END {rc} 2.00 2.25\n" for head, out, rc in blocks)
     return "SeaBIOS junk\rBooting..@@TATARA-READY 1.9\n" + body + "@@TATARA-DONE 2.3\n"
 
 
@@ -68,7 +68,7 @@ def test_console_steps_and_parsers():
     steps = results.steps(console(("load 0 o0.o", LOAD_OK, 0), ("show 0 drop_syn", SHOW, 0),
                                   ("run 0 drop_syn p0.bin 1 c0", "Return value: 1, duration: 93501ns", 0),
                                   ("dump 0 syn_drops", PERCPU_DUMP, 0)))
-    assert [s.kind for s in steps] == ["load", "show", "run", "dump"]
+    assert [s.kind for s in steps] == ["load", "show", "run", "dump"] and steps[0].seconds == 0.25
     assert results.program_names(steps[0].output) == ["drop_syn"]
     stats = results.log_stats(results.load_logs(LOAD_OK)["drop_syn"].text)
     assert stats == {"verified_insns": 225, "total_states": 19, "peak_states": 17, "stack_depth": 4,
