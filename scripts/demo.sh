@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# The main job: set up, then build examples/drop-syn.tlisp and verify it.
+# The main job: set up, then build examples/drop-syn.tlisp and verify it in a
+# VM booted on its target kernel, running its packet tests. It uses the C
+# backend, the path that works offline with Debian packages alone; see the
+# README for the aya (Rust) and Nix paths.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-.venv/bin/tatara-build check examples/drop-syn.tlisp
+exec .venv/bin/tatara-build test examples/drop-syn.tlisp --backend c -o out/drop-syn "$@"
