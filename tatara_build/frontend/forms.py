@@ -222,7 +222,7 @@ def defbpf_program(form: SList, module: ir.Module) -> None:
 def attach(d: Datum) -> ir.Attach:
     if not isinstance(d, SList):
         raise FormError(f'expected :attach (:target "…"), got {describe(d)}', d.span)
-    opts = options(SList(d.span, (Symbol(d.span, ":attach"), *d.items)), d.items, ("target", "direction"))
+    opts = options(SList(d.pos, (Symbol(d.pos, ":attach"), *d.items)), d.items, ("target", "direction"))
     out = ir.Attach(span=d.span)
     if "target" in opts:
         out.target = string(opts["target"], "attach target", ATTACH_TARGET, "use only [A-Za-z0-9_./:-] (at most 128)")
@@ -285,7 +285,7 @@ def defbpf_test(form: SList, module: ir.Module) -> None:
 def test_case(d: Datum) -> ir.TestCase:
     if not isinstance(d, SList) or len(d.items) < 1:
         raise FormError(f"expected a test case (name :packet (…) :expect :action), got {describe(d)}", d.span)
-    form = SList(d.span, (Symbol(d.span, "test case"), *d.items[1:]))
+    form = SList(d.pos, (Symbol(d.pos, "test case"), *d.items[1:]))
     opts = options(form, d.items[1:], ("packet", "packet-hex", "truncate", "expect", "repeat"), ("expect",))
     if ("packet" in opts) == ("packet-hex" in opts):
         raise FormError("a test case needs exactly one of :packet or :packet-hex", d.span)
@@ -373,9 +373,11 @@ def expr(d: Datum) -> ir.Expr:
     if head in FOLDING_OPS:
         args = arity(d, 2, None, f"({head} a b …) with two or more operands")
         result = expr(args[0])
+        file, line, col = d.pos[:3]
         for arg in args[1:]:
-            span = Span.model_construct(file=d.span.file, line=d.span.line, col=d.span.col, end_line=arg.span.end_line, end_col=arg.span.end_col)
-            result = ir.Binary(span=span if arg is not args[-1] else d.span, op=FOLDING_OPS[head], left=result, right=expr(arg))
+            # Inner folds span from the operator to their last operand.
+            span = Span(file=file, line=line, col=col, end_line=arg.pos[3], end_col=arg.pos[4])
+            result = ir.Binary(span=span, op=FOLDING_OPS[head], left=result, right=expr(arg))
         return result
     if head in PAIR_OPS:
         left, right = arity(d, 2, 2, f"({head} a b); negative literals are written -5")

@@ -24,7 +24,15 @@ INT_MAX = (1 << 64) - 1
 
 @dataclass(frozen=True, slots=True)
 class Datum:
-    span: Span
+    # (file, line, col, end_line, end_col); the pydantic Span is built only
+    # when asked for (most data never need one, and building them dominated
+    # reading time).
+    pos: tuple[str, int, int, int, int]
+
+    @property
+    def span(self) -> Span:
+        file, line, col, end_line, end_col = self.pos
+        return Span(file=file, line=line, col=col, end_line=end_line, end_col=end_col)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,26 +103,25 @@ class _Reader:
         self.text = text
         self.file = file
 
-    def span(self, line: int, col: int, end_line: int, end_col: int) -> Span:
-        # model_construct skips validation: the reader builds many spans.
-        return Span.model_construct(file=self.file, line=line, col=col, end_line=end_line, end_col=end_col)
-
-    def fail(self, message: str, span: Span, *notes: str) -> SourceError:
+    def fail(self, message: str, pos: tuple[str, int, int, int, int], *notes: str) -> SourceError:
+        file, line, col, end_line, end_col = pos
+        span = Span(file=file, line=line, col=col, end_line=end_line, end_col=end_col)
         return SourceError(Diagnostic(message, span, list(notes)))
 
     def read_all(self) -> list[Datum]:
         # Stack of open lists: (items, opening span, pending quote prefixes).
         top: list[Datum] = []
-        stack: list[tuple[list[Datum], Span, list[tuple[str, Span]]]] = []
+        Pos = tuple[str, int, int, int, int]
+        stack: list[tuple[list[Datum], Pos, list[tuple[str, Pos]]]] = []
         items = top
-        quotes: list[tuple[str, Span]] = []  # prefixes waiting for their datum
+        quotes: list[tuple[str, Pos]] = []  # prefixes waiting for their datum
+        file = self.file
         line, line_start = 1, 0
 
         def finish(datum: Datum) -> None:
             while quotes:
-                name, qspan = quotes.pop()
-                span = self.span(qspan.line, qspan.col, datum.span.end_line, datum.span.end_col)
-                datum = SList(span, (Symbol(qspan, name), datum))
+                name, qpos = quotes.pop()
+                datum = SList((file, qpos[1], qpos[2], datum.pos[3], datum.pos[4]), (Symbol(qpos, name), datum))
             items.append(datum)
 
         for m in _TOKEN.finditer(self.text):
@@ -126,7 +133,7 @@ class _Reader:
                 continue
             if kind in ("space", "comment"):
                 continue
-            span = self.span(line, col, line, end - line_start + 1)
+            span = (file, line, col, line, end - line_start + 1)
             if kind == "open":
                 if len(stack) >= MAX_DEPTH:
                     raise self.fail(f"lists nested more than {MAX_DEPTH} deep", span)
@@ -139,7 +146,7 @@ class _Reader:
                     raise self.fail(f"quote prefix `{quotes[-1][0]}` has nothing to quote", quotes[-1][1])
                 inner = items
                 items, open_span, quotes = stack.pop()
-                finish(SList(self.span(open_span.line, open_span.col, line, span.end_col), tuple(inner)))
+                finish(SList((file, open_span[1], open_span[2], line, span[4]), tuple(inner)))
             elif kind == "quote":
                 quotes.append((QUOTES[m.group()], span))
             elif kind == "string":
@@ -157,21 +164,24 @@ class _Reader:
             raise self.fail("unclosed `(`: no matching `)` before the end of the file", open_span)
         return top
 
-    def unescape(self, body: str, span: Span) -> str:
+    def unescape(self, body: str, pos: tuple[str, int, int, int, int]) -> str:
+        if "\\" not in body:
+            return body
+
         def replace(m: re.Match[str]) -> str:
             ch = m.group(1)
             if ch not in _ESCAPES:
-                col = span.col + 1 + m.start()
+                col = pos[2] + 1 + m.start()
                 raise self.fail(
                     f"unknown escape `\\{ch}` in string",
-                    self.span(span.line, col, span.line, col + 2),
+                    (pos[0], pos[1], col, pos[1], col + 2),
                     "known escapes: \\n \\t \\r \\\" \\\\",
                 )
             return _ESCAPES[ch]
 
         return _ESCAPE.sub(replace, body)
 
-    def atom(self, text: str, span: Span) -> Datum:
+    def atom(self, text: str, span: tuple[str, int, int, int, int]) -> Datum:
         if text in ("#t", "#f"):
             return Boolean(span, text == "#t")
         if text.startswith("#"):
