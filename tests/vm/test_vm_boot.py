@@ -194,3 +194,19 @@ def _cmdline_has(proc_dir: Path, needle: str) -> bool:
         return needle in (proc_dir / "cmdline").read_bytes().decode(errors="replace")
     except OSError:
         return False
+
+
+def test_cli_verify_shows_the_verifier_log_and_records_the_verdict(tmp_path):
+    from tatara_build.build import BuildOptions, build
+
+    out = tmp_path / "out"
+    build(REPO / "examples" / "drop-syn.tlisp", out, BuildOptions(backend="c", use_cache=False))
+    unsafe = clang_bpf(UNSAFE, tmp_path / "unsafe.o")
+    run = subprocess.run([str(REPO / ".venv" / "bin" / "tatara-build"), "verify", str(out / "drop-syn.o"), str(unsafe)],
+                         capture_output=True, text=True, timeout=600)
+    assert run.returncode == 4, run.stderr
+    assert "verifier log of unsafe_read" in run.stderr and "invalid access to packet" in run.stderr
+    assert "unsafe_read: rejected" in run.stderr
+    stored = json.loads((out / "manifest.json").read_text())["verification"]
+    assert stored["passed"] and [Path(o["path"]).name for o in stored["objects"]] == ["drop-syn.o"]
+    assert stored["objects"][0]["programs"][0]["verdict"] == "accepted"
