@@ -17,7 +17,7 @@ from importlib import resources
 
 from .. import ir, tables
 from ..errors import SourceError
-from .base import BINARY, INDENT, PURE_FORMS as PURE, NEGATE, Generator, balanced, format_target, screaming, snake
+from .base import BINARY, INDENT, NEGATE, PURE_FORMS as PURE, Generator, format_target, screaming, snake, unparen
 
 AYA_EBPF_VERSION = "0.2.1"
 # A nightly on LLVM 22, the LLVM of the pinned link tools (DESIGN.md, Nix facts).
@@ -35,7 +35,7 @@ MAP_TYPE = {
 }
 ARRAY_OPS = {"ptr": "{m}.get_ptr({k})", "ptr_mut": "{m}.get_ptr_mut({k})", "set": "{m}.set({k}, {v}, 0)"}
 HASH_OPS = {"ptr": "{m}.get_ptr({k})", "ptr_mut": "{m}.get_ptr_mut({k})", "set": "{m}.insert({k}, {v}, 0)",
-            "insert_new": "{m}.insert({k}, {v}, aya_ebpf::bindings::BPF_NOEXIST.into())", "delete": "{m}.remove({k})"}
+            "insert_new": "{m}.insert({k}, {v}, flags)", "delete": "{m}.remove({k})"}
 LPM_KEY = "&aya_ebpf::btf_maps::lpm_trie::Key::new({b}, {k})"
 MAP_OPS = {
     "array": ARRAY_OPS, "per-cpu-array": ARRAY_OPS,
@@ -65,10 +65,6 @@ def rtype(t: str) -> str:
 
 def indent(lines: str, depth: int) -> list[str]:
     return [INDENT * depth + line for line in lines.split("\n")]
-
-
-def unparen(text: str) -> str:
-    return text[1:-1] if balanced(text) else text
 
 
 class AyaGenerator(Generator):
@@ -204,43 +200,16 @@ class AyaGenerator(Generator):
     def else_(self) -> str:
         return "} else {"
 
-    def op(self, name: str, decl: ir.MapDecl, key: str = "", value: str = "") -> str:
+    def op(self, name: str, decl: ir.MapDecl, key: str = "", value: str = "", m: str | None = None) -> str:
         template = MAP_OPS[decl.kind].get(name)
         if template is None:
             raise SourceError(f"{decl.kind} maps do not support this operation in the aya backend", decl.span)
         bits = tables.INT_TYPES[decl.key].bits if decl.key else 0
-        return template.format(m=screaming(decl.name), k=unparen(key), v=unparen(value), b=bits,
+        return template.format(m=m or screaming(decl.name), k=unparen(key), v=unparen(value), b=bits,
                                t=rtype(decl.value) if decl.value else "u64")
 
     def line_lookup(self, ptr: str, decl: ir.MapDecl, key: str) -> str:
         return f"let {ptr} = {self.op('ptr', decl, key)};"
-
-    def line_map_op(self, op: str, decl: ir.MapDecl, key: str, value: str | None) -> str:
-        if op == "set":
-            return f"let _ = {self.op('set', decl, key, value)};"
-        if op == "delete":
-            return f"let _ = {self.op('delete', decl, key)};"
-        # add: atomic in place; insert the delta where entries can be absent
-        if decl.value in ATOMIC:
-            # core's Atomic*::fetch_add needs CAS, which bpfel lacks; the
-            # intrinsic lowers to BPF's atomic add.
-            self.atomic_adds.add(decl.value)
-            add = f"{self.helper_name('atomic_add', decl.value)}(slot, {unparen(value)});"
-        else:
-            add = f"unsafe {{ *slot = (*slot).wrapping_add({unparen(value)}) }};"
-        key_var = "__key"
-        lines = ["{", f"{INDENT}let {key_var}: {rtype(decl.key)} = {unparen(key)};"]
-        if "map-delete" in tables.MAP_KINDS[decl.kind].ops:
-            lines += [f"{INDENT}match {self.op('ptr_mut', decl, key_var)} {{",
-                      f"{INDENT * 2}Some(slot) => {{", *indent(add, 3), f"{INDENT * 2}}}",
-                      f"{INDENT * 2}None => {{",
-                      f"{INDENT * 3}let _ = {self.op('insert_new', decl, key_var, value)};",
-                      f"{INDENT * 2}}}", f"{INDENT}}}"]
-        else:
-            lines += [f"{INDENT}if let Some(slot) = {self.op('ptr_mut', decl, key_var)} {{",
-                      *indent(add, 2), f"{INDENT}}}"]
-        lines.append("}")
-        return "\n".join(lines)
 
     def line_event_output(self, decl: ir.MapDecl, tmp: str, t: str) -> str:
         return MAP_OPS[decl.kind]["output"].format(m=screaming(decl.name), v=tmp, t=rtype(t))
@@ -270,13 +239,39 @@ class AyaGenerator(Generator):
                 f"{INDENT}use core::intrinsics::{{AtomicOrdering::Relaxed, atomic_xadd}};",
                 f"{INDENT}unsafe {{ atomic_xadd::<{t}, {t}, {{ Relaxed }}>(slot, delta) }};", "}"]
 
-    def map_getter(self, decl: ir.MapDecl) -> list[str]:
-        v = rtype(decl.value)
-        return ["#[inline(always)]",
-                f"fn {self.helper_name('get', snake(decl.name))}(key: {rtype(decl.key)}) -> {v} {{",
-                f"{INDENT}match {self.op('ptr', decl, 'key')} {{",
-                f"{INDENT * 2}Some(value) => unsafe {{ *value }},",
-                f"{INDENT * 2}None => 0,", f"{INDENT}}}", "}"]
+    def map_helper(self, op: str, decl: ir.MapDecl) -> list[str]:
+        k, v = rtype(decl.key), rtype(decl.value or "u64")
+        name = self.helper_name(op, snake(decl.name))
+        body = [f"{INDENT}let map = &{screaming(decl.name)};"]
+        if op == "get":
+            head = f"fn {name}(key: {k}) -> {v} {{"
+            body += [f"{INDENT}match {self.op('ptr', decl, 'key', m='map')} {{",
+                     f"{INDENT * 2}Some(value) => unsafe {{ *value }},", f"{INDENT * 2}None => 0,", f"{INDENT}}}"]
+        elif op == "set":
+            head = f"fn {name}(key: {k}, value: {v}) {{"
+            body += [f"{INDENT}let _ = {self.op('set', decl, 'key', 'value', m='map')};"]
+        elif op == "delete":
+            head = f"fn {name}(key: {k}) {{"
+            body += [f"{INDENT}let _ = {self.op('delete', decl, 'key', m='map')};"]
+        else:  # add: atomic in place; insert the delta where entries can be absent
+            head = f"fn {name}(key: {k}, delta: {v}) {{"
+            if decl.value in ATOMIC:
+                # core's Atomic*::fetch_add needs CAS, which bpfel lacks; the
+                # intrinsic lowers to BPF's atomic add.
+                self.atomic_adds.add(decl.value)
+                add = f"{self.helper_name('atomic_add', decl.value)}(slot, delta)"
+            else:
+                add = "unsafe { *slot = (*slot).wrapping_add(delta) }"
+            if "map-delete" in tables.MAP_KINDS[decl.kind].ops:
+                body += [f"{INDENT}match {self.op('ptr_mut', decl, 'key', m='map')} {{",
+                         f"{INDENT * 2}Some(slot) => {add},", f"{INDENT * 2}None => {{",
+                         f"{INDENT * 3}let flags = aya_ebpf::bindings::BPF_NOEXIST as u64;",
+                         f"{INDENT * 3}let _ = {self.op('insert_new', decl, 'key', 'delta', m='map')};",
+                         f"{INDENT * 2}}}", f"{INDENT}}}"]
+            else:
+                body += [f"{INDENT}if let Some(slot) = {self.op('ptr_mut', decl, 'key', m='map')} {{",
+                         f"{INDENT * 2}{add};", f"{INDENT}}}"]
+        return ["#[inline(always)]", head, *body, "}"]
 
     def parser(self, name: str, packet: str, steps: list[tuple]) -> list[str]:
         self._in_l3 = name == "l3"
@@ -354,10 +349,11 @@ class AyaGenerator(Generator):
             out += self.map_static(decl) + [""]
         for op, t in sorted(self.int_helpers):
             out += self.int_helper(op, t) + [""]
+        helpers = [self.map_helper(op, self.maps[name]) for op, name in sorted(self.map_helpers)]
         for t in sorted(self.atomic_adds):
             out += self.atomic_add(t) + [""]
-        for name in sorted(self.map_getters):
-            out += self.map_getter(self.maps[name]) + [""]
+        for lines in helpers:
+            out += lines + [""]
         for packet in sorted(self.headers_needed):
             for name, steps in self.parser_plans(packet):
                 out += self.parser(name, packet, steps) + [""]

@@ -100,7 +100,7 @@ class Generator:
         self.programs = {p.name: p for p in module.programs}
         # On-demand support code: headers parsed, map accessors, helpers.
         self.headers_needed: dict[str, set[str]] = {}  # packet start -> headers
-        self.map_getters: set[str] = set()  # maps read with map-get
+        self.map_helpers: set[tuple[str, str]] = set()  # (get|set|add|delete, map)
         self.int_helpers: set[tuple[str, str]] = set()  # (op, type)
         for decl in module.maps:
             checked_name(decl.name, decl.span)
@@ -271,16 +271,21 @@ class Generator:
         self.emit(self.line_break())
 
     def stmt_map_set(self, e: ir.MapSet, dest, dest_type) -> None:
-        decl = self.map_decl(e.map, e.span, "map-set")
-        self.emit(self.line_map_op("set", decl, self.value(e.key), self.value(e.value)))
+        self.map_call("set", e.map, e.span, e.key, e.value)
 
     def stmt_map_add(self, e: ir.MapAdd, dest, dest_type) -> None:
-        decl = self.map_decl(e.map, e.span, "map-add")
-        self.emit(self.line_map_op("add", decl, self.value(e.key), self.value(e.value)))
+        self.map_call("add", e.map, e.span, e.key, e.value)
 
     def stmt_map_delete(self, e: ir.MapDelete, dest, dest_type) -> None:
-        decl = self.map_decl(e.map, e.span, "map-delete")
-        self.emit(self.line_map_op("delete", decl, self.value(e.key), None))
+        self.map_call("delete", e.map, e.span, e.key)
+
+    def map_call(self, op: str, map_name: str, span, *args: ir.Expr) -> None:
+        """Map updates go through one small inline function per (op, map),
+        generated once: short call sites, one place per map API."""
+        decl = self.map_decl(map_name, span, f"map-{op}")
+        self.map_helpers.add((op, decl.name))
+        values = ", ".join(unparen(self.value(a)) for a in args)
+        self.emit(f"{self.helper_name(op, snake(decl.name))}({values});")
 
     def stmt_event_output(self, e: ir.EventOutput, dest, dest_type) -> None:
         decl = self.map_decl(e.map, e.span, "event-output")
@@ -367,8 +372,8 @@ class Generator:
 
     def value_map_get(self, e: ir.MapGet) -> str:
         decl = self.map_decl(e.map, e.span, "map-get")
-        self.map_getters.add(decl.name)
-        return f"{self.helper_name('get', snake(decl.name))}({self.value(e.key)})"
+        self.map_helpers.add(("get", decl.name))
+        return f"{self.helper_name('get', snake(decl.name))}({unparen(self.value(e.key))})"
 
     def value_field(self, e: ir.HeaderField) -> str:
         header = (e.value.type or "").removeprefix("header:")
@@ -563,6 +568,10 @@ def format_target(template: str, decl: ir.ProgramDecl) -> str:
         raise SourceError(f"{decl.kind} program `{decl.name}` needs a valid :attach :target", decl.span)
     category, _, name = target.partition("/")
     return template.format(target=target, category=category, name=name)
+
+
+def unparen(text: str) -> str:
+    return text[1:-1] if balanced(text) else text
 
 
 def balanced(cond: str) -> bool:

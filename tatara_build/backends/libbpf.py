@@ -158,27 +158,6 @@ class CGenerator(Generator):
         return (f"{self.key_type(decl)} {ptr}_key = {self.key_expr(decl, key)};\n"
                 f"{ctype(decl.value)} *{ptr} = bpf_map_lookup_elem(&{snake(decl.name)}, &{ptr}_key);")
 
-    def line_map_op(self, op: str, decl: ir.MapDecl, key: str, value: str | None) -> str:
-        m, kt, vt = snake(decl.name), self.key_type(decl), ctype(decl.value or "u64")
-        lines = ["{", f"{INDENT}{kt} __key = {self.key_expr(decl, key)};"]
-        if op == "set":
-            lines += [f"{INDENT}{vt} __value = {value};",
-                      f"{INDENT}bpf_map_update_elem(&{m}, &__key, &__value, BPF_ANY);"]
-        elif op == "delete":
-            lines += [f"{INDENT}bpf_map_delete_elem(&{m}, &__key);"]
-        else:  # add: atomic in place; insert the delta where entries can be absent
-            bits = tables.INT_TYPES[decl.value].bits
-            add = (f"__sync_fetch_and_add(__slot, {value});" if bits >= 32
-                   else f"*__slot = ({vt})(*__slot + {value});")
-            lines += [f"{INDENT}{vt} *__slot = bpf_map_lookup_elem(&{m}, &__key);",
-                      f"{INDENT}if (__slot) {{", f"{INDENT * 2}{add}"]
-            if "map-delete" in tables.MAP_KINDS[decl.kind].ops:
-                lines += [f"{INDENT}}} else {{", f"{INDENT * 2}{vt} __value = {value};",
-                          f"{INDENT * 2}bpf_map_update_elem(&{m}, &__key, &__value, BPF_NOEXIST);"]
-            lines += [f"{INDENT}}}"]
-        lines.append("}")
-        return "\n".join(lines)
-
     def line_event_output(self, decl: ir.MapDecl, tmp: str, t: str) -> str:
         return EVENT_OUTPUT[decl.kind].format(map=snake(decl.name), v=tmp)
 
@@ -206,13 +185,27 @@ class CGenerator(Generator):
                 f"{INDENT}r = ua {BINARY[op]} ub;",
                 f"{INDENT}return ({c})({sign} ? -r : r);", "}"]
 
-    def map_getter(self, decl: ir.MapDecl) -> list[str]:
-        vt = ctype(decl.value)
-        return [f"static __always_inline {vt} {self.helper_name('get', snake(decl.name))}({ctype(decl.key)} key)",
-                "{",
-                f"{INDENT}{self.key_type(decl)} k = {self.key_expr(decl, 'key')};",
-                f"{INDENT}{vt} *v = bpf_map_lookup_elem(&{snake(decl.name)}, &k);",
-                f"{INDENT}return v ? *v : 0;", "}"]
+    def map_helper(self, op: str, decl: ir.MapDecl) -> list[str]:
+        m, kt, vt = snake(decl.name), ctype(decl.key), ctype(decl.value or "u64")
+        name = self.helper_name(op, m)
+        key = f"{self.key_type(decl)} k = {self.key_expr(decl, 'key')};"
+        if op == "get":
+            return [f"static __always_inline {vt} {name}({kt} key)", "{", INDENT + key,
+                    f"{INDENT}{vt} *v = bpf_map_lookup_elem(&{m}, &k);", f"{INDENT}return v ? *v : 0;", "}"]
+        if op == "set":
+            return [f"static __always_inline void {name}({kt} key, {vt} value)", "{", INDENT + key,
+                    f"{INDENT}bpf_map_update_elem(&{m}, &k, &value, BPF_ANY);", "}"]
+        if op == "delete":
+            return [f"static __always_inline void {name}({kt} key)", "{", INDENT + key,
+                    f"{INDENT}bpf_map_delete_elem(&{m}, &k);", "}"]
+        # add: atomic in place; insert the delta where entries can be absent
+        bits = tables.INT_TYPES[decl.value].bits
+        add = "__sync_fetch_and_add(slot, delta);" if bits >= 32 else f"*slot = ({vt})(*slot + delta);"
+        out = [f"static __always_inline void {name}({kt} key, {vt} delta)", "{", INDENT + key,
+               f"{INDENT}{vt} *slot = bpf_map_lookup_elem(&{m}, &k);", f"{INDENT}if (slot)", f"{INDENT * 2}{add}"]
+        if "map-delete" in tables.MAP_KINDS[decl.kind].ops:
+            out += [f"{INDENT}else", f"{INDENT * 2}bpf_map_update_elem(&{m}, &k, &delta, BPF_NOEXIST);"]
+        return out + ["}"]
 
     def parser(self, name: str, packet: str, steps: list[tuple]) -> list[str]:
         is_l3 = name == "l3"
@@ -291,8 +284,8 @@ class CGenerator(Generator):
             out += self.map_decl_lines(decl) + [""]
         for op, t in sorted(self.int_helpers):
             out += self.int_helper(op, t) + [""]
-        for name in sorted(self.map_getters):
-            out += self.map_getter(self.maps[name]) + [""]
+        for op, name in sorted(self.map_helpers):
+            out += self.map_helper(op, self.maps[name]) + [""]
         for packet in sorted(self.headers_needed):
             for name, steps in self.parser_plans(packet):
                 out += self.parser(name, packet, steps) + [""]
