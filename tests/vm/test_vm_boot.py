@@ -6,14 +6,13 @@ the unsafe fixture, an over-budget load and the no_std Rust fixture."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tatara_build import ir, tables
+from tatara_build import tables
 from tatara_build.errors import ToolchainError, VmError
 from tatara_build.vm import cases, initramfs, kernels, qemu, runner
 
