@@ -63,3 +63,16 @@ def parse(data: bytes) -> Elf:
             if 0 < st_shndx < len(names) and st_name:
                 symbols.append(Symbol(cstr(strtab, st_name), names[st_shndx], st_info & 0xF, st_info >> 4))
     return Elf([n for n in names if n], exec_sections, symbols)
+
+
+def section_range(data: bytes, name: str) -> tuple[int, int]:
+    """(file offset, size) of a section, (0, 0) when absent."""
+    shoff, = struct.unpack_from("<Q", data, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+    headers = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
+    strtab = headers[shstrndx][4]
+    for h in headers:
+        start = strtab + h[0]
+        if data[start:data.index(b"\0", start)].decode("utf-8", "replace") == name:
+            return h[4], h[5]
+    return 0, 0

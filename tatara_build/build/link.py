@@ -16,7 +16,8 @@ bpf-linker would. It then
      the exported symbols (programs, maps, license) and memcpy/memmove/
      memset/memcmp/bcmp, which LLVM may call for intrinsics,
   4. `llc -march=bpfel -mcpu=CPU -filetype=obj --bpf-expand-memcpy-in-order`;
-     debug info is kept, so llc writes .BTF and .BTF.ext.
+     debug info is kept, so llc writes .BTF and .BTF.ext;
+  5. makes the BTF names C identifiers (btf.py), or the kernel rejects the BTF.
 Tool paths come from the JSON file named by $TATARA_LINK_CONFIG; a failure
 is written as JSON to the config's `report` path so the build can name the
 failing command and its stderr (cargo only shows rustc's summary).
@@ -33,6 +34,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ..errors import TataraError, ToolchainError
+from . import btf
 from .run import LOG, run
 
 MEM_INTRINSICS = ("memcpy", "memmove", "memset", "memcmp", "bcmp")
@@ -135,6 +137,7 @@ def link(args: LinkArgs, tools: dict[str, str], work: Path) -> Path:
     features = [f"-mattr={args.cpu_features}"] if args.cpu_features else []
     run("link (llc)", [tools["llc"], "-march=bpfel", f"-mcpu={args.cpu}", *features, "-filetype=obj",
                        "--bpf-expand-memcpy-in-order", optimized, "-o", args.output])
+    args.output.write_bytes(btf.sanitize(args.output.read_bytes()))
     return args.output
 
 

@@ -89,6 +89,8 @@ def test_nostd_crate_links_with_our_driver(tmp_path):
     assert manifest.toolchain.llvm_version.startswith("22.")
     assert str(tmp_path).encode() not in obj.read_bytes()
     assert str(NOSTD_CRATE).encode() not in obj.read_bytes()
+    dump = subprocess.run(["bpftool", "btf", "dump", "file", str(obj)], capture_output=True, text=True, check=True)
+    assert "STRUCT 'Wrapper_u64_'" in dump.stdout and "<" not in dump.stdout  # btf.sanitize ran
 
     # Same object from another directory (paths remapped).
     again = build_generated(NOSTD_CRATE, "nostd-xdp", tmp_path / "elsewhere" / "deeper",
@@ -112,6 +114,7 @@ def _load_with_bpftool(obj: Path) -> None:
                 pytest.skip("BPF loading not permitted here")
             assert loaded.returncode == 0, loaded.stderr[-2000:]
             assert re.search(r"processed \d+ insns", loaded.stderr)
+            assert "BTF loading error" not in loaded.stderr  # the kernel accepted our BTF
             assert (Path(fs) / "p" / "pass_all").exists()
         finally:
             subprocess.run(["umount", fs], check=False)
@@ -145,3 +148,21 @@ def test_forced_bpf_linker_missing(tmp_path, monkeypatch):
     monkeypatch.setattr(toolchain, "find_bpf_linker", lambda: None)
     with pytest.raises(ToolchainError, match="bpf-linker is not on PATH"):
         build_generated(NOSTD_CRATE, "nostd-xdp", tmp_path / "out", BuildOptions(linker="bpf-linker"))
+
+
+def test_btf_name_fixing_keeps_offsets():
+    import struct
+
+    from tatara_build.build import btf
+
+    data = bytearray(b"\0PerCpuArray<u64, 1, 0>\0" + b"9lives\0" + b"x" * 200 + b"\0")
+    btf._fix(data, 1)
+    btf._fix(data, data.index(b"9lives"))
+    btf._fix(data, data.index(b"xxx"))
+    names = bytes(data).split(b"\0")
+    assert names[1] == b"PerCpuArray_u64__1__0_" and names[2] == b"_lives"
+    assert names[3] == b"x" * btf.MAX_NAME and len(data) == 1 + 23 + 7 + 201
+    # a STRUCT (kind 4) with two members: the struct's and the members' names are collected
+    types = struct.pack("<III", 10, (4 << 24) | 2, 16) + struct.pack("<III", 20, 1, 0) + struct.pack("<III", 30, 1, 64)
+    types += struct.pack("<III", 0, 2 << 24, 1)  # a PTR: no name
+    assert btf._identifier_name_offsets(types) == [10, 20, 30]
