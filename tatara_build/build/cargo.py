@@ -27,6 +27,7 @@ from .toolchain import TARGET, Llvm, Rust
 
 # Map names the build's own directories get inside the object's debug info.
 REMAP_CRATE, REMAP_VENDOR, REMAP_CARGO_HOME = ".", "/vendor", "/cargo"
+CARGO_BUILD = ["build", "--release", "--locked", "--target", TARGET]
 _DROPPED_ENV = ("RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_RUSTFLAGS", "CARGO_TARGET_DIR",
                 "CARGO_BUILD_TARGET", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "CARGO_BUILD_RUSTC_WRAPPER")
 
@@ -58,16 +59,21 @@ def check_vendor_dir(vendor: Path) -> Path:
     return vendor
 
 
+def rustflags(cpu: str, crate: Path | str, cargo_home: Path | str, vendor_dir: Path | str | None) -> list[str]:
+    """The flags we add for the BPF target (also recorded in the manifest)."""
+    flags = ["-C", f"target-cpu={cpu}", "-C", "debuginfo=2", "-C", "link-arg=--btf",
+             "--cfg", f'bpf_target_arch="{bpf_target_arch()}"',
+             f"--remap-path-prefix={crate}={REMAP_CRATE}", f"--remap-path-prefix={cargo_home}={REMAP_CARGO_HOME}"]
+    if vendor_dir:
+        flags.append(f"--remap-path-prefix={vendor_dir}={REMAP_VENDOR}")
+    return flags
+
+
 def cargo_config(job: CargoJob, crate: Path, cargo_home: Path, generated: dict) -> str:
     target = generated.get("target", {}).get(TARGET, {})
-    rustflags = [*target.get("rustflags", []),
-                 "-C", f"target-cpu={job.cpu}", "-C", "debuginfo=2", "-C", "link-arg=--btf",
-                 "--cfg", f'bpf_target_arch="{bpf_target_arch()}"',
-                 f"--remap-path-prefix={crate}={REMAP_CRATE}", f"--remap-path-prefix={cargo_home}={REMAP_CARGO_HOME}"]
-    if job.vendor_dir:
-        rustflags.append(f"--remap-path-prefix={job.vendor_dir}={REMAP_VENDOR}")
+    rustflags_ = [*target.get("rustflags", []), *rustflags(job.cpu, crate, cargo_home, job.vendor_dir)]
     lines = ["[build]", f"target = {json.dumps(TARGET)}", "",
-             f"[target.{TARGET}]", f"rustflags = {json.dumps(rustflags)}", ""]
+             f"[target.{TARGET}]", f"rustflags = {json.dumps(rustflags_)}", ""]
     if not job.rust.prebuilt_core:
         lines += ["[unstable]", 'build-std = ["core"]', ""]
     if job.vendor_dir:
@@ -125,8 +131,7 @@ def build(job: CargoJob) -> Path:
         fetched = run("fetch", [*cargo, "fetch", "--locked"], cwd=crate, env=env, check=False, timeout=300)
         if fetched.exit_code != 0:
             raise _no_crates(fetched)
-    built = run("compile", [*cargo, "build", "--release", "--locked", "--target", TARGET], cwd=crate, env=env,
-                check=False)
+    built = run("compile", [*cargo, *CARGO_BUILD], cwd=crate, env=env, check=False)
     if built.exit_code != 0:
         linked = json.loads(report.read_text()) if report.exists() else {}
         if linked.get("error"):

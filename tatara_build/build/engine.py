@@ -60,8 +60,8 @@ def _plan_aya(src: Path, stem: str, options) -> Plan:
         vendor = Path(os.environ["TATARA_VENDOR_DIR"])
     vendor = cargo.check_vendor_dir(vendor) if vendor is not None else None
     cargo_version = run("toolchain", [rust.cargo, "-V"]).stdout.strip()
-    flags = [f"target-cpu={options.cpu}", "debuginfo=2", "link-arg=--btf",
-             f'bpf_target_arch="{cargo.bpf_target_arch()}"', "--remap-path-prefix", "--release"]
+    flags = ["cargo", *cargo.CARGO_BUILD, "rustflags:",
+             *cargo.rustflags(options.cpu, "<crate>", "<cargo-home>", "<vendor>" if vendor else None)]
     job_args = dict(crate=src, rust=rust, linker=linker, llvm=llvm, vendor_dir=vendor, cpu=options.cpu,
                     source_date_epoch=options.source_date_epoch)
 
