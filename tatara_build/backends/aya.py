@@ -17,13 +17,15 @@ from importlib import resources
 
 from .. import ir, tables
 from ..errors import SourceError
-from .base import BINARY, INDENT, NEGATE, PURE_FORMS as PURE, Generator, format_target, screaming, snake, unparen
+from .base import BINARY, INDENT, NEGATE, Generator, format_target, is_pure_value, screaming, snake, unparen
 
 AYA_EBPF_VERSION = "0.2.1"
 # A nightly on LLVM 22, the LLVM of the pinned link tools (DESIGN.md, Nix facts).
 NIGHTLY = "nightly-2026-07-30"
 EDITION = "2024"
 MAX_INLINE = 72  # longer (indent + expression) get their own `let` (rustfmt's width is 100)
+MAX_OPERAND = 40  # a longer operand of a larger expression is named first
+MAX_WIDTH = 100  # rustfmt's max_width
 
 # Per map kind: the btf_maps type's generics, and how each operation is
 # spelled. `{m}` the static, `{k}` key, `{v}` value, `{b}` key bits.
@@ -136,21 +138,22 @@ class AyaGenerator(Generator):
             return f"({value} as {rtype(spec.type)})"
         return value
 
-    def value_field(self, e: ir.HeaderField) -> str:
-        return self.hoist(super().value_field(e), e.type or "u64")
-
-    def value_compare(self, e: ir.Compare) -> str:
-        return self.hoist(super().value_compare(e), "bool")
+    def operand(self, e: ir.Expr) -> str:
+        text = self.value(e)
+        return self.hoist_always(text, e.type) if len(text) > MAX_OPERAND else text
 
     def short_circuit(self, args: list[ir.Expr], op: str, is_and: bool) -> str:
-        text = super().short_circuit(args, op, is_and)
-        if len(text) + len(INDENT) * self.fn.depth <= MAX_INLINE or not all(a.form in PURE for a in args):
+        if not all(is_pure_value(a) for a in args):
+            return super().short_circuit(args, op, is_and)
+        parts = [self.operand(a) for a in args]
+        text = "(" + f" {op} ".join(parts) + ")"
+        if len(text) + len(INDENT) * self.fn.depth <= MAX_INLINE:
             return text
         # Operands are pure reads: naming them first keeps the meaning.
-        return "(" + f" {op} ".join(self.hoist_always(self.value(a), "bool") for a in args) + ")"
+        return "(" + f" {op} ".join(self.hoist_always(p, "bool") for p in parts) + ")"
 
     def hoist_always(self, text: str, t: str) -> str:
-        if text.startswith("__") and text[2:].replace("_", "").isalnum():
+        if re.fullmatch(r"__t[0-9]+", text):
             return text
         tmp = self.temp()
         self.emit(self.line_let(tmp, t, text, False))
@@ -174,13 +177,21 @@ class AyaGenerator(Generator):
         return f"let _ = {unparen(value)};"
 
     def line_assign(self, name: str, value: str) -> str:
-        return f"{name} = {unparen(value)};"
+        return self.wrap(f"{name} =", f"{unparen(value)};")
 
     def line_let(self, name: str, t: str, value: str | None, mutable: bool) -> str:
         mut = "mut " if mutable and value is not None else ""
         if value is None:
             return f"let {name}: {rtype(t)};"
-        return f"let {mut}{name}: {rtype(t)} = {unparen(value)};"
+        return self.wrap(f"let {mut}{name}: {rtype(t)} =", f"{unparen(value)};")
+
+    def wrap(self, head: str, tail: str) -> str:
+        """rustfmt's layout for a too-long `let x: T = value;`: the value on
+        the next line, one indent deeper."""
+        depth = self.fn.depth if hasattr(self, "fn") else 0
+        if len(INDENT) * depth + len(head) + 1 + len(tail) <= MAX_WIDTH:
+            return f"{head} {tail}"
+        return f"{head}\n{INDENT}{tail}"
 
     def line_break(self) -> str:
         return "break;"

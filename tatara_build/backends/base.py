@@ -284,7 +284,7 @@ class Generator:
         generated once: short call sites, one place per map API."""
         decl = self.map_decl(map_name, span, f"map-{op}")
         self.map_helpers.add((op, decl.name))
-        values = ", ".join(unparen(self.value(a)) for a in args)
+        values = ", ".join(unparen(self.operand(a)) for a in args)
         self.emit(f"{self.helper_name(op, snake(decl.name))}({values});")
 
     def stmt_event_output(self, e: ir.EventOutput, dest, dest_type) -> None:
@@ -313,6 +313,11 @@ class Generator:
         self.stmt(e, tmp, e.type)
         return tmp
 
+    def operand(self, e: ir.Expr) -> str:
+        """A value used inside a larger expression (dialects may name long
+        ones to keep lines short)."""
+        return self.value(e)
+
     def value_int(self, e: ir.Int) -> str:
         return self.spell_int(e.value, e.type or "i64")
 
@@ -323,10 +328,10 @@ class Generator:
         return self.lookup(e.name, e.span)
 
     def value_compare(self, e: ir.Compare) -> str:
-        return f"({self.value(e.left)} {COMPARE[e.op]} {self.value(e.right)})"
+        return f"({self.operand(e.left)} {COMPARE[e.op]} {self.operand(e.right)})"
 
     def value_not(self, e: ir.Not) -> str:
-        return f"!{self.value(e.arg)}"
+        return f"!{self.operand(e.arg)}"
 
     def value_and(self, e: ir.And) -> str:
         return self.short_circuit(e.args, "&&", True)
@@ -338,7 +343,7 @@ class Generator:
         """`a && b`, unless an operand needs statements: then evaluate the
         rest only when needed, keeping the short-circuit order."""
         if all(is_pure_value(a) for a in args):
-            return "(" + f" {op} ".join(self.value(a) for a in args) + ")"
+            return "(" + f" {op} ".join(self.operand(a) for a in args) + ")"
         tmp = self.temp()
         self.emit(self.line_let(tmp, "bool", self.value(args[0]), True))
         for arg in args[1:]:
@@ -349,20 +354,20 @@ class Generator:
 
     def value_binary(self, e: ir.Binary) -> str:
         t = e.type or e.left.type
-        left, right = self.value(e.left), self.value(e.right)
+        left, right = self.operand(e.left), self.operand(e.right)
         if e.op in ("div", "rem"):
             self.int_helpers.add((e.op, t))
             return f"{self.helper_name(e.op, t)}({left}, {right})"
         return self.spell_binary(e.op, left, right, t)
 
     def value_cast(self, e: ir.Cast) -> str:
-        return self.spell_cast(self.value(e.value), e.value.type, e.type)
+        return self.spell_cast(self.operand(e.value), e.value.type, e.type)
 
     def value_call(self, e: ir.Call) -> str:
         helper = tables.HELPERS.get(e.helper)
         if helper is None:
             raise SourceError(f"unknown helper `{e.helper}`", e.span)
-        return self.spell_call(helper, [self.value(a) for a in e.args])
+        return self.spell_call(helper, [self.operand(a) for a in e.args])
 
     def value_ctx_field(self, e: ir.CtxField) -> str:
         spec = self.fn.kind.ctx_fields.get(e.field)
@@ -373,7 +378,7 @@ class Generator:
     def value_map_get(self, e: ir.MapGet) -> str:
         decl = self.map_decl(e.map, e.span, "map-get")
         self.map_helpers.add(("get", decl.name))
-        return f"{self.helper_name('get', snake(decl.name))}({unparen(self.value(e.key))})"
+        return f"{self.helper_name('get', snake(decl.name))}({unparen(self.operand(e.key))})"
 
     def value_field(self, e: ir.HeaderField) -> str:
         header = (e.value.type or "").removeprefix("header:")
