@@ -67,6 +67,8 @@ class FunctionChecker:
     # --- entry -----------------------------------------------------------------
 
     def run(self) -> list[Diagnostic]:
+        if self.fn.ctx in self.globals:
+            self.error(f"context parameter `{self.fn.ctx}` has the name of a map or program; choose another name", self.fn.span)
         result = self.sequence(self.fn.body, {}, None)
         if result not in (NEVER, ERROR):
             last = self.fn.body[-1]

@@ -164,6 +164,11 @@ def test_declaration_errors(extra, message):
     assert any(message in m and ln >= line for m, ln, _ in found), found
 
 
+def test_context_name_may_not_shadow_a_map():
+    text = program("(return :xdp-pass)").replace("(bpf-fn p (ctx)", "(bpf-fn p (counts)")
+    assert any("context parameter `counts`" in m for m, _, _ in problems(text))
+
+
 def test_tests_need_a_test_run_kind():
     text = program("(return :ok)", kind=":tracepoint", target="syscalls/sys_enter_execve")
     text += "(defbpf-test t :program p :cases ((a :packet ((eth)) :expect :ok)))\n"
