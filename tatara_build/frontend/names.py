@@ -3,7 +3,8 @@ variables, tests, policies, test cases) must be `[a-z][a-z0-9]*` words joined
 by single `-`. No `_`, no trailing or doubled `-`, so the backends' `-` -> `_`
 spelling never contains `__`, a leading/trailing `_` or an upper-case letter:
 generated code may use any such name for its own temporaries without a clash.
-Words that are keywords (or reserved names) in C or Rust are rejected too.
+Words that are keywords (or reserved names) in C or Rust are rejected too, as
+are `bpf-…` names (libbpf's `bpf_*` namespace) and the mem* builtins.
 """
 
 from __future__ import annotations
@@ -22,8 +23,11 @@ RESERVED = frozenset(
     as async await box crate dyn fn impl in let loop match mod move mut priv pub ref self super
     trait type unsafe unsized use virtual where yield abstract become final macro override try
     gen u8 u16 u32 u64 i8 i16 i32 i64 usize isize
+    main memcpy memmove memset memcmp bcmp
     """.split()
 )
+# `bpf_*` is libbpf's and the kernel's namespace (helpers, macros).
+RESERVED_PREFIXES = ("bpf-",)
 
 
 def ident_problem(name: str) -> str | None:
@@ -33,6 +37,6 @@ def ident_problem(name: str) -> str | None:
             f"invalid name `{name}`: names are lower-case words of [a-z0-9] joined by single `-`, "
             "starting with a letter (e.g. syn-drops)"
         )
-    if name.replace("-", "_") in RESERVED:
-        return f"`{name}` is a reserved word in the generated C or Rust; choose another name"
+    if name.replace("-", "_") in RESERVED or name.startswith(RESERVED_PREFIXES):
+        return f"`{name}` is reserved in the generated C or Rust (keywords, `bpf-…`, mem*); choose another name"
     return None

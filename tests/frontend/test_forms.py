@@ -66,7 +66,7 @@ def test_good_identifiers(good):
     assert ident_problem(good) is None
 
 
-@pytest.mark.parametrize("bad", ["A", "1a", "a_b", "a--b", "a-", "-a", "é", "fn", "loop", "u32", "self", "int"])
+@pytest.mark.parametrize("bad", ["A", "1a", "a_b", "a--b", "a-", "-a", "é", "fn", "loop", "u32", "self", "int", "bpf-map-lookup-elem", "memcpy"])
 def test_bad_identifiers(bad):
     assert ident_problem(bad)
 
