@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from tatara_build import ir
 from tatara_build.check import check
 from tatara_build.errors import TataraError
-from tatara_build.frontend import forms, parse
+from tatara_build.frontend import body, forms, parse
 
 from .helpers import program
 
@@ -28,7 +28,7 @@ CODE = [re.sub(r";[^\n]*", "", text) for text in EXAMPLES]
 TOKEN = re.compile(r'"(?:[^"\\\n]|\\.)*"|[()]|[^\s()]+')
 
 VOCABULARY = sorted(
-    {*forms.DECLARATIONS, *forms.BODY_FORMS, *forms.COMPARE_OPS, *forms.FOLDING_OPS, *forms.PAIR_OPS, *forms.SCALAR_TYPES}
+    {*forms.DECLARATIONS, *body.BODY_FORMS, *body.COMPARE_OPS, *body.FOLDING_OPS, *body.PAIR_OPS, *body.SCALAR_TYPES}
     | {t for text in CODE for t in TOKEN.findall(text) if t not in "()"}
     | {"0", "-1", "255", "65536", "0xffffffffffffffff", "18446744073709551616", "#t", "#f", ":", "'", ",@", '"\\q"', '"x'}
 )
@@ -53,7 +53,7 @@ token_soup = st.lists(tokens, max_size=60).map(" ".join)
 # Balanced trees headed by real names get past the reader into forms/check.
 BROKEN = {":", "'", ",@", '"\\q"', '"x', "18446744073709551616"}
 CLEAN = sorted(set(VOCABULARY) - BROKEN)
-HEADS = sorted({*forms.BODY_FORMS, *forms.COMPARE_OPS, *forms.FOLDING_OPS, *forms.PAIR_OPS, *forms.SCALAR_TYPES})
+HEADS = sorted({*body.BODY_FORMS, *body.COMPARE_OPS, *body.FOLDING_OPS, *body.PAIR_OPS, *body.SCALAR_TYPES})
 atoms = st.one_of(
     st.sampled_from(CLEAN),
     st.sampled_from(["ctx", "x", "i", "tcp", "counts", "arr", "events", ":xdp-pass", ":tcp", ":dst-port", "u32", "#t"]),

@@ -1,0 +1,210 @@
+"""`bpf-fn` body forms -> IR expressions (surface syntax in DESIGN.md):
+return, call, let (multi-binding lets become nested single lets), if,
+comparisons, begin/do, and/or/not, arithmetic (n-ary + * & | ^ fold left),
+casts `(cast u32 x)` / `(u32 x)`, set!, loop, break, header, if-let, field,
+ctx-field and the map forms. An unknown head is an error naming the known
+forms, with the closest match."""
+
+from __future__ import annotations
+
+from typing import Callable, Sequence
+
+from .. import ir, tables
+from ..errors import Span
+from .reader import Boolean, Datum, Integer, Keyword, SList, String, Symbol
+from .shapes import FormError, arity, describe, keyword, name, suggest
+
+SCALAR_TYPES = ("u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64", "bool")
+COMPARE_OPS = {"=": "eq", "!=": "ne", "<": "lt", ">": "gt", "<=": "le", ">=": "ge"}
+# Operators that fold left over 2+ operands; the others take exactly two.
+FOLDING_OPS = {"+": "add", "*": "mul", "&": "bit-and", "|": "bit-or", "^": "bit-xor"}
+PAIR_OPS = {"-": "sub", "/": "div", "%": "rem", "<<": "shl", ">>": "shr"}
+
+
+def expr(d: Datum) -> ir.Expr:
+    if isinstance(d, Integer):
+        return ir.Int(span=d.span, value=d.value)
+    if isinstance(d, Boolean):
+        return ir.Bool(span=d.span, value=d.value)
+    if isinstance(d, Symbol):
+        if d.name in BODY_FORMS:
+            raise FormError(f"`{d.name}` is a form; write ({d.name} …)", d.span)
+        return ir.Var(span=d.span, name=name(d, "variable"))
+    if isinstance(d, Keyword):
+        raise FormError(f"a keyword `:{d.name}` is not a value here; return actions are written (return :{d.name})", d.span)
+    if isinstance(d, String):
+        raise FormError("strings are only allowed in declarations, not in bpf-fn bodies", d.span)
+    assert isinstance(d, SList)
+    if not d.items:
+        raise FormError("empty list `()` is not an expression", d.span)
+    head = d.head
+    if head is None:
+        raise FormError(f"expected a form name at the head of the list, got {describe(d.items[0])}", d.items[0].span)
+    if head in COMPARE_OPS:
+        left, right = arity(d, 2, 2, f"({head} a b)")
+        return ir.Compare(span=d.span, op=COMPARE_OPS[head], left=expr(left), right=expr(right))
+    if head in FOLDING_OPS:
+        args = arity(d, 2, None, f"({head} a b …) with two or more operands")
+        result = expr(args[0])
+        file, line, col = d.pos[:3]
+        for arg in args[1:]:
+            # Inner folds span from the operator to their last operand.
+            span = Span(file=file, line=line, col=col, end_line=arg.pos[3], end_col=arg.pos[4])
+            result = ir.Binary(span=span, op=FOLDING_OPS[head], left=result, right=expr(arg))
+        return result
+    if head in PAIR_OPS:
+        left, right = arity(d, 2, 2, f"({head} a b); negative literals are written -5")
+        return ir.Binary(span=d.span, op=PAIR_OPS[head], left=expr(left), right=expr(right))
+    if head in SCALAR_TYPES:
+        (value,) = arity(d, 1, 1, f"({head} value)")
+        return ir.Cast(span=d.span, type=head, value=expr(value))
+    handler = BODY_FORMS.get(head)
+    if handler is None:
+        known = sorted([*BODY_FORMS, *COMPARE_OPS, *FOLDING_OPS, *PAIR_OPS, *SCALAR_TYPES])
+        raise FormError(f"unknown form `{head}`", d.items[0].span, *suggest(head, known), "known forms: " + " ".join(known))
+    return handler(d)
+
+
+def body(items: Sequence[Datum], form: SList) -> list[ir.Expr]:
+    if not items:
+        raise FormError(f"`{form.head}` needs a body", form.span)
+    return [expr(x) for x in items]
+
+
+def form_return(d: SList) -> ir.Expr:
+    (value,) = arity(d, 1, 1, "(return :action) or (return value)")
+    if isinstance(value, Keyword):
+        return ir.Return(span=d.span, action=value.name)
+    return ir.ReturnValue(span=d.span, value=expr(value))
+
+
+def form_call(d: SList) -> ir.Expr:
+    args = arity(d, 1, None, "(call helper args…)")
+    return ir.Call(span=d.span, helper=name(args[0], "helper"), args=[expr(a) for a in args[1:]])
+
+
+def form_let(d: SList) -> ir.Expr:
+    args = arity(d, 2, None, "(let ((name value) …) body…)")
+    bindings = args[0]
+    if not isinstance(bindings, SList) or not bindings.items:
+        raise FormError("expected a binding list ((name value) …)", bindings.span)
+    pairs = []
+    for b in bindings.items:
+        if not isinstance(b, SList) or len(b.items) != 2:
+            raise FormError("each binding is (name value)", b.span)
+        pairs.append((b, name(b.items[0], "variable"), expr(b.items[1])))
+    result = body(args[1:], d)
+    # Desugar into nested single-binding lets, innermost first.
+    for i, (b, var, value) in reversed(list(enumerate(pairs))):
+        result = [ir.Let(span=d.span if i == 0 else b.span, name=var, value=value, body=result)]
+    return result[0]
+
+
+def form_if(d: SList) -> ir.Expr:
+    args = arity(d, 2, 3, "(if cond then [else])")
+    otherwise = expr(args[2]) if len(args) == 3 else ir.Begin(span=d.span, body=[])
+    return ir.If(span=d.span, cond=expr(args[0]), then=expr(args[1]), otherwise=otherwise)
+
+
+def form_begin(d: SList) -> ir.Expr:
+    return ir.Begin(span=d.span, body=[expr(x) for x in d.items[1:]])
+
+
+def form_and(d: SList) -> ir.Expr:
+    args = arity(d, 1, None, f"({d.head} a b …)")
+    return (ir.And if d.head == "and" else ir.Or)(span=d.span, args=[expr(a) for a in args])
+
+
+def form_not(d: SList) -> ir.Expr:
+    (arg,) = arity(d, 1, 1, "(not x)")
+    return ir.Not(span=d.span, arg=expr(arg))
+
+
+def form_cast(d: SList) -> ir.Expr:
+    target, value = arity(d, 2, 2, "(cast type value)")
+    if not isinstance(target, Symbol) or target.name not in SCALAR_TYPES:
+        raise FormError(f"expected a type ({', '.join(SCALAR_TYPES)}), got {describe(target)}", target.span)
+    return ir.Cast(span=d.span, type=target.name, value=expr(value))
+
+
+def form_set(d: SList) -> ir.Expr:
+    var, value = arity(d, 2, 2, "(set! name value)")
+    return ir.SetVar(span=d.span, name=name(var, "variable"), value=expr(value))
+
+
+def form_loop(d: SList) -> ir.Expr:
+    args = arity(d, 2, None, "(loop (i start end) body…)")
+    spec = args[0]
+    if not isinstance(spec, SList) or len(spec.items) != 3:
+        raise FormError("expected a loop header (i start end) with literal bounds", spec.span)
+    var, start, end = spec.items
+    for bound in (start, end):
+        if not isinstance(bound, Integer):
+            raise FormError(f"loop bounds must be integer literals (the verifier needs a constant bound), got {describe(bound)}", bound.span)
+    return ir.Loop(span=d.span, var=name(var, "loop variable"), start=start.value, end=end.value, body=body(args[1:], d))
+
+
+def form_break(d: SList) -> ir.Expr:
+    arity(d, 0, 0, "(break)")
+    return ir.Break(span=d.span)
+
+
+def form_header(d: SList) -> ir.Expr:
+    ctx, which = arity(d, 2, 2, "(header ctx :tcp)")
+    return ir.Header(span=d.span, ctx=name(ctx, "context"), header=keyword(which, "header", list(tables.HEADERS)))
+
+
+def form_if_let(d: SList) -> ir.Expr:
+    args = arity(d, 2, 3, "(if-let (name optional) then [else])")
+    binding = args[0]
+    if not isinstance(binding, SList) or len(binding.items) != 2:
+        raise FormError("expected (if-let (name (header ctx :tcp)) then [else])", binding.span)
+    otherwise = expr(args[2]) if len(args) == 3 else ir.Begin(span=d.span, body=[])
+    return ir.IfLet(
+        span=d.span, name=name(binding.items[0], "variable"), value=expr(binding.items[1]), then=expr(args[1]), otherwise=otherwise
+    )
+
+
+def form_field(d: SList) -> ir.Expr:
+    value, field = arity(d, 2, 2, "(field header :name)")
+    return ir.HeaderField(span=d.span, value=expr(value), field=keyword(field, "header field"))
+
+
+def form_ctx_field(d: SList) -> ir.Expr:
+    ctx, field = arity(d, 2, 2, "(ctx-field ctx :name)")
+    return ir.CtxField(span=d.span, ctx=name(ctx, "context"), field=keyword(field, "context field"))
+
+
+def map_form(model: type, usage: str, *parts: str) -> Callable[[SList], ir.Expr]:
+    def build(d: SList) -> ir.Expr:
+        args = arity(d, 1 + len(parts), 1 + len(parts), usage)
+        return model(span=d.span, map=name(args[0], "map"), **{p: expr(a) for p, a in zip(parts, args[1:])})
+
+    return build
+
+
+BODY_FORMS: dict[str, Callable[[SList], ir.Expr]] = {
+    "return": form_return,
+    "call": form_call,
+    "let": form_let,
+    "if": form_if,
+    "begin": form_begin,
+    "do": form_begin,
+    "and": form_and,
+    "or": form_and,
+    "not": form_not,
+    "cast": form_cast,
+    "set!": form_set,
+    "loop": form_loop,
+    "break": form_break,
+    "header": form_header,
+    "if-let": form_if_let,
+    "field": form_field,
+    "ctx-field": form_ctx_field,
+    "map-get": map_form(ir.MapGet, "(map-get map key)", "key"),
+    "map-lookup": map_form(ir.MapLookup, "(map-lookup map key)", "key"),
+    "map-set": map_form(ir.MapSet, "(map-set map key value)", "key", "value"),
+    "map-add": map_form(ir.MapAdd, "(map-add map key delta)", "key", "value"),
+    "map-delete": map_form(ir.MapDelete, "(map-delete map key)", "key"),
+    "event-output": map_form(ir.EventOutput, "(event-output map value)", "value"),
+}
