@@ -9,8 +9,14 @@ import re
 
 # Plan lines (one step each; every token matches SAFE_TOKEN):
 #   load IDX FILE                   bpftool -d prog loadall, then show each prog
-#   run IDX PROG PKT REPEAT TAG     BPF_PROG_TEST_RUN with /job/PKT
-#   dump IDX                        every pinned map of object IDX, as JSON
+#   batch                           all runs of /job/runs in one bpftool process
+#                                   (bpftool starts slowly under TCG)
+#   run IDX PROG PKT REPEAT N       BPF_PROG_TEST_RUN with /job/PKT, unless the
+#                                   batch already ran case N (it stops at the
+#                                   first failing command: later ones run here)
+#   inspect                         one JSON bpftool batch: `prog show` of every
+#                                   pinned program, `map dump` of every map
+#   show IDX / dump IDX             the same per object, only if inspect failed
 SAFE_TOKEN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 READY = "@@TATARA-READY"
 DONE = "@@TATARA-DONE"
@@ -31,18 +37,38 @@ while read -r op a b c d e; do
     mkdir -p /sys/fs/bpf/$a
     step load $a $b
     bpftool -d prog loadall /job/$b /sys/fs/bpf/$a/p pinmaps /sys/fs/bpf/$a/m 2>&1
-    done_ $?
+    done_ $? ;;
+  inspect)
+    : > /tmp/inspect
+    for p in /sys/fs/bpf/*/p/*; do [ -e "$p" ] && echo "prog show pinned $p" >> /tmp/inspect; done
+    for m in /sys/fs/bpf/*/m/*; do [ -e "$m" ] && echo "map dump pinned $m" >> /tmp/inspect; done
+    step inspect
+    bpftool -j batch file /tmp/inspect 2>&1
+    rc=$?
+    done_ $rc
+    [ $rc -eq 0 ] && INSPECTED=1 ;;
+  show)
+    [ -n "$INSPECTED" ] && continue
     for p in /sys/fs/bpf/$a/p/*; do
       [ -e "$p" ] || continue
       step show $a ${p##*/}
       bpftool -j prog show pinned "$p" 2>&1
       done_ $?
     done ;;
+  batch)
+    step batch
+    bpftool batch file /job/runs > /tmp/batch 2>&1
+    rc=$?
+    cat /tmp/batch
+    BATCHED=$(grep -c "^Return value" /tmp/batch)
+    done_ $rc ;;
   run)
+    [ -n "$BATCHED" ] && [ "$e" -lt "$BATCHED" ] && continue
     step run $a $b $c $d $e
     bpftool prog run pinned /sys/fs/bpf/$a/p/$b data_in /job/$c repeat $d 2>&1
     done_ $? ;;
   dump)
+    [ -n "$INSPECTED" ] && continue
     for m in /sys/fs/bpf/$a/m/*; do
       [ -e "$m" ] || continue
       step dump $a ${m##*/}

@@ -103,11 +103,33 @@ def steps(console: str) -> list[Step]:
             header, body = current
             rc, *times = line.split()[1:]
             seconds = round(float(times[1]) - float(times[0]), 3) if len(times) == 2 else None
-            found.append(Step(header[0], header[1:], "\n".join(body).strip("\n"), int(rc), seconds))
+            step = Step(header[0], header[1:], "\n".join(body).strip("\n"), int(rc), seconds)
+            found += _inspected(step) if step.kind == "inspect" else [step]
             current = None
         elif current is not None:
             current[1].append(line)
     return found
+
+
+_PINNED = re.compile(r"^/sys/fs/bpf/(\d+)/([pm])/([^/]+)$")
+
+
+def _inspected(step: Step) -> list[Step]:
+    """A JSON `bpftool batch` of prog shows and map dumps, as one show/dump
+    step per pinned object (what the per-object fallback prints)."""
+    if step.rc != 0:
+        return []
+    try:
+        items = json.loads(step.output)
+    except json.JSONDecodeError:
+        return []
+    out = []
+    for item in items:
+        command = item.get("command", [])
+        if len(command) == 4 and (m := _PINNED.match(command[3])):
+            kind = "show" if m[2] == "p" else "dump"
+            out.append(Step(kind, [m[1], m[3]], json.dumps(item.get("output")), 0))
+    return out
 
 
 @dataclass
@@ -165,6 +187,11 @@ def prog_run(output: str) -> tuple[int, int] | None:
     """(return value, ns per run) from `bpftool prog run`."""
     m = _RUN.search(output)
     return (int(m[1]), int(m[2])) if m else None
+
+
+def prog_runs(output: str) -> list[tuple[int, int]]:
+    """Every result of a `bpftool batch` of prog runs, in order."""
+    return [(int(m[1]), int(m[2])) for m in _RUN.finditer(output)]
 
 
 def map_entries(output: str) -> dict[int, int] | None:

@@ -52,7 +52,7 @@ class MapJob:
 
 def run(objects: list[ObjectJob], kernel: Kernel, cases: list[CaseJob] = (), maps: list[MapJob] = (),
         *, timeout: float = DEFAULT_TIMEOUT, accel: str = "auto") -> Verification:
-    plan, payload = _plan(objects, list(cases))
+    plan, payload = _plan(objects, list(cases))  # payload includes /job/runs
     with tempfile.TemporaryDirectory(prefix="tatara-vm-") as tmp:
         initrd = initramfs.write_initrd(payload + [("job/plan", 0o100644, plan.encode())], Path(tmp) / "initrd")
         boot = qemu.boot_best(kernel.image, initrd, timeout=timeout, accel=accel)
@@ -84,12 +84,19 @@ def _plan(objects: list[ObjectJob], cases: list[CaseJob]) -> tuple[str, list[ini
     for i, job in enumerate(objects):
         lines.append(f"load {i} o{i}.o")
         payload.append((f"job/o{i}.o", 0o100644, job.path.read_bytes()))
+    batch = []
+    if cases:
+        lines.append("batch")
     for n, case in enumerate(cases):
         if not _IDENT.match(case.program):
             raise VmError(f"program symbol {case.program!r} is not a C identifier")
         payload.append((f"job/p{n}.bin", 0o100644, case.packet))
-        lines.append(f"run {case.object_index} {case.program} p{n}.bin {case.repeat} c{n}")
-    lines += [f"dump {i}" for i in range(len(objects))]
+        lines.append(f"run {case.object_index} {case.program} p{n}.bin {case.repeat} {n}")
+        batch.append(f"prog run pinned /sys/fs/bpf/{case.object_index}/p/{case.program} "
+                     f"data_in /job/p{n}.bin repeat {case.repeat}")
+    payload.append(("job/runs", 0o100644, "".join(f"{b}\n" for b in batch).encode()))
+    lines.append("inspect")
+    lines += [f"{op} {i}" for op in ("show", "dump") for i in range(len(objects))]
     assert all(SAFE_TOKEN.match(tok) for line in lines for tok in line.split())
     return "\n".join(lines) + "\n", payload
 
@@ -126,13 +133,16 @@ def _object_result(index: int, job: ObjectJob, steps: list[results.Step]) -> Obj
 
 
 def _case_results(cases: list[CaseJob], steps: list[results.Step]) -> list[CaseResult]:
+    """Case N's output: the batch's N-th result, else its own `run` step."""
+    batch = next((s for s in steps if s.kind == "batch"), None)
+    batched = results.prog_runs(batch.output) if batch else []
     runs = {s.args[4]: s for s in steps if s.kind == "run" and len(s.args) == 5}
     out = []
     for n, case in enumerate(cases):
         result = CaseResult(test=case.test, case=case.case, program=case.program, expect=case.expect,
                             expect_value=case.expect_value, repeat=case.repeat, passed=False)
-        step = runs.get(f"c{n}")
-        parsed = results.prog_run(step.output) if step else None
+        step = runs.get(str(n))
+        parsed = batched[n] if n < len(batched) else results.prog_run(step.output) if step else None
         if parsed is None:
             result.error = (step.output.strip().splitlines() or ["no output"])[-1] if step else "not run"
         else:

@@ -4,6 +4,7 @@ and bpftool output parsing, budgets, failure mapping, vmlinux extraction."""
 from __future__ import annotations
 
 import gzip
+import json
 import lzma
 import shutil
 import struct
@@ -66,7 +67,7 @@ def test_base_has_init_bpftool_libs_and_no_busybox_link_loop():
 
 def test_console_steps_and_parsers():
     steps = results.steps(console(("load 0 o0.o", LOAD_OK, 0), ("show 0 drop_syn", SHOW, 0),
-                                  ("run 0 drop_syn p0.bin 1 c0", "Return value: 1, duration: 93501ns", 0),
+                                  ("run 0 drop_syn p0.bin 1 0", "Return value: 1, duration: 93501ns", 0),
                                   ("dump 0 syn_drops", PERCPU_DUMP, 0)))
     assert [s.kind for s in steps] == ["load", "show", "run", "dump"] and steps[0].seconds == 0.25
     assert results.program_names(steps[0].output) == ["drop_syn"]
@@ -78,6 +79,16 @@ def test_console_steps_and_parsers():
     assert results.prog_run("Return value: 4294967295, duration (average): 81ns") == (4294967295, 81)
     assert results.map_entries(PERCPU_DUMP) == {0: 3 + 0x0101}  # summed over CPUs
     assert results.map_entries(HASH_DUMP) == {80: 4}
+
+
+def test_inspect_batch_becomes_show_and_dump_steps():
+    batch = json.dumps([{"command": ["prog", "show", "pinned", "/sys/fs/bpf/1/p/drop_syn"], "output": json.loads(SHOW)},
+                        {"command": ["map", "dump", "pinned", "/sys/fs/bpf/1/m/syn_drops"], "output": json.loads(PERCPU_DUMP)}])
+    steps = results.steps(console(("inspect", batch, 0)))
+    assert [(s.kind, s.args) for s in steps] == [("show", ["1", "drop_syn"]), ("dump", ["1", "syn_drops"])]
+    assert results.prog_show(steps[0].output)["jited_bytes"] == 463
+    assert results.map_entries(steps[1].output) == {0: 3 + 0x0101}
+    assert results.steps(console(("inspect", "Error: nope", 255))) == []
 
 
 def test_budget_exceeded_fails_like_a_rejection(tmp_path):
@@ -93,10 +104,21 @@ def test_budget_exceeded_fails_like_a_rejection(tmp_path):
 def test_case_results_compare_the_action_value_signed():
     cases = [runner.CaseJob(0, "t", "a", "p", b"", "tc-act-unspec", -1),
              runner.CaseJob(0, "t", "b", "p", b"", "xdp-drop", 1)]
-    steps = results.steps(console(("run 0 p p0.bin 1 c0", "Return value: 4294967295, duration: 5ns", 0),
-                                  ("run 0 p p1.bin 1 c1", "Return value: 2, duration: 5ns", 0)))
+    steps = results.steps(console(("run 0 p p0.bin 1 0", "Return value: 4294967295, duration: 5ns", 0),
+                                  ("run 0 p p1.bin 1 1", "Return value: 2, duration: 5ns", 0)))
     got = runner._case_results(cases, steps)
     assert [c.passed for c in got] == [True, False] and got[1].got == 2
+
+
+def test_batch_results_then_individual_runs_after_a_batch_failure():
+    cases = [runner.CaseJob(0, "t", name, "p", b"", "xdp-pass", 2) for name in ("a", "b", "c")]
+    batch = "Return value: 2, duration (average): 7ns\nError: run: Invalid argument"
+    steps = results.steps(console(("batch", batch, 255),
+                                  ("run 0 p p1.bin 1 1", "Error: run: Invalid argument", 255),
+                                  ("run 0 p p2.bin 1 2", "Return value: 1, duration: 5ns", 0)))
+    got = runner._case_results(cases, steps)
+    assert [(c.got, c.ns_per_packet) for c in got] == [(2, 7.0), (None, None), (1, 5.0)]
+    assert got[1].error == "Error: run: Invalid argument" and [c.passed for c in got] == [True, False, False]
 
 
 def test_map_checks_absent_key_is_zero_and_failed_dump_is_none():
@@ -124,8 +146,9 @@ def test_plan_refuses_names_that_are_not_c_identifiers(tmp_path):
     with pytest.raises(VmError, match="not a C identifier"):
         runner._plan([runner.ObjectJob(obj)], [bad])
     plan, payload = runner._plan([runner.ObjectJob(obj)], [runner.CaseJob(0, "t", "c", "drop_syn", b"ab", "xdp-pass", 2, 7)])
-    assert plan.splitlines() == ["load 0 o0.o", "run 0 drop_syn p0.bin 7 c0", "dump 0"]
+    assert plan.splitlines() == ["load 0 o0.o", "batch", "run 0 drop_syn p0.bin 7 0", "inspect", "show 0", "dump 0"]
     assert ("job/p0.bin", 0o100644, b"ab") in payload
+    assert ("job/runs", 0o100644, b"prog run pinned /sys/fs/bpf/0/p/drop_syn data_in /job/p0.bin repeat 7\n") in payload
 
 
 def _bzimage(payload: bytes) -> bytes:
