@@ -57,8 +57,10 @@ def verify(
 @app.command(help="""Build FILE (like `tatara-build build`), then in one QEMU VM on the program's
 target kernel (`:kernel` in the source, or --kernel): load the object through the verifier and
 run every defbpf-test case with BPF_PROG_TEST_RUN, compare the returned action, dump the maps
-and check :expect-maps (per-CPU values summed). Cases with :repeat N also report ns/packet.
-Results go into OUT/manifest.json under `verification`.
+and check :expect-maps (per-CPU values summed). A case with :repeat N runs N times (the maps
+count every run) and reports the kernel's average ns/packet. Results go into OUT/manifest.json
+under `verification`. The kernel is downloaded once (apt-get download, sha256-checked) into
+$XDG_CACHE_HOME/tatara-build/kernels; KVM is used only when a probe boot shows it works.
 
 Exit codes: 1 source error, 3 toolchain, 4 rejection or failed test, 5 VM failure or timeout.
 
