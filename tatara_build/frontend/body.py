@@ -92,7 +92,10 @@ def form_let(d: SList) -> ir.Expr:
     for b in bindings.items:
         if not isinstance(b, SList) or len(b.items) != 2:
             raise FormError("each binding is (name value)", b.span)
-        pairs.append((b, name(b.items[0], "variable"), expr(b.items[1])))
+        var = name(b.items[0], "variable")
+        if any(var == seen for _, seen, _ in pairs):
+            raise FormError(f"`{var}` is bound twice in this let", b.items[0].span)
+        pairs.append((b, var, expr(b.items[1])))
     result = body(args[1:], d)
     # Desugar into nested single-binding lets, innermost first.
     for i, (b, var, value) in reversed(list(enumerate(pairs))):

@@ -101,6 +101,7 @@ ERRORS = [
     ("(defbpf-test t :program p :cases ((a :packet ((tpc)) :expect :ok)))", "unknown packet layer `tpc`", "tpc"),
     ("(defbpf-test t :program p :cases ((a :packet ((tcp :dprt 1)) :expect :ok)))", "unknown option `:dprt`", ":dprt"),
     ("42", "expected a declaration", "42"),
+    ("(bpf-fn q (c) (let ((a (u8 1)) (a (u8 2))) (return :ok)))", "`a` is bound twice", "a (u8 2)"),
 ]
 
 
