@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 
 from .. import ir
-from ..errors import SourceError
+from ..errors import SourceError, Span
 from .forms import to_module
 from .reader import read
 
@@ -28,7 +28,11 @@ def load(path: Path) -> ir.Module:
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:
-        raise SourceError(f"{path} is not UTF-8 text (byte {err.start})") from None
+        before = data[: err.start].decode("utf-8")
+        line = before.count("\n") + 1
+        col = len(before) - before.rfind("\n")  # characters, not bytes
+        span = Span(file=str(path), line=line, col=col, end_line=line, end_col=col + 1)
+        raise SourceError(f"not UTF-8 text: byte 0x{data[err.start]:02x} at offset {err.start}", span) from None
     module = parse(text, str(path))
     module.source_sha256 = hashlib.sha256(data).hexdigest()
     return module

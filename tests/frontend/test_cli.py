@@ -58,6 +58,14 @@ def test_ir_of_a_bad_file_is_an_error(tmp_path):
     assert result.exit_code == 1 and result.stdout == "" and "unknown return action" in result.stderr
 
 
+def test_non_utf8_file_points_at_the_byte(tmp_path):
+    path = tmp_path / "t.tlisp"
+    path.write_bytes("(bpf-fn p (c)\n  ; é\n  (return :\xff))".encode("utf-8").replace(b"\xc3\xbf", b"\xff"))
+    result = run("check", str(path))
+    assert result.exit_code == 1
+    assert f"{path}:3:12: error: not UTF-8 text: byte 0xff" in result.stderr
+
+
 def test_missing_file_is_a_usage_error(tmp_path):
     assert run("check", str(tmp_path / "absent.tlisp")).exit_code == 2
 
