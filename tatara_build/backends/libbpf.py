@@ -302,7 +302,9 @@ class CGenerator(Generator):
         name = snake(decl.name)
         out = []
         if decl.kind in LPM_KEYED:
-            out += [f"struct __lpm_{name} {{", f"{INDENT}__u32 prefixlen;", f"{INDENT}{ctype(decl.key)} data;", "};", ""]
+            # packed: the kernel reads the data right after the 4-byte prefix length (as aya's Key<K>)
+            out += [f"struct __lpm_{name} {{", f"{INDENT}__u32 prefixlen;", f"{INDENT}{ctype(decl.key)} data;",
+                    "} __attribute__((packed));", ""]
         out += ["struct {", f"{INDENT}__uint(type, {kind.c_type});"]
         if decl.kind not in NO_MAX_ENTRIES:
             out.append(f"{INDENT}__uint(max_entries, {int(decl.max_entries)});")

@@ -11,7 +11,7 @@ struct xdp_md;
 struct __lpm_blocked {
     __u32 prefixlen;
     __u32 data;
-};
+} __attribute__((packed));
 
 struct {
     __uint(type, BPF_MAP_TYPE_LPM_TRIE);
