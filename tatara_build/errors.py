@@ -57,7 +57,9 @@ class Diagnostic:
                 )
                 gutter = f"{self.span.line:>4} | "
                 out.append(f"{gutter}{line}")
-                out.append(" " * (len(gutter) + self.span.col - 1) + "^" + "~" * max(0, width - 1))
+                # Keep tabs in the padding so the caret lines up under them.
+                pad = "".join(c if c == "\t" else " " for c in line[: self.span.col - 1])
+                out.append(" " * len(gutter) + pad + "^" + "~" * max(0, width - 1))
         out += [f"  note: {n}" for n in self.notes]
         return "\n".join(out)
 

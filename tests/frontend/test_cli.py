@@ -107,3 +107,14 @@ def test_error_kinds_render_with_caret(tmp_path, name, text, message, snippet):
     gutter = len(source_line) - len(text.splitlines()[line - 1])
     assert caret.index("^") == gutter + col - 1
     assert "Traceback" not in result.stderr
+
+
+def test_caret_lines_up_under_a_tab(tmp_path):
+    from tatara_build.errors import Diagnostic, Span
+
+    line = "\t:kind :bogus"
+    span = Span(file="x.tlisp", line=1, col=8, end_line=1, end_col=14)
+    caret = Diagnostic("unknown map kind", span).render(line).splitlines()[2]
+    source = Diagnostic("unknown map kind", span).render(line).splitlines()[1]
+    assert caret.index("^") == source.index(":bogus")
+    assert caret[caret.index("|") + 2 :].startswith("\t")
