@@ -502,7 +502,12 @@ class Generator:
             version = tables.HEADERS[l3_headers()[0]].fields["version"]
             var, step = load("__data", version)
             by_version = [(ip_version(h), tables.HEADERS[h].via[0][1]) for h in l3_headers()]
-            return [("need", "__data", 1), step, ("ret_l3_version", "__data", var, by_version)]
+            # Check for the shortest L3 header, not 1 byte: `data + 1 > end`
+            # becomes `data >= end`, which LLVM may narrow to a 32-bit compare
+            # of the zero-extended skb fields, and the verifier then learns
+            # no packet range (seen with the aya backend).
+            shortest = min(tables.HEADERS[h].min_len for h in l3_headers())
+            return [("need", "__data", shortest), step, ("ret_l3_version", "__data", var, by_version)]
         l2 = tables.HEADERS[l2_header()]
         steps: list[tuple] = [("need", "__data", l2.min_len), ("load_mut", "__proto", "__data", l2.fields["type"]),
                               ("ptr_mut", "__p", "__data", l2.min_len)]
