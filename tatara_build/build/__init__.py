@@ -152,7 +152,10 @@ def describe(obj: Path, module=None) -> ObjectInfo:
     data = obj.read_bytes()
     parsed = elf.parse(data)
     decls = {p.name.replace("-", "_"): p for p in (module.programs if module is not None else [])}
-    by_section = {k.c_section.split("/")[0]: k.name for k in PROGRAM_KINDS.values()}
+    by_section = {}  # the section prefix each backend writes -> kind
+    for kind in PROGRAM_KINDS.values():
+        by_section[kind.aya_attr.strip("#[]").split("(")[0]] = kind.name
+        by_section[kind.c_section.split("/")[0]] = kind.name
     programs = []
     for symbol, section in parsed.programs():
         decl = decls.get(symbol)

@@ -53,6 +53,14 @@ def _options(**kwargs):
     return BuildOptions(**{k: v for k, v in kwargs.items() if v is not None})
 
 
+def _terminate_cleanly() -> None:
+    """SIGTERM unwinds like an error, so the temp dir next to OUT is removed."""
+    import signal
+    import sys
+
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+
+
 def _json_errors(json_mode: bool):
     """With --json, a failure is also a JSON object on stdout."""
 
@@ -97,6 +105,7 @@ def build(
     options = _options(backend=backend.value, engine=engine.value, vendor_dir=vendor_dir, linker=linker.value,
                        rustc=rustc, clang=clang, cpu=cpu, flake=flake, use_cache=not no_cache)
     progress = make_progress(json_out)
+    _terminate_cleanly()
     manifest = _json_errors(json_out)(lambda: run_build(file, out, options, progress))
     if json_out:
         print(manifest.to_json(), end="")
@@ -131,6 +140,7 @@ def repro(
     options = _options(backend=backend.value, vendor_dir=vendor_dir, linker=linker.value, rustc=rustc,
                        clang=clang, cpu=cpu)
     progress = make_progress(json_out)
+    _terminate_cleanly()
     result = _json_errors(json_out)(lambda: run_repro(file, options, progress))
     rows = [{"file": a.file, "first": a.sha256, "second": b.sha256, "identical": a.sha256 == b.sha256}
             for a, b in zip(result.first.objects, result.second.objects)]

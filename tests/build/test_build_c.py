@@ -111,3 +111,17 @@ def test_unwritable_cache_does_not_fail_the_build(c_sources, tmp_path, monkeypat
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
     manifest = build_generated(c_sources, "pass", tmp_path / "out", C)
     assert (tmp_path / "out" / "pass.o").is_file() and manifest.objects[0].sha256
+
+
+def test_program_kind_from_either_backends_section(tmp_path):
+    from tatara_build.build import describe
+
+    src = tmp_path / "tc"
+    src.mkdir()
+    (src / "cls.bpf.c").write_text('#include <linux/bpf.h>\n#include <bpf/bpf_helpers.h>\n'
+                                   'SEC("classifier") int cls(struct __sk_buff *skb) { return 0; }\n'
+                                   'SEC("tc") int tc_too(struct __sk_buff *skb) { return 0; }\n'
+                                   'char LICENSE[] SEC("license") = "GPL";\n')
+    build_generated(src, "cls", tmp_path / "out", C)
+    programs = describe(tmp_path / "out" / "cls.o").programs
+    assert sorted((p.section, p.kind) for p in programs) == [("classifier", "tc"), ("tc", "tc")]
