@@ -33,10 +33,11 @@ def render(v: Verification, console: Console | None = None) -> None:
         if not console.is_terminal:  # logs and CI: wide enough for the verifier table
             console = Console(stderr=True, width=140)
     kernel = f"{v.kernel.package} {v.kernel.version}" if v.kernel.package else v.kernel.name
-    console.print(f"[bold]kernel[/] {kernel} (sha256 {v.kernel.sha256[:16]}…, {v.accel}), VM {v.boot_seconds:.2f} s",
-                  highlight=False)
+    loads = "" if v.load_seconds is None else f", loading {v.load_seconds:.2f} s"
+    console.print(f"[bold]kernel[/] {kernel} (sha256 {v.kernel.sha256[:16]}…, {v.accel}), "
+                  f"VM {v.boot_seconds:.2f} s{loads}", highlight=False)
     programs = Table(title="verifier", title_justify="left")
-    for column in ("object", "program", "verdict", "insns", "budget", "states/peak", "stack", "xlated", "jited", "verify µs", "load s"):
+    for column in ("object", "program", "verdict", "insns", "budget", "states/peak", "stack", "xlated", "jited", "verify µs"):
         programs.add_column(column, justify="left" if column in ("object", "program", "verdict") else "right")
     for obj in v.objects:
         for p in obj.programs:
@@ -44,10 +45,9 @@ def render(v: Verification, console: Console | None = None) -> None:
                 Path(obj.path).name, p.program, _OK[p.verdict], _n(p.verified_insns), _n(p.max_insns),
                 f"{_n(p.total_states)}/{_n(p.peak_states)}", _n(p.stack_depth), _n(p.xlated_bytes),
                 _n(p.jited_bytes), _n(p.verification_time_us),
-                "-" if obj.load_seconds is None else f"{obj.load_seconds:.2f}",
             )
         if not obj.programs:
-            programs.add_row(Path(obj.path).name, "-", "[red]failed[/]", *["-"] * 8)
+            programs.add_row(Path(obj.path).name, "-", "[red]failed[/]", *["-"] * 7)
     console.print(programs)
     for obj in v.objects:
         for p in obj.programs:

@@ -8,7 +8,10 @@ from __future__ import annotations
 import re
 
 # Plan lines (one step each; every token matches SAFE_TOKEN):
-#   load IDX FILE                   bpftool -d prog loadall, then show each prog
+#   loads COUNT                     every `prog loadall` of /job/loads in one
+#                                   bpftool batch (it stops at the first object
+#                                   that fails: that one and later ones load below)
+#   load IDX FILE                   bpftool -d prog loadall, unless batched
 #   batch                           all runs of /job/runs in one bpftool process
 #                                   (bpftool starts slowly under TCG)
 #   run IDX PROG PKT REPEAT N       BPF_PROG_TEST_RUN with /job/PKT, unless the
@@ -33,7 +36,17 @@ step() { echo "@@BEGIN $*"; T0=$(now); }
 done_() { echo; echo "@@END $1 $T0 $(now)"; }
 while read -r op a b c d e; do
   case "$op" in
+  loads)
+    i=0; while [ $i -lt $a ]; do mkdir -p /sys/fs/bpf/$i; i=$((i+1)); done
+    step loads
+    bpftool -d batch file /job/loads > /tmp/loads 2>&1
+    rc=$?
+    cat /tmp/loads
+    LOADED=$(grep -c "^libbpf: loading /job/" /tmp/loads)
+    [ $rc -ne 0 ] && LOADED=$((LOADED - 1))
+    done_ $rc ;;
   load)
+    [ -n "$LOADED" ] && [ "$a" -lt "$LOADED" ] && continue
     mkdir -p /sys/fs/bpf/$a
     step load $a $b
     bpftool -d prog loadall /job/$b /sys/fs/bpf/$a/p pinmaps /sys/fs/bpf/$a/m 2>&1

@@ -40,7 +40,6 @@ class ObjectResult(BaseModel):
     path: str
     sha256: str
     loaded: bool
-    load_seconds: float | None = None  # `bpftool prog loadall` in the guest, all programs
     programs: list[ProgramResult]
     loader_output: str | None = None  # tail, when the object failed as a whole
 
@@ -72,6 +71,7 @@ class Verification(BaseModel):
     accel: str
     boot_seconds: float
     guest_ready_seconds: float | None = None
+    load_seconds: float | None = None  # all objects' loads in the guest (bpftool + verifier)
     objects: list[ObjectResult]
     cases: list[CaseResult] = []
     maps: list[MapCheck] = []
@@ -104,7 +104,7 @@ def steps(console: str) -> list[Step]:
             rc, *times = line.split()[1:]
             seconds = round(float(times[1]) - float(times[0]), 3) if len(times) == 2 else None
             step = Step(header[0], header[1:], "\n".join(body).strip("\n"), int(rc), seconds)
-            found += _inspected(step) if step.kind == "inspect" else [step]
+            found += _EXPAND[step.kind](step) if step.kind in _EXPAND else [step]
             current = None
         elif current is not None:
             current[1].append(line)
@@ -130,6 +130,24 @@ def _inspected(step: Step) -> list[Step]:
             kind = "show" if m[2] == "p" else "dump"
             out.append(Step(kind, [m[1], m[3]], json.dumps(item.get("output")), 0))
     return out
+
+
+_LOADING = re.compile(r"^libbpf: loading /job/o(\d+)\.o$", re.M)
+
+
+def _batched_loads(step: Step) -> list[Step]:
+    """A `bpftool -d batch` of loadalls, split per object. The batch stops at
+    the first object that fails; that one is loaded again on its own."""
+    starts = list(_LOADING.finditer(step.output))
+    complete = len(starts) - (step.rc != 0)
+    out = []
+    for n, start in enumerate(starts[:complete]):
+        end = starts[n + 1].start() if n + 1 < len(starts) else len(step.output)
+        out.append(Step("load", [start[1], f"o{start[1]}.o"], step.output[start.start() : end].strip("\n"), 0))
+    return out
+
+
+_EXPAND = {"inspect": _inspected, "loads": _batched_loads}
 
 
 @dataclass

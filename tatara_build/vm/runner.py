@@ -69,10 +69,12 @@ def run(objects: list[ObjectJob], kernel: Kernel, cases: list[CaseJob] = (), map
         and all(c.passed for c in case_results)
         and all(m.passed for m in map_checks)
     )
+    load_steps = [s.seconds for s in steps if s.kind in ("loads", "load") and s.seconds is not None]
     return Verification(
         kernel=KernelInfo(name=kernel.name, package=kernel.package, version=kernel.version, sha256=kernel.sha256),
         accel=boot.accel, boot_seconds=round(boot.seconds, 3),
         guest_ready_seconds=round(boot.ready_seconds, 3) if boot.ready_seconds else None,
+        load_seconds=round(sum(load_steps), 3) if load_steps else None,
         objects=object_results, cases=case_results, maps=map_checks, passed=passed,
     )
 
@@ -80,10 +82,12 @@ def run(objects: list[ObjectJob], kernel: Kernel, cases: list[CaseJob] = (), map
 def _plan(objects: list[ObjectJob], cases: list[CaseJob]) -> tuple[str, list[initramfs.Entry]]:
     """The guest's plan and the files it names. Every token is ours (indexes,
     file names) or an ELF symbol checked against a C identifier pattern."""
-    lines, payload = [], []
+    lines, payload = [f"loads {len(objects)}"], []
     for i, job in enumerate(objects):
         lines.append(f"load {i} o{i}.o")
         payload.append((f"job/o{i}.o", 0o100644, job.path.read_bytes()))
+    loads = "".join(f"prog loadall /job/o{i}.o /sys/fs/bpf/{i}/p pinmaps /sys/fs/bpf/{i}/m\n" for i in range(len(objects)))
+    payload.append(("job/loads", 0o100644, loads.encode()))
     batch = []
     if cases:
         lines.append("batch")
@@ -128,8 +132,8 @@ def _object_result(index: int, job: ObjectJob, steps: list[results.Step]) -> Obj
     loaded = load is not None and load.rc == 0
     explained = any(p.verifier_log for p in programs)  # else show what the loader said
     tail = None if loaded or explained else "\n".join(output.splitlines()[-40:]) or "(no output from the loader)"
-    return ObjectResult(path=str(job.path), sha256=sha256_file(job.path), loaded=loaded,
-                        load_seconds=load.seconds if load else None, programs=programs, loader_output=tail)
+    return ObjectResult(path=str(job.path), sha256=sha256_file(job.path), loaded=loaded, programs=programs,
+                        loader_output=tail)
 
 
 def _case_results(cases: list[CaseJob], steps: list[results.Step]) -> list[CaseResult]:

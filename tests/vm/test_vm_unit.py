@@ -104,6 +104,18 @@ def test_inspect_batch_becomes_show_and_dump_steps():
     assert results.steps(console(("inspect", "Error: nope", 255))) == []
 
 
+def test_batched_loads_split_per_object_and_leave_the_failed_one_out():
+    second = LOAD_OK.replace("drop_syn", "other")
+    failed = "libbpf: loading /job/o2.o\nlibbpf: elf: '/job/o2.o' is not a proper ELF object\nError: failed"
+    output = f"libbpf: loading /job/o0.o\n{LOAD_OK}\nlibbpf: loading /job/o1.o\n{second}\n{failed}"
+    steps = results.steps(console(("loads 3", output, 255), ("load 2 o2.o", failed, 255)))
+    assert [(s.kind, s.args, s.rc) for s in steps] == [
+        ("load", ["0", "o0.o"], 0), ("load", ["1", "o1.o"], 0), ("load", ["2", "o2.o"], 255)]
+    assert results.program_names(steps[0].output) == ["drop_syn"] and results.program_names(steps[1].output) == ["other"]
+    everything = results.steps(console(("loads 2", output.split("libbpf: loading /job/o2.o")[0], 0)))
+    assert [s.args[0] for s in everything] == ["0", "1"]
+
+
 def test_budget_exceeded_fails_like_a_rejection(tmp_path):
     obj = tmp_path / "o.o"
     obj.write_bytes(b"x")
@@ -159,7 +171,8 @@ def test_plan_refuses_names_that_are_not_c_identifiers(tmp_path):
     with pytest.raises(VmError, match="not a C identifier"):
         runner._plan([runner.ObjectJob(obj)], [bad])
     plan, payload = runner._plan([runner.ObjectJob(obj)], [runner.CaseJob(0, "t", "c", "drop_syn", b"ab", "xdp-pass", 2, 7)])
-    assert plan.splitlines() == ["load 0 o0.o", "batch", "run 0 drop_syn p0.bin 7 0", "inspect", "show 0", "dump 0"]
+    assert plan.splitlines() == ["loads 1", "load 0 o0.o", "batch", "run 0 drop_syn p0.bin 7 0", "inspect", "show 0", "dump 0"]
+    assert ("job/loads", 0o100644, b"prog loadall /job/o0.o /sys/fs/bpf/0/p pinmaps /sys/fs/bpf/0/m\n") in payload
     assert ("job/p0.bin", 0o100644, b"ab") in payload
     assert ("job/runs", 0o100644, b"prog run pinned /sys/fs/bpf/0/p/drop_syn data_in /job/p0.bin repeat 7\n") in payload
 
