@@ -57,8 +57,11 @@ def run(objects: list[ObjectJob], kernel: Kernel, cases: list[CaseJob] = (), map
         initrd = initramfs.write_initrd(payload + [("job/plan", 0o100644, plan.encode())], Path(tmp) / "initrd")
         boot = qemu.boot_best(kernel.image, initrd, timeout=timeout, accel=accel)
     if DONE not in boot.console:
-        tail = "\n".join(boot.console.splitlines()[-qemu.TAIL_LINES:])
-        raise VmError(f"the VM stopped before finishing its plan ({boot.accel}); console tail:\n{tail}")
+        lines = boot.console.splitlines()
+        panic = next((line for line in lines if "Kernel panic" in line), None)  # above the stack dump
+        tail = "\n".join(lines[-qemu.TAIL_LINES:])
+        raise VmError(f"the VM stopped before finishing its plan ({boot.accel})"
+                      + (f": {panic.strip()}" if panic else "") + f"; console tail:\n{tail}")
     steps = results.steps(boot.console)
     object_results = [_object_result(i, job, steps) for i, job in enumerate(objects)]
     case_results = _case_results(list(cases), steps)

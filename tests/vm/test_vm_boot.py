@@ -209,3 +209,13 @@ def test_cli_verify_shows_the_verifier_log_and_records_the_verdict(tmp_path):
     stored = json.loads((out / "manifest.json").read_text())["verification"]
     assert stored["passed"] and [Path(o["path"]).name for o in stored["objects"]] == ["drop-syn.o"]
     assert stored["objects"][0]["programs"][0]["verdict"] == "accepted"
+
+
+def test_a_guest_that_dies_early_is_a_vm_failure(tmp_path, monkeypatch):
+    kernel = kernels.resolve("6.1")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # keep the broken base out of the real cache
+    monkeypatch.setattr(initramfs, "INIT_SCRIPT", "#!/bin/busybox sh\necho @@TATARA-READY\nexit 0\n")
+    obj = clang_bpf(UNSAFE, tmp_path / "unsafe.o")
+    with pytest.raises(VmError, match="stopped before finishing its plan") as err:
+        runner.run([runner.ObjectJob(obj)], kernel, timeout=120, accel="tcg")
+    assert err.value.exit_code == 5 and "Kernel panic" in str(err.value)
