@@ -32,7 +32,7 @@ MAX_WIDTH = 100  # rustfmt's max_width
 MAP_TYPE = {
     "array": "{t}<{v}, {n}>", "per-cpu-array": "{t}<{v}, {n}>",
     "hash": "{t}<{k}, {v}, {n}>", "lru-hash": "{t}<{k}, {v}, {n}>", "per-cpu-hash": "{t}<{k}, {v}, {n}>",
-    "lpm-trie": "{t}<{k}, {v}, {n}>", "ring-buf": "{t}<u8, {n}>", "perf-event-array": "{t}",
+    "lpm-trie": "{t}<{k}, {v}, {n}>", "ring-buf": "{t}<(), {n}>", "perf-event-array": "{t}",
     "stack-trace": "{t}<{n}>",
 }
 ARRAY_OPS = {"ptr": "{m}.get_ptr({k})", "ptr_mut": "{m}.get_ptr_mut({k})", "set": "{m}.set({k}, {v}, 0)"}

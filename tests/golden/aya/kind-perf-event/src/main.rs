@@ -5,7 +5,7 @@
 #![allow(unused_mut, unused_parens, unused_unsafe, unused_variables, dead_code)]
 
 #[aya_ebpf::macros::btf_map(name = "samples")]
-static SAMPLES: aya_ebpf::btf_maps::RingBuf<u8, 4096> = aya_ebpf::btf_maps::RingBuf::new();
+static SAMPLES: aya_ebpf::btf_maps::RingBuf<(), 4096> = aya_ebpf::btf_maps::RingBuf::new();
 
 #[aya_ebpf::macros::perf_event]
 pub fn kind_perf_event(ctx: aya_ebpf::programs::PerfEventContext) -> u32 {

@@ -5,7 +5,7 @@
 #![allow(unused_mut, unused_parens, unused_unsafe, unused_variables, dead_code)]
 
 #[aya_ebpf::macros::btf_map(name = "ring")]
-static RING: aya_ebpf::btf_maps::RingBuf<u8, 4096> = aya_ebpf::btf_maps::RingBuf::new();
+static RING: aya_ebpf::btf_maps::RingBuf<(), 4096> = aya_ebpf::btf_maps::RingBuf::new();
 
 #[aya_ebpf::macros::btf_map(name = "perf")]
 static PERF: aya_ebpf::btf_maps::PerfEventArray = aya_ebpf::btf_maps::PerfEventArray::new();
