@@ -59,8 +59,15 @@ def run(
     try:
         proc = sh.Command(args[0])(
             *args[1:], _cwd=str(cwd) if cwd else None, _env=env if env is not None else dict(os.environ),
-            _ok_code=list(range(256)), _return_cmd=True, _timeout=timeout, _decode_errors="replace",
+            _ok_code=list(range(256)), _timeout=timeout, _decode_errors="replace",
+            _bg=True, _bg_exc=False, _new_group=True,
         )
+        try:
+            proc.wait()
+        except BaseException:
+            # Interrupted (SIGTERM, Ctrl-C): take the whole tool tree down with us.
+            _kill_group(proc)
+            raise
         code, out, err = proc.exit_code, proc.stdout, proc.stderr
     except sh.CommandNotFound:
         raise ToolchainError(Diagnostic(f"{stage}: program not found: {args[0]}", notes=[f"command: {shlex.join(args)}"]))
@@ -71,6 +78,14 @@ def run(
     if check and code != 0:
         raise failure(ran)
     return ran
+
+
+def _kill_group(proc) -> None:
+    try:
+        proc.process.kill_group()
+        proc.wait()
+    except Exception:  # already gone
+        pass
 
 
 def failure(ran: Ran, message: str | None = None) -> ToolchainError:
