@@ -12,7 +12,7 @@ import re
 #                                   bpftool batch (it stops at the first object
 #                                   that fails: that one and later ones load below)
 #   load IDX FILE                   bpftool -d prog loadall, unless batched
-#   batch                           all runs of /job/runs in one bpftool process
+#   runs                            all runs of /job/runs in one bpftool batch
 #                                   (bpftool starts slowly under TCG)
 #   run IDX PROG PKT REPEAT N       BPF_PROG_TEST_RUN with /job/PKT, unless the
 #                                   batch already ran case N (it stops at the
@@ -68,12 +68,12 @@ while read -r op a b c d e; do
       bpftool -j prog show pinned "$p" 2>&1
       done_ $?
     done ;;
-  batch)
-    step batch
-    bpftool batch file /job/runs > /tmp/batch 2>&1
+  runs)
+    step runs
+    bpftool batch file /job/runs > /tmp/runs 2>&1
     rc=$?
-    cat /tmp/batch
-    BATCHED=$(grep -c "^Return value" /tmp/batch)
+    cat /tmp/runs
+    BATCHED=$(grep -c "^Return value" /tmp/runs)
     done_ $rc ;;
   run)
     [ -n "$BATCHED" ] && [ "$e" -lt "$BATCHED" ] && continue

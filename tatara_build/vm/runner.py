@@ -93,7 +93,7 @@ def _plan(objects: list[ObjectJob], cases: list[CaseJob]) -> tuple[str, list[ini
     payload.append(("job/loads", 0o100644, loads.encode()))
     batch = []
     if cases:
-        lines.append("batch")
+        lines.append("runs")
     for n, case in enumerate(cases):
         if not _IDENT.match(case.program):
             raise VmError(f"program symbol {case.program!r} is not a C identifier")
@@ -141,7 +141,7 @@ def _object_result(index: int, job: ObjectJob, steps: list[results.Step]) -> Obj
 
 def _case_results(cases: list[CaseJob], steps: list[results.Step]) -> list[CaseResult]:
     """Case N's output: the batch's N-th result, else its own `run` step."""
-    batch = next((s for s in steps if s.kind == "batch"), None)
+    batch = next((s for s in steps if s.kind == "runs"), None)
     batched = results.prog_runs(batch.output) if batch else []
     runs = {s.args[4]: s for s in steps if s.kind == "run" and len(s.args) == 5}
     out = []

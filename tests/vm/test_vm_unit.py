@@ -138,7 +138,7 @@ def test_case_results_compare_the_action_value_signed():
 def test_batch_results_then_individual_runs_after_a_batch_failure():
     cases = [runner.CaseJob(0, "t", name, "p", b"", "xdp-pass", 2) for name in ("a", "b", "c")]
     batch = "Return value: 2, duration (average): 7ns\nError: run: Invalid argument"
-    steps = results.steps(console(("batch", batch, 255),
+    steps = results.steps(console(("runs", batch, 255),
                                   ("run 0 p p1.bin 1 1", "Error: run: Invalid argument", 255),
                                   ("run 0 p p2.bin 1 2", "Return value: 1, duration: 5ns", 0)))
     got = runner._case_results(cases, steps)
@@ -171,7 +171,7 @@ def test_plan_refuses_names_that_are_not_c_identifiers(tmp_path):
     with pytest.raises(VmError, match="not a C identifier"):
         runner._plan([runner.ObjectJob(obj)], [bad])
     plan, payload = runner._plan([runner.ObjectJob(obj)], [runner.CaseJob(0, "t", "c", "drop_syn", b"ab", "xdp-pass", 2, 7)])
-    assert plan.splitlines() == ["loads 1", "load 0 o0.o", "batch", "run 0 drop_syn p0.bin 7 0", "inspect", "show 0", "dump 0"]
+    assert plan.splitlines() == ["loads 1", "load 0 o0.o", "runs", "run 0 drop_syn p0.bin 7 0", "inspect", "show 0", "dump 0"]
     assert ("job/loads", 0o100644, b"prog loadall /job/o0.o /sys/fs/bpf/0/p pinmaps /sys/fs/bpf/0/m\n") in payload
     assert ("job/p0.bin", 0o100644, b"ab") in payload
     assert ("job/runs", 0o100644, b"prog run pinned /sys/fs/bpf/0/p/drop_syn data_in /job/p0.bin repeat 7\n") in payload
