@@ -48,8 +48,9 @@ def verify(
     verification = _json_errors(json_out, run)
     for manifest in _manifests_listing(objects):
         mine = [o for o in verification.objects if Path(o.path).resolve().parent == manifest.parent]
-        passed = all(o.loaded and all(p.verdict == "accepted" for p in o.programs) for o in mine)
-        report.merge_into_manifest(manifest, verification.model_copy(update={"objects": mine, "passed": passed}))
+        verified = all(o.loaded and all(p.verdict == "accepted" for p in o.programs) for o in mine)
+        report.merge_into_manifest(manifest, verification.model_copy(
+            update={"objects": mine, "verified": verified, "passed": verified}))
     _show(verification, json_out)
     report.verdict(verification)
 

@@ -75,7 +75,8 @@ class Verification(BaseModel):
     objects: list[ObjectResult]
     cases: list[CaseResult] = []
     maps: list[MapCheck] = []
-    passed: bool
+    verified: bool  # every object loaded, every program accepted within its budget
+    passed: bool  # verified, and every packet case and map expectation passed
 
 
 # --- console parsing --------------------------------------------------------

@@ -66,19 +66,15 @@ def run(objects: list[ObjectJob], kernel: Kernel, cases: list[CaseJob] = (), map
     object_results = [_object_result(i, job, steps) for i, job in enumerate(objects)]
     case_results = _case_results(list(cases), steps)
     map_checks = _map_checks(list(maps), steps)
-    passed = (
-        all(p.verdict == "accepted" for o in object_results for p in o.programs)
-        and all(o.loaded for o in object_results)
-        and all(c.passed for c in case_results)
-        and all(m.passed for m in map_checks)
-    )
+    verified = all(o.loaded and all(p.verdict == "accepted" for p in o.programs) for o in object_results)
+    passed = verified and all(c.passed for c in case_results) and all(m.passed for m in map_checks)
     load_steps = [s.seconds for s in steps if s.kind in ("loads", "load") and s.seconds is not None]
     return Verification(
         kernel=KernelInfo(name=kernel.name, package=kernel.package, version=kernel.version, sha256=kernel.sha256),
         accel=boot.accel, boot_seconds=round(boot.seconds, 3),
         guest_ready_seconds=round(boot.ready_seconds, 3) if boot.ready_seconds else None,
         load_seconds=round(sum(load_steps), 3) if load_steps else None,
-        objects=object_results, cases=case_results, maps=map_checks, passed=passed,
+        objects=object_results, cases=case_results, maps=map_checks, verified=verified, passed=passed,
     )
 
 
