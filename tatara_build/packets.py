@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import struct
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from . import ir, tables
 from .errors import SourceError
@@ -39,16 +40,35 @@ def build(layers: list[ir.Layer]) -> bytes:
     values = [_fields(layer) for layer in layers]
     payload = b""
     for i in range(len(layers) - 1, -1, -1):
-        layer = layers[i]
-        after = layers[i + 1].kind if i + 1 < len(layers) else None
-        ip = _enclosing_ip(layers, values, i)
+        outer = range(i - 1, -1, -1)
+        at = Encoding(
+            fields=values[i], payload=payload,
+            after=layers[i + 1].kind if i + 1 < len(layers) else None,
+            after_fields=values[i + 1] if i + 1 < len(layers) else {},
+            ip=next(((layers[j].kind, values[j]["src"], values[j]["dst"]) for j in outer
+                     if layers[j].kind in ("ipv4", "ipv6")), None),
+            eth_src=next((values[j]["src"] for j in outer if layers[j].kind == "eth"), None),
+        )
         try:
-            payload = ENCODERS[layer.kind](values[i], payload, after, ip, values, i)
+            payload = ENCODERS[layers[i].kind](at)
         except SourceError as err:  # encoders know the field, the layer knows where
             for diagnostic in err.diagnostics:
-                diagnostic.span = diagnostic.span or layer.span
+                diagnostic.span = diagnostic.span or layers[i].span
             raise
     return payload
+
+
+@dataclass
+class Encoding:
+    """What an encoder sees: its fields, the bytes after it, and what it
+    needs of its neighbours."""
+
+    fields: dict[str, object]
+    payload: bytes
+    after: str | None  # kind of the next layer
+    after_fields: dict[str, object]
+    ip: tuple[str, bytes, bytes] | None  # enclosing IP layer: kind, src, dst
+    eth_src: bytes | None  # nearest outer Ethernet source address
 
 
 # --- field values ---------------------------------------------------------
@@ -139,16 +159,9 @@ def _pseudo_header(ip: tuple[str, bytes, bytes] | None, protocol: int, length: i
     return src + dst + struct.pack("!IxxxB", length, protocol)
 
 
-def _enclosing_ip(layers: list[ir.Layer], values: list[dict[str, object]], i: int) -> tuple[str, bytes, bytes] | None:
-    for j in range(i - 1, -1, -1):
-        if layers[j].kind in ("ipv4", "ipv6"):
-            return layers[j].kind, values[j]["src"], values[j]["dst"]  # type: ignore[return-value]
-    return None
+# --- encoders: one per layer kind --------------------------------------------
 
-
-# --- encoders: (fields, payload, next layer kind, enclosing IP) -> bytes ----
-
-Encoder = Callable[[dict, bytes, "str | None", "tuple | None", list, int], bytes]
+Encoder = Callable[[Encoding], bytes]
 
 
 def _selector(value: object, bits: int, table: dict[str, int], after: str | None, default: int, what: str) -> int:
@@ -158,23 +171,22 @@ def _selector(value: object, bits: int, table: dict[str, int], after: str | None
     return table.get(after or "", default)
 
 
-def _eth(f, payload, after, ip, values, i) -> bytes:
-    ethertype = f["type"]
-    if ethertype is None and after == "vlan":
-        ethertype = values[i + 1]["tpid"]
-    ethertype = _selector(ethertype, 16, ETHERTYPE, after, 0x88B5, "eth :type")  # 0x88B5: local experimental
-    return f["dst"] + f["src"] + struct.pack("!H", ethertype) + payload
+def _eth(at: Encoding) -> bytes:
+    f = at.fields
+    ethertype = f["type"] if f["type"] is not None or at.after != "vlan" else at.after_fields["tpid"]
+    ethertype = _selector(ethertype, 16, ETHERTYPE, at.after, 0x88B5, "eth :type")  # 0x88B5: local experimental
+    return f["dst"] + f["src"] + struct.pack("!H", ethertype) + at.payload
 
 
-def _vlan(f, payload, after, ip, values, i) -> bytes:
+def _vlan(at: Encoding) -> bytes:
+    f = at.fields
     tci = (_int(f["pcp"], 3, "vlan :pcp") << 13) | _int(f["id"], 12, "vlan :id")
-    inner = f["type"]
-    if inner is None and after == "vlan":
-        inner = values[i + 1]["tpid"]
-    return struct.pack("!HH", tci, _selector(inner, 16, ETHERTYPE, after, 0x88B5, "vlan :type")) + payload
+    inner = f["type"] if f["type"] is not None or at.after != "vlan" else at.after_fields["tpid"]
+    return struct.pack("!HH", tci, _selector(inner, 16, ETHERTYPE, at.after, 0x88B5, "vlan :type")) + at.payload
 
 
-def _ipv4(f, payload, after, ip, values, i) -> bytes:
+def _ipv4(at: Encoding) -> bytes:
+    f, payload = at.fields, at.payload
     options = f["options"]
     assert isinstance(options, bytes)
     if len(options) % 4 or len(options) > 40:
@@ -182,7 +194,7 @@ def _ipv4(f, payload, after, ip, values, i) -> bytes:
     ihl = f["ihl"] if f["ihl"] is not None else 5 + len(options) // 4
     total = f["total-len"] if f["total-len"] is not None else 20 + len(options) + len(payload)
     flags_frag = f["flags"] | _int(f["frag-offset"], 13, "ipv4 :frag-offset")
-    protocol = _selector(f["protocol"], 8, IP_PROTOCOL, after, 255, "ipv4 :protocol")
+    protocol = _selector(f["protocol"], 8, IP_PROTOCOL, at.after, 255, "ipv4 :protocol")
     header = struct.pack(
         "!BBHHHBBH4s4s", 0x40 | _int(ihl, 4, "ipv4 :ihl"), _int(f["tos"], 8, "ipv4 :tos"),
         _int(total, 16, "ipv4 :total-len"), _int(f["id"], 16, "ipv4 :id"), flags_frag,
@@ -192,55 +204,59 @@ def _ipv4(f, payload, after, ip, values, i) -> bytes:
     return header + payload
 
 
-def _ipv6(f, payload, after, ip, values, i) -> bytes:
+def _ipv6(at: Encoding) -> bytes:
+    f, payload = at.fields, at.payload
     length = f["payload-len"] if f["payload-len"] is not None else len(payload)
-    nxt = _selector(f["next-header"], 8, IP_PROTOCOL, after, NO_NEXT_HEADER, "ipv6 :next-header")
+    nxt = _selector(f["next-header"], 8, IP_PROTOCOL, at.after, NO_NEXT_HEADER, "ipv6 :next-header")
     return struct.pack(
         "!IHBB16s16s", 6 << 28, _int(length, 16, "ipv6 :payload-len"), nxt,
         _int(f["hop-limit"], 8, "ipv6 :hop-limit"), f["src"], f["dst"],
     ) + payload
 
 
-def _tcp(f, payload, after, ip, values, i) -> bytes:
+def _tcp(at: Encoding) -> bytes:
+    f = at.fields
     offset = f["data-offset"] if f["data-offset"] is not None else 5
     header = struct.pack(
         "!HHIIBBHHH", _int(f["sport"], 16, "tcp :sport"), _int(f["dport"], 16, "tcp :dport"),
         _int(f["seq"], 32, "tcp :seq"), _int(f["ack-seq"], 32, "tcp :ack-seq"),
         _int(offset, 4, "tcp :data-offset") << 4, f["flags"], _int(f["window"], 16, "tcp :window"), 0, 0,
     )
-    segment = header + payload
-    csum = checksum(_pseudo_header(ip, tables.IPPROTO_TCP, len(segment)) + segment)
+    segment = header + at.payload
+    csum = checksum(_pseudo_header(at.ip, tables.IPPROTO_TCP, len(segment)) + segment)
     return segment[:16] + struct.pack("!H", csum) + segment[18:]
 
 
-def _udp(f, payload, after, ip, values, i) -> bytes:
-    length = f["len"] if f["len"] is not None else 8 + len(payload)
+def _udp(at: Encoding) -> bytes:
+    f = at.fields
+    length = f["len"] if f["len"] is not None else 8 + len(at.payload)
     datagram = struct.pack("!HHHH", _int(f["sport"], 16, "udp :sport"), _int(f["dport"], 16, "udp :dport"),
-                           _int(length, 16, "udp :len"), 0) + payload
-    csum = checksum(_pseudo_header(ip, tables.IPPROTO_UDP, len(datagram)) + datagram) or 0xFFFF
+                           _int(length, 16, "udp :len"), 0) + at.payload
+    csum = checksum(_pseudo_header(at.ip, tables.IPPROTO_UDP, len(datagram)) + datagram) or 0xFFFF
     return datagram[:6] + struct.pack("!H", csum) + datagram[8:]
 
 
 def _icmp_like(protocol: int | None) -> Encoder:
-    def encode(f, payload, after, ip, values, i) -> bytes:
-        message = struct.pack("!BBHI", _int(f["type"], 8, "icmp :type"), _int(f["code"], 8, "icmp :code"), 0, 0) + payload
-        pseudo = _pseudo_header(ip, protocol, len(message)) if protocol else b""
+    def encode(at: Encoding) -> bytes:
+        f = at.fields
+        message = struct.pack("!BBHI", _int(f["type"], 8, "icmp :type"), _int(f["code"], 8, "icmp :code"), 0, 0)
+        message += at.payload
+        pseudo = _pseudo_header(at.ip, protocol, len(message)) if protocol else b""
         return message[:2] + struct.pack("!H", checksum(pseudo + message)) + message[4:]
 
     return encode
 
 
-def _arp(f, payload, after, ip, values, i) -> bytes:
-    eth = next((values[j] for j in range(i - 1, -1, -1) if isinstance(values[j].get("src"), bytes) and len(values[j]["src"]) == 6), None)
-    sender_mac = eth["src"] if eth else bytes(6)
+def _arp(at: Encoding) -> bytes:
+    f = at.fields
     return struct.pack(
         "!HHBBH6s4s6s4s", 1, tables.ETH_P_IP, 6, 4, _int(f["op"], 16, "arp :op"),
-        sender_mac, f["sender-ip"], bytes(6), f["target-ip"],
-    ) + payload
+        at.eth_src or bytes(6), f["sender-ip"], bytes(6), f["target-ip"],
+    ) + at.payload
 
 
-def _raw(f, payload, after, ip, values, i) -> bytes:
-    return f["hex"] + payload
+def _raw(at: Encoding) -> bytes:
+    return at.fields["hex"] + at.payload
 
 
 ENCODERS: dict[str, Encoder] = {
