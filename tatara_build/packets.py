@@ -96,8 +96,9 @@ def _parse(kind: str, raw: object, layer: ir.Layer, name: str) -> object:
     what = f"{layer.kind} :{name}"
     try:
         if kind == "int":
-            if isinstance(raw, bool) or not isinstance(raw, int):
-                raise ValueError("an integer")
+            bits = tables.LAYER_FIELD_BITS.get((layer.kind, name), 32)
+            if isinstance(raw, bool) or not isinstance(raw, int) or not 0 <= raw < 1 << bits:
+                raise ValueError(f"an integer that fits in {bits} bits, not {raw!r}")
             return raw
         if kind == "mac":
             parts = str(raw).split(":")
@@ -129,8 +130,8 @@ def _hex(text: str, node: ir.Node) -> bytes:
         raise SourceError(f"invalid hex bytes {text[:40]!r}", node.span) from None
 
 
-def _int(value: object, bits: int, what: str) -> int:
-    assert isinstance(value, int)
+def _int(value: int, bits: int, what: str) -> int:
+    """A derived value (a length) that must still fit its field."""
     if not 0 <= value < 1 << bits:
         raise SourceError(f"{what} = {value} does not fit in {bits} bits")
     return value
@@ -164,25 +165,25 @@ def _pseudo_header(ip: tuple[str, bytes, bytes] | None, protocol: int, length: i
 Encoder = Callable[[Encoding], bytes]
 
 
-def _selector(value: object, bits: int, table: dict[str, int], after: str | None, default: int, what: str) -> int:
+def _selector(value: object, table: dict[str, int], after: str | None, default: int) -> int:
     """The given value, else what the next layer implies, else `default`."""
     if value is not None:
-        return _int(value, bits, what)
+        return value  # type: ignore[return-value]
     return table.get(after or "", default)
 
 
 def _eth(at: Encoding) -> bytes:
     f = at.fields
     ethertype = f["type"] if f["type"] is not None or at.after != "vlan" else at.after_fields["tpid"]
-    ethertype = _selector(ethertype, 16, ETHERTYPE, at.after, 0x88B5, "eth :type")  # 0x88B5: local experimental
+    ethertype = _selector(ethertype, ETHERTYPE, at.after, 0x88B5)  # 0x88B5: local experimental
     return f["dst"] + f["src"] + struct.pack("!H", ethertype) + at.payload
 
 
 def _vlan(at: Encoding) -> bytes:
     f = at.fields
-    tci = (_int(f["pcp"], 3, "vlan :pcp") << 13) | _int(f["id"], 12, "vlan :id")
+    tci = (f["pcp"] << 13) | f["id"]
     inner = f["type"] if f["type"] is not None or at.after != "vlan" else at.after_fields["tpid"]
-    return struct.pack("!HH", tci, _selector(inner, 16, ETHERTYPE, at.after, 0x88B5, "vlan :type")) + at.payload
+    return struct.pack("!HH", tci, _selector(inner, ETHERTYPE, at.after, 0x88B5)) + at.payload
 
 
 def _ipv4(at: Encoding) -> bytes:
@@ -193,12 +194,11 @@ def _ipv4(at: Encoding) -> bytes:
         raise SourceError(f"ipv4 :options must be a multiple of 4 bytes, at most 40 (got {len(options)})")
     ihl = f["ihl"] if f["ihl"] is not None else 5 + len(options) // 4
     total = f["total-len"] if f["total-len"] is not None else 20 + len(options) + len(payload)
-    flags_frag = f["flags"] | _int(f["frag-offset"], 13, "ipv4 :frag-offset")
-    protocol = _selector(f["protocol"], 8, IP_PROTOCOL, at.after, 255, "ipv4 :protocol")
+    flags_frag = f["flags"] | f["frag-offset"]
+    protocol = _selector(f["protocol"], IP_PROTOCOL, at.after, 255)
     header = struct.pack(
-        "!BBHHHBBH4s4s", 0x40 | _int(ihl, 4, "ipv4 :ihl"), _int(f["tos"], 8, "ipv4 :tos"),
-        _int(total, 16, "ipv4 :total-len"), _int(f["id"], 16, "ipv4 :id"), flags_frag,
-        _int(f["ttl"], 8, "ipv4 :ttl"), protocol, 0, f["src"], f["dst"],
+        "!BBHHHBBH4s4s", 0x40 | ihl, f["tos"], _int(total, 16, "ipv4 :total-len"), f["id"], flags_frag,
+        f["ttl"], protocol, 0, f["src"], f["dst"],
     ) + options
     header = header[:10] + struct.pack("!H", checksum(header)) + header[12:]
     return header + payload
@@ -207,10 +207,9 @@ def _ipv4(at: Encoding) -> bytes:
 def _ipv6(at: Encoding) -> bytes:
     f, payload = at.fields, at.payload
     length = f["payload-len"] if f["payload-len"] is not None else len(payload)
-    nxt = _selector(f["next-header"], 8, IP_PROTOCOL, at.after, NO_NEXT_HEADER, "ipv6 :next-header")
+    nxt = _selector(f["next-header"], IP_PROTOCOL, at.after, NO_NEXT_HEADER)
     return struct.pack(
-        "!IHBB16s16s", 6 << 28, _int(length, 16, "ipv6 :payload-len"), nxt,
-        _int(f["hop-limit"], 8, "ipv6 :hop-limit"), f["src"], f["dst"],
+        "!IHBB16s16s", 6 << 28, _int(length, 16, "ipv6 :payload-len"), nxt, f["hop-limit"], f["src"], f["dst"],
     ) + payload
 
 
@@ -218,9 +217,7 @@ def _tcp(at: Encoding) -> bytes:
     f = at.fields
     offset = f["data-offset"] if f["data-offset"] is not None else 5
     header = struct.pack(
-        "!HHIIBBHHH", _int(f["sport"], 16, "tcp :sport"), _int(f["dport"], 16, "tcp :dport"),
-        _int(f["seq"], 32, "tcp :seq"), _int(f["ack-seq"], 32, "tcp :ack-seq"),
-        _int(offset, 4, "tcp :data-offset") << 4, f["flags"], _int(f["window"], 16, "tcp :window"), 0, 0,
+        "!HHIIBBHHH", f["sport"], f["dport"], f["seq"], f["ack-seq"], offset << 4, f["flags"], f["window"], 0, 0,
     )
     segment = header + at.payload
     csum = checksum(_pseudo_header(at.ip, tables.IPPROTO_TCP, len(segment)) + segment)
@@ -230,8 +227,7 @@ def _tcp(at: Encoding) -> bytes:
 def _udp(at: Encoding) -> bytes:
     f = at.fields
     length = f["len"] if f["len"] is not None else 8 + len(at.payload)
-    datagram = struct.pack("!HHHH", _int(f["sport"], 16, "udp :sport"), _int(f["dport"], 16, "udp :dport"),
-                           _int(length, 16, "udp :len"), 0) + at.payload
+    datagram = struct.pack("!HHHH", f["sport"], f["dport"], _int(length, 16, "udp :len"), 0) + at.payload
     csum = checksum(_pseudo_header(at.ip, tables.IPPROTO_UDP, len(datagram)) + datagram) or 0xFFFF
     return datagram[:6] + struct.pack("!H", csum) + datagram[8:]
 
@@ -239,7 +235,7 @@ def _udp(at: Encoding) -> bytes:
 def _icmp_like(protocol: int | None) -> Encoder:
     def encode(at: Encoding) -> bytes:
         f = at.fields
-        message = struct.pack("!BBHI", _int(f["type"], 8, "icmp :type"), _int(f["code"], 8, "icmp :code"), 0, 0)
+        message = struct.pack("!BBHI", f["type"], f["code"], 0, 0)
         message += at.payload
         pseudo = _pseudo_header(at.ip, protocol, len(message)) if protocol else b""
         return message[:2] + struct.pack("!H", checksum(pseudo + message)) + message[4:]
@@ -250,7 +246,7 @@ def _icmp_like(protocol: int | None) -> Encoder:
 def _arp(at: Encoding) -> bytes:
     f = at.fields
     return struct.pack(
-        "!HHBBH6s4s6s4s", 1, tables.ETH_P_IP, 6, 4, _int(f["op"], 16, "arp :op"),
+        "!HHBBH6s4s6s4s", 1, tables.ETH_P_IP, 6, 4, f["op"],
         at.eth_src or bytes(6), f["sender-ip"], bytes(6), f["target-ip"],
     ) + at.payload
 

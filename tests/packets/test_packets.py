@@ -122,7 +122,9 @@ SPAN = Span(file="x.tlisp", line=3, col=5, end_line=3, end_col=9)
     [
         ([ir.Layer(kind="tcp", fields={"colour": 1}, span=SPAN)], "no field 'colour'"),
         ([ir.Layer(kind="tcp", fields={"flags": ["syn", "nope"]}, span=SPAN)], "nope"),
-        ([ir.Layer(kind="tcp", fields={"dport": 70000}, span=SPAN)], "does not fit in 16 bits"),
+        ([ir.Layer(kind="tcp", fields={"dport": 70000}, span=SPAN)], "fits in 16 bits, not 70000"),
+        ([ir.Layer(kind="vlan", fields={"id": 4096}, span=SPAN)], "fits in 12 bits"),
+        ([ir.Layer(kind="ipv4", fields={"ttl": -1}, span=SPAN)], "fits in 8 bits"),
         ([ir.Layer(kind="ipv4", fields={"src": "10.0.0.300"}, span=SPAN)], "ipv4 :src"),
         ([ir.Layer(kind="ipv4", fields={"options": "010101"}, span=SPAN)], "multiple of 4"),
         ([ir.Layer(kind="eth", fields={"src": "zz"}, span=SPAN)], "MAC"),
