@@ -59,7 +59,10 @@ CRATE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 
 def rtype(t: str) -> str:
     if t == "header":
-        return "usize"
+        # Option, not a 0 sentinel: after `if p != 0` fails LLVM may rewrite
+        # later reads through `data` (== p == 0) into constant addresses,
+        # which the verifier rejects.
+        return "Option<usize>"
     if t == "bool":
         return "bool"
     return tables.INT_TYPES[t].rust
@@ -160,7 +163,7 @@ class AyaGenerator(Generator):
         return tmp
 
     def spell_found(self, name: str) -> str:
-        return f"{name} != 0"
+        return f"let Some({name}) = {name}"
 
     def spell_found_ptr(self, ptr: str) -> str:
         return f"let Some({ptr}) = {ptr}"
@@ -287,7 +290,7 @@ class AyaGenerator(Generator):
     def parser(self, name: str, packet: str, steps: list[tuple]) -> list[str]:
         self._in_l3 = name == "l3"
         fname = f"__l3{'' if packet == 'l2' else '_' + packet}" if self._in_l3 else self.parser_name(name, packet)
-        ret = "(usize, u16)" if self._in_l3 else "usize"
+        ret = "Option<(usize, u16)>" if self._in_l3 else "Option<usize>"
         out = ["#[inline(always)]", f"fn {fname}(__data: usize, __data_end: usize) -> {ret} {{"]
         out += self.steps(steps, packet, 1)
         out.append("}")
@@ -295,7 +298,7 @@ class AyaGenerator(Generator):
 
     def steps(self, steps: list[tuple], packet: str, depth: int) -> list[str]:
         pad = INDENT * depth
-        fail = "return (0, 0);" if self._in_l3 else "return 0;"
+        fail = "return None;"
         out: list[str] = []
         for step in steps:
             op = step[0]
@@ -324,22 +327,22 @@ class AyaGenerator(Generator):
                 cond = " || ".join(f"{var} == {hex(v)}" for v in values)
                 out += [f"{pad}if {cond} {{", *self.steps(body, packet, depth + 1), f"{pad}}}"]
             elif op == "ret":
-                out.append(f"{pad}return {step[1]};")
+                out.append(f"{pad}return Some({step[1]});")
             elif op == "fail":
                 out.append(f"{pad}{fail}")
             elif op == "l3":
                 _, ptr, proto = step
                 fname = "__l3" + ("" if packet == "l2" else f"_{packet}")
-                out += [f"{pad}let ({ptr}, {proto}) = {fname}(__data, __data_end);",
-                        f"{pad}if {ptr} == 0 {{", f"{pad}{INDENT}{fail}", f"{pad}}}"]
+                out += [f"{pad}let Some(({ptr}, {proto})) = {fname}(__data, __data_end) else {{",
+                        f"{pad}{INDENT}{fail}", f"{pad}}};"]
             elif op == "ret_l3":
-                out.append(f"{pad}({step[1]}, {step[2]})")
+                out.append(f"{pad}Some(({step[1]}, {step[2]}))")
             elif op == "ret_l3_version":
                 _, ptr, var, table = step
                 for version, ethertype in table:
-                    out += [f"{pad}if {var} == {version} {{", f"{pad}{INDENT}return ({ptr}, {hex(ethertype)});",
+                    out += [f"{pad}if {var} == {version} {{", f"{pad}{INDENT}return Some(({ptr}, {hex(ethertype)}));",
                             f"{pad}}}"]
-                out.append(f"{pad}(0, 0)")
+                out.append(f"{pad}None")
             else:  # pragma: no cover
                 raise AssertionError(op)
         return out

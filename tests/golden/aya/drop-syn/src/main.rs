@@ -24,73 +24,72 @@ fn __add_syn_drops(key: u32, delta: u64) {
 }
 
 #[inline(always)]
-fn __l3(__data: usize, __data_end: usize) -> (usize, u16) {
+fn __l3(__data: usize, __data_end: usize) -> Option<(usize, u16)> {
     if __data + 14 > __data_end {
-        return (0, 0);
+        return None;
     }
     let mut __proto: u16 = u16::from_be(unsafe { *((__data + 12) as *const u16) });
     let mut __p: usize = __data + 14;
     if __proto == 0x8100 || __proto == 0x88a8 {
         if __p + 4 > __data_end {
-            return (0, 0);
+            return None;
         }
         __proto = u16::from_be(unsafe { *((__p + 2) as *const u16) });
         __p += 4;
     }
     if __proto == 0x8100 || __proto == 0x88a8 {
         if __p + 4 > __data_end {
-            return (0, 0);
+            return None;
         }
         __proto = u16::from_be(unsafe { *((__p + 2) as *const u16) });
         __p += 4;
     }
-    (__p, __proto)
+    Some((__p, __proto))
 }
 
 #[inline(always)]
-fn __parse_tcp(__data: usize, __data_end: usize) -> usize {
-    let (__q, __proto) = __l3(__data, __data_end);
-    if __q == 0 {
-        return 0;
-    }
+fn __parse_tcp(__data: usize, __data_end: usize) -> Option<usize> {
+    let Some((__q, __proto)) = __l3(__data, __data_end) else {
+        return None;
+    };
     if __proto == 0x800 {
         if __q + 20 > __data_end {
-            return 0;
+            return None;
         }
         let __v1: u8 = unsafe { *((__q + 0) as *const u8) } & 0xf;
         if __v1 < 5 {
-            return 0;
+            return None;
         }
         let __v2: u16 = u16::from_be(unsafe { *((__q + 6) as *const u16) }) & 0x1fff;
         if __v2 != 0 {
-            return 0;
+            return None;
         }
         let __v3: u8 = unsafe { *((__q + 9) as *const u8) };
         if __v3 != 6 {
-            return 0;
+            return None;
         }
         let __v4: u8 = unsafe { *((__q + 0) as *const u8) } & 0xf;
         let __p: usize = __q + __v4 as usize * 4;
         if __p + 20 > __data_end {
-            return 0;
+            return None;
         }
-        return __p;
+        return Some(__p);
     }
     if __proto == 0x86dd {
         if __q + 40 > __data_end {
-            return 0;
+            return None;
         }
         let __v5: u8 = unsafe { *((__q + 6) as *const u8) };
         if __v5 != 6 {
-            return 0;
+            return None;
         }
         let __p: usize = __q + 40;
         if __p + 20 > __data_end {
-            return 0;
+            return None;
         }
-        return __p;
+        return Some(__p);
     }
-    return 0;
+    return None;
 }
 
 #[aya_ebpf::macros::xdp]
@@ -98,8 +97,8 @@ pub fn drop_syn(ctx: aya_ebpf::programs::XdpContext) -> u32 {
     let __data: usize = ctx.data();
     let __data_end: usize = ctx.data_end();
     {
-        let tcp: usize = __parse_tcp(__data, __data_end);
-        if tcp != 0 {
+        let tcp: Option<usize> = __parse_tcp(__data, __data_end);
+        if let Some(tcp) = tcp {
             let __t1: bool = ((unsafe { *((tcp + 13) as *const u8) } >> 1) & 0x1) != 0;
             let __t2: bool = ((unsafe { *((tcp + 13) as *const u8) } >> 4) & 0x1) != 0;
             if __t1 && !__t2 {

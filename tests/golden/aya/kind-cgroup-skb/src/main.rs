@@ -5,79 +5,77 @@
 #![allow(unused_mut, unused_parens, unused_unsafe, unused_variables, dead_code)]
 
 #[inline(always)]
-fn __l3_l3(__data: usize, __data_end: usize) -> (usize, u16) {
+fn __l3_l3(__data: usize, __data_end: usize) -> Option<(usize, u16)> {
     if __data + 20 > __data_end {
-        return (0, 0);
+        return None;
     }
     let __v1: u8 = (unsafe { *((__data + 0) as *const u8) } >> 4) & 0xf;
     if __v1 == 4 {
-        return (__data, 0x800);
+        return Some((__data, 0x800));
     }
     if __v1 == 6 {
-        return (__data, 0x86dd);
+        return Some((__data, 0x86dd));
     }
-    (0, 0)
+    None
 }
 
 #[inline(always)]
-fn __parse_ipv6_l3(__data: usize, __data_end: usize) -> usize {
-    let (__p, __proto) = __l3_l3(__data, __data_end);
-    if __p == 0 {
-        return 0;
-    }
+fn __parse_ipv6_l3(__data: usize, __data_end: usize) -> Option<usize> {
+    let Some((__p, __proto)) = __l3_l3(__data, __data_end) else {
+        return None;
+    };
     if __proto == 0x86dd {
         if __p + 40 > __data_end {
-            return 0;
+            return None;
         }
-        return __p;
+        return Some(__p);
     }
-    return 0;
+    return None;
 }
 
 #[inline(always)]
-fn __parse_tcp_l3(__data: usize, __data_end: usize) -> usize {
-    let (__q, __proto) = __l3_l3(__data, __data_end);
-    if __q == 0 {
-        return 0;
-    }
+fn __parse_tcp_l3(__data: usize, __data_end: usize) -> Option<usize> {
+    let Some((__q, __proto)) = __l3_l3(__data, __data_end) else {
+        return None;
+    };
     if __proto == 0x800 {
         if __q + 20 > __data_end {
-            return 0;
+            return None;
         }
         let __v2: u8 = unsafe { *((__q + 0) as *const u8) } & 0xf;
         if __v2 < 5 {
-            return 0;
+            return None;
         }
         let __v3: u16 = u16::from_be(unsafe { *((__q + 6) as *const u16) }) & 0x1fff;
         if __v3 != 0 {
-            return 0;
+            return None;
         }
         let __v4: u8 = unsafe { *((__q + 9) as *const u8) };
         if __v4 != 6 {
-            return 0;
+            return None;
         }
         let __v5: u8 = unsafe { *((__q + 0) as *const u8) } & 0xf;
         let __p: usize = __q + __v5 as usize * 4;
         if __p + 20 > __data_end {
-            return 0;
+            return None;
         }
-        return __p;
+        return Some(__p);
     }
     if __proto == 0x86dd {
         if __q + 40 > __data_end {
-            return 0;
+            return None;
         }
         let __v6: u8 = unsafe { *((__q + 6) as *const u8) };
         if __v6 != 6 {
-            return 0;
+            return None;
         }
         let __p: usize = __q + 40;
         if __p + 20 > __data_end {
-            return 0;
+            return None;
         }
-        return __p;
+        return Some(__p);
     }
-    return 0;
+    return None;
 }
 
 #[aya_ebpf::macros::cgroup_skb(ingress)]
@@ -85,8 +83,8 @@ pub fn kind_cgroup_skb(ctx: aya_ebpf::programs::SkBuffContext) -> i32 {
     let __data: usize = unsafe { (*ctx.skb.skb).data } as usize;
     let __data_end: usize = unsafe { (*ctx.skb.skb).data_end } as usize;
     {
-        let tcp: usize = __parse_tcp_l3(__data, __data_end);
-        if tcp != 0 {
+        let tcp: Option<usize> = __parse_tcp_l3(__data, __data_end);
+        if let Some(tcp) = tcp {
             let __t1: u16 = u16::from_be(unsafe { *((tcp + 2) as *const u16) });
             if __t1 == 23u16 {
                 return 0;
@@ -94,8 +92,8 @@ pub fn kind_cgroup_skb(ctx: aya_ebpf::programs::SkBuffContext) -> i32 {
         }
     }
     {
-        let ip6: usize = __parse_ipv6_l3(__data, __data_end);
-        if ip6 != 0 {
+        let ip6: Option<usize> = __parse_ipv6_l3(__data, __data_end);
+        if let Some(ip6) = ip6 {
             if unsafe { *((ip6 + 6) as *const u8) } == 17u8 {
                 return 1;
             }

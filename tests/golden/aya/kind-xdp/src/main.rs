@@ -28,186 +28,181 @@ fn __add_seen(key: u32, delta: u64) {
 }
 
 #[inline(always)]
-fn __parse_eth(__data: usize, __data_end: usize) -> usize {
+fn __parse_eth(__data: usize, __data_end: usize) -> Option<usize> {
     if __data + 14 > __data_end {
-        return 0;
+        return None;
     }
-    return __data;
+    return Some(__data);
 }
 
 #[inline(always)]
-fn __parse_vlan(__data: usize, __data_end: usize) -> usize {
+fn __parse_vlan(__data: usize, __data_end: usize) -> Option<usize> {
     if __data + 14 > __data_end {
-        return 0;
+        return None;
     }
     let __v1: u16 = u16::from_be(unsafe { *((__data + 12) as *const u16) });
     if __v1 == 0x8100 || __v1 == 0x88a8 {
         let __p: usize = __data + 14;
         if __p + 4 > __data_end {
-            return 0;
+            return None;
         }
-        return __p;
+        return Some(__p);
     }
-    return 0;
+    return None;
 }
 
 #[inline(always)]
-fn __l3(__data: usize, __data_end: usize) -> (usize, u16) {
+fn __l3(__data: usize, __data_end: usize) -> Option<(usize, u16)> {
     if __data + 14 > __data_end {
-        return (0, 0);
+        return None;
     }
     let mut __proto: u16 = u16::from_be(unsafe { *((__data + 12) as *const u16) });
     let mut __p: usize = __data + 14;
     if __proto == 0x8100 || __proto == 0x88a8 {
         if __p + 4 > __data_end {
-            return (0, 0);
+            return None;
         }
         __proto = u16::from_be(unsafe { *((__p + 2) as *const u16) });
         __p += 4;
     }
     if __proto == 0x8100 || __proto == 0x88a8 {
         if __p + 4 > __data_end {
-            return (0, 0);
+            return None;
         }
         __proto = u16::from_be(unsafe { *((__p + 2) as *const u16) });
         __p += 4;
     }
-    (__p, __proto)
+    Some((__p, __proto))
 }
 
 #[inline(always)]
-fn __parse_ipv4(__data: usize, __data_end: usize) -> usize {
-    let (__p, __proto) = __l3(__data, __data_end);
-    if __p == 0 {
-        return 0;
-    }
+fn __parse_ipv4(__data: usize, __data_end: usize) -> Option<usize> {
+    let Some((__p, __proto)) = __l3(__data, __data_end) else {
+        return None;
+    };
     if __proto == 0x800 {
         if __p + 20 > __data_end {
-            return 0;
+            return None;
         }
         let __v2: u8 = unsafe { *((__p + 0) as *const u8) } & 0xf;
         if __v2 < 5 {
-            return 0;
+            return None;
         }
-        return __p;
+        return Some(__p);
     }
-    return 0;
+    return None;
 }
 
 #[inline(always)]
-fn __parse_ipv6(__data: usize, __data_end: usize) -> usize {
-    let (__p, __proto) = __l3(__data, __data_end);
-    if __p == 0 {
-        return 0;
-    }
+fn __parse_ipv6(__data: usize, __data_end: usize) -> Option<usize> {
+    let Some((__p, __proto)) = __l3(__data, __data_end) else {
+        return None;
+    };
     if __proto == 0x86dd {
         if __p + 40 > __data_end {
-            return 0;
+            return None;
         }
-        return __p;
+        return Some(__p);
     }
-    return 0;
+    return None;
 }
 
 #[inline(always)]
-fn __parse_udp(__data: usize, __data_end: usize) -> usize {
-    let (__q, __proto) = __l3(__data, __data_end);
-    if __q == 0 {
-        return 0;
-    }
+fn __parse_udp(__data: usize, __data_end: usize) -> Option<usize> {
+    let Some((__q, __proto)) = __l3(__data, __data_end) else {
+        return None;
+    };
     if __proto == 0x800 {
         if __q + 20 > __data_end {
-            return 0;
+            return None;
         }
         let __v3: u8 = unsafe { *((__q + 0) as *const u8) } & 0xf;
         if __v3 < 5 {
-            return 0;
+            return None;
         }
         let __v4: u16 = u16::from_be(unsafe { *((__q + 6) as *const u16) }) & 0x1fff;
         if __v4 != 0 {
-            return 0;
+            return None;
         }
         let __v5: u8 = unsafe { *((__q + 9) as *const u8) };
         if __v5 != 17 {
-            return 0;
+            return None;
         }
         let __v6: u8 = unsafe { *((__q + 0) as *const u8) } & 0xf;
         let __p: usize = __q + __v6 as usize * 4;
         if __p + 8 > __data_end {
-            return 0;
+            return None;
         }
-        return __p;
+        return Some(__p);
     }
     if __proto == 0x86dd {
         if __q + 40 > __data_end {
-            return 0;
+            return None;
         }
         let __v7: u8 = unsafe { *((__q + 6) as *const u8) };
         if __v7 != 17 {
-            return 0;
+            return None;
         }
         let __p: usize = __q + 40;
         if __p + 8 > __data_end {
-            return 0;
+            return None;
         }
-        return __p;
+        return Some(__p);
     }
-    return 0;
+    return None;
 }
 
 #[inline(always)]
-fn __parse_icmp(__data: usize, __data_end: usize) -> usize {
-    let (__q, __proto) = __l3(__data, __data_end);
-    if __q == 0 {
-        return 0;
-    }
+fn __parse_icmp(__data: usize, __data_end: usize) -> Option<usize> {
+    let Some((__q, __proto)) = __l3(__data, __data_end) else {
+        return None;
+    };
     if __proto == 0x800 {
         if __q + 20 > __data_end {
-            return 0;
+            return None;
         }
         let __v8: u8 = unsafe { *((__q + 0) as *const u8) } & 0xf;
         if __v8 < 5 {
-            return 0;
+            return None;
         }
         let __v9: u16 = u16::from_be(unsafe { *((__q + 6) as *const u16) }) & 0x1fff;
         if __v9 != 0 {
-            return 0;
+            return None;
         }
         let __v10: u8 = unsafe { *((__q + 9) as *const u8) };
         if __v10 != 1 {
-            return 0;
+            return None;
         }
         let __v11: u8 = unsafe { *((__q + 0) as *const u8) } & 0xf;
         let __p: usize = __q + __v11 as usize * 4;
         if __p + 4 > __data_end {
-            return 0;
+            return None;
         }
-        return __p;
+        return Some(__p);
     }
-    return 0;
+    return None;
 }
 
 #[inline(always)]
-fn __parse_icmpv6(__data: usize, __data_end: usize) -> usize {
-    let (__q, __proto) = __l3(__data, __data_end);
-    if __q == 0 {
-        return 0;
-    }
+fn __parse_icmpv6(__data: usize, __data_end: usize) -> Option<usize> {
+    let Some((__q, __proto)) = __l3(__data, __data_end) else {
+        return None;
+    };
     if __proto == 0x86dd {
         if __q + 40 > __data_end {
-            return 0;
+            return None;
         }
         let __v12: u8 = unsafe { *((__q + 6) as *const u8) };
         if __v12 != 58 {
-            return 0;
+            return None;
         }
         let __p: usize = __q + 40;
         if __p + 4 > __data_end {
-            return 0;
+            return None;
         }
-        return __p;
+        return Some(__p);
     }
-    return 0;
+    return None;
 }
 
 #[aya_ebpf::macros::xdp]
@@ -219,8 +214,8 @@ pub fn kind_xdp(ctx: aya_ebpf::programs::XdpContext) -> u32 {
         {
             let ifindex: u32 = unsafe { (*ctx.ctx).ingress_ifindex };
             {
-                let eth: usize = __parse_eth(__data, __data_end);
-                if eth != 0 {
+                let eth: Option<usize> = __parse_eth(__data, __data_end);
+                if let Some(eth) = eth {
                     let __t1: u16 = u16::from_be(unsafe { *((eth + 12) as *const u16) });
                     if __t1 == 2054u16 {
                         return aya_ebpf::bindings::xdp_action::XDP_TX;
@@ -228,8 +223,8 @@ pub fn kind_xdp(ctx: aya_ebpf::programs::XdpContext) -> u32 {
                 }
             }
             {
-                let vlan: usize = __parse_vlan(__data, __data_end);
-                if vlan != 0 {
+                let vlan: Option<usize> = __parse_vlan(__data, __data_end);
+                if let Some(vlan) = vlan {
                     let __t2: u16 = u16::from_be(unsafe { *((vlan + 0) as *const u16) }) & 0xfff;
                     if __t2 > 100u16 {
                         return aya_ebpf::bindings::xdp_action::XDP_DROP;
@@ -237,8 +232,8 @@ pub fn kind_xdp(ctx: aya_ebpf::programs::XdpContext) -> u32 {
                 }
             }
             {
-                let ip: usize = __parse_ipv4(__data, __data_end);
-                if ip != 0 {
+                let ip: Option<usize> = __parse_ipv4(__data, __data_end);
+                if let Some(ip) = ip {
                     let __t3: u32 = u32::from_be(unsafe { *((ip + 12) as *const u32) });
                     __add_seen(__t3, 1u64);
                     let __t4: bool =
@@ -250,32 +245,32 @@ pub fn kind_xdp(ctx: aya_ebpf::programs::XdpContext) -> u32 {
                 }
             }
             {
-                let ip6: usize = __parse_ipv6(__data, __data_end);
-                if ip6 != 0 {
+                let ip6: Option<usize> = __parse_ipv6(__data, __data_end);
+                if let Some(ip6) = ip6 {
                     if unsafe { *((ip6 + 7) as *const u8) } == 0u8 {
                         return aya_ebpf::bindings::xdp_action::XDP_DROP;
                     }
                 }
             }
             {
-                let icmp: usize = __parse_icmp(__data, __data_end);
-                if icmp != 0 {
+                let icmp: Option<usize> = __parse_icmp(__data, __data_end);
+                if let Some(icmp) = icmp {
                     if unsafe { *((icmp + 0) as *const u8) } == 8u8 {
                         return aya_ebpf::bindings::xdp_action::XDP_PASS;
                     }
                 }
             }
             {
-                let icmp6: usize = __parse_icmpv6(__data, __data_end);
-                if icmp6 != 0 {
+                let icmp6: Option<usize> = __parse_icmpv6(__data, __data_end);
+                if let Some(icmp6) = icmp6 {
                     if unsafe { *((icmp6 + 0) as *const u8) } == 128u8 {
                         return aya_ebpf::bindings::xdp_action::XDP_PASS;
                     }
                 }
             }
             {
-                let udp: usize = __parse_udp(__data, __data_end);
-                if udp != 0 {
+                let udp: Option<usize> = __parse_udp(__data, __data_end);
+                if let Some(udp) = udp {
                     let __t6: u16 = u16::from_be(unsafe { *((udp + 2) as *const u16) });
                     if __t6 == 53u16 {
                         return aya_ebpf::bindings::xdp_action::XDP_PASS;

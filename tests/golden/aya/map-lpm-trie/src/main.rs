@@ -29,46 +29,45 @@ fn __set_blocked(key: u32, value: u8) {
 }
 
 #[inline(always)]
-fn __l3(__data: usize, __data_end: usize) -> (usize, u16) {
+fn __l3(__data: usize, __data_end: usize) -> Option<(usize, u16)> {
     if __data + 14 > __data_end {
-        return (0, 0);
+        return None;
     }
     let mut __proto: u16 = u16::from_be(unsafe { *((__data + 12) as *const u16) });
     let mut __p: usize = __data + 14;
     if __proto == 0x8100 || __proto == 0x88a8 {
         if __p + 4 > __data_end {
-            return (0, 0);
+            return None;
         }
         __proto = u16::from_be(unsafe { *((__p + 2) as *const u16) });
         __p += 4;
     }
     if __proto == 0x8100 || __proto == 0x88a8 {
         if __p + 4 > __data_end {
-            return (0, 0);
+            return None;
         }
         __proto = u16::from_be(unsafe { *((__p + 2) as *const u16) });
         __p += 4;
     }
-    (__p, __proto)
+    Some((__p, __proto))
 }
 
 #[inline(always)]
-fn __parse_ipv4(__data: usize, __data_end: usize) -> usize {
-    let (__p, __proto) = __l3(__data, __data_end);
-    if __p == 0 {
-        return 0;
-    }
+fn __parse_ipv4(__data: usize, __data_end: usize) -> Option<usize> {
+    let Some((__p, __proto)) = __l3(__data, __data_end) else {
+        return None;
+    };
     if __proto == 0x800 {
         if __p + 20 > __data_end {
-            return 0;
+            return None;
         }
         let __v1: u8 = unsafe { *((__p + 0) as *const u8) } & 0xf;
         if __v1 < 5 {
-            return 0;
+            return None;
         }
-        return __p;
+        return Some(__p);
     }
-    return 0;
+    return None;
 }
 
 #[aya_ebpf::macros::xdp]
@@ -76,8 +75,8 @@ pub fn map_lpm_trie(ctx: aya_ebpf::programs::XdpContext) -> u32 {
     let __data: usize = ctx.data();
     let __data_end: usize = ctx.data_end();
     {
-        let ip: usize = __parse_ipv4(__data, __data_end);
-        if ip != 0 {
+        let ip: Option<usize> = __parse_ipv4(__data, __data_end);
+        if let Some(ip) = ip {
             {
                 let src: u32 = u32::from_be(unsafe { *((ip + 12) as *const u32) });
                 if unsafe { *((ip + 8) as *const u8) } == 255u8 {
