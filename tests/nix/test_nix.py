@@ -349,6 +349,19 @@ def test_the_derivations_use_only_options_the_cli_has() -> None:
     assert set(re.findall(r"(?<!\S)(--?[a-z][a-z-]*)", command)) <= emit, command
 
 
+def _cli_sources_hash() -> str:
+    """The venv's CLI is passed to Nix as a plain path, so Nix cannot see
+    that its Python sources changed; this puts their hash into the
+    derivation so a changed CLI is never answered from a stale store path."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for path in sorted((ROOT / "tatara_build").rglob("*")):
+        if path.is_file() and "__pycache__" not in path.parts:
+            digest.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
 @pytest.mark.slow
 def test_object_nix_really_builds_the_same_object_as_the_host_engine(tmp_path: Path) -> None:
     """nix/object.nix built for real by Nix 2.8 (host-pkgs.nix stands in for
@@ -367,7 +380,7 @@ def test_object_nix_really_builds_the_same_object_as_the_host_engine(tmp_path: P
         inherit pkgs tatara-build;
         mkBpfCrate = import {ROOT}/nix/crate.nix {{ inherit pkgs tatara-build; }};
         toolchain.llvmPackages.clang = {{ outPath = "/usr"; version = "host"; }};
-        bpf-linker = null; mkVendorDir = null; provenance = {{ nixpkgs = "host-test"; }};
+        bpf-linker = null; mkVendorDir = null; provenance = {{ nixpkgs = "host-test"; cli-sources = "{_cli_sources_hash()}"; }};
       }};
     in mkBpfObject {{ src = {ROOT}/examples/drop-syn.tlisp; backend = "c"; }}"""
     # Builds as the caller (root): the venv's interpreter may sit under /root.
