@@ -11,7 +11,6 @@ from typing import Callable
 from ..errors import Diagnostic, ToolchainError
 from . import cargo, clang, toolchain
 from .manifest import Toolchain
-from .run import run
 
 
 @dataclass
@@ -59,7 +58,7 @@ def _plan_aya(src: Path, stem: str, options) -> Plan:
     if vendor is None and os.environ.get("TATARA_VENDOR_DIR"):
         vendor = Path(os.environ["TATARA_VENDOR_DIR"])
     vendor = cargo.check_vendor_dir(vendor) if vendor is not None else None
-    cargo_version = run("toolchain", [rust.cargo, "-V"]).stdout.strip()
+    cargo_version = toolchain.probe([rust.cargo, "-V"]).strip() or str(rust.cargo)
     flags = ["cargo", *cargo.CARGO_BUILD, "rustflags:",
              *cargo.rustflags(options.cpu, "<crate>", "<cargo-home>", "<vendor>" if vendor else None)]
     job_args = dict(crate=src, rust=rust, linker=linker, llvm=llvm, vendor_dir=vendor, cpu=options.cpu,
@@ -86,7 +85,7 @@ def _choose_linker(choice: str, rust: toolchain.Rust) -> tuple[str, toolchain.Ll
             raise ToolchainError(Diagnostic("toolchain: --linker bpf-linker, but bpf-linker is not on PATH",
                                             notes=["install it (cargo install bpf-linker, built for LLVM "
                                                    f"{rust.llvm[0]}), or use our driver: --linker llvm"]))
-        version = run("toolchain", [real, "--version"], check=False).stdout.strip() or "bpf-linker"
+        version = toolchain.probe([real, "--version"]).strip() or "bpf-linker"
         return "bpf-linker", None, version
     llvm = toolchain.find_llvm(rust)
     return "llvm", llvm, f"tatara-build LLVM driver (llvm-link/opt/llc {llvm.version_str})"

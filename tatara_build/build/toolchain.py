@@ -12,13 +12,16 @@ read its bitcode (the failure users most often report against bpf-linker).
 from __future__ import annotations
 
 import functools
+import json
 import os
 import re
 import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import Diagnostic, ToolchainError
+from .cache import cache_root
 from .run import run
 
 TARGET = "bpfel-unknown-none"
@@ -58,6 +61,48 @@ class Clang:
     version: str  # first line of `clang --version`
 
 
+def probe(argv: list[str | Path]) -> str:
+    """stdout of a version/sysroot query ("" on failure), memoized on disk per
+    binary identity (path, size, mtime): a warm build runs no tool at all."""
+    tool = Path(shutil.which(str(argv[0])) or argv[0])
+    try:
+        stat = tool.resolve().stat()
+    except OSError:
+        return ""
+    key = json.dumps([str(tool.resolve()), stat.st_size, stat.st_mtime_ns, *map(str, argv[1:])])
+    if (tool.parent / "rustup").exists():  # a rustup proxy: its toolchain can change under it
+        ran = run("toolchain", [tool, *argv[1:]], check=False)
+        return ran.stdout if ran.exit_code == 0 else ""
+    root = cache_root()
+    memo = _probe_memo(root)
+    if key not in memo:
+        ran = run("toolchain", [tool, *argv[1:]], check=False)
+        memo[key] = ran.stdout if ran.exit_code == 0 else ""
+        _save_probe_memo(root, memo)
+    return memo[key]
+
+
+_PROBES = "toolchain-probes.json"
+
+
+@functools.cache
+def _probe_memo(root: Path) -> dict[str, str]:
+    try:
+        return json.loads((root / _PROBES).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _save_probe_memo(root: Path, memo: dict[str, str]) -> None:
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=root, delete=False, suffix=".tmp") as tmp:
+            json.dump(memo, tmp, indent=1, sort_keys=True)
+        os.replace(tmp.name, root / _PROBES)
+    except OSError:
+        pass  # an unwritable cache only costs time
+
+
 def _which(name: str) -> Path | None:
     found = shutil.which(name)
     return Path(found) if found else None
@@ -65,10 +110,11 @@ def _which(name: str) -> Path | None:
 
 @functools.cache
 def _dpkg_binaries(package: str, name: str) -> list[Path]:
-    ran = run("toolchain", ["dpkg-query", "-L", package], check=False) if _which("dpkg-query") else None
-    if ran is None or ran.exit_code != 0:
-        return []
-    return [Path(line) for line in ran.stdout.splitlines() if line.endswith(f"/bin/{name}") and Path(line).is_file()]
+    """Files named bin/<name> that a Debian package installed (its dpkg list)."""
+    lists = sorted(Path("/var/lib/dpkg/info").glob(f"{package}.list")) + sorted(
+        Path("/var/lib/dpkg/info").glob(f"{package}:*.list"))
+    lines = [line for listing in lists for line in listing.read_text(errors="replace").splitlines()]
+    return [Path(line) for line in lines if line.endswith(f"/bin/{name}") and Path(line).is_file()]
 
 
 def _rust_candidates(override: str | None) -> list[Path]:
@@ -87,15 +133,15 @@ def probe_rust(rustc: Path) -> Rust | str:
     """A Rust toolchain, or the reason this rustc cannot build for BPF."""
     if not rustc.exists():
         return f"{rustc}: not found"
-    vv = run("toolchain", [rustc, "-vV"], check=False)
-    match = _LLVM_VERSION.search(vv.stdout)
-    if vv.exit_code != 0 or not match:
+    vv = probe([rustc, "-vV"])
+    match = _LLVM_VERSION.search(vv)
+    sysroot = Path(probe([rustc, "--print", "sysroot"]).strip() or "/nonexistent")
+    if not match:
         return f"{rustc}: `rustc -vV` failed or shows no LLVM version"
-    sysroot = Path(run("toolchain", [rustc, "--print", "sysroot"]).stdout.strip())
     libdir = sysroot / "lib/rustlib" / TARGET / "lib"
     prebuilt = any(libdir.glob("libcore-*.rlib"))
     has_src = (sysroot / "lib/rustlib/src/rust/library/core").is_dir()
-    version = vv.stdout.splitlines()[0].strip()
+    version = vv.splitlines()[0].strip()
     if not (prebuilt or has_src):
         return (f"{rustc} ({version}): no `core` for {TARGET} in {libdir} and no rust-src for -Z build-std")
     cargo = _cargo_for(rustc)
@@ -132,8 +178,7 @@ def find_rust(override: str | None = None) -> Rust:
 
 
 def _version_of(tool: Path) -> tuple[int, int, int] | None:
-    ran = run("toolchain", [tool, "--version"], check=False)
-    match = _LLVM_VERSION.search(ran.stdout)
+    match = _LLVM_VERSION.search(probe([tool, "--version"]))
     return tuple(map(int, match.groups())) if match else None
 
 
@@ -172,8 +217,10 @@ def find_clang(override: str | None = None) -> Clang:
         raise ToolchainError(Diagnostic(
             f"toolchain: clang not found ({name})",
             notes=["install it: apt-get install clang libbpf-dev", "or name one with --clang PATH / TATARA_CLANG"]))
-    first = run("toolchain", [path, "--version"]).stdout.splitlines()[0].strip()
-    return Clang(path, first)
+    lines = probe([path, "--version"]).splitlines()
+    if not lines:
+        raise ToolchainError(f"toolchain: `{path} --version` failed")
+    return Clang(path, lines[0].strip())
 
 
 def find_bpf_linker() -> Path | None:
