@@ -130,3 +130,13 @@ def test_nix_engine_unbuildable_flake_is_exit_3(tmp_path):
     ran = cli("build", str(tmp_path / "demo.tlisp"), "--engine", "nix", "-o", str(tmp_path / "out"))
     assert ran.returncode == 3, ran.stderr
     assert "nix build failed" in ran.stderr and "does not provide attribute" in ran.stderr
+
+
+def test_source_error_is_exit_1_with_span_and_no_out(tmp_path):
+    source = tmp_path / "bad.tlisp"
+    source.write_text('(defbpf-program p :kind :xdpp :attach (:target "eth0"))\n')
+    ran = cli("build", str(source), "--backend", "c", "-o", str(tmp_path / "out"), "--json")
+    assert ran.returncode == 1, ran.stderr
+    assert json.loads(ran.stdout)["error"]["exit_code"] == 1
+    assert "bad.tlisp:1:" in ran.stderr and "Traceback" not in ran.stderr
+    assert not (tmp_path / "out").exists()
