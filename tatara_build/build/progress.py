@@ -50,7 +50,7 @@ class RichProgress(Progress):
         self.console.print(f"[green]✓[/] {name} [dim]{time.monotonic() - started:.2f} s[/]", highlight=False)
 
     def line(self, text: str) -> None:
-        self.console.print(text, highlight=False, markup=False)
+        self.console.print(text, highlight=False, markup=False, soft_wrap=True)
 
 
 def make_progress(json_mode: bool = False) -> Progress:
