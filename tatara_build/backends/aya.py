@@ -196,6 +196,9 @@ class AyaGenerator(Generator):
             return f"{head} {tail}"
         return f"{head}\n{INDENT}{tail}"
 
+    def line_unread(self, name: str) -> str | None:
+        return None  # the crate allows unused_variables
+
     def line_break(self) -> str:
         return "break;"
 

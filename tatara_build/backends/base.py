@@ -165,6 +165,14 @@ class Generator:
             return "ctx"
         raise SourceError(f"unbound variable `{name}`", span)
 
+    def mark_if_unread(self, target: str, name: str, body: list[ir.Expr]) -> None:
+        """A binding the body never reads is still legal source: tell the
+        compiler so (C's -Wall -Werror would reject it)."""
+        if not any(isinstance(n, ir.Var) and n.name == name for n in walk(body)):
+            line = self.line_unread(target)
+            if line:
+                self.emit(line)
+
     def temp(self) -> str:
         self.fn.temps += 1
         return f"__t{self.fn.temps}"
@@ -210,6 +218,7 @@ class Generator:
         self.open(self.open_scope())
         name = self.bind(e.name, e.span)
         self.emit(self.line_let(name, e.value.type, value, e.name in self.fn.mutated))
+        self.mark_if_unread(name, e.name, e.body)
         self.block(e.body, dest, dest_type)
         self.close(self.close_scope())
 
@@ -242,6 +251,7 @@ class Generator:
             self.open(self.open_if(self.spell_found_ptr(ptr)))
             name = self.bind(e.name, e.span)
             self.emit(self.line_let(name, decl.value, self.spell_deref(ptr, decl), False))
+            self.mark_if_unread(name, e.name, [e.then])
         else:
             raise SourceError("if-let needs (header …) or (map-lookup …)", e.value.span)
         self.stmt(e.then, dest, dest_type)
@@ -294,7 +304,10 @@ class Generator:
         self.emit(self.line_event_output(decl, tmp, e.value.type))
 
     def stmt_return_value(self, e: ir.ReturnValue, dest, dest_type) -> None:
-        self.emit(self.line_return(self.value(e.value)))
+        self.emit(self.line_return_value(self.value(e.value)))
+
+    def line_return_value(self, value: str) -> str:
+        return self.line_return(value)
 
     def stmt_return(self, e: ir.Return, dest, dest_type) -> None:
         self.emit(self.line_return_action(e))

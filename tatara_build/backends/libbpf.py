@@ -117,6 +117,11 @@ class CGenerator(Generator):
     def line_return(self, value: str) -> str:
         return f"return {value};"
 
+    def line_return_value(self, value: str) -> str:
+        # The kind's value (e.g. socket-filter's i64) narrowed as the kernel
+        # does, explicitly: an implicit narrowing is a -Werror warning.
+        return f"return ({self.fn.kind.c_return}){value};"
+
     def line_discard(self, value: str) -> str:
         return f"(void){value};"
 
@@ -125,6 +130,9 @@ class CGenerator(Generator):
 
     def line_let(self, name: str, t: str, value: str, mutable: bool) -> str:
         return f"{decl(t, name)} = {value};"
+
+    def line_unread(self, name: str) -> str:
+        return f"(void){name};"
 
     def line_break(self) -> str:
         return "break;"

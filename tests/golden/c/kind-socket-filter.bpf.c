@@ -12,7 +12,7 @@ SEC("socket")
 int kind_socket_filter(struct __sk_buff *ctx)
 {
     if (((__u16)bpf_ntohs(ctx->protocol)) == ((__u16)2048)) {
-        return ((__s64)((__u32)ctx->len));
+        return (int)((__s64)((__u32)ctx->len));
     } else {
         return 0;
     }
