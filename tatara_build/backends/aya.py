@@ -26,6 +26,12 @@ EDITION = "2024"
 MAX_INLINE = 72  # longer (indent + expression) get their own `let` (rustfmt's width is 100)
 MAX_OPERAND = 40  # a longer operand of a larger expression is named first
 MAX_WIDTH = 100  # rustfmt's max_width
+MAX_ARGS = 44  # a call's arguments (or a method chain) stay under rustfmt's 60-column heuristics
+
+
+def is_atom(text: str) -> bool:
+    """A name or a literal: never split by rustfmt, safe as a receiver."""
+    return re.fullmatch(r"[A-Za-z0-9_]+", text) is not None  # not `-5i32`: `-5i32.f()` is `-(5i32.f())`
 
 # Per map kind: the btf_maps type's generics, and how each operation is
 # spelled. `{m}` the static, `{k}` key, `{v}` value, `{b}` key bits.
@@ -104,11 +110,18 @@ class AyaGenerator(Generator):
         return action.aya
 
     def spell_binary(self, op: str, left: str, right: str, t: str) -> str:
-        if op in ("add", "sub", "mul"):
-            text = f"{left}.wrapping_{op}({unparen(right)})"
-        elif op in ("shl", "shr"):
-            # wrapping_shl masks the amount to width-1, as the C spelling does
-            text = f"{left}.wrapping_{op}({right} as u32)"
+        if op in ("add", "sub", "mul", "shl", "shr"):
+            # A method call on a compound receiver is a chain; rustfmt splits
+            # chains past chain_width (60): keep receivers atomic, calls short.
+            if not is_atom(left) or len(left) + len(right) > MAX_ARGS:
+                left = self.hoist_always(left, t)
+            if len(left) + len(right) > MAX_ARGS and not is_atom(right):
+                right = self.hoist_always(right, t)
+            if op in ("shl", "shr"):
+                # wrapping_shl masks the amount to width-1, as the C spelling does
+                text = f"{left}.wrapping_{op}({right} as u32)"
+            else:
+                text = f"{left}.wrapping_{op}({unparen(right)})"
         else:
             text = f"({left} {BINARY[op]} {right})"
         return self.hoist(text, t)
@@ -144,6 +157,17 @@ class AyaGenerator(Generator):
     def operand(self, e: ir.Expr) -> str:
         text = self.value(e)
         return self.hoist_always(text, e.type) if len(text) > MAX_OPERAND else text
+
+    def arguments(self, exprs: list[ir.Expr]) -> list[str]:
+        """rustfmt lays out a call vertically once its arguments pass
+        fn_call_width (60): name the longest until the call fits."""
+        texts = [self.operand(e) for e in exprs]
+        while len(", ".join(texts)) > MAX_ARGS:
+            i = max((i for i, t in enumerate(texts) if not is_atom(t)), key=lambda i: len(texts[i]), default=None)
+            if i is None:
+                break
+            texts[i] = self.hoist_always(texts[i], exprs[i].type)
+        return texts
 
     def short_circuit(self, args: list[ir.Expr], op: str, is_and: bool) -> str:
         if not all(is_pure_value(a) for a in args):

@@ -294,7 +294,7 @@ class Generator:
         generated once: short call sites, one place per map API."""
         decl = self.map_decl(map_name, span, f"map-{op}")
         self.map_helpers.add((op, decl.name))
-        values = ", ".join(unparen(self.operand(a)) for a in args)
+        values = ", ".join(unparen(v) for v in self.arguments(list(args)))
         self.emit(f"{self.helper_name(op, snake(decl.name))}({values});")
 
     def stmt_event_output(self, e: ir.EventOutput, dest, dest_type) -> None:
@@ -330,6 +330,10 @@ class Generator:
         """A value used inside a larger expression (dialects may name long
         ones to keep lines short)."""
         return self.value(e)
+
+    def arguments(self, exprs: list[ir.Expr]) -> list[str]:
+        """The arguments of a call, in order."""
+        return [self.operand(e) for e in exprs]
 
     def value_int(self, e: ir.Int) -> str:
         return self.spell_int(e.value, e.type or "i64")
@@ -367,10 +371,11 @@ class Generator:
 
     def value_binary(self, e: ir.Binary) -> str:
         t = e.type or e.left.type
-        left, right = self.operand(e.left), self.operand(e.right)
         if e.op in ("div", "rem"):
+            left, right = self.arguments([e.left, e.right])
             self.int_helpers.add((e.op, t))
-            return f"{self.helper_name(e.op, t)}({left}, {right})"
+            return f"{self.helper_name(e.op, t)}({unparen(left)}, {unparen(right)})"
+        left, right = self.operand(e.left), self.operand(e.right)
         return self.spell_binary(e.op, left, right, t)
 
     def value_cast(self, e: ir.Cast) -> str:
@@ -380,7 +385,7 @@ class Generator:
         helper = tables.HELPERS.get(e.helper)
         if helper is None:
             raise SourceError(f"unknown helper `{e.helper}`", e.span)
-        return self.spell_call(helper, [self.operand(a) for a in e.args])
+        return self.spell_call(helper, self.arguments(e.args))
 
     def value_ctx_field(self, e: ir.CtxField) -> str:
         spec = self.fn.kind.ctx_fields.get(e.field)
@@ -391,7 +396,7 @@ class Generator:
     def value_map_get(self, e: ir.MapGet) -> str:
         decl = self.map_decl(e.map, e.span, "map-get")
         self.map_helpers.add(("get", decl.name))
-        return f"{self.helper_name('get', snake(decl.name))}({unparen(self.operand(e.key))})"
+        return f"{self.helper_name('get', snake(decl.name))}({unparen(self.arguments([e.key])[0])})"
 
     def value_field(self, e: ir.HeaderField) -> str:
         header = (e.value.type or "").removeprefix("header:")

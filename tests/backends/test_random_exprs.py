@@ -4,6 +4,7 @@ language's integer semantics. Complements test_semantics' named cases."""
 
 from __future__ import annotations
 
+import os
 import random
 import subprocess
 
@@ -81,6 +82,40 @@ def test_random_expressions_match_the_model(seed, tmp_path):
     [c_file] = emit(check.check(frontend.load(path)), "c", tmp_path)
     obj = tmp_path / "random.o"
     subprocess.run(["clang", *CLANG_FLAGS, str(c_file), "-o", str(obj)], check=True)
+    failures = []
+    with hostbpf.loaded(obj) as (root, _):
+        for i, (text, expected) in enumerate(exprs):
+            got = hostbpf.run(root, f"r{i}", bytes(ETH_HLEN + N))
+            if got != expected & 0xFFFFFFFF:
+                failures.append(f"{text}: kernel {got}, model {expected & 0xFFFFFFFF}")
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("seed", list(range(1, 31)))
+def test_random_expressions_are_rustfmt_clean(seed, tmp_path):
+    from .helpers import rustfmt
+
+    exe = rustfmt()
+    if exe is None:
+        pytest.skip("rustfmt not available")
+    path = tmp_path / "random.tlisp"
+    path.write_text(source(cases(seed)))
+    emit(check.check(frontend.load(path)), "aya", tmp_path / "crate")
+    done = subprocess.run([exe, "--edition", "2024", "--check", str(tmp_path / "crate" / "src" / "main.rs")],
+                          capture_output=True, text=True, cwd="/")
+    assert done.returncode == 0, done.stdout[-3000:]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(hostbpf.available() is not None or "TATARA_VENDOR_DIR" not in os.environ,
+                    reason="needs root, bpftool and TATARA_VENDOR_DIR (aya's crates)")
+def test_random_expressions_match_the_model_in_aya(tmp_path):
+    from .test_semantics import aya_object
+
+    exprs = cases(1)
+    path = tmp_path / "random.tlisp"
+    path.write_text(source(exprs))
+    obj = aya_object(check.check(frontend.load(path)), tmp_path)
     failures = []
     with hostbpf.loaded(obj) as (root, _):
         for i, (text, expected) in enumerate(exprs):
