@@ -265,12 +265,13 @@ class AyaGenerator(Generator):
         info = tables.INT_TYPES[t]
         r, name = info.rust, self.helper_name(op, t)
         head = ["#[inline(always)]", f"fn {name}(a: {r}, b: {r}) -> {r} {{"]
+        # checked_* + unwrap_or: no panic path exists for the verifier to find.
+        checked = {"div": "checked_div", "rem": "checked_rem"}[op]
         if not info.signed:
-            return head + [f"{INDENT}if b == 0 {{ 0 }} else {{ a {BINARY[op]} b }}", "}"]
+            return head + [f"{INDENT}a.{checked}(b).unwrap_or(0)", "}"]
         sign = "(a < 0) != (b < 0)" if op == "div" else "a < 0"
         return head + [
-            f"{INDENT}if b == 0 {{", f"{INDENT * 2}return 0;", f"{INDENT}}}",
-            f"{INDENT}let r = a.unsigned_abs() {BINARY[op]} b.unsigned_abs();",
+            f"{INDENT}let r = a.unsigned_abs().{checked}(b.unsigned_abs()).unwrap_or(0);",
             f"{INDENT}if {sign} {{", f"{INDENT * 2}r.wrapping_neg() as {r}", f"{INDENT}}} else {{",
             f"{INDENT * 2}r as {r}", f"{INDENT}}}", "}"]
 

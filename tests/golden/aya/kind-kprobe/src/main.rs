@@ -12,10 +12,7 @@ static CALLS: aya_ebpf::btf_maps::PerCpuHashMap<u32, i64, 1024> =
 
 #[inline(always)]
 fn __div_i64(a: i64, b: i64) -> i64 {
-    if b == 0 {
-        return 0;
-    }
-    let r = a.unsigned_abs() / b.unsigned_abs();
+    let r = a.unsigned_abs().checked_div(b.unsigned_abs()).unwrap_or(0);
     if (a < 0) != (b < 0) {
         r.wrapping_neg() as i64
     } else {

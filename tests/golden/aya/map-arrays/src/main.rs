@@ -14,10 +14,7 @@ static PCA: aya_ebpf::btf_maps::PerCpuArray<u8, 2> = aya_ebpf::btf_maps::PerCpuA
 
 #[inline(always)]
 fn __rem_i64(a: i64, b: i64) -> i64 {
-    if b == 0 {
-        return 0;
-    }
-    let r = a.unsigned_abs() % b.unsigned_abs();
+    let r = a.unsigned_abs().checked_rem(b.unsigned_abs()).unwrap_or(0);
     if a < 0 {
         r.wrapping_neg() as i64
     } else {
