@@ -84,14 +84,14 @@ class Fn:
     used: set[str] = field(default_factory=set)
     temps: int = 0
     mutated: set[str] = field(default_factory=set)
-    loop_depth: int = 0
 
 
 class Generator:
-    """Dialect-independent walk. Subclasses implement the `spell_*` and
-    `stmt_*` methods and `render_module`."""
+    """Dialect-independent walk. A dialect spells values (`spell_*`), lines
+    (`line_*`, `open_*`, `close_scope`, `else_`), the packet prologue, the
+    support functions (parsers from `parser_plans`, map and integer
+    helpers) and the file layout."""
 
-    # Spellings a dialect must provide.
     name = "base"
 
     def __init__(self, module: ir.Module):
@@ -268,12 +268,10 @@ class Generator:
         var = self.bind(e.var, e.span)
         self.emit(self.line_let(var, "u32", self.spell_int(e.start, "u32"), True))
         self.open(self.open_while(f"{var} < {self.spell_int(e.end, 'u32')}"))
-        self.fn.loop_depth += 1
         # The increment must run on `continue`-free paths only; bodies have
         # no continue, so it goes last.
         self.block(e.body, DISCARD, None)
         self.emit(self.line_assign(var, self.spell_binary("add", var, self.spell_int(1, "u32"), "u32")))
-        self.fn.loop_depth -= 1
         self.close(self.close_scope())
         self.close(self.close_scope())
 

@@ -7,7 +7,6 @@ overflow are why arithmetic is spelled with explicit unsigned casts."""
 from __future__ import annotations
 
 from .. import ir, tables
-from ..errors import SourceError
 from .base import BINARY, INDENT, NEGATE, Generator, balanced, format_target, snake
 
 # Per map kind: extra declaration lines, and whether the key is wrapped in
