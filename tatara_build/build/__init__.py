@@ -12,6 +12,7 @@ place at the end: a failed build leaves no partial OUT.
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -139,7 +140,7 @@ def _build_into(tmp: Path, stem: str, source_sha256: str, source_name: str, opti
     manifest = Manifest(
         tatara_build_version=version(), source=source_name, source_sha256=source_sha256,
         backend=options.backend, engine=options.engine, objects=[describe(obj, module)],
-        toolchain=plan.toolchain, crates=_crates(tmp / "src" / "Cargo.lock"),
+        toolchain=plan.toolchain, crates=_crates(tmp / "src" / "Cargo.lock"), nix=_provenance(),
     )
     (tmp / "manifest.json").write_text(manifest.to_json())
     return manifest
@@ -163,6 +164,21 @@ def describe(obj: Path, module=None) -> ObjectInfo:
         programs.append(Program(symbol=symbol, section=section, name=decl.name if decl else None, kind=kind))
     return ObjectInfo(file=obj.name, sha256=hashlib.sha256(data).hexdigest(), size=len(data),
                       sections=parsed.sections, programs=programs, maps=parsed.maps())
+
+
+def _provenance() -> dict | None:
+    """The Nix derivations pass the flake's input revs and toolchain pins as
+    TATARA_PROVENANCE (a JSON object); the manifest records them."""
+    raw = os.environ.get("TATARA_PROVENANCE")
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as err:
+        raise ToolchainError(f"build: TATARA_PROVENANCE is not JSON ({err})") from None
+    if not isinstance(value, dict):
+        raise ToolchainError("build: TATARA_PROVENANCE must be a JSON object of input revs and pins")
+    return value
 
 
 def _crates(lock: Path) -> list[Crate]:

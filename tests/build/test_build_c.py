@@ -136,3 +136,18 @@ def test_warm_build_runs_no_tool(c_sources, tmp_path):
     toolchain._probe_memo.cache_clear()  # as a fresh process would: read from disk
     build_generated(c_sources, "pass", tmp_path / "b", C)
     assert LOG.runs == []
+
+
+def test_manifest_records_nix_provenance(c_sources, tmp_path, monkeypatch):
+    monkeypatch.setenv("TATARA_PROVENANCE", json.dumps({"nixpkgs": "b7c2ada9", "rust-overlay": "29224977"}))
+    manifest = build_generated(c_sources, "pass", tmp_path / "out", C)
+    on_disk = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest.nix == on_disk["nix"] == {"nixpkgs": "b7c2ada9", "rust-overlay": "29224977"}
+
+
+@pytest.mark.parametrize("raw", ["not json", "[1, 2]"])
+def test_bad_provenance_is_a_toolchain_error(c_sources, tmp_path, monkeypatch, raw):
+    monkeypatch.setenv("TATARA_PROVENANCE", raw)
+    with pytest.raises(ToolchainError, match="TATARA_PROVENANCE"):
+        build_generated(c_sources, "pass", tmp_path / "out", C)
+    assert not (tmp_path / "out").exists()
