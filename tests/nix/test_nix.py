@@ -399,6 +399,7 @@ def test_object_nix_really_builds_the_same_object_as_the_host_engine(tmp_path: P
     assert sha(out / "drop-syn.o") == sha(tmp_path / "host/drop-syn.o")
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["objects"][0]["sha256"] == sha(out / "drop-syn.o")
+    assert manifest["nix"]["nixpkgs"] == "host-test"  # the flake's provenance reaches the manifest
 
 
 def test_the_nix_pins_match_what_the_aya_backend_emits(tmp_path: Path) -> None:
