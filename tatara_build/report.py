@@ -57,6 +57,8 @@ def render(v: Verification, console: Console | None = None) -> None:
                 console.print("\n".join(p.verifier_log.splitlines()[-25:]), markup=False, highlight=False)
                 if p.failing_source:
                     console.print(f"failing source line: {p.failing_source}", markup=False)
+                if p.failing_span and p.failing_tlisp is not None:
+                    console.print(f"from {p.failing_span}:\n    {p.failing_tlisp.strip()}", markup=False, highlight=False)
         if obj.loader_output:
             console.print(f"[red]{Path(obj.path).name} did not load:[/]")
             console.print(obj.loader_output, markup=False, highlight=False)

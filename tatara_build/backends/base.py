@@ -16,6 +16,7 @@ code from both backends.
 from __future__ import annotations
 
 import re
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from .. import ir, tables
@@ -26,6 +27,9 @@ LICENSE = re.compile(r"[A-Za-z0-9 ./+-]{1,64}")
 RETURN = "<return>"
 DISCARD = "<discard>"
 INDENT = "    "
+# A file name goes into a span marker only if it is this plain (it is user text).
+MARKER_FILE = re.compile(r"[A-Za-z0-9._-]{1,64}")
+BRACES = {"{", "}", "} else {"}
 
 
 def snake(name: str) -> str:
@@ -84,6 +88,8 @@ class Fn:
     used: set[str] = field(default_factory=set)
     temps: int = 0
     mutated: set[str] = field(default_factory=set)
+    span: object = None  # the form being lowered (its span goes into markers)
+    marked: object = None  # the span of the last marker written
 
 
 class Generator:
@@ -130,9 +136,40 @@ class Generator:
     # --- statements -------------------------------------------------------
 
     def emit(self, lines: str) -> None:
-        """Append one or more lines (a dialect may spell a step as several)."""
+        """Append one or more lines (a dialect may spell a step as several).
+        The first code line lowered from a form other than the last marked
+        one gets a trailing span marker: on the same line, so it reaches the
+        BTF line info the verifier prints."""
         for line in lines.split("\n"):
+            span = self.fn.span
+            if line and span is not None and span != self.fn.marked and line.strip() not in BRACES:
+                marker = self.span_marker(span)
+                if marker:
+                    line = f"{line} {marker}"
+                    self.fn.marked = span
             self.fn.lines.append(INDENT * self.fn.depth + line if line else "")
+
+    def span_marker(self, span) -> str | None:
+        """`file.tlisp:L:C` (`L:C` when the file name is not plain) in the
+        dialect's comment syntax; None for no markers."""
+        return None
+
+    @staticmethod
+    def span_text(span) -> str:
+        name = span.file.replace("\\", "/").rsplit("/", 1)[-1]
+        where = f"{int(span.line)}:{int(span.col)}"
+        return f"{name}:{where}" if MARKER_FILE.fullmatch(name) else where
+
+    @contextmanager
+    def lowering(self, e: ir.Node):
+        """Lines emitted inside belong to `e` (when it has a span)."""
+        outer = self.fn.span
+        if getattr(e, "span", None) is not None:
+            self.fn.span = e.span
+        try:
+            yield
+        finally:
+            self.fn.span = outer
 
     def open(self, line: str) -> None:
         self.emit(line)
@@ -196,11 +233,12 @@ class Generator:
             self.emit(self.line_assign(dest, value))
 
     def stmt(self, e: ir.Expr, dest: str, dest_type: str | None) -> None:
-        method = getattr(self, "stmt_" + e.form.replace("-", "_"), None)
-        if method is not None:
-            method(e, dest, dest_type)
-            return
-        self.deliver(self.value(e), dest, e)
+        with self.lowering(e):
+            method = getattr(self, "stmt_" + e.form.replace("-", "_"), None)
+            if method is not None:
+                method(e, dest, dest_type)
+                return
+            self.deliver(self.value(e), dest, e)
 
     def line_return_action(self, e: ir.Return) -> str:
         action = self.fn.kind.actions.get(e.action)
@@ -314,6 +352,10 @@ class Generator:
 
     def value(self, e: ir.Expr) -> str:
         """Spell a value; forms that need statements go through a temp."""
+        with self.lowering(e):
+            return self.lower_value(e)
+
+    def lower_value(self, e: ir.Expr) -> str:
         method = getattr(self, "value_" + e.form.replace("-", "_"), None)
         if method is not None:
             return method(e)

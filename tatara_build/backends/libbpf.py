@@ -113,6 +113,9 @@ class CGenerator(Generator):
 
     # --- statements -----------------------------------------------------------
 
+    def span_marker(self, span) -> str:
+        return f"/* {self.span_text(span)} */"
+
     def line_return(self, value: str) -> str:
         return f"return {value};"
 

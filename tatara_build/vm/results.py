@@ -34,6 +34,7 @@ class ProgramResult(BaseModel):
     verifier_log: str | None = None  # kept on rejection
     failing_source: str | None = None  # generated source line of the failing insn
     failing_span: str | None = None  # .tlisp file:line:col it came from
+    failing_tlisp: str | None = None  # that .tlisp source line
 
 
 class ObjectResult(BaseModel):

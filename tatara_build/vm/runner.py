@@ -27,6 +27,7 @@ class ObjectJob:
     max_insns: dict[str, int] = field(default_factory=dict)  # by ELF symbol
     default_max_insns: int = tables.DEFAULT_MAX_INSNS
     generated: list[Path] = field(default_factory=list)  # its generated sources, for failure mapping
+    source: Path | None = None  # the .tlisp it was built from (to show the failing form's line)
 
 
 @dataclass
@@ -126,7 +127,9 @@ def _object_result(index: int, job: ObjectJob, steps: list[results.Step]) -> Obj
             result.verifier_log = log.text
             if where := sourcemap.failing_line(log.text):
                 result.failing_source = where[0]
-                result.failing_span = sourcemap.tlisp_span(job.generated, *where)
+                if span := sourcemap.tlisp_span(job.generated, *where):
+                    result.failing_span = sourcemap.with_file(span, job.source)
+                    result.failing_tlisp = sourcemap.source_line(span, job.source)
         programs.append(result)
     loaded = load is not None and load.rc == 0
     explained = any(p.verifier_log for p in programs)  # else show what the loader said

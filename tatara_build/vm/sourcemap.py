@@ -1,7 +1,9 @@
 """Map a verifier rejection back to source: the verifier prints the source
 line of each instruction from BTF line info (`; if (tcp->syn) @ f.c:31` on
 newer kernels, without the `@ …` on 6.1); the generated source carries
-`/* file.tlisp:L:C */` markers that name the form each line came from."""
+trailing `/* file.tlisp:L:C */` (C) or `// file.tlisp:L:C` (Rust) markers
+naming the form each line came from (`L:C` alone when the file name is not
+plain enough to print)."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import re
 from pathlib import Path
 
 _SOURCE_LINE = re.compile(r"^; (?P<text>.*?)(?: @ (?P<file>[^:@\s]+):(?P<line>\d+))?$")
-_MARKER = re.compile(r"(?P<span>[\w.+-]+\.tlisp:\d+:\d+)")
+_MARKER = re.compile(r"(?:/\*|//) *(?P<span>(?:[A-Za-z0-9._+-]+\.tlisp:)?\d+:\d+)\b")
 
 
 def failing_line(log: str) -> tuple[str, int | None] | None:
@@ -23,12 +25,32 @@ def failing_line(log: str) -> tuple[str, int | None] | None:
 
 
 def tlisp_span(generated: list[Path], text: str, line_no: int | None) -> str | None:
-    """The nearest `.tlisp:L:C` marker at or above the generated line (in the
-    one generated file that has that line)."""
+    """The marker on the failing line itself (BTF line info carries the
+    whole line), else the nearest one above it in the same function of the
+    generated file that has that line."""
+    if m := _MARKER.search(text):
+        return m["span"]
     for path in generated:
         if path.is_file() and (span := _span_in(path, text, line_no)):
             return span
     return None
+
+
+def with_file(span: str, source: Path | None) -> str:
+    """`L:C` markers leave the file name out; the job knows it."""
+    if source is not None and re.fullmatch(r"\d+:\d+", span):
+        return f"{source.name}:{span}"
+    return span
+
+
+def source_line(span: str, source: Path | None) -> str | None:
+    """The `.tlisp` line a span points at (read from the job's source)."""
+    m = re.search(r"(\d+):\d+$", span)
+    if source is None or m is None or not source.is_file():
+        return None
+    lines = source.read_text(encoding="utf-8", errors="replace").splitlines()
+    n = int(m[1])
+    return lines[n - 1] if 0 < n <= len(lines) else None
 
 
 def _span_in(path: Path, text: str, line_no: int | None) -> str | None:
@@ -41,4 +63,6 @@ def _span_in(path: Path, text: str, line_no: int | None) -> str | None:
     for i in range(line_no - 1, -1, -1):
         if m := _MARKER.search(lines[i]):
             return m["span"]
+        if i < line_no - 1 and lines[i][:1] not in ("", " ", "\t", "{"):
+            return None  # a function boundary: markers above belong to another function
     return None

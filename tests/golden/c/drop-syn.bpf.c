@@ -89,16 +89,16 @@ int drop_syn(struct xdp_md *ctx)
     void *__data = (void *)(long)ctx->data;
     void *__data_end = (void *)(long)ctx->data_end;
     {
-        void *tcp = __parse_tcp(__data, __data_end);
+        void *tcp = __parse_tcp(__data, __data_end); /* drop-syn.tlisp:27:3 */
         if (tcp) {
-            if (((((*(__u8 *)(tcp + 13)) >> 1) & 0x1) != 0) && !((((*(__u8 *)(tcp + 13)) >> 4) & 0x1) != 0)) {
-                __add_syn_drops(0U, 1ULL);
-                return XDP_DROP;
+            if (((((*(__u8 *)(tcp + 13)) >> 1) & 0x1) != 0) && !((((*(__u8 *)(tcp + 13)) >> 4) & 0x1) != 0)) { /* drop-syn.tlisp:28:5 */
+                __add_syn_drops(0U, 1ULL); /* drop-syn.tlisp:30:11 */
+                return XDP_DROP; /* drop-syn.tlisp:31:11 */
             } else {
-                return XDP_PASS;
+                return XDP_PASS; /* drop-syn.tlisp:32:9 */
             }
         } else {
-            return XDP_PASS;
+            return XDP_PASS; /* drop-syn.tlisp:33:5 */
         }
     }
 }

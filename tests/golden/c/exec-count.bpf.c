@@ -25,12 +25,12 @@ SEC("tracepoint/syscalls/sys_enter_execve")
 int exec_count(void *ctx)
 {
     {
-        __u32 cpu = bpf_get_smp_processor_id();
-        if (cpu < 256U) {
-            __add_exec_calls(cpu, 1ULL);
+        __u32 cpu = bpf_get_smp_processor_id(); /* exec-count.tlisp:19:3 */
+        if (cpu < 256U) { /* exec-count.tlisp:20:5 */
+            __add_exec_calls(cpu, 1ULL); /* exec-count.tlisp:21:9 */
         }
     }
-    return 0;
+    return 0; /* exec-count.tlisp:22:3 */
 }
 
 char LICENSE[] SEC("license") = "GPL";

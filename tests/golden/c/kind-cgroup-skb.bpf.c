@@ -82,22 +82,22 @@ int kind_cgroup_skb(struct __sk_buff *ctx)
     void *__data = (void *)(long)ctx->data;
     void *__data_end = (void *)(long)ctx->data_end;
     {
-        void *tcp = __parse_tcp_l3(__data, __data_end);
+        void *tcp = __parse_tcp_l3(__data, __data_end); /* kind-cgroup-skb.tlisp:4:3 */
         if (tcp) {
-            if (((__u16)bpf_ntohs(*(__u16 *)(tcp + 2))) == ((__u16)23)) {
-                return 0;
+            if (((__u16)bpf_ntohs(*(__u16 *)(tcp + 2))) == ((__u16)23)) { /* kind-cgroup-skb.tlisp:5:5 */
+                return 0; /* kind-cgroup-skb.tlisp:5:38 */
             }
         }
     }
     {
-        void *ip6 = __parse_ipv6_l3(__data, __data_end);
+        void *ip6 = __parse_ipv6_l3(__data, __data_end); /* kind-cgroup-skb.tlisp:6:3 */
         if (ip6) {
-            if (((__u8)(*(__u8 *)(ip6 + 6))) == ((__u8)17)) {
-                return 1;
+            if (((__u8)(*(__u8 *)(ip6 + 6))) == ((__u8)17)) { /* kind-cgroup-skb.tlisp:7:5 */
+                return 1; /* kind-cgroup-skb.tlisp:7:41 */
             }
         }
     }
-    return 1;
+    return 1; /* kind-cgroup-skb.tlisp:8:3 */
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -40,21 +40,21 @@ SEC("kprobe/do_sys_openat2")
 int kind_kprobe(struct pt_regs *ctx)
 {
     {
-        __u32 tgid = ((__u32)((__u64)(bpf_get_current_pid_tgid() >> (32ULL & 63))));
+        __u32 tgid = ((__u32)((__u64)(bpf_get_current_pid_tgid() >> (32ULL & 63)))); /* kind-kprobe.tlisp:5:3 */
         {
-            __s64 total = ((__s64)0LL);
+            __s64 total = ((__s64)0LL); /* kind-kprobe.tlisp:6:9 */
             {
-                __u32 i = 0U;
+                __u32 i = 0U; /* kind-kprobe.tlisp:7:5 */
                 while (i < 8U) {
-                    if (i == 5U) {
-                        break;
+                    if (i == 5U) { /* kind-kprobe.tlisp:8:7 */
+                        break; /* kind-kprobe.tlisp:8:19 */
                     }
-                    total = ((__s64)((__u64)total - (__u64)((__s64)i)));
-                    i = (i + 1U);
+                    total = ((__s64)((__u64)total - (__u64)((__s64)i))); /* kind-kprobe.tlisp:9:7 */
+                    i = (i + 1U); /* kind-kprobe.tlisp:7:5 */
                 }
             }
-            __add_calls(tgid, __div_i64(total, -3LL));
-            return 0;
+            __add_calls(tgid, __div_i64(total, -3LL)); /* kind-kprobe.tlisp:10:5 */
+            return 0; /* kind-kprobe.tlisp:11:5 */
         }
     }
 }

@@ -9,10 +9,10 @@
 SEC("lsm/file_open")
 int kind_lsm(void *ctx)
 {
-    if (((__u32)bpf_get_current_uid_gid()) == 65534U) {
-        return -1;
+    if (((__u32)bpf_get_current_uid_gid()) == 65534U) { /* kind-lsm.tlisp:4:3 */
+        return -1; /* kind-lsm.tlisp:5:7 */
     } else {
-        return 0;
+        return 0; /* kind-lsm.tlisp:6:7 */
     }
 }
 

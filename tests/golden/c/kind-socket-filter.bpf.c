@@ -11,10 +11,10 @@ struct __sk_buff;
 SEC("socket")
 int kind_socket_filter(struct __sk_buff *ctx)
 {
-    if (((__u16)bpf_ntohs(ctx->protocol)) == ((__u16)2048)) {
-        return (int)((__s64)((__u32)ctx->len));
+    if (((__u16)bpf_ntohs(ctx->protocol)) == ((__u16)2048)) { /* kind-socket-filter.tlisp:4:3 */
+        return (int)((__s64)((__u32)ctx->len)); /* kind-socket-filter.tlisp:5:7 */
     } else {
-        return 0;
+        return 0; /* kind-socket-filter.tlisp:6:7 */
     }
 }
 

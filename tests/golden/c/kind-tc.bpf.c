@@ -94,20 +94,20 @@ int kind_tc(struct __sk_buff *ctx)
     void *__data = (void *)(long)ctx->data;
     void *__data_end = (void *)(long)ctx->data_end;
     {
-        __u32 mark = ((__u32)ctx->mark);
-        __set_marks(0U, (__u32)ctx->len);
+        __u32 mark = ((__u32)ctx->mark); /* kind-tc.tlisp:5:3 */
+        __set_marks(0U, (__u32)ctx->len); /* kind-tc.tlisp:6:5 */
         {
-            void *tcp = __parse_tcp(__data, __data_end);
+            void *tcp = __parse_tcp(__data, __data_end); /* kind-tc.tlisp:7:5 */
             if (tcp) {
-                if (((__u16)bpf_ntohs(*(__u16 *)(tcp + 2))) == ((__u16)__get_marks(1U))) {
-                    return TC_ACT_SHOT;
+                if (((__u16)bpf_ntohs(*(__u16 *)(tcp + 2))) == ((__u16)__get_marks(1U))) { /* kind-tc.tlisp:8:7 */
+                    return TC_ACT_SHOT; /* kind-tc.tlisp:9:11 */
                 }
             }
         }
-        if (mark != 0U) {
-            return TC_ACT_PIPE;
+        if (mark != 0U) { /* kind-tc.tlisp:10:5 */
+            return TC_ACT_PIPE; /* kind-tc.tlisp:10:21 */
         }
-        return TC_ACT_OK;
+        return TC_ACT_OK; /* kind-tc.tlisp:11:5 */
     }
 }
 

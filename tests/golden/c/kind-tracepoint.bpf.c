@@ -25,11 +25,11 @@ SEC("tracepoint/syscalls/sys_enter_execve")
 int kind_tracepoint(void *ctx)
 {
     {
-        __u32 uid = ((__u32)(bpf_get_current_uid_gid() & 4294967295ULL));
-        if (uid < 1024U) {
-            __add_per_uid(uid, 1ULL);
+        __u32 uid = ((__u32)(bpf_get_current_uid_gid() & 4294967295ULL)); /* kind-tracepoint.tlisp:5:3 */
+        if (uid < 1024U) { /* kind-tracepoint.tlisp:6:5 */
+            __add_per_uid(uid, 1ULL); /* kind-tracepoint.tlisp:6:22 */
         }
-        return 0;
+        return 0; /* kind-tracepoint.tlisp:7:5 */
     }
 }
 

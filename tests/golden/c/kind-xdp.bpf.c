@@ -190,70 +190,70 @@ int kind_xdp(struct xdp_md *ctx)
     void *__data = (void *)(long)ctx->data;
     void *__data_end = (void *)(long)ctx->data_end;
     {
-        __u32 len = ((__u32)(__u32)(ctx->data_end - ctx->data));
+        __u32 len = ((__u32)(__u32)(ctx->data_end - ctx->data)); /* kind-xdp.tlisp:5:3 */
         {
-            __u32 ifindex = ((__u32)ctx->ingress_ifindex);
+            __u32 ifindex = ((__u32)ctx->ingress_ifindex); /* kind-xdp.tlisp:6:9 */
             {
-                void *eth = __parse_eth(__data, __data_end);
+                void *eth = __parse_eth(__data, __data_end); /* kind-xdp.tlisp:7:5 */
                 if (eth) {
-                    if (((__u16)bpf_ntohs(*(__u16 *)(eth + 12))) == ((__u16)2054)) {
-                        return XDP_TX;
+                    if (((__u16)bpf_ntohs(*(__u16 *)(eth + 12))) == ((__u16)2054)) { /* kind-xdp.tlisp:8:7 */
+                        return XDP_TX; /* kind-xdp.tlisp:8:38 */
                     }
                 }
             }
             {
-                void *vlan = __parse_vlan(__data, __data_end);
+                void *vlan = __parse_vlan(__data, __data_end); /* kind-xdp.tlisp:9:5 */
                 if (vlan) {
-                    if (((__u16)(bpf_ntohs(*(__u16 *)(vlan + 0)) & 0xfff)) > ((__u16)100)) {
-                        return XDP_DROP;
+                    if (((__u16)(bpf_ntohs(*(__u16 *)(vlan + 0)) & 0xfff)) > ((__u16)100)) { /* kind-xdp.tlisp:10:7 */
+                        return XDP_DROP; /* kind-xdp.tlisp:10:36 */
                     }
                 }
             }
             {
-                void *ip = __parse_ipv4(__data, __data_end);
+                void *ip = __parse_ipv4(__data, __data_end); /* kind-xdp.tlisp:11:5 */
                 if (ip) {
-                    __add_seen((__u32)bpf_ntohl(*(__u32 *)(ip + 12)), 1ULL);
-                    if ((((bpf_ntohs(*(__u16 *)(ip + 6)) >> 13) & 0x1) != 0) || (((__u8)(*(__u8 *)(ip + 8))) < ((__u8)2))) {
-                        return XDP_DROP;
+                    __add_seen((__u32)bpf_ntohl(*(__u32 *)(ip + 12)), 1ULL); /* kind-xdp.tlisp:13:9 */
+                    if ((((bpf_ntohs(*(__u16 *)(ip + 6)) >> 13) & 0x1) != 0) || (((__u8)(*(__u8 *)(ip + 8))) < ((__u8)2))) { /* kind-xdp.tlisp:14:9 */
+                        return XDP_DROP; /* kind-xdp.tlisp:14:55 */
                     }
                 }
             }
             {
-                void *ip6 = __parse_ipv6(__data, __data_end);
+                void *ip6 = __parse_ipv6(__data, __data_end); /* kind-xdp.tlisp:15:5 */
                 if (ip6) {
-                    if (((__u8)(*(__u8 *)(ip6 + 7))) == ((__u8)0)) {
-                        return XDP_DROP;
+                    if (((__u8)(*(__u8 *)(ip6 + 7))) == ((__u8)0)) { /* kind-xdp.tlisp:16:7 */
+                        return XDP_DROP; /* kind-xdp.tlisp:16:40 */
                     }
                 }
             }
             {
-                void *icmp = __parse_icmp(__data, __data_end);
+                void *icmp = __parse_icmp(__data, __data_end); /* kind-xdp.tlisp:17:5 */
                 if (icmp) {
-                    if (((__u8)(*(__u8 *)(icmp + 0))) == ((__u8)8)) {
-                        return XDP_PASS;
+                    if (((__u8)(*(__u8 *)(icmp + 0))) == ((__u8)8)) { /* kind-xdp.tlisp:18:7 */
+                        return XDP_PASS; /* kind-xdp.tlisp:18:36 */
                     }
                 }
             }
             {
-                void *icmp6 = __parse_icmpv6(__data, __data_end);
+                void *icmp6 = __parse_icmpv6(__data, __data_end); /* kind-xdp.tlisp:19:5 */
                 if (icmp6) {
-                    if (((__u8)(*(__u8 *)(icmp6 + 0))) == ((__u8)128)) {
-                        return XDP_PASS;
+                    if (((__u8)(*(__u8 *)(icmp6 + 0))) == ((__u8)128)) { /* kind-xdp.tlisp:20:7 */
+                        return XDP_PASS; /* kind-xdp.tlisp:20:39 */
                     }
                 }
             }
             {
-                void *udp = __parse_udp(__data, __data_end);
+                void *udp = __parse_udp(__data, __data_end); /* kind-xdp.tlisp:21:5 */
                 if (udp) {
-                    if (((__u16)bpf_ntohs(*(__u16 *)(udp + 2))) == ((__u16)53)) {
-                        return XDP_PASS;
+                    if (((__u16)bpf_ntohs(*(__u16 *)(udp + 2))) == ((__u16)53)) { /* kind-xdp.tlisp:22:7 */
+                        return XDP_PASS; /* kind-xdp.tlisp:22:40 */
                     }
                 }
             }
-            if ((len + ifindex) > 9000U) {
-                return XDP_ABORTED;
+            if ((len + ifindex) > 9000U) { /* kind-xdp.tlisp:23:5 */
+                return XDP_ABORTED; /* kind-xdp.tlisp:23:34 */
             }
-            return XDP_PASS;
+            return XDP_PASS; /* kind-xdp.tlisp:24:5 */
         }
     }
 }

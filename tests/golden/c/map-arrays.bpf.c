@@ -66,16 +66,16 @@ SEC("tc")
 int map_arrays(struct __sk_buff *ctx)
 {
     {
-        __u32 __t1_key = 1U;
+        __u32 __t1_key = 1U; /* map-arrays.tlisp:6:3 */
         __s64 *__t1 = bpf_map_lookup_elem(&a, &__t1_key);
         if (__t1) {
             __s64 v = *__t1;
-            __set_a(2U, __rem_i64(v, 10LL));
+            __set_a(2U, __rem_i64(v, 10LL)); /* map-arrays.tlisp:7:5 */
         }
     }
-    __add_a(0U, __get_a(3U));
-    __add_pca(1U, (__u8)200);
-    return TC_ACT_OK;
+    __add_a(0U, __get_a(3U)); /* map-arrays.tlisp:8:3 */
+    __add_pca(1U, (__u8)200); /* map-arrays.tlisp:9:3 */
+    return TC_ACT_OK; /* map-arrays.tlisp:10:3 */
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -84,24 +84,24 @@ SEC("xdp")
 int map_hashes(struct xdp_md *ctx)
 {
     {
-        __u32 n = __get_h(7ULL);
-        __set_h(7ULL, n + 1U);
+        __u32 n = __get_h(7ULL); /* map-hashes.tlisp:7:3 */
+        __set_h(7ULL, n + 1U); /* map-hashes.tlisp:8:5 */
         {
-            __u32 __t1_key = 3U;
+            __u32 __t1_key = 3U; /* map-hashes.tlisp:9:5 */
             __u16 *__t1 = bpf_map_lookup_elem(&lru, &__t1_key);
             if (__t1) {
                 __u16 old = *__t1;
-                __set_lru(3U, (__u16)((__u32)old * (__u32)((__u16)2)));
+                __set_lru(3U, (__u16)((__u32)old * (__u32)((__u16)2))); /* map-hashes.tlisp:10:7 */
             } else {
-                __add_lru(3U, (__u16)1);
+                __add_lru(3U, (__u16)1); /* map-hashes.tlisp:11:7 */
             }
         }
-        __add_pch((__u8)1, 5);
-        if (n > 100U) {
-            __delete_h(7ULL);
+        __add_pch((__u8)1, 5); /* map-hashes.tlisp:12:5 */
+        if (n > 100U) { /* map-hashes.tlisp:13:5 */
+            __delete_h(7ULL); /* map-hashes.tlisp:13:19 */
         }
-        __delete_pch((__u8)2);
-        return XDP_PASS;
+        __delete_pch((__u8)2); /* map-hashes.tlisp:14:5 */
+        return XDP_PASS; /* map-hashes.tlisp:15:5 */
     }
 }
 

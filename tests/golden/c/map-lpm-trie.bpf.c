@@ -85,23 +85,23 @@ int map_lpm_trie(struct xdp_md *ctx)
     void *__data = (void *)(long)ctx->data;
     void *__data_end = (void *)(long)ctx->data_end;
     {
-        void *ip = __parse_ipv4(__data, __data_end);
+        void *ip = __parse_ipv4(__data, __data_end); /* map-lpm-trie.tlisp:5:3 */
         if (ip) {
             {
-                __u32 src = ((__u32)bpf_ntohl(*(__u32 *)(ip + 12)));
-                if (((__u8)(*(__u8 *)(ip + 8))) == ((__u8)255)) {
-                    __delete_blocked(src);
+                __u32 src = ((__u32)bpf_ntohl(*(__u32 *)(ip + 12))); /* map-lpm-trie.tlisp:6:5 */
+                if (((__u8)(*(__u8 *)(ip + 8))) == ((__u8)255)) { /* map-lpm-trie.tlisp:7:7 */
+                    __delete_blocked(src); /* map-lpm-trie.tlisp:7:35 */
                 }
-                if (__get_blocked(src) == ((__u8)1)) {
-                    return XDP_DROP;
+                if (__get_blocked(src) == ((__u8)1)) { /* map-lpm-trie.tlisp:8:7 */
+                    return XDP_DROP; /* map-lpm-trie.tlisp:8:39 */
                 }
-                if (((__u8)(*(__u8 *)(ip + 8))) == ((__u8)1)) {
-                    __set_blocked(src, (__u8)1);
+                if (((__u8)(*(__u8 *)(ip + 8))) == ((__u8)1)) { /* map-lpm-trie.tlisp:9:7 */
+                    __set_blocked(src, (__u8)1); /* map-lpm-trie.tlisp:9:33 */
                 }
             }
         }
     }
-    return XDP_PASS;
+    return XDP_PASS; /* map-lpm-trie.tlisp:10:3 */
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -129,25 +129,25 @@ int port_counter(struct __sk_buff *ctx)
     void *__data = (void *)(long)ctx->data;
     void *__data_end = (void *)(long)ctx->data_end;
     {
-        void *tcp = __parse_tcp(__data, __data_end);
+        void *tcp = __parse_tcp(__data, __data_end); /* port-counter.tlisp:19:3 */
         if (tcp) {
             {
-                __u16 port = ((__u16)bpf_ntohs(*(__u16 *)(tcp + 2)));
-                __add_port_packets(port, 1ULL);
-                if (port == ((__u16)23)) {
-                    return TC_ACT_SHOT;
+                __u16 port = ((__u16)bpf_ntohs(*(__u16 *)(tcp + 2))); /* port-counter.tlisp:20:5 */
+                __add_port_packets(port, 1ULL); /* port-counter.tlisp:21:7 */
+                if (port == ((__u16)23)) { /* port-counter.tlisp:22:7 */
+                    return TC_ACT_SHOT; /* port-counter.tlisp:23:11 */
                 }
             }
         } else {
             {
-                void *udp = __parse_udp(__data, __data_end);
+                void *udp = __parse_udp(__data, __data_end); /* port-counter.tlisp:24:5 */
                 if (udp) {
-                    __add_port_packets((__u16)bpf_ntohs(*(__u16 *)(udp + 2)), 1ULL);
+                    __add_port_packets((__u16)bpf_ntohs(*(__u16 *)(udp + 2)), 1ULL); /* port-counter.tlisp:25:7 */
                 }
             }
         }
     }
-    return TC_ACT_OK;
+    return TC_ACT_OK; /* port-counter.tlisp:26:3 */
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -27,23 +27,23 @@ SEC("cgroup_skb/egress")
 int size_histogram(struct __sk_buff *ctx)
 {
     {
-        __u32 len = ((__u32)ctx->len);
+        __u32 len = ((__u32)ctx->len); /* size-histogram.tlisp:20:3 */
         {
-            __u32 bucket = ((__u32)0U);
+            __u32 bucket = ((__u32)0U); /* size-histogram.tlisp:21:9 */
             {
-                __u32 i = 1U;
+                __u32 i = 1U; /* size-histogram.tlisp:23:5 */
                 while (i < 16U) {
-                    if (len < (1U << (i & 31))) {
-                        break;
+                    if (len < (1U << (i & 31))) { /* size-histogram.tlisp:24:7 */
+                        break; /* size-histogram.tlisp:25:11 */
                     }
-                    bucket = i;
-                    i = (i + 1U);
+                    bucket = i; /* size-histogram.tlisp:26:7 */
+                    i = (i + 1U); /* size-histogram.tlisp:23:5 */
                 }
             }
-            __add_size_buckets(bucket, 1ULL);
+            __add_size_buckets(bucket, 1ULL); /* size-histogram.tlisp:27:5 */
         }
     }
-    return 1;
+    return 1; /* size-histogram.tlisp:28:3 */
 }
 
 char LICENSE[] SEC("license") = "GPL";
