@@ -24,6 +24,10 @@ KVM_PROBE_SECONDS = 8.0  # a working KVM reaches /init in well under this
 # ~0.6 s faster than 512 MB (measured), and the initramfs + BPF need < 64 MB.
 MEMORY_MB = 256
 TAIL_LINES = 30
+# BPF LSM programs load only when `bpf` is among the active LSMs. Debian
+# 6.1's CONFIG_LSM already ends in `bpf`; naming the same list keeps any
+# other kernel (a PATH given by the user) from leaving it out.
+LSMS = "landlock,lockdown,yama,loadpin,safesetid,integrity,apparmor,selinux,smack,tomoyo,bpf"
 
 
 @dataclass
@@ -43,7 +47,7 @@ def command(kernel: Path, initrd: Path, accel: str) -> list[str]:
     return [
         qemu, *accel_args, "-m", str(MEMORY_MB), "-smp", "1", "-nographic", "-no-reboot", "-nic", "none",
         "-kernel", str(kernel), "-initrd", str(initrd),
-        "-append", "console=ttyS0 quiet panic=-1",
+        "-append", f"console=ttyS0 quiet panic=-1 lsm={LSMS}",
     ]
 
 
