@@ -44,7 +44,7 @@ def jobs(module: ir.Module, out: Path, manifest: Manifest, object_index: int = 0
             cases.append(CaseJob(object_index, test.name, case.name, symbol, packets.build_case(case), case.expect,
                                  action.value, case.repeat))
         for expect in test.expect_maps:
-            maps.append(MapJob(object_index, test.name, _map_symbol(expect, obj), expect.key, expect.value))
+            maps.append(MapJob(object_index, test.name, _map_symbol(expect, obj), expect.key, expect.value, expect.map))
     return objects, cases, maps
 
 

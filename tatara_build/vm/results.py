@@ -60,7 +60,8 @@ class CaseResult(BaseModel):
 
 class MapCheck(BaseModel):
     test: str
-    map: str
+    map: str  # the map's name in the source
+    symbol: str | None = None  # its ELF/BTF name (what bpftool pins and dumps)
     key: int
     expected: int
     got: int | None = None

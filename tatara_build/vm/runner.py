@@ -49,6 +49,7 @@ class MapJob:
     map: str  # ELF name of the map (the pin name)
     key: int
     value: int
+    name: str = ""  # as the user wrote it (`syn-drops`), for reports
 
 
 def run(objects: list[ObjectJob], kernel: Kernel, cases: list[CaseJob] = (), maps: list[MapJob] = (),
@@ -171,6 +172,6 @@ def _map_checks(maps: list[MapJob], steps: list[results.Step]) -> list[MapCheck]
         step = dumps.get((str(job.object_index), job.map))
         table = results.map_entries(step.output) if step and step.rc == 0 else None
         got = None if table is None else table.get(job.key, 0)
-        out.append(MapCheck(test=job.test, map=job.map, key=job.key, expected=job.value, got=got,
-                            passed=got == job.value))
+        out.append(MapCheck(test=job.test, map=job.name or job.map, symbol=job.map, key=job.key,
+                            expected=job.value, got=got, passed=got == job.value))
     return out

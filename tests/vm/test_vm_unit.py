@@ -153,6 +153,24 @@ def test_map_checks_absent_key_is_zero_and_failed_dump_is_none():
     assert [(c.got, c.passed) for c in checks] == [(4, True), (0, True), (None, False)]
 
 
+def test_map_checks_and_the_report_name_maps_as_the_source_does():
+    from rich.console import Console
+
+    from tatara_build import report
+
+    job = runner.MapJob(0, "t", "syn_drops", 0, 4, "syn-drops")
+    (check,) = runner._map_checks([job], results.steps(console(("dump 0 syn_drops", PERCPU_DUMP, 0))))
+    assert (check.map, check.symbol, check.got) == ("syn-drops", "syn_drops", 3 + 1 + (1 << 8))
+    v = results.Verification(kernel=results.KernelInfo(name="k", sha256="0" * 64), accel="tcg", boot_seconds=1.0,
+                             objects=[], maps=[check], verified=True, passed=False)
+    out = Console(record=True, width=120)
+    report.render(v, out)
+    text = out.export_text()
+    assert "syn-drops" in text and "syn_drops" not in text
+    with pytest.raises(Exception, match=r"map syn-drops\[0\]"):
+        report.verdict(v)
+
+
 def test_failing_line_maps_to_the_tlisp_marker(tmp_path):
     log = "; int f(struct xdp_md *ctx)\n0: (b7) r0 = 2\n; if (tcp->syn && !tcp->ack) {\n13: (69) r1 = *(u16 *)(r1 +46)\ninvalid access to packet"
     assert sourcemap.failing_line(log) == ("if (tcp->syn && !tcp->ack) {", None)
@@ -204,3 +222,6 @@ def test_qemu_command_line(tmp_path):
     tcg = qemu.command(tmp_path / "k", tmp_path / "i", "tcg")
     assert ["-nic", "none"] == tcg[tcg.index("-nic"):tcg.index("-nic") + 2] and "-no-reboot" in tcg
     assert "-enable-kvm" not in tcg and "-enable-kvm" in qemu.command(tmp_path / "k", tmp_path / "i", "kvm")
+    append = tcg[tcg.index("-append") + 1].split()
+    lsm = next(a for a in append if a.startswith("lsm=")).removeprefix("lsm=").split(",")
+    assert lsm[-1] == "bpf" and {"lockdown", "yama", "apparmor"} <= set(lsm)  # BPF LSM on, the rest kept
