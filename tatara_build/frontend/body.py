@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import Callable, Sequence
 
 from .. import ir, tables
-from ..errors import Span
-from .reader import Boolean, Datum, Integer, Keyword, SList, String, Symbol
+from ..ir import trusted as new  # unvalidated constructors: values are checked here
+from .reader import Boolean, Datum, Integer, Keyword, SList, String, Symbol, span_of
 from .shapes import FormError, arity, describe, keyword, name, suggest
 
 SCALAR_TYPES = ("u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64", "bool")
@@ -23,13 +23,13 @@ PAIR_OPS = {"-": "sub", "/": "div", "%": "rem", "<<": "shl", ">>": "shr"}
 
 def expr(d: Datum) -> ir.Expr:
     if isinstance(d, Integer):
-        return ir.Int(span=d.span, value=d.value)
+        return new.Int(span=d.span, value=d.value)
     if isinstance(d, Boolean):
-        return ir.Bool(span=d.span, value=d.value)
+        return new.Bool(span=d.span, value=d.value)
     if isinstance(d, Symbol):
         if d.name in BODY_FORMS:
             raise FormError(f"`{d.name}` is a form; write ({d.name} …)", d.span)
-        return ir.Var(span=d.span, name=name(d, "variable"))
+        return new.Var(span=d.span, name=name(d, "variable"))
     if isinstance(d, Keyword):
         raise FormError(f"a keyword `:{d.name}` is not a value here; return actions are written (return :{d.name})", d.span)
     if isinstance(d, String):
@@ -42,22 +42,22 @@ def expr(d: Datum) -> ir.Expr:
         raise FormError(f"expected a form name at the head of the list, got {describe(d.items[0])}", d.items[0].span)
     if head in COMPARE_OPS:
         left, right = arity(d, 2, 2, f"({head} a b)")
-        return ir.Compare(span=d.span, op=COMPARE_OPS[head], left=expr(left), right=expr(right))
+        return new.Compare(span=d.span, op=COMPARE_OPS[head], left=expr(left), right=expr(right))
     if head in FOLDING_OPS:
         args = arity(d, 2, None, f"({head} a b …) with two or more operands")
         result = expr(args[0])
         file, line, col = d.pos[:3]
         for arg in args[1:]:
             # Inner folds span from the operator to their last operand.
-            span = Span(file=file, line=line, col=col, end_line=arg.pos[3], end_col=arg.pos[4])
-            result = ir.Binary(span=span, op=FOLDING_OPS[head], left=result, right=expr(arg))
+            span = span_of((file, line, col, arg.pos[3], arg.pos[4]))
+            result = new.Binary(span=span, op=FOLDING_OPS[head], left=result, right=expr(arg))
         return result
     if head in PAIR_OPS:
         left, right = arity(d, 2, 2, f"({head} a b); negative literals are written -5")
-        return ir.Binary(span=d.span, op=PAIR_OPS[head], left=expr(left), right=expr(right))
+        return new.Binary(span=d.span, op=PAIR_OPS[head], left=expr(left), right=expr(right))
     if head in SCALAR_TYPES:
         (value,) = arity(d, 1, 1, f"({head} value)")
-        return ir.Cast(span=d.span, type=head, value=expr(value))
+        return new.Cast(span=d.span, type=head, value=expr(value))
     handler = BODY_FORMS.get(head)
     if handler is None:
         known = sorted([*BODY_FORMS, *COMPARE_OPS, *FOLDING_OPS, *PAIR_OPS, *SCALAR_TYPES])
@@ -74,13 +74,13 @@ def body(items: Sequence[Datum], form: SList) -> list[ir.Expr]:
 def form_return(d: SList) -> ir.Expr:
     (value,) = arity(d, 1, 1, "(return :action) or (return value)")
     if isinstance(value, Keyword):
-        return ir.Return(span=d.span, action=value.name)
-    return ir.ReturnValue(span=d.span, value=expr(value))
+        return new.Return(span=d.span, action=value.name)
+    return new.ReturnValue(span=d.span, value=expr(value))
 
 
 def form_call(d: SList) -> ir.Expr:
     args = arity(d, 1, None, "(call helper args…)")
-    return ir.Call(span=d.span, helper=name(args[0], "helper"), args=[expr(a) for a in args[1:]])
+    return new.Call(span=d.span, helper=name(args[0], "helper"), args=[expr(a) for a in args[1:]])
 
 
 def form_let(d: SList) -> ir.Expr:
@@ -99,40 +99,40 @@ def form_let(d: SList) -> ir.Expr:
     result = body(args[1:], d)
     # Desugar into nested single-binding lets, innermost first.
     for i, (b, var, value) in reversed(list(enumerate(pairs))):
-        result = [ir.Let(span=d.span if i == 0 else b.span, name=var, value=value, body=result)]
+        result = [new.Let(span=d.span if i == 0 else b.span, name=var, value=value, body=result)]
     return result[0]
 
 
 def form_if(d: SList) -> ir.Expr:
     args = arity(d, 2, 3, "(if cond then [else])")
-    otherwise = expr(args[2]) if len(args) == 3 else ir.Begin(span=d.span, body=[])
-    return ir.If(span=d.span, cond=expr(args[0]), then=expr(args[1]), otherwise=otherwise)
+    otherwise = expr(args[2]) if len(args) == 3 else new.Begin(span=d.span, body=[])
+    return new.If(span=d.span, cond=expr(args[0]), then=expr(args[1]), otherwise=otherwise)
 
 
 def form_begin(d: SList) -> ir.Expr:
-    return ir.Begin(span=d.span, body=[expr(x) for x in d.items[1:]])
+    return new.Begin(span=d.span, body=[expr(x) for x in d.items[1:]])
 
 
 def form_and(d: SList) -> ir.Expr:
     args = arity(d, 1, None, f"({d.head} a b …)")
-    return (ir.And if d.head == "and" else ir.Or)(span=d.span, args=[expr(a) for a in args])
+    return (new.And if d.head == "and" else new.Or)(span=d.span, args=[expr(a) for a in args])
 
 
 def form_not(d: SList) -> ir.Expr:
     (arg,) = arity(d, 1, 1, "(not x)")
-    return ir.Not(span=d.span, arg=expr(arg))
+    return new.Not(span=d.span, arg=expr(arg))
 
 
 def form_cast(d: SList) -> ir.Expr:
     target, value = arity(d, 2, 2, "(cast type value)")
     if not isinstance(target, Symbol) or target.name not in SCALAR_TYPES:
         raise FormError(f"expected a type ({', '.join(SCALAR_TYPES)}), got {describe(target)}", target.span)
-    return ir.Cast(span=d.span, type=target.name, value=expr(value))
+    return new.Cast(span=d.span, type=target.name, value=expr(value))
 
 
 def form_set(d: SList) -> ir.Expr:
     var, value = arity(d, 2, 2, "(set! name value)")
-    return ir.SetVar(span=d.span, name=name(var, "variable"), value=expr(value))
+    return new.SetVar(span=d.span, name=name(var, "variable"), value=expr(value))
 
 
 def form_loop(d: SList) -> ir.Expr:
@@ -144,17 +144,17 @@ def form_loop(d: SList) -> ir.Expr:
     for bound in (start, end):
         if not isinstance(bound, Integer):
             raise FormError(f"loop bounds must be integer literals (the verifier needs a constant bound), got {describe(bound)}", bound.span)
-    return ir.Loop(span=d.span, var=name(var, "loop variable"), start=start.value, end=end.value, body=body(args[1:], d))
+    return new.Loop(span=d.span, var=name(var, "loop variable"), start=start.value, end=end.value, body=body(args[1:], d))
 
 
 def form_break(d: SList) -> ir.Expr:
     arity(d, 0, 0, "(break)")
-    return ir.Break(span=d.span)
+    return new.Break(span=d.span)
 
 
 def form_header(d: SList) -> ir.Expr:
     ctx, which = arity(d, 2, 2, "(header ctx :tcp)")
-    return ir.Header(span=d.span, ctx=name(ctx, "context"), header=keyword(which, "header", list(tables.HEADERS)))
+    return new.Header(span=d.span, ctx=name(ctx, "context"), header=keyword(which, "header", list(tables.HEADERS)))
 
 
 def form_if_let(d: SList) -> ir.Expr:
@@ -162,26 +162,28 @@ def form_if_let(d: SList) -> ir.Expr:
     binding = args[0]
     if not isinstance(binding, SList) or len(binding.items) != 2:
         raise FormError("expected (if-let (name (header ctx :tcp)) then [else])", binding.span)
-    otherwise = expr(args[2]) if len(args) == 3 else ir.Begin(span=d.span, body=[])
-    return ir.IfLet(
+    otherwise = expr(args[2]) if len(args) == 3 else new.Begin(span=d.span, body=[])
+    return new.IfLet(
         span=d.span, name=name(binding.items[0], "variable"), value=expr(binding.items[1]), then=expr(args[1]), otherwise=otherwise
     )
 
 
 def form_field(d: SList) -> ir.Expr:
     value, field = arity(d, 2, 2, "(field header :name)")
-    return ir.HeaderField(span=d.span, value=expr(value), field=keyword(field, "header field"))
+    return new.HeaderField(span=d.span, value=expr(value), field=keyword(field, "header field"))
 
 
 def form_ctx_field(d: SList) -> ir.Expr:
     ctx, field = arity(d, 2, 2, "(ctx-field ctx :name)")
-    return ir.CtxField(span=d.span, ctx=name(ctx, "context"), field=keyword(field, "context field"))
+    return new.CtxField(span=d.span, ctx=name(ctx, "context"), field=keyword(field, "context field"))
 
 
 def map_form(model: type, usage: str, *parts: str) -> Callable[[SList], ir.Expr]:
+    make = getattr(new, model.__name__)
+
     def build(d: SList) -> ir.Expr:
         args = arity(d, 1 + len(parts), 1 + len(parts), usage)
-        return model(span=d.span, map=name(args[0], "map"), **{p: expr(a) for p, a in zip(parts, args[1:])})
+        return make(span=d.span, map=name(args[0], "map"), **{p: expr(a) for p, a in zip(parts, args[1:])})
 
     return build
 

@@ -12,6 +12,7 @@ import re
 from typing import Callable
 
 from .. import ir, tables
+from ..ir import trusted as new  # unvalidated constructors: values are checked here
 from ..errors import Diagnostic, SourceError
 from .body import expr
 from .reader import Datum, Integer, Keyword, SList, String, Symbol
@@ -57,7 +58,7 @@ def declaration(d: Datum, module: ir.Module) -> None:
 
 def defbpf_map(form: SList, module: ir.Module) -> None:
     opts = options(form, form.items[2:], ("kind", "key", "value", "key-size", "value-size", "max-entries", "pin-path"), ("kind", "max-entries"))
-    decl = ir.MapDecl(
+    decl = new.MapDecl(
         span=form.span,
         name=name(form.items[1], "map"),
         kind=keyword(opts["kind"], "map kind", list(tables.MAP_KINDS)),
@@ -90,7 +91,7 @@ def map_type(opts: dict[str, Datum], which: str) -> str | None:
 
 def defbpf_program(form: SList, module: ir.Module) -> None:
     opts = options(form, form.items[2:], ("kind", "attach", "license", "uses-maps", "kernel", "max-insns"), ("kind",))
-    decl = ir.ProgramDecl(
+    decl = new.ProgramDecl(
         span=form.span,
         name=name(form.items[1], "program"),
         kind=keyword(opts["kind"], "program kind", list(tables.PROGRAM_KINDS)),
@@ -112,7 +113,7 @@ def attach(d: Datum) -> ir.Attach:
     if not isinstance(d, SList):
         raise FormError(f'expected :attach (:target "…"), got {describe(d)}', d.span)
     opts = options(SList(d.pos, (Symbol(d.pos, ":attach"), *d.items)), d.items, ("target", "direction"))
-    out = ir.Attach(span=d.span)
+    out = new.Attach(span=d.span)
     if "target" in opts:
         out.target = string(opts["target"], "attach target", ATTACH_TARGET, "use only [A-Za-z0-9_./:-] (at most 128)")
     if "direction" in opts:
@@ -126,7 +127,7 @@ def attach(d: Datum) -> ir.Attach:
 
 def defbpf_policy(form: SList, module: ir.Module) -> None:
     opts = options(form, form.items[2:], ("description", "programs", "maps"))
-    decl = ir.PolicyDecl(span=form.span, name=name(form.items[1], "policy"))
+    decl = new.PolicyDecl(span=form.span, name=name(form.items[1], "policy"))
     if "description" in opts:
         decl.description = string(opts["description"], ":description", PRINTABLE_TEXT, "printable ASCII without quotes or backslashes")
     if "programs" in opts:
@@ -143,7 +144,7 @@ def bpf_fn(form: SList, module: ir.Module) -> None:
     if not isinstance(params, SList) or len(params.items) != 1:
         raise FormError("a bpf-fn takes exactly one parameter, the context: (bpf-fn name (ctx) body…)", params.span)
     module.functions.append(
-        ir.BpfFn(
+        new.BpfFn(
             span=form.span,
             name=name(form.items[1], "function"),
             ctx=name(params.items[0], "context parameter"),
@@ -157,7 +158,7 @@ def defbpf_test(form: SList, module: ir.Module) -> None:
     cases = opts["cases"]
     if not isinstance(cases, SList) or not cases.items:
         raise FormError("expected :cases ((name :packet (…) :expect :action) …)", cases.span)
-    decl = ir.TestDecl(
+    decl = new.TestDecl(
         span=form.span,
         name=name(form.items[1], "test"),
         program=name(opts["program"], "program"),
@@ -178,7 +179,7 @@ def test_case(d: Datum) -> ir.TestCase:
     opts = options(form, d.items[1:], ("packet", "packet-hex", "truncate", "expect", "repeat"), ("expect",))
     if ("packet" in opts) == ("packet-hex" in opts):
         raise FormError("a test case needs exactly one of :packet or :packet-hex", d.span)
-    case = ir.TestCase(span=d.span, name=name(d.items[0], "test case"), expect=keyword(opts["expect"], "expected action"))
+    case = new.TestCase(span=d.span, name=name(d.items[0], "test case"), expect=keyword(opts["expect"], "expected action"))
     if "packet" in opts:
         layers = opts["packet"]
         if not isinstance(layers, SList) or not layers.items:
@@ -201,7 +202,7 @@ def layer(d: Datum) -> ir.Layer:
         raise FormError(f"unknown packet layer `{d.head}`", d.items[0].span, *suggest(d.head, kinds), "known: " + ", ".join(kinds))
     fields = list(tables.PACKET_LAYERS[d.head].fields)
     opts = options(d, d.items[1:], fields)
-    return ir.Layer(span=d.span, kind=d.head, fields={k: layer_value(v) for k, v in opts.items()})
+    return new.Layer(span=d.span, kind=d.head, fields={k: layer_value(v) for k, v in opts.items()})
 
 
 def layer_value(d: Datum) -> int | str | list[str]:
@@ -217,7 +218,7 @@ def layer_value(d: Datum) -> int | str | list[str]:
 def map_expect(d: Datum) -> ir.MapExpect:
     if not isinstance(d, SList) or len(d.items) != 3:
         raise FormError("expected (map key value)", d.span)
-    return ir.MapExpect(
+    return new.MapExpect(
         span=d.span,
         map=name(d.items[0], "map"),
         key=integer(d.items[1], "the key", -(1 << 63)),

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 
 from ..errors import Diagnostic, SourceError, Span
+from ..ir import trusted
 
 # Deeper nesting than this is rejected so later stages can recurse safely.
 MAX_DEPTH = 64
@@ -22,7 +23,15 @@ INT_MIN = -(1 << 63)
 INT_MAX = (1 << 64) - 1
 
 
-@dataclass(frozen=True, slots=True)
+def span_of(pos: tuple[str, int, int, int, int]) -> Span:
+    """The Span of a reader position (built unvalidated: the reader made it)."""
+    file, line, col, end_line, end_col = pos
+    return trusted.Span(file=file, line=line, col=col, end_line=end_line, end_col=end_col)
+
+
+# Data are never changed after reading; they are not `frozen` only because
+# frozen dataclasses take 2.5x as long to build, and a file has ~25 per line.
+@dataclass(slots=True)
 class Datum:
     # (file, line, col, end_line, end_col); the pydantic Span is built only
     # when asked for (most data never need one, and building them dominated
@@ -31,36 +40,35 @@ class Datum:
 
     @property
     def span(self) -> Span:
-        file, line, col, end_line, end_col = self.pos
-        return Span(file=file, line=line, col=col, end_line=end_line, end_col=end_col)
+        return span_of(self.pos)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Symbol(Datum):
     name: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Keyword(Datum):
     name: str  # without the leading colon
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class String(Datum):
     value: str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Integer(Datum):
     value: int
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Boolean(Datum):
     value: bool
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class SList(Datum):
     items: tuple[Datum, ...]
 
@@ -72,18 +80,30 @@ class SList(Datum):
 
 QUOTES = {"'": "quote", "`": "quasiquote", ",": "unquote", ",@": "unquote-splicing"}
 
+# One token per match, classified by the regex itself: the common atoms
+# (plain symbols, keywords, short decimal integers) get their own groups, so
+# the Python loop does no re-scanning; anything unusual (hex, long integers,
+# `#…`, a lone `:`, malformed numbers) is an `atom`, sorted out by `atom()`.
+# Lines are read one at a time (no token spans a line), so the leading
+# blanks are part of the match and the column is the group's start.
+_DELIM = r"""[^\s()";'`,]"""
 _TOKEN = re.compile(
-    r"""
-    (?P<newline>\n)
-  | (?P<space>[ \t\r\f\v]+)
-  | (?P<comment>;[^\n]*)
-  | (?P<open>\()
-  | (?P<close>\))
-  | (?P<quote>,@|['`,])
-  | (?P<string>"(?:[^"\\\n]|\\[^\n])*")
-  | (?P<badstring>"(?:[^"\\\n]|\\[^\n])*\\?)
-  | (?P<atom>[^\s()";'`,]+)
-  | (?P<other>.)
+    rf"""
+    [ \t\r\f\v]*
+    (?:
+        (?P<symbol>[^\s()";'`,\#:0-9-]{_DELIM}*|-(?![0-9]){_DELIM}*)
+      | (?P<open>\()
+      | (?P<close>\))
+      | (?P<keyword>:{_DELIM}+)
+      | (?P<int>-?[0-9]{{1,18}}(?!{_DELIM}))
+      | (?P<comment>;.*)
+      | (?P<string>"(?:[^"\\]|\\.)*")
+      | (?P<badstring>"(?:[^"\\]|\\.)*\\?)
+      | (?P<quote>,@|['`,])
+      | (?P<atom>{_DELIM}+)
+      | (?P<other>.)
+      | (?P<eol>$)
+    )
     """,
     re.VERBOSE,
 )
@@ -116,7 +136,6 @@ class _Reader:
         items = top
         quotes: list[tuple[str, Pos]] = []  # prefixes waiting for their datum
         file = self.file
-        line, line_start = 1, 0
 
         def finish(datum: Datum) -> None:
             while quotes:
@@ -124,39 +143,50 @@ class _Reader:
                 datum = SList((file, qpos[1], qpos[2], datum.pos[3], datum.pos[4]), (Symbol(qpos, name), datum))
             items.append(datum)
 
-        for m in _TOKEN.finditer(self.text):
-            kind = m.lastgroup
-            start, end = m.span()
-            col = start - line_start + 1
-            if kind == "newline":
-                line, line_start = line + 1, end
-                continue
-            if kind in ("space", "comment"):
-                continue
-            span = (file, line, col, line, end - line_start + 1)
-            if kind == "open":
-                if len(stack) >= MAX_DEPTH:
-                    raise self.fail(f"lists nested more than {MAX_DEPTH} deep", span)
-                stack.append((items, span, quotes))
-                items, quotes = [], []
-            elif kind == "close":
-                if not stack:
-                    raise self.fail("unexpected `)` with no matching `(`", span)
+        # Branches in order of frequency; a datum goes straight into `items`
+        # unless a quote prefix is waiting for it.
+        for line, text in enumerate(self.text.split("\n"), 1):
+            for m in _TOKEN.finditer(text):
+                kind = m.lastgroup
+                start = m.start(kind)
+                span = (file, line, start + 1, line, m.end() + 1)
+                if kind == "symbol":
+                    datum = Symbol(span, m[kind])
+                elif kind == "open":
+                    if len(stack) >= MAX_DEPTH:
+                        raise self.fail(f"lists nested more than {MAX_DEPTH} deep", span)
+                    stack.append((items, span, quotes))
+                    items, quotes = [], []
+                    continue
+                elif kind == "close":
+                    if not stack:
+                        raise self.fail("unexpected `)` with no matching `(`", span)
+                    if quotes:
+                        raise self.fail(f"quote prefix `{quotes[-1][0]}` has nothing to quote", quotes[-1][1])
+                    inner = items
+                    items, open_span, quotes = stack.pop()
+                    datum = SList((file, open_span[1], open_span[2], line, span[4]), tuple(inner))
+                elif kind == "keyword":
+                    datum = Keyword(span, m[kind][1:])
+                elif kind == "int":
+                    datum = Integer(span, int(m[kind]))
+                elif kind in ("eol", "comment"):
+                    continue
+                elif kind == "quote":
+                    quotes.append((QUOTES[m[kind]], span))
+                    continue
+                elif kind == "string":
+                    datum = String(span, self.unescape(m[kind][1:-1], span))
+                elif kind == "badstring":
+                    raise self.fail("unterminated string (strings end on the same line)", span)
+                elif kind == "atom":
+                    datum = self.atom(m[kind], span)
+                else:
+                    raise self.fail(f"unexpected character {m[kind]!r}", span)
                 if quotes:
-                    raise self.fail(f"quote prefix `{quotes[-1][0]}` has nothing to quote", quotes[-1][1])
-                inner = items
-                items, open_span, quotes = stack.pop()
-                finish(SList((file, open_span[1], open_span[2], line, span[4]), tuple(inner)))
-            elif kind == "quote":
-                quotes.append((QUOTES[m.group()], span))
-            elif kind == "string":
-                finish(String(span, self.unescape(m.group()[1:-1], span)))
-            elif kind == "badstring":
-                raise self.fail("unterminated string (strings end on the same line)", span)
-            elif kind == "atom":
-                finish(self.atom(m.group(), span))
-            else:
-                raise self.fail(f"unexpected character {m.group()!r}", span)
+                    finish(datum)
+                else:
+                    items.append(datum)
         if quotes:
             raise self.fail(f"quote prefix `{quotes[-1][0]}` has nothing to quote", quotes[-1][1])
         if stack:
