@@ -44,8 +44,9 @@ def exercise(text: str) -> None:
             assert d.span is not None and d.message
         err.render(text)
         return
-    again = ir.from_json(ir.to_json(module))
-    assert again == module
+    text = ir.to_json(module)
+    again = ir.from_json(text)  # validated: the frontend's unvalidated nodes must agree
+    assert again == module and ir.to_json(again) == text
 
 
 tokens = st.one_of(st.sampled_from(VOCABULARY), st.sampled_from(["(", ")", "(", ")"]), st.text(max_size=3))

@@ -1,0 +1,95 @@
+"""The frontend builds IR nodes with `ir.trusted` (no validation, for speed).
+Hold its output to what validation would have built: the same `__dict__`
+(values and field order), a fields-set with every required field, and JSON
+identical to a validated copy, for every example and fixture, checked and unchecked."""
+
+import json
+from pathlib import Path
+from typing import get_args
+
+import pytest
+from pydantic import BaseModel
+
+from tatara_build import ir, tables
+from tatara_build.check import check
+from tatara_build.frontend import load, parse
+
+REPO = Path(__file__).resolve().parents[2]
+SOURCES = sorted(
+    p.relative_to(REPO)
+    for p in [*(REPO / "examples").glob("*.tlisp"), *(REPO / "tests").glob("*/fixtures/*.tlisp")]
+)
+
+
+def models(value):
+    """Every pydantic model inside `value`, depth first."""
+    if isinstance(value, BaseModel):
+        yield value
+        for name in type(value).model_fields:
+            yield from models(getattr(value, name))
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from models(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from models(item)
+
+
+def assert_as_if_validated(module: ir.Module) -> None:
+    count = 0
+    for node in models(module):
+        cls = type(node)
+        validated = cls(**{name: getattr(node, name) for name in cls.model_fields})
+        assert list(node.__dict__) == list(validated.__dict__) == list(cls.model_fields), cls.__name__
+        assert node.__dict__ == validated.__dict__, cls.__name__
+        required = {name for name, field in cls.model_fields.items() if field.is_required()}
+        assert required <= node.model_fields_set <= set(cls.model_fields), cls.__name__
+        count += 1
+    assert count > 1
+    copy = ir.Module.model_validate(json.loads(ir.to_json(module)))
+    assert copy == module
+    assert ir.to_json(copy) == ir.to_json(module)
+    assert ir.to_json(module, spans=False) == ir.to_json(copy, spans=False)
+    assert ir.from_json(ir.to_json(module)) == module
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_frontend_output_is_what_validation_builds(source, monkeypatch):
+    monkeypatch.chdir(REPO)
+    module = load(source)
+    assert_as_if_validated(module)  # before check: every `type` unset
+    try:
+        checked = check(module)
+    except Exception:  # fixtures of rejected programs: the unchecked module is enough
+        return
+    assert_as_if_validated(checked)
+
+
+def test_sources_found():
+    assert any(p.parts[0] == "examples" for p in SOURCES) and any(p.parts[0] == "tests" for p in SOURCES)
+
+
+def test_mutable_defaults_are_not_shared():
+    text = "(defbpf-program a :kind :xdp :attach (:target \"eth0\"))\n(defbpf-program b :kind :xdp :attach (:target \"eth0\"))\n"
+    a, b = parse(text).programs
+    assert a.uses_maps == b.uses_maps == [] and a.uses_maps is not b.uses_maps
+    a.uses_maps.append("m")
+    assert b.uses_maps == [] and ir.ProgramDecl(name="c", kind="xdp").uses_maps == []
+
+
+def test_trusted_matches_validated_constructor():
+    span = ir.trusted.Span(file="f", line=1, col=2, end_line=1, end_col=5)
+    assert span == ir.Span(file="f", line=1, col=2, end_line=1, end_col=5) and hash(span) == hash(ir.Span(**span.model_dump()))
+    node = ir.trusted.Call(span=span, helper="ktime-get-ns")
+    assert node == ir.Call(span=span, helper="ktime-get-ns")
+    assert node.model_dump(exclude_none=True) == {"span": span.model_dump(), "form": "call", "helper": "ktime-get-ns", "args": []}
+    with pytest.raises(AttributeError):
+        ir.trusted.Expr  # not a model
+
+
+def test_table_keys_fit_the_ir_literals():
+    # The frontend passes these table keys into the IR unvalidated.
+    assert set(tables.MAP_KINDS) <= set(get_args(ir.MapKind))
+    assert set(tables.PROGRAM_KINDS) <= set(get_args(ir.ProgramKind))
+    assert set(tables.HEADERS) <= set(get_args(ir.HeaderName))
+    assert set(tables.PACKET_LAYERS) <= set(get_args(ir.Layer.model_fields["kind"].annotation))
