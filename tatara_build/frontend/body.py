@@ -22,47 +22,66 @@ PAIR_OPS = {"-": "sub", "/": "div", "%": "rem", "<<": "shl", ">>": "shr"}
 
 
 def expr(d: Datum) -> ir.Expr:
-    if isinstance(d, Integer):
-        return new.Int(span=d.span, value=d.value)
-    if isinstance(d, Boolean):
-        return new.Bool(span=d.span, value=d.value)
-    if isinstance(d, Symbol):
+    # The hot path first: a list headed by a known form name (one dict lookup).
+    if type(d) is SList:
+        items = d.items
+        if items and type(items[0]) is Symbol:
+            handler = HANDLERS.get(items[0].name)
+            if handler is not None:
+                return handler(d)
+        return bad_list(d)
+    if type(d) is Symbol:
         if d.name in BODY_FORMS:
             raise FormError(f"`{d.name}` is a form; write ({d.name} …)", d.span)
         return new.Var(span=d.span, name=name(d, "variable"))
-    if isinstance(d, Keyword):
+    if type(d) is Integer:
+        return new.Int(span=d.span, value=d.value)
+    if type(d) is Boolean:
+        return new.Bool(span=d.span, value=d.value)
+    if type(d) is Keyword:
         raise FormError(f"a keyword `:{d.name}` is not a value here; return actions are written (return :{d.name})", d.span)
-    if isinstance(d, String):
-        raise FormError("strings are only allowed in declarations, not in bpf-fn bodies", d.span)
-    assert isinstance(d, SList)
+    assert type(d) is String
+    raise FormError("strings are only allowed in declarations, not in bpf-fn bodies", d.span)
+
+
+def bad_list(d: SList) -> ir.Expr:
     if not d.items:
         raise FormError("empty list `()` is not an expression", d.span)
     head = d.head
     if head is None:
         raise FormError(f"expected a form name at the head of the list, got {describe(d.items[0])}", d.items[0].span)
-    if head in COMPARE_OPS:
-        left, right = arity(d, 2, 2, f"({head} a b)")
-        return new.Compare(span=d.span, op=COMPARE_OPS[head], left=expr(left), right=expr(right))
-    if head in FOLDING_OPS:
-        args = arity(d, 2, None, f"({head} a b …) with two or more operands")
-        result = expr(args[0])
-        file, line, col = d.pos[:3]
-        for arg in args[1:]:
-            # Inner folds span from the operator to their last operand.
-            span = span_of((file, line, col, arg.pos[3], arg.pos[4]))
-            result = new.Binary(span=span, op=FOLDING_OPS[head], left=result, right=expr(arg))
-        return result
-    if head in PAIR_OPS:
-        left, right = arity(d, 2, 2, f"({head} a b); negative literals are written -5")
-        return new.Binary(span=d.span, op=PAIR_OPS[head], left=expr(left), right=expr(right))
-    if head in SCALAR_TYPES:
-        (value,) = arity(d, 1, 1, f"({head} value)")
-        return new.Cast(span=d.span, type=head, value=expr(value))
-    handler = BODY_FORMS.get(head)
-    if handler is None:
-        known = sorted([*BODY_FORMS, *COMPARE_OPS, *FOLDING_OPS, *PAIR_OPS, *SCALAR_TYPES])
-        raise FormError(f"unknown form `{head}`", d.items[0].span, *suggest(head, known), "known forms: " + " ".join(known))
-    return handler(d)
+    known = sorted(HANDLERS)
+    raise FormError(f"unknown form `{head}`", d.items[0].span, *suggest(head, known), "known forms: " + " ".join(known))
+
+
+def form_compare(d: SList) -> ir.Expr:
+    head = d.head
+    left, right = arity(d, 2, 2, f"({head} a b)")
+    return new.Compare(span=d.span, op=COMPARE_OPS[head], left=expr(left), right=expr(right))
+
+
+def form_fold(d: SList) -> ir.Expr:
+    head = d.head
+    args = arity(d, 2, None, f"({head} a b …) with two or more operands")
+    result = expr(args[0])
+    file, line, col = d.pos[:3]
+    for arg in args[1:]:
+        # Inner folds span from the operator to their last operand.
+        span = span_of((file, line, col, arg.pos[3], arg.pos[4]))
+        result = new.Binary(span=span, op=FOLDING_OPS[head], left=result, right=expr(arg))
+    return result
+
+
+def form_pair(d: SList) -> ir.Expr:
+    head = d.head
+    left, right = arity(d, 2, 2, f"({head} a b); negative literals are written -5")
+    return new.Binary(span=d.span, op=PAIR_OPS[head], left=expr(left), right=expr(right))
+
+
+def form_type_cast(d: SList) -> ir.Expr:
+    head = d.head
+    (value,) = arity(d, 1, 1, f"({head} value)")
+    return new.Cast(span=d.span, type=head, value=expr(value))
 
 
 def body(items: Sequence[Datum], form: SList) -> list[ir.Expr]:
@@ -212,4 +231,12 @@ BODY_FORMS: dict[str, Callable[[SList], ir.Expr]] = {
     "map-add": map_form(ir.MapAdd, "(map-add map key delta)", "key", "value"),
     "map-delete": map_form(ir.MapDelete, "(map-delete map key)", "key"),
     "event-output": map_form(ir.EventOutput, "(event-output map value)", "value"),
+}
+# Every list head `expr` accepts: the named forms, operators and cast shorthands.
+HANDLERS: dict[str, Callable[[SList], ir.Expr]] = {
+    **BODY_FORMS,
+    **dict.fromkeys(COMPARE_OPS, form_compare),
+    **dict.fromkeys(FOLDING_OPS, form_fold),
+    **dict.fromkeys(PAIR_OPS, form_pair),
+    **dict.fromkeys(SCALAR_TYPES, form_type_cast),
 }

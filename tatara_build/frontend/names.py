@@ -10,6 +10,7 @@ are `bpf-…` names (libbpf's `bpf_*` namespace) and the mem* builtins.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 IDENT = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
 
@@ -30,6 +31,7 @@ RESERVED = frozenset(
 RESERVED_PREFIXES = ("bpf-",)
 
 
+@lru_cache(maxsize=4096)  # the same few names recur all through a file
 def ident_problem(name: str) -> str | None:
     """Why `name` is not a valid identifier, or None when it is."""
     if not IDENT.fullmatch(name):

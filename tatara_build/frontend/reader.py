@@ -23,10 +23,12 @@ INT_MIN = -(1 << 63)
 INT_MAX = (1 << 64) - 1
 
 
+_new_span = trusted.Span  # unvalidated: the reader made the numbers
+
+
 def span_of(pos: tuple[str, int, int, int, int]) -> Span:
-    """The Span of a reader position (built unvalidated: the reader made it)."""
     file, line, col, end_line, end_col = pos
-    return trusted.Span(file=file, line=line, col=col, end_line=end_line, end_col=end_col)
+    return _new_span(file=file, line=line, col=col, end_line=end_line, end_col=end_col)
 
 
 # Data are never changed after reading; they are not `frozen` only because
@@ -40,7 +42,8 @@ class Datum:
 
     @property
     def span(self) -> Span:
-        return span_of(self.pos)
+        file, line, col, end_line, end_col = self.pos  # span_of, inlined: hot
+        return _new_span(file=file, line=line, col=col, end_line=end_line, end_col=end_col)
 
 
 @dataclass(slots=True)
