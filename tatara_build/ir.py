@@ -26,7 +26,9 @@ ScalarType = Literal["u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64", "bool
 
 
 class Node(BaseModel):
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # defer_build: validators and serializers are built on first use, not at
+    # import (~100 ms for these models; `check` never validates or dumps).
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
     span: Span | None = None
     # Filled in by the checker on expressions; backends rely on it. One of
     # the ScalarType names, "unit" (no value), "never" (return/break),
@@ -425,7 +427,7 @@ class TestDecl(Node):
 class Module(BaseModel):
     """Everything one `.tlisp` file declares, in source order per kind."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     file: str
     source_sha256: str
@@ -434,11 +436,6 @@ class Module(BaseModel):
     policies: list[PolicyDecl] = []
     functions: list[BpfFn] = []
     tests: list[TestDecl] = []
-
-
-for _model in list(globals().values()):
-    if isinstance(_model, type) and issubclass(_model, BaseModel) and _model is not BaseModel:
-        _model.model_rebuild()
 
 
 M = TypeVar("M", bound=BaseModel)

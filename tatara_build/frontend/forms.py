@@ -30,7 +30,7 @@ BYTES_TO_TYPE = {1: "u8", 2: "u16", 4: "u32", 8: "u64"}
 
 
 def to_module(data: list[Datum], file: str, source_sha256: str) -> ir.Module:
-    module = ir.Module(file=file, source_sha256=source_sha256)
+    module = new.Module(file=file, source_sha256=source_sha256)
     errors: list[Diagnostic] = []
     for d in data:
         try:

@@ -151,8 +151,8 @@ class _Reader:
         for line, text in enumerate(self.text.split("\n"), 1):
             for m in _TOKEN.finditer(text):
                 kind = m.lastgroup
-                start = m.start(kind)
-                span = (file, line, start + 1, line, m.end() + 1)
+                start, end = m.span(kind)
+                span = (file, line, start + 1, line, end + 1)
                 if kind == "symbol":
                     datum = Symbol(span, m[kind])
                 elif kind == "open":
