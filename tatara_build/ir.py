@@ -440,7 +440,12 @@ class Module(BaseModel):
 
 M = TypeVar("M", bound=BaseModel)
 _new = object.__new__
-_set = object.__setattr__
+# BaseModel's slots, set through their descriptors (what object.__setattr__
+# would find, without the lookup).
+_set_dict, _set_fields_set, _set_extra, _set_private = (
+    BaseModel.__dict__[slot].__set__
+    for slot in ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
+)
 _REQUIRED = object()  # template placeholder for a field without a default
 
 
@@ -462,14 +467,15 @@ def constructor(cls: type[M]) -> Callable[..., M]:
 
     def make(**values: Any) -> M:
         data = {**template, **values}
-        for name in mutable:
-            if name not in values:
-                data[name] = data[name].copy()
+        if mutable:
+            for name in mutable:
+                if name not in values:
+                    data[name] = data[name].copy()
         obj = _new(cls)
-        _set(obj, "__dict__", data)
-        _set(obj, "__pydantic_fields_set__", set(values))
-        _set(obj, "__pydantic_extra__", None)
-        _set(obj, "__pydantic_private__", None)
+        _set_dict(obj, data)
+        _set_fields_set(obj, set(values))
+        _set_extra(obj, None)
+        _set_private(obj, None)
         return obj
 
     make.__name__ = make.__qualname__ = f"trusted.{cls.__name__}"
