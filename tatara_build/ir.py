@@ -464,6 +464,12 @@ def constructor(cls: type[M]) -> Callable[..., M]:
         raise TypeError(f"constructor() does not handle {cls.__name__}'s configuration")
     template = {n: _REQUIRED if f.is_required() else f.default for n, f in fields.items()}
     mutable = tuple(n for n, d in template.items() if isinstance(d, (list, dict, set)))
+    required = {n for n, d in template.items() if d is _REQUIRED}
+
+    # A frozen model whose fields are all required (Span) always has every
+    # field set and can never change: its instances share one fields-set
+    # (pydantic's model_copy copies it before any update).
+    shared = set(template) if cls.model_config.get("frozen") and set(template) == required else None
 
     def make(**values: Any) -> M:
         data = {**template, **values}
@@ -473,7 +479,7 @@ def constructor(cls: type[M]) -> Callable[..., M]:
                     data[name] = data[name].copy()
         obj = _new(cls)
         _set_dict(obj, data)
-        _set_fields_set(obj, set(values))
+        _set_fields_set(obj, set(values) if shared is None else shared)
         _set_extra(obj, None)
         _set_private(obj, None)
         return obj

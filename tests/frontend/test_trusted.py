@@ -80,6 +80,9 @@ def test_mutable_defaults_are_not_shared():
 def test_trusted_matches_validated_constructor():
     span = ir.trusted.Span(file="f", line=1, col=2, end_line=1, end_col=5)
     assert span == ir.Span(file="f", line=1, col=2, end_line=1, end_col=5) and hash(span) == hash(ir.Span(**span.model_dump()))
+    moved = span.model_copy(update={"line": 9})  # Spans share one fields-set: a copy must not touch it
+    assert moved.line == 9 and span.line == 1 and span.model_fields_set == set(ir.Span.model_fields)
+    assert ir.trusted.Span(file="g", line=2, col=1, end_line=2, end_col=2).model_fields_set == set(ir.Span.model_fields)
     node = ir.trusted.Call(span=span, helper="ktime-get-ns")
     assert node == ir.Call(span=span, helper="ktime-get-ns")
     assert node.model_dump(exclude_none=True) == {"span": span.model_dump(), "form": "call", "helper": "ktime-get-ns", "args": []}
