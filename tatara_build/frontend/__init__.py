@@ -27,12 +27,19 @@ def parse(text: str, file: str = "<input>") -> ir.Module:
 def collector_paused() -> Iterator[None]:
     """Reading builds ~30 objects per source line, all in trees (no reference
     cycles, so reference counting frees them): the cyclic collector's passes
-    over them found nothing and took a third of the time of loading."""
+    over them found nothing and took a third of the time of loading. What
+    survives is the module, which lives as long as the run: it goes straight
+    to the oldest generation (freeze + unfreeze moves every tracked object
+    there without scanning any), instead of being scanned once per younger
+    generation on the way (~10 ms per 1,000 forms)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        if gc.get_freeze_count() == 0:  # never thaw what someone else froze
+            gc.freeze()
+            gc.unfreeze()
         if was_enabled:
             gc.enable()
 
