@@ -139,15 +139,8 @@ class _Reader:
         items = top
         quotes: list[tuple[str, Pos]] = []  # prefixes waiting for their datum
         file = self.file
-
-        def finish(datum: Datum) -> None:
-            while quotes:
-                name, qpos = quotes.pop()
-                datum = SList((file, qpos[1], qpos[2], datum.pos[3], datum.pos[4]), (Symbol(qpos, name), datum))
-            items.append(datum)
-
-        # Branches in order of frequency; a datum goes straight into `items`
-        # unless a quote prefix is waiting for it.
+        # Branches in order of frequency; every finished datum reaches the
+        # end of the loop body, where waiting quote prefixes wrap it.
         for line, text in enumerate(self.text.split("\n"), 1):
             for m in _TOKEN.finditer(text):
                 kind = m.lastgroup
@@ -186,10 +179,10 @@ class _Reader:
                     datum = self.atom(m[kind], span)
                 else:
                     raise self.fail(f"unexpected character {m[kind]!r}", span)
-                if quotes:
-                    finish(datum)
-                else:
-                    items.append(datum)
+                while quotes:
+                    name, qpos = quotes.pop()
+                    datum = SList((file, qpos[1], qpos[2], datum.pos[3], datum.pos[4]), (Symbol(qpos, name), datum))
+                items.append(datum)
         if quotes:
             raise self.fail(f"quote prefix `{quotes[-1][0]}` has nothing to quote", quotes[-1][1])
         if stack:
