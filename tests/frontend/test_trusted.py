@@ -96,3 +96,20 @@ def test_table_keys_fit_the_ir_literals():
     assert set(tables.PROGRAM_KINDS) <= set(get_args(ir.ProgramKind))
     assert set(tables.HEADERS) <= set(get_args(ir.HeaderName))
     assert set(tables.PACKET_LAYERS) <= set(get_args(ir.Layer.model_fields["kind"].annotation))
+
+
+@pytest.mark.parametrize("text", ["".join(map(chr, range(128))), "plain", "caf\u00e9 \u2603", "tab\there"])
+def test_to_json_writes_what_json_dumps_writes(text):
+    layer = ir.Layer(kind="raw", fields={"s": text, "n": 2**64 - 1, "m": -(2**63), "l": ["a", "b"]})
+    case = ir.TestCase(name="c", expect="xdp-pass", layers=[layer])
+    module = ir.Module(file=f"{text}.tlisp", source_sha256="0", tests=[ir.TestDecl(name="t", program="p", cases=[case])])
+    expected = json.dumps(module.model_dump(mode="json", exclude_none=True), indent=2) + "\n"
+    assert ir.to_json(module) == expected
+    assert ir.from_json(ir.to_json(module)) == module
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.stem)
+def test_to_json_of_sources_matches_json_dumps(source, monkeypatch):
+    monkeypatch.chdir(REPO)
+    module = load(source)
+    assert ir.to_json(module) == json.dumps(module.model_dump(mode="json", exclude_none=True), indent=2) + "\n"
