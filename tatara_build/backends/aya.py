@@ -197,6 +197,13 @@ class AyaGenerator(Generator):
 
     # --- statements -----------------------------------------------------------
 
+    def span_marker(self, span) -> str:
+        return f"// {self.span_text(span)}"
+
+    def markable(self, line: str) -> bool:
+        # rustfmt moves a comment after an opening `{` into the block
+        return super().markable(line) and not line.rstrip().endswith("{")
+
     def line_return(self, value: str) -> str:
         return f"return {unparen(value)};"
 

@@ -142,12 +142,16 @@ class Generator:
         BTF line info the verifier prints."""
         for line in lines.split("\n"):
             span = self.fn.span
-            if line and span is not None and span != self.fn.marked and line.strip() not in BRACES:
+            if line and span is not None and span != self.fn.marked and self.markable(line):
                 marker = self.span_marker(span)
                 if marker:
                     line = f"{line} {marker}"
                     self.fn.marked = span
             self.fn.lines.append(INDENT * self.fn.depth + line if line else "")
+
+    def markable(self, line: str) -> bool:
+        """A line that may end in a marker (not a lone brace)."""
+        return line.strip() not in BRACES
 
     def span_marker(self, span) -> str | None:
         """`file.tlisp:L:C` (`L:C` when the file name is not plain) in the

@@ -128,7 +128,7 @@ def _object_result(index: int, job: ObjectJob, steps: list[results.Step]) -> Obj
             result.verifier_log = log.text
             if where := sourcemap.failing_line(log.text):
                 result.failing_source = where[0]
-                if span := sourcemap.tlisp_span(job.generated, *where):
+                if span := sourcemap.tlisp_span(job.generated, *where) or sourcemap.last_span_in_log(log.text):
                     result.failing_span = sourcemap.with_file(span, job.source)
                     result.failing_tlisp = sourcemap.source_line(span, job.source)
         programs.append(result)

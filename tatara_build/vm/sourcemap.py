@@ -36,6 +36,14 @@ def tlisp_span(generated: list[Path], text: str, line_no: int | None) -> str | N
     return None
 
 
+def last_span_in_log(log: str) -> str | None:
+    """The last marker among the source lines the verifier printed: the
+    form the failing path went through last (used when the failing line
+    itself is generated glue, e.g. the aya macro's wrapper around `exit`)."""
+    spans = [m["span"] for line in log.splitlines() if (s := _SOURCE_LINE.match(line)) and (m := _MARKER.search(s["text"]))]
+    return spans[-1] if spans else None
+
+
 def with_file(span: str, source: Path | None) -> str:
     """`L:C` markers leave the file name out; the job knows it."""
     if source is not None and re.fullmatch(r"\d+:\d+", span):

@@ -62,3 +62,18 @@ def test_source_map_does_not_cross_into_another_function(tmp_path):
     generated.write_text("int a(void)\n{\n    return 1; /* 3:5 */\n}\n\nint b(void)\n{\n    int q = 2;\n}\n")
     assert sourcemap.tlisp_span([generated], "int q = 2;", 8) is None
     assert sourcemap.tlisp_span([generated], "}", 4) == "3:5"
+
+
+def test_rust_markers_and_glue_lines_fall_back_to_the_last_marked_line():
+    log = ("; let v: i32 = (__t1 & 7u32) as i32; // r.tlisp:6:3 @ main.rs:11\n1: (54) w0 &= 7\n"
+           "; #[aya_ebpf::macros::cgroup_skb(ingress)] @ main.rs:7\n2: (95) exit\n")
+    text, line = sourcemap.failing_line(log)
+    assert sourcemap.tlisp_span([], text, line) is None
+    assert sourcemap.last_span_in_log(log) == "r.tlisp:6:3"
+    assert sourcemap.last_span_in_log("; int x = 1;\n") is None
+
+
+def test_aya_markers_never_follow_an_opening_brace():
+    (text,) = [t for path, t in render(load(DROP_SYN), "aya").items() if path.endswith("main.rs")]
+    marked = [line for line in text.splitlines() if re.search(r"// \S+\.tlisp:\d+:\d+$", line)]
+    assert marked and not any(line.split(" //")[0].rstrip().endswith(("{", "}")) for line in marked)

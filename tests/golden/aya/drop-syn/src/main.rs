@@ -97,18 +97,18 @@ pub fn drop_syn(ctx: aya_ebpf::programs::XdpContext) -> u32 {
     let __data: usize = ctx.data();
     let __data_end: usize = ctx.data_end();
     {
-        let tcp: Option<usize> = __parse_tcp(__data, __data_end);
+        let tcp: Option<usize> = __parse_tcp(__data, __data_end); // drop-syn.tlisp:27:3
         if let Some(tcp) = tcp {
-            let __t1: bool = ((unsafe { *((tcp + 13) as *const u8) } >> 1) & 0x1) != 0;
-            let __t2: bool = ((unsafe { *((tcp + 13) as *const u8) } >> 4) & 0x1) != 0;
+            let __t1: bool = ((unsafe { *((tcp + 13) as *const u8) } >> 1) & 0x1) != 0; // drop-syn.tlisp:28:9
+            let __t2: bool = ((unsafe { *((tcp + 13) as *const u8) } >> 4) & 0x1) != 0; // drop-syn.tlisp:28:31
             if __t1 && !__t2 {
-                __add_syn_drops(0u32, 1u64);
-                return aya_ebpf::bindings::xdp_action::XDP_DROP;
+                __add_syn_drops(0u32, 1u64); // drop-syn.tlisp:30:11
+                return aya_ebpf::bindings::xdp_action::XDP_DROP; // drop-syn.tlisp:31:11
             } else {
-                return aya_ebpf::bindings::xdp_action::XDP_PASS;
+                return aya_ebpf::bindings::xdp_action::XDP_PASS; // drop-syn.tlisp:32:9
             }
         } else {
-            return aya_ebpf::bindings::xdp_action::XDP_PASS;
+            return aya_ebpf::bindings::xdp_action::XDP_PASS; // drop-syn.tlisp:33:5
         }
     }
 }

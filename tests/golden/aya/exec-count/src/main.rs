@@ -26,12 +26,12 @@ fn __add_exec_calls(key: u32, delta: u64) {
 #[aya_ebpf::macros::tracepoint(category = "syscalls", name = "sys_enter_execve")]
 pub fn exec_count(ctx: aya_ebpf::programs::TracePointContext) -> u32 {
     {
-        let cpu: u32 = unsafe { aya_ebpf::helpers::bpf_get_smp_processor_id() };
+        let cpu: u32 = unsafe { aya_ebpf::helpers::bpf_get_smp_processor_id() }; // exec-count.tlisp:19:3
         if cpu < 256u32 {
-            __add_exec_calls(cpu, 1u64);
+            __add_exec_calls(cpu, 1u64); // exec-count.tlisp:21:9
         }
     }
-    return 0;
+    return 0; // exec-count.tlisp:22:3
 }
 
 #[cfg(not(test))]

@@ -83,23 +83,23 @@ pub fn kind_cgroup_skb(ctx: aya_ebpf::programs::SkBuffContext) -> i32 {
     let __data: usize = unsafe { (*ctx.skb.skb).data } as usize;
     let __data_end: usize = unsafe { (*ctx.skb.skb).data_end } as usize;
     {
-        let tcp: Option<usize> = __parse_tcp_l3(__data, __data_end);
+        let tcp: Option<usize> = __parse_tcp_l3(__data, __data_end); // kind-cgroup-skb.tlisp:4:3
         if let Some(tcp) = tcp {
-            let __t1: u16 = u16::from_be(unsafe { *((tcp + 2) as *const u16) });
+            let __t1: u16 = u16::from_be(unsafe { *((tcp + 2) as *const u16) }); // kind-cgroup-skb.tlisp:5:9
             if __t1 == 23u16 {
-                return 0;
+                return 0; // kind-cgroup-skb.tlisp:5:38
             }
         }
     }
     {
-        let ip6: Option<usize> = __parse_ipv6_l3(__data, __data_end);
+        let ip6: Option<usize> = __parse_ipv6_l3(__data, __data_end); // kind-cgroup-skb.tlisp:6:3
         if let Some(ip6) = ip6 {
             if unsafe { *((ip6 + 6) as *const u8) } == 17u8 {
-                return 1;
+                return 1; // kind-cgroup-skb.tlisp:7:41
             }
         }
     }
-    return 1;
+    return 1; // kind-cgroup-skb.tlisp:8:3
 }
 
 #[cfg(not(test))]

@@ -40,23 +40,23 @@ fn __add_calls(key: u32, delta: i64) {
 
 #[aya_ebpf::macros::kprobe(function = "do_sys_openat2")]
 pub fn kind_kprobe(ctx: aya_ebpf::programs::ProbeContext) -> u32 {
-    let __t1: u64 = unsafe { aya_ebpf::helpers::bpf_get_current_pid_tgid() };
+    let __t1: u64 = unsafe { aya_ebpf::helpers::bpf_get_current_pid_tgid() }; // kind-kprobe.tlisp:5:20
     {
-        let tgid: u32 = __t1.wrapping_shr(32u64 as u32) as u32;
+        let tgid: u32 = __t1.wrapping_shr(32u64 as u32) as u32; // kind-kprobe.tlisp:5:3
         {
-            let mut total: i64 = 0i64;
+            let mut total: i64 = 0i64; // kind-kprobe.tlisp:6:9
             {
-                let mut i: u32 = 0u32;
+                let mut i: u32 = 0u32; // kind-kprobe.tlisp:7:5
                 while i < 8u32 {
                     if i == 5u32 {
-                        break;
+                        break; // kind-kprobe.tlisp:8:19
                     }
-                    total = total.wrapping_sub(i as i64);
-                    i = i.wrapping_add(1u32);
+                    total = total.wrapping_sub(i as i64); // kind-kprobe.tlisp:9:7
+                    i = i.wrapping_add(1u32); // kind-kprobe.tlisp:7:5
                 }
             }
-            __add_calls(tgid, __div_i64(total, -3i64));
-            return 0;
+            __add_calls(tgid, __div_i64(total, -3i64)); // kind-kprobe.tlisp:10:5
+            return 0; // kind-kprobe.tlisp:11:5
         }
     }
 }

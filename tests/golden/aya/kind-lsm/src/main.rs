@@ -6,11 +6,11 @@
 
 #[aya_ebpf::macros::lsm(hook = "file_open")]
 pub fn kind_lsm(ctx: aya_ebpf::programs::LsmContext) -> i32 {
-    let __t1: u64 = unsafe { aya_ebpf::helpers::bpf_get_current_uid_gid() };
+    let __t1: u64 = unsafe { aya_ebpf::helpers::bpf_get_current_uid_gid() }; // kind-lsm.tlisp:4:10
     if (__t1 as u32) == 65534u32 {
-        return -1;
+        return -1; // kind-lsm.tlisp:5:7
     } else {
-        return 0;
+        return 0; // kind-lsm.tlisp:6:7
     }
 }
 

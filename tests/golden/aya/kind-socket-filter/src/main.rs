@@ -6,11 +6,11 @@
 
 #[aya_ebpf::macros::socket_filter]
 pub fn kind_socket_filter(ctx: aya_ebpf::programs::SkBuffContext) -> i64 {
-    let __t1: u16 = u16::from_be(ctx.skb.protocol() as u16);
+    let __t1: u16 = u16::from_be(ctx.skb.protocol() as u16); // kind-socket-filter.tlisp:4:7
     if __t1 == 2048u16 {
-        return (ctx.len()) as i64;
+        return (ctx.len()) as i64; // kind-socket-filter.tlisp:5:7
     } else {
-        return 0;
+        return 0; // kind-socket-filter.tlisp:6:7
     }
 }
 

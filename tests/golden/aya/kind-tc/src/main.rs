@@ -96,21 +96,21 @@ pub fn kind_tc(ctx: aya_ebpf::programs::TcContext) -> i32 {
     let __data: usize = ctx.data();
     let __data_end: usize = ctx.data_end();
     {
-        let mark: u32 = unsafe { (*ctx.skb.skb).mark };
-        __set_marks(0u32, ctx.len());
+        let mark: u32 = unsafe { (*ctx.skb.skb).mark }; // kind-tc.tlisp:5:3
+        __set_marks(0u32, ctx.len()); // kind-tc.tlisp:6:5
         {
-            let tcp: Option<usize> = __parse_tcp(__data, __data_end);
+            let tcp: Option<usize> = __parse_tcp(__data, __data_end); // kind-tc.tlisp:7:5
             if let Some(tcp) = tcp {
-                let __t1: u16 = u16::from_be(unsafe { *((tcp + 2) as *const u16) });
+                let __t1: u16 = u16::from_be(unsafe { *((tcp + 2) as *const u16) }); // kind-tc.tlisp:8:11
                 if __t1 == (__get_marks(1u32) as u16) {
-                    return aya_ebpf::bindings::TC_ACT_SHOT as i32;
+                    return aya_ebpf::bindings::TC_ACT_SHOT as i32; // kind-tc.tlisp:9:11
                 }
             }
         }
         if mark != 0u32 {
-            return aya_ebpf::bindings::TC_ACT_PIPE as i32;
+            return aya_ebpf::bindings::TC_ACT_PIPE as i32; // kind-tc.tlisp:10:21
         }
-        return aya_ebpf::bindings::TC_ACT_OK as i32;
+        return aya_ebpf::bindings::TC_ACT_OK as i32; // kind-tc.tlisp:11:5
     }
 }
 

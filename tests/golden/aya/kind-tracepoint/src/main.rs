@@ -25,13 +25,13 @@ fn __add_per_uid(key: u32, delta: u64) {
 
 #[aya_ebpf::macros::tracepoint(category = "syscalls", name = "sys_enter_execve")]
 pub fn kind_tracepoint(ctx: aya_ebpf::programs::TracePointContext) -> u32 {
-    let __t1: u64 = unsafe { aya_ebpf::helpers::bpf_get_current_uid_gid() };
+    let __t1: u64 = unsafe { aya_ebpf::helpers::bpf_get_current_uid_gid() }; // kind-tracepoint.tlisp:5:19
     {
-        let uid: u32 = (__t1 & 4294967295u64) as u32;
+        let uid: u32 = (__t1 & 4294967295u64) as u32; // kind-tracepoint.tlisp:5:3
         if uid < 1024u32 {
-            __add_per_uid(uid, 1u64);
+            __add_per_uid(uid, 1u64); // kind-tracepoint.tlisp:6:22
         }
-        return 0;
+        return 0; // kind-tracepoint.tlisp:7:5
     }
 }
 

@@ -210,77 +210,77 @@ pub fn kind_xdp(ctx: aya_ebpf::programs::XdpContext) -> u32 {
     let __data: usize = ctx.data();
     let __data_end: usize = ctx.data_end();
     {
-        let len: u32 = (ctx.data_end() - ctx.data()) as u32;
+        let len: u32 = (ctx.data_end() - ctx.data()) as u32; // kind-xdp.tlisp:5:3
         {
-            let ifindex: u32 = unsafe { (*ctx.ctx).ingress_ifindex };
+            let ifindex: u32 = unsafe { (*ctx.ctx).ingress_ifindex }; // kind-xdp.tlisp:6:9
             {
-                let eth: Option<usize> = __parse_eth(__data, __data_end);
+                let eth: Option<usize> = __parse_eth(__data, __data_end); // kind-xdp.tlisp:7:5
                 if let Some(eth) = eth {
-                    let __t1: u16 = u16::from_be(unsafe { *((eth + 12) as *const u16) });
+                    let __t1: u16 = u16::from_be(unsafe { *((eth + 12) as *const u16) }); // kind-xdp.tlisp:8:11
                     if __t1 == 2054u16 {
-                        return aya_ebpf::bindings::xdp_action::XDP_TX;
+                        return aya_ebpf::bindings::xdp_action::XDP_TX; // kind-xdp.tlisp:8:38
                     }
                 }
             }
             {
-                let vlan: Option<usize> = __parse_vlan(__data, __data_end);
+                let vlan: Option<usize> = __parse_vlan(__data, __data_end); // kind-xdp.tlisp:9:5
                 if let Some(vlan) = vlan {
-                    let __t2: u16 = u16::from_be(unsafe { *((vlan + 0) as *const u16) }) & 0xfff;
+                    let __t2: u16 = u16::from_be(unsafe { *((vlan + 0) as *const u16) }) & 0xfff; // kind-xdp.tlisp:10:11
                     if __t2 > 100u16 {
-                        return aya_ebpf::bindings::xdp_action::XDP_DROP;
+                        return aya_ebpf::bindings::xdp_action::XDP_DROP; // kind-xdp.tlisp:10:36
                     }
                 }
             }
             {
-                let ip: Option<usize> = __parse_ipv4(__data, __data_end);
+                let ip: Option<usize> = __parse_ipv4(__data, __data_end); // kind-xdp.tlisp:11:5
                 if let Some(ip) = ip {
-                    let __t3: u32 = u32::from_be(unsafe { *((ip + 12) as *const u32) });
+                    let __t3: u32 = u32::from_be(unsafe { *((ip + 12) as *const u32) }); // kind-xdp.tlisp:13:9
                     __add_seen(__t3, 1u64);
-                    let __t4: bool =
+                    let __t4: bool = // kind-xdp.tlisp:14:13
                         ((u16::from_be(unsafe { *((ip + 6) as *const u16) }) >> 13) & 0x1) != 0;
                     let __t5: bool = unsafe { *((ip + 8) as *const u8) } < 2u8;
                     if __t4 || __t5 {
-                        return aya_ebpf::bindings::xdp_action::XDP_DROP;
+                        return aya_ebpf::bindings::xdp_action::XDP_DROP; // kind-xdp.tlisp:14:55
                     }
                 }
             }
             {
-                let ip6: Option<usize> = __parse_ipv6(__data, __data_end);
+                let ip6: Option<usize> = __parse_ipv6(__data, __data_end); // kind-xdp.tlisp:15:5
                 if let Some(ip6) = ip6 {
                     if unsafe { *((ip6 + 7) as *const u8) } == 0u8 {
-                        return aya_ebpf::bindings::xdp_action::XDP_DROP;
+                        return aya_ebpf::bindings::xdp_action::XDP_DROP; // kind-xdp.tlisp:16:40
                     }
                 }
             }
             {
-                let icmp: Option<usize> = __parse_icmp(__data, __data_end);
+                let icmp: Option<usize> = __parse_icmp(__data, __data_end); // kind-xdp.tlisp:17:5
                 if let Some(icmp) = icmp {
                     if unsafe { *((icmp + 0) as *const u8) } == 8u8 {
-                        return aya_ebpf::bindings::xdp_action::XDP_PASS;
+                        return aya_ebpf::bindings::xdp_action::XDP_PASS; // kind-xdp.tlisp:18:36
                     }
                 }
             }
             {
-                let icmp6: Option<usize> = __parse_icmpv6(__data, __data_end);
+                let icmp6: Option<usize> = __parse_icmpv6(__data, __data_end); // kind-xdp.tlisp:19:5
                 if let Some(icmp6) = icmp6 {
                     if unsafe { *((icmp6 + 0) as *const u8) } == 128u8 {
-                        return aya_ebpf::bindings::xdp_action::XDP_PASS;
+                        return aya_ebpf::bindings::xdp_action::XDP_PASS; // kind-xdp.tlisp:20:39
                     }
                 }
             }
             {
-                let udp: Option<usize> = __parse_udp(__data, __data_end);
+                let udp: Option<usize> = __parse_udp(__data, __data_end); // kind-xdp.tlisp:21:5
                 if let Some(udp) = udp {
-                    let __t6: u16 = u16::from_be(unsafe { *((udp + 2) as *const u16) });
+                    let __t6: u16 = u16::from_be(unsafe { *((udp + 2) as *const u16) }); // kind-xdp.tlisp:22:11
                     if __t6 == 53u16 {
-                        return aya_ebpf::bindings::xdp_action::XDP_PASS;
+                        return aya_ebpf::bindings::xdp_action::XDP_PASS; // kind-xdp.tlisp:22:40
                     }
                 }
             }
             if len.wrapping_add(ifindex) > 9000u32 {
-                return aya_ebpf::bindings::xdp_action::XDP_ABORTED;
+                return aya_ebpf::bindings::xdp_action::XDP_ABORTED; // kind-xdp.tlisp:23:34
             }
-            return aya_ebpf::bindings::xdp_action::XDP_PASS;
+            return aya_ebpf::bindings::xdp_action::XDP_PASS; // kind-xdp.tlisp:24:5
         }
     }
 }

@@ -62,15 +62,15 @@ fn __set_a(key: u32, value: i64) {
 #[aya_ebpf::macros::classifier]
 pub fn map_arrays(ctx: aya_ebpf::programs::TcContext) -> i32 {
     {
-        let __t1 = A.get_ptr(1u32);
+        let __t1 = A.get_ptr(1u32); // map-arrays.tlisp:6:3
         if let Some(__t1) = __t1 {
             let v: i64 = unsafe { *__t1 };
-            __set_a(2u32, __rem_i64(v, 10i64));
+            __set_a(2u32, __rem_i64(v, 10i64)); // map-arrays.tlisp:7:5
         }
     }
-    __add_a(0u32, __get_a(3u32));
-    __add_pca(1u32, 200u8);
-    return aya_ebpf::bindings::TC_ACT_OK as i32;
+    __add_a(0u32, __get_a(3u32)); // map-arrays.tlisp:8:3
+    __add_pca(1u32, 200u8); // map-arrays.tlisp:9:3
+    return aya_ebpf::bindings::TC_ACT_OK as i32; // map-arrays.tlisp:10:3
 }
 
 #[cfg(not(test))]

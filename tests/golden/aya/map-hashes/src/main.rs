@@ -82,23 +82,23 @@ fn __set_lru(key: u32, value: u16) {
 #[aya_ebpf::macros::xdp]
 pub fn map_hashes(ctx: aya_ebpf::programs::XdpContext) -> u32 {
     {
-        let n: u32 = __get_h(7u64);
-        __set_h(7u64, n.wrapping_add(1u32));
+        let n: u32 = __get_h(7u64); // map-hashes.tlisp:7:3
+        __set_h(7u64, n.wrapping_add(1u32)); // map-hashes.tlisp:8:5
         {
-            let __t1 = LRU.get_ptr(3u32);
+            let __t1 = LRU.get_ptr(3u32); // map-hashes.tlisp:9:5
             if let Some(__t1) = __t1 {
                 let old: u16 = unsafe { *__t1 };
-                __set_lru(3u32, old.wrapping_mul(2u16));
+                __set_lru(3u32, old.wrapping_mul(2u16)); // map-hashes.tlisp:10:7
             } else {
-                __add_lru(3u32, 1u16);
+                __add_lru(3u32, 1u16); // map-hashes.tlisp:11:7
             }
         }
-        __add_pch(1u8, 5i32);
+        __add_pch(1u8, 5i32); // map-hashes.tlisp:12:5
         if n > 100u32 {
-            __delete_h(7u64);
+            __delete_h(7u64); // map-hashes.tlisp:13:19
         }
-        __delete_pch(2u8);
-        return aya_ebpf::bindings::xdp_action::XDP_PASS;
+        __delete_pch(2u8); // map-hashes.tlisp:14:5
+        return aya_ebpf::bindings::xdp_action::XDP_PASS; // map-hashes.tlisp:15:5
     }
 }
 

@@ -75,23 +75,23 @@ pub fn map_lpm_trie(ctx: aya_ebpf::programs::XdpContext) -> u32 {
     let __data: usize = ctx.data();
     let __data_end: usize = ctx.data_end();
     {
-        let ip: Option<usize> = __parse_ipv4(__data, __data_end);
+        let ip: Option<usize> = __parse_ipv4(__data, __data_end); // map-lpm-trie.tlisp:5:3
         if let Some(ip) = ip {
             {
-                let src: u32 = u32::from_be(unsafe { *((ip + 12) as *const u32) });
+                let src: u32 = u32::from_be(unsafe { *((ip + 12) as *const u32) }); // map-lpm-trie.tlisp:6:5
                 if unsafe { *((ip + 8) as *const u8) } == 255u8 {
-                    __delete_blocked(src);
+                    __delete_blocked(src); // map-lpm-trie.tlisp:7:35
                 }
                 if __get_blocked(src) == 1u8 {
-                    return aya_ebpf::bindings::xdp_action::XDP_DROP;
+                    return aya_ebpf::bindings::xdp_action::XDP_DROP; // map-lpm-trie.tlisp:8:39
                 }
                 if unsafe { *((ip + 8) as *const u8) } == 1u8 {
-                    __set_blocked(src, 1u8);
+                    __set_blocked(src, 1u8); // map-lpm-trie.tlisp:9:33
                 }
             }
         }
     }
-    return aya_ebpf::bindings::xdp_action::XDP_PASS;
+    return aya_ebpf::bindings::xdp_action::XDP_PASS; // map-lpm-trie.tlisp:10:3
 }
 
 #[cfg(not(test))]

@@ -147,26 +147,26 @@ pub fn port_counter(ctx: aya_ebpf::programs::TcContext) -> i32 {
     let __data: usize = ctx.data();
     let __data_end: usize = ctx.data_end();
     {
-        let tcp: Option<usize> = __parse_tcp(__data, __data_end);
+        let tcp: Option<usize> = __parse_tcp(__data, __data_end); // port-counter.tlisp:19:3
         if let Some(tcp) = tcp {
             {
-                let port: u16 = u16::from_be(unsafe { *((tcp + 2) as *const u16) });
-                __add_port_packets(port, 1u64);
+                let port: u16 = u16::from_be(unsafe { *((tcp + 2) as *const u16) }); // port-counter.tlisp:20:5
+                __add_port_packets(port, 1u64); // port-counter.tlisp:21:7
                 if port == 23u16 {
-                    return aya_ebpf::bindings::TC_ACT_SHOT as i32;
+                    return aya_ebpf::bindings::TC_ACT_SHOT as i32; // port-counter.tlisp:23:11
                 }
             }
         } else {
             {
-                let udp: Option<usize> = __parse_udp(__data, __data_end);
+                let udp: Option<usize> = __parse_udp(__data, __data_end); // port-counter.tlisp:24:5
                 if let Some(udp) = udp {
-                    let __t1: u16 = u16::from_be(unsafe { *((udp + 2) as *const u16) });
+                    let __t1: u16 = u16::from_be(unsafe { *((udp + 2) as *const u16) }); // port-counter.tlisp:25:7
                     __add_port_packets(__t1, 1u64);
                 }
             }
         }
     }
-    return aya_ebpf::bindings::TC_ACT_OK as i32;
+    return aya_ebpf::bindings::TC_ACT_OK as i32; // port-counter.tlisp:26:3
 }
 
 #[cfg(not(test))]

@@ -26,23 +26,23 @@ fn __add_size_buckets(key: u32, delta: u64) {
 #[aya_ebpf::macros::cgroup_skb(egress)]
 pub fn size_histogram(ctx: aya_ebpf::programs::SkBuffContext) -> i32 {
     {
-        let len: u32 = ctx.len();
+        let len: u32 = ctx.len(); // size-histogram.tlisp:20:3
         {
-            let mut bucket: u32 = 0u32;
+            let mut bucket: u32 = 0u32; // size-histogram.tlisp:21:9
             {
-                let mut i: u32 = 1u32;
+                let mut i: u32 = 1u32; // size-histogram.tlisp:23:5
                 while i < 16u32 {
                     if len < 1u32.wrapping_shl(i as u32) {
-                        break;
+                        break; // size-histogram.tlisp:25:11
                     }
-                    bucket = i;
-                    i = i.wrapping_add(1u32);
+                    bucket = i; // size-histogram.tlisp:26:7
+                    i = i.wrapping_add(1u32); // size-histogram.tlisp:23:5
                 }
             }
-            __add_size_buckets(bucket, 1u64);
+            __add_size_buckets(bucket, 1u64); // size-histogram.tlisp:27:5
         }
     }
-    return 1;
+    return 1; // size-histogram.tlisp:28:3
 }
 
 #[cfg(not(test))]
