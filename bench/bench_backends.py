@@ -9,7 +9,10 @@ Needs root, bpftool and clang; the aya half also needs a crate vendor
 directory (--vendor-dir or $TATARA_VENDOR_DIR), since crates.io is
 unreachable here. Missing pieces are reported and skipped, never faked.
 
-    .venv/bin/python bench/bench_backends.py [--vendor-dir DIR]
+    .venv/bin/python bench/bench_backends.py [--vendor-dir DIR] [--all]
+
+`--all` also prints the count of every example and backend fixture (the
+table to compare code-shape changes with, before and after).
 """
 
 from __future__ import annotations
@@ -71,9 +74,31 @@ def report(backend: str, ours: list[int], reference: list[int]) -> None:
           f"ratio {ratio:.3f}  {verdict}")
 
 
+def every_source(vendor: Path | None) -> None:
+    """Verified insns of every example and fixture, per backend."""
+    from tatara_build.build import BuildOptions, build
+
+    sources = sorted((ROOT / "examples").glob("*.tlisp")) + sorted((ROOT / "tests" / "backends" / "fixtures").glob("*.tlisp"))
+    for backend in ("c", "aya") if vendor else ("c",):
+        total = 0
+        for source in sources:
+            with tempfile.TemporaryDirectory(prefix="tatara-bench-") as tmp:
+                out = Path(tmp) / "out"
+                build(source, out, BuildOptions(backend=backend, use_cache=False, vendor_dir=vendor))
+                try:
+                    counts = verified_insns(out / f"{source.stem}.o")
+                except RuntimeError:
+                    print(f"{backend:4} {source.stem:20} not loadable on this host kernel")
+                    continue
+            total += sum(counts)
+            print(f"{backend:4} {source.stem:20} {sum(counts):6d} insns")
+        print(f"{backend:4} {'total':20} {total:6d} insns")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vendor-dir", type=Path, default=os.environ.get("TATARA_VENDOR_DIR"))
+    parser.add_argument("--all", action="store_true", help="also every example and fixture")
     args = parser.parse_args()
     missing = [tool for tool in ("clang", "bpftool") if shutil.which(tool) is None]
     if missing or os.geteuid() != 0:
@@ -88,11 +113,13 @@ def main() -> int:
         report("c", ours, reference)
         if args.vendor_dir is None:
             print("aya  skipped: no --vendor-dir / $TATARA_VENDOR_DIR (crates.io is unreachable here)")
-            return 0
-        emit(module, "aya", work / "crate")
-        ours = verified_insns(build_aya(work / "crate", "drop-syn", work / "aya-ours", args.vendor_dir))
-        reference = verified_insns(build_aya(REFERENCE_AYA, "drop-syn-aya", work / "aya-ref", args.vendor_dir))
-        report("aya", ours, reference)
+        else:
+            emit(module, "aya", work / "crate")
+            ours = verified_insns(build_aya(work / "crate", "drop-syn", work / "aya-ours", args.vendor_dir))
+            reference = verified_insns(build_aya(REFERENCE_AYA, "drop-syn-aya", work / "aya-ref", args.vendor_dir))
+            report("aya", ours, reference)
+    if args.all:
+        every_source(args.vendor_dir)
     return 0
 
 

@@ -17,7 +17,7 @@ from importlib import resources
 
 from .. import ir, tables
 from ..errors import SourceError
-from .base import BINARY, INDENT, NEGATE, Generator, format_target, is_pure_value, screaming, snake, unparen
+from .base import BINARY, INDENT, NEGATE, Generator, above_l2, format_target, is_pure_value, screaming, snake, unparen
 
 AYA_EBPF_VERSION = "0.2.1"
 # A nightly on LLVM 22, the LLVM of the pinned link tools (DESIGN.md, Nix facts).
@@ -266,6 +266,12 @@ class AyaGenerator(Generator):
         data, end = PACKET_BOUNDS[self.fn.kind.aya_ctx]
         return [f"{INDENT}let __data: usize = {data};", f"{INDENT}let __data_end: usize = {end};"]
 
+    def line_locate_l3(self, locator: str) -> str:
+        return f"let __l3: Option<(usize, u16)> = {locator}(__data, __data_end);"
+
+    def l3_args(self) -> str:
+        return "__data_end, __l3"
+
     # --- support functions ------------------------------------------------------
 
     def int_helper(self, op: str, t: str) -> list[str]:
@@ -324,9 +330,11 @@ class AyaGenerator(Generator):
 
     def parser(self, name: str, packet: str, steps: list[tuple]) -> list[str]:
         self._in_l3 = name == "l3"
-        fname = f"__l3{'' if packet == 'l2' else '_' + packet}" if self._in_l3 else self.parser_name(name, packet)
+        fname = self.l3_locator(packet) if self._in_l3 else self.parser_name(name, packet)
         ret = "Option<(usize, u16)>" if self._in_l3 else "Option<usize>"
-        out = ["#[inline(always)]", f"fn {fname}(__data: usize, __data_end: usize) -> {ret} {{"]
+        params = "__data_end: usize, __l3: Option<(usize, u16)>" if above_l2(name) and not self._in_l3 else \
+            "__data: usize, __data_end: usize"
+        out = ["#[inline(always)]", f"fn {fname}({params}) -> {ret} {{"]
         out += self.steps(steps, packet, 1)
         out.append("}")
         return out
@@ -367,8 +375,7 @@ class AyaGenerator(Generator):
                 out.append(f"{pad}{fail}")
             elif op == "l3":
                 _, ptr, proto = step
-                fname = "__l3" + ("" if packet == "l2" else f"_{packet}")
-                out += [f"{pad}let Some(({ptr}, {proto})) = {fname}(__data, __data_end) else {{",
+                out += [f"{pad}let Some(({ptr}, {proto})) = __l3 else {{",
                         f"{pad}{INDENT}{fail}", f"{pad}}};"]
             elif op == "ret_l3":
                 out.append(f"{pad}Some(({step[1]}, {step[2]}))")

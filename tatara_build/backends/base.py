@@ -71,6 +71,11 @@ def l3_headers() -> list[str]:
             if h.via and all(o == l2 for o, _ in h.via) and "version" in h.fields]
 
 
+def above_l2(header: str) -> bool:
+    """Parsed from the program's one L3 location (not Ethernet or a tag)."""
+    return header != l2_header() and header not in tag_headers()
+
+
 def ip_version(header: str) -> int:
     """IPv4 → 4, IPv6 → 6: decided by the ethertype in the table."""
     return {tables.ETH_P_IP: 4, tables.ETH_P_IPV6: 6}[tables.HEADERS[header].via[0][1]]
@@ -90,6 +95,7 @@ class Fn:
     mutated: set[str] = field(default_factory=set)
     span: object = None  # the form being lowered (its span goes into markers)
     marked: object = None  # the span of the last marker written
+    l3_at: object = None  # the statement before which L3 is located (see l3_anchor)
 
 
 class Generator:
@@ -127,6 +133,7 @@ class Generator:
         kind = tables.PROGRAM_KINDS[decl.kind]
         self.fn = Fn(kind=kind, ctx=checked_name(fn.ctx, fn.span))
         self.fn.mutated = {e.name for e in walk(fn.body) if isinstance(e, ir.SetVar)}
+        self.fn.l3_at = l3_anchor(fn.body)
         self.block(fn.body, RETURN, kind.return_type)
         body = self.fn.lines
         if any(isinstance(e, ir.Header) for e in walk(fn.body)):
@@ -238,6 +245,8 @@ class Generator:
 
     def stmt(self, e: ir.Expr, dest: str, dest_type: str | None) -> None:
         with self.lowering(e):
+            if e is self.fn.l3_at:
+                self.emit(self.line_locate_l3(self.l3_locator(self.fn.kind.packet)))
             method = getattr(self, "stmt_" + e.form.replace("-", "_"), None)
             if method is not None:
                 method(e, dest, dest_type)
@@ -464,7 +473,12 @@ class Generator:
         if self.fn.kind.packet is None:
             raise SourceError(f"{self.fn.kind.name} programs have no packet to parse", e.span)
         self.headers_needed.setdefault(self.fn.kind.packet, set()).add(e.header)
-        return f"{self.parser_name(e.header, self.fn.kind.packet)}(__data, __data_end)"
+        args = self.l3_args() if above_l2(e.header) else "__data, __data_end"
+        return f"{self.parser_name(e.header, self.fn.kind.packet)}({args})"
+
+    @staticmethod
+    def l3_locator(packet: str) -> str:
+        return "__l3" + ("" if packet == "l2" else f"_{packet}")
 
     @staticmethod
     def parser_name(header: str, packet: str) -> str:
@@ -493,7 +507,8 @@ class Generator:
         ptr, spec) read a field into a new variable; ("fail_unless", var,
         op, n); ("ptr", var, base, n | (var, scale)); ("if_eq", var,
         [values], steps); ("ret", ptr); ("fail",); ("l3", ptr, proto)
-        calls the L3 locator. Pointers are byte addresses (`usize` in Rust,
+        takes the L3 location the program found once (a parameter, see
+        l3_anchor). Pointers are byte addresses (`usize` in Rust,
         `void *` in C); 0 / NULL means "not this packet".
         """
         counter = iter(range(1, 1000))
@@ -598,6 +613,29 @@ def walk(body: list[ir.Expr]):
                 stack.append(child)
             elif isinstance(child, list):
                 stack.extend(c for c in reversed(child) if isinstance(c, ir.Node))
+
+
+def l3_anchor(body: list[ir.Expr]) -> ir.Expr | None:
+    """Where a program locates L3, once: before the first statement of the
+    innermost straight-line block that holds every parse above L2. Packet
+    reads have no effects, so this gives each parser the answer it would
+    find itself, and the verifier walks the VLAN/ethertype branches once
+    instead of once per `header` form (and not across earlier code)."""
+
+    def parses(e: ir.Node) -> bool:
+        return any(isinstance(n, ir.Header) and above_l2(n.header) for n in walk([e]))
+
+    while True:
+        holders = [e for e in body if parses(e)]
+        if not holders:
+            return None
+        first = holders[0]
+        if len(holders) == 1 and isinstance(first, ir.Begin):
+            body = first.body
+        elif len(holders) == 1 and isinstance(first, ir.Let) and not parses(first.value):
+            body = first.body
+        else:
+            return first
 
 
 def is_empty(e: ir.Expr) -> bool:

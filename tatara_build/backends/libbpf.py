@@ -7,7 +7,7 @@ overflow are why arithmetic is spelled with explicit unsigned casts."""
 from __future__ import annotations
 
 from .. import ir, tables
-from .base import BINARY, INDENT, NEGATE, Generator, balanced, format_target, snake
+from .base import BINARY, INDENT, NEGATE, Generator, above_l2, balanced, format_target, snake
 
 # Per map kind: extra declaration lines, and whether the key is wrapped in
 # an LPM prefix. Data, looked up by kind name.
@@ -175,6 +175,12 @@ class CGenerator(Generator):
         return [f"{INDENT}void *__data = (void *)(long)ctx->data;",
                 f"{INDENT}void *__data_end = (void *)(long)ctx->data_end;"]
 
+    def line_locate_l3(self, locator: str) -> str:
+        return f"__u16 __l3proto = 0;\nvoid *__l3p = {locator}(__data, __data_end, &__l3proto);"
+
+    def l3_args(self) -> str:
+        return "__data_end, __l3p, __l3proto"
+
     # --- support functions ------------------------------------------------------
 
     def int_helper(self, op: str, t: str) -> list[str]:
@@ -219,9 +225,14 @@ class CGenerator(Generator):
 
     def parser(self, name: str, packet: str, steps: list[tuple]) -> list[str]:
         is_l3 = name == "l3"
-        fname = f"__l3{'' if packet == 'l2' else '_' + packet}" if is_l3 else self.parser_name(name, packet)
-        extra = ", __u16 *__proto_out" if is_l3 else ""
-        out = [f"static __always_inline void *{fname}(void *__data, void *__data_end{extra})", "{"]
+        fname = self.l3_locator(packet) if is_l3 else self.parser_name(name, packet)
+        if is_l3:
+            params = "void *__data, void *__data_end, __u16 *__proto_out"
+        elif above_l2(name):
+            params = "void *__data_end, void *__l3p, __u16 __l3proto"
+        else:
+            params = "void *__data, void *__data_end"
+        out = [f"static __always_inline void *{fname}({params})", "{"]
         out += self.steps(steps, packet, 1)
         out.append("}")
         return out
@@ -256,8 +267,7 @@ class CGenerator(Generator):
                 out.append(f"{pad}return 0;")
             elif op == "l3":
                 _, ptr, proto = step
-                fname = "__l3" + ("" if packet == "l2" else f"_{packet}")
-                out += [f"{pad}__u16 {proto};", f"{pad}void *{ptr} = {fname}(__data, __data_end, &{proto});",
+                out += [f"{pad}__u16 {proto} = __l3proto;", f"{pad}void *{ptr} = __l3p;",
                         f"{pad}if (!{ptr})", f"{pad}{INDENT}return 0;"]
             elif op == "ret_l3":
                 out += [f"{pad}*__proto_out = {step[2]};", f"{pad}return {step[1]};"]

@@ -45,10 +45,10 @@ static __always_inline void *__l3(void *__data, void *__data_end, __u16 *__proto
     return __p;
 }
 
-static __always_inline void *__parse_tcp(void *__data, void *__data_end)
+static __always_inline void *__parse_tcp(void *__data_end, void *__l3p, __u16 __l3proto)
 {
-    __u16 __proto;
-    void *__q = __l3(__data, __data_end, &__proto);
+    __u16 __proto = __l3proto;
+    void *__q = __l3p;
     if (!__q)
         return 0;
     if (__proto == 0x800) {
@@ -88,8 +88,10 @@ int drop_syn(struct xdp_md *ctx)
 {
     void *__data = (void *)(long)ctx->data;
     void *__data_end = (void *)(long)ctx->data_end;
+    __u16 __l3proto = 0; /* drop-syn.tlisp:27:3 */
+    void *__l3p = __l3(__data, __data_end, &__l3proto);
     {
-        void *tcp = __parse_tcp(__data, __data_end); /* drop-syn.tlisp:27:3 */
+        void *tcp = __parse_tcp(__data_end, __l3p, __l3proto);
         if (tcp) {
             if (((((*(__u8 *)(tcp + 13)) >> 1) & 0x1) != 0) && !((((*(__u8 *)(tcp + 13)) >> 4) & 0x1) != 0)) { /* drop-syn.tlisp:28:5 */
                 __add_syn_drops(0U, 1ULL); /* drop-syn.tlisp:30:11 */

@@ -24,10 +24,10 @@ static __always_inline void *__l3_l3(void *__data, void *__data_end, __u16 *__pr
     return 0;
 }
 
-static __always_inline void *__parse_ipv6_l3(void *__data, void *__data_end)
+static __always_inline void *__parse_ipv6_l3(void *__data_end, void *__l3p, __u16 __l3proto)
 {
-    __u16 __proto;
-    void *__p = __l3_l3(__data, __data_end, &__proto);
+    __u16 __proto = __l3proto;
+    void *__p = __l3p;
     if (!__p)
         return 0;
     if (__proto == 0x86dd) {
@@ -38,10 +38,10 @@ static __always_inline void *__parse_ipv6_l3(void *__data, void *__data_end)
     return 0;
 }
 
-static __always_inline void *__parse_tcp_l3(void *__data, void *__data_end)
+static __always_inline void *__parse_tcp_l3(void *__data_end, void *__l3p, __u16 __l3proto)
 {
-    __u16 __proto;
-    void *__q = __l3_l3(__data, __data_end, &__proto);
+    __u16 __proto = __l3proto;
+    void *__q = __l3p;
     if (!__q)
         return 0;
     if (__proto == 0x800) {
@@ -81,8 +81,10 @@ int kind_cgroup_skb(struct __sk_buff *ctx)
 {
     void *__data = (void *)(long)ctx->data;
     void *__data_end = (void *)(long)ctx->data_end;
+    __u16 __l3proto = 0; /* kind-cgroup-skb.tlisp:4:3 */
+    void *__l3p = __l3_l3(__data, __data_end, &__l3proto);
     {
-        void *tcp = __parse_tcp_l3(__data, __data_end); /* kind-cgroup-skb.tlisp:4:3 */
+        void *tcp = __parse_tcp_l3(__data_end, __l3p, __l3proto);
         if (tcp) {
             if (((__u16)bpf_ntohs(*(__u16 *)(tcp + 2))) == ((__u16)23)) { /* kind-cgroup-skb.tlisp:5:5 */
                 return 0; /* kind-cgroup-skb.tlisp:5:38 */
@@ -90,7 +92,7 @@ int kind_cgroup_skb(struct __sk_buff *ctx)
         }
     }
     {
-        void *ip6 = __parse_ipv6_l3(__data, __data_end); /* kind-cgroup-skb.tlisp:6:3 */
+        void *ip6 = __parse_ipv6_l3(__data_end, __l3p, __l3proto); /* kind-cgroup-skb.tlisp:6:3 */
         if (ip6) {
             if (((__u8)(*(__u8 *)(ip6 + 6))) == ((__u8)17)) { /* kind-cgroup-skb.tlisp:7:5 */
                 return 1; /* kind-cgroup-skb.tlisp:7:41 */

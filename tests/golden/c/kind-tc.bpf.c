@@ -50,10 +50,10 @@ static __always_inline void *__l3(void *__data, void *__data_end, __u16 *__proto
     return __p;
 }
 
-static __always_inline void *__parse_tcp(void *__data, void *__data_end)
+static __always_inline void *__parse_tcp(void *__data_end, void *__l3p, __u16 __l3proto)
 {
-    __u16 __proto;
-    void *__q = __l3(__data, __data_end, &__proto);
+    __u16 __proto = __l3proto;
+    void *__q = __l3p;
     if (!__q)
         return 0;
     if (__proto == 0x800) {
@@ -96,8 +96,10 @@ int kind_tc(struct __sk_buff *ctx)
     {
         __u32 mark = ((__u32)ctx->mark); /* kind-tc.tlisp:5:3 */
         __set_marks(0U, (__u32)ctx->len); /* kind-tc.tlisp:6:5 */
+        __u16 __l3proto = 0; /* kind-tc.tlisp:7:5 */
+        void *__l3p = __l3(__data, __data_end, &__l3proto);
         {
-            void *tcp = __parse_tcp(__data, __data_end); /* kind-tc.tlisp:7:5 */
+            void *tcp = __parse_tcp(__data_end, __l3p, __l3proto);
             if (tcp) {
                 if (((__u16)bpf_ntohs(*(__u16 *)(tcp + 2))) == ((__u16)__get_marks(1U))) { /* kind-tc.tlisp:8:7 */
                     return TC_ACT_SHOT; /* kind-tc.tlisp:9:11 */

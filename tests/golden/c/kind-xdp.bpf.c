@@ -68,10 +68,10 @@ static __always_inline void *__l3(void *__data, void *__data_end, __u16 *__proto
     return __p;
 }
 
-static __always_inline void *__parse_ipv4(void *__data, void *__data_end)
+static __always_inline void *__parse_ipv4(void *__data_end, void *__l3p, __u16 __l3proto)
 {
-    __u16 __proto;
-    void *__p = __l3(__data, __data_end, &__proto);
+    __u16 __proto = __l3proto;
+    void *__p = __l3p;
     if (!__p)
         return 0;
     if (__proto == 0x800) {
@@ -85,10 +85,10 @@ static __always_inline void *__parse_ipv4(void *__data, void *__data_end)
     return 0;
 }
 
-static __always_inline void *__parse_ipv6(void *__data, void *__data_end)
+static __always_inline void *__parse_ipv6(void *__data_end, void *__l3p, __u16 __l3proto)
 {
-    __u16 __proto;
-    void *__p = __l3(__data, __data_end, &__proto);
+    __u16 __proto = __l3proto;
+    void *__p = __l3p;
     if (!__p)
         return 0;
     if (__proto == 0x86dd) {
@@ -99,10 +99,10 @@ static __always_inline void *__parse_ipv6(void *__data, void *__data_end)
     return 0;
 }
 
-static __always_inline void *__parse_udp(void *__data, void *__data_end)
+static __always_inline void *__parse_udp(void *__data_end, void *__l3p, __u16 __l3proto)
 {
-    __u16 __proto;
-    void *__q = __l3(__data, __data_end, &__proto);
+    __u16 __proto = __l3proto;
+    void *__q = __l3p;
     if (!__q)
         return 0;
     if (__proto == 0x800) {
@@ -137,10 +137,10 @@ static __always_inline void *__parse_udp(void *__data, void *__data_end)
     return 0;
 }
 
-static __always_inline void *__parse_icmp(void *__data, void *__data_end)
+static __always_inline void *__parse_icmp(void *__data_end, void *__l3p, __u16 __l3proto)
 {
-    __u16 __proto;
-    void *__q = __l3(__data, __data_end, &__proto);
+    __u16 __proto = __l3proto;
+    void *__q = __l3p;
     if (!__q)
         return 0;
     if (__proto == 0x800) {
@@ -164,10 +164,10 @@ static __always_inline void *__parse_icmp(void *__data, void *__data_end)
     return 0;
 }
 
-static __always_inline void *__parse_icmpv6(void *__data, void *__data_end)
+static __always_inline void *__parse_icmpv6(void *__data_end, void *__l3p, __u16 __l3proto)
 {
-    __u16 __proto;
-    void *__q = __l3(__data, __data_end, &__proto);
+    __u16 __proto = __l3proto;
+    void *__q = __l3p;
     if (!__q)
         return 0;
     if (__proto == 0x86dd) {
@@ -209,8 +209,10 @@ int kind_xdp(struct xdp_md *ctx)
                     }
                 }
             }
+            __u16 __l3proto = 0; /* kind-xdp.tlisp:11:5 */
+            void *__l3p = __l3(__data, __data_end, &__l3proto);
             {
-                void *ip = __parse_ipv4(__data, __data_end); /* kind-xdp.tlisp:11:5 */
+                void *ip = __parse_ipv4(__data_end, __l3p, __l3proto);
                 if (ip) {
                     __add_seen((__u32)bpf_ntohl(*(__u32 *)(ip + 12)), 1ULL); /* kind-xdp.tlisp:13:9 */
                     if ((((bpf_ntohs(*(__u16 *)(ip + 6)) >> 13) & 0x1) != 0) || (((__u8)(*(__u8 *)(ip + 8))) < ((__u8)2))) { /* kind-xdp.tlisp:14:9 */
@@ -219,7 +221,7 @@ int kind_xdp(struct xdp_md *ctx)
                 }
             }
             {
-                void *ip6 = __parse_ipv6(__data, __data_end); /* kind-xdp.tlisp:15:5 */
+                void *ip6 = __parse_ipv6(__data_end, __l3p, __l3proto); /* kind-xdp.tlisp:15:5 */
                 if (ip6) {
                     if (((__u8)(*(__u8 *)(ip6 + 7))) == ((__u8)0)) { /* kind-xdp.tlisp:16:7 */
                         return XDP_DROP; /* kind-xdp.tlisp:16:40 */
@@ -227,7 +229,7 @@ int kind_xdp(struct xdp_md *ctx)
                 }
             }
             {
-                void *icmp = __parse_icmp(__data, __data_end); /* kind-xdp.tlisp:17:5 */
+                void *icmp = __parse_icmp(__data_end, __l3p, __l3proto); /* kind-xdp.tlisp:17:5 */
                 if (icmp) {
                     if (((__u8)(*(__u8 *)(icmp + 0))) == ((__u8)8)) { /* kind-xdp.tlisp:18:7 */
                         return XDP_PASS; /* kind-xdp.tlisp:18:36 */
@@ -235,7 +237,7 @@ int kind_xdp(struct xdp_md *ctx)
                 }
             }
             {
-                void *icmp6 = __parse_icmpv6(__data, __data_end); /* kind-xdp.tlisp:19:5 */
+                void *icmp6 = __parse_icmpv6(__data_end, __l3p, __l3proto); /* kind-xdp.tlisp:19:5 */
                 if (icmp6) {
                     if (((__u8)(*(__u8 *)(icmp6 + 0))) == ((__u8)128)) { /* kind-xdp.tlisp:20:7 */
                         return XDP_PASS; /* kind-xdp.tlisp:20:39 */
@@ -243,7 +245,7 @@ int kind_xdp(struct xdp_md *ctx)
                 }
             }
             {
-                void *udp = __parse_udp(__data, __data_end); /* kind-xdp.tlisp:21:5 */
+                void *udp = __parse_udp(__data_end, __l3p, __l3proto); /* kind-xdp.tlisp:21:5 */
                 if (udp) {
                     if (((__u16)bpf_ntohs(*(__u16 *)(udp + 2))) == ((__u16)53)) { /* kind-xdp.tlisp:22:7 */
                         return XDP_PASS; /* kind-xdp.tlisp:22:40 */

@@ -62,10 +62,10 @@ static __always_inline void *__l3(void *__data, void *__data_end, __u16 *__proto
     return __p;
 }
 
-static __always_inline void *__parse_ipv4(void *__data, void *__data_end)
+static __always_inline void *__parse_ipv4(void *__data_end, void *__l3p, __u16 __l3proto)
 {
-    __u16 __proto;
-    void *__p = __l3(__data, __data_end, &__proto);
+    __u16 __proto = __l3proto;
+    void *__p = __l3p;
     if (!__p)
         return 0;
     if (__proto == 0x800) {
@@ -84,8 +84,10 @@ int map_lpm_trie(struct xdp_md *ctx)
 {
     void *__data = (void *)(long)ctx->data;
     void *__data_end = (void *)(long)ctx->data_end;
+    __u16 __l3proto = 0; /* map-lpm-trie.tlisp:5:3 */
+    void *__l3p = __l3(__data, __data_end, &__l3proto);
     {
-        void *ip = __parse_ipv4(__data, __data_end); /* map-lpm-trie.tlisp:5:3 */
+        void *ip = __parse_ipv4(__data_end, __l3p, __l3proto);
         if (ip) {
             {
                 __u32 src = ((__u32)bpf_ntohl(*(__u32 *)(ip + 12))); /* map-lpm-trie.tlisp:6:5 */

@@ -47,10 +47,10 @@ static __always_inline void *__l3(void *__data, void *__data_end, __u16 *__proto
     return __p;
 }
 
-static __always_inline void *__parse_tcp(void *__data, void *__data_end)
+static __always_inline void *__parse_tcp(void *__data_end, void *__l3p, __u16 __l3proto)
 {
-    __u16 __proto;
-    void *__q = __l3(__data, __data_end, &__proto);
+    __u16 __proto = __l3proto;
+    void *__q = __l3p;
     if (!__q)
         return 0;
     if (__proto == 0x800) {
@@ -85,10 +85,10 @@ static __always_inline void *__parse_tcp(void *__data, void *__data_end)
     return 0;
 }
 
-static __always_inline void *__parse_udp(void *__data, void *__data_end)
+static __always_inline void *__parse_udp(void *__data_end, void *__l3p, __u16 __l3proto)
 {
-    __u16 __proto;
-    void *__q = __l3(__data, __data_end, &__proto);
+    __u16 __proto = __l3proto;
+    void *__q = __l3p;
     if (!__q)
         return 0;
     if (__proto == 0x800) {
@@ -128,8 +128,10 @@ int port_counter(struct __sk_buff *ctx)
 {
     void *__data = (void *)(long)ctx->data;
     void *__data_end = (void *)(long)ctx->data_end;
+    __u16 __l3proto = 0; /* port-counter.tlisp:19:3 */
+    void *__l3p = __l3(__data, __data_end, &__l3proto);
     {
-        void *tcp = __parse_tcp(__data, __data_end); /* port-counter.tlisp:19:3 */
+        void *tcp = __parse_tcp(__data_end, __l3p, __l3proto);
         if (tcp) {
             {
                 __u16 port = ((__u16)bpf_ntohs(*(__u16 *)(tcp + 2))); /* port-counter.tlisp:20:5 */
@@ -140,7 +142,7 @@ int port_counter(struct __sk_buff *ctx)
             }
         } else {
             {
-                void *udp = __parse_udp(__data, __data_end); /* port-counter.tlisp:24:5 */
+                void *udp = __parse_udp(__data_end, __l3p, __l3proto); /* port-counter.tlisp:24:5 */
                 if (udp) {
                     __add_port_packets((__u16)bpf_ntohs(*(__u16 *)(udp + 2)), 1ULL); /* port-counter.tlisp:25:7 */
                 }

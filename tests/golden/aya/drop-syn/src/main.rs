@@ -48,8 +48,8 @@ fn __l3(__data: usize, __data_end: usize) -> Option<(usize, u16)> {
 }
 
 #[inline(always)]
-fn __parse_tcp(__data: usize, __data_end: usize) -> Option<usize> {
-    let Some((__q, __proto)) = __l3(__data, __data_end) else {
+fn __parse_tcp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
+    let Some((__q, __proto)) = __l3 else {
         return None;
     };
     if __proto == 0x800 {
@@ -96,8 +96,9 @@ fn __parse_tcp(__data: usize, __data_end: usize) -> Option<usize> {
 pub fn drop_syn(ctx: aya_ebpf::programs::XdpContext) -> u32 {
     let __data: usize = ctx.data();
     let __data_end: usize = ctx.data_end();
+    let __l3: Option<(usize, u16)> = __l3(__data, __data_end); // drop-syn.tlisp:27:3
     {
-        let tcp: Option<usize> = __parse_tcp(__data, __data_end); // drop-syn.tlisp:27:3
+        let tcp: Option<usize> = __parse_tcp(__data_end, __l3);
         if let Some(tcp) = tcp {
             let __t1: bool = ((unsafe { *((tcp + 13) as *const u8) } >> 1) & 0x1) != 0; // drop-syn.tlisp:28:9
             let __t2: bool = ((unsafe { *((tcp + 13) as *const u8) } >> 4) & 0x1) != 0; // drop-syn.tlisp:28:31

@@ -20,8 +20,8 @@ fn __l3_l3(__data: usize, __data_end: usize) -> Option<(usize, u16)> {
 }
 
 #[inline(always)]
-fn __parse_ipv6_l3(__data: usize, __data_end: usize) -> Option<usize> {
-    let Some((__p, __proto)) = __l3_l3(__data, __data_end) else {
+fn __parse_ipv6_l3(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
+    let Some((__p, __proto)) = __l3 else {
         return None;
     };
     if __proto == 0x86dd {
@@ -34,8 +34,8 @@ fn __parse_ipv6_l3(__data: usize, __data_end: usize) -> Option<usize> {
 }
 
 #[inline(always)]
-fn __parse_tcp_l3(__data: usize, __data_end: usize) -> Option<usize> {
-    let Some((__q, __proto)) = __l3_l3(__data, __data_end) else {
+fn __parse_tcp_l3(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
+    let Some((__q, __proto)) = __l3 else {
         return None;
     };
     if __proto == 0x800 {
@@ -82,8 +82,9 @@ fn __parse_tcp_l3(__data: usize, __data_end: usize) -> Option<usize> {
 pub fn kind_cgroup_skb(ctx: aya_ebpf::programs::SkBuffContext) -> i32 {
     let __data: usize = unsafe { (*ctx.skb.skb).data } as usize;
     let __data_end: usize = unsafe { (*ctx.skb.skb).data_end } as usize;
+    let __l3: Option<(usize, u16)> = __l3_l3(__data, __data_end); // kind-cgroup-skb.tlisp:4:3
     {
-        let tcp: Option<usize> = __parse_tcp_l3(__data, __data_end); // kind-cgroup-skb.tlisp:4:3
+        let tcp: Option<usize> = __parse_tcp_l3(__data_end, __l3);
         if let Some(tcp) = tcp {
             let __t1: u16 = u16::from_be(unsafe { *((tcp + 2) as *const u16) }); // kind-cgroup-skb.tlisp:5:9
             if __t1 == 23u16 {
@@ -92,7 +93,7 @@ pub fn kind_cgroup_skb(ctx: aya_ebpf::programs::SkBuffContext) -> i32 {
         }
     }
     {
-        let ip6: Option<usize> = __parse_ipv6_l3(__data, __data_end); // kind-cgroup-skb.tlisp:6:3
+        let ip6: Option<usize> = __parse_ipv6_l3(__data_end, __l3); // kind-cgroup-skb.tlisp:6:3
         if let Some(ip6) = ip6 {
             if unsafe { *((ip6 + 6) as *const u8) } == 17u8 {
                 return 1; // kind-cgroup-skb.tlisp:7:41

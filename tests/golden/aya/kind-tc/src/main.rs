@@ -47,8 +47,8 @@ fn __l3(__data: usize, __data_end: usize) -> Option<(usize, u16)> {
 }
 
 #[inline(always)]
-fn __parse_tcp(__data: usize, __data_end: usize) -> Option<usize> {
-    let Some((__q, __proto)) = __l3(__data, __data_end) else {
+fn __parse_tcp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
+    let Some((__q, __proto)) = __l3 else {
         return None;
     };
     if __proto == 0x800 {
@@ -98,8 +98,9 @@ pub fn kind_tc(ctx: aya_ebpf::programs::TcContext) -> i32 {
     {
         let mark: u32 = unsafe { (*ctx.skb.skb).mark }; // kind-tc.tlisp:5:3
         __set_marks(0u32, ctx.len()); // kind-tc.tlisp:6:5
+        let __l3: Option<(usize, u16)> = __l3(__data, __data_end); // kind-tc.tlisp:7:5
         {
-            let tcp: Option<usize> = __parse_tcp(__data, __data_end); // kind-tc.tlisp:7:5
+            let tcp: Option<usize> = __parse_tcp(__data_end, __l3);
             if let Some(tcp) = tcp {
                 let __t1: u16 = u16::from_be(unsafe { *((tcp + 2) as *const u16) }); // kind-tc.tlisp:8:11
                 if __t1 == (__get_marks(1u32) as u16) {

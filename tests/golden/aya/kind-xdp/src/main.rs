@@ -76,8 +76,8 @@ fn __l3(__data: usize, __data_end: usize) -> Option<(usize, u16)> {
 }
 
 #[inline(always)]
-fn __parse_ipv4(__data: usize, __data_end: usize) -> Option<usize> {
-    let Some((__p, __proto)) = __l3(__data, __data_end) else {
+fn __parse_ipv4(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
+    let Some((__p, __proto)) = __l3 else {
         return None;
     };
     if __proto == 0x800 {
@@ -94,8 +94,8 @@ fn __parse_ipv4(__data: usize, __data_end: usize) -> Option<usize> {
 }
 
 #[inline(always)]
-fn __parse_ipv6(__data: usize, __data_end: usize) -> Option<usize> {
-    let Some((__p, __proto)) = __l3(__data, __data_end) else {
+fn __parse_ipv6(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
+    let Some((__p, __proto)) = __l3 else {
         return None;
     };
     if __proto == 0x86dd {
@@ -108,8 +108,8 @@ fn __parse_ipv6(__data: usize, __data_end: usize) -> Option<usize> {
 }
 
 #[inline(always)]
-fn __parse_udp(__data: usize, __data_end: usize) -> Option<usize> {
-    let Some((__q, __proto)) = __l3(__data, __data_end) else {
+fn __parse_udp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
+    let Some((__q, __proto)) = __l3 else {
         return None;
     };
     if __proto == 0x800 {
@@ -153,8 +153,8 @@ fn __parse_udp(__data: usize, __data_end: usize) -> Option<usize> {
 }
 
 #[inline(always)]
-fn __parse_icmp(__data: usize, __data_end: usize) -> Option<usize> {
-    let Some((__q, __proto)) = __l3(__data, __data_end) else {
+fn __parse_icmp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
+    let Some((__q, __proto)) = __l3 else {
         return None;
     };
     if __proto == 0x800 {
@@ -184,8 +184,8 @@ fn __parse_icmp(__data: usize, __data_end: usize) -> Option<usize> {
 }
 
 #[inline(always)]
-fn __parse_icmpv6(__data: usize, __data_end: usize) -> Option<usize> {
-    let Some((__q, __proto)) = __l3(__data, __data_end) else {
+fn __parse_icmpv6(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
+    let Some((__q, __proto)) = __l3 else {
         return None;
     };
     if __proto == 0x86dd {
@@ -231,8 +231,9 @@ pub fn kind_xdp(ctx: aya_ebpf::programs::XdpContext) -> u32 {
                     }
                 }
             }
+            let __l3: Option<(usize, u16)> = __l3(__data, __data_end); // kind-xdp.tlisp:11:5
             {
-                let ip: Option<usize> = __parse_ipv4(__data, __data_end); // kind-xdp.tlisp:11:5
+                let ip: Option<usize> = __parse_ipv4(__data_end, __l3);
                 if let Some(ip) = ip {
                     let __t3: u32 = u32::from_be(unsafe { *((ip + 12) as *const u32) }); // kind-xdp.tlisp:13:9
                     __add_seen(__t3, 1u64);
@@ -245,7 +246,7 @@ pub fn kind_xdp(ctx: aya_ebpf::programs::XdpContext) -> u32 {
                 }
             }
             {
-                let ip6: Option<usize> = __parse_ipv6(__data, __data_end); // kind-xdp.tlisp:15:5
+                let ip6: Option<usize> = __parse_ipv6(__data_end, __l3); // kind-xdp.tlisp:15:5
                 if let Some(ip6) = ip6 {
                     if unsafe { *((ip6 + 7) as *const u8) } == 0u8 {
                         return aya_ebpf::bindings::xdp_action::XDP_DROP; // kind-xdp.tlisp:16:40
@@ -253,7 +254,7 @@ pub fn kind_xdp(ctx: aya_ebpf::programs::XdpContext) -> u32 {
                 }
             }
             {
-                let icmp: Option<usize> = __parse_icmp(__data, __data_end); // kind-xdp.tlisp:17:5
+                let icmp: Option<usize> = __parse_icmp(__data_end, __l3); // kind-xdp.tlisp:17:5
                 if let Some(icmp) = icmp {
                     if unsafe { *((icmp + 0) as *const u8) } == 8u8 {
                         return aya_ebpf::bindings::xdp_action::XDP_PASS; // kind-xdp.tlisp:18:36
@@ -261,7 +262,7 @@ pub fn kind_xdp(ctx: aya_ebpf::programs::XdpContext) -> u32 {
                 }
             }
             {
-                let icmp6: Option<usize> = __parse_icmpv6(__data, __data_end); // kind-xdp.tlisp:19:5
+                let icmp6: Option<usize> = __parse_icmpv6(__data_end, __l3); // kind-xdp.tlisp:19:5
                 if let Some(icmp6) = icmp6 {
                     if unsafe { *((icmp6 + 0) as *const u8) } == 128u8 {
                         return aya_ebpf::bindings::xdp_action::XDP_PASS; // kind-xdp.tlisp:20:39
@@ -269,7 +270,7 @@ pub fn kind_xdp(ctx: aya_ebpf::programs::XdpContext) -> u32 {
                 }
             }
             {
-                let udp: Option<usize> = __parse_udp(__data, __data_end); // kind-xdp.tlisp:21:5
+                let udp: Option<usize> = __parse_udp(__data_end, __l3); // kind-xdp.tlisp:21:5
                 if let Some(udp) = udp {
                     let __t6: u16 = u16::from_be(unsafe { *((udp + 2) as *const u16) }); // kind-xdp.tlisp:22:11
                     if __t6 == 53u16 {

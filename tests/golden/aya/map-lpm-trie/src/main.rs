@@ -53,8 +53,8 @@ fn __l3(__data: usize, __data_end: usize) -> Option<(usize, u16)> {
 }
 
 #[inline(always)]
-fn __parse_ipv4(__data: usize, __data_end: usize) -> Option<usize> {
-    let Some((__p, __proto)) = __l3(__data, __data_end) else {
+fn __parse_ipv4(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
+    let Some((__p, __proto)) = __l3 else {
         return None;
     };
     if __proto == 0x800 {
@@ -74,8 +74,9 @@ fn __parse_ipv4(__data: usize, __data_end: usize) -> Option<usize> {
 pub fn map_lpm_trie(ctx: aya_ebpf::programs::XdpContext) -> u32 {
     let __data: usize = ctx.data();
     let __data_end: usize = ctx.data_end();
+    let __l3: Option<(usize, u16)> = __l3(__data, __data_end); // map-lpm-trie.tlisp:5:3
     {
-        let ip: Option<usize> = __parse_ipv4(__data, __data_end); // map-lpm-trie.tlisp:5:3
+        let ip: Option<usize> = __parse_ipv4(__data_end, __l3);
         if let Some(ip) = ip {
             {
                 let src: u32 = u32::from_be(unsafe { *((ip + 12) as *const u32) }); // map-lpm-trie.tlisp:6:5

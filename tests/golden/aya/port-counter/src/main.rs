@@ -53,8 +53,8 @@ fn __l3(__data: usize, __data_end: usize) -> Option<(usize, u16)> {
 }
 
 #[inline(always)]
-fn __parse_tcp(__data: usize, __data_end: usize) -> Option<usize> {
-    let Some((__q, __proto)) = __l3(__data, __data_end) else {
+fn __parse_tcp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
+    let Some((__q, __proto)) = __l3 else {
         return None;
     };
     if __proto == 0x800 {
@@ -98,8 +98,8 @@ fn __parse_tcp(__data: usize, __data_end: usize) -> Option<usize> {
 }
 
 #[inline(always)]
-fn __parse_udp(__data: usize, __data_end: usize) -> Option<usize> {
-    let Some((__q, __proto)) = __l3(__data, __data_end) else {
+fn __parse_udp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
+    let Some((__q, __proto)) = __l3 else {
         return None;
     };
     if __proto == 0x800 {
@@ -146,8 +146,9 @@ fn __parse_udp(__data: usize, __data_end: usize) -> Option<usize> {
 pub fn port_counter(ctx: aya_ebpf::programs::TcContext) -> i32 {
     let __data: usize = ctx.data();
     let __data_end: usize = ctx.data_end();
+    let __l3: Option<(usize, u16)> = __l3(__data, __data_end); // port-counter.tlisp:19:3
     {
-        let tcp: Option<usize> = __parse_tcp(__data, __data_end); // port-counter.tlisp:19:3
+        let tcp: Option<usize> = __parse_tcp(__data_end, __l3);
         if let Some(tcp) = tcp {
             {
                 let port: u16 = u16::from_be(unsafe { *((tcp + 2) as *const u16) }); // port-counter.tlisp:20:5
@@ -158,7 +159,7 @@ pub fn port_counter(ctx: aya_ebpf::programs::TcContext) -> i32 {
             }
         } else {
             {
-                let udp: Option<usize> = __parse_udp(__data, __data_end); // port-counter.tlisp:24:5
+                let udp: Option<usize> = __parse_udp(__data_end, __l3); // port-counter.tlisp:24:5
                 if let Some(udp) = udp {
                     let __t1: u16 = u16::from_be(unsafe { *((udp + 2) as *const u16) }); // port-counter.tlisp:25:7
                     __add_port_packets(__t1, 1u64);

@@ -1,0 +1,43 @@
+"""L3 is located once per program, at the innermost straight-line point
+before every parse above L2 (not per `header` form, not before unrelated
+earlier code); Ethernet and VLAN parses don't need it."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tatara_build.backends import render
+
+from .helpers import FIXTURES, SOURCES, ids, load
+
+
+def program_bodies(text: str) -> list[str]:
+    return re.findall(r'^SEC\("[^"]+"\)\n.*?^}$', text, re.S | re.M)
+
+
+@pytest.mark.parametrize("source", SOURCES, ids=ids(SOURCES))
+def test_at_most_one_l3_walk_per_program_and_none_in_parsers(source):
+    (text,) = render(load(source), "c").values()
+    for body in program_bodies(text):
+        assert len(re.findall(r"= __l3(?:_\w+)?\(__data, __data_end", body)) <= 1
+    parsers = re.findall(r"^static __always_inline void \*__parse_\w+\(.*?^}$", text, re.S | re.M)
+    assert not any("__l3(" in p or "__l3_l3(" in p for p in parsers)
+
+
+def test_the_walk_comes_after_code_before_the_first_parse():
+    tc = next(p for p in FIXTURES if p.stem == "kind-tc")
+    (text,) = render(load(tc), "c").values()
+    (body,) = program_bodies(text)
+    assert body.index("__set_marks(") < body.index("= __l3(") < body.index("__parse_tcp(")
+
+
+def test_l2_only_parses_do_not_walk_to_l3(tmp_path):
+    source = tmp_path / "eth-only.tlisp"
+    source.write_text('(defbpf-program eth-only :kind :xdp :attach (:target "eth0") :license "GPL")\n'
+                      "(bpf-fn eth-only (ctx)\n"
+                      "  (if-let (eth (header ctx :eth)) (if (= (field eth :type) 2054) (return :xdp-drop)))\n"
+                      "  (return :xdp-pass))\n")
+    (text,) = render(load(source), "c").values()
+    assert "__l3" not in text
