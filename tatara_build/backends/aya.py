@@ -230,23 +230,11 @@ class AyaGenerator(Generator):
     def line_unread(self, name: str) -> str | None:
         return None  # the crate allows unused_variables
 
-    def line_break(self) -> str:
-        return "break;"
-
     def open_if(self, cond: str) -> str:
         return f"if {unparen(cond)} {{"
 
     def open_while(self, cond: str) -> str:
         return f"while {unparen(cond)} {{"
-
-    def open_scope(self) -> str:
-        return "{"
-
-    def close_scope(self) -> str:
-        return "}"
-
-    def else_(self) -> str:
-        return "} else {"
 
     def op(self, name: str, decl: ir.MapDecl, key: str = "", value: str = "", m: str | None = None) -> str:
         template = MAP_OPS[decl.kind].get(name)

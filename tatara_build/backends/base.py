@@ -117,6 +117,19 @@ class Generator:
         for decl in module.maps:
             checked_name(decl.name, decl.span)
 
+    # Both dialects are brace languages; these spellings are shared.
+    def line_break(self) -> str:
+        return "break;"
+
+    def open_scope(self) -> str:
+        return "{"
+
+    def close_scope(self) -> str:
+        return "}"
+
+    def else_(self) -> str:
+        return "} else {"
+
     # --- entry point ------------------------------------------------------
 
     def functions(self) -> list[tuple[ir.ProgramDecl, list[str]]]:

@@ -136,23 +136,11 @@ class CGenerator(Generator):
     def line_unread(self, name: str) -> str:
         return f"(void){name};"
 
-    def line_break(self) -> str:
-        return "break;"
-
     def open_if(self, cond: str) -> str:
         return f"if ({cond.removeprefix('(').removesuffix(')') if balanced(cond) else cond}) {{"
 
     def open_while(self, cond: str) -> str:
         return f"while ({cond}) {{"
-
-    def open_scope(self) -> str:
-        return "{"
-
-    def close_scope(self) -> str:
-        return "}"
-
-    def else_(self) -> str:
-        return "} else {"
 
     def key_expr(self, decl: ir.MapDecl, key: str) -> str:
         if decl.kind in LPM_KEYED:

@@ -38,6 +38,19 @@ def reports_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def json_errors(json_mode: bool, call: Callable[[], object]):
+    """Run `call`; with --json a failure is also a JSON object on stdout
+    (the rendered message stays on stderr)."""
+    try:
+        return call()
+    except TataraError as err:
+        if json_mode:
+            import json
+
+            print(json.dumps({"error": {"exit_code": int(err.exit_code), "message": err.render()}}, indent=2))
+        raise
+
+
 # `tatara-build schema WHAT`: each stage registers the models it publishes.
 SCHEMAS: dict[str, Callable[[], type]] = {}
 

@@ -9,8 +9,7 @@ from typing import Optional
 
 import typer
 
-from ..errors import TataraError
-from .app import SCHEMAS, app, reports_errors
+from .app import SCHEMAS, app, json_errors, reports_errors
 
 
 class Backend(str, Enum):
@@ -61,20 +60,6 @@ def _terminate_cleanly() -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
 
 
-def _json_errors(json_mode: bool):
-    """With --json, a failure is also a JSON object on stdout."""
-
-    def wrap(call):
-        try:
-            return call()
-        except TataraError as err:
-            if json_mode:
-                print(json.dumps({"error": {"exit_code": int(err.exit_code), "message": err.render()}}, indent=2))
-            raise
-
-    return wrap
-
-
 @app.command(help=f"""Build FILE into OUT/<file-stem>.o (all its programs and maps), OUT/src/ (the
 generated sources) and OUT/manifest.json.
 
@@ -106,7 +91,7 @@ def build(
                        rustc=rustc, clang=clang, cpu=cpu, flake=flake, use_cache=not no_cache)
     progress = make_progress(json_out)
     _terminate_cleanly()
-    manifest = _json_errors(json_out)(lambda: run_build(file, out, options, progress))
+    manifest = json_errors(json_out, lambda: run_build(file, out, options, progress))
     if json_out:
         print(manifest.to_json(), end="")
     else:
@@ -141,7 +126,7 @@ def repro(
                        clang=clang, cpu=cpu)
     progress = make_progress(json_out)
     _terminate_cleanly()
-    result = _json_errors(json_out)(lambda: run_repro(file, options, progress))
+    result = json_errors(json_out, lambda: run_repro(file, options, progress))
     rows = [{"file": a.file, "first": a.sha256, "second": b.sha256, "identical": a.sha256 == b.sha256}
             for a, b in zip(result.first.objects, result.second.objects)]
     if json_out:

@@ -10,8 +10,7 @@ from typing import Optional
 
 import typer
 
-from ..errors import TataraError
-from .app import SCHEMAS, app, reports_errors
+from .app import SCHEMAS, app, json_errors, reports_errors
 from .build import BACKEND, CLANG, VENDOR, Backend
 
 KERNEL = typer.Option(None, "--kernel", help="6.1 (Debian bookworm, the default), 6.12, or a path to a bzImage/vmlinuz")
@@ -45,7 +44,7 @@ def verify(
                                  generated=_generated_next_to(path)) for path in objects]
         return runner.run(jobs, kernels.resolve(kernel), timeout=timeout, accel=accel)
 
-    verification = _json_errors(json_out, run)
+    verification = json_errors(json_out, run)
     for manifest in _manifests_listing(objects):
         mine = [o for o in verification.objects if Path(o.path).resolve().parent == manifest.parent]
         verified = all(o.loaded and all(p.verdict == "accepted" for p in o.programs) for o in mine)
@@ -94,20 +93,10 @@ def test(
         target = kernel or next((p.kernel for p in module.programs if p.kernel), None)
         return runner.run(objects, kernels.resolve(target), case_jobs, map_jobs, timeout=timeout, accel=accel)
 
-    verification = _json_errors(json_out, run)
+    verification = json_errors(json_out, run)
     report.merge_into_manifest(out / "manifest.json", verification)
     _show(verification, json_out)
     report.verdict(verification)
-
-
-def _json_errors(json_mode: bool, call):
-    """With --json, a failure is also a JSON object on stdout."""
-    try:
-        return call()
-    except TataraError as err:
-        if json_mode:
-            print(json.dumps({"error": {"exit_code": int(err.exit_code), "message": err.render()}}, indent=2))
-        raise
 
 
 def _show(verification, json_out: bool) -> None:
