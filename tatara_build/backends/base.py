@@ -293,12 +293,17 @@ class Generator:
         cond = self.value(e.cond)
         self.open(self.open_if(cond))
         self.stmt(e.then, dest, dest_type)
-        if not is_empty(e.otherwise):
+        self.else_branch(e.otherwise, dest, dest_type)
+        self.close(self.close_scope())
+
+    def else_branch(self, otherwise: ir.Expr, dest, dest_type) -> None:
+        """`} else {` and the else statement in a scope of its own; nothing
+        when the source had no else."""
+        if not is_empty(otherwise):
             self.close(self.else_())
             self.fn.scopes.append({})
             self.fn.depth += 1
-            self.stmt(e.otherwise, dest, dest_type)
-        self.close(self.close_scope())
+            self.stmt(otherwise, dest, dest_type)
 
     def stmt_if_let(self, e: ir.IfLet, dest, dest_type) -> None:
         if isinstance(e.value, ir.Header):
@@ -319,11 +324,7 @@ class Generator:
         else:
             raise SourceError("if-let needs (header …) or (map-lookup …)", e.value.span)
         self.stmt(e.then, dest, dest_type)
-        if not is_empty(e.otherwise):
-            self.close(self.else_())
-            self.fn.scopes.append({})
-            self.fn.depth += 1
-            self.stmt(e.otherwise, dest, dest_type)
+        self.else_branch(e.otherwise, dest, dest_type)
         self.close(self.close_scope())
         self.close(self.close_scope())
 
