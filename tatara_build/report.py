@@ -69,7 +69,7 @@ def render(v: Verification, console: Console | None = None) -> None:
         for c in v.cases:
             got = c.error or ("-" if c.got is None else str(c.got))
             cases.add_row(c.test, c.case, f"{c.expect} ({c.expect_value})", got,
-                          "[green]pass[/]" if c.passed else "[red]FAIL[/]",
+                          _result(c.passed, c.skipped),
                           f"{c.ns_per_packet:.0f}" if c.ns_per_packet is not None and c.repeat > 1 else "-")
         console.print(cases)
     if v.maps:
@@ -78,8 +78,10 @@ def render(v: Verification, console: Console | None = None) -> None:
             maps.add_column(column)
         for m in v.maps:
             maps.add_row(m.test, m.map, str(m.key), str(m.expected), _n(m.got),
-                         "[green]pass[/]" if m.passed else "[red]FAIL[/]")
+                         _result(m.passed, m.skipped))
         console.print(maps)
+    for reason in dict.fromkeys(x.skipped for x in [*v.cases, *v.maps] if x.skipped):
+        console.print(f"[yellow]skipped:[/] {reason}")
 
 
 def verdict(v: Verification) -> None:
@@ -88,9 +90,17 @@ def verdict(v: Verification) -> None:
         return
     problems = [f"{p.program}: {p.verdict}" for o in v.objects for p in o.programs if p.verdict != "accepted"]
     problems += [f"{Path(o.path).name}: did not load" for o in v.objects if not o.loaded and not o.programs]
-    problems += [f"{c.test}/{c.case}: expected {c.expect}, got {c.error or c.got}" for c in v.cases if not c.passed]
-    problems += [f"{m.test}: map {m.map}[{m.key}] = {m.got}, expected {m.expected}" for m in v.maps if not m.passed]
+    problems += [f"{c.test}/{c.case}: expected {c.expect}, got {c.error or c.got}"
+                 for c in v.cases if not (c.passed or c.skipped)]
+    problems += [f"{m.test}: map {m.map}[{m.key}] = {m.got}, expected {m.expected}"
+                 for m in v.maps if not (m.passed or m.skipped)]
     raise RejectedError("verification failed:\n  " + "\n  ".join(problems))
+
+
+def _result(passed: bool, skipped: str | None) -> str:
+    if skipped:
+        return "[yellow]skipped[/]"
+    return "[green]pass[/]" if passed else "[red]FAIL[/]"
 
 
 def _n(value: int | None) -> str:

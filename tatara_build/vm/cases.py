@@ -20,6 +20,7 @@ def jobs(module: ir.Module, out: Path, manifest: Manifest, object_index: int = 0
     """`object_index`: where this object will sit among all objects of the boot."""
     obj = manifest.objects[0]  # one object per source file
     programs = {p.name: p for p in module.programs}
+    bodies = {f.name: f.body for f in module.functions}
     symbols = {p.name: p.symbol for p in obj.programs if p.name}
     generated = sorted(p for p in (out / "src").rglob("*") if p.suffix in GENERATED_SUFFIXES and "target" not in p.parts)
     budgets = {
@@ -36,16 +37,28 @@ def jobs(module: ir.Module, out: Path, manifest: Manifest, object_index: int = 0
         if not kind.test_run:
             raise SourceError(f"{program.kind} programs cannot be run with packets (BPF_PROG_TEST_RUN)", test.span)
         symbol = symbols.get(program.name, _c_name(program.name))
+        reads_packet = _reads_packet(bodies.get(program.name, []))
         for case in test.cases:
             action = kind.actions.get(case.expect)
             if action is None:
                 known = ", ".join(f":{a}" for a in kind.actions)
                 raise SourceError(f"unknown action :{case.expect} for {program.kind}; known: {known}", case.span)
             cases.append(CaseJob(object_index, test.name, case.name, symbol, packets.build_case(case), case.expect,
-                                 action.value, case.repeat))
+                                 action.value, case.repeat, program.kind, reads_packet))
         for expect in test.expect_maps:
             maps.append(MapJob(object_index, test.name, _map_symbol(expect, obj), expect.key, expect.value, expect.map))
     return objects, cases, maps
+
+
+def _reads_packet(value) -> bool:
+    """Does this IR contain a `header` parse (direct packet access)?"""
+    if isinstance(value, ir.Header):
+        return True
+    if isinstance(value, list):
+        return any(_reads_packet(v) for v in value)
+    if isinstance(value, ir.Node):
+        return any(_reads_packet(getattr(value, name)) for name in type(value).model_fields)
+    return False
 
 
 def _c_name(name: str) -> str:

@@ -56,6 +56,7 @@ class CaseResult(BaseModel):
     repeat: int = 1
     ns_per_packet: float | None = None
     error: str | None = None
+    skipped: str | None = None  # why this kernel cannot run it (not a failure)
 
 
 class MapCheck(BaseModel):
@@ -66,6 +67,7 @@ class MapCheck(BaseModel):
     expected: int
     got: int | None = None
     passed: bool
+    skipped: str | None = None
 
 
 class Verification(BaseModel):

@@ -8,6 +8,7 @@ import lzma
 import shutil
 import struct
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -225,3 +226,37 @@ def test_qemu_command_line(tmp_path):
     append = tcg[tcg.index("-append") + 1].split()
     lsm = next(a for a in append if a.startswith("lsm=")).removeprefix("lsm=").split(",")
     assert lsm[-1] == "bpf" and {"lockdown", "yama", "apparmor"} <= set(lsm)  # BPF LSM on, the rest kept
+
+
+def test_reads_packet_finds_header_parses_anywhere_in_a_body():
+    from tatara_build.check import check
+    from tatara_build.frontend import load
+    from tatara_build.vm import cases as vm_cases
+
+    root = Path(__file__).resolve().parents[2]
+    parsing = check(load(root / "tests/backends/fixtures/kind-cgroup-skb.tlisp"))
+    length_only = check(load(root / "examples/size-histogram.tlisp"))
+    assert vm_cases._reads_packet(parsing.functions[0].body)
+    assert not vm_cases._reads_packet(length_only.functions[0].body)
+
+
+def test_cases_this_kernel_cannot_run_are_skipped_with_the_reason_not_failed():
+    from tatara_build.vm import runner as vm_runner
+    from tatara_build.vm.kernels import Kernel
+    from tatara_build.vm.results import CaseResult, MapCheck
+
+    kernel = Kernel("6.1", Path("/k"), "0" * 64, no_packet_test_run=frozenset({"cgroup-skb"}))
+    jobs = [vm_runner.CaseJob(0, "t", "parses", "p", b"", "deny", 0, 1, "cgroup-skb", True),
+            vm_runner.CaseJob(0, "u", "length", "q", b"", "deny", 0, 1, "cgroup-skb", False),
+            vm_runner.CaseJob(0, "v", "xdp", "r", b"", "xdp-drop", 1, 1, "xdp", True)]
+    results = [CaseResult(test=j.test, case=j.case, program=j.program, expect=j.expect,
+                          expect_value=j.expect_value, got=1, passed=False) for j in jobs]
+    maps = [MapCheck(test=t, map="m", key=0, expected=1, got=0, passed=False) for t in ("t", "u")]
+    vm_runner._skip_untestable(jobs, results, maps, kernel)
+    assert "no packet data" in results[0].skipped and "6.1" in results[0].skipped
+    assert results[1].skipped is None and results[2].skipped is None  # still failures
+    assert maps[0].skipped and maps[1].skipped is None
+    user_kernel = Kernel("/my/bzImage", Path("/my/bzImage"), "0" * 64)  # unknown: run everything
+    fresh = [r.model_copy(update={"skipped": None}) for r in results]
+    vm_runner._skip_untestable(jobs, fresh, [], user_kernel)
+    assert not any(r.skipped for r in fresh)
