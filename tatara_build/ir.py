@@ -254,7 +254,8 @@ class MapDelete(Node):
 
 class MapAdd(Node):
     """`(map-add m key delta)`: atomic add to a counter (arrays: in place;
-    hashes: insert delta when absent)."""
+    hashes: insert delta when absent, and add to the entry another CPU
+    inserted first when that insert loses the race)."""
 
     form: Literal["map-add"] = "map-add"
     map: str

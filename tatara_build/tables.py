@@ -380,3 +380,4 @@ LAYER_FLAG_BITS = {"tcp": TCP_FLAG_BITS, "ipv4": IPV4_FLAG_BITS}
 STACK_LIMIT = 512
 MAX_LOOP_ITERATIONS = 1 << 16
 DEFAULT_MAX_INSNS = 1_000_000  # the kernel's own complexity limit
+EEXIST = 17  # errno of a BPF_NOEXIST insert that lost the race to another CPU

@@ -306,10 +306,16 @@ class AyaGenerator(Generator):
             else:
                 add = "unsafe { *slot = (*slot).wrapping_add(delta) }"
             if "map-delete" in tables.MAP_KINDS[decl.kind].ops:
+                # Insert only if still absent; when another CPU inserted first
+                # (EEXIST), add to its entry: no count is lost to the race.
                 body += [f"{INDENT}match {self.op('ptr_mut', decl, 'key', m='map')} {{",
                          f"{INDENT * 2}Some(slot) => {add},", f"{INDENT * 2}None => {{",
                          f"{INDENT * 3}let flags = aya_ebpf::bindings::BPF_NOEXIST as u64;",
-                         f"{INDENT * 3}let _ = {self.op('insert_new', decl, 'key', 'delta', m='map')};",
+                         f"{INDENT * 3}if {self.op('insert_new', decl, 'key', 'delta', m='map')} == Err(-{tables.EEXIST}) {{",
+                         f"{INDENT * 4}if let Some(slot) = {self.op('ptr_mut', decl, 'key', m='map')} {{",
+                         f"{INDENT * 5}{add};",
+                         f"{INDENT * 4}}}",
+                         f"{INDENT * 3}}}",
                          f"{INDENT * 2}}}", f"{INDENT}}}"]
             else:
                 body += [f"{INDENT}if let Some(slot) = {self.op('ptr_mut', decl, 'key', m='map')} {{",

@@ -202,14 +202,20 @@ class CGenerator(Generator):
         if op == "delete":
             return [f"static __always_inline void {name}({kt} key)", "{", INDENT + key,
                     f"{INDENT}bpf_map_delete_elem(&{m}, &k);", "}"]
-        # add: atomic in place; insert the delta where entries can be absent
+        # add: atomic in place; where entries can be absent, insert the delta
+        # only if still absent (BPF_NOEXIST) and, when another CPU inserted
+        # first (EEXIST), add to its entry: no count is lost to the race.
         bits = tables.INT_TYPES[decl.value].bits
         add = "__sync_fetch_and_add(slot, delta);" if bits >= 32 else f"*slot = ({vt})(*slot + delta);"
         out = [f"static __always_inline void {name}({kt} key, {vt} delta)", "{", INDENT + key,
-               f"{INDENT}{vt} *slot = bpf_map_lookup_elem(&{m}, &k);", f"{INDENT}if (slot)", f"{INDENT * 2}{add}"]
+               f"{INDENT}{vt} *slot = bpf_map_lookup_elem(&{m}, &k);"]
         if "map-delete" in tables.MAP_KINDS[decl.kind].ops:
-            out += [f"{INDENT}else", f"{INDENT * 2}bpf_map_update_elem(&{m}, &k, &delta, BPF_NOEXIST);"]
-        return out + ["}"]
+            out += [f"{INDENT}if (!slot) {{",
+                    f"{INDENT * 2}if (bpf_map_update_elem(&{m}, &k, &delta, BPF_NOEXIST) != -EEXIST)",
+                    f"{INDENT * 3}return;",
+                    f"{INDENT * 2}slot = bpf_map_lookup_elem(&{m}, &k);",
+                    f"{INDENT}}}"]
+        return out + [f"{INDENT}if (slot)", f"{INDENT * 2}{add}", "}"]
 
     def parser(self, name: str, packet: str, steps: list[tuple]) -> list[str]:
         is_l3 = name == "l3"
@@ -278,6 +284,7 @@ class CGenerator(Generator):
             "// Do not edit: regenerate with `tatara-build emit FILE --backend c`.",
             "#include <linux/types.h>",
             "#include <linux/bpf.h>",
+            "#include <linux/errno.h>",
             "#include <linux/pkt_cls.h>",
             "#include <bpf/bpf_helpers.h>",
             "#include <bpf/bpf_endian.h>",

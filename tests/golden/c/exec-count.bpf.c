@@ -2,6 +2,7 @@
 // Do not edit: regenerate with `tatara-build emit FILE --backend c`.
 #include <linux/types.h>
 #include <linux/bpf.h>
+#include <linux/errno.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>

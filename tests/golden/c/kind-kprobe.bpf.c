@@ -2,6 +2,7 @@
 // Do not edit: regenerate with `tatara-build emit FILE --backend c`.
 #include <linux/types.h>
 #include <linux/bpf.h>
+#include <linux/errno.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
@@ -30,10 +31,13 @@ static __always_inline void __add_calls(__u32 key, __s64 delta)
 {
     __u32 k = key;
     __s64 *slot = bpf_map_lookup_elem(&calls, &k);
+    if (!slot) {
+        if (bpf_map_update_elem(&calls, &k, &delta, BPF_NOEXIST) != -EEXIST)
+            return;
+        slot = bpf_map_lookup_elem(&calls, &k);
+    }
     if (slot)
         __sync_fetch_and_add(slot, delta);
-    else
-        bpf_map_update_elem(&calls, &k, &delta, BPF_NOEXIST);
 }
 
 SEC("kprobe/do_sys_openat2")

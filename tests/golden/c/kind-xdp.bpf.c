@@ -2,6 +2,7 @@
 // Do not edit: regenerate with `tatara-build emit FILE --backend c`.
 #include <linux/types.h>
 #include <linux/bpf.h>
+#include <linux/errno.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
@@ -19,10 +20,13 @@ static __always_inline void __add_seen(__u32 key, __u64 delta)
 {
     __u32 k = key;
     __u64 *slot = bpf_map_lookup_elem(&seen, &k);
+    if (!slot) {
+        if (bpf_map_update_elem(&seen, &k, &delta, BPF_NOEXIST) != -EEXIST)
+            return;
+        slot = bpf_map_lookup_elem(&seen, &k);
+    }
     if (slot)
         __sync_fetch_and_add(slot, delta);
-    else
-        bpf_map_update_elem(&seen, &k, &delta, BPF_NOEXIST);
 }
 
 static __always_inline void *__parse_eth(void *__data, void *__data_end)

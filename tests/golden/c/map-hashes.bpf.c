@@ -2,6 +2,7 @@
 // Do not edit: regenerate with `tatara-build emit FILE --backend c`.
 #include <linux/types.h>
 #include <linux/bpf.h>
+#include <linux/errno.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
@@ -33,20 +34,26 @@ static __always_inline void __add_lru(__u32 key, __u16 delta)
 {
     __u32 k = key;
     __u16 *slot = bpf_map_lookup_elem(&lru, &k);
+    if (!slot) {
+        if (bpf_map_update_elem(&lru, &k, &delta, BPF_NOEXIST) != -EEXIST)
+            return;
+        slot = bpf_map_lookup_elem(&lru, &k);
+    }
     if (slot)
         *slot = (__u16)(*slot + delta);
-    else
-        bpf_map_update_elem(&lru, &k, &delta, BPF_NOEXIST);
 }
 
 static __always_inline void __add_pch(__u8 key, __s32 delta)
 {
     __u8 k = key;
     __s32 *slot = bpf_map_lookup_elem(&pch, &k);
+    if (!slot) {
+        if (bpf_map_update_elem(&pch, &k, &delta, BPF_NOEXIST) != -EEXIST)
+            return;
+        slot = bpf_map_lookup_elem(&pch, &k);
+    }
     if (slot)
         __sync_fetch_and_add(slot, delta);
-    else
-        bpf_map_update_elem(&pch, &k, &delta, BPF_NOEXIST);
 }
 
 static __always_inline void __delete_h(__u64 key)

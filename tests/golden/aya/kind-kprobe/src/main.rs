@@ -33,7 +33,11 @@ fn __add_calls(key: u32, delta: i64) {
         Some(slot) => __atomic_add_i64(slot, delta),
         None => {
             let flags = aya_ebpf::bindings::BPF_NOEXIST as u64;
-            let _ = map.insert(key, delta, flags);
+            if map.insert(key, delta, flags) == Err(-17) {
+                if let Some(slot) = map.get_ptr_mut(key) {
+                    __atomic_add_i64(slot, delta);
+                }
+            }
         }
     }
 }

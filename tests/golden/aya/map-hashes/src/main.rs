@@ -29,7 +29,11 @@ fn __add_lru(key: u32, delta: u16) {
         Some(slot) => unsafe { *slot = (*slot).wrapping_add(delta) },
         None => {
             let flags = aya_ebpf::bindings::BPF_NOEXIST as u64;
-            let _ = map.insert(key, delta, flags);
+            if map.insert(key, delta, flags) == Err(-17) {
+                if let Some(slot) = map.get_ptr_mut(key) {
+                    unsafe { *slot = (*slot).wrapping_add(delta) };
+                }
+            }
         }
     }
 }
@@ -41,7 +45,11 @@ fn __add_pch(key: u8, delta: i32) {
         Some(slot) => __atomic_add_i32(slot, delta),
         None => {
             let flags = aya_ebpf::bindings::BPF_NOEXIST as u64;
-            let _ = map.insert(key, delta, flags);
+            if map.insert(key, delta, flags) == Err(-17) {
+                if let Some(slot) = map.get_ptr_mut(key) {
+                    __atomic_add_i32(slot, delta);
+                }
+            }
         }
     }
 }

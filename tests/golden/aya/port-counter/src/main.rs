@@ -23,7 +23,11 @@ fn __add_port_packets(key: u16, delta: u64) {
         Some(slot) => __atomic_add_u64(slot, delta),
         None => {
             let flags = aya_ebpf::bindings::BPF_NOEXIST as u64;
-            let _ = map.insert(key, delta, flags);
+            if map.insert(key, delta, flags) == Err(-17) {
+                if let Some(slot) = map.get_ptr_mut(key) {
+                    __atomic_add_u64(slot, delta);
+                }
+            }
         }
     }
 }
