@@ -33,6 +33,14 @@ RUST_OVERLAY_NARHASH = "sha256-DauSP0ACycrq3MEEmDz/Scsxhs9TPBTexwKbTuE8Bw8="
 pytestmark = pytest.mark.skipif(shutil.which("nix-instantiate") is None,
                                 reason="nix-instantiate not installed (Debian: apt-get install nix-bin)")
 
+
+@pytest.fixture(autouse=True)
+def _tests_own_nix_config(nix_env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every Nix command here runs with the tests' configuration
+    (tests/conftest.py), never the machine's."""
+    for name, value in nix_env.items():
+        monkeypatch.setenv(name, value)
+
 # Library and flake, wired to the stubs; `provenance.nixpkgs` marks what the
 # flake passed through.
 PKGS = f"""(import {HERE}/stub-pkgs.nix {{
@@ -310,7 +318,7 @@ def test_the_flake_evaluates_under_nix_with_stub_inputs(tmp_path: Path) -> None:
     (stub_ro / "flake.nix").write_text('{ inputs.nixpkgs.url = "path:/nonexistent";\n'
                                        '  outputs = { self, nixpkgs }: { inherit (import ./stub.nix) overlays; }; }\n')
     ran = subprocess.run(
-        ["nix", "--extra-experimental-features", "nix-command flakes", "--store", str(tmp_path / "store"),
+        ["nix", "--store", str(tmp_path / "store"),
          "eval", "--json", "--no-write-lock-file",
          "--override-input", "nixpkgs", f"path:{stub_np}", "--override-input", "rust-overlay", f"path:{stub_ro}",
          f"path:{src}#packages.x86_64-linux", "--apply",
@@ -350,14 +358,14 @@ def test_the_derivations_use_only_options_the_cli_has() -> None:
 
 
 def _nix_build(expr: str, attempts: int = 5) -> subprocess.CompletedProcess:
-    """nix-build with no substituters and no build users (root, single-user
-    store). Nix 2.8 on this machine kind SIGKILLs a builder now and then when
+    """nix-build with the tests' configuration: no substituters, no build
+    users (single-user store), no sandbox (host-pkgs.nix uses /bin/bash and
+    /usr/bin). Nix 2.8 on this machine kind SIGKILLs a builder now and then when
     it runs Python for a while ("failed due to signal 9": about half of the
     builds of nix/crate.nix; never with a shell-only builder; no rlimit is
     set). Retrying exactly that case keeps the test about our derivations,
     not that race; any other failure fails at once."""
-    argv = ["nix-build", "--no-out-link", "--option", "substituters", "",
-            "--option", "build-users-group", "", "-E", expr]
+    argv = ["nix-build", "--no-out-link", "-E", expr]
     for _ in range(attempts):
         ran = subprocess.run(argv, capture_output=True, text=True, timeout=300)
         if ran.returncode == 0 or "failed due to signal 9" not in ran.stderr:
@@ -379,16 +387,15 @@ def _cli_sources_hash() -> str:
 
 
 @pytest.mark.slow
-def test_object_nix_really_builds_the_same_object_as_the_host_engine(tmp_path: Path) -> None:
+def test_object_nix_really_builds_the_same_object_as_the_host_engine(tmp_path: Path, nix_build_env) -> None:
     """nix/object.nix built for real by Nix 2.8 (host-pkgs.nix stands in for
     nixpkgs with this machine's tools, C backend): its shell phases run the
     CLI, and the object is byte-identical to a plain host build."""
-    import os
     import sys
 
     cli = Path(sys.prefix) / "bin/tatara-build"
-    if shutil.which("nix-build") is None or os.geteuid() != 0 or shutil.which("clang") is None or not cli.exists():
-        pytest.skip("needs nix-build, root (single-user store), clang and the tatara-build CLI")
+    if shutil.which("nix-build") is None or shutil.which("clang") is None or not cli.exists():
+        pytest.skip("needs nix-build, clang and the tatara-build CLI")
     expr = f"""let
       pkgs = import {HERE}/host-pkgs.nix {{ }};
       tatara-build = {{ outPath = "{sys.prefix}"; version = "{VERSION}"; }};
@@ -399,7 +406,7 @@ def test_object_nix_really_builds_the_same_object_as_the_host_engine(tmp_path: P
         bpf-linker = null; mkVendorDir = null; provenance = {{ nixpkgs = "host-test"; cli-sources = "{_cli_sources_hash()}"; }};
       }};
     in mkBpfObject {{ src = {ROOT}/examples/drop-syn.tlisp; backend = "c"; }}"""
-    # Builds as the caller (root): the venv's interpreter may sit under /root.
+    # Builds as the caller (no build users): the venv's interpreter may sit under /root.
     ran = _nix_build(expr)
     assert ran.returncode == 0, ran.stderr[-3000:]
     out = Path(ran.stdout.strip().splitlines()[-1])
