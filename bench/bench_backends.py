@@ -61,9 +61,9 @@ def build_c(source: Path, out: Path) -> Path:
 
 
 def build_aya(crate: Path, stem: str, out: Path, vendor: Path) -> Path:
-    from tatara_build.build import BuildOptions, build_generated
+    from tatara_build.compile import BuildOptions, compile_generated
 
-    build_generated(crate, stem, out, BuildOptions(backend="aya", vendor_dir=vendor), source_sha256=None)
+    compile_generated(crate, stem, out, BuildOptions(backend="aya", vendor_dir=vendor), source_sha256=None)
     return out / f"{stem}.o"
 
 
@@ -76,7 +76,8 @@ def report(backend: str, ours: list[int], reference: list[int]) -> None:
 
 def every_source(vendor: Path | None) -> None:
     """Verified insns of every example and fixture, per backend."""
-    from tatara_build.build import BuildOptions, build
+    from tatara_build.compile import BuildOptions
+    from tatara_build.pipeline import build
 
     sources = sorted((ROOT / "examples").glob("*.tlisp")) + sorted((ROOT / "tests" / "backends" / "fixtures").glob("*.tlisp"))
     for backend in ("c", "aya") if vendor else ("c",):

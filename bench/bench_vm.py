@@ -22,7 +22,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tatara_build.build import BuildOptions, build  # noqa: E402
+from tatara_build.compile import BuildOptions
+from tatara_build.pipeline import build  # noqa: E402
 from tatara_build.check import check  # noqa: E402
 from tatara_build.frontend import load  # noqa: E402
 from tatara_build.vm import cases, initramfs, kernels, qemu, runner  # noqa: E402

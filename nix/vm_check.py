@@ -17,7 +17,7 @@ import base64
 import shlex
 from pathlib import Path
 
-from tatara_build.build.manifest import Manifest
+from tatara_build.compile.manifest import Manifest
 from tatara_build.frontend import load
 from tatara_build.vm import cases, results
 

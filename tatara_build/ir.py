@@ -175,7 +175,7 @@ class Cast(Node):
     (truncation / zero- or sign-extension as in C)."""
 
     form: Literal["cast"] = "cast"
-    type: ScalarType
+    to: ScalarType  # the user's target; `type` (from the checker) stays the inferred type
     value: Expr
 
 

@@ -446,7 +446,7 @@ class Generator:
         return self.spell_binary(e.op, left, right, t)
 
     def value_cast(self, e: ir.Cast) -> str:
-        return self.spell_cast(self.operand(e.value), e.value.type, e.type)
+        return self.spell_cast(self.operand(e.value), e.value.type, e.to)
 
     def value_call(self, e: ir.Call) -> str:
         helper = tables.HELPERS.get(e.helper)

@@ -341,7 +341,7 @@ def _begin(c: FunctionChecker, e: ir.Begin, env, expected):
 
 @rule(ir.Cast)
 def _cast(c: FunctionChecker, e: ir.Cast, env, expected):
-    target = e.type
+    target = e.to
     if needs_context(e.value):
         if target == BOOL:
             raise Problem("an integer literal cannot be cast to bool; write #t or #f", e.span)

@@ -47,7 +47,7 @@ _RUST_NOTE = ("With a stable rustc (e.g. Debian's rustc-web) the aya build sets 
 
 
 def _options(**kwargs):
-    from ..build import BuildOptions
+    from ..compile import BuildOptions
 
     return BuildOptions(**{k: v for k, v in kwargs.items() if v is not None})
 
@@ -84,8 +84,8 @@ def build(
     no_cache: bool = typer.Option(False, "--no-cache", help="always compile; don't read or write the cache"),
     json_out: bool = JSON,
 ) -> None:
-    from ..build import build as run_build
-    from ..build.progress import make_progress
+    from ..pipeline import build as run_build
+    from ..compile.progress import make_progress
 
     options = _options(backend=backend.value, engine=engine.value, vendor_dir=vendor_dir, linker=linker.value,
                        rustc=rustc, clang=clang, cpu=cpu, flake=flake, use_cache=not no_cache)
@@ -118,9 +118,9 @@ def repro(
     cpu: str = CPU,
     json_out: bool = JSON,
 ) -> None:
-    from ..build import not_reproducible
-    from ..build import repro as run_repro
-    from ..build.progress import make_progress
+    from ..pipeline import not_reproducible
+    from ..pipeline import repro as run_repro
+    from ..compile.progress import make_progress
 
     options = _options(backend=backend.value, vendor_dir=vendor_dir, linker=linker.value, rustc=rustc,
                        clang=clang, cpu=cpu)
@@ -139,7 +139,7 @@ def repro(
 
 
 def _manifest_schema() -> type:
-    from ..build.manifest import Manifest
+    from ..compile.manifest import Manifest
 
     return Manifest
 

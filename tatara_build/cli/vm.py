@@ -77,18 +77,17 @@ def test(
     accel: str = ACCEL,
     json_out: bool = JSON,
 ) -> None:
-    from .. import report
-    from ..build import BuildOptions, build
-    from ..build.progress import make_progress
-    from ..check import check
-    from ..frontend import load
+    from .. import pipeline, report
+    from ..compile import BuildOptions
+    from ..compile.progress import make_progress
     from ..vm import cases, kernels, runner
 
     def run():
-        module = check(load(file))
+        progress = make_progress(json_out)
+        module = pipeline.load_checked(file, progress)  # once: the build and the cases share it
         options = BuildOptions(**{k: v for k, v in dict(backend=backend.value, vendor_dir=vendor_dir,
                                                          clang=clang).items() if v is not None})
-        manifest = build(file, out, options, make_progress(json_out))
+        manifest = pipeline.build(file, out, options, progress, module)
         objects, case_jobs, map_jobs = cases.jobs(module, out, manifest)
         target = kernel or next((p.kernel for p in module.programs if p.kernel), None)
         return runner.run(objects, kernels.resolve(target), case_jobs, map_jobs, timeout=timeout, accel=accel)

@@ -81,7 +81,7 @@ def form_pair(d: SList) -> ir.Expr:
 def form_type_cast(d: SList) -> ir.Expr:
     head = d.head
     (value,) = arity(d, 1, 1, f"({head} value)")
-    return new.Cast(span=d.span, type=head, value=expr(value))
+    return new.Cast(span=d.span, to=head, value=expr(value))
 
 
 def body(items: Sequence[Datum], form: SList) -> list[ir.Expr]:
@@ -146,7 +146,7 @@ def form_cast(d: SList) -> ir.Expr:
     target, value = arity(d, 2, 2, "(cast type value)")
     if not isinstance(target, Symbol) or target.name not in SCALAR_TYPES:
         raise FormError(f"expected a type ({', '.join(SCALAR_TYPES)}), got {describe(target)}", target.span)
-    return new.Cast(span=d.span, type=target.name, value=expr(value))
+    return new.Cast(span=d.span, to=target.name, value=expr(value))
 
 
 def form_set(d: SList) -> ir.Expr:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import ir, packets, tables
-from ..build.manifest import Manifest, ObjectInfo
+from ..compile.manifest import Manifest, ObjectInfo
 from ..errors import SourceError
 from .runner import CaseJob, MapJob, ObjectJob
 

@@ -79,10 +79,10 @@ def c_object(module, tmp: Path) -> Path:
 
 
 def aya_object(module, tmp: Path) -> Path:
-    from tatara_build.build import BuildOptions, build_generated
+    from tatara_build.compile import BuildOptions, compile_generated
 
     emit(module, "aya", tmp / "crate")
-    build_generated(tmp / "crate", "semantics", tmp / "out",
+    compile_generated(tmp / "crate", "semantics", tmp / "out",
                     BuildOptions(backend="aya", vendor_dir=Path(os.environ["TATARA_VENDOR_DIR"])))
     return tmp / "out" / "semantics.o"
 

@@ -30,7 +30,7 @@ def test_nary_operators_fold_left():
     (ret,) = body_of(program("(return (+ (u32 1) 2 3))"))
     add = ret.value
     assert add.op == "add" and isinstance(add.left, ir.Binary) and add.right.value == 3
-    assert add.left.left.type == "u32" and add.left.right.value == 2
+    assert add.left.left.to == "u32" and add.left.right.value == 2
 
 
 def test_cast_shorthand_and_long_form_are_the_same():

@@ -411,7 +411,8 @@ def test_object_nix_really_builds_the_same_object_as_the_host_engine(tmp_path: P
     assert ran.returncode == 0, ran.stderr[-3000:]
     out = Path(ran.stdout.strip().splitlines()[-1])
     assert sorted(p.name for p in out.iterdir()) == ["drop-syn.o", "manifest.json", "src"]
-    from tatara_build.build import BuildOptions, build
+    from tatara_build.compile import BuildOptions
+    from tatara_build.pipeline import build
 
     build(ROOT / "examples/drop-syn.tlisp", tmp_path / "host", BuildOptions(backend="c", use_cache=False))
     import hashlib

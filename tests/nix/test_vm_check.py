@@ -74,7 +74,8 @@ def drop_syn_out(tmp_path_factory) -> Path:
     output (drop-syn.o, manifest.json, src/)."""
     if shutil.which("clang") is None:
         pytest.skip("clang not installed")
-    from tatara_build.build import BuildOptions, build
+    from tatara_build.compile import BuildOptions
+    from tatara_build.pipeline import build
 
     out = tmp_path_factory.mktemp("drop-syn") / "out"
     build(DROP_SYN, out, BuildOptions(backend="c", use_cache=False))
@@ -137,7 +138,8 @@ class HostMachine:
 def test_every_example_c_object_passes_its_packet_tests_on_the_host_kernel(source: Path, tmp_path: Path) -> None:
     if os.geteuid() != 0 or shutil.which("bpftool") is None or shutil.which("clang") is None:
         pytest.skip("needs root, clang and bpftool (loads into a private bpffs; attaches nothing)")
-    from tatara_build.build import BuildOptions, build
+    from tatara_build.compile import BuildOptions
+    from tatara_build.pipeline import build
 
     build(source, tmp_path / "out", BuildOptions(backend="c", use_cache=False))
     bpffs = Path(tempfile.mkdtemp(prefix="tatara-bpffs-"))

@@ -44,10 +44,10 @@ def clang_bpf(source: Path, out: Path) -> Path:
 def nostd_object(tmp: Path) -> Path | str:
     """The build helper's no_std crate, linked by our LLVM driver; a reason
     string when this machine lacks the Rust toolchain for it."""
-    from tatara_build.build import BuildOptions, build_generated
+    from tatara_build.compile import BuildOptions, compile_generated
 
     try:
-        build_generated(NOSTD, "nostd-xdp", tmp / "nostd", BuildOptions(linker="llvm", use_cache=False))
+        compile_generated(NOSTD, "nostd-xdp", tmp / "nostd", BuildOptions(linker="llvm", use_cache=False))
     except ToolchainError as err:
         return f"no BPF-capable Rust toolchain: {err}"
     return tmp / "nostd" / "nostd-xdp.o"
@@ -56,7 +56,8 @@ def nostd_object(tmp: Path) -> Path | str:
 @pytest.fixture(scope="module")
 def shared(tmp_path_factory):
     """Build everything, boot once, return (verification, index by label, modules)."""
-    from tatara_build.build import BuildOptions, build
+    from tatara_build.compile import BuildOptions
+    from tatara_build.pipeline import build
     from tatara_build.check import check
     from tatara_build.frontend import load
 
@@ -230,7 +231,8 @@ def _cmdline_has(proc_dir: Path, needle: str) -> bool:
 
 
 def test_cli_verify_shows_the_verifier_log_and_records_the_verdict(tmp_path):
-    from tatara_build.build import BuildOptions, build
+    from tatara_build.compile import BuildOptions
+    from tatara_build.pipeline import build
 
     out = tmp_path / "out"
     build(REPO / "examples" / "drop-syn.tlisp", out, BuildOptions(backend="c", use_cache=False))
@@ -258,7 +260,8 @@ def test_a_guest_that_dies_early_is_a_vm_failure(tmp_path, monkeypatch):
 def test_drop_syn_on_the_6_12_kernel(tmp_path):
     """The second pinned kernel (bookworm-security; Debian drops superseded
     security builds, so a vanished pin is a skip with the reason, not a pass)."""
-    from tatara_build.build import BuildOptions, build
+    from tatara_build.compile import BuildOptions
+    from tatara_build.pipeline import build
     from tatara_build.check import check
     from tatara_build.frontend import load
 

@@ -7,8 +7,9 @@ import json
 
 import pytest
 
-from tatara_build.build import BuildOptions, build_generated, repro
-from tatara_build.build.run import LOG
+from tatara_build.compile import BuildOptions, compile_generated
+from tatara_build.pipeline import repro
+from tatara_build.compile.run import LOG
 from tatara_build.errors import ExitCode, ToolchainError
 
 from .conftest import needs_clang
@@ -20,7 +21,7 @@ pytestmark = needs_clang
 
 def test_object_and_manifest(c_sources, tmp_path):
     out = tmp_path / "out"
-    manifest = build_generated(c_sources, "pass", out, C)
+    manifest = compile_generated(c_sources, "pass", out, C)
     obj = out / "pass.o"
     assert obj.is_file() and (out / "src" / "pass.bpf.c").is_file()
     on_disk = json.loads((out / "manifest.json").read_text())
@@ -36,7 +37,7 @@ def test_object_and_manifest(c_sources, tmp_path):
 
 def test_no_build_paths_in_object(c_sources, tmp_path):
     out = tmp_path / "out"
-    build_generated(c_sources, "pass", out, C)
+    compile_generated(c_sources, "pass", out, C)
     data = (out / "pass.o").read_bytes()
     assert str(tmp_path).encode() not in data
     assert b"clang version" not in data  # -fno-ident
@@ -48,24 +49,24 @@ def test_repro_two_directories(c_sources):
 
 
 def test_warm_build_uses_cache(c_sources, tmp_path, isolated_cache):
-    first = build_generated(c_sources, "pass", tmp_path / "a", C)
+    first = compile_generated(c_sources, "pass", tmp_path / "a", C)
     assert any(isolated_cache.rglob("object.o"))
     LOG.runs.clear()
-    second = build_generated(c_sources, "pass", tmp_path / "b", C)
+    second = compile_generated(c_sources, "pass", tmp_path / "b", C)
     assert not [r for r in LOG.runs if r.stage == "compile"], "warm build must not compile"
     assert second.objects[0].sha256 == first.objects[0].sha256
 
 
 def test_no_cache_compiles(c_sources, tmp_path, isolated_cache):
-    build_generated(c_sources, "pass", tmp_path / "a", BuildOptions(backend="c", use_cache=False))
+    compile_generated(c_sources, "pass", tmp_path / "a", BuildOptions(backend="c", use_cache=False))
     assert not list(isolated_cache.rglob("object.o"))
 
 
 def test_changed_source_misses_cache(c_sources, tmp_path):
-    first = build_generated(c_sources, "pass", tmp_path / "a", C)
+    first = compile_generated(c_sources, "pass", tmp_path / "a", C)
     source = c_sources / "pass.bpf.c"
     source.write_text(source.read_text().replace("return XDP_PASS;", "return XDP_DROP;"))
-    second = build_generated(c_sources, "pass", tmp_path / "b", C)
+    second = compile_generated(c_sources, "pass", tmp_path / "b", C)
     assert second.objects[0].sha256 != first.objects[0].sha256
 
 
@@ -73,7 +74,7 @@ def test_broken_c_names_stage_command_and_stderr(c_sources, tmp_path):
     (c_sources / "pass.bpf.c").write_text("int broken(void) { return undeclared_thing; }\n")
     out = tmp_path / "out"
     with pytest.raises(ToolchainError) as caught:
-        build_generated(c_sources, "pass", out, C)
+        compile_generated(c_sources, "pass", out, C)
     text = caught.value.render()
     assert caught.value.exit_code == ExitCode.TOOLCHAIN
     assert "compile failed" in text and "clang" in text and "-target bpf" in text
@@ -84,17 +85,17 @@ def test_broken_c_names_stage_command_and_stderr(c_sources, tmp_path):
 
 def test_failed_rebuild_keeps_previous_out(c_sources, tmp_path):
     out = tmp_path / "out"
-    good = build_generated(c_sources, "pass", out, C)
+    good = compile_generated(c_sources, "pass", out, C)
     (c_sources / "pass.bpf.c").write_text("this is not C\n")
     with pytest.raises(ToolchainError):
-        build_generated(c_sources, "pass", out, C)
+        compile_generated(c_sources, "pass", out, C)
     assert json.loads((out / "manifest.json").read_text())["objects"][0]["sha256"] == good.objects[0].sha256
 
 
 def test_missing_clang_is_a_toolchain_error(c_sources, tmp_path, monkeypatch):
     monkeypatch.setenv("TATARA_CLANG", "/nonexistent/clang-99")
     with pytest.raises(ToolchainError) as caught:
-        build_generated(c_sources, "pass", tmp_path / "out", C)
+        compile_generated(c_sources, "pass", tmp_path / "out", C)
     assert "clang not found" in caught.value.render() and "apt-get install clang" in caught.value.render()
 
 
@@ -102,19 +103,19 @@ def test_missing_c_file(tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(ToolchainError, match="no pass.bpf.c"):
-        build_generated(empty, "pass", tmp_path / "out", C)
+        compile_generated(empty, "pass", tmp_path / "out", C)
 
 
 def test_unwritable_cache_does_not_fail_the_build(c_sources, tmp_path, monkeypatch):
     blocker = tmp_path / "not-a-dir"
     blocker.write_text("a file where the cache directory would go")
     monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
-    manifest = build_generated(c_sources, "pass", tmp_path / "out", C)
+    manifest = compile_generated(c_sources, "pass", tmp_path / "out", C)
     assert (tmp_path / "out" / "pass.o").is_file() and manifest.objects[0].sha256
 
 
 def test_program_kind_from_either_backends_section(tmp_path):
-    from tatara_build.build import describe
+    from tatara_build.compile import describe
 
     src = tmp_path / "tc"
     src.mkdir()
@@ -122,25 +123,25 @@ def test_program_kind_from_either_backends_section(tmp_path):
                                    'SEC("classifier") int cls(struct __sk_buff *skb) { return 0; }\n'
                                    'SEC("tc") int tc_too(struct __sk_buff *skb) { return 0; }\n'
                                    'char LICENSE[] SEC("license") = "GPL";\n')
-    build_generated(src, "cls", tmp_path / "out", C)
+    compile_generated(src, "cls", tmp_path / "out", C)
     programs = describe(tmp_path / "out" / "cls.o").programs
     assert sorted((p.section, p.kind) for p in programs) == [("classifier", "tc"), ("tc", "tc")]
 
 
 def test_warm_build_runs_no_tool(c_sources, tmp_path):
     """Tool versions are memoized per binary identity: a warm build starts no process."""
-    build_generated(c_sources, "pass", tmp_path / "a", C)
+    compile_generated(c_sources, "pass", tmp_path / "a", C)
     LOG.runs.clear()
-    from tatara_build.build import toolchain
+    from tatara_build.compile import toolchain
 
     toolchain._probe_memo.cache_clear()  # as a fresh process would: read from disk
-    build_generated(c_sources, "pass", tmp_path / "b", C)
+    compile_generated(c_sources, "pass", tmp_path / "b", C)
     assert LOG.runs == []
 
 
 def test_manifest_records_nix_provenance(c_sources, tmp_path, monkeypatch):
     monkeypatch.setenv("TATARA_PROVENANCE", json.dumps({"nixpkgs": "b7c2ada9", "rust-overlay": "29224977"}))
-    manifest = build_generated(c_sources, "pass", tmp_path / "out", C)
+    manifest = compile_generated(c_sources, "pass", tmp_path / "out", C)
     on_disk = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert manifest.nix == on_disk["nix"] == {"nixpkgs": "b7c2ada9", "rust-overlay": "29224977"}
 
@@ -149,5 +150,5 @@ def test_manifest_records_nix_provenance(c_sources, tmp_path, monkeypatch):
 def test_bad_provenance_is_a_toolchain_error(c_sources, tmp_path, monkeypatch, raw):
     monkeypatch.setenv("TATARA_PROVENANCE", raw)
     with pytest.raises(ToolchainError, match="TATARA_PROVENANCE"):
-        build_generated(c_sources, "pass", tmp_path / "out", C)
+        compile_generated(c_sources, "pass", tmp_path / "out", C)
     assert not (tmp_path / "out").exists()

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tatara_build.build import BuildOptions, build_generated, cargo, toolchain
+from tatara_build.compile import BuildOptions, compile_generated, cargo, toolchain
 from tatara_build.errors import ExitCode, ToolchainError
 
 LOCK = """\
@@ -46,7 +46,7 @@ def test_unreachable_crates_name_both_ways_out(crate_with_dependency, tmp_path, 
     monkeypatch.setenv("CARGO_HTTP_PROXY", "http://127.0.0.1:9")  # unreachable even on a networked machine
     monkeypatch.delenv("TATARA_VENDOR_DIR", raising=False)
     with pytest.raises(ToolchainError) as caught:
-        build_generated(crate_with_dependency, "needs-crates", tmp_path / "out", BuildOptions(use_cache=False))
+        compile_generated(crate_with_dependency, "needs-crates", tmp_path / "out", BuildOptions(use_cache=False))
     text = caught.value.render()
     assert caught.value.exit_code == ExitCode.TOOLCHAIN
     assert "fetch failed" in text and "--vendor-dir DIR" in text and "--backend c" in text
@@ -58,7 +58,7 @@ def test_vendor_dir_must_have_cargo_layout(crate_with_dependency, tmp_path):
     not_vendor = tmp_path / "not-vendor"
     not_vendor.mkdir()
     with pytest.raises(ToolchainError, match="not a cargo vendor directory"):
-        build_generated(crate_with_dependency, "needs-crates", tmp_path / "out", BuildOptions(vendor_dir=not_vendor))
+        compile_generated(crate_with_dependency, "needs-crates", tmp_path / "out", BuildOptions(vendor_dir=not_vendor))
 
 
 def _job(tmp_path: Path, vendor: Path | None, prebuilt: bool = True) -> cargo.CargoJob:

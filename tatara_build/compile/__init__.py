@@ -1,9 +1,12 @@
-"""The build stage: generated sources -> one BPF object per source file,
+"""The compile stage: generated sources -> one BPF object per source file,
 OUT/<stem>.o, plus OUT/src/ (the sources) and OUT/manifest.json.
 
-    build(source, out, options)     load + check + emit + compile + link
-    build_generated(src, stem, …)   the same from already generated sources
-    repro(source, options)          two builds in two directories, same sha256?
+    staging(out)                        a temp dir that becomes OUT on success
+    compile_into(tmp, stem, …)          TMP/src -> TMP/<stem>.o + TMP/manifest.json
+    compile_generated(src, stem, out)   the same from sources emitted earlier
+    compile_nix(source, out, options)   `nix build` of the flake's derivation
+
+The load -> check -> emit -> compile driver is `tatara_build.pipeline`.
 
 Everything is written to a temporary directory next to OUT and renamed into
 place at the end: a failed build leaves no partial OUT.
@@ -78,44 +81,25 @@ def staging(out: Path) -> Iterator[Path]:
         shutil.rmtree(old.parent, ignore_errors=True)
 
 
-def build(source: Path, out: Path, options: BuildOptions = BuildOptions(), progress: Progress | None = None) -> Manifest:
-    """Load, check, emit and build one .tlisp file into OUT."""
-    progress = progress or make_progress()
-    _validate(options)
-    if options.engine == "nix":
-        return _build_nix(source, out, options, progress)
-    from .. import backends, check, frontend
-
-    with progress.stage("load", source.name):
-        module = frontend.load(source)
-    with progress.stage("check"):
-        module = check.check(module)
-    with staging(out) as tmp:
-        with progress.stage("emit", options.backend):
-            backends.emit(module, options.backend, tmp / "src")
-        manifest = _build_into(tmp, Path(source).stem, module.source_sha256, source.name, options, progress, module)
-    return manifest
-
-
-def build_generated(src: Path, stem: str, out: Path, options: BuildOptions = BuildOptions(),
+def compile_generated(src: Path, stem: str, out: Path, options: BuildOptions = BuildOptions(),
                     progress: Progress | None = None, source_sha256: str | None = None) -> Manifest:
     """Build sources emitted earlier (a crate dir, or a dir with <stem>.bpf.c)."""
     progress = progress or make_progress()
-    _validate(options)
+    validate(options)
     with staging(out) as tmp:
         shutil.copytree(src, tmp / "src", ignore=shutil.ignore_patterns("target"))
-        return _build_into(tmp, stem, source_sha256 or cache.tree_digest(src), f"{stem} (generated)",
+        return compile_into(tmp, stem, source_sha256 or cache.tree_digest(src), f"{stem} (generated)",
                            options, progress, None)
 
 
-def _validate(options: BuildOptions) -> None:
+def validate(options: BuildOptions) -> None:
     for value, allowed, what in ((options.backend, BACKENDS, "backend"), (options.engine, ENGINES, "engine"),
                                  (options.linker, LINKERS, "linker")):
         if value not in allowed:
             raise ToolchainError(f"build: unknown {what} {value!r}; one of {', '.join(allowed)}")
 
 
-def _build_into(tmp: Path, stem: str, source_sha256: str, source_name: str, options: BuildOptions,
+def compile_into(tmp: Path, stem: str, source_sha256: str, source_name: str, options: BuildOptions,
                 progress: Progress, module) -> Manifest:
     from .engine import plan as make_plan
 
@@ -195,7 +179,8 @@ def _driver_digest() -> str:
     return hashlib.sha256(b"".join(p.read_bytes() for p in sorted(here.glob("*.py")))).hexdigest()
 
 
-def _build_nix(source: Path, out: Path, options: BuildOptions, progress: Progress) -> Manifest:
+def compile_nix(source: Path, out: Path, options: BuildOptions, progress: Progress) -> Manifest:
+    """The nix engine: the derivation loads, checks, emits and compiles."""
     from . import nix
 
     with staging(out) as tmp:
@@ -211,36 +196,3 @@ def _build_nix(source: Path, out: Path, options: BuildOptions, progress: Progres
         manifest = manifest.model_copy(update={"engine": "nix"})
         manifest_file.write_text(manifest.to_json())
     return manifest
-
-
-@dataclass
-class ReproResult:
-    first: Manifest
-    second: Manifest
-
-    @property
-    def identical(self) -> bool:
-        return [o.sha256 for o in self.first.objects] == [o.sha256 for o in self.second.objects]
-
-
-def repro(source: Path, options: BuildOptions = BuildOptions(), progress: Progress | None = None,
-          generated: tuple[Path, str] | None = None) -> ReproResult:
-    """Build twice, without the cache, in two differently named temp dirs."""
-    progress = progress or make_progress()
-    options = replace(options, use_cache=False)
-    manifests = []
-    with tempfile.TemporaryDirectory(prefix="tatara-repro-") as base:
-        for index, name in enumerate(("first", "second-elsewhere/deeper")):
-            out = Path(base) / name / "out"
-            progress.note(f"repro: build {index + 1} of 2 in {out.parent.name}/")
-            if generated is not None:
-                manifests.append(build_generated(generated[0], generated[1], out, options, progress))
-            else:
-                manifests.append(build(source, out, options, progress))
-    return ReproResult(*manifests)
-
-
-def not_reproducible(result: ReproResult) -> ToolchainError:
-    notes = [f"{a.file}: {a.sha256} vs {b.sha256}" for a, b in zip(result.first.objects, result.second.objects)]
-    return ToolchainError(Diagnostic("repro: the two builds differ (a path, date or host name leaks into the object)",
-                                     notes=notes + ["compare them with `llvm-dwarfdump` / `strings`"]))

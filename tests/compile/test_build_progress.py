@@ -6,8 +6,8 @@ import io
 
 import pytest
 
-from tatara_build.build import staging
-from tatara_build.build.progress import Progress, Quiet, make_progress
+from tatara_build.compile import staging
+from tatara_build.compile.progress import Progress, Quiet, make_progress
 
 
 def test_plain_lines_in_ci(monkeypatch):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tatara_build.build import BuildOptions, build_generated
+from tatara_build.compile import BuildOptions, compile_generated
 
 from .conftest import REPO, has_backend_emit, needs_clang
 
@@ -106,7 +106,7 @@ FLAKE = """\
 @pytest.mark.skipif(shutil.which("nix") is None, reason="nix not installed")
 def test_nix_engine_copies_the_derivation_output(c_sources, tmp_path, nix_build_env):
     flake = tmp_path / "flake"
-    built = build_generated(c_sources, "pass", tmp_path / "host", BuildOptions(backend="c"))
+    built = compile_generated(c_sources, "pass", tmp_path / "host", BuildOptions(backend="c"))
     flake.mkdir()
     (flake / "flake.nix").write_text(FLAKE)
     shutil.copyfile(tmp_path / "host" / "pass.o", flake / "demo.o")

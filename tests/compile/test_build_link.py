@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tatara_build.build import BuildOptions, build_generated, toolchain
-from tatara_build.build.link import ar_members, bitcode_inputs, parse_args
+from tatara_build.compile import BuildOptions, compile_generated, toolchain
+from tatara_build.compile.link import ar_members, bitcode_inputs, parse_args
 from tatara_build.errors import ExitCode, ToolchainError
 
 from .conftest import NOSTD_CRATE, is_root
@@ -80,7 +80,7 @@ def test_ar_members_and_bitcode_filter(tmp_path):
 def test_nostd_crate_links_with_our_driver(tmp_path):
     _rust_or_skip()
     out = tmp_path / "out"
-    manifest = build_generated(NOSTD_CRATE, "nostd-xdp", out, BuildOptions(linker="llvm", use_cache=False))
+    manifest = compile_generated(NOSTD_CRATE, "nostd-xdp", out, BuildOptions(linker="llvm", use_cache=False))
     obj = out / "nostd-xdp.o"
     headers = subprocess.run(["llvm-objdump", "-h", str(obj)], capture_output=True, text=True, check=True).stdout
     assert re.search(r"\sxdp\s", headers) and ".BTF" in headers and ".BTF.ext" in headers
@@ -93,7 +93,7 @@ def test_nostd_crate_links_with_our_driver(tmp_path):
     assert "STRUCT 'Wrapper_u64_'" in dump.stdout and "<" not in dump.stdout  # btf.sanitize ran
 
     # Same object from another directory (paths remapped).
-    again = build_generated(NOSTD_CRATE, "nostd-xdp", tmp_path / "elsewhere" / "deeper",
+    again = compile_generated(NOSTD_CRATE, "nostd-xdp", tmp_path / "elsewhere" / "deeper",
                             BuildOptions(linker="llvm", use_cache=False))
     assert again.objects[0].sha256 == manifest.objects[0].sha256
 
@@ -129,7 +129,7 @@ def test_llvm_major_mismatch_is_refused(tmp_path, monkeypatch):
         pytest.skip("no second LLVM installed")
     monkeypatch.setenv("TATARA_LLVM_BIN", str(other))
     with pytest.raises(ToolchainError) as caught:
-        build_generated(NOSTD_CRATE, "nostd-xdp", tmp_path / "out", BuildOptions(linker="llvm", use_cache=False))
+        compile_generated(NOSTD_CRATE, "nostd-xdp", tmp_path / "out", BuildOptions(linker="llvm", use_cache=False))
     assert caught.value.exit_code == ExitCode.TOOLCHAIN
     assert f"must be LLVM {rust.llvm[0]}" in caught.value.render()
     assert not (tmp_path / "out").exists()
@@ -137,7 +137,7 @@ def test_llvm_major_mismatch_is_refused(tmp_path, monkeypatch):
 
 def test_missing_rustc_names_the_way_out(tmp_path):
     with pytest.raises(ToolchainError) as caught:
-        build_generated(NOSTD_CRATE, "nostd-xdp", tmp_path / "out", BuildOptions(rustc="/nonexistent/rustc"))
+        compile_generated(NOSTD_CRATE, "nostd-xdp", tmp_path / "out", BuildOptions(rustc="/nonexistent/rustc"))
     text = caught.value.render()
     assert "no rustc that can build for bpfel-unknown-none" in text
     assert "libstd-rust-web-dev-bpf" in text and "--backend c" in text
@@ -147,13 +147,13 @@ def test_forced_bpf_linker_missing(tmp_path, monkeypatch):
     _rust_or_skip()
     monkeypatch.setattr(toolchain, "find_bpf_linker", lambda: None)
     with pytest.raises(ToolchainError, match="bpf-linker is not on PATH"):
-        build_generated(NOSTD_CRATE, "nostd-xdp", tmp_path / "out", BuildOptions(linker="bpf-linker"))
+        compile_generated(NOSTD_CRATE, "nostd-xdp", tmp_path / "out", BuildOptions(linker="bpf-linker"))
 
 
 def test_btf_name_fixing_keeps_offsets():
     import struct
 
-    from tatara_build.build import btf
+    from tatara_build.compile import btf
 
     data = bytearray(b"\0PerCpuArray<u64, 1, 0>\0" + b"9lives\0" + b"x" * 200 + b"\0")
     btf._fix(data, 1)

@@ -107,7 +107,7 @@ def _write_shim(job: CargoJob, shim_dir: Path) -> None:
     package_root = Path(__file__).resolve().parents[2]
     shim = shim_dir / "bpf-linker"
     shim.write_text(f'#!/bin/sh\nPYTHONPATH="{package_root}${{PYTHONPATH:+:$PYTHONPATH}}" '
-                    f'exec "{sys.executable}" -m tatara_build.build.link "$@"\n')
+                    f'exec "{sys.executable}" -m tatara_build.compile.link "$@"\n')
     shim.chmod(0o755)
 
 

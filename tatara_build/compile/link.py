@@ -8,7 +8,7 @@ sets obj-is-bitcode), every rlib (ar archives whose members are bitcode),
 `-L DIR`, `--cpu CPU`, `--cpu-features F`, `-O3`, `--debug`, `-o OUT` and
 the `-C link-arg`s (`--btf`). The host engine (cargo.py) puts a two-line
 shim named `bpf-linker` first on cargo's PATH that runs
-`python -m tatara_build.build.link ARGS`, so this module sees exactly what
+`python -m tatara_build.compile.link ARGS`, so this module sees exactly what
 bpf-linker would. It then
   1. collects the bitcode (crate objects, every bitcode member of every rlib),
   2. `llvm-link`s it into one module,
