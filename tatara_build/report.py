@@ -89,12 +89,20 @@ def verdict(v: Verification) -> None:
     if v.passed:
         return
     problems = [f"{p.program}: {p.verdict}" for o in v.objects for p in o.programs if p.verdict != "accepted"]
-    problems += [f"{Path(o.path).name}: did not load" for o in v.objects if not o.loaded and not o.programs]
+    # An object can fail after every program passed the verifier (pinning,
+    # a map): never an empty reason.
+    problems += [f"{Path(o.path).name}: did not load" + (f" ({_last_line(o.loader_output)})" if o.loader_output else "")
+                 for o in v.objects if not o.loaded and all(p.verdict == "accepted" for p in o.programs)]
     problems += [f"{c.test}/{c.case}: expected {c.expect}, got {c.error or c.got}"
                  for c in v.cases if not (c.passed or c.skipped)]
     problems += [f"{m.test}: map {m.map}[{m.key}] = {m.got}, expected {m.expected}"
                  for m in v.maps if not (m.passed or m.skipped)]
     raise RejectedError("verification failed:\n  " + "\n  ".join(problems))
+
+
+def _last_line(text: str) -> str:
+    return next((line.strip() for line in reversed(text.splitlines()) if line.startswith("Error: ")),
+                text.strip().splitlines()[-1] if text.strip() else "")
 
 
 def _result(passed: bool, skipped: str | None) -> str:

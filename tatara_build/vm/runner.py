@@ -56,7 +56,7 @@ class MapJob:
 
 def run(objects: list[ObjectJob], kernel: Kernel, cases: list[CaseJob] = (), maps: list[MapJob] = (),
         *, timeout: float = DEFAULT_TIMEOUT, accel: str = "auto") -> Verification:
-    plan, payload = _plan(objects, list(cases))  # payload includes /job/runs
+    plan, payload = _plan(objects, list(cases), list(maps))  # payload includes /job/runs
     with tempfile.TemporaryDirectory(prefix="tatara-vm-") as tmp:
         initrd = initramfs.write_initrd(payload + [("job/plan", 0o100644, plan.encode())], Path(tmp) / "initrd")
         boot = qemu.boot_best(kernel.image, initrd, timeout=timeout, accel=accel)
@@ -67,7 +67,8 @@ def run(objects: list[ObjectJob], kernel: Kernel, cases: list[CaseJob] = (), map
         raise VmError(f"the VM stopped before finishing its plan ({boot.accel})"
                       + (f": {panic.strip()}" if panic else "") + f"; console tail:\n{tail}")
     steps = results.steps(boot.console)
-    object_results = [_object_result(i, job, steps) for i, job in enumerate(objects)]
+    pinned = results.pinned_programs(steps)
+    object_results = [_object_result(i, job, steps, pinned) for i, job in enumerate(objects)]
     case_results = _case_results(list(cases), steps)
     map_checks = _map_checks(list(maps), steps)
     _skip_untestable(list(cases), case_results, map_checks, kernel)
@@ -84,13 +85,14 @@ def run(objects: list[ObjectJob], kernel: Kernel, cases: list[CaseJob] = (), map
     )
 
 
-def _plan(objects: list[ObjectJob], cases: list[CaseJob]) -> tuple[str, list[initramfs.Entry]]:
+def _plan(objects: list[ObjectJob], cases: list[CaseJob], maps: list[MapJob] = ()) -> tuple[str, list[initramfs.Entry]]:
     """The guest's plan and the files it names. Every token is ours (indexes,
     file names) or an ELF symbol checked against a C identifier pattern."""
     lines, payload = [f"loads {len(objects)}"], []
     for i, job in enumerate(objects):
         lines.append(f"load {i} o{i}.o")
         payload.append((f"job/o{i}.o", 0o100644, job.path.read_bytes()))
+    lines.append("pins")
     loads = "".join(f"prog loadall /job/o{i}.o /sys/fs/bpf/{i}/p pinmaps /sys/fs/bpf/{i}/m\n" for i in range(len(objects)))
     payload.append(("job/loads", 0o100644, loads.encode()))
     batch = []
@@ -104,13 +106,24 @@ def _plan(objects: list[ObjectJob], cases: list[CaseJob]) -> tuple[str, list[ini
         batch.append(f"prog run pinned /sys/fs/bpf/{case.object_index}/p/{case.program} "
                      f"data_in /job/p{n}.bin repeat {case.repeat}")
     payload.append(("job/runs", 0o100644, "".join(f"{b}\n" for b in batch).encode()))
+    # Only the maps a test expects are dumped: a ring buffer or perf-event
+    # array cannot be, and its error would end the inspect batch.
+    dumps = list(dict.fromkeys((m.object_index, m.map) for m in maps))
+    for _, symbol in dumps:
+        if not _IDENT.match(symbol):
+            raise VmError(f"map symbol {symbol!r} is not a C identifier")
+    payload.append(("job/dumps", 0o100644, "".join(f"{i} {m}\n" for i, m in dumps).encode()))
     lines.append("inspect")
-    lines += [f"{op} {i}" for op in ("show", "dump") for i in range(len(objects))]
+    lines += [f"show {i}" for i in range(len(objects))]
+    lines += [f"dump {i} {m}" for i, m in dumps]
     assert all(SAFE_TOKEN.match(tok) for line in lines for tok in line.split())
     return "\n".join(lines) + "\n", payload
 
 
-def _object_result(index: int, job: ObjectJob, steps: list[results.Step]) -> ObjectResult:
+def _object_result(index: int, job: ObjectJob, steps: list[results.Step],
+                   pinned: set[tuple[str, str]] | None = None) -> ObjectResult:
+    """`pinned`: (object index, program) pairs the guest found pinned after
+    all loads (None: the boot listed none, trust the load step alone)."""
     load = next((s for s in steps if s.kind == "load" and s.args[0] == str(index)), None)
     output = load.output if load else ""
     logs = results.load_logs(output)
@@ -136,7 +149,11 @@ def _object_result(index: int, job: ObjectJob, steps: list[results.Step]) -> Obj
                     result.failing_span = sourcemap.with_file(span, job.source)
                     result.failing_tlisp = sourcemap.source_line(span, job.source)
         programs.append(result)
-    loaded = load is not None and load.rc == 0
+    # Loaded means the loader said no error and every entry program it found
+    # is pinned: what is really in the kernel, not a batch's exit code.
+    names = results.program_names(output)
+    loaded = (load is not None and load.rc == 0
+              and (pinned is None or all((str(index), name) in pinned for name in names)))
     explained = any(p.verifier_log for p in programs)  # else show what the loader said
     tail = None if loaded or explained else "\n".join(output.splitlines()[-40:]) or "(no output from the loader)"
     return ObjectResult(path=str(job.path), sha256=sha256_file(job.path), loaded=loaded, programs=programs,

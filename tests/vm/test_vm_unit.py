@@ -105,16 +105,58 @@ def test_inspect_batch_becomes_show_and_dump_steps():
     assert results.steps(console(("inspect", "Error: nope", 255))) == []
 
 
-def test_batched_loads_split_per_object_and_leave_the_failed_one_out():
+def test_batched_loads_split_per_object_and_mark_the_failed_one():
     second = LOAD_OK.replace("drop_syn", "other")
     failed = "libbpf: loading /job/o2.o\nlibbpf: elf: '/job/o2.o' is not a proper ELF object\nError: failed"
     output = f"libbpf: loading /job/o0.o\n{LOAD_OK}\nlibbpf: loading /job/o1.o\n{second}\n{failed}"
-    steps = results.steps(console(("loads 3", output, 255), ("load 2 o2.o", failed, 255)))
+    steps = results.steps(console(("loads 4", output, 255), ("load 3 o3.o", LOAD_OK, 0)))
     assert [(s.kind, s.args, s.rc) for s in steps] == [
-        ("load", ["0", "o0.o"], 0), ("load", ["1", "o1.o"], 0), ("load", ["2", "o2.o"], 255)]
+        ("load", ["0", "o0.o"], 0), ("load", ["1", "o1.o"], 0), ("load", ["2", "o2.o"], 1), ("load", ["3", "o3.o"], 0)]
     assert results.program_names(steps[0].output) == ["drop_syn"] and results.program_names(steps[1].output) == ["other"]
     everything = results.steps(console(("loads 2", output.split("libbpf: loading /job/o2.o")[0], 0)))
     assert [s.args[0] for s in everything] == ["0", "1"]
+
+
+# What a 6.1 guest printed for one object with three programs: every program
+# and map pinned, then bpftool's batch failed on a stale errno (exit 255).
+MULTI_LOAD = "libbpf: loading /job/o0.o\n" + "\n".join(
+    f"libbpf: sec '{sec}': found program '{name}' at insn offset 0 (0 bytes), code size 9 insns (72 bytes)"
+    for sec, name in (("xdp", "ingress"), ("tc", "egress"), ("kprobe/tcp_v4_connect", "counter"))
+) + "\n" + "\n".join(f"libbpf: prog '{n}': pinned at '/sys/fs/bpf/0/p/{n}'" for n in ("ingress", "egress", "counter")) + (
+    "\nlibbpf: pinned map '/sys/fs/bpf/0/m/pkts'\nError: reading batch file failed: File exists")
+
+
+def test_a_batch_that_pinned_everything_is_loaded_whatever_its_exit_code(tmp_path):
+    """The stale-errno batch failure of bpftool 7.1: success is decided from
+    the pins, and the plan never loads an object the batch reached again."""
+    obj = tmp_path / "o.o"
+    obj.write_bytes(b"x")
+    pins = "\n".join(f"/sys/fs/bpf/0/p/{n}" for n in ("counter", "egress", "ingress"))
+    steps = results.steps(console(("loads 1", MULTI_LOAD, 255), ("pins", pins, 0)))
+    assert [(s.kind, s.rc) for s in steps] == [("load", 0), ("pins", 0)]
+    pinned = results.pinned_programs(steps)
+    got = runner._object_result(0, runner.ObjectJob(obj), steps, pinned)
+    assert got.loaded and got.loader_output is None
+    assert [p.program for p in got.programs] == ["ingress", "egress", "counter"]
+    # One program missing from the pins: not loaded, whatever the loader said.
+    partial = runner._object_result(0, runner.ObjectJob(obj), steps, pinned - {("0", "egress")})
+    assert not partial.loaded and "egress" in partial.loader_output
+    # The guest skips `load IDX` for any object the batch reached.
+    plan, _ = runner._plan([runner.ObjectJob(obj)], [])
+    assert plan.splitlines()[:3] == ["loads 1", "load 0 o0.o", "pins"]
+    from tatara_build.vm import guest
+    assert 'grep -q "^libbpf: loading /job/$b\\$" /tmp/loads' in guest.INIT_SCRIPT
+
+
+def test_only_expected_maps_are_dumped(tmp_path):
+    obj = tmp_path / "o.o"
+    obj.write_bytes(b"x")
+    maps = [runner.MapJob(0, "t", "pkts", 0, 1), runner.MapJob(0, "t", "pkts", 1, 1), runner.MapJob(0, "u", "by_port", 80, 1)]
+    plan, payload = runner._plan([runner.ObjectJob(obj)], [], maps)
+    assert dict((p, d) for p, _, d in payload)["job/dumps"] == b"0 pkts\n0 by_port\n"
+    assert [l for l in plan.splitlines() if l.startswith("dump")] == ["dump 0 pkts", "dump 0 by_port"]
+    with pytest.raises(VmError, match="not a C identifier"):
+        runner._plan([runner.ObjectJob(obj)], [], [runner.MapJob(0, "t", "x; rm", 0, 1)])
 
 
 def test_budget_exceeded_fails_like_a_rejection(tmp_path):
@@ -190,7 +232,7 @@ def test_plan_refuses_names_that_are_not_c_identifiers(tmp_path):
     with pytest.raises(VmError, match="not a C identifier"):
         runner._plan([runner.ObjectJob(obj)], [bad])
     plan, payload = runner._plan([runner.ObjectJob(obj)], [runner.CaseJob(0, "t", "c", "drop_syn", b"ab", "xdp-pass", 2, 7)])
-    assert plan.splitlines() == ["loads 1", "load 0 o0.o", "runs", "run 0 drop_syn p0.bin 7 0", "inspect", "show 0", "dump 0"]
+    assert plan.splitlines() == ["loads 1", "load 0 o0.o", "pins", "runs", "run 0 drop_syn p0.bin 7 0", "inspect", "show 0"]
     assert ("job/loads", 0o100644, b"prog loadall /job/o0.o /sys/fs/bpf/0/p pinmaps /sys/fs/bpf/0/m\n") in payload
     assert ("job/p0.bin", 0o100644, b"ab") in payload
     assert ("job/runs", 0o100644, b"prog run pinned /sys/fs/bpf/0/p/drop_syn data_in /job/p0.bin repeat 7\n") in payload
@@ -260,3 +302,21 @@ def test_cases_this_kernel_cannot_run_are_skipped_with_the_reason_not_failed():
     fresh = [r.model_copy(update={"skipped": None}) for r in results]
     vm_runner._skip_untestable(jobs, fresh, [], user_kernel)
     assert not any(r.skipped for r in fresh)
+
+
+def test_an_object_that_did_not_load_always_has_a_reason(tmp_path):
+    """Every program accepted, yet the object failed (a pin, a map): exit 4
+    names the object and bpftool's error, never an empty list."""
+    from tatara_build import report
+    from tatara_build.errors import RejectedError
+
+    obj = tmp_path / "o.o"
+    obj.write_bytes(b"x")
+    steps = results.steps(console(("load 0 o0.o", LOAD_OK + "\nError: failed to pin all programs", 255),
+                                  ("pins", "/sys/fs/bpf/0/p/drop_syn", 0), ("show 0 drop_syn", SHOW, 0)))
+    got = runner._object_result(0, runner.ObjectJob(obj), steps, results.pinned_programs(steps))
+    assert not got.loaded and got.programs[0].verdict == "accepted"
+    v = results.Verification(kernel=results.KernelInfo(name="6.1", sha256="0"), accel="tcg", boot_seconds=1.0,
+                             objects=[got], verified=False, passed=False)
+    with pytest.raises(RejectedError, match=r"o\.o: did not load \(Error: failed to pin all programs\)"):
+        report.verdict(v)
