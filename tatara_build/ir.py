@@ -281,6 +281,18 @@ class EventOutput(Node):
     value: Expr
 
 
+class LpmKey(Node):
+    """`(lpm-key PREFIX ADDR)`: a key of an lpm-trie map, the first PREFIX
+    bits of ADDR (stored in network byte order, as the kernel compares
+    them). ADDR has the map's key type; 16-byte (IPv6) tries take the two
+    u64 halves, `(lpm-key 48 HI LO)`, as `(field ip6 :src-hi)` gives them.
+    A plain key of the map's type is the full-length prefix."""
+
+    form: Literal["lpm-key"] = "lpm-key"
+    prefix: Expr
+    address: list[Expr]
+
+
 Expr = Annotated[
     Union[
         Return,
@@ -311,6 +323,7 @@ Expr = Annotated[
         MapAdd,
         CtxField,
         EventOutput,
+        LpmKey,
     ],
     Field(discriminator="form"),
 ]
@@ -348,6 +361,9 @@ class MapDecl(Node):
     kind: MapKind
     key: IntType | None = None
     value: IntType | None = None
+    # lpm-trie only: `:key-size 16` (IPv6 prefixes), wider than any integer
+    # type; `key` is then None. Narrower lpm keys use `key` (u32: IPv4).
+    key_size: int | None = None
     max_entries: int
     pin_path: str | None = None
 
@@ -397,10 +413,11 @@ class Layer(Node):
 
 class MapExpect(Node):
     """After all cases: `(syn-drops 0 3)`, the value at key 0 is 3 (per-CPU
-    maps: the sum over CPUs)."""
+    maps: the sum over CPUs). lpm-trie keys may be prefixes written as text,
+    `("10.1.2.0/24" 1)` (see mapdata)."""
 
     map: str
-    key: int
+    key: Union[int, str]
     value: int
 
 

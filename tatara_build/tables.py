@@ -233,6 +233,8 @@ INT_TYPES: dict[str, IntInfo] = {
     "i64": IntInfo(64, True, "__s64", "i64"),
 }
 
+UNSIGNED_BY_BYTES = {info.bits // 8: name for name, info in INT_TYPES.items() if not info.signed}
+
 # --- packet headers (what `header` parses and `field` reads) ---------------
 
 ETH_P_IP = 0x0800

@@ -17,7 +17,9 @@ from importlib import resources
 
 from .. import ir, tables
 from ..errors import SourceError
-from .base import BINARY, INDENT, NEGATE, Generator, above_l2, format_target, is_pure_value, screaming, snake, unparen
+from .. import mapdata
+from .base import (BINARY, INDENT, NEGATE, Generator, above_l2, format_target, is_pure_value, lpm_address_types,
+                   lpm_width, screaming, snake, unparen)
 
 AYA_EBPF_VERSION = "0.2.1"
 # A nightly on LLVM 22, the LLVM of the pinned link tools (DESIGN.md, Nix facts).
@@ -44,12 +46,11 @@ MAP_TYPE = {
 ARRAY_OPS = {"ptr": "{m}.get_ptr({k})", "ptr_mut": "{m}.get_ptr_mut({k})", "set": "{m}.set({k}, {v}, 0)"}
 HASH_OPS = {"ptr": "{m}.get_ptr({k})", "ptr_mut": "{m}.get_ptr_mut({k})", "set": "{m}.insert({k}, {v}, 0)",
             "insert_new": "{m}.insert({k}, {v}, flags)", "delete": "{m}.remove({k})"}
-LPM_KEY = "&aya_ebpf::btf_maps::lpm_trie::Key::new({b}, {k})"
+LPM_KEY = "aya_ebpf::btf_maps::lpm_trie::Key"
 MAP_OPS = {
     "array": ARRAY_OPS, "per-cpu-array": ARRAY_OPS,
     "hash": HASH_OPS, "lru-hash": HASH_OPS, "per-cpu-hash": HASH_OPS,
-    "lpm-trie": {"ptr": "{m}.get(" + LPM_KEY + ")", "set": "{m}.insert(" + LPM_KEY + ", {v}, 0)",
-                 "delete": "{m}.remove(" + LPM_KEY + ")"},
+    "lpm-trie": {"ptr": "{m}.get(&{k})", "set": "{m}.insert(&{k}, {v}, 0)", "delete": "{m}.remove(&{k})"},
     "ring-buf": {"output": "let _ = {m}.output_untyped::<{t}>({v}, 0);"},
     "perf-event-array": {"output": "{m}.output(&ctx, &{v}, 0);"},
 }
@@ -64,6 +65,8 @@ CRATE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 
 
 def rtype(t: str) -> str:
+    if t.startswith("lpm-key:"):
+        return f"{LPM_KEY}<{lpm_data_rust(lpm_width(t))}>"
     if t == "header":
         # Option, not a 0 sentinel: after `if p != 0` fails LLVM may rewrite
         # later reads through `data` (== p == 0) into constant addresses,
@@ -72,6 +75,13 @@ def rtype(t: str) -> str:
     if t == "bool":
         return "bool"
     return tables.INT_TYPES[t].rust
+
+
+def lpm_data_rust(width: int, key: str | None = None) -> str:
+    """The K of aya's lpm_trie::Key<K>: the address in network order, one
+    integer of the key's width, or u64 halves (16 bytes)."""
+    parts = lpm_address_types(width, key or tables.UNSIGNED_BY_BYTES.get(width))
+    return rtype(parts[0]) if len(parts) == 1 else f"[{rtype(parts[0])}; {len(parts)}]"
 
 
 def indent(lines: str, depth: int) -> list[str]:
@@ -240,8 +250,7 @@ class AyaGenerator(Generator):
         template = MAP_OPS[decl.kind].get(name)
         if template is None:
             raise SourceError(f"{decl.kind} maps do not support this operation in the aya backend", decl.span)
-        bits = tables.INT_TYPES[decl.key].bits if decl.key else 0
-        return template.format(m=m or screaming(decl.name), k=unparen(key), v=unparen(value), b=bits,
+        return template.format(m=m or screaming(decl.name), k=unparen(key), v=unparen(value),
                                t=rtype(decl.value) if decl.value else "u64")
 
     def line_lookup(self, ptr: str, decl: ir.MapDecl, key: str) -> str:
@@ -283,7 +292,8 @@ class AyaGenerator(Generator):
                 f"{INDENT}unsafe {{ atomic_xadd::<{t}, {t}, {{ Relaxed }}>(slot, delta) }};", "}"]
 
     def map_helper(self, op: str, decl: ir.MapDecl) -> list[str]:
-        k, v = rtype(decl.key), rtype(decl.value or "u64")
+        k = rtype(f"lpm-key:{mapdata.lpm_data_bytes(decl)}") if mapdata.is_lpm(decl) else rtype(decl.key)
+        v = rtype(decl.value or "u64")
         name = self.helper_name(op, snake(decl.name))
         body = [f"{INDENT}let map = &{screaming(decl.name)};"]
         if op == "get":
@@ -321,6 +331,17 @@ class AyaGenerator(Generator):
                 body += [f"{INDENT}if let Some(slot) = {self.op('ptr_mut', decl, 'key', m='map')} {{",
                          f"{INDENT * 2}{add};", f"{INDENT}}}"]
         return ["#[inline(always)]", head, *body, "}"]
+
+    def lpm_key_helper(self, width: int) -> list[str]:
+        """Builds aya's lpm_trie::Key (the kernel's struct bpf_lpm_trie_key):
+        prefix length in host order, the address in network order."""
+        parts = self.lpm_address_types(width)
+        names = ["addr"] if len(parts) == 1 else ["hi", "lo"] if len(parts) == 2 else [f"a{i}" for i in range(len(parts))]
+        params = ", ".join(f"{n}: {rtype(t)}" for n, t in zip(names, parts))
+        data = f"{names[0]}.to_be()" if len(parts) == 1 else "[" + ", ".join(f"{n}.to_be()" for n in names) + "]"
+        return ["#[inline(always)]",
+                f"fn {self.helper_name('lpm_key', str(width))}(prefix: u32, {params}) -> {rtype(f'lpm-key:{width}')} {{",
+                f"{INDENT}{LPM_KEY}::new(prefix, {data})", "}"]
 
     def parser(self, name: str, packet: str, steps: list[tuple]) -> list[str]:
         self._in_l3 = name == "l3"
@@ -404,6 +425,8 @@ class AyaGenerator(Generator):
             out += self.atomic_add(t) + [""]
         for lines in helpers:
             out += lines + [""]
+        for width in sorted(self.lpm_widths):
+            out += self.lpm_key_helper(width) + [""]
         for packet in sorted(self.headers_needed):
             for name, steps in self.parser_plans(packet):
                 out += self.parser(name, packet, steps) + [""]
@@ -431,8 +454,10 @@ class AyaGenerator(Generator):
 
     def map_static(self, decl: ir.MapDecl) -> list[str]:
         kind = tables.MAP_KINDS[decl.kind]
+        key = lpm_data_rust(mapdata.lpm_data_bytes(decl), decl.key) if mapdata.is_lpm(decl) else \
+            rtype(decl.key) if decl.key else "u32"
         ty = MAP_TYPE[decl.kind].format(
-            t=f"aya_ebpf::btf_maps::{kind.aya_type}", k=rtype(decl.key) if decl.key else "u32",
+            t=f"aya_ebpf::btf_maps::{kind.aya_type}", k=key,
             v=rtype(decl.value) if decl.value else "u64", n=int(decl.max_entries))
         base = ty.split("<")[0]
         line = f"static {screaming(decl.name)}: {ty} = {base}::new();"

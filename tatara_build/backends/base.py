@@ -19,7 +19,7 @@ import re
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from .. import ir, tables
+from .. import ir, mapdata, tables
 from ..errors import SourceError
 from ..frontend.names import ident_problem
 
@@ -114,6 +114,7 @@ class Generator:
         self.headers_needed: dict[str, set[str]] = {}  # packet start -> headers
         self.map_helpers: set[tuple[str, str]] = set()  # (get|set|add|delete, map)
         self.int_helpers: set[tuple[str, str]] = set()  # (op, type)
+        self.lpm_widths: set[int] = set()  # address bytes of the lpm keys built
         for decl in module.maps:
             checked_name(decl.name, decl.span)
 
@@ -316,7 +317,7 @@ class Generator:
             decl = self.map_decl(e.value.map, e.value.span)
             ptr = self.temp()
             self.open(self.open_scope())
-            self.emit(self.line_lookup(ptr, decl, self.value(e.value.key)))
+            self.emit(self.line_lookup(ptr, decl, self.value(self.key_expr(decl, e.value.key))))
             self.open(self.open_if(self.spell_found_ptr(ptr)))
             name = self.bind(e.name, e.span)
             self.emit(self.line_let(name, decl.value, self.spell_deref(ptr, decl), False))
@@ -357,7 +358,8 @@ class Generator:
         generated once: short call sites, one place per map API."""
         decl = self.map_decl(map_name, span, f"map-{op}")
         self.map_helpers.add((op, decl.name))
-        values = ", ".join(unparen(v) for v in self.arguments(list(args)))
+        key, *rest = args
+        values = ", ".join(unparen(v) for v in self.arguments([self.key_expr(decl, key), *rest]))
         self.emit(f"{self.helper_name(op, snake(decl.name))}({values});")
 
     def stmt_event_output(self, e: ir.EventOutput, dest, dest_type) -> None:
@@ -463,7 +465,35 @@ class Generator:
     def value_map_get(self, e: ir.MapGet) -> str:
         decl = self.map_decl(e.map, e.span, "map-get")
         self.map_helpers.add(("get", decl.name))
-        return f"{self.helper_name('get', snake(decl.name))}({unparen(self.arguments([e.key])[0])})"
+        key = self.arguments([self.key_expr(decl, e.key)])[0]
+        return f"{self.helper_name('get', snake(decl.name))}({unparen(key)})"
+
+    def key_expr(self, decl: ir.MapDecl, key: ir.Expr) -> ir.Expr:
+        """The key as the map stores it: an lpm-trie's plain key becomes the
+        full-length prefix `(lpm-key BITS key)`."""
+        if not mapdata.is_lpm(decl) or isinstance(key, ir.LpmKey):
+            return key
+        bits = 8 * mapdata.lpm_data_bytes(decl)
+        prefix = ir.trusted.Int(span=key.span, value=bits, type="u32")
+        return ir.trusted.LpmKey(span=key.span, prefix=prefix, address=[key], type=f"lpm-key:{bits // 8}")
+
+    @property
+    def lpm_key_types(self) -> dict[int, str | None]:
+        """Address width -> the integer key type lpm-trie maps of that width
+        declare (None: 16 bytes, u64 halves). Widths name one type each: the
+        checker holds lpm keys to unsigned types, one per width."""
+        return {mapdata.lpm_data_bytes(d): d.key for d in self.module.maps if mapdata.is_lpm(d)}
+
+    def lpm_address_types(self, width: int) -> list[str]:
+        return lpm_address_types(width, self.lpm_key_types.get(width))
+
+    def value_lpm_key(self, e: ir.LpmKey) -> str:
+        """`__lpm_key4(prefix, addr)`: one key builder per address width
+        (network byte order is the builder's job)."""
+        width = lpm_width(e.type)
+        self.lpm_widths.add(width)
+        args = self.arguments([e.prefix, *e.address])
+        return f"{self.helper_name('lpm_key', str(width))}({', '.join(unparen(a) for a in args)})"
 
     def value_field(self, e: ir.HeaderField) -> str:
         header = (e.value.type or "").removeprefix("header:")
@@ -650,6 +680,18 @@ def l3_anchor(body: list[ir.Expr]) -> ir.Expr | None:
             body = first.body
         else:
             return first
+
+
+def lpm_width(t: str | None) -> int:
+    """Address bytes of an `lpm-key:N` type."""
+    assert t and t.startswith("lpm-key:"), t
+    return int(t.removeprefix("lpm-key:"))
+
+
+def lpm_address_types(width: int, key: str | None) -> list[str]:
+    """The IR types of an lpm key's address parts: the map's key type, or
+    two u64 halves for 16-byte (IPv6) keys."""
+    return [key] if key else ["u64"] * (width // 8)
 
 
 def is_empty(e: ir.Expr) -> bool:

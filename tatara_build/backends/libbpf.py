@@ -7,7 +7,9 @@ overflow are why arithmetic is spelled with explicit unsigned casts."""
 from __future__ import annotations
 
 from .. import ir, tables
-from .base import BINARY, INDENT, NEGATE, Generator, above_l2, balanced, format_target, snake
+from .. import mapdata
+from .base import (BINARY, INDENT, NEGATE, Generator, above_l2, balanced, format_target, lpm_address_types,
+                   lpm_width, snake)
 
 # Per map kind: extra declaration lines, and whether the key is wrapped in
 # an LPM prefix. Data, looked up by kind name.
@@ -17,12 +19,12 @@ MAP_DECL_EXTRA = {
     "stack-trace": ["__uint(key_size, sizeof(__u32));", "__uint(value_size, 127 * sizeof(__u64));"],
 }
 NO_MAX_ENTRIES = {"perf-event-array"}  # libbpf sizes it to the CPU count
-LPM_KEYED = {"lpm-trie"}
 EVENT_OUTPUT = {
     "ring-buf": "bpf_ringbuf_output(&{map}, &{v}, sizeof({v}), 0);",
     "perf-event-array": "bpf_perf_event_output(ctx, &{map}, BPF_F_CURRENT_CPU, &{v}, sizeof({v}));",
 }
 SWAP = {1: "", 2: "bpf_ntohs", 4: "bpf_ntohl", 8: "bpf_be64_to_cpu"}
+TO_NETWORK = {1: "", 2: "bpf_htons", 4: "bpf_htonl", 8: "bpf_cpu_to_be64"}
 
 
 def ctype(t: str) -> str:
@@ -30,7 +32,21 @@ def ctype(t: str) -> str:
         return "_Bool"
     if t == "header":
         return "void *"
+    if t.startswith("lpm-key:"):
+        return f"struct {lpm_struct(lpm_width(t))}"
     return tables.INT_TYPES[t].c
+
+
+def lpm_struct(width: int) -> str:
+    return f"__lpm_key{width}"
+
+
+def lpm_data_member(width: int, key: str | None) -> str:
+    """The address member of an lpm key struct, in network byte order: one
+    integer of the key's width, or u64 halves (16 bytes)."""
+    parts = lpm_address_types(width, key)
+    c = tables.INT_TYPES[parts[0]].c
+    return f"{c} data" if len(parts) == 1 else f"{c} data[{len(parts)}]"
 
 
 def decl(t: str, name: str) -> str:
@@ -142,18 +158,13 @@ class CGenerator(Generator):
     def open_while(self, cond: str) -> str:
         return f"while ({cond}) {{"
 
-    def key_expr(self, decl: ir.MapDecl, key: str) -> str:
-        if decl.kind in LPM_KEYED:
-            return f"{{ .prefixlen = {tables.INT_TYPES[decl.key].bits}, .data = {key} }}"
-        return key
-
     def key_type(self, decl: ir.MapDecl) -> str:
-        if decl.kind in LPM_KEYED:
-            return f"struct __lpm_{snake(decl.name)}"
+        if mapdata.is_lpm(decl):
+            return ctype(f"lpm-key:{mapdata.lpm_data_bytes(decl)}")
         return ctype(decl.key)
 
     def line_lookup(self, ptr: str, decl: ir.MapDecl, key: str) -> str:
-        return (f"{self.key_type(decl)} {ptr}_key = {self.key_expr(decl, key)};\n"
+        return (f"{self.key_type(decl)} {ptr}_key = {key};\n"
                 f"{ctype(decl.value)} *{ptr} = bpf_map_lookup_elem(&{snake(decl.name)}, &{ptr}_key);")
 
     def line_event_output(self, decl: ir.MapDecl, tmp: str, t: str) -> str:
@@ -190,9 +201,9 @@ class CGenerator(Generator):
                 f"{INDENT}return ({c})({sign} ? -r : r);", "}"]
 
     def map_helper(self, op: str, decl: ir.MapDecl) -> list[str]:
-        m, kt, vt = snake(decl.name), ctype(decl.key), ctype(decl.value or "u64")
+        m, kt, vt = snake(decl.name), self.key_type(decl), ctype(decl.value or "u64")
         name = self.helper_name(op, m)
-        key = f"{self.key_type(decl)} k = {self.key_expr(decl, 'key')};"
+        key = f"{kt} k = key;"
         if op == "get":
             return [f"static __always_inline {vt} {name}({kt} key)", "{", INDENT + key,
                     f"{INDENT}{vt} *v = bpf_map_lookup_elem(&{m}, &k);", f"{INDENT}return v ? *v : 0;", "}"]
@@ -216,6 +227,23 @@ class CGenerator(Generator):
                     f"{INDENT * 2}slot = bpf_map_lookup_elem(&{m}, &k);",
                     f"{INDENT}}}"]
         return out + [f"{INDENT}if (slot)", f"{INDENT * 2}{add}", "}"]
+
+    def lpm_key_helper(self, width: int) -> list[str]:
+        """Builds the kernel's lpm key (struct bpf_lpm_trie_key): prefix
+        length in host order, the address in network order."""
+        parts = self.lpm_address_types(width)
+        c = tables.INT_TYPES[parts[0]].c
+        swap = TO_NETWORK[tables.INT_TYPES[parts[0]].bits // 8]
+        if len(parts) == 1:
+            params, data = f"{c} addr", f"{swap}(addr)" if swap else "addr"
+        else:
+            names = ["hi", "lo"] if len(parts) == 2 else [f"a{i}" for i in range(len(parts))]
+            params = ", ".join(f"{c} {n}" for n in names)
+            data = "{ " + ", ".join(f"{swap}({n})" for n in names) + " }"
+        struct = lpm_struct(width)
+        return [f"static __always_inline struct {struct} {self.helper_name('lpm_key', str(width))}(__u32 prefixlen, {params})",
+                "{", f"{INDENT}struct {struct} k = {{ .prefixlen = prefixlen, .data = {data} }};",
+                f"{INDENT}return k;", "}"]
 
     def parser(self, name: str, packet: str, steps: list[tuple]) -> list[str]:
         is_l3 = name == "l3"
@@ -295,8 +323,15 @@ class CGenerator(Generator):
         out += [c.removesuffix(" *").strip() + ";" for c in ctx_structs]
         if ctx_structs:
             out.append("")
+        # lpm key structs: packed, the address right after the 4-byte prefix
+        # length (as the kernel and aya's Key<K> lay it out)
+        for width in sorted({mapdata.lpm_data_bytes(d) for d in self.module.maps if mapdata.is_lpm(d)}):
+            out += [f"struct {lpm_struct(width)} {{", f"{INDENT}__u32 prefixlen;",
+                    f"{INDENT}{lpm_data_member(width, self.lpm_key_types[width])};", "} __attribute__((packed));", ""]
         for decl in self.module.maps:
             out += self.map_decl_lines(decl) + [""]
+        for width in sorted(self.lpm_widths):
+            out += self.lpm_key_helper(width) + [""]
         for op, t in sorted(self.int_helpers):
             out += self.int_helper(op, t) + [""]
         for op, name in sorted(self.map_helpers):
@@ -315,12 +350,7 @@ class CGenerator(Generator):
     def map_decl_lines(self, decl: ir.MapDecl) -> list[str]:
         kind = tables.MAP_KINDS[decl.kind]
         name = snake(decl.name)
-        out = []
-        if decl.kind in LPM_KEYED:
-            # packed: the kernel reads the data right after the 4-byte prefix length (as aya's Key<K>)
-            out += [f"struct __lpm_{name} {{", f"{INDENT}__u32 prefixlen;", f"{INDENT}{ctype(decl.key)} data;",
-                    "} __attribute__((packed));", ""]
-        out += ["struct {", f"{INDENT}__uint(type, {kind.c_type});"]
+        out = ["struct {", f"{INDENT}__uint(type, {kind.c_type});"]
         if decl.kind not in NO_MAX_ENTRIES:
             out.append(f"{INDENT}__uint(max_entries, {int(decl.max_entries)});")
         if kind.has_value:

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from .. import ir, tables
+from .. import ir, mapdata, tables
 from ..errors import Diagnostic, SourceError
 from .exprs import FunctionChecker
 from .packets import check_tests
@@ -70,14 +70,20 @@ def repeated(names: list[str]) -> list[str]:
 def check_map(m: ir.MapDecl) -> list[Diagnostic]:
     kind = tables.MAP_KINDS[m.kind]
     out = []
+    if m.key_size is not None and not mapdata.is_lpm(m):
+        out.append(Diagnostic(f":key-size {m.key_size} is only for lpm-trie maps (IPv6 prefixes); "
+                              f"{m.kind} map `{m.name}` takes 1, 2, 4 or 8", m.span))
     if kind.has_value:
         for which in ("key", "value"):
-            if getattr(m, which) is None:
+            if getattr(m, which) is None and not (which == "key" and m.key_size is not None):
                 out.append(Diagnostic(f"{m.kind} map `{m.name}` needs :{which} (e.g. :{which} u32)", m.span))
         if kind.key_required and m.key not in (None, kind.key_required):
             out.append(Diagnostic(f"{m.kind} map `{m.name}` is indexed by {kind.key_required}; write :key {kind.key_required}", m.span))
     elif m.key is not None or m.value is not None:
         out.append(Diagnostic(f"{m.kind} map `{m.name}` takes no :key or :value", m.span))
+    if mapdata.is_lpm(m) and m.key is not None and tables.INT_TYPES[m.key].signed:
+        out.append(Diagnostic(f"lpm-trie `{m.name}` is keyed by an address: use an unsigned :key "
+                              "(u32 for IPv4) or :key-size 16 (IPv6)", m.span))
     if m.kind == "ring-buf" and (m.max_entries < 4096 or m.max_entries & (m.max_entries - 1)):
         out.append(Diagnostic(f"ring-buf `{m.name}`: :max-entries is its size in bytes, a power of two of at least 4096", m.span))
     return out

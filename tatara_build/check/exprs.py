@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable, get_args
 
-from .. import ir, tables
+from .. import ir, mapdata, tables
 from ..errors import Diagnostic, Span
 from .types import BOOL, ERROR, NEVER, UNIT, fits, header, header_name, is_int, is_scalar, option, show, slot_bytes
 
@@ -180,11 +180,43 @@ class FunctionChecker:
             raise Problem(f"`{op}` is not supported on {m.kind} map `{m.name}`; allowed: {allowed}", e.span)
         return m
 
+    def check_key(self, m: ir.MapDecl, key: ir.Node, env: dict[str, Binding]) -> None:
+        """The key of a map operation: the map's key type; lpm-trie maps also
+        take (lpm-key PREFIX ADDR) (a plain key is the full-length prefix)."""
+        if isinstance(key, ir.LpmKey):
+            if not mapdata.is_lpm(m):
+                raise Problem(f"(lpm-key …) is a key of lpm-trie maps; `{m.name}` is a {m.kind} map keyed by {m.key}",
+                              key.span, "write the key itself")
+            bits = 8 * mapdata.lpm_data_bytes(m)
+            self.check(key.prefix, env, "u32")
+            if isinstance(key.prefix, ir.Int) and isinstance(key.prefix.value, int) and key.prefix.value > bits:
+                raise Problem(f"prefix of {key.prefix.value} bits is longer than the {bits}-bit addresses of `{m.name}`",
+                              key.prefix.span)
+            halves = m.key is None
+            wanted = ["u64", "u64"] if halves else [m.key]
+            if len(key.address) != len(wanted):
+                shape = "(lpm-key PREFIX HI LO), the address's two u64 halves" if halves else f"(lpm-key PREFIX ADDR), ADDR a {m.key}"
+                raise Problem(f"lpm-trie `{m.name}` has {bits}-bit addresses: write {shape}", key.span)
+            for part, t in zip(key.address, wanted):
+                self.check(part, env, t)
+            set_type(key, key_type(m))
+            return
+        if m.key is None:
+            raise Problem(f"lpm-trie `{m.name}` has 16-byte (IPv6) keys: write (lpm-key PREFIX HI LO) with the "
+                          "address's two u64 halves, e.g. (field ip6 :src-hi) and (field ip6 :src-lo)", key.span)
+        self.check(key, env, m.key)
+
     def map_temps(self, span: Span | None, *types: str | None) -> None:
         """Key/value temporaries live on the stack only while the op runs."""
         nbytes = sum(slot_bytes(t) for t in types if t)
         self.push_stack(nbytes, span)
         self.stack -= nbytes
+
+
+def key_type(m: ir.MapDecl) -> str | None:
+    """The type of a map's key temporary: lpm-trie keys are the kernel's
+    prefix-length + address struct (`lpm-key:<address bytes>`)."""
+    return f"lpm-key:{mapdata.lpm_data_bytes(m)}" if mapdata.is_lpm(m) else m.key
 
 
 def cast_hint(found: str, expected: str) -> list[str]:
@@ -407,8 +439,8 @@ def _optional(c: FunctionChecker, e: ir.Node, env) -> str:
         inner = header(e.header)
     elif isinstance(e, ir.MapLookup):
         m = c.map_for(e, "map-lookup")
-        c.check(e.key, env, m.key)
-        c.map_temps(e.span, m.key)
+        c.check_key(m, e.key, env)
+        c.map_temps(e.span, key_type(m))
         inner = m.value or ERROR
     else:
         raise Problem("if-let needs (header ctx :name) or (map-lookup map key) as its value", e.span)
@@ -469,8 +501,8 @@ def _ctx_field(c: FunctionChecker, e: ir.CtxField, env, expected):
 @rule(ir.MapGet)
 def _map_get(c: FunctionChecker, e: ir.MapGet, env, expected):
     m = c.map_for(e, "map-get")
-    c.check(e.key, env, m.key)
-    c.map_temps(e.span, m.key)
+    c.check_key(m, e.key, env)
+    c.map_temps(e.span, key_type(m))
     return m.value or ERROR
 
 
@@ -478,18 +510,24 @@ def _map_get(c: FunctionChecker, e: ir.MapGet, env, expected):
 @rule(ir.MapAdd)
 def _map_set(c: FunctionChecker, e, env, expected):
     m = c.map_for(e, e.form)
-    c.check(e.key, env, m.key)
+    c.check_key(m, e.key, env)
     c.check(e.value, env, m.value)
-    c.map_temps(e.span, m.key, m.value)
+    c.map_temps(e.span, key_type(m), m.value)
     return UNIT
 
 
 @rule(ir.MapDelete)
 def _map_delete(c: FunctionChecker, e: ir.MapDelete, env, expected):
     m = c.map_for(e, "map-delete")
-    c.check(e.key, env, m.key)
-    c.map_temps(e.span, m.key)
+    c.check_key(m, e.key, env)
+    c.map_temps(e.span, key_type(m))
     return UNIT
+
+
+@rule(ir.LpmKey)
+def _lpm_key(c, e, env, expected):
+    raise Problem("(lpm-key …) is only the key of an lpm-trie map operation, "
+                  "e.g. (map-get blocklist (lpm-key 24 addr))", e.span)
 
 
 @rule(ir.EventOutput)

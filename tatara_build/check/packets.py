@@ -6,9 +6,8 @@ from __future__ import annotations
 import ipaddress
 import re
 
-from .. import ir, tables
+from .. import ir, mapdata, tables
 from ..errors import Diagnostic
-from .types import fits
 
 MAC = re.compile(r"[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}")
 HEX = re.compile(r"(?:[0-9a-fA-F]{2})*")
@@ -82,22 +81,26 @@ def value_problem(layer: str, field: tables.LayerField, value: object) -> str | 
 
 def check_map_expects(test: ir.TestDecl, program: ir.ProgramDecl, maps: dict[str, ir.MapDecl]) -> list[Diagnostic]:
     out = []
-    seen: set[tuple[str, int]] = set()
+    seen: set[tuple[str, bytes]] = set()
     for e in test.expect_maps:
         m = maps.get(e.map)
         if m is None or e.map not in program.uses_maps:
             out.append(Diagnostic(f"expected map `{e.map}` is not used by program `{program.name}`", e.span))
             continue
-        if m.key is None or m.value is None:
+        if m.value is None:
             out.append(Diagnostic(f"{m.kind} map `{m.name}` has no key/value contents to compare", e.span))
             continue
-        if (e.map, e.key) in seen:
-            out.append(Diagnostic(f"`{e.map}` key {e.key} is expected twice", e.span))
-        seen.add((e.map, e.key))
-        if not fits(e.key, m.key):
-            out.append(Diagnostic(f"key {e.key} does not fit the map's key type {m.key}", e.span))
-        elif tables.MAP_KINDS[m.kind].key_required and e.key >= m.max_entries:  # index-keyed (arrays)
-            out.append(Diagnostic(f"key {e.key} is beyond :max-entries {m.max_entries} of `{m.name}`", e.span))
-        if not fits(e.value, m.value):
-            out.append(Diagnostic(f"value {e.value} does not fit the map's value type {m.value}", e.span))
+        problem = mapdata.key_problem(m, e.key)
+        if problem:
+            out.append(Diagnostic(problem, e.span))
+        else:
+            key = mapdata.key_bytes(m, e.key)
+            if (e.map, key) in seen:
+                out.append(Diagnostic(f"`{e.map}` key {mapdata.show_key(e.key)} is expected twice", e.span))
+            seen.add((e.map, key))
+            if tables.MAP_KINDS[m.kind].key_required and e.key >= m.max_entries:  # index-keyed (arrays)
+                out.append(Diagnostic(f"key {e.key} is beyond :max-entries {m.max_entries} of `{m.name}`", e.span))
+        problem = mapdata.value_problem(m, e.value)
+        if problem:
+            out.append(Diagnostic(problem, e.span))
     return out

@@ -33,7 +33,11 @@ def header_name(t: str) -> str | None:
 
 def slot_bytes(t: str) -> int:
     """Stack bytes one variable or temporary of type `t` may take: the BPF
-    stack is used in 8-byte slots, so every scalar is counted as 8."""
+    stack is used in 8-byte slots, so every scalar is counted as 8; an
+    lpm-trie key (`lpm-key:N`, a u32 prefix length + N address bytes) as
+    the slots it spans."""
+    if t.startswith("lpm-key:"):
+        return (4 + int(t.removeprefix("lpm-key:")) + 7) // 8 * 8
     return 8
 
 

@@ -197,6 +197,11 @@ def form_ctx_field(d: SList) -> ir.Expr:
     return new.CtxField(span=d.span, ctx=name(ctx, "context"), field=keyword(field, "context field"))
 
 
+def form_lpm_key(d: SList) -> ir.Expr:
+    args = arity(d, 2, 3, "(lpm-key prefix-bits address), or (lpm-key prefix-bits hi lo) for IPv6 tries")
+    return new.LpmKey(span=d.span, prefix=expr(args[0]), address=[expr(a) for a in args[1:]])
+
+
 def map_form(model: type, usage: str, *parts: str) -> Callable[[SList], ir.Expr]:
     make = getattr(new, model.__name__)
 
@@ -231,6 +236,7 @@ BODY_FORMS: dict[str, Callable[[SList], ir.Expr]] = {
     "map-add": map_form(ir.MapAdd, "(map-add map key delta)", "key", "value"),
     "map-delete": map_form(ir.MapDelete, "(map-delete map key)", "key"),
     "event-output": map_form(ir.EventOutput, "(event-output map value)", "value"),
+    "lpm-key": form_lpm_key,
 }
 # Every list head `expr` accepts: the named forms, operators and cast shorthands.
 HANDLERS: dict[str, Callable[[SList], ir.Expr]] = {

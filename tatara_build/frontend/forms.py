@@ -25,8 +25,10 @@ DIRECTIONS = ("ingress", "egress")
 PRINTABLE_TEXT = re.compile(r"[ !#-\[\]-~]{0,256}")  # printable ASCII minus `"` and `\`
 KERNEL_VERSION = re.compile(r"[0-9]{1,2}\.[0-9]{1,3}(?:\.[0-9]{1,4})?")
 PIN_PATH = re.compile(r"/(?:[A-Za-z0-9_.-]+/)*[A-Za-z0-9_.-]+")
+LPM_KEY_TEXT = re.compile(r"[0-9A-Fa-f.:]{1,45}(?:/[0-9]{1,3})?")
 HEX_TEXT = re.compile(r"(?:[0-9a-fA-F]{2})*")
 BYTES_TO_TYPE = {1: "u8", 2: "u16", 4: "u32", 8: "u64"}
+WIDE_KEY_BYTES = 16  # `:key-size 16`: an lpm-trie key with an IPv6 address
 
 
 def to_module(data: list[Datum], file: str, source_sha256: str) -> ir.Module:
@@ -66,6 +68,8 @@ def defbpf_map(form: SList, module: ir.Module) -> None:
         value=map_type(opts, "value"),
         max_entries=integer(opts["max-entries"], ":max-entries", 1, (1 << 32) - 1),
     )
+    if "key-size" in opts and isinstance(opts["key-size"], Integer) and opts["key-size"].value == WIDE_KEY_BYTES:
+        decl.key_size = WIDE_KEY_BYTES  # lpm-trie IPv6 keys (the checker holds it to lpm-trie)
     if "pin-path" in opts:
         decl.pin_path = string(opts["pin-path"], ":pin-path", PIN_PATH, "an absolute path of [A-Za-z0-9_.-] parts")
     module.maps.append(decl)
@@ -82,9 +86,13 @@ def map_type(opts: dict[str, Datum], which: str) -> str | None:
         return d.name
     if f"{which}-size" in opts:
         d = opts[f"{which}-size"]
-        size = integer(d, f":{which}-size", 1, 8)
+        wide = which == "key" and isinstance(d, Integer) and d.value == WIDE_KEY_BYTES
+        size = integer(d, f":{which}-size", 1, WIDE_KEY_BYTES if which == "key" else 8)
+        if wide:
+            return None  # no integer type: MapDecl.key_size
         if size not in BYTES_TO_TYPE:
-            raise FormError(f":{which}-size must be 1, 2, 4 or 8 bytes, got {size}", d.span)
+            extra = " (16: lpm-trie IPv6 keys)" if which == "key" else ""
+            raise FormError(f":{which}-size must be 1, 2, 4 or 8 bytes{extra}, got {size}", d.span)
         return BYTES_TO_TYPE[size]
     return None
 
@@ -221,9 +229,17 @@ def map_expect(d: Datum) -> ir.MapExpect:
     return new.MapExpect(
         span=d.span,
         map=name(d.items[0], "map"),
-        key=integer(d.items[1], "the key", -(1 << 63)),
+        key=map_key(d.items[1]),
         value=integer(d.items[2], "the value", -(1 << 63)),
     )
+
+
+def map_key(d: Datum) -> int | str:
+    """An integer, or (lpm-trie maps) a prefix such as "10.1.2.0/24": the
+    checker validates it against the map (mapdata.key_problem)."""
+    if isinstance(d, String):
+        return string(d, "the key", LPM_KEY_TEXT, 'an address prefix such as "10.1.2.0/24" or "2001:db8::/32"')
+    return integer(d, "the key", -(1 << 63))
 
 
 DECLARATIONS: dict[str, Callable[[SList, ir.Module], None]] = {

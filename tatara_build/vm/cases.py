@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import ir, packets, tables
+from .. import ir, mapdata, packets, tables
 from ..compile.manifest import Manifest, ObjectInfo
 from ..errors import SourceError
 from .runner import CaseJob, MapJob, ObjectJob
@@ -20,6 +20,7 @@ def jobs(module: ir.Module, out: Path, manifest: Manifest, object_index: int = 0
     """`object_index`: where this object will sit among all objects of the boot."""
     obj = manifest.objects[0]  # one object per source file
     programs = {p.name: p for p in module.programs}
+    map_decls = {m.name: m for m in module.maps}
     bodies = {f.name: f.body for f in module.functions}
     symbols = {p.name: p.symbol for p in obj.programs if p.name}
     generated = sorted(p for p in (out / "src").rglob("*") if p.suffix in GENERATED_SUFFIXES and "target" not in p.parts)
@@ -46,7 +47,10 @@ def jobs(module: ir.Module, out: Path, manifest: Manifest, object_index: int = 0
             cases.append(CaseJob(object_index, test.name, case.name, symbol, packets.build_case(case), case.expect,
                                  action.value, case.repeat, program.kind, reads_packet))
         for expect in test.expect_maps:
-            maps.append(MapJob(object_index, test.name, _map_symbol(expect, obj), expect.key, expect.value, expect.map))
+            decl = map_decls[expect.map]
+            maps.append(MapJob(object_index, test.name, _map_symbol(expect, obj), expect.key, expect.value, expect.map,
+                               key_bytes=mapdata.key_bytes(decl, expect.key), lpm=mapdata.is_lpm(decl),
+                               value_type=decl.value))
     return objects, cases, maps
 
 

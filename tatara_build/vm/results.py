@@ -63,7 +63,7 @@ class MapCheck(BaseModel):
     test: str
     map: str  # the map's name in the source
     symbol: str | None = None  # its ELF/BTF name (what bpftool pins and dumps)
-    key: int
+    key: int | str  # as the source writes it (lpm-trie prefixes: "10.1.2.0/24")
     expected: int
     got: int | None = None
     passed: bool
@@ -251,6 +251,28 @@ def map_entries(output: str) -> dict[int, int] | None:
         elif "value" in entry:
             table[key] = _le(entry["value"])
     return table
+
+
+def map_dump(output: str) -> list[tuple[bytes, list[bytes]]] | None:
+    """(key, values) from `bpftool -j map dump`, raw bytes (per-CPU maps: one
+    value per CPU); None when the output is not a dump."""
+    try:
+        entries = json.loads(output)
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(entries, list):
+        return None
+    out = []
+    for entry in entries:
+        if not isinstance(entry, dict) or "key" not in entry:
+            continue
+        items = [v.get("value") for v in entry["values"]] if "values" in entry else [entry.get("value")]
+        out.append((_raw(entry["key"]), [_raw(v) for v in items if isinstance(v, list)]))
+    return out
+
+
+def _raw(hex_bytes: list[str]) -> bytes:
+    return bytes(int(b, 16) for b in hex_bytes)
 
 
 def _le(raw: list[str]) -> int:

@@ -10,7 +10,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import tables
+from .. import mapdata, tables
 from ..errors import VmError
 from . import initramfs, qemu, results, sourcemap
 from .guest import DONE, SAFE_TOKEN
@@ -49,9 +49,14 @@ class MapJob:
     object_index: int
     test: str
     map: str  # ELF name of the map (the pin name)
-    key: int
+    key: int | str  # as the user wrote it (lpm: "10.1.2.0/24")
     value: int
     name: str = ""  # as the user wrote it (`syn-drops`), for reports
+    # The key as the kernel stores it (mapdata.key_bytes); None: an integer
+    # key, matched against the dumped key read as little-endian.
+    key_bytes: bytes | None = None
+    lpm: bool = False  # compare keys with the bits past the prefix cleared
+    value_type: str | None = None  # decode values as this type (None: unsigned)
 
 
 def run(objects: list[ObjectJob], kernel: Kernel, cases: list[CaseJob] = (), maps: list[MapJob] = (),
@@ -207,8 +212,19 @@ def _map_checks(maps: list[MapJob], steps: list[results.Step]) -> list[MapCheck]
     out = []
     for job in maps:
         step = dumps.get((str(job.object_index), job.map))
-        table = results.map_entries(step.output) if step and step.rc == 0 else None
-        got = None if table is None else table.get(job.key, 0)
+        entries = results.map_dump(step.output) if step and step.rc == 0 else None
+        got = None if entries is None else sum(
+            (sum(_map_value(job, v) for v in values) for key, values in entries if _key_matches(job, key)), 0)
         out.append(MapCheck(test=job.test, map=job.name or job.map, symbol=job.map, key=job.key,
                             expected=job.value, got=got, passed=got == job.value))
     return out
+
+
+def _key_matches(job: MapJob, raw: bytes) -> bool:
+    if job.key_bytes is None:
+        return int.from_bytes(raw, "little") == job.key
+    return (mapdata.canonical_lpm_key(raw) if job.lpm else raw) == job.key_bytes
+
+
+def _map_value(job: MapJob, raw: bytes) -> int:
+    return mapdata.decode_value(job.value_type, raw) if job.value_type else int.from_bytes(raw, "little")

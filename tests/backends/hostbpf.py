@@ -64,3 +64,24 @@ def map_sum(root: Path, name: str, key: bytes) -> int:
         value = item.get("value")
         total += int.from_bytes(bytes(int(b, 16) for b in value), "little") if isinstance(value, list) else int(value)
     return total
+
+
+def map_value(root: Path, name: str, decl, key: int | str) -> int:
+    """The value at a test's key (lpm: the entry with that exact prefix, bits
+    past it ignored as the kernel does; per-CPU maps: summed); 0 when absent.
+    Read from a dump, as the VM does, not a lookup (an lpm lookup is a
+    longest-prefix match)."""
+    from tatara_build import mapdata
+
+    done = subprocess.run(["bpftool", "-j", "map", "dump", "pinned", str(root / "m" / name)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    want = mapdata.key_bytes(decl, key)
+    total = 0
+    for entry in json.loads(done.stdout):
+        raw = bytes(int(b, 16) for b in entry["key"])
+        if mapdata.canonical_key(decl, raw) != want:
+            continue
+        for item in entry.get("values") or [entry]:
+            total += mapdata.value_of(decl, bytes(int(b, 16) for b in item["value"]))
+    return total

@@ -18,7 +18,6 @@ from tatara_build.backends.base import snake
 from . import hostbpf
 from .helpers import CLANG_FLAGS, EXAMPLES, FIXTURES, ids, load
 
-KEY_BYTES = {"u8": 1, "u16": 2, "u32": 4, "u64": 8}
 # Kinds whose load needs an attach point resolved against the host's BTF or
 # a specific attach type bpftool cannot infer; they are compile-only here.
 LOADABLE = {"xdp", "tc", "socket-filter", "kprobe", "tracepoint", "cgroup-skb", "perf-event"}
@@ -54,8 +53,7 @@ def run_tests(module, obj: Path) -> None:
                     failures.append(f"{test.name}/{case.name}: got {got}, expected {want} (:{case.expect})")
             for expect in test.expect_maps:
                 decl_map = next(m for m in module.maps if m.name == expect.map)
-                key = expect.key.to_bytes(KEY_BYTES[decl_map.key], "little")
-                got = hostbpf.map_sum(root, snake(expect.map), key)
+                got = hostbpf.map_value(root, snake(expect.map), decl_map, expect.key)
                 if got != expect.value:
                     failures.append(f"{test.name}: {expect.map}[{expect.key}] = {got}, expected {expect.value}")
     assert not failures, "\n".join(failures)

@@ -26,6 +26,8 @@ NOSTD = REPO / "tests" / "fixtures" / "nostd-xdp"
 KINDS = sorted((REPO / "tests" / "backends" / "fixtures").glob("kind-*.tlisp"))
 REJECTED = REPO / "tests" / "vm" / "fixtures" / "reject-return.tlisp"
 MULTI = REPO / "tests" / "vm" / "fixtures" / "multi-object.tlisp"  # 3 programs, 5 map kinds
+# Map semantics the kernel must agree with: lpm keys in network order.
+MAP_FIXTURES = [REPO / "tests" / "backends" / "fixtures" / "map-lpm-trie.tlisp"]
 # 6.1's BPF_PROG_TEST_RUN leaves data_end unset for cgroup-skb, so a program
 # that parses headers sees no packet: the pin records it, and such cases are
 # reported as skipped with the reason (they pass on the host's newer kernel,
@@ -66,7 +68,7 @@ def shared(tmp_path_factory):
     objects, case_jobs, map_jobs, index, modules = [], [], [], {}, {}
     # Every example and one fixture per program kind (with their packet
     # tests), and a fixture the checker passes but the verifier rejects.
-    for source in EXAMPLES + KINDS + [MULTI, REJECTED]:
+    for source in EXAMPLES + KINDS + MAP_FIXTURES + [MULTI, REJECTED]:
         module = check(load(source))
         out = tmp / source.stem
         manifest = build(source, out, BuildOptions(backend="c", use_cache=False))
