@@ -15,6 +15,7 @@
     let
       # BPF objects are built and VM-tested for x86_64 kernels.
       systems = [ "x86_64-linux" ];
+      forAll = f: builtins.listToAttrs (map (system: { name = system; value = f system; }) systems);
 
       # Input revs go into every manifest.json.
       provenance = {
@@ -24,21 +25,27 @@
         rust-overlay-narHash = rust-overlay.narHash or "unknown";
       };
 
-      tataraFor = system: import ./nix {
-        pkgs = import nixpkgs { inherit system; overlays = [ rust-overlay.overlays.default ]; };
-        src = ./.;
-        inherit provenance;
-      };
-      forSystems = f: builtins.listToAttrs (map (system: {
-        name = system;
-        value = f (tataraFor system);
-      }) systems);
+      # nixpkgs with rust-overlay, imported once per system.
+      pkgsFor = forAll (system: import nixpkgs { inherit system; overlays = [ rust-overlay.overlays.default ]; });
+
+      # The library (nix/default.nix) on any package set: ours, or a
+      # caller's, given rust-overlay if it lacks `rust-bin`.
+      mkLib = { pkgs, toolchain ? null }:
+        import ./nix ({
+          pkgs = if pkgs ? rust-bin then pkgs else pkgs.extend rust-overlay.overlays.default;
+          src = ./.;
+          inherit provenance;
+        } // (if toolchain != null then { inherit toolchain; } else { }));
+
+      tatara = builtins.mapAttrs (_: pkgs: mkLib { inherit pkgs; }) pkgsFor;
+      forSystems = f: builtins.mapAttrs (_: f) tatara;
     in
     {
       # nix build .#drop-syn  ->  result/drop-syn.o, result/manifest.json
+      # nix build / nix profile install  ->  the tatara-build CLI
       packages = forSystems (t: t.examples // {
-        default = t.examples.drop-syn;
-        inherit (t) tatara-build;
+        default = t.tatara-build;
+        inherit (t) tatara-build rust-library-lock;
       });
 
       apps = forSystems (t: {
@@ -54,10 +61,24 @@
       # the pinned kernel loads them all and runs their packet tests.
       checks = forSystems (t: t.examples // { vm-verifier = t.vmTest; });
 
-      # In your own flake:
-      #   tatara.lib.mkBpfObject { src = ./my.tlisp; }            # aya
-      #   tatara.lib.mkBpfObject { src = ./my.tlisp; backend = "c"; }
-      lib.mkBpfObject = { system ? "x86_64-linux", ... }@args:
-        (tataraFor system).mkBpfObject (builtins.removeAttrs args [ "system" ]);
+      # nix fmt
+      formatter = builtins.mapAttrs (_: pkgs: pkgs.nixfmt) pkgsFor;
+
+      # `tatara-build` in any package set (the CLI only; objects need the
+      # pinned nightly, see lib).
+      overlays.default = final: prev: {
+        tatara-build = import ./nix/tatara-build.nix { pkgs = final; src = ./.; };
+      };
+
+      # In your own flake, with your nixpkgs (rust-overlay is added if absent):
+      #   tatara.lib.mkBpfObject { inherit pkgs; src = ./my.tlisp; }              # aya
+      #   tatara.lib.mkBpfObject { inherit pkgs; src = ./my.tlisp; backend = "c"; }
+      # or once per package set:  t = tatara.lib.mkLib { inherit pkgs; };  t.mkBpfObject { … }
+      # `toolchain` (see nix/toolchain.nix) replaces the pinned nightly.
+      lib = {
+        inherit mkLib;
+        mkBpfObject = { pkgs, toolchain ? null, ... }@args:
+          (mkLib { inherit pkgs toolchain; }).mkBpfObject (builtins.removeAttrs args [ "pkgs" "toolchain" ]);
+      };
     };
 }

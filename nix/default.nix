@@ -4,24 +4,27 @@
   pkgs, # nixpkgs with rust-overlay applied
   src ? ../., # the tatara-build source tree
   provenance ? { }, # recorded in every manifest (flake input revs)
+  pins ? import ./pins.nix,
+  # The Rust nightly and its LLVM (toolchain.nix's attributes), to replace the pin.
+  toolchain ? import ./toolchain.nix { inherit pkgs pins; },
 }:
 let
-  pins = import ./pins.nix;
-  toolchain = import ./toolchain.nix { inherit pkgs pins; };
   bpf-linker = import ./bpf-linker.nix { inherit pkgs toolchain; };
   tatara-build = import ./tatara-build.nix { inherit pkgs src; };
   mkVendorDir = import ./vendor.nix { inherit pkgs; };
   mkBpfCrate = import ./crate.nix { inherit pkgs tatara-build; };
+  libraryLock = import ./library-lock.nix { inherit pkgs toolchain; };
 
   # The aya backend's pinned closure of aya-ebpf =0.2.1 ([[package]] entries
-  # with checksums, which it copies into every generated Cargo.lock): a
-  # fixed file, so vendoring needs no import-from-derivation. Without it the
-  # emitted crate's Cargo.lock is read instead (IFD).
-  ayaLockFile = src + "/tatara_build/backends/aya_lock.toml";
-  ayaLock = if builtins.pathExists ayaLockFile then ayaLockFile else null;
+  # with checksums, which it copies into every generated Cargo.lock), and
+  # the repo's copy of the nightly's library/Cargo.lock: plain files, so
+  # evaluation never reads a derivation's output (no import-from-derivation).
+  ayaLock = src + "/tatara_build/backends/aya_lock.toml";
+  repoLibraryLock = if builtins.pathExists ./rust-library-Cargo.lock then ./rust-library-Cargo.lock else null;
 
   mkBpfObject = import ./object.nix {
-    inherit pkgs tatara-build toolchain bpf-linker mkBpfCrate mkVendorDir ayaLock;
+    inherit pkgs tatara-build toolchain bpf-linker mkBpfCrate mkVendorDir ayaLock repoLibraryLock;
+    checkLibraryLock = libraryLock.mkCheck;
     provenance = provenance // { aya-ebpf = pins.ayaEbpf; };
   };
 
@@ -59,4 +62,7 @@ let
 in
 {
   inherit pins toolchain bpf-linker tatara-build mkVendorDir mkBpfCrate mkBpfObject examples vmTest devShell;
+  # `nix build .#rust-library-lock`: the nightly's library/Cargo.lock, to
+  # create or refresh nix/rust-library-Cargo.lock.
+  rust-library-lock = libraryLock.fromToolchain;
 }

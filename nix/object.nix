@@ -3,7 +3,17 @@
 #   tatara-build build FILE --backend aya --engine host --linker bpf-linker
 #                           --vendor-dir <crates vendored by Nix>
 # Nix only supplies the pinned toolchain and the crates; the CLI does the rest.
-{ pkgs, tatara-build, toolchain, bpf-linker, mkBpfCrate, mkVendorDir, provenance ? { }, ayaLock ? null }:
+{
+  pkgs, tatara-build, toolchain, bpf-linker, mkBpfCrate, mkVendorDir,
+  # The aya backend's pinned Cargo.lock (aya-ebpf's closure) and the repo's
+  # copy of the nightly's library/Cargo.lock (or null): both plain files,
+  # so vendoring reads no derivation output while evaluating.
+  ayaLock,
+  repoLibraryLock ? null,
+  # library-lock.nix: compares a library lock with the nightly's at build time.
+  checkLibraryLock,
+  provenance ? { },
+}:
 let
   # "…/drop-syn.tlisp" or "/nix/store/<hash>-drop-syn.tlisp" -> "drop-syn"
   stemOf = src:
@@ -16,11 +26,12 @@ in
   # Objects are named after the file stem (drop-syn.tlisp -> drop-syn.o).
   name ? stemOf src,
   backend ? "aya",
-  # Cargo.lock of the generated crate. Default: the aya backend's pinned lock
-  # (a fixed file, so no import-from-derivation); else the emitted crate's.
-  cargoLock ? (if ayaLock != null then ayaLock else "${mkBpfCrate { inherit src name backend; }}/Cargo.lock"),
-  # The nightly's library/Cargo.lock for build-std (see toolchain.nix).
-  libraryLock ? toolchain.libraryLock,
+  # Cargo.lock of the generated crate: the aya backend copies its pinned lock
+  # into every crate it emits.
+  cargoLock ? ayaLock,
+  # The nightly's library/Cargo.lock for build-std (see library-lock.nix), a
+  # path in the caller's tree; checked against rust-src when building.
+  libraryLock ? repoLibraryLock,
   extraFlags ? [ ],
 }:
 let
@@ -29,16 +40,22 @@ let
     else throw "mkBpfObject: name `${n}` must match [a-z][a-z0-9-]* (it names the object file)";
   stem = checkName name;
 
-  vendorDir = mkVendorDir { name = "${stem}-vendor"; lockFiles = [ cargoLock libraryLock ]; };
+  # Without a library lock the check below fails the build with what to do;
+  # the vendor directory then holds the crate's dependencies only.
+  vendorDir = mkVendorDir {
+    name = "${stem}-vendor";
+    lockFiles = [ cargoLock ] ++ (if libraryLock != null then [ libraryLock ] else [ ]);
+  };
+  libraryLockCheck = checkLibraryLock libraryLock;
 
-  # The linker's LLVM must be rustc's major and at least its minor.
+  # bpf-linker reads rustc's LLVM bitcode: it needs the same LLVM major
+  # (a newer major's bitcode is unreadable, bpf-linker#387).
   checkLinkerLlvm = ''
     rustc_llvm=$(rustc -vV | sed -n 's/^LLVM version: //p')
     linker_llvm=${toolchain.llvmPackages.llvm.version}
-    if [ "''${rustc_llvm%%.*}" != "''${linker_llvm%%.*}" ] \
-       || [ "$(printf '%s\n' "$rustc_llvm" "$linker_llvm" | sort -V | head -n1)" != "$rustc_llvm" ]; then
-      echo "rustc uses LLVM $rustc_llvm but bpf-linker was built with LLVM $linker_llvm;" \
-           "bump llvmMajor in nix/pins.nix together with the nightly" >&2
+    if [ "''${rustc_llvm%%.*}" != "''${linker_llvm%%.*}" ]; then
+      echo "rustc uses LLVM $rustc_llvm but bpf-linker was built with LLVM $linker_llvm:" \
+           "the majors must match; bump llvmMajor in nix/pins.nix together with the nightly" >&2
       exit 1
     fi
   '';
@@ -54,7 +71,9 @@ let
         TATARA_RUSTC = "${toolchain.rust}/bin/rustc";
         TATARA_CARGO = "${toolchain.rust}/bin/cargo";
       };
-      preBuild = checkLinkerLlvm;
+      # The library lock check is a build input: a missing or stale copy fails
+      # the build there, with what to do (library-lock.nix).
+      preBuild = checkLinkerLlvm + "test -e ${libraryLockCheck}\n";
       pins = {
         nightly = toolchain.nightly;
         rust = toolchain.rustVersion;
@@ -121,7 +140,7 @@ pkgs.stdenv.mkDerivation {
   '';
 
   passthru = {
-    inherit vendorDir backend;
+    inherit vendorDir backend libraryLockCheck;
     crate = mkBpfCrate { inherit src backend; name = stem; };
     object = "${stem}.o";
   };

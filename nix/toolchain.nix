@@ -13,9 +13,4 @@ in
   inherit rust rustSrc;
   inherit (pins) nightly rustVersion llvmMajor;
   llvmPackages = pkgs."llvmPackages_${toString pins.llvmMajor}";
-  # build-std resolves the standard library's own workspace: its crates must
-  # be vendored too. Reading this file at evaluation time is
-  # import-from-derivation (the default `allow-import-from-derivation =
-  # true` permits it); pass `libraryLock` to mkBpfObject to avoid it.
-  libraryLock = "${rustSrc}/lib/rustlib/src/rust/library/Cargo.lock";
 }

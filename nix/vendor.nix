@@ -7,7 +7,7 @@
 let
   vendored = map (lockFile: pkgs.rustPlatform.importCargoLock { inherit lockFile; }) lockFiles;
 in
-pkgs.runCommand name { passthru = { inherit lockFiles; }; } ''
+pkgs.runCommand name { passthru = { inherit lockFiles vendored; }; } ''
   mkdir -p $out
   for dir in ${builtins.concatStringsSep " " (map toString vendored)}; do
     for crate in "$dir"/*; do

@@ -27,8 +27,13 @@ let
     stdenv.mkDerivation = args: drv "${args.pname}-${args.version}" args;
     mkShell = args: drv "shell" args;
     runCommand = name: env: script: drv name (env // { inherit name script; });
+    # Like nixpkgs' own, it reads the lock while evaluating: given a file
+    # inside a derivation's output that is import-from-derivation, which
+    # `allow-import-from-derivation = false` turns into an error.
+    # Its output path, like the real one's, depends on the lock's contents.
     rustPlatform.importCargoLock = args:
-      drv "cargo-vendor-${builtins.hashString "sha256" (toString args.lockFile)}" args;
+      let crates = map (p: "${p.name}-${p.version}") (builtins.fromTOML (builtins.readFile args.lockFile)).package;
+      in drv "cargo-vendor-${builtins.hashString "sha256" (builtins.toJSON crates)}" (args // { inherit crates; });
     testers.runNixOSTest = args: drv "nixos-test-${args.name}" args;
 
     llvmPackages_21 = llvmPackages 21 "1.8";
@@ -38,6 +43,7 @@ let
     };
     bpftools = pkg "bpftools" "7.6";
     qemu = pkg "qemu" "10.1";
+    nixfmt = pkg "nixfmt" "1.0";
     libbpf = pkg "libbpf" "1.6";
     linuxHeaders = pkg "linux-headers" "6.16";
     linuxKernel.packages = {
@@ -55,6 +61,8 @@ let
       rich = pkg "rich" "14";
     };
   };
+  # Overlays see the same set as `final` and `prev` (enough for rust-overlay's stub).
+  apply = pkgs: overlays: builtins.foldl' (pkgs: overlay: pkgs // overlay pkgs pkgs) pkgs overlays;
+  withExtend = pkgs: pkgs // { extend = overlay: withExtend (apply pkgs [ overlay ]); };
 in
-# Overlays see the same set as `final` and `prev` (enough for rust-overlay's stub).
-builtins.foldl' (pkgs: overlay: pkgs // overlay pkgs pkgs) base overlays
+withExtend (apply base overlays)

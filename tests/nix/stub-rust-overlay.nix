@@ -14,7 +14,14 @@ let
       inherit (args) extensions;
       targets = args.targets or [ ];
       outPath = "/nix/store/00000000000000000000000000000000-rust-nightly-${date}";
-      passthru.availableComponents.rust-src = "/nix/store/00000000000000000000000000000000-rust-src-nightly-${date}";
+      # A real (never built) derivation, so that reading a file from it
+      # while evaluating is import-from-derivation, as with rust-overlay's.
+      passthru.availableComponents.rust-src = derivation {
+        name = "rust-src-nightly-${date}";
+        system = "x86_64-linux";
+        builder = "/bin/sh";
+        args = [ "-c" "echo the stub rust-src is never built; exit 1" ];
+      };
     };
   };
 in

@@ -54,8 +54,13 @@ FLAKE = f"""((import {ROOT}/flake.nix).outputs {{
 }})"""
 
 
+# Evaluation as Hydra and many CI setups do it: reading a derivation's
+# output while evaluating is an error. Every evaluation here runs so.
+NO_IFD = ["--option", "allow-import-from-derivation", "false"]
+
+
 def nix(expr: str, *, check: bool = True) -> subprocess.CompletedProcess:
-    ran = subprocess.run(["nix-instantiate", "--eval", "--strict", "--json", "--readonly-mode", "-E", expr],
+    ran = subprocess.run(["nix-instantiate", "--eval", "--strict", "--json", "--readonly-mode", *NO_IFD, "-E", expr],
                          capture_output=True, text=True, timeout=120)
     if check and ran.returncode != 0:
         pytest.fail(f"nix-instantiate failed:\n{ran.stderr}")
@@ -107,9 +112,9 @@ def test_flake_inputs_match_the_lock() -> None:
 def test_nightly_is_pinned_with_rust_src_and_no_bpf_target() -> None:
     pins = ev(f"import {ROOT}/nix/pins.nix")
     got = ev(f"""let t = {LIB}.toolchain; in {{
-      inherit (t) nightly llvmMajor libraryLock;
+      inherit (t) nightly llvmMajor;
       inherit (t.rust) name date extensions targets;
-      src = t.rustSrc;
+      srcIsDerivation = t.rustSrc.type or null == "derivation";
     }}""")
     assert re.fullmatch(r"\d{4}-\d{2}-\d{2}", pins["nightly"])
     assert got["date"] == got["nightly"] == pins["nightly"]
@@ -117,7 +122,7 @@ def test_nightly_is_pinned_with_rust_src_and_no_bpf_target() -> None:
     assert pins["nightly"] <= "2026-08-03" and pins["llvmMajor"] == got["llvmMajor"] == 22
     assert got["extensions"] == ["rust-src"]
     assert "bpfel-unknown-none" not in got["targets"]  # no rust-std for it: build-std
-    assert got["libraryLock"] == f"{got['src']}/lib/rustlib/src/rust/library/Cargo.lock"
+    assert got["srcIsDerivation"]  # so reading its library/Cargo.lock would be IFD
 
 
 def test_bpf_linker_is_built_against_the_nightlys_llvm_major() -> None:
@@ -155,19 +160,56 @@ def test_aya_object_runs_the_host_engine_with_bpf_linker_and_vendored_crates() -
     assert d["env"]["TATARA_RUSTC"].endswith("rust-nightly-2026-07-30/bin/rustc")
 
 
-def test_vendor_dir_joins_the_crate_lock_and_the_nightly_library_lock() -> None:
-    d = drv(f"{LIB}.examples.drop-syn")
-    locks = d["vendorLocks"]
+LIBRARY_LOCK = """\
+version = 4
+
+[[package]]
+name = "core"
+version = "0.0.0"
+
+[[package]]
+name = "libc"
+version = "0.2.180"
+source = "registry+https://github.com/rust-lang/crates.io-index"
+checksum = "%s"
+""" % ("ab" * 32)
+
+REPO_LIBRARY_LOCK = ROOT / "nix/rust-library-Cargo.lock"
+
+
+def test_vendor_dir_joins_the_crate_lock_and_the_library_lock(tmp_path: Path) -> None:
+    lock = tmp_path / "library-Cargo.lock"
+    lock.write_text(LIBRARY_LOCK)
+    expr = f"{LIB}.mkBpfObject {{ src = {ROOT}/examples/drop-syn.tlisp; libraryLock = {lock}; }}"
+    locks = drv(expr)["vendorLocks"]
     assert len(locks) == 2
-    assert "library/Cargo.lock" not in locks[0]
-    assert locks[1].endswith("/lib/rustlib/src/rust/library/Cargo.lock")
-    if (ROOT / "tatara_build/backends/aya_lock.toml").exists():  # fixed: no import-from-derivation
-        assert locks[0].endswith("-aya_lock.toml")
-    else:  # the emitted crate's lock
-        assert locks[0].endswith("-drop-syn-aya-src/Cargo.lock")
-    script = ev(f"{LIB}.examples.drop-syn.passthru.vendorDir.script")
+    assert locks[0].endswith("-aya_lock.toml")  # the aya backend's fixed lock
+    assert locks[1].endswith("-library-Cargo.lock")
+    vendored = ev(f"map (v: v.args.crates) ({expr}).passthru.vendorDir.args.passthru.vendored")
+    assert "libc-0.2.180" in vendored[1] and "aya-ebpf-0.2.1" in vendored[0]
+    script = ev(f"({expr}).passthru.vendorDir.script")
     assert script.count("cargo-vendor-") == 2  # one importCargoLock per lock
     assert '[ -e "$out/$base" ] ||' in script  # a crate in both locks is linked once
+    # The lock is checked against the nightly's rust-src before the build.
+    check = ev(f"({expr}).passthru.libraryLockCheck.args")
+    assert "cmp -s" in check["script"] and "-rust-src-nightly-2026-07-30" in check["script"]
+    assert f"test -e {ev(f'({expr}).passthru.libraryLockCheck.outPath')}" in drv(expr)["buildPhase"]
+
+
+def test_the_repository_keeps_the_nightlys_library_lock_as_data_or_says_it_is_missing() -> None:
+    """Without nix/rust-library-Cargo.lock (it could not be fetched where
+    this was written) the aya objects still evaluate; their check fails the
+    build with the command that makes the file."""
+    d = drv(f"{LIB}.examples.drop-syn")
+    script = ev(f"{LIB}.examples.drop-syn.passthru.libraryLockCheck.args.script")
+    if REPO_LIBRARY_LOCK.exists():
+        assert len(d["vendorLocks"]) == 2 and d["vendorLocks"][1].endswith("-rust-library-Cargo.lock")
+        assert "cmp -s" in script
+        packages = tomllib.loads(REPO_LIBRARY_LOCK.read_text())["package"]
+        assert {"core", "compiler_builtins"} <= {p["name"] for p in packages}
+    else:
+        assert len(d["vendorLocks"]) == 1
+        assert "exit 1" in script and "nix build .#rust-library-lock" in script
 
 
 AYA_CLOSURE = {  # DESIGN.md: crates.io checksums of aya-ebpf 0.2.1's closure
@@ -243,11 +285,20 @@ def test_flake_outputs() -> None:
       app = o.apps.${{s}}.default;
       shell = o.devShells.${{s}}.default.args.packages;
       default = o.packages.${{s}}.default.args.pname;
-      user = (o.lib.mkBpfObject {{ src = {ROOT}/examples/drop-syn.tlisp; }}).args.pname;
+      formatter = o.formatter.${{s}}.name;
+      overlaid = ({PKGS}.extend o.overlays.default).tatara-build.args.pname;
+      user = (o.lib.mkBpfObject {{ pkgs = {PKGS}; src = {ROOT}/examples/drop-syn.tlisp; }}).args.pname;
+      # A caller's nixpkgs without rust-overlay gets it added.
+      bare = (o.lib.mkBpfObject {{ pkgs = import {HERE}/stub-pkgs.nix {{ }}; src = {ROOT}/examples/drop-syn.tlisp; }})
+        .args.env.TATARA_RUSTC;
+      lockPackage = o.packages.${{s}}.rust-library-lock.args.script;
     }}""")
-    assert set(got["packages"]) == {*EXAMPLES, "default", "tatara-build"}
+    assert set(got["packages"]) == {*EXAMPLES, "default", "tatara-build", "rust-library-lock"}
     assert set(got["checks"]) == {*EXAMPLES, "vm-verifier"}
-    assert got["default"] == "drop-syn" and got["user"] == "drop-syn"
+    assert got["default"] == got["overlaid"] == "tatara-build"  # `nix run`, `nix profile install`: the CLI
+    assert got["user"] == "drop-syn" and "rust-nightly-2026-07-30" in got["bare"]
+    assert got["formatter"] == "nixfmt"
+    assert "/lib/rustlib/src/rust/library/Cargo.lock $out" in got["lockPackage"]
     assert got["app"]["type"] == "app" and got["app"]["program"].endswith(f"-tatara-build-{VERSION}/bin/tatara-build")
     for tool in ("rust-nightly-2026-07-30", "bpf-linker", "bpftools", "qemu", "clang-wrapper-22", "tatara-build"):
         assert any(tool in p for p in got["shell"]), tool
@@ -322,11 +373,11 @@ def test_the_flake_evaluates_under_nix_with_stub_inputs(tmp_path: Path) -> None:
          "eval", "--json", "--no-write-lock-file",
          "--override-input", "nixpkgs", f"path:{stub_np}", "--override-input", "rust-overlay", f"path:{stub_ro}",
          f"path:{src}#packages.x86_64-linux", "--apply",
-         "ps: builtins.mapAttrs (n: p: p.args.buildPhase or p.args.pname) ps"],
+         "ps: builtins.mapAttrs (n: p: p.args.buildPhase or p.args.pname or p.args.name) ps"],
         capture_output=True, text=True, timeout=120)
     assert ran.returncode == 0, ran.stderr
     packages = json.loads(ran.stdout)
-    assert set(packages) == {*EXAMPLES, "default", "tatara-build"}
+    assert set(packages) == {*EXAMPLES, "default", "tatara-build", "rust-library-lock"}
     for stem in EXAMPLES:
         assert f"tatara-build build {stem}.tlisp --backend aya --engine host --linker bpf-linker" in packages[stem]
     assert (src / "flake.lock").read_text() == (ROOT / "flake.lock").read_text()  # not rewritten
@@ -402,6 +453,7 @@ def test_object_nix_really_builds_the_same_object_as_the_host_engine(tmp_path: P
       mkBpfObject = import {ROOT}/nix/object.nix {{
         inherit pkgs tatara-build;
         mkBpfCrate = import {ROOT}/nix/crate.nix {{ inherit pkgs tatara-build; }};
+        ayaLock = {ROOT}/tatara_build/backends/aya_lock.toml; checkLibraryLock = null;
         toolchain.llvmPackages.clang = {{ outPath = "/usr"; version = "host"; }};
         bpf-linker = null; mkVendorDir = null; provenance = {{ nixpkgs = "host-test"; cli-sources = "{_cli_sources_hash()}"; }};
       }};
@@ -445,11 +497,11 @@ def test_the_nix_pins_match_what_the_aya_backend_emits(tmp_path: Path) -> None:
     assert any(p["name"] == "aya-ebpf" and p["version"] == pins["ayaEbpf"] for p in generated)
 
 
-@pytest.mark.parametrize("rustc_llvm, ok", [("22.1.8", True), ("22.1.2", True), ("22.1.9", False), ("23.0.0", False),
+@pytest.mark.parametrize("rustc_llvm, ok", [("22.1.8", True), ("22.1.2", True), ("22.1.9", True), ("23.0.0", False),
                                             ("21.1.8", False)])
 def test_the_llvm_check_refuses_bitcode_the_linker_cannot_read(tmp_path: Path, rustc_llvm: str, ok: bool) -> None:
     """The aya build's first step compares `rustc -vV` with bpf-linker's LLVM
-    (22.1.8 in the stub): same major, linker at least as new."""
+    (22.1.8 in the stub): bitcode needs the same major."""
     build = ev(f"{LIB}.examples.drop-syn.args.buildPhase").splitlines()
     start = next(i for i, line in enumerate(build) if line.startswith("rustc_llvm="))
     end = next(i for i in range(start, len(build)) if build[i] == "fi")
@@ -461,3 +513,89 @@ def test_the_llvm_check_refuses_bitcode_the_linker_cannot_read(tmp_path: Path, r
     assert (ran.returncode == 0) == ok, ran.stderr
     if not ok:
         assert f"rustc uses LLVM {rustc_llvm} but bpf-linker was built with LLVM 22.1.8" in ran.stderr
+        assert "the majors must match" in ran.stderr
+
+
+# --- no import-from-derivation -----------------------------------------------------------
+
+
+def test_every_flake_output_evaluates_without_import_from_derivation() -> None:
+    """Every output, forced to the last string (`--strict`), with
+    allow-import-from-derivation = false: the stub importCargoLock reads its
+    lock while evaluating, as nixpkgs' does, and the stub rust-src is a real
+    derivation, so reading the nightly's lock from it would fail here."""
+    got = ev(f"""let o = {FLAKE}; s = "x86_64-linux";
+      # Everything a derivation would be made of, down to the last string
+      # (toJSON would print only the outPath of a set that has one).
+      force = v:
+        if builtins.isFunction v then "<function>"
+        else if builtins.isList v then map force v
+        else if v ? drvPath then v.drvPath
+        else if builtins.isAttrs v then builtins.mapAttrs (n: force) (builtins.removeAttrs v [ "outPath" ])
+          // {{ path = v.outPath or null; }}
+        else v;
+    in {{
+      packages = builtins.mapAttrs (n: force) o.packages.${{s}};
+      checks = builtins.mapAttrs (n: force) o.checks.${{s}};
+      shell = force o.devShells.${{s}}.default;
+      inherit (o) apps;
+      formatter = force o.formatter.${{s}};
+      overlay = force ({PKGS}.extend o.overlays.default).tatara-build;
+      aya = force (o.lib.mkBpfObject {{ pkgs = {PKGS}; src = {ROOT}/examples/drop-syn.tlisp; }});
+      c = force (o.lib.mkBpfObject {{ pkgs = {PKGS}; src = {ROOT}/examples/drop-syn.tlisp; backend = "c"; }});
+      vendor = builtins.mapAttrs (n: p: force p.passthru.vendorDir) (builtins.removeAttrs o.packages.${{s}}
+        [ "default" "tatara-build" "rust-library-lock" ]);
+    }}""")
+    assert set(got["packages"]) >= set(EXAMPLES) and set(got["vendor"]) == set(EXAMPLES)
+
+
+def test_reading_the_lock_out_of_rust_src_is_caught_as_import_from_derivation(nix_build_env) -> None:
+    """The check above can fail: the old way (the library lock read out of
+    rust-src while evaluating) is refused with IFD disabled. (`nix eval`,
+    which writes the .drv, gets as far as refusing to build it.)"""
+    if shutil.which("nix") is None:
+        pytest.skip("nix not installed")
+    ran = subprocess.run(["nix", "eval", "--json", "--impure", *NO_IFD, "--expr", f"""let l = {LIB}; in (l.mkBpfObject {{
+      src = {ROOT}/examples/drop-syn.tlisp;
+      libraryLock = "${{l.toolchain.rustSrc}}/lib/rustlib/src/rust/library/Cargo.lock";
+    }}).passthru.vendorDir.args.passthru.vendored"""], capture_output=True, text=True, timeout=120)
+    assert ran.returncode != 0
+    assert "because the option 'allow-import-from-derivation' is disabled" in ran.stderr, ran.stderr
+
+
+def _library_lock_expr(tmp_path: Path, rust_src_lock: str, lock: Path | None) -> str:
+    """library-lock.nix on host-pkgs.nix, with a rust-src derivation whose
+    library/Cargo.lock is `rust_src_lock`."""
+    (tmp_path / "rust-src.lock").write_text(rust_src_lock)
+    return f"""let
+      pkgs = import {HERE}/host-pkgs.nix {{ }};
+      rustSrc = pkgs.runCommand "rust-src-test" {{ }} ''
+        mkdir -p $out/lib/rustlib/src/rust/library
+        cp {tmp_path}/rust-src.lock $out/lib/rustlib/src/rust/library/Cargo.lock
+      '';
+      ll = import {ROOT}/nix/library-lock.nix {{ inherit pkgs; toolchain = {{ inherit rustSrc; nightly = "2026-07-30"; }}; }};
+    in {{ check = ll.mkCheck {lock if lock is not None else "null"}; inherit (ll) fromToolchain; }}"""
+
+
+@pytest.mark.slow
+def test_the_library_lock_check_really_builds(tmp_path: Path, nix_build_env) -> None:
+    """The build-time check, built by Nix: the same lock passes; another
+    nightly's lock or no copy fails with what to do."""
+    same, other = tmp_path / "same.lock", tmp_path / "other.lock"
+    same.write_text(LIBRARY_LOCK)
+    other.write_text(LIBRARY_LOCK.replace("0.2.180", "0.2.181"))
+
+    def build(lock: Path | None, attr: str = "check") -> subprocess.CompletedProcess:
+        return _nix_build(f"({_library_lock_expr(tmp_path, LIBRARY_LOCK, lock)}).{attr}")
+
+    ok = build(same)
+    assert ok.returncode == 0, ok.stderr[-2000:]
+    stale = build(other)
+    assert stale.returncode != 0
+    assert "other.lock is not nightly 2026-07-30's library/Cargo.lock" in stale.stderr, stale.stderr[-2000:]
+    assert '-version = "0.2.181"' in stale.stderr and "nix build .#rust-library-lock" in stale.stderr
+    missing = build(None)
+    assert missing.returncode != 0 and "no copy of nightly 2026-07-30's library/Cargo.lock" in missing.stderr
+    made = build(None, "fromToolchain")
+    assert made.returncode == 0, made.stderr[-2000:]
+    assert Path(made.stdout.strip().splitlines()[-1]).read_text() == LIBRARY_LOCK
