@@ -8,7 +8,10 @@ let
   run = name: attrs: script: derivation (attrs // {
     inherit name system;
     builder = "/bin/bash";
-    args = [ "-euo" "pipefail" "-c" "runHook() { :; }; cd \"$NIX_BUILD_TOP\"\n${script}" ];
+    # The final `:` keeps bash from exec'ing the script's last command:
+    # Nix 2.8 without a sandbox then often reports a builder that exits at
+    # once as "failed due to signal 9" (4 of 8 `mkdir -p` builds here).
+    args = [ "-euo" "pipefail" "-c" "runHook() { :; }; cd \"$NIX_BUILD_TOP\"\n${script}\n:" ];
   });
   lib = {
     escapeShellArg = s: "'" + builtins.replaceStrings [ "'" ] [ "'\\''" ] (toString s) + "'";

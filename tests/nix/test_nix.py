@@ -411,11 +411,11 @@ def test_the_derivations_use_only_options_the_cli_has() -> None:
 def _nix_build(expr: str, attempts: int = 5) -> subprocess.CompletedProcess:
     """nix-build with the tests' configuration: no substituters, no build
     users (single-user store), no sandbox (host-pkgs.nix uses /bin/bash and
-    /usr/bin). Nix 2.8 on this machine kind SIGKILLs a builder now and then when
-    it runs Python for a while ("failed due to signal 9": about half of the
-    builds of nix/crate.nix; never with a shell-only builder; no rlimit is
-    set). Retrying exactly that case keeps the test about our derivations,
-    not that race; any other failure fails at once."""
+    /usr/bin). Nix 2.8 without a sandbox sometimes reports a builder that
+    exits as "failed due to signal 9" (host-pkgs.nix avoids the common case,
+    a last command exec'd by bash; it was also seen with builders running
+    Python for a while). Retrying exactly that case keeps the test about our
+    derivations, not that race; any other failure fails at once."""
     argv = ["nix-build", "--no-out-link", "-E", expr]
     for _ in range(attempts):
         ran = subprocess.run(argv, capture_output=True, text=True, timeout=300)
