@@ -1,0 +1,188 @@
+"""Mutation score of the modules that decide correctness (a bench, not part of CI).
+
+mutmut (the `mutation` extra) copies the package to mutants/, makes one small change at a time
+(a flipped comparison, an off-by-one constant, a dropped argument, ...) in the modules listed
+under [tool.mutmut] only_mutate in pyproject.toml, and runs the fast in-process tests that
+reached the changed function. A mutant no test notices "survived". This script runs mutmut
+niced with at most 2 workers, then prints per module: mutants, killed, survived, the score
+(caught / (all - equivalent)), and the diff of every survivor, with the reason beside the
+survivors listed as equivalent in bench/mutation_equivalent.toml.
+
+    .venv/bin/pip install -e '.[test,mutation]'
+    .venv/bin/python bench/mutation.py                       # every module (about an hour on 2 cores)
+    .venv/bin/python bench/mutation.py 'tatara_build.packets*' 'tatara_build.check.*'
+    .venv/bin/python bench/mutation.py --report-only         # re-print the last results
+    .venv/bin/python bench/mutation.py --quiet-survivors     # scores only
+
+The pattern is mutmut's mutant name glob: module path, then `.x_<function>` or
+`.xǁ<Class>ǁ<method>`. Results are kept in mutants/ (ignored by git); a later run with a
+pattern re-tests the mutants it names, including survivors, after you add tests.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tomllib
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+EQUIVALENT = REPO / "bench" / "mutation_equivalent.toml"
+TARGET = 85.0
+
+# mutmut's exit codes per mutant (mutmut/stats.py): 1 and 3 are a failing test run, 0 a passing one
+KILLED = {1, 3}
+TIMEOUT = {24, -24, 36, 152, 255}
+NO_TESTS = {5, 33}
+SKIPPED = {34, 37}
+
+
+@dataclass
+class Equivalent:
+    function: str  # mutmut's mangled function name, without the __mutmut_N suffix
+    mutated: str  # the mutated line as mutmut prints it (stripped), which pins the mutant beyond its number
+    reason: str
+
+
+@dataclass
+class ModuleScore:
+    module: str
+    killed: int = 0
+    timeout: int = 0
+    survived: list[str] = field(default_factory=list)
+    no_tests: list[str] = field(default_factory=list)
+    equivalent: list[tuple[str, str]] = field(default_factory=list)
+    unchecked: int = 0
+
+    @property
+    def total(self) -> int:
+        return self.killed + self.timeout + len(self.survived) + len(self.no_tests) + len(self.equivalent)
+
+    @property
+    def score(self) -> float:
+        judged = self.total - len(self.equivalent)
+        return 100.0 if judged == 0 else 100.0 * (self.killed + self.timeout) / judged
+
+
+def load_equivalents() -> list[Equivalent]:
+    if not EQUIVALENT.exists():
+        return []
+    data = tomllib.loads(EQUIVALENT.read_text())
+    return [Equivalent(**entry) for entry in data.get("mutant", [])]
+
+
+def mutant_diff(name: str, source: Path) -> str:
+    from mutmut.mutation.diff_apply import get_diff_for_mutant
+
+    return get_diff_for_mutant(name, path=str(source.relative_to(REPO)))
+
+
+def added_lines(diff: str) -> list[str]:
+    return [line[1:].strip() for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
+
+
+def function_of(name: str) -> str:
+    return name.rsplit("__mutmut_", 1)[0]
+
+
+def matching_equivalent(name: str, diff: str, equivalents: list[Equivalent]) -> Equivalent | None:
+    lines = added_lines(diff)
+    for eq in equivalents:
+        if eq.function == function_of(name) and eq.mutated.strip() in lines:
+            return eq
+    return None
+
+
+def collect(equivalents: list[Equivalent], patterns: list[str]) -> tuple[list[ModuleScore], dict[str, str]]:
+    from fnmatch import fnmatch
+
+    scores: list[ModuleScore] = []
+    diffs: dict[str, str] = {}
+    for meta in sorted((REPO / "mutants" / "tatara_build").rglob("*.py.meta")):
+        source = REPO / meta.relative_to(REPO / "mutants").with_suffix("")
+        module = ".".join(source.relative_to(REPO).with_suffix("").parts)
+        codes: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
+        if patterns:
+            codes = {k: v for k, v in codes.items() if any(fnmatch(k, p) for p in patterns)}
+        if not codes:
+            continue
+        score = ModuleScore(module)
+        for name, code in sorted(codes.items(), key=lambda kv: (function_of(kv[0]), int(kv[0].rsplit("_", 1)[1]))):
+            if code is None:
+                score.unchecked += 1
+            elif code in KILLED:
+                score.killed += 1
+            elif code in TIMEOUT:
+                score.timeout += 1
+            elif code in SKIPPED:
+                continue
+            else:
+                diff = mutant_diff(name, source)
+                eq = matching_equivalent(name, diff, equivalents)
+                if eq is not None:
+                    score.equivalent.append((name, eq.reason))
+                elif code in NO_TESTS:
+                    score.no_tests.append(name)
+                else:  # survived, or "suspicious" (a crash mutmut could not classify) counts as not caught
+                    score.survived.append(name)
+                diffs[name] = diff
+        scores.append(score)
+    return scores, diffs
+
+
+def report(scores: list[ModuleScore], diffs: dict[str, str], show_survivors: bool) -> bool:
+    if show_survivors:
+        for s in scores:
+            for name in s.survived + s.no_tests:
+                kind = "no test reaches it" if name in s.no_tests else "survived"
+                print(f"\n## {name} ({kind})\n{diffs[name]}")
+            for name, reason in s.equivalent:
+                print(f"\n## {name} (equivalent: {reason})\n{diffs[name]}")
+    print()
+    header = f"{'module':40} {'mutants':>7} {'killed':>6} {'survived':>8} {'no test':>7} {'equiv':>5} {'score':>7}"
+    print(header)
+    print("-" * len(header))
+    ok = True
+    for s in scores:
+        flag = "" if s.score >= TARGET else "  < target"
+        ok = ok and s.score >= TARGET and s.unchecked == 0
+        unchecked = f"  ({s.unchecked} not run yet)" if s.unchecked else ""
+        print(f"{s.module:40} {s.total:7} {s.killed + s.timeout:6} {len(s.survived):8} {len(s.no_tests):7} "
+              f"{len(s.equivalent):5} {s.score:6.1f}%{flag}{unchecked}")
+    return ok
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("patterns", nargs="*", help="mutmut mutant-name globs (default: every configured module)")
+    parser.add_argument("--max-children", type=int, default=2, help="parallel mutant workers (at most 2 here)")
+    parser.add_argument("--report-only", action="store_true", help="print the last results without running")
+    parser.add_argument("--quiet-survivors", action="store_true", help="print the score table only")
+    args = parser.parse_args()
+    os.chdir(REPO)
+    if not args.report_only:
+        log = REPO / "mutants" / "mutmut-run.log"
+        log.parent.mkdir(exist_ok=True)
+        command = ["nice", "-n", "19", sys.executable, "-m", "mutmut", "run", "--max-children",
+                   str(min(args.max_children, 2)), *args.patterns]
+        print("$", " ".join(command), f"(log: {log.relative_to(REPO)})", flush=True)
+        with log.open("w") as sink:
+            ran = subprocess.run(command, stdout=sink, stderr=subprocess.STDOUT)
+        if ran.returncode != 0:
+            print(log.read_text()[-4000:])
+            print(f"mutmut failed (exit {ran.returncode})", file=sys.stderr)
+            return 3
+    scores, diffs = collect(load_equivalents(), args.patterns)
+    if not scores:
+        print("no mutation results: run without --report-only first", file=sys.stderr)
+        return 2
+    return 0 if report(scores, diffs, not args.quiet_survivors) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
