@@ -1,0 +1,142 @@
+"""The object cache: a key finds only its own object, entries appear whole or not at all, and
+no temp dir outlives a store, whether it succeeded or failed."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from tatara_build.compile import cache
+
+
+def object_file(tmp_path: Path, name: str, data: bytes) -> Path:
+    path = tmp_path / name
+    path.write_bytes(data)
+    return path
+
+
+def leftovers(root: Path) -> list[Path]:
+    return [p for p in root.rglob("*") if p.name.startswith(".tmp")]
+
+
+def test_cache_root_follows_xdg_cache_home_else_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "x"))
+    assert cache.cache_root() == tmp_path / "x" / "tatara-build"
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    for unset in ("", None):
+        if unset is None:
+            monkeypatch.delenv("XDG_CACHE_HOME")
+        else:
+            monkeypatch.setenv("XDG_CACHE_HOME", unset)
+        assert cache.cache_root() == tmp_path / "home" / ".cache" / "tatara-build"
+
+
+def test_two_keys_sharing_a_prefix_never_share_an_entry(tmp_path, isolated_cache):
+    first = "ab" + "0" * 61 + "1"
+    second = "ab" + "0" * 61 + "2"
+    cache.store(first, object_file(tmp_path, "one.o", b"first object"), {"n": 1})
+    assert cache.lookup(second) is None
+    cache.store(second, object_file(tmp_path, "two.o", b"second object"), {"n": 2})
+    assert cache.lookup(first).read_bytes() == b"first object"
+    assert cache.lookup(second).read_bytes() == b"second object"
+    # keys that differ only in their first characters too
+    third = "ba" + first[2:]
+    assert cache.lookup(third) is None
+    assert cache.lookup(first[:-1]) is None
+
+
+def test_a_stored_entry_has_the_object_and_its_meta_under_the_cache_root(tmp_path, isolated_cache):
+    k = cache.key(sources="s", toolchain="t", flags=["-O2"])
+    cache.store(k, object_file(tmp_path, "a.o", b"\x7fELF..."), {"stem": "a", "toolchain": "clang 19"})
+    found = cache.lookup(k)
+    assert found is not None and found.read_bytes() == b"\x7fELF..."
+    assert found.is_relative_to(isolated_cache)
+    meta = json.loads((found.parent / "meta.json").read_text())
+    assert meta == {"stem": "a", "toolchain": "clang 19"}
+    assert leftovers(isolated_cache) == []
+
+
+def test_the_first_writer_wins_and_a_later_store_changes_nothing(tmp_path, isolated_cache):
+    k = cache.key(x=1)
+    cache.store(k, object_file(tmp_path, "a.o", b"winner"), {"n": 1})
+    cache.store(k, object_file(tmp_path, "b.o", b"loser"), {"n": 2})
+    assert cache.lookup(k).read_bytes() == b"winner"
+    assert json.loads((cache.lookup(k).parent / "meta.json").read_text()) == {"n": 1}
+    assert leftovers(isolated_cache) == []
+
+
+def test_a_failed_store_leaves_no_entry_and_no_temp_dir(tmp_path, isolated_cache):
+    k = cache.key(x=2)
+    cache.store(k, tmp_path / "missing.o", {"n": 1})  # copying fails: OSError is swallowed
+    assert cache.lookup(k) is None
+    assert leftovers(isolated_cache) == []
+    # the failed attempt does not block a later good one
+    cache.store(k, object_file(tmp_path, "ok.o", b"ok"), {})
+    assert cache.lookup(k).read_bytes() == b"ok"
+
+
+def test_an_entry_without_its_object_is_a_miss(tmp_path, isolated_cache):
+    k = cache.key(x=3)
+    cache.store(k, object_file(tmp_path, "a.o", b"x"), {})
+    cache.lookup(k).unlink()
+    assert cache.lookup(k) is None
+
+
+def test_an_unwritable_cache_is_skipped_without_error(tmp_path, monkeypatch):
+    blocker = tmp_path / "not-a-dir"
+    blocker.write_text("a file where the cache directory would go")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(blocker))
+    k = cache.key(x=4)
+    cache.store(k, object_file(tmp_path, "a.o", b"x"), {})
+    assert cache.lookup(k) is None
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through directory permissions")
+def test_a_read_only_cache_leaves_no_temp_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    k = cache.key(x=5)
+    shard = cache.cache_root() / "objects" / k[:2]
+    shard.mkdir(parents=True)
+    shard.chmod(0o500)
+    try:
+        cache.store(k, object_file(tmp_path, "a.o", b"x"), {})
+        assert cache.lookup(k) is None and leftovers(tmp_path / "xdg") == []
+    finally:
+        shard.chmod(0o700)
+
+
+def test_key_depends_on_every_part_and_not_on_their_order():
+    assert cache.key(a=1, b="x") == cache.key(b="x", a=1)
+    assert len({cache.key(a=1, b="x"), cache.key(a=2, b="x"), cache.key(a=1, b="y"), cache.key(a=1),
+                cache.key(a=1, b="x", c=None)}) == 5
+    assert len(cache.key(a=1)) == 64 and int(cache.key(a=1), 16) >= 0
+
+
+def tree(root: Path, files: dict[str, bytes]) -> Path:
+    for name, data in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    return root
+
+
+def test_tree_digest_sees_bytes_names_and_nesting_but_not_the_location(tmp_path):
+    base = {"a.c": b"int a;", "sub/b.h": b"#define B 1"}
+    digest = cache.tree_digest(tree(tmp_path / "one", base))
+    assert cache.tree_digest(tree(tmp_path / "two", base)) == digest
+    assert cache.tree_digest(tree(tmp_path / "bytes", {**base, "a.c": b"int a; "})) != digest
+    assert cache.tree_digest(tree(tmp_path / "name", {"A.c": b"int a;", "sub/b.h": b"#define B 1"})) != digest
+    assert cache.tree_digest(tree(tmp_path / "flat", {"a.c": b"int a;", "b.h": b"#define B 1"})) != digest
+    assert cache.tree_digest(tree(tmp_path / "more", {**base, "c": b""})) != digest
+    # swapping contents between two names is a different tree
+    assert cache.tree_digest(tree(tmp_path / "swap", {"a.c": b"#define B 1", "sub/b.h": b"int a;"})) != digest
+    # a name/content boundary cannot be shifted: "ab" + "c" is not "a" + "bc"
+    assert cache.tree_digest(tree(tmp_path / "s1", {"ab": b"c"})) != cache.tree_digest(tree(tmp_path / "s2", {"a": b"bc"}))
+    empty_dir = tree(tmp_path / "dirs", base)
+    (empty_dir / "empty").mkdir()
+    assert cache.tree_digest(empty_dir) == digest
+    os.utime(tmp_path / "one" / "a.c", (0, 0))
+    assert cache.tree_digest(tmp_path / "one") == digest
