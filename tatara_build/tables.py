@@ -271,6 +271,20 @@ class HeaderSpec:
     # (ethertype for L3, IP protocol / next header for L4).
     via: tuple[tuple[str, int], ...]
     fields: dict[str, HeaderFieldSpec]
+    # Where it sits: "l2" (the link header packet access starts with), "tag"
+    # (stacked on L2, carries the next ethertype: VLAN), "l3" or "l4".
+    role: str
+    next_protocol: str | None = None  # field selecting what follows (ethertype, IP protocol)
+    # (field, scale): the header is field * scale bytes long, at least
+    # min_len (IPv4's ihl * 4); None: exactly min_len.
+    length: tuple[str, int] | None = None
+    fragment: str | None = None  # nonzero: a non-first fragment, no L4 header in it
+    # (field, value): the L3 header is told apart by this field's value where
+    # no L2 header says (cgroup-skb starts at L3: the IP version nibble).
+    version: tuple[str, int] | None = None
+
+
+ROLES = ("l2", "tag", "l3", "l4")
 
 
 def _fields(*specs: HeaderFieldSpec) -> dict[str, HeaderFieldSpec]:
@@ -283,43 +297,50 @@ _TCP_FLAGS = ("fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr")
 HEADERS: dict[str, HeaderSpec] = {
     h.name: h
     for h in [
-        HeaderSpec("eth", 14, (), _fields(F("type", 12, 2, "u16"))),
+        HeaderSpec("eth", 14, (), _fields(F("type", 12, 2, "u16")), "l2", next_protocol="type"),
         HeaderSpec("vlan", 4, (("eth", ETH_P_8021Q), ("eth", ETH_P_8021AD)), _fields(
             F("id", 0, 2, "u16", 0x0FFF), F("pcp", 0, 2, "u8", 0x7, 13), F("type", 2, 2, "u16"),
-        )),
+        ), "tag", next_protocol="type"),
         # IPv4: ihl >= 5 checked, header length ihl*4 bounds-checked before L4.
         HeaderSpec("ipv4", 20, (("eth", ETH_P_IP),), _fields(
             F("version", 0, 1, "u8", 0xF, 4), F("ihl", 0, 1, "u8", 0xF), F("tos", 1, 1, "u8"),
             F("total-len", 2, 2, "u16"), F("id", 4, 2, "u16"), F("frag-offset", 6, 2, "u16", 0x1FFF),
             F("df", 6, 2, "bool", 0x1, 14), F("mf", 6, 2, "bool", 0x1, 13), F("ttl", 8, 1, "u8"),
             F("protocol", 9, 1, "u8"), F("checksum", 10, 2, "u16"), F("src", 12, 4, "u32"), F("dst", 16, 4, "u32"),
-        )),
+        ), "l3", next_protocol="protocol", length=("ihl", 4), fragment="frag-offset", version=("version", 4)),
         HeaderSpec("ipv6", 40, (("eth", ETH_P_IPV6),), _fields(
             F("version", 0, 1, "u8", 0xF, 4), F("payload-len", 4, 2, "u16"), F("next-header", 6, 1, "u8"),
             F("hop-limit", 7, 1, "u8"), F("src-hi", 8, 8, "u64"), F("src-lo", 16, 8, "u64"),
             F("dst-hi", 24, 8, "u64"), F("dst-lo", 32, 8, "u64"),
-        )),
+        ), "l3", next_protocol="next-header", version=("version", 6)),
         # L4 over IPv4 only when the packet is not a non-first fragment.
         HeaderSpec("tcp", 20, (("ipv4", IPPROTO_TCP), ("ipv6", IPPROTO_TCP)), _fields(
             F("src-port", 0, 2, "u16"), F("dst-port", 2, 2, "u16"), F("seq", 4, 4, "u32"),
             F("ack-seq", 8, 4, "u32"), F("data-offset", 12, 1, "u8", 0xF, 4), F("flags", 13, 1, "u8"),
             *(F(flag, 13, 1, "bool", 0x1, bit) for bit, flag in enumerate(_TCP_FLAGS)),
             F("window", 14, 2, "u16"), F("checksum", 16, 2, "u16"), F("urg-ptr", 18, 2, "u16"),
-        )),
+        ), "l4"),
         HeaderSpec("udp", 8, (("ipv4", IPPROTO_UDP), ("ipv6", IPPROTO_UDP)), _fields(
             F("src-port", 0, 2, "u16"), F("dst-port", 2, 2, "u16"), F("len", 4, 2, "u16"), F("checksum", 6, 2, "u16"),
-        )),
+        ), "l4"),
         HeaderSpec("icmp", 4, (("ipv4", IPPROTO_ICMP),), _fields(
             F("type", 0, 1, "u8"), F("code", 1, 1, "u8"), F("checksum", 2, 2, "u16"),
-        )),
+        ), "l4"),
         HeaderSpec("icmpv6", 4, (("ipv6", IPPROTO_ICMPV6),), _fields(
             F("type", 0, 1, "u8"), F("code", 1, 1, "u8"), F("checksum", 2, 2, "u16"),
-        )),
+        ), "l4"),
     ]
 }
 
+
+
+def headers_with(*roles: str) -> list[str]:
+    """Header names of these roles, in table order."""
+    return [h.name for h in HEADERS.values() if h.role in roles]
+
+
 # Headers before L3: not reachable where packet access starts at "l3".
-L2_HEADERS = ("eth", "vlan")
+L2_HEADERS = tuple(headers_with("l2", "tag"))
 
 # --- test packet layers (what `defbpf-test` may build) ---------------------
 

@@ -18,8 +18,10 @@ from importlib import resources
 from .. import ir, tables
 from ..errors import SourceError
 from .. import mapdata
-from .base import (BINARY, INDENT, NEGATE, Generator, above_l2, format_target, is_pure_value, lpm_address_types,
-                   lpm_width, screaming, snake, unparen)
+from . import parsers
+from .base import (BINARY, INDENT, Generator, format_target, is_pure_value, lpm_address_types, lpm_width,
+                   screaming, snake, unparen)
+from .parsers import above_l2
 
 AYA_EBPF_VERSION = "0.2.1"
 # A nightly on LLVM 22, the LLVM of the pinned link tools (DESIGN.md, Nix facts).
@@ -343,66 +345,48 @@ class AyaGenerator(Generator):
                 f"fn {self.helper_name('lpm_key', str(width))}(prefix: u32, {params}) -> {rtype(f'lpm-key:{width}')} {{",
                 f"{INDENT}{LPM_KEY}::new(prefix, {data})", "}"]
 
-    def parser(self, name: str, packet: str, steps: list[tuple]) -> list[str]:
-        self._in_l3 = name == "l3"
-        fname = self.l3_locator(packet) if self._in_l3 else self.parser_name(name, packet)
-        ret = "Option<(usize, u16)>" if self._in_l3 else "Option<usize>"
-        params = "__data_end: usize, __l3: Option<(usize, u16)>" if above_l2(name) and not self._in_l3 else \
+    def parser(self, name: str, packet: str, steps: tuple[parsers.Step, ...]) -> list[str]:
+        is_l3 = name == parsers.L3
+        fname = self.l3_locator(packet) if is_l3 else self.parser_name(name, packet)
+        ret = "Option<(usize, u16)>" if is_l3 else "Option<usize>"
+        params = "__data_end: usize, __l3: Option<(usize, u16)>" if not is_l3 and above_l2(name) else \
             "__data: usize, __data_end: usize"
-        out = ["#[inline(always)]", f"fn {fname}({params}) -> {ret} {{"]
-        out += self.steps(steps, packet, 1)
-        out.append("}")
-        return out
+        return ["#[inline(always)]", f"fn {fname}({params}) -> {ret} {{", *self.spell_steps(steps), "}"]
 
-    def steps(self, steps: list[tuple], packet: str, depth: int) -> list[str]:
-        pad = INDENT * depth
-        fail = "return None;"
-        out: list[str] = []
-        for step in steps:
-            op = step[0]
-            if op == "need":
-                out += [f"{pad}if {step[1]} + {step[2]} > __data_end {{", f"{pad}{INDENT}{fail}", f"{pad}}}"]
-            elif op in ("load", "load_mut", "set_load"):
-                _, var, ptr, spec = step
-                value = unparen(self.spell_field(ptr, spec))
-                if op == "set_load":
-                    out.append(f"{pad}{var} = {value};")
-                else:
-                    mut = "mut " if op == "load_mut" else ""
-                    out.append(f"{pad}let {mut}{var}: {rtype(spec.type)} = {value};")
-            elif op == "fail_unless":
-                _, var, cmp, n = step
-                out += [f"{pad}if {var} {NEGATE[cmp]} {n} {{", f"{pad}{INDENT}{fail}", f"{pad}}}"]
-            elif op in ("ptr", "ptr_mut"):
-                _, var, base, n = step
-                off = f"{n[0]} as usize * {n[1]}" if isinstance(n, tuple) else str(n)
-                mut = "mut " if op == "ptr_mut" else ""
-                out.append(f"{pad}let {mut}{var}: usize = {base} + {off};")
-            elif op == "advance":
-                out.append(f"{pad}{step[1]} += {step[2]};")
-            elif op == "if_eq":
-                _, var, values, body = step
-                cond = " || ".join(f"{var} == {hex(v)}" for v in values)
-                out += [f"{pad}if {cond} {{", *self.steps(body, packet, depth + 1), f"{pad}}}"]
-            elif op == "ret":
-                out.append(f"{pad}return Some({step[1]});")
-            elif op == "fail":
-                out.append(f"{pad}{fail}")
-            elif op == "l3":
-                _, ptr, proto = step
-                out += [f"{pad}let Some(({ptr}, {proto})) = __l3 else {{",
-                        f"{pad}{INDENT}{fail}", f"{pad}}};"]
-            elif op == "ret_l3":
-                out.append(f"{pad}Some(({step[1]}, {step[2]}))")
-            elif op == "ret_l3_version":
-                _, ptr, var, table = step
-                for version, ethertype in table:
-                    out += [f"{pad}if {var} == {version} {{", f"{pad}{INDENT}return Some(({ptr}, {hex(ethertype)}));",
-                            f"{pad}}}"]
-                out.append(f"{pad}None")
-            else:  # pragma: no cover
-                raise AssertionError(op)
-        return out
+    # --- parser steps (parsers.py): the ones brace dialects share are in base.py
+
+    def guard(self, cond: str) -> list[str]:
+        return [f"if {cond} {{", f"{INDENT}return None;", "}"]
+
+    def line_fail(self) -> str:
+        return "return None;"
+
+    def step_load(self, step: parsers.Load) -> list[str]:
+        mut = "mut " if step.mutable else ""
+        return [f"let {mut}{step.var}: {rtype(step.field.type)} = {unparen(self.spell_field(step.ptr, step.field))};"]
+
+    def step_reload(self, step: parsers.Reload) -> list[str]:
+        return [f"{step.var} = {unparen(self.spell_field(step.ptr, step.field))};"]
+
+    def step_offset(self, step: parsers.Offset) -> list[str]:
+        size = step.size
+        off = f"{size.var} as usize * {size.scale}" if isinstance(size, parsers.Scaled) else str(size)
+        return [f"let {'mut ' if step.mutable else ''}{step.var}: usize = {step.base} + {off};"]
+
+    def step_ret(self, step: parsers.Ret) -> list[str]:
+        return [f"return Some({step.ptr});"]
+
+    def step_take_l3(self, step: parsers.TakeL3) -> list[str]:
+        return [f"let Some(({step.ptr}, {step.proto})) = __l3 else {{", f"{INDENT}return None;", "};"]
+
+    def step_ret_l3(self, step: parsers.RetL3) -> list[str]:
+        return [f"Some(({step.ptr}, {step.proto}))"]
+
+    def step_ret_by_version(self, step: parsers.RetByVersion) -> list[str]:
+        out = []
+        for version, ethertype in step.table:
+            out += [f"if {step.var} == {version} {{", f"{INDENT}return Some(({step.ptr}, {hex(ethertype)}));", "}"]
+        return out + ["None"]
 
     # --- src/main.rs ----------------------------------------------------------------
 

@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 from .. import ir, mapdata, tables
+from . import parsers
+from .parsers import above_l2
 from ..errors import SourceError
 from ..frontend.names import ident_problem
 
@@ -47,38 +49,6 @@ def checked_name(name: str, span) -> str:
     if problem:
         raise SourceError(problem, span)
     return name
-
-
-# --- header parsers, derived from tables.HEADERS --------------------------
-
-
-def l2_header() -> str:
-    """The header packet access starts with on `l2` kinds (the one reached
-    from nothing)."""
-    return next(h.name for h in tables.HEADERS.values() if not h.via)
-
-
-def tag_headers() -> list[str]:
-    """Headers stacked on L2 that carry their own `type` (VLAN tags)."""
-    l2 = l2_header()
-    return [h.name for h in tables.HEADERS.values() if h.via and all(o == l2 for o, _ in h.via)
-            and "type" in h.fields and h.name not in l3_headers()]
-
-
-def l3_headers() -> list[str]:
-    l2 = l2_header()
-    return [h.name for h in tables.HEADERS.values()
-            if h.via and all(o == l2 for o, _ in h.via) and "version" in h.fields]
-
-
-def above_l2(header: str) -> bool:
-    """Parsed from the program's one L3 location (not Ethernet or a tag)."""
-    return header != l2_header() and header not in tag_headers()
-
-
-def ip_version(header: str) -> int:
-    """IPv4 → 4, IPv6 → 6: decided by the ethertype in the table."""
-    return {tables.ETH_P_IP: 4, tables.ETH_P_IPV6: 6}[tables.HEADERS[header].via[0][1]]
 
 
 @dataclass
@@ -544,102 +514,30 @@ class Generator:
 
     # --- parser bodies: one small inline function per header used -------------
 
-    def parser_plans(self, packet: str) -> list[tuple[str, list[tuple]]]:
-        """Dialect-neutral steps of each parser function, in dependency order.
+    def parser_plans(self, packet: str) -> list[tuple[str, tuple[parsers.Step, ...]]]:
+        return parsers.plans(self.headers_needed.get(packet, set()), packet)
 
-        Steps: ("need", ptr, n) fail unless n bytes at ptr; ("load", var,
-        ptr, spec) read a field into a new variable; ("fail_unless", var,
-        op, n); ("ptr", var, base, n | (var, scale)); ("if_eq", var,
-        [values], steps); ("ret", ptr); ("fail",); ("l3", ptr, proto)
-        takes the L3 location the program found once (a parameter, see
-        l3_anchor). Pointers are byte addresses (`usize` in Rust,
-        `void *` in C); 0 / NULL means "not this packet".
-        """
-        counter = iter(range(1, 1000))
+    def spell_steps(self, steps, depth: int = 1) -> list[str]:
+        """Each step spelled by the dialect's `step_<key>` method, indented."""
+        return [INDENT * depth + line for step in steps for line in getattr(self, f"step_{step.key}")(step)]
 
-        def load(ptr, spec):
-            var = f"__v{next(counter)}"
-            return var, ("load", var, ptr, spec)
+    # Steps every brace dialect spells alike; `guard(cond)` fails the parse when cond holds.
 
-        plans: list[tuple[str, list[tuple]]] = []
-        l2 = tables.HEADERS[l2_header()]
-        wanted = self.headers_needed.get(packet, set())
-        l3s = set(l3_headers())
-        needs_l3 = bool(wanted - {l2.name} - set(tag_headers()))
-        if l2.name in wanted and packet == "l2":
-            plans.append((l2.name, [("need", "__data", l2.min_len), ("ret", "__data")]))
-        for tag in tag_headers():
-            if tag in wanted and packet == "l2":
-                spec = tables.HEADERS[tag]
-                var, step = load("__data", l2.fields["type"])
-                plans.append((tag, [("need", "__data", l2.min_len), step,
-                                    ("if_eq", var, [v for _, v in spec.via], [
-                                        ("ptr", "__p", "__data", l2.min_len),
-                                        ("need", "__p", spec.min_len), ("ret", "__p")]),
-                                    ("fail",)]))
-        if needs_l3:
-            plans.append(("l3", self.l3_plan(packet, load)))
-        for name in (h for h in tables.HEADERS if h in wanted and h in l3s):
-            spec = tables.HEADERS[name]
-            plans.append((name, [("l3", "__p", "__proto"),
-                                 ("if_eq", "__proto", [spec.via[0][1]], self.ip_steps(spec, "__p", load) + [("ret", "__p")]),
-                                 ("fail",)]))
-        for name in (h for h in tables.HEADERS if h in wanted and h not in l3s
-                     and h != l2.name and h not in tag_headers()):
-            spec = tables.HEADERS[name]
-            steps: list[tuple] = [("l3", "__q", "__proto")]
-            for outer, proto in spec.via:
-                o = tables.HEADERS[outer]
-                branch = self.ip_steps(o, "__q", load)
-                if "frag-offset" in o.fields:
-                    var, step = load("__q", o.fields["frag-offset"])
-                    branch += [step, ("fail_unless", var, "==", 0)]
-                var, step = load("__q", o.fields.get("protocol") or o.fields["next-header"])
-                branch += [step, ("fail_unless", var, "==", proto)]
-                if "ihl" in o.fields:
-                    var, step = load("__q", o.fields["ihl"])
-                    branch += [step, ("ptr", "__p", "__q", (var, 4))]
-                else:
-                    branch += [("ptr", "__p", "__q", o.min_len)]
-                branch += [("need", "__p", spec.min_len), ("ret", "__p")]
-                steps.append(("if_eq", "__proto", [o.via[0][1]], branch))
-            steps.append(("fail",))
-            plans.append((name, steps))
-        return plans
+    def step_need(self, step: parsers.Need) -> list[str]:
+        return self.guard(f"{step.ptr} + {step.size} > __data_end")
 
-    @staticmethod
-    def ip_steps(spec: tables.HeaderSpec, ptr: str, load) -> list[tuple]:
-        """The L3 header is all there; IPv4 also needs ihl >= 5."""
-        steps: list[tuple] = [("need", ptr, spec.min_len)]
-        if "ihl" in spec.fields:
-            var, step = load(ptr, spec.fields["ihl"])
-            steps += [step, ("fail_unless", var, ">=", 5)]
-        return steps
+    def step_fail_unless(self, step: parsers.FailUnless) -> list[str]:
+        return self.guard(f"{step.var} {NEGATE[step.cmp]} {step.value}")
 
-    def l3_plan(self, packet: str, load) -> list[tuple]:
-        """Start of L3 and its ethertype. On `l2` kinds: after Ethernet and
-        up to MAX_VLAN_TAGS tags; on `l3` kinds the version nibble decides."""
-        if packet == "l3":
-            version = tables.HEADERS[l3_headers()[0]].fields["version"]
-            var, step = load("__data", version)
-            by_version = [(ip_version(h), tables.HEADERS[h].via[0][1]) for h in l3_headers()]
-            # Check for the shortest L3 header, not 1 byte: `data + 1 > end`
-            # becomes `data >= end`, which LLVM may narrow to a 32-bit compare
-            # of the zero-extended skb fields, and the verifier then learns
-            # no packet range (seen with the aya backend).
-            shortest = min(tables.HEADERS[h].min_len for h in l3_headers())
-            return [("need", "__data", shortest), step, ("ret_l3_version", "__data", var, by_version)]
-        l2 = tables.HEADERS[l2_header()]
-        steps: list[tuple] = [("need", "__data", l2.min_len), ("load_mut", "__proto", "__data", l2.fields["type"]),
-                              ("ptr_mut", "__p", "__data", l2.min_len)]
-        for tag in tag_headers():
-            spec = tables.HEADERS[tag]
-            for _ in range(tables.MAX_VLAN_TAGS):
-                steps.append(("if_eq", "__proto", [v for _, v in spec.via], [
-                    ("need", "__p", spec.min_len), ("set_load", "__proto", "__p", spec.fields["type"]),
-                    ("advance", "__p", spec.min_len)]))
-        steps.append(("ret_l3", "__p", "__proto"))
-        return steps
+    def step_advance(self, step: parsers.Advance) -> list[str]:
+        return [f"{step.ptr} += {step.size};"]
+
+    def step_if_eq(self, step: parsers.IfEq) -> list[str]:
+        cond = " || ".join(f"{step.var} == {hex(v)}" for v in step.values)
+        return [self.open_if(cond), *self.spell_steps(step.body), self.close_scope()]
+
+    def step_fail(self, step: parsers.Fail) -> list[str]:
+        return [self.line_fail()]
 
 
 COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "gt": ">", "le": "<=", "ge": ">="}

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from .. import ir, tables
 from .. import mapdata
-from .base import (BINARY, INDENT, NEGATE, Generator, above_l2, balanced, format_target, lpm_address_types,
-                   lpm_width, snake)
+from . import parsers
+from .base import (BINARY, INDENT, Generator, balanced, format_target, lpm_address_types, lpm_width,
+                   snake)
+from .parsers import above_l2
 
 # Per map kind: extra declaration lines, and whether the key is wrapped in
 # an LPM prefix. Data, looked up by kind name.
@@ -245,8 +247,8 @@ class CGenerator(Generator):
                 "{", f"{INDENT}struct {struct} k = {{ .prefixlen = prefixlen, .data = {data} }};",
                 f"{INDENT}return k;", "}"]
 
-    def parser(self, name: str, packet: str, steps: list[tuple]) -> list[str]:
-        is_l3 = name == "l3"
+    def parser(self, name: str, packet: str, steps: tuple[parsers.Step, ...]) -> list[str]:
+        is_l3 = name == parsers.L3
         fname = self.l3_locator(packet) if is_l3 else self.parser_name(name, packet)
         if is_l3:
             params = "void *__data, void *__data_end, __u16 *__proto_out"
@@ -254,54 +256,43 @@ class CGenerator(Generator):
             params = "void *__data_end, void *__l3p, __u16 __l3proto"
         else:
             params = "void *__data, void *__data_end"
-        out = [f"static __always_inline void *{fname}({params})", "{"]
-        out += self.steps(steps, packet, 1)
-        out.append("}")
-        return out
+        return [f"static __always_inline void *{fname}({params})", "{", *self.spell_steps(steps), "}"]
 
-    def steps(self, steps: list[tuple], packet: str, depth: int) -> list[str]:
-        pad = INDENT * depth
-        out: list[str] = []
-        for step in steps:
-            op = step[0]
-            if op == "need":
-                out += [f"{pad}if ({step[1]} + {step[2]} > __data_end)", f"{pad}{INDENT}return 0;"]
-            elif op in ("load", "load_mut", "set_load"):
-                _, var, ptr, spec = step
-                decl = "" if op == "set_load" else f"{ctype(spec.type)} "
-                out.append(f"{pad}{decl}{var} = {self.spell_field(ptr, spec)};")
-            elif op == "fail_unless":
-                _, var, cmp, n = step
-                out += [f"{pad}if ({var} {NEGATE[cmp]} {n})", f"{pad}{INDENT}return 0;"]
-            elif op in ("ptr", "ptr_mut"):
-                _, var, base, n = step
-                off = f"{n[0]} * {n[1]}" if isinstance(n, tuple) else str(n)
-                out.append(f"{pad}void *{var} = {base} + {off};")
-            elif op == "advance":
-                out.append(f"{pad}{step[1]} += {step[2]};")
-            elif op == "if_eq":
-                _, var, values, body = step
-                cond = " || ".join(f"{var} == {hex(v)}" for v in values)
-                out += [f"{pad}if ({cond}) {{", *self.steps(body, packet, depth + 1), f"{pad}}}"]
-            elif op == "ret":
-                out.append(f"{pad}return {step[1]};")
-            elif op == "fail":
-                out.append(f"{pad}return 0;")
-            elif op == "l3":
-                _, ptr, proto = step
-                out += [f"{pad}__u16 {proto} = __l3proto;", f"{pad}void *{ptr} = __l3p;",
-                        f"{pad}if (!{ptr})", f"{pad}{INDENT}return 0;"]
-            elif op == "ret_l3":
-                out += [f"{pad}*__proto_out = {step[2]};", f"{pad}return {step[1]};"]
-            elif op == "ret_l3_version":
-                _, ptr, var, table = step
-                for version, ethertype in table:
-                    out += [f"{pad}if ({var} == {version}) {{", f"{pad}{INDENT}*__proto_out = {hex(ethertype)};",
-                            f"{pad}{INDENT}return {ptr};", f"{pad}}}"]
-                out.append(f"{pad}return 0;")
-            else:  # pragma: no cover - plan and renderer are written together
-                raise AssertionError(op)
-        return out
+    # --- parser steps (parsers.py): the ones brace dialects share are in base.py
+
+    def guard(self, cond: str) -> list[str]:
+        return [f"if ({cond})", f"{INDENT}return 0;"]
+
+    def line_fail(self) -> str:
+        return "return 0;"
+
+    def step_load(self, step: parsers.Load) -> list[str]:
+        return [f"{ctype(step.field.type)} {step.var} = {self.spell_field(step.ptr, step.field)};"]
+
+    def step_reload(self, step: parsers.Reload) -> list[str]:
+        return [f"{step.var} = {self.spell_field(step.ptr, step.field)};"]
+
+    def step_offset(self, step: parsers.Offset) -> list[str]:
+        size = step.size
+        off = f"{size.var} * {size.scale}" if isinstance(size, parsers.Scaled) else str(size)
+        return [f"void *{step.var} = {step.base} + {off};"]
+
+    def step_ret(self, step: parsers.Ret) -> list[str]:
+        return [f"return {step.ptr};"]
+
+    def step_take_l3(self, step: parsers.TakeL3) -> list[str]:
+        return [f"__u16 {step.proto} = __l3proto;", f"void *{step.ptr} = __l3p;", f"if (!{step.ptr})",
+                f"{INDENT}return 0;"]
+
+    def step_ret_l3(self, step: parsers.RetL3) -> list[str]:
+        return [f"*__proto_out = {step.proto};", f"return {step.ptr};"]
+
+    def step_ret_by_version(self, step: parsers.RetByVersion) -> list[str]:
+        out = []
+        for version, ethertype in step.table:
+            out += [f"if ({step.var} == {version}) {{", f"{INDENT}*__proto_out = {hex(ethertype)};",
+                    f"{INDENT}return {step.ptr};", "}"]
+        return out + ["return 0;"]
 
     # --- the file -----------------------------------------------------------------
 

@@ -1,0 +1,253 @@
+"""Header parsers as typed, dialect-neutral steps, built once from the
+header roles in `tables.HEADERS` (l2 / tag / l3 / l4, next-protocol,
+length, fragment and version fields) and spelled by each dialect with one
+`step_<key>` method per step class (as sqlglot's generator spells each
+expression class).
+
+Pointers are byte addresses (`usize` in Rust, `void *` in C); "fail" means
+"not this packet" (None / NULL). The parse of L3 happens once per program
+(see base.l3_anchor): `TakeL3` reads the location found there.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from itertools import count
+from typing import ClassVar, Iterator
+
+from .. import tables
+from ..tables import HeaderFieldSpec, HeaderSpec
+
+
+class Step:
+    key: ClassVar[str]  # the dialect method that spells it: step_<key>
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        cls.key = "".join("_" + c.lower() if c.isupper() else c for c in cls.__name__).lstrip("_")
+
+
+@dataclass(frozen=True)
+class Need(Step):
+    """Fail unless `size` bytes at `ptr` are inside the packet."""
+    ptr: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Load(Step):
+    """A new variable holding one header field (host order, masked)."""
+    var: str
+    ptr: str
+    field: HeaderFieldSpec
+    mutable: bool = False
+
+
+@dataclass(frozen=True)
+class Reload(Step):
+    """Assign a header field to an existing (mutable) variable."""
+    var: str
+    ptr: str
+    field: HeaderFieldSpec
+
+
+@dataclass(frozen=True)
+class FailUnless(Step):
+    """Fail unless `var <cmp> value` (cmp: "==" or ">=")."""
+    var: str
+    cmp: str
+    value: int
+
+
+@dataclass(frozen=True)
+class Scaled:
+    """`var * scale` bytes (a header's own length field)."""
+    var: str
+    scale: int
+
+
+@dataclass(frozen=True)
+class Offset(Step):
+    """A new pointer `base + size`."""
+    var: str
+    base: str
+    size: int | Scaled
+    mutable: bool = False
+
+
+@dataclass(frozen=True)
+class Advance(Step):
+    """Move an existing pointer `size` bytes on."""
+    ptr: str
+    size: int
+
+
+@dataclass(frozen=True)
+class IfEq(Step):
+    """Run `body` when `var` is one of `values`."""
+    var: str
+    values: tuple[int, ...]
+    body: tuple[Step, ...]
+
+
+@dataclass(frozen=True)
+class Ret(Step):
+    """The header starts at `ptr`."""
+    ptr: str
+
+
+@dataclass(frozen=True)
+class Fail(Step):
+    """Not this packet."""
+
+
+@dataclass(frozen=True)
+class TakeL3(Step):
+    """`ptr` and `proto` from the program's one L3 location; fail when none."""
+    ptr: str
+    proto: str
+
+
+@dataclass(frozen=True)
+class RetL3(Step):
+    """The L3 locator's answer: L3 starts at `ptr`, ethertype `proto`."""
+    ptr: str
+    proto: str
+
+
+@dataclass(frozen=True)
+class RetByVersion(Step):
+    """The L3 locator's answer where no L2 header says: `var` (the version
+    field) picks the ethertype; fail on any other version."""
+    ptr: str
+    var: str
+    table: tuple[tuple[int, int], ...]  # (version, ethertype)
+
+
+STEPS: tuple[type[Step], ...] = (Need, Load, Reload, FailUnless, Offset, Advance, IfEq, Ret, Fail, TakeL3,
+                                 RetL3, RetByVersion)
+L3 = "l3"  # the plan name of the L3 locator
+
+
+def above_l2(header: str) -> bool:
+    """Parsed from the program's one L3 location (not Ethernet or a tag)."""
+    return tables.HEADERS[header].role in ("l3", "l4")
+
+
+def l2_spec() -> HeaderSpec:
+    return tables.HEADERS[tables.headers_with("l2")[0]]
+
+
+class Planner:
+    """The parser plans for the headers one program kind's packet access uses."""
+
+    def __init__(self, wanted: set[str], packet: str):
+        self.wanted, self.packet = wanted, packet
+        self.vars: Iterator[int] = count(1)
+
+    def load(self, ptr: str, field: HeaderFieldSpec) -> tuple[str, Load]:
+        var = f"__v{next(self.vars)}"
+        return var, Load(var, ptr, field)
+
+    def plans(self) -> list[tuple[str, tuple[Step, ...]]]:
+        """(name, steps) per parser function, in dependency order."""
+        l2, wanted = l2_spec(), self.wanted
+        plans: list[tuple[str, tuple[Step, ...]]] = []
+        if self.packet == "l2":
+            if l2.name in wanted:
+                plans.append((l2.name, (Need("__data", l2.min_len), Ret("__data"))))
+            plans += [(tag, self.tag_plan(tables.HEADERS[tag])) for tag in tables.headers_with("tag") if tag in wanted]
+        if any(above_l2(h) for h in wanted):
+            plans.append((L3, self.l3_plan()))
+        plans += [(h, self.l3_header_plan(tables.HEADERS[h])) for h in tables.headers_with("l3") if h in wanted]
+        plans += [(h, self.l4_plan(tables.HEADERS[h])) for h in tables.headers_with("l4") if h in wanted]
+        return plans
+
+    def tag_plan(self, tag: HeaderSpec) -> tuple[Step, ...]:
+        l2 = l2_spec()
+        var, step = self.load("__data", l2.fields[l2.next_protocol])
+        return (Need("__data", l2.min_len), step,
+                IfEq(var, tuple(v for _, v in tag.via),
+                     (Offset("__p", "__data", l2.min_len), Need("__p", tag.min_len), Ret("__p"))),
+                Fail())
+
+    def l3_header_plan(self, spec: HeaderSpec) -> tuple[Step, ...]:
+        return (TakeL3("__p", "__proto"),
+                IfEq("__proto", (spec.via[0][1],), (*self.whole(spec, "__p"), Ret("__p"))),
+                Fail())
+
+    def l4_plan(self, spec: HeaderSpec) -> tuple[Step, ...]:
+        steps: list[Step] = [TakeL3("__q", "__proto")]
+        for outer_name, proto in spec.via:
+            outer = tables.HEADERS[outer_name]
+            steps.append(IfEq("__proto", (outer.via[0][1],), self.past(outer, proto, spec)))
+        return (*steps, Fail())
+
+    def past(self, outer: HeaderSpec, proto: int, inner: HeaderSpec) -> tuple[Step, ...]:
+        """From an L3 header at __q to `inner` at __p: a first fragment (or
+        none), carrying `proto`, `inner.min_len` bytes there."""
+        branch = list(self.whole(outer, "__q"))
+        if outer.fragment:
+            var, step = self.load("__q", outer.fields[outer.fragment])
+            branch += [step, FailUnless(var, "==", 0)]
+        var, step = self.load("__q", outer.fields[outer.next_protocol])
+        branch += [step, FailUnless(var, "==", proto)]
+        if outer.length:
+            field, scale = outer.length
+            var, step = self.load("__q", outer.fields[field])
+            branch += [step, Offset("__p", "__q", Scaled(var, scale))]
+        else:
+            branch.append(Offset("__p", "__q", outer.min_len))
+        return (*branch, Need("__p", inner.min_len), Ret("__p"))
+
+    def whole(self, spec: HeaderSpec, ptr: str) -> tuple[Step, ...]:
+        """The fixed part is in the packet; a header with a length field says
+        at least that much (IPv4: ihl >= 5)."""
+        if not spec.length:
+            return (Need(ptr, spec.min_len),)
+        field, scale = spec.length
+        var, step = self.load(ptr, spec.fields[field])
+        return (Need(ptr, spec.min_len), step, FailUnless(var, ">=", spec.min_len // scale))
+
+    def l3_plan(self) -> tuple[Step, ...]:
+        """Start of L3 and its ethertype. On `l2` kinds: after L2 and up to
+        MAX_VLAN_TAGS tags; on `l3` kinds the version field decides."""
+        l3s = [tables.HEADERS[h] for h in tables.headers_with("l3")]
+        if self.packet == "l3":
+            field, _ = l3s[0].version
+            var, step = self.load("__data", l3s[0].fields[field])
+            # Check for the shortest L3 header, not 1 byte: `data + 1 > end`
+            # becomes `data >= end`, which LLVM may narrow to a 32-bit compare
+            # of the zero-extended skb fields, and the verifier then learns
+            # no packet range (seen with the aya backend).
+            shortest = min(h.min_len for h in l3s)
+            return (Need("__data", shortest), step,
+                    RetByVersion("__data", var, tuple((h.version[1], h.via[0][1]) for h in l3s)))
+        l2 = l2_spec()
+        steps: list[Step] = [Need("__data", l2.min_len),
+                             Load("__proto", "__data", l2.fields[l2.next_protocol], mutable=True),
+                             Offset("__p", "__data", l2.min_len, mutable=True)]
+        for tag in (tables.HEADERS[t] for t in tables.headers_with("tag")):
+            for _ in range(tables.MAX_VLAN_TAGS):
+                steps.append(IfEq("__proto", tuple(v for _, v in tag.via), (
+                    Need("__p", tag.min_len), Reload("__proto", "__p", tag.fields[tag.next_protocol]),
+                    Advance("__p", tag.min_len))))
+        return (*steps, RetL3("__p", "__proto"))
+
+
+def plans(wanted: set[str], packet: str) -> list[tuple[str, tuple[Step, ...]]]:
+    return Planner(wanted, packet).plans()
+
+
+def _check_roles() -> None:
+    """Every field a role names exists (a typo would otherwise surface as a
+    KeyError in some later build)."""
+    for spec in tables.HEADERS.values():
+        assert spec.role in tables.ROLES, spec.name
+        named = [spec.next_protocol, spec.fragment, spec.length and spec.length[0], spec.version and spec.version[0]]
+        assert all(f in spec.fields for f in named if f), spec.name
+        assert (spec.role == "l2") == (not spec.via), spec.name
+    assert len(tables.headers_with("l2")) == 1, "packet access starts at exactly one L2 header"
+
+
+_check_roles()
