@@ -276,6 +276,10 @@ def test_cli_package_comes_from_pyproject_with_nixpkgs_python() -> None:
     assert deps == {re.split(r"[<>=]", dep)[0] for dep in project["dependencies"]}
     assert d["meta"]["mainProgram"] == "tatara-build"
     assert project["scripts"]["tatara-build"]
+    # PEP 639: the license is an SPDX expression (the table form is deprecated), which needs setuptools >= 77.
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert project["license"] == "MIT"
+    assert pyproject["build-system"]["requires"] == ["setuptools>=77"]
 
 
 def test_flake_outputs() -> None:
@@ -474,6 +478,72 @@ def test_object_nix_really_builds_the_same_object_as_the_host_engine(tmp_path: P
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["objects"][0]["sha256"] == sha(out / "drop-syn.o")
     assert manifest["nix"]["nixpkgs"] == "host-test"  # the flake's provenance reaches the manifest
+
+
+@pytest.mark.slow
+def test_object_nix_really_builds_the_aya_object_like_the_host_engine(tmp_path: Path, nix_build_env) -> None:
+    """nix/object.nix for the aya backend, built by Nix 2.8 with this
+    machine's tools standing in for nixpkgs: the host's rustc and cargo (the
+    ones the host engine picks), bpf-linker from PATH or else tatara-build's
+    own LLVM link driver under that name, and the crates of
+    TATARA_VENDOR_DIR. Its object is byte-identical to a host build with the
+    same tools. Not covered here: build-std and the library lock (the host's
+    rustc must ship a prebuilt BPF core, as Debian's rustc-web does)."""
+    import os
+    import sys
+
+    vendor = os.environ.get("TATARA_VENDOR_DIR")
+    if not vendor:
+        pytest.skip("needs TATARA_VENDOR_DIR: aya-ebpf's crates in `cargo vendor` layout (made on a networked machine)")
+    from tatara_build.compile import toolchain
+
+    rust = toolchain.find_rust()
+    if not rust.prebuilt_core:
+        pytest.skip(f"{rust.rustc} has no prebuilt BPF core (build-std would need the nightly's library lock)")
+    tools = tmp_path / "rust-toolchain"
+    (tools / "bin").mkdir(parents=True)
+    (tools / "bin/rustc").symlink_to(rust.rustc)
+    (tools / "bin/cargo").symlink_to(rust.cargo)
+    linker = tmp_path / "bpf-linker"
+    (linker / "bin").mkdir(parents=True)
+    real = toolchain.find_bpf_linker()
+    if real is not None:
+        (linker / "bin/bpf-linker").symlink_to(real)
+    else:  # what `--linker llvm` runs, under bpf-linker's name
+        (linker / "bin/bpf-linker").write_text(f"#!/bin/sh\nexec {sys.executable} -m tatara_build.compile.link \"$@\"\n")
+        (linker / "bin/bpf-linker").chmod(0o755)
+    llvm = ".".join(map(str, rust.llvm))
+    expr = f"""let
+      pkgs = import {HERE}/host-pkgs.nix {{ }};
+      tatara-build = {{ outPath = "{sys.prefix}"; version = "{VERSION}"; }};
+      mkBpfObject = import {ROOT}/nix/object.nix {{
+        inherit pkgs tatara-build;
+        mkBpfCrate = import {ROOT}/nix/crate.nix {{ inherit pkgs tatara-build; }};
+        toolchain = {{
+          rust = "{tools}"; nightly = "host"; rustVersion = "host";
+          llvmPackages.llvm.version = "{llvm}";
+        }};
+        bpf-linker = {{ outPath = "{linker}"; version = "host"; }};
+        mkVendorDir = _: "{vendor}";
+        ayaLock = {ROOT}/tatara_build/backends/aya_lock.toml;
+        # A prebuilt core: no build-std, so no library lock to check.
+        checkLibraryLock = _: pkgs.runCommand "no-build-std" {{ }} "echo prebuilt core > $out";
+        provenance = {{ nixpkgs = "host-test"; cli-sources = "{_cli_sources_hash()}"; }};
+      }};
+    in mkBpfObject {{ src = {ROOT}/examples/drop-syn.tlisp; }}"""
+    ran = _nix_build(expr)
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    out = Path(ran.stdout.strip().splitlines()[-1])
+    from tatara_build.compile import BuildOptions
+    from tatara_build.pipeline import build
+
+    build(ROOT / "examples/drop-syn.tlisp", tmp_path / "host",
+          BuildOptions(backend="aya", linker="bpf-linker" if real else "llvm", use_cache=False))
+    import hashlib
+
+    sha = lambda p: hashlib.sha256(p.read_bytes()).hexdigest()  # noqa: E731
+    assert sha(out / "drop-syn.o") == sha(tmp_path / "host/drop-syn.o")
+    assert json.loads((out / "manifest.json").read_text())["nix"]["nixpkgs"] == "host-test"
 
 
 def test_the_nix_pins_match_what_the_aya_backend_emits(tmp_path: Path) -> None:
