@@ -200,3 +200,29 @@ def _sri(hex_sha256: str) -> str:
     import base64
 
     return "sha256-" + base64.b64encode(bytes.fromhex(hex_sha256)).decode()
+
+
+def test_nix_flake_check_no_build_passes(inputs, tmp_path: Path, nix_build_env) -> None:
+    """`nix flake check --no-build` (Nix checks every output's type: packages,
+    checks and devShells are derivations, apps name a program, formatter,
+    overlays.default is `final: prev: …`) with IFD disabled, on a copy of the
+    flake whose nixpkgs input is a path flake made of the real lib and the
+    stand-ins, and whose rust-overlay input is the checkout."""
+    src, nixpkgs = tmp_path / "src", tmp_path / "nixpkgs"
+    src.mkdir()
+    for name in ("flake.nix", "flake.lock", "pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    for name in ("nix", "examples", "tatara_build"):
+        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
+    nixpkgs.mkdir()
+    shutil.copytree(inputs["lib"] / "lib", nixpkgs / "lib")
+    shutil.copy(HERE / "real-inputs-pkgs.nix", nixpkgs / "real-inputs-pkgs.nix")
+    (nixpkgs / "default.nix").write_text("args: import ./real-inputs-pkgs.nix (args // { lib = import ./lib; })\n")
+    (nixpkgs / "flake.nix").write_text("{ outputs = { self }: { lib = import ./lib; }; }\n")
+    ran = subprocess.run(
+        ["nix", "flake", "check", "--no-build", "--no-write-lock-file", *NO_IFD,
+         "--override-input", "nixpkgs", f"path:{nixpkgs}",
+         "--override-input", "rust-overlay", f"path:{inputs['overlay']}", f"path:{src}"],
+        capture_output=True, text=True, timeout=900)
+    assert ran.returncode == 0, ran.stderr[-4000:]
+    assert (src / "flake.lock").read_text() == (ROOT / "flake.lock").read_text()  # not rewritten
