@@ -4,7 +4,8 @@ and packages nixpkgs would provide. The full nixpkgs tree cannot be fetched
 on these machines, but these two public repositories can be checked out:
 
     TATARA_NIXPKGS_LIB=<checkout of github:nix-community/nixpkgs.lib>
-    TATARA_RUST_OVERLAY=<checkout of github:oxalica/rust-overlay at flake.lock's rev>
+    TATARA_RUST_OVERLAY=<checkout of github:oxalica/rust-overlay at flake.lock's rev
+                         (a git worktree, or the tree without .git)>
 
 Skipped, with that reason, when either is unset. The rust-overlay tree is
 verified against flake.lock's narHash before anything else, so the test
@@ -80,8 +81,21 @@ def ev(expr: str):
     return json.loads(ran.stdout)
 
 
-def test_the_rust_overlay_checkout_is_the_locked_one(inputs) -> None:
-    assert nar_hash(inputs["overlay"]) == LOCK["rust-overlay"]["locked"]["narHash"]
+def test_the_rust_overlay_checkout_is_the_locked_one(inputs, tmp_path: Path) -> None:
+    """The tree hashes to flake.lock's narHash (as GitHub's tarball would).
+    A git checkout is hashed without .git, and its commit time must be the
+    lock's lastModified (what `nix flake lock` records)."""
+    locked, tree = LOCK["rust-overlay"]["locked"], inputs["overlay"]
+    if (tree / ".git").exists():
+        head = subprocess.run(["git", "-C", str(tree), "log", "-1", "--format=%H %ct"], capture_output=True, text=True)
+        rev, committed = head.stdout.split()
+        assert (rev, int(committed)) == (locked["rev"], locked["lastModified"])
+        export = tmp_path / "rust-overlay"
+        export.mkdir()
+        archive = subprocess.run(["git", "-C", str(tree), "archive", "HEAD"], capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(export)], input=archive.stdout, check=True)
+        tree = export
+    assert nar_hash(tree) == locked["narHash"]
 
 
 def test_every_output_evaluates_with_real_lib_and_rust_overlay_without_ifd(inputs) -> None:
