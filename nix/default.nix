@@ -65,4 +65,7 @@ in
   # `nix build .#rust-library-lock`: the nightly's library/Cargo.lock, to
   # create or refresh nix/rust-library-Cargo.lock.
   rust-library-lock = libraryLock.fromToolchain;
+  # `mkBpfObject { libraryLock = libraryLockFromRustSrc; }`: no copy needed,
+  # but evaluation reads rust-src (import-from-derivation; see library-lock.nix).
+  libraryLockFromRustSrc = libraryLock.fromRustSrc;
 }

@@ -14,6 +14,10 @@ let
   update = "nix build .#rust-library-lock && cp --no-preserve=mode result nix/rust-library-Cargo.lock";
 in
 {
+  # For callers who allow import-from-derivation: `mkBpfObject { libraryLock
+  # = <this>; }` reads the lock out of rust-src while evaluating, no copy needed.
+  inherit fromRustSrc;
+
   # The nightly's lock as a package: how the repository's copy is made.
   fromToolchain = pkgs.runCommand "rust-library-Cargo.lock-${nightly}" { } ''
     cp ${fromRustSrc} $out

@@ -620,17 +620,19 @@ def test_every_flake_output_evaluates_without_import_from_derivation() -> None:
 
 
 def test_reading_the_lock_out_of_rust_src_is_caught_as_import_from_derivation(nix_build_env) -> None:
-    """The check above can fail: the old way (the library lock read out of
-    rust-src while evaluating) is refused with IFD disabled. (`nix eval`,
+    """The check above can fail: the library lock read out of rust-src while
+    evaluating (the opt-in `libraryLockFromRustSrc`, and the old default) is
+    refused with IFD disabled. (`nix eval`,
     which writes the .drv, gets as far as refusing to build it.)"""
     if shutil.which("nix") is None:
         pytest.skip("nix not installed")
     ran = subprocess.run(["nix", "eval", "--json", "--impure", *NO_IFD, "--expr", f"""let l = {LIB}; in (l.mkBpfObject {{
       src = {ROOT}/examples/drop-syn.tlisp;
-      libraryLock = "${{l.toolchain.rustSrc}}/lib/rustlib/src/rust/library/Cargo.lock";
+      libraryLock = l.libraryLockFromRustSrc;
     }}).passthru.vendorDir.args.passthru.vendored"""], capture_output=True, text=True, timeout=120)
     assert ran.returncode != 0
     assert "because the option 'allow-import-from-derivation' is disabled" in ran.stderr, ran.stderr
+    assert ev(f"{LIB}.libraryLockFromRustSrc").endswith("-rust-src-nightly-2026-07-30/lib/rustlib/src/rust/library/Cargo.lock")
 
 
 def _library_lock_expr(tmp_path: Path, rust_src_lock: str, lock: Path | None) -> str:
