@@ -92,6 +92,12 @@ class SourceError(TataraError):
     exit_code = ExitCode.USER
 
 
+class UsageError(TataraError):
+    """A bad command-line value found after parsing (e.g. an unpinned --kernel)."""
+
+    exit_code = ExitCode.USAGE
+
+
 class ToolchainError(TataraError):
     exit_code = ExitCode.TOOLCHAIN
 

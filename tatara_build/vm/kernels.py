@@ -1,60 +1,122 @@
-"""Target kernels: pinned Debian linux-image packages, fetched with
-`apt-get download` into the cache, checked by sha256, unpacked without
-installing anything. The uncompressed `vmlinux` (PVH entry) boots faster
+"""Target kernels: one pinned Debian kernel per line (5.10, 6.1, 6.12, 7.2),
+fetched with `apt-get download` from the line's suite (debian.py: a sources
+list of our own under the cache) into $XDG_CACHE_HOME/tatara-build/kernels,
+checked by sha256 on every use, unpacked without installing anything. The uncompressed `vmlinux` (PVH entry) boots faster
 than the bzImage, so it is extracted when the payload format allows."""
 
 from __future__ import annotations
 
+import fcntl
 import gzip
 import hashlib
 import io
+import json
 import lzma
 import os
+import re
 import shutil
 import struct
 import subprocess
+import tarfile
 import tempfile
+import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import ToolchainError
+from ..errors import ToolchainError, UsageError
+
+
+PINS_FILE = Path(__file__).with_name("kernel_pins.json")
+# Where each kernel line lives in Debian's archive, most stable suite first
+# (a release's main suite changes only at point releases; -security and sid
+# replace builds as they come). `scripts/update-kernel-pins` searches these.
+LINE_SUITES: dict[str, tuple[str, ...]] = {
+    "5.10": ("bullseye-security", "bullseye"),
+    "6.1": ("bookworm", "bookworm-security"),
+    "6.12": ("trixie", "bookworm-security"),
+    "7.2": ("sid",),
+}
+DEFAULT_KERNEL = "6.1"
+UPDATE_COMMAND = "scripts/update-kernel-pins"
+VERSION = re.compile(r"^([0-9]{1,2})\.([0-9]{1,3})(?:\.[0-9]{1,4})?$")
 
 
 @dataclass(frozen=True)
 class KernelPin:
-    release: str  # what `--kernel` and `:kernel` name, e.g. "6.1"
-    package: str  # Debian binary package
+    release: str  # the kernel line `--kernel`, `:kernel` and `:kernels` name, e.g. "6.1"
+    suite: str  # the Debian suite it is downloaded from
+    package: str  # Debian binary package holding the image
     version: str  # its exact version
+    image: str  # the image's path inside the .deb
     deb_sha256: str
-    vmlinuz_sha256: str  # of ./boot/vmlinuz-* inside the .deb
+    vmlinuz_sha256: str  # of the image (bzImage) inside the .deb
+    vmlinux_sha256: str | None = None  # of the ELF kernel extracted from it, when extractable
     # Program kinds whose BPF_PROG_TEST_RUN on this kernel sets up no direct
     # packet pointers (data/data_end), so a packet case of a program that
-    # reads headers cannot show its logic. Measured per pin: cgroup-skb on
-    # 6.1 and 6.12 sees an empty packet (a newer 6.18 does not).
+    # reads headers cannot show its logic. Measured per pin (cgroup-skb on
+    # 6.1 and 6.12 sees an empty packet); the pin updater keeps it.
     no_packet_test_run: frozenset[str] = frozenset()
 
+    @property
+    def line(self) -> tuple[int, int]:
+        return version_tuple(self.release)
 
-# Debian bookworm's own 6.1 (main) and its 6.12 (bookworm-security). Debian
-# drops superseded versions from the archive at point releases: bump the pin
-# (package, version, both hashes) when `apt-get download` cannot find it.
-KERNELS: dict[str, KernelPin] = {
-    k.release: k
-    for k in [
-        KernelPin(
-            "6.1", "linux-image-6.1.0-50-amd64", "6.1.176-1",
-            "7b5597492a0a65aee61985a492e6bcc3f2cde830072a0e3b3d8c7e1b90279bd3",
-            "d8808aa4ca188560da1e6d749dcb930c87a5fd8b11ebff1f3fa6d728af35203d",
-            frozenset({"cgroup-skb"}),
-        ),
-        KernelPin(
-            "6.12", "linux-image-6.12.117+deb12-amd64", "6.12.117-1~deb12u1",
-            "803d36a7cda13355ae8152122470288b2636f19f1cb58162dd9d8b408af9b1b4",
-            "90846a1289d0f21edd8f1226f6f0f6e8e5e72c8bf1ded444e1e38eeb7dc09f4a",
-            frozenset({"cgroup-skb"}),
-        ),
-    ]
-}
-DEFAULT_KERNEL = "6.1"
+    def to_json(self) -> dict:
+        data = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "release"}
+        data["no_packet_test_run"] = sorted(self.no_packet_test_run)
+        return data
+
+
+def load_pins(path: Path = PINS_FILE) -> dict[str, KernelPin]:
+    data = json.loads(path.read_text())
+    return {release: KernelPin(release=release, **{**fields, "no_packet_test_run": frozenset(fields.get("no_packet_test_run", ()))})
+            for release, fields in data.items()}
+
+
+def write_pins(pins: dict[str, KernelPin], path: Path = PINS_FILE) -> None:
+    ordered = sorted(pins.values(), key=lambda p: p.line)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_text(json.dumps({p.release: p.to_json() for p in ordered}, indent=2) + "\n")
+    tmp.replace(path)
+
+
+# Debian's kernels, one per line, pinned by sha256 (kernel_pins.json).
+# Debian drops superseded versions from the archive: when a pin is gone,
+# `scripts/update-kernel-pins` rewrites the file with the suite's newest.
+KERNELS: dict[str, KernelPin] = load_pins()
+
+
+def version_tuple(version: str) -> tuple[int, int]:
+    m = VERSION.match(version)
+    if m is None:
+        raise ValueError(f"not a kernel version: {version!r}")
+    return int(m[1]), int(m[2])
+
+
+def pin_for(version: str) -> KernelPin | None:
+    """The pinned kernel of `version`'s line: "6.12.5" and "6.12" -> the 6.12 pin."""
+    if not VERSION.match(version):
+        return None
+    line = "{}.{}".format(*version_tuple(version))
+    return KERNELS.get(line)
+
+
+def pinned_lines() -> str:
+    return ", ".join(KERNELS)
+
+
+class PinDropped(ToolchainError):
+    """A pinned kernel the archive no longer has (exit 3): the message names
+    the pin to bump. Tests skip on it, with this reason."""
+
+    def __init__(self, pin: KernelPin):
+        self.pin = pin
+        super().__init__(
+            f"kernel pin {pin.release} ({pin.package}={pin.version}) is no longer in Debian {pin.suite}: "
+            f"bump it with `{UPDATE_COMMAND} {pin.release}` in tatara-build's repository (it rewrites "
+            f"tatara_build/vm/kernel_pins.json), or boot an image you have with --kernel PATH"
+        )
 
 
 @dataclass(frozen=True)
@@ -82,74 +144,159 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
+def parse_list(text: str | None) -> list[str]:
+    """`--kernel` text: "all", a comma list of versions and paths, or None
+    (the source's choice). Paths are never split at commas inside them when
+    the whole text names an existing file."""
+    if text is None:
+        return []
+    if Path(text).is_file():
+        return [text]
+    items = [item.strip() for item in text.split(",") if item.strip()]
+    out: list[str] = []
+    for item in items:
+        for name in (list(KERNELS) if item == "all" else [item]):
+            if name not in out:
+                out.append(name)
+    return out
+
+
 def resolve(spec: str | None) -> Kernel:
-    """`None` → the default; "6.1"/"6.12" → a pinned package; else a path."""
+    """`--kernel` value: `None` -> the default; a version ("6.1", "6.12.5")
+    -> the pinned kernel of that line; an existing file -> that image."""
     spec = spec or DEFAULT_KERNEL
-    if spec in KERNELS:
-        return _pinned(KERNELS[spec])
+    pin = pin_for(spec)
+    if pin is not None:
+        return _pinned(pin)
+    if VERSION.match(spec):
+        raise UsageError(f"no pinned kernel for {spec}: the pinned lines are {pinned_lines()}; "
+                         "give a path to a bzImage/vmlinuz with --kernel PATH to boot another")
     path = Path(spec)
     if not path.is_file():
-        known = ", ".join(KERNELS)
-        raise ToolchainError(f"unknown kernel {spec!r}: expected one of {known} or a path to a bzImage/vmlinuz")
+        raise UsageError(f"unknown kernel {spec!r}: expected one of {pinned_lines()}, all, or a path to a bzImage/vmlinuz")
     return Kernel(name=spec, image=path.resolve(), sha256=sha256_file(path))
 
 
+def resolve_version(version: str) -> Kernel:
+    """A source's `:kernel` / `:kernels` value: a version only, never a path
+    (the checker has already accepted its line)."""
+    pin = pin_for(version)
+    if pin is None:
+        raise UsageError(f"no pinned kernel for {version}: the pinned lines are {pinned_lines()}")
+    return _pinned(pin)
+
+
 def _pinned(pin: KernelPin) -> Kernel:
-    home = cache_dir() / "kernels" / f"{pin.package}_{pin.version}"
+    """The pin's image from the cache, its sha256 checked on every use; a
+    missing or mismatching entry is fetched again, never served."""
+    home = cache_entry(pin)
     vmlinuz = home / "vmlinuz"
-    if not vmlinuz.is_file():
+    if not (vmlinuz.is_file() and sha256_file(vmlinuz) == pin.vmlinuz_sha256):
+        if home.exists():
+            shutil.rmtree(home)
         _fetch(pin, home)
-    if sha256_file(vmlinuz) != pin.vmlinuz_sha256:
-        raise ToolchainError(f"cached kernel {vmlinuz} does not match its pinned sha256; delete {home} and retry")
+        if sha256_file(vmlinuz) != pin.vmlinuz_sha256:
+            raise ToolchainError(f"kernel {pin.package}={pin.version}: the image in the .deb does not match its "
+                                 f"pinned sha256 {pin.vmlinuz_sha256}")
     vmlinux = home / "vmlinux"
-    image = vmlinux if vmlinux.is_file() and _recorded_ok(vmlinux) else vmlinuz
+    image = vmlinuz
+    if pin.vmlinux_sha256 and vmlinux.is_file():
+        if sha256_file(vmlinux) == pin.vmlinux_sha256:
+            image = vmlinux
+        else:
+            vmlinux.unlink()  # rebuilt from the checked vmlinuz next time
+    elif pin.vmlinux_sha256:
+        _extract_into(vmlinuz, vmlinux, pin.vmlinux_sha256)
+        image = vmlinux if vmlinux.is_file() else vmlinuz
     return Kernel(pin.release, image, pin.vmlinuz_sha256, pin.package, pin.version, pin.no_packet_test_run)
 
 
-def _recorded_ok(vmlinux: Path) -> bool:
-    record = vmlinux.with_suffix(".sha256")
-    return record.is_file() and record.read_text().strip() == sha256_file(vmlinux)
+def _extract_into(vmlinuz: Path, vmlinux: Path, expected: str) -> None:
+    elf = extract_vmlinux(vmlinuz.read_bytes())
+    if elf is None or hashlib.sha256(elf).hexdigest() != expected:
+        return  # boot the bzImage: slower, same kernel
+    tmp = vmlinux.with_name(f".vmlinux.{os.getpid()}.{threading.get_ident()}")
+    tmp.write_bytes(elf)
+    tmp.replace(vmlinux)
+
+
+@contextmanager
+def _suite_lock(suite_home: Path):
+    """One apt-get per suite directory at a time (parallel tests and VMs)."""
+    suite_home.mkdir(parents=True, exist_ok=True)
+    with open(suite_home / "lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def fetch_deb(pin_suite: str, package: str, version: str, into: Path) -> Path:
+    """The .deb via apt-get download from the suite's own index, updating
+    the index first when it is missing or no longer lists the version."""
+    from . import debian
+
+    suite = debian.suite(pin_suite, cache_dir())
+    with _suite_lock(suite.home):
+        if not any((suite.home / "lists").glob("*_InRelease")):
+            debian.update(suite)
+        try:
+            return debian.download(suite, package, version, into)
+        except debian.Dropped:
+            debian.update(suite)  # maybe only our index is stale
+            return debian.download(suite, package, version, into)
+
+
+def deb_member(deb: Path, member: str, dest: Path) -> None:
+    """Extract one file of a .deb (nothing is installed) to `dest`."""
+    tar = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], check=True, capture_output=True).stdout
+    with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
+        try:
+            info = archive.getmember(member)
+        except KeyError:
+            raise ToolchainError(f"{deb.name} has no {member}") from None
+        source = archive.extractfile(info)
+        if source is None:
+            raise ToolchainError(f"{deb.name}: {member} is not a regular file")
+        dest.write_bytes(source.read())
+
+
+def cache_entry(pin: KernelPin) -> Path:
+    return cache_dir() / "kernels" / f"{pin.package}_{pin.version}"
 
 
 def _fetch(pin: KernelPin, home: Path) -> None:
-    """Download the .deb, check it, unpack vmlinuz (+ vmlinux) into `home`
-    atomically: a temp dir next to it, renamed into place."""
+    """Download the .deb and install its image into the cache."""
+    from . import debian
+
     home.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=home.parent, prefix=".fetch-") as tmp:
-        work = Path(tmp)
-        os.chmod(work, 0o755)  # apt's _apt user may write here
         try:
-            subprocess.run(
-                ["apt-get", "download", f"{pin.package}={pin.version}"],
-                cwd=work, check=True, capture_output=True, text=True, timeout=600,
-            )
-        except (OSError, subprocess.SubprocessError) as err:
-            detail = getattr(err, "stderr", "") or str(err)
-            raise ToolchainError(
-                f"cannot download kernel {pin.package}={pin.version} with apt-get: {detail.strip()[-400:]}\n"
-                "  pass --kernel PATH to boot a bzImage/vmlinuz you have"
-            ) from None
-        (deb,) = work.glob("*.deb")
-        if sha256_file(deb) != pin.deb_sha256:
-            raise ToolchainError(f"{deb.name}: sha256 does not match the pin {pin.deb_sha256}")
-        out = work / "out"
+            deb = fetch_deb(pin.suite, pin.package, pin.version, Path(tmp) / "deb")
+        except debian.Dropped:
+            raise PinDropped(pin) from None
+        install(pin, deb, home)
+
+
+def install(pin: KernelPin, deb: Path, home: Path) -> None:
+    """Check the .deb, unpack the image (+ vmlinux) into `home` atomically:
+    a temp dir next to it, renamed into place."""
+    if sha256_file(deb) != pin.deb_sha256:
+        raise ToolchainError(f"{deb.name}: sha256 does not match the pin {pin.deb_sha256}")
+    home.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=home.parent, prefix=".install-") as tmp:
+        out = Path(tmp) / "out"
         out.mkdir()
-        listing = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], check=True, capture_output=True).stdout
-        members = subprocess.run(["tar", "-t"], input=listing, check=True, capture_output=True).stdout.decode()
-        (member,) = [m for m in members.splitlines() if m.startswith("./boot/vmlinuz-")]
-        subprocess.run(["tar", "-x", "-C", str(out), member], input=listing, check=True, capture_output=True)
-        (out / member).rename(out / "vmlinuz")
-        shutil.rmtree(out / "boot")
-        vmlinux = extract_vmlinux((out / "vmlinuz").read_bytes())
-        if vmlinux is not None:
-            (out / "vmlinux").write_bytes(vmlinux)
-            (out / "vmlinux.sha256").write_text(hashlib.sha256(vmlinux).hexdigest() + "\n")
+        deb_member(deb, pin.image, out / "vmlinuz")
+        if pin.vmlinux_sha256:
+            _extract_into(out / "vmlinuz", out / "vmlinux", pin.vmlinux_sha256)
         try:
             out.rename(home)
         except OSError:
             if not (home / "vmlinuz").is_file():
                 raise
-            # a concurrent fetch won: keep theirs
+            # a concurrent fetch won: keep theirs (checked on use like ours)
 
 
 def extract_vmlinux(bzimage: bytes) -> bytes | None:

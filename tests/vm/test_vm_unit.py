@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tatara_build.errors import ToolchainError, VmError
+from tatara_build.errors import ToolchainError, UsageError, VmError
 from tatara_build.vm import initramfs, kernels, qemu, results, runner, sourcemap
 
 # bpftool 7.1 output captured from a 6.1 guest (inputs to the parsers).
@@ -254,9 +254,11 @@ def test_extract_vmlinux_from_xz_payload_and_refuse_garbage():
     assert kernels.extract_vmlinux(b"\0" * 0x400) is None
 
 
-def test_unknown_kernel_is_a_toolchain_error():
-    with pytest.raises(ToolchainError, match="unknown kernel"):
+def test_unpinned_kernel_line_is_a_usage_error():
+    with pytest.raises(UsageError, match="no pinned kernel for 2.6: the pinned lines are 5.10, 6.1, 6.12, 7.2"):
         kernels.resolve("2.6")
+    with pytest.raises(UsageError, match="unknown kernel 'nope'"):
+        kernels.resolve("nope")
 
 
 def test_qemu_command_line(tmp_path):
