@@ -388,7 +388,8 @@ class ProgramDecl(Node):
     attach: Attach | None = None
     license: str = "GPL"
     uses_maps: list[str] = []
-    kernel: str | None = None  # target kernel, e.g. "6.1"
+    kernel: str | None = None  # target kernel, e.g. "6.1" (a version names its pinned line)
+    kernels: list[str] = []  # kernels the program promises to run on, e.g. ["5.10", "6.1"]
     max_insns: int | None = None  # verifier budget
 
 

@@ -12,16 +12,26 @@ from rich.console import Console
 from rich.table import Table
 
 from .errors import RejectedError
-from .vm.results import Verification
+from .vm.results import ProgramResult, Verification
 
 _OK = {"accepted": "[green]accepted[/]", "rejected": "[red]rejected[/]",
        "over-budget": "[red]over budget[/]", "not-loaded": "[yellow]not loaded[/]"}
 
 
-def merge_into_manifest(manifest: Path, verification: Verification) -> None:
-    """Set `verification` in an existing manifest.json (atomic replace)."""
+Matrix = dict[str, Verification]  # by kernel name ("6.1", or the image path given)
+
+
+def merge_into_manifest(manifest: Path, matrix: Matrix) -> None:
+    """Set `verification[kernel]` for each kernel run in an existing
+    manifest.json (atomic replace). Results kept from earlier runs on other
+    kernels stay only when they are about the same object bytes."""
     data = json.loads(manifest.read_text())
-    data["verification"] = verification.model_dump(mode="json")
+    digests = {o.sha256 for v in matrix.values() for o in v.objects}
+    earlier = data.get("verification") or {}
+    kept = {name: v for name, v in earlier.items()
+            if name not in matrix and isinstance(v, dict) and isinstance(v.get("objects"), list)
+            and {o.get("sha256") for o in v["objects"]} == digests}
+    data["verification"] = {**kept, **{name: v.model_dump(mode="json") for name, v in matrix.items()}}
     tmp = manifest.with_name(f".{manifest.name}.{os.getpid()}")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
     tmp.replace(manifest)
@@ -84,10 +94,115 @@ def render(v: Verification, console: Console | None = None) -> None:
         console.print(f"[yellow]skipped:[/] {reason}")
 
 
+def render_matrix(matrix: Matrix, console: Console | None = None) -> None:
+    """One kernel: its full report. Several: one line per kernel, the matrix
+    of program x kernel (verdict, verified insns, states, packet cases) with
+    the insns spread across kernels, then each kernel's failures."""
+    if len(matrix) == 1:
+        render(next(iter(matrix.values())), console)
+        return
+    if console is None:
+        console = Console(stderr=True)
+        if not console.is_terminal:
+            console = Console(stderr=True, width=160)
+    for name, v in matrix.items():
+        kernel = f"{v.kernel.package} {v.kernel.version}" if v.kernel.package else v.kernel.name
+        loads = "" if v.load_seconds is None else f", loading {v.load_seconds:.2f} s"
+        console.print(f"[bold]kernel {name}[/] {kernel} ({v.accel}), VM {v.boot_seconds:.2f} s{loads}", highlight=False)
+    table = Table(title="kernel matrix (verdict insns/states, packet cases passed/run)", title_justify="left")
+    table.add_column("program")
+    for name in matrix:
+        table.add_column(name)
+    table.add_column("insns spread", justify="right")
+    for obj_name, program in _programs(matrix):
+        row, counts = [f"{obj_name}:{program}"], []
+        for v in matrix.values():
+            p = _program(v, obj_name, program)
+            if p is None:
+                row.append("-")
+                continue
+            if p.verified_insns is not None:
+                counts.append(p.verified_insns)
+            cases = [c for c in v.cases if c.program == program]
+            ran = [c for c in cases if not c.skipped]
+            passed = sum(c.passed for c in ran)
+            cell = f"{_OK[p.verdict]} {_n(p.verified_insns)}/{_n(p.total_states)}"
+            if cases:
+                colour = "green" if passed == len(ran) else "red"
+                cell += f" [{colour}]{passed}/{len(ran)}[/]" + (f" ({len(cases) - len(ran)} skipped)" if len(ran) < len(cases) else "")
+            row.append(cell)
+        row.append(f"{min(counts)}..{max(counts)}" if counts else "-")
+        table.add_row(*row)
+    console.print(table)
+    for name, v in matrix.items():
+        if not v.passed:
+            console.print(f"[red]kernel {name}:[/]")
+            _render_failures(v, console)
+        for reason in dict.fromkeys(x.skipped for x in [*v.cases, *v.maps] if x.skipped):
+            console.print(f"[yellow]skipped on {name}:[/] {reason}")
+
+
+def _programs(matrix: Matrix) -> list[tuple[str, str]]:
+    """(object file name, program) pairs in first-seen order."""
+    seen: dict[tuple[str, str], None] = {}
+    for v in matrix.values():
+        for o in v.objects:
+            for p in o.programs:
+                seen[(Path(o.path).name, p.program)] = None
+            if not o.programs:
+                seen[(Path(o.path).name, "-")] = None
+    return list(seen)
+
+
+def _program(v: Verification, obj_name: str, program: str):
+    for o in v.objects:
+        if Path(o.path).name == obj_name:
+            if program == "-" and not o.programs:
+                return ProgramResult(program="-", verdict="not-loaded", max_insns=0)
+            return next((p for p in o.programs if p.program == program), None)
+    return None
+
+
+def _render_failures(v: Verification, console: Console) -> None:
+    for obj in v.objects:
+        for p in obj.programs:
+            if p.verdict == "rejected" and p.verifier_log:
+                where = f" at {p.failing_span}" if p.failing_span else ""
+                console.print(f"[red]verifier log of {p.program}[/]{where}:")
+                console.print("\n".join(p.verifier_log.splitlines()[-25:]), markup=False, highlight=False)
+            elif p.verdict == "over-budget":
+                console.print(f"[red]{p.program}[/] verified {p.verified_insns} insns, over :max-insns {p.max_insns}")
+        if obj.loader_output:
+            console.print(f"[red]{Path(obj.path).name} did not load:[/]")
+            console.print(obj.loader_output, markup=False, highlight=False)
+    for c in v.cases:
+        if not (c.passed or c.skipped):
+            console.print(f"  {c.test}/{c.case}: expected {c.expect} ({c.expect_value}), got {c.error or c.got}",
+                          markup=False, highlight=False)
+    for m in v.maps:
+        if not (m.passed or m.skipped):
+            console.print(f"  {m.test}: map {m.map}[{m.key}] = {m.got}, expected {m.expected}", markup=False, highlight=False)
+
+
+def verdict_matrix(matrix: Matrix) -> None:
+    """Raise RejectedError (exit 4) naming each kernel's failures."""
+    problems = []
+    for name, v in matrix.items():
+        problems += [f"kernel {name}: {p}" for p in _problems(v)]
+    if problems:
+        raise RejectedError("verification failed:\n  " + "\n  ".join(problems))
+
+
 def verdict(v: Verification) -> None:
     """Raise RejectedError (exit 4) naming what failed, if anything did."""
     if v.passed:
         return
+    raise RejectedError("verification failed:\n  " + "\n  ".join(_problems(v)))
+
+
+def _problems(v: Verification) -> list[str]:
+    if v.passed:
+        return []
     problems = [f"{p.program}: {p.verdict}" for o in v.objects for p in o.programs if p.verdict != "accepted"]
     # An object can fail after every program passed the verifier (pinning,
     # a map): never an empty reason.
@@ -97,7 +212,7 @@ def verdict(v: Verification) -> None:
                  for c in v.cases if not (c.passed or c.skipped)]
     problems += [f"{m.test}: map {m.map}[{m.key}] = {m.got}, expected {m.expected}"
                  for m in v.maps if not (m.passed or m.skipped)]
-    raise RejectedError("verification failed:\n  " + "\n  ".join(problems))
+    return problems
 
 
 def _last_line(text: str) -> str:

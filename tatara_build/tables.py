@@ -29,11 +29,15 @@ HELPERS: dict[str, Helper] = {
         Helper("get-current-uid-gid", "u64", "bpf_get_current_uid_gid", "aya_ebpf::helpers::bpf_get_current_uid_gid", 15),
         Helper("get-prandom", "u32", "bpf_get_prandom_u32", "aya_ebpf::helpers::bpf_get_prandom_u32", 7),
         Helper("ktime-ns", "u64", "bpf_ktime_get_ns", "aya_ebpf::helpers::bpf_ktime_get_ns", 5),
+        # CLOCK_BOOTTIME (counts suspend), a cheaper coarse clock, and TAI.
+        Helper("ktime-boot-ns", "u64", "bpf_ktime_get_boot_ns", "aya_ebpf::helpers::bpf_ktime_get_boot_ns", 125),
+        Helper("ktime-coarse-ns", "u64", "bpf_ktime_get_coarse_ns", "aya_ebpf::helpers::bpf_ktime_get_coarse_ns", 160),
+        Helper("ktime-tai-ns", "u64", "bpf_ktime_get_tai_ns", "aya_ebpf::helpers::bpf_ktime_get_tai_ns", 208),
     ]
 }
 
 # Helpers every program kind may call (kernel: bpf_base_func_proto).
-BASE_HELPERS = ("get-current-cpu", "get-prandom", "ktime-ns")
+BASE_HELPERS = ("get-current-cpu", "get-prandom", "ktime-ns", "ktime-boot-ns", "ktime-coarse-ns", "ktime-tai-ns")
 # Tracing kinds also see the current task.
 TASK_HELPERS = BASE_HELPERS + ("get-current-pid-tgid", "get-current-uid-gid")
 
@@ -398,6 +402,66 @@ LAYER_FIELD_BITS = {
 TCP_FLAG_BITS = {flag: 1 << bit for bit, flag in enumerate(_TCP_FLAGS)}
 IPV4_FLAG_BITS = {"df": 0x4000, "mf": 0x2000}
 LAYER_FLAG_BITS = {"tcp": TCP_FLAG_BITS, "ipv4": IPV4_FLAG_BITS}
+
+# --- kernel lines and the first kernel of each feature ----------------------
+
+# The kernel lines tatara-build pins and boots (tatara_build/vm/kernel_pins.json
+# holds one Debian build of each). `:kernel` and `:kernels` name these; a
+# longer version ("6.12.5") names its line.
+KERNEL_LINES = ("5.10", "6.1", "6.12", "7.2")
+
+
+@dataclass(frozen=True)
+class Since:
+    """The first mainline kernel with a feature, and how messages name it."""
+
+    version: str
+    what: str
+
+
+# Every program kind, map kind and helper has an entry (a test checks), from
+# the kernel's own history (include/uapi/linux/bpf.h, Documentation/bpf).
+PROGRAM_KIND_SINCE: dict[str, Since] = {
+    "socket-filter": Since("3.19", "socket-filter programs"),
+    "kprobe": Since("4.1", "kprobe programs"),
+    "tc": Since("4.1", "tc (cls_bpf) programs"),
+    "tracepoint": Since("4.7", "tracepoint programs"),
+    "xdp": Since("4.8", "XDP programs"),
+    "perf-event": Since("4.9", "perf-event programs"),
+    "cgroup-skb": Since("4.10", "cgroup-skb programs"),
+    "lsm": Since("5.7", "BPF LSM programs"),
+}
+MAP_KIND_SINCE: dict[str, Since] = {
+    "hash": Since("3.19", "hash maps"),
+    "array": Since("3.19", "array maps"),
+    "perf-event-array": Since("4.3", "perf-event arrays"),
+    "per-cpu-hash": Since("4.6", "per-CPU hash maps"),
+    "per-cpu-array": Since("4.6", "per-CPU array maps"),
+    "stack-trace": Since("4.6", "stack-trace maps"),
+    "lru-hash": Since("4.10", "LRU hash maps"),
+    "lpm-trie": Since("4.11", "LPM trie maps"),
+    "ring-buf": Since("5.8", "ring buffers (BPF_MAP_TYPE_RINGBUF)"),
+}
+HELPER_SINCE: dict[str, Since] = {
+    "get-prandom": Since("4.1", "helper `get-prandom` (bpf_get_prandom_u32)"),
+    "get-current-cpu": Since("4.1", "helper `get-current-cpu` (bpf_get_smp_processor_id)"),
+    "ktime-ns": Since("4.1", "helper `ktime-ns` (bpf_ktime_get_ns)"),
+    "get-current-pid-tgid": Since("4.2", "helper `get-current-pid-tgid` (bpf_get_current_pid_tgid)"),
+    "get-current-uid-gid": Since("4.2", "helper `get-current-uid-gid` (bpf_get_current_uid_gid)"),
+    "ktime-boot-ns": Since("5.8", "helper `ktime-boot-ns` (bpf_ktime_get_boot_ns)"),
+    "ktime-coarse-ns": Since("5.11", "helper `ktime-coarse-ns` (bpf_ktime_get_coarse_ns)"),
+    "ktime-tai-ns": Since("6.1", "helper `ktime-tai-ns` (bpf_ktime_get_tai_ns)"),
+}
+# Body forms whose code needs a newer verifier, by the IR's `form` name.
+FORM_SINCE: dict[str, Since] = {
+    "loop": Since("5.3", "bounded loops"),
+}
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """"6.12.5" -> (6, 12, 5); compares kernel versions and lines."""
+    return tuple(int(part) for part in version.split("."))
+
 
 # BPF limits the checker enforces.
 STACK_LIMIT = 512

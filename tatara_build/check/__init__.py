@@ -17,6 +17,7 @@ from collections import Counter
 from .. import ir, mapdata, tables
 from ..errors import Diagnostic, SourceError
 from .exprs import FunctionChecker
+from .kernels import check_kernels
 from .packets import check_tests
 
 __all__ = ["check"]
@@ -39,6 +40,7 @@ def check(module: ir.Module) -> ir.Module:
         if program is not None:
             errors += FunctionChecker(fn, program, maps, global_names).run()
     errors += check_tests(module, programs, maps)
+    errors += check_kernels(module, programs, maps)
     if errors:
         errors.sort(key=lambda d: (d.span.line, d.span.col) if d.span else (0, 0))
         raise SourceError(errors)

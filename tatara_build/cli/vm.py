@@ -13,7 +13,12 @@ import typer
 from .app import SCHEMAS, app, json_errors, reports_errors
 from .build import BACKEND, CLANG, VENDOR, Backend
 
-KERNEL = typer.Option(None, "--kernel", help="6.1 (Debian bookworm, the default), 6.12, or a path to a bzImage/vmlinuz")
+KERNEL = typer.Option(None, "--kernel", help="kernels to boot: a comma list of pinned lines (5.10, 6.1, 6.12, 7.2; "
+                      "a version such as 6.12.5 names its line), `all`, or a path to a bzImage/vmlinuz. Default: "
+                      "the source's :kernels/:kernel (test), else 6.1")
+JOBS = typer.Option(None, "-j", "--jobs", min=1, help="VMs to run at once, one per kernel (default: the number of cores)")
+JUNIT = typer.Option(None, "--junit", dir_okay=False,
+                     help="also write JUnit XML here: one testcase per program x kernel and per packet case")
 TIMEOUT = typer.Option(180.0, "--timeout", help="seconds before QEMU is killed (exit 5, 'VM timed out')")
 ACCEL = typer.Option("auto", "--accel", help="auto (KVM when a probe boot works, else TCG), kvm or tcg")
 JSON = typer.Option(False, "--json", help="print the results as JSON on stdout instead of tables")
@@ -24,34 +29,43 @@ instructions, states, stack depth, xlated/jited size and verification time per p
 rejection the verifier log with the failing source line. One VM boot for all objects. A
 manifest.json next to the objects gets the results under `verification`.
 
-Exit codes: 4 when a program is rejected or over --max-insns, 5 when the VM fails or times out.
+With several kernels (`--kernel 5.10,6.1,6.12,7.2` or `all`) one VM per kernel runs, up to -j
+at a time, and a matrix of program x kernel is shown; the manifest's `verification` is keyed
+by kernel. --junit FILE writes the results for CI.
 
-Example: tatara-build verify out/drop-syn.o --kernel 6.1""")
+Exit codes: 2 unknown kernel, 3 kernel download failed (or its pin was dropped: the message
+names the pin to bump), 4 when a program is rejected or over --max-insns, 5 when a VM fails.
+
+Example: tatara-build verify out/drop-syn.o --kernel all --junit out/junit.xml""")
 @reports_errors
 def verify(
     objects: list[Path] = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="BPF objects (.o)"),
     kernel: Optional[str] = KERNEL,
-    max_insns: Optional[int] = typer.Option(None, "--max-insns", help="verified-instruction budget per program"),
+    max_insns: Optional[int] = typer.Option(None, "--max-insns", help="verified-instruction budget per program, on each kernel"),
     timeout: float = TIMEOUT,
     accel: str = ACCEL,
+    jobs: Optional[int] = JOBS,
+    junit: Optional[Path] = JUNIT,
     json_out: bool = JSON,
 ) -> None:
     from .. import report, tables
-    from ..vm import kernels, runner
+    from ..vm import kernels, matrix, runner
 
     def run():
-        jobs = [runner.ObjectJob(path, default_max_insns=max_insns or tables.DEFAULT_MAX_INSNS,
-                                 generated=_generated_next_to(path)) for path in objects]
-        return runner.run(jobs, kernels.resolve(kernel), timeout=timeout, accel=accel)
+        object_jobs = [runner.ObjectJob(path, default_max_insns=max_insns or tables.DEFAULT_MAX_INSNS,
+                                        generated=_generated_next_to(path)) for path in objects]
+        specs = kernels.parse_list(kernel) or [kernels.DEFAULT_KERNEL]
+        return matrix.run(object_jobs, specs, jobs=jobs, timeout=timeout, accel=accel)
 
-    verification = json_errors(json_out, run)
+    results = json_errors(json_out, run)
     for manifest in _manifests_listing(objects):
-        mine = [o for o in verification.objects if Path(o.path).resolve().parent == manifest.parent]
-        verified = all(o.loaded and all(p.verdict == "accepted" for p in o.programs) for o in mine)
-        report.merge_into_manifest(manifest, verification.model_copy(
-            update={"objects": mine, "verified": verified, "passed": verified}))
-    _show(verification, json_out)
-    report.verdict(verification)
+        per_kernel = {}
+        for name, verification in results.items():
+            mine = [o for o in verification.objects if Path(o.path).resolve().parent == manifest.parent]
+            verified = all(o.loaded and all(p.verdict == "accepted" for p in o.programs) for o in mine)
+            per_kernel[name] = verification.model_copy(update={"objects": mine, "verified": verified, "passed": verified})
+        report.merge_into_manifest(manifest, per_kernel)
+    _finish(results, json_out, junit, "tatara-build verify")
 
 
 @app.command(help="""Build FILE (like `tatara-build build`), then in one QEMU VM on the program's
@@ -62,9 +76,14 @@ count every run) and reports the kernel's average ns/packet. Results go into OUT
 under `verification`. The kernel is downloaded once (apt-get download, sha256-checked) into
 $XDG_CACHE_HOME/tatara-build/kernels; KVM is used only when a probe boot shows it works.
 
-Exit codes: 1 source error, 3 toolchain, 4 rejection or failed test, 5 VM failure or timeout.
+Without --kernel the kernels are the ones the programs promise (`:kernels ("5.10" "6.1")`,
+`:kernel "6.12.5"` names the 6.12 line), else 6.1. Several kernels boot in parallel (-j) and
+the results are a matrix; `verification` in the manifest is keyed by kernel.
 
-Example: tatara-build test examples/drop-syn.tlisp --backend c -o out""")
+Exit codes: 1 source error, 2 unknown kernel, 3 toolchain (or a dropped kernel pin), 4 rejection
+or failed test, 5 VM failure or timeout.
+
+Example: tatara-build test examples/drop-syn.tlisp --backend c -o out --kernel all --junit junit.xml""")
 @reports_errors
 def test(
     file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="the .tlisp source file"),
@@ -75,36 +94,58 @@ def test(
     kernel: Optional[str] = KERNEL,
     timeout: float = TIMEOUT,
     accel: str = ACCEL,
+    jobs: Optional[int] = JOBS,
+    junit: Optional[Path] = JUNIT,
     json_out: bool = JSON,
 ) -> None:
     from .. import pipeline, report
+    from ..check.kernels import promised
     from ..compile import BuildOptions
     from ..compile.progress import make_progress
-    from ..vm import cases, kernels, runner
+    from ..vm import cases, kernels, matrix
 
     def run():
         progress = make_progress(json_out)
         module = pipeline.load_checked(file, progress)  # once: the build and the cases share it
+        specs = kernels.parse_list(kernel) or _promised_by(module, promised) or [kernels.DEFAULT_KERNEL]
+        for spec in specs:
+            kernels.validate(spec)  # a bad --kernel is exit 2 before minutes of compiling
+        resolve = kernels.resolve if kernel else kernels.resolve_version
         options = BuildOptions(**{k: v for k, v in dict(backend=backend.value, vendor_dir=vendor_dir,
                                                          clang=clang).items() if v is not None})
         manifest = pipeline.build(file, out, options, progress, module)
         objects, case_jobs, map_jobs = cases.jobs(module, out, manifest)
-        target = kernel or next((p.kernel for p in module.programs if p.kernel), None)
-        return runner.run(objects, kernels.resolve(target), case_jobs, map_jobs, timeout=timeout, accel=accel)
+        return matrix.run(objects, specs, case_jobs, map_jobs, jobs=jobs, timeout=timeout, accel=accel,
+                          resolve=resolve)
 
-    verification = json_errors(json_out, run)
-    report.merge_into_manifest(out / "manifest.json", verification)
-    _show(verification, json_out)
-    report.verdict(verification)
+    results = json_errors(json_out, run)
+    report.merge_into_manifest(out / "manifest.json", results)
+    _finish(results, json_out, junit, f"tatara-build test {file.name}")
 
 
-def _show(verification, json_out: bool) -> None:
+def _promised_by(module, promised) -> list[str]:
+    """Every kernel line the source's programs promise, oldest first."""
+    from .. import tables
+
+    lines = {line for p in module.programs for line in promised(p)}
+    return sorted(lines, key=tables.version_tuple)
+
+
+def _finish(results, json_out: bool, junit: Optional[Path], name: str) -> None:
+    """Show the results (tables on stderr, or JSON keyed by kernel on stdout),
+    write the JUnit file when asked, then exit 4 on any failure."""
+    import json as json_module
+
+    from .. import junit as junit_xml
     from .. import report
 
+    if junit is not None:
+        junit_xml.write(junit, results, name)
     if json_out:
-        print(verification.model_dump_json(indent=2))
+        print(json_module.dumps({k: v.model_dump(mode="json") for k, v in results.items()}, indent=2))
     else:
-        report.render(verification)
+        report.render_matrix(results)
+    report.verdict_matrix(results)
 
 
 def _generated_next_to(obj: Path) -> list[Path]:
@@ -127,9 +168,14 @@ def _manifests_listing(objects: list[Path]) -> list[Path]:
 
 
 def _verification_schema() -> type:
+    from pydantic import RootModel
+
     from ..vm.results import Verification
 
-    return Verification
+    class VerificationByKernel(RootModel[dict[str, Verification]]):
+        """manifest.json's `verification` and `--json`: results keyed by kernel."""
+
+    return VerificationByKernel
 
 
 SCHEMAS["verification"] = _verification_schema

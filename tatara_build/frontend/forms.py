@@ -98,7 +98,7 @@ def map_type(opts: dict[str, Datum], which: str) -> str | None:
 
 
 def defbpf_program(form: SList, module: ir.Module) -> None:
-    opts = options(form, form.items[2:], ("kind", "attach", "license", "uses-maps", "kernel", "max-insns"), ("kind",))
+    opts = options(form, form.items[2:], ("kind", "attach", "license", "uses-maps", "kernel", "kernels", "max-insns"), ("kind",))
     decl = new.ProgramDecl(
         span=form.span,
         name=name(form.items[1], "program"),
@@ -112,9 +112,18 @@ def defbpf_program(form: SList, module: ir.Module) -> None:
         decl.uses_maps = name_list(opts["uses-maps"], "map")
     if "kernel" in opts:
         decl.kernel = string(opts["kernel"], ":kernel", KERNEL_VERSION, 'a kernel version such as "6.1" or "6.12.5"')
+    if "kernels" in opts:
+        decl.kernels = kernel_list(opts["kernels"])
     if "max-insns" in opts:
         decl.max_insns = integer(opts["max-insns"], ":max-insns", 1, tables.DEFAULT_MAX_INSNS)
     module.programs.append(decl)
+
+
+def kernel_list(d: Datum) -> list[str]:
+    """`:kernels ("5.10" "6.1")`: the kernels a program promises to run on."""
+    if not isinstance(d, SList) or not d.items:
+        raise FormError(f'expected a list of kernel versions, e.g. :kernels ("5.10" "6.1"), got {describe(d)}', d.span)
+    return [string(x, ":kernels", KERNEL_VERSION, 'a kernel version such as "5.10" or "6.12"') for x in d.items]
 
 
 def attach(d: Datum) -> ir.Attach:

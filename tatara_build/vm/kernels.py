@@ -161,6 +161,13 @@ def parse_list(text: str | None) -> list[str]:
     return out
 
 
+def validate(spec: str) -> None:
+    """Raise UsageError (exit 2) now for a `--kernel` item that names no
+    pinned line and no file; downloads happen later, in `resolve`."""
+    if pin_for(spec) is None and not (not VERSION.match(spec) and Path(spec).is_file()):
+        resolve(spec)  # raises the right message
+
+
 def resolve(spec: str | None) -> Kernel:
     """`--kernel` value: `None` -> the default; a version ("6.1", "6.12.5")
     -> the pinned kernel of that line; an existing file -> that image."""

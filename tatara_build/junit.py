@@ -1,0 +1,116 @@
+"""VM results as JUnit XML, the report format CI systems read (GitHub
+Actions through test-reporter actions, GitLab's `artifacts:reports:junit`,
+Jenkins). One <testsuite> per kernel; in it one <testcase> per program
+(did the verifier accept it within :max-insns), per program x packet case,
+and per map expectation. A rejected program's testcase carries the
+verifier log; its packet cases fail with the same reason. Skipped cases
+say why. Written atomically (temp file, then rename)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import xml.etree.ElementTree as ET
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .vm.results import Verification
+
+# Characters XML 1.0 cannot carry (verifier logs are ASCII, but a loader's
+# output may hold anything); they become U+FFFD.
+_XML_INVALID = {c: 0xFFFD for c in [*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0xFFFE, 0xFFFF]}
+LOG_TAIL_LINES = 200  # a verifier log can be millions of lines; keep its end
+
+
+def _text(value: str) -> str:
+    return value.translate(_XML_INVALID)
+
+
+def _tail(log: str) -> str:
+    lines = log.splitlines()
+    return "\n".join(lines[-LOG_TAIL_LINES:])
+
+
+def document(matrix: dict[str, Verification], name: str = "tatara-build") -> ET.Element:
+    root = ET.Element("testsuites", name=name)
+    totals = dict(tests=0, failures=0, errors=0, skipped=0)
+    seconds = 0.0
+    stamp = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
+    for kernel, v in matrix.items():
+        suite = ET.SubElement(root, "testsuite", name=f"kernel {kernel}", timestamp=stamp, hostname=_text(socket.gethostname()))
+        counts = dict(tests=0, failures=0, errors=0, skipped=0)
+        properties = ET.SubElement(suite, "properties")
+        for key, value in (("kernel", kernel), ("package", v.kernel.package), ("version", v.kernel.version),
+                           ("sha256", v.kernel.sha256), ("accel", v.accel)):
+            if value:
+                ET.SubElement(properties, "property", name=key, value=_text(str(value)))
+        rejected: dict[str, str] = {}
+        for obj in v.objects:
+            stem = Path(obj.path).stem
+            for p in obj.programs:
+                case = _case(suite, counts, f"{kernel}.{p.program}", "verify",
+                             (p.verification_time_us or 0) / 1e6)
+                ET.SubElement(case, "system-out").text = _text(
+                    f"verdict {p.verdict}, verified insns {p.verified_insns}, budget {p.max_insns}, "
+                    f"states {p.total_states}/{p.peak_states}, stack {p.stack_depth}")
+                if p.verdict != "accepted":
+                    message = f"{p.program}: {p.verdict} on kernel {kernel}"
+                    if p.verdict == "over-budget":
+                        message += f" ({p.verified_insns} insns > :max-insns {p.max_insns})"
+                    if p.failing_span:
+                        message += f" at {p.failing_span}"
+                    body = _tail(p.verifier_log or obj.loader_output or "")
+                    _fail(case, counts, message, p.verdict, body)
+                    rejected[p.program] = message
+            if not obj.loaded and not obj.programs:
+                case = _case(suite, counts, f"{kernel}.{stem}", "load", 0.0)  # no program got as far as the verifier
+                _fail(case, counts, f"{Path(obj.path).name} did not load on kernel {kernel}", "not-loaded",
+                      _tail(obj.loader_output or ""))
+        for c in v.cases:
+            case = _case(suite, counts, f"{kernel}.{c.program}", f"{c.test}/{c.case}",
+                         (c.ns_per_packet or 0) * c.repeat / 1e9)
+            if c.skipped:
+                ET.SubElement(case, "skipped", message=_text(c.skipped))
+                counts["skipped"] += 1
+            elif not c.passed:
+                reason = rejected.get(c.program)
+                got = c.error or c.got
+                message = reason or f"expected {c.expect} ({c.expect_value}), got {got}"
+                _fail(case, counts, message, "packet-case", f"expected {c.expect} ({c.expect_value}), got {got}")
+        for m in v.maps:
+            case = _case(suite, counts, f"{kernel}.maps", f"{m.test}/{m.map}[{m.key}]", 0.0)
+            if m.skipped:
+                ET.SubElement(case, "skipped", message=_text(m.skipped))
+                counts["skipped"] += 1
+            elif not m.passed:
+                _fail(case, counts, f"map {m.map}[{m.key}] = {m.got}, expected {m.expected}", "map-check", "")
+        for key, value in counts.items():
+            suite.set(key, str(value))
+            totals[key] += value
+        suite.set("time", f"{v.boot_seconds:.3f}")
+        seconds += v.boot_seconds
+    for key, value in totals.items():
+        root.set(key, str(value))
+    root.set("time", f"{seconds:.3f}")
+    return root
+
+
+def _case(suite: ET.Element, counts: dict[str, int], classname: str, name: str, seconds: float) -> ET.Element:
+    counts["tests"] += 1
+    return ET.SubElement(suite, "testcase", classname=_text(classname), name=_text(name), time=f"{seconds:.6f}")
+
+
+def _fail(case: ET.Element, counts: dict[str, int], message: str, kind: str, body: str) -> None:
+    counts["failures"] += 1
+    failure = ET.SubElement(case, "failure", message=_text(message), type=kind)
+    failure.text = _text(body)
+
+
+def write(path: Path, matrix: dict[str, Verification], name: str = "tatara-build") -> None:
+    root = document(matrix, name)
+    ET.indent(root)
+    data = b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8") + b"\n"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    tmp.write_bytes(data)
+    tmp.replace(path)
