@@ -50,9 +50,6 @@ def document(matrix: dict[str, Verification], name: str = "tatara-build") -> ET.
             for p in obj.programs:
                 case = _case(suite, counts, f"{kernel}.{p.program}", "verify",
                              (p.verification_time_us or 0) / 1e6)
-                ET.SubElement(case, "system-out").text = _text(
-                    f"verdict {p.verdict}, verified insns {p.verified_insns}, budget {p.max_insns}, "
-                    f"states {p.total_states}/{p.peak_states}, stack {p.stack_depth}")
                 if p.verdict != "accepted":
                     message = f"{p.program}: {p.verdict} on kernel {kernel}"
                     if p.verdict == "over-budget":
@@ -62,8 +59,12 @@ def document(matrix: dict[str, Verification], name: str = "tatara-build") -> ET.
                     body = _tail(p.verifier_log or obj.loader_output or "")
                     _fail(case, counts, message, p.verdict, body)
                     rejected[p.program] = message
-            if not obj.loaded and not obj.programs:
-                case = _case(suite, counts, f"{kernel}.{stem}", "load", 0.0)  # no program got as far as the verifier
+                ET.SubElement(case, "system-out").text = _text(  # after any failure, as the schema orders them
+                    f"verdict {p.verdict}, verified insns {p.verified_insns}, budget {p.max_insns}, "
+                    f"states {p.total_states}/{p.peak_states}, stack {p.stack_depth}")
+            if not obj.loaded and all(p.verdict == "accepted" for p in obj.programs):
+                # the object failed outside any program's verification (maps, pins, BTF)
+                case = _case(suite, counts, f"{kernel}.{stem}", "load", 0.0)
                 _fail(case, counts, f"{Path(obj.path).name} did not load on kernel {kernel}", "not-loaded",
                       _tail(obj.loader_output or ""))
         for c in v.cases:

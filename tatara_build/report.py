@@ -117,7 +117,7 @@ def render_matrix(matrix: Matrix, console: Console | None = None) -> None:
     for obj_name, program in _programs(matrix):
         row, counts = [f"{obj_name}:{program}"], []
         for v in matrix.values():
-            p = _program(v, obj_name, program)
+            obj, p = _program(v, obj_name, program)
             if p is None:
                 row.append("-")
                 continue
@@ -126,7 +126,8 @@ def render_matrix(matrix: Matrix, console: Console | None = None) -> None:
             cases = [c for c in v.cases if c.program == program]
             ran = [c for c in cases if not c.skipped]
             passed = sum(c.passed for c in ran)
-            cell = f"{_OK[p.verdict]} {_n(p.verified_insns)}/{_n(p.total_states)}"
+            verdict = _OK[p.verdict] if obj.loaded or p.verdict != "accepted" else "[red]load failed[/]"
+            cell = f"{verdict} {_n(p.verified_insns)}/{_n(p.total_states)}"
             if cases:
                 colour = "green" if passed == len(ran) else "red"
                 cell += f" [{colour}]{passed}/{len(ran)}[/]" + (f" ({len(cases) - len(ran)} skipped)" if len(ran) < len(cases) else "")
@@ -155,12 +156,13 @@ def _programs(matrix: Matrix) -> list[tuple[str, str]]:
 
 
 def _program(v: Verification, obj_name: str, program: str):
+    """(object result, program result) of one matrix cell; (None, None) when absent."""
     for o in v.objects:
         if Path(o.path).name == obj_name:
             if program == "-" and not o.programs:
-                return ProgramResult(program="-", verdict="not-loaded", max_insns=0)
-            return next((p for p in o.programs if p.program == program), None)
-    return None
+                return o, ProgramResult(program="-", verdict="not-loaded", max_insns=0)
+            return o, next((p for p in o.programs if p.program == program), None)
+    return None, None
 
 
 def _render_failures(v: Verification, console: Console) -> None:
@@ -212,7 +214,7 @@ def _problems(v: Verification) -> list[str]:
                  for c in v.cases if not (c.passed or c.skipped)]
     problems += [f"{m.test}: map {m.map}[{m.key}] = {m.got}, expected {m.expected}"
                  for m in v.maps if not (m.passed or m.skipped)]
-    return problems
+    return problems or ["failed (see the report above)"]  # never a silent pass
 
 
 def _last_line(text: str) -> str:

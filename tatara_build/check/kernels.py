@@ -75,9 +75,6 @@ def _features(p: ir.ProgramDecl, fn: ir.BpfFn | None,
               maps: dict[str, ir.MapDecl]) -> list[tuple[tables.Since, Span | None]]:
     """Every feature the program uses, once, with the span of its first use."""
     found: list[tuple[tables.Since, Span | None]] = [(tables.PROGRAM_KIND_SINCE[p.kind], p.span)]
-    for name in p.uses_maps:
-        if name in maps:
-            found.append((tables.MAP_KIND_SINCE[maps[name].kind], maps[name].span))
     if fn is not None:
         for node in _walk(fn.body):
             if isinstance(node, ir.Call) and node.helper in tables.HELPER_SINCE:
@@ -88,6 +85,9 @@ def _features(p: ir.ProgramDecl, fn: ir.BpfFn | None,
             map_name = getattr(node, "map", None)
             if isinstance(map_name, str) and map_name in maps:
                 found.append((tables.MAP_KIND_SINCE[maps[map_name].kind], node.span))
+    for name in p.uses_maps:  # listed maps are created at load even when unused: their declaration
+        if name in maps:
+            found.append((tables.MAP_KIND_SINCE[maps[name].kind], maps[name].span))
     first: dict[tables.Since, Span | None] = {}
     for since, span in found:
         first.setdefault(since, span)

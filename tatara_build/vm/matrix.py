@@ -49,6 +49,7 @@ def _gather(specs: list[str], futures) -> dict:
 
 def named(spec: str, err: TataraError) -> TataraError:
     """The same error, its first message prefixed with the kernel."""
-    if len(err.diagnostics) and not err.diagnostics[0].message.startswith("kernel "):
+    if err.diagnostics and not err.diagnostics[0].message.startswith("kernel "):
         err.diagnostics[0].message = f"kernel {spec}: {err.diagnostics[0].message}"
+        err.args = ("\n".join(d.message for d in err.diagnostics),)
     return err

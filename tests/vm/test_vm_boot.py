@@ -192,15 +192,27 @@ def test_nostd_rust_fixture_loads(shared):
     assert program.program == "pass_all" and program.verdict == "accepted"
 
 
-def test_cli_test_writes_manifest_and_json(tmp_path):
-    out = tmp_path / "out"
-    run = subprocess.run([str(REPO / ".venv" / "bin" / "tatara-build"), "test", str(REPO / "examples" / "drop-syn.tlisp"),
-                          "--backend", "c", "-o", str(out), "--json"], capture_output=True, text=True, timeout=600)
+def test_cli_test_boots_the_pin_of_the_sources_kernel_line_and_writes_manifest_json_and_junit(tmp_path):
+    """`:kernel "6.12.5"` (the docs' example) selects the pinned 6.12 build;
+    the manifest's `verification`, --json and --junit are keyed by kernel."""
+    source = tmp_path / "drop-syn.tlisp"
+    source.write_text((REPO / "examples" / "drop-syn.tlisp").read_text().replace(':kernel "6.1"', ':kernel "6.12.5"'))
+    assert ':kernel "6.12.5"' in source.read_text()
+    try:
+        kernels.resolve("6.12")
+    except kernels.PinDropped as err:
+        pytest.skip(str(err))
+    out, junit = tmp_path / "out", tmp_path / "junit.xml"
+    run = subprocess.run([str(REPO / ".venv" / "bin" / "tatara-build"), "test", str(source), "--backend", "c",
+                          "-o", str(out), "--json", "--junit", str(junit)], capture_output=True, text=True, timeout=600)
     assert run.returncode == 0, run.stderr
     printed = json.loads(run.stdout)
     stored = json.loads((out / "manifest.json").read_text())["verification"]
-    assert printed == stored and stored["verified"] and stored["passed"] and len(stored["cases"]) == 11
-    assert stored["kernel"]["version"] == kernels.KERNELS["6.1"].version
+    assert printed == stored and list(stored) == ["6.12"]
+    result = stored["6.12"]
+    assert result["verified"] and result["passed"] and len(result["cases"]) == 11
+    assert result["kernel"]["version"] == kernels.KERNELS["6.12"].version
+    assert 'name="kernel 6.12"' in junit.read_text() and 'failures="0"' in junit.read_text()
 
 
 def test_cli_exits_4_when_a_case_fails(tmp_path):
@@ -257,7 +269,7 @@ def test_cli_verify_shows_the_verifier_log_and_records_the_verdict(tmp_path):
     assert run.returncode == 4, run.stderr
     assert "verifier log of unsafe_read" in run.stderr and "invalid access to packet" in run.stderr
     assert "unsafe_read: rejected" in run.stderr
-    stored = json.loads((out / "manifest.json").read_text())["verification"]
+    stored = json.loads((out / "manifest.json").read_text())["verification"]["6.1"]
     assert stored["passed"] and [Path(o["path"]).name for o in stored["objects"]] == ["drop-syn.o"]
     assert stored["objects"][0]["programs"][0]["verdict"] == "accepted"
 
