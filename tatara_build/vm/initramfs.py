@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 from ..errors import ToolchainError
@@ -85,7 +86,7 @@ def base_image() -> Path:
     path = cache_dir() / "initramfs" / f"base-{digest.hexdigest()[:16]}.cpio"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")  # matrix: one per VM thread
         tmp.write_bytes(newc(entries))
         tmp.rename(path)
     return path

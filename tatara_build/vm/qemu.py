@@ -143,6 +143,7 @@ def _verdict_file() -> Path:
 
 def _record(path: Path, verdict: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
+    # per thread too: the kernel matrix probes from several threads at once
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")
     tmp.write_text(verdict + "\n")
     tmp.rename(path)
