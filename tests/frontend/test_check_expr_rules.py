@@ -59,9 +59,10 @@ REJECTED = [
      "xdp programs have no context field `:lne`", 8, ["did you mean `len`?", "known: :len :ingress-ifindex"]),
     ("(return :xdp-dorp)", "unknown return action `:xdp-dorp` for xdp programs", 1, ["did you mean `xdp-drop`?", XDP_ACTIONS]),
     ("(call ktime-nss) (return :xdp-pass)", "unknown helper `ktime-nss`", 1,
-     ["did you mean `ktime-ns`?", "known: get-current-cpu, get-current-pid-tgid, get-current-uid-gid, get-prandom, ktime-ns"]),
+     ["did you mean `ktime-ns`?", "known: get-current-cpu, get-current-pid-tgid, get-current-uid-gid, get-prandom, ktime-ns, "
+      "ktime-boot-ns, ktime-coarse-ns, ktime-tai-ns"]),
     ("(call get-current-pid-tgid) (return :xdp-pass)", "helper `get-current-pid-tgid` is not available to xdp programs", 1,
-     ["available: get-current-cpu, get-prandom, ktime-ns"]),
+     ["available: get-current-cpu, get-prandom, ktime-ns, ktime-boot-ns, ktime-coarse-ns, ktime-tai-ns"]),
     ("(call ktime-ns (u32 1) (u32 2)) (return :xdp-pass)", "helper `ktime-ns` takes 0 argument(s), got 2", 1, []),
     ("(event-output events #t) (return :xdp-pass)", "event-output sends an integer, found bool", 22, []),
     ("(if-let (v (map-lookup ghost (u32 1))) (return :xdp-drop) (return :xdp-pass))", "unknown map `ghost`", 12, []),
