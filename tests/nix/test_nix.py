@@ -92,6 +92,11 @@ def test_flake_lock_pins_inputs_by_rev_and_narhash() -> None:
         assert locked["type"] == "github"
         assert re.fullmatch(r"[0-9a-f]{40}", locked["rev"])
         assert re.fullmatch(r"sha256-[A-Za-z0-9+/]{43}=", locked["narHash"])
+    # What `nix flake lock` writes for a github input. nixpkgs' lastModified
+    # (its commit time) could not be obtained offline; Nix adds it on fetch.
+    written = {"lastModified", "narHash", "owner", "repo", "rev", "type"}
+    assert set(overlay) == written and overlay["lastModified"] == 1785736145  # 2026-08-03T05:49:05Z, the rev's commit
+    assert set(nixpkgs) <= written
     # rust-overlay evaluates against our nixpkgs, not a second one.
     assert nodes["rust-overlay"]["inputs"] == {"nixpkgs": ["nixpkgs"]}
 
