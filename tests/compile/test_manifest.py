@@ -1,0 +1,51 @@
+"""OUT/manifest.json as users read it: two-space JSON ending in a newline, the schema version,
+every field in its place; unknown fields and wrong literals are refused, not written."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from tatara_build.compile import manifest
+
+
+def sample(**overrides) -> manifest.Manifest:
+    fields = dict(
+        tatara_build_version="0.1.0", source="drop-syn.tlisp", source_sha256="ab" * 32, backend="c", engine="host",
+        objects=[manifest.ObjectInfo(file="drop-syn.o", sha256="cd" * 32, size=1234, sections=["xdp", ".maps"],
+                                     programs=[manifest.Program(symbol="drop_syn", section="xdp", name="drop-syn",
+                                                                kind="xdp")],
+                                     maps=["syn_drops"])],
+        toolchain=manifest.Toolchain(compiler="clang version 19.1.0", linker="clang", target_cpu="v3", flags=["-O2"]),
+    )
+    fields.update(overrides)
+    return manifest.Manifest(**fields)
+
+
+def test_manifest_json_is_indented_by_two_and_ends_with_a_newline():
+    text = sample().to_json()
+    assert text.endswith("}\n") and not text.endswith("\n\n")
+    lines = text.splitlines()
+    assert lines[0] == "{" and lines[1] == '  "schema_version": 1,'
+    assert '    {\n      "file": "drop-syn.o",' in text
+    assert text == json.dumps(json.loads(text), indent=2, ensure_ascii=False) + "\n"
+
+
+def test_manifest_round_trips_and_leaves_later_stages_empty():
+    data = json.loads(sample().to_json())
+    assert data["schema_version"] == manifest.SCHEMA_VERSION == 1
+    assert data["verification"] is None and data["nix"] is None and data["crates"] == []
+    assert data["objects"][0]["programs"][0] == {"symbol": "drop_syn", "section": "xdp", "name": "drop-syn", "kind": "xdp"}
+    assert data["toolchain"] == {"compiler": "clang version 19.1.0", "llvm_version": None, "linker": "clang",
+                                 "target_cpu": "v3", "cargo": None, "flags": ["-O2"]}
+    assert manifest.Manifest.model_validate(data) == sample()
+
+
+@pytest.mark.parametrize("bad", [{"backend": "rust"}, {"engine": "docker"}, {"schema_version": 2}, {"colour": "red"}])
+def test_unknown_fields_and_values_are_refused(bad):
+    with pytest.raises(ValidationError):
+        sample(**bad)
+    with pytest.raises(ValidationError):
+        manifest.Program(symbol="x", section="xdp", extra=1)
