@@ -196,7 +196,7 @@ def test_case(d: Datum) -> ir.TestCase:
     opts = options(form, d.items[1:], ("packet", "packet-hex", "truncate", "expect", "repeat"), ("expect",))
     if ("packet" in opts) == ("packet-hex" in opts):
         raise FormError("a test case needs exactly one of :packet or :packet-hex", d.span)
-    case = new.TestCase(span=d.span, name=name(d.items[0], "test case"), expect=keyword(opts["expect"], "expected action"))
+    case = new.TestCase(span=d.span, name=name(d.items[0], "test case"), expect=keyword(opts["expect"], ":expect"))
     if "packet" in opts:
         layers = opts["packet"]
         if not isinstance(layers, SList) or not layers.items:
@@ -247,7 +247,7 @@ def map_key(d: Datum) -> int | str:
     """An integer, or (lpm-trie maps) a prefix such as "10.1.2.0/24": the
     checker validates it against the map (mapdata.key_problem)."""
     if isinstance(d, String):
-        return string(d, "the key", LPM_KEY_TEXT, 'an address prefix such as "10.1.2.0/24" or "2001:db8::/32"')
+        return string(d, ":expect-maps key", LPM_KEY_TEXT, 'an address prefix such as "10.1.2.0/24" or "2001:db8::/32"')
     return integer(d, "the key", -(1 << 63))
 
 
