@@ -13,6 +13,11 @@ survivors listed as equivalent in bench/mutation_equivalent.toml.
     .venv/bin/python bench/mutation.py 'tatara_build.packets*' 'tatara_build.check.*'
     .venv/bin/python bench/mutation.py --report-only         # re-print the last results
     .venv/bin/python bench/mutation.py --quiet-survivors     # scores only
+    .venv/bin/python bench/mutation.py --sample 80           # 80 mutants per module, drawn the same way each run
+    .venv/bin/python bench/mutation.py --sample 80 --rerun   # again after adding tests: re-test the sample
+
+A full run of every module takes hours on two shared cores; `--sample N` runs N mutants per
+module (a seeded draw, so runs compare), which bounds the score's error to a few points.
 
 The pattern is mutmut's mutant name glob: module path, then `.x_<function>` or
 `.xǁ<Class>ǁ<method>`. Results are kept in mutants/ (ignored by git); a later run with a
@@ -24,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import subprocess
 import sys
 import tomllib
@@ -98,19 +104,37 @@ def matching_equivalent(name: str, diff: str, equivalents: list[Equivalent]) -> 
     return None
 
 
-def collect(equivalents: list[Equivalent], patterns: list[str]) -> tuple[list[ModuleScore], dict[str, str]]:
+def all_results(patterns: list[str]) -> dict[Path, dict[str, int | None]]:
+    """mutmut's verdict per mutant name (None: not run yet), per source file."""
     from fnmatch import fnmatch
 
-    scores: list[ModuleScore] = []
-    diffs: dict[str, str] = {}
+    out = {}
     for meta in sorted((REPO / "mutants" / "tatara_build").rglob("*.py.meta")):
         source = REPO / meta.relative_to(REPO / "mutants").with_suffix("")
-        module = ".".join(source.relative_to(REPO).with_suffix("").parts)
+        if not source.exists():
+            continue  # a module renamed or removed since mutants/ was made
         codes: dict[str, int | None] = json.loads(meta.read_text())["exit_code_by_key"]
         if patterns:
             codes = {k: v for k, v in codes.items() if any(fnmatch(k, p) for p in patterns)}
-        if not codes:
-            continue
+        if codes:
+            out[source] = codes
+    return out
+
+
+def sample_of(codes: dict[str, int | None], size: int, source: Path) -> dict[str, int | None]:
+    """The same `size` mutants of a module on every run (seeded by the module's path)."""
+    if not size or len(codes) <= size:
+        return codes
+    names = random.Random(str(source.relative_to(REPO))).sample(sorted(codes), size)
+    return {name: codes[name] for name in names}
+
+
+def collect(equivalents: list[Equivalent], patterns: list[str], size: int) -> tuple[list[ModuleScore], dict[str, str]]:
+    scores: list[ModuleScore] = []
+    diffs: dict[str, str] = {}
+    for source, codes in all_results(patterns).items():
+        module = ".".join(source.relative_to(REPO).with_suffix("").parts)
+        codes = sample_of(codes, size, source)
         score = ModuleScore(module)
         for name, code in sorted(codes.items(), key=lambda kv: (function_of(kv[0]), int(kv[0].rsplit("_", 1)[1]))):
             if code is None:
@@ -157,30 +181,48 @@ def report(scores: list[ModuleScore], diffs: dict[str, str], show_survivors: boo
     return ok
 
 
+def mutmut(names: list[str], max_children: int = 2) -> bool:
+    log = REPO / "mutants" / "mutmut-run.log"
+    log.parent.mkdir(exist_ok=True)
+    command = ["nice", "-n", "19", sys.executable, "-m", "mutmut", "run", "--max-children", str(min(max_children, 2)),
+               *names]
+    shown = command if len(names) < 8 else [*command[:-len(names)], f"<{len(names)} mutants>"]
+    print("$", " ".join(shown), f"(log: {log.relative_to(REPO)})", flush=True)
+    with log.open("w") as sink:
+        ran = subprocess.run(command, stdout=sink, stderr=subprocess.STDOUT)
+    if ran.returncode != 0:
+        print(log.read_text()[-4000:])
+        print(f"mutmut failed (exit {ran.returncode})", file=sys.stderr)
+    return ran.returncode == 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("patterns", nargs="*", help="mutmut mutant-name globs (default: every configured module)")
     parser.add_argument("--max-children", type=int, default=2, help="parallel mutant workers (at most 2 here)")
     parser.add_argument("--report-only", action="store_true", help="print the last results without running")
     parser.add_argument("--quiet-survivors", action="store_true", help="print the score table only")
+    parser.add_argument("--sample", type=int, default=0, metavar="N", help="N mutants per module (0: all)")
+    parser.add_argument("--rerun", action="store_true",
+                        help="with --sample: re-test the whole sample, not only its mutants without a verdict")
     args = parser.parse_args()
     os.chdir(REPO)
     if not args.report_only:
-        log = REPO / "mutants" / "mutmut-run.log"
-        log.parent.mkdir(exist_ok=True)
-        command = ["nice", "-n", "19", sys.executable, "-m", "mutmut", "run", "--max-children",
-                   str(min(args.max_children, 2)), *args.patterns]
-        print("$", " ".join(command), f"(log: {log.relative_to(REPO)})", flush=True)
-        with log.open("w") as sink:
-            ran = subprocess.run(command, stdout=sink, stderr=subprocess.STDOUT)
-        if ran.returncode != 0:
-            print(log.read_text()[-4000:])
-            print(f"mutmut failed (exit {ran.returncode})", file=sys.stderr)
-            return 3
-    scores, diffs = collect(load_equivalents(), args.patterns)
+        names = list(args.patterns)
+        if args.sample:
+            if not (REPO / "mutants").exists() and not mutmut(["tatara_build.no-such-module.*"], args.max_children):
+                return 3  # the first run only makes the mutants (and the test statistics)
+            names = [name for source, codes in all_results(args.patterns).items()
+                     for name, code in sample_of(codes, args.sample, source).items() if args.rerun or code is None]
+        if names or not args.sample:
+            if not mutmut(names, args.max_children):
+                return 3
+    scores, diffs = collect(load_equivalents(), args.patterns, args.sample)
     if not scores:
         print("no mutation results: run without --report-only first", file=sys.stderr)
         return 2
+    if args.sample:
+        print(f"(a seeded sample of at most {args.sample} mutants per module)")
     return 0 if report(scores, diffs, not args.quiet_survivors) else 1
 
 
