@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 scapy_l2 = pytest.importorskip("scapy.layers.l2")
 from scapy.layers.inet import ICMP, IP, TCP, UDP  # noqa: E402
-from scapy.layers.inet6 import ICMPv6EchoRequest, IPv6  # noqa: E402
+from scapy.layers.inet6 import ICMPv6EchoReply, ICMPv6EchoRequest, IPv6  # noqa: E402
 from scapy.layers.l2 import ARP, Dot1Q, Ether  # noqa: E402
 
 from tatara_build import ir, tables  # noqa: E402
@@ -136,12 +136,22 @@ def test_icmp_echo_and_icmpv6_echo_match_scapy():
     assert v6 == bytes(eth() / IPv6(src="fd00::1", dst="fd00::2", hlim=255) / ICMPv6EchoRequest(id=0, seq=0) / b"\xff")
 
 
+def test_icmp_largest_type_and_code_and_icmpv6_over_ipv6_with_payload():
+    v4 = build([L("eth"), L("ipv4"), L("icmp", type=255, code=255), L("raw", hex="aabbccdd")])
+    assert v4 == bytes(eth() / ip4() / ICMP(type=255, code=255, id=0, seq=0) / bytes.fromhex("aabbccdd"))
+    v6 = build([L("ipv6"), L("icmpv6", type=129, code=200), L("raw", hex="00" * 9)])
+    assert v6 == bytes(ip6() / ICMPv6EchoReply(code=200, id=0, seq=0) / bytes(9))
+    assert build([L("icmp")]) == bytes(ICMP(type=8, code=0, id=0, seq=0))  # no IP layer: the message alone
+
+
 def test_arp_reply_matches_scapy():
     ours = build([L("eth", src="02:aa:bb:cc:dd:ee"), L("arp", op=2, sender_ip="192.168.1.1", target_ip="192.168.1.2")])
     theirs = Ether(src="02:aa:bb:cc:dd:ee", dst=MAC_DST) / ARP(op=2, hwsrc="02:aa:bb:cc:dd:ee", psrc="192.168.1.1",
                                                                  hwdst="00:00:00:00:00:00", pdst="192.168.1.2")
     assert ours == bytes(theirs)
     assert build([L("arp")])[8:14] == bytes(6)  # no Ethernet layer: a zero sender MAC
+    assert build([L("arp", op=65535)]) == bytes(ARP(op=65535, hwsrc="00:00:00:00:00:00", psrc="10.0.0.1",
+                                                   hwdst="00:00:00:00:00:00", pdst="10.0.0.2"))
 
 
 def test_ipv6_no_next_header_and_explicit_payload_length():
