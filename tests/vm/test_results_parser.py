@@ -143,3 +143,12 @@ def test_subprograms_in_text_are_not_entry_programs_and_names_are_not_repeated()
               "libbpf: sec 'tc': found program 'ingress' at insn offset 0\n"
               "libbpf: sec 'xdp/frags': found program 'egress' at insn offset 9\n")
     assert results.program_names(output) == ["ingress", "egress"]
+
+
+def test_pinned_programs_are_read_from_the_pins_listing_only():
+    listing = ("/sys/fs/bpf/0/p/drop_syn\n/sys/fs/bpf/12/p/other_prog\n/sys/fs/bpf/0/m/syn_drops\n"
+               "/sys/fs/bpf/1/p/nested/deeper\n  /sys/fs/bpf/2/p/indented\nnot a path\n/sys/fs/bpf/3/p/last")
+    found = results.steps(console(("pins", listing, 0)))
+    assert results.pinned_programs(found) == {("0", "drop_syn"), ("12", "other_prog"), ("3", "last")}
+    assert results.pinned_programs(results.steps(console(("pins", "", 0)))) == set()
+    assert results.pinned_programs(results.steps(console(("load 0 o0.o", LOAD_OK, 0)))) is None
