@@ -202,14 +202,24 @@ def form_lpm_key(d: SList) -> ir.Expr:
     return new.LpmKey(span=d.span, prefix=expr(args[0]), address=[expr(a) for a in args[1:]])
 
 
-def map_form(model: type, usage: str, *parts: str) -> Callable[[SList], ir.Expr]:
+# Map forms: IR model, usage, and the argument names after the map. One
+# plain handler reads this table (no closures made at import, which mutation
+# testing could not reach).
+MAP_FORMS: dict[str, tuple[type, str, tuple[str, ...]]] = {
+    "map-get": (ir.MapGet, "(map-get map key)", ("key",)),
+    "map-lookup": (ir.MapLookup, "(map-lookup map key)", ("key",)),
+    "map-set": (ir.MapSet, "(map-set map key value)", ("key", "value")),
+    "map-add": (ir.MapAdd, "(map-add map key delta)", ("key", "value")),
+    "map-delete": (ir.MapDelete, "(map-delete map key)", ("key",)),
+    "event-output": (ir.EventOutput, "(event-output map value)", ("value",)),
+}
+
+
+def form_map(d: SList) -> ir.Expr:
+    model, usage, parts = MAP_FORMS[d.head]
+    args = arity(d, 1 + len(parts), 1 + len(parts), usage)
     make = getattr(new, model.__name__)
-
-    def build(d: SList) -> ir.Expr:
-        args = arity(d, 1 + len(parts), 1 + len(parts), usage)
-        return make(span=d.span, map=name(args[0], "map"), **{p: expr(a) for p, a in zip(parts, args[1:])})
-
-    return build
+    return make(span=d.span, map=name(args[0], "map"), **{p: expr(a) for p, a in zip(parts, args[1:])})
 
 
 BODY_FORMS: dict[str, Callable[[SList], ir.Expr]] = {
@@ -230,12 +240,7 @@ BODY_FORMS: dict[str, Callable[[SList], ir.Expr]] = {
     "if-let": form_if_let,
     "field": form_field,
     "ctx-field": form_ctx_field,
-    "map-get": map_form(ir.MapGet, "(map-get map key)", "key"),
-    "map-lookup": map_form(ir.MapLookup, "(map-lookup map key)", "key"),
-    "map-set": map_form(ir.MapSet, "(map-set map key value)", "key", "value"),
-    "map-add": map_form(ir.MapAdd, "(map-add map key delta)", "key", "value"),
-    "map-delete": map_form(ir.MapDelete, "(map-delete map key)", "key"),
-    "event-output": map_form(ir.EventOutput, "(event-output map value)", "value"),
+    **dict.fromkeys(MAP_FORMS, form_map),
     "lpm-key": form_lpm_key,
 }
 # Every list head `expr` accepts: the named forms, operators and cast shorthands.
