@@ -140,3 +140,18 @@ def test_tree_digest_sees_bytes_names_and_nesting_but_not_the_location(tmp_path)
     assert cache.tree_digest(empty_dir) == digest
     os.utime(tmp_path / "one" / "a.c", (0, 0))
     assert cache.tree_digest(tmp_path / "one") == digest
+
+
+def test_key_accepts_paths_and_other_objects_by_their_text():
+    assert cache.key(src=Path("/a/b"), flags=("-O2",)) == cache.key(src="/a/b", flags=["-O2"])
+
+
+def test_tree_digest_is_the_documented_hash_of_names_and_contents(tmp_path):
+    import hashlib
+
+    root = tree(tmp_path / "t", {"b.c": b"bee", "a/z.h": b"zed", "a/y": b""})
+    expected = hashlib.sha256()
+    for rel in ("a/y", "a/z.h", "b.c"):  # sorted relative paths, "/"-separated
+        expected.update(rel.encode() + b"\0")
+        expected.update(hashlib.sha256((root / rel).read_bytes()).digest())
+    assert cache.tree_digest(root) == expected.hexdigest()

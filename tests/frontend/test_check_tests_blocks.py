@@ -45,7 +45,7 @@ def test_the_largest_field_values_are_accepted(layer):
     ("(ipv4 :flags (df xx yy))", "ipv4 :flags: unknown flag(s) xx, yy; known: df mf"),
     ("(eth :src 2)", "eth :src: expected a string (mac)"),
     ('(eth :src "02:00:00:00:00:0g")', "eth :src: '02:00:00:00:00:0g' is not a MAC address like 02:00:00:00:00:01"),
-    ('(eth :src "02:00:00:00:00:01:02")', "is not a MAC address"),
+    ('(eth :src "02:00:00:00:00:01:02")', "eth :src: '02:00:00:00:00:01:02' is not a MAC address like 02:00:00:00:00:01"),
     ('(raw :hex "0g")', "raw :hex: expected an even number of hex digits"),
     ('(ipv4 :src "fd00::1")', "ipv4 :src: 'fd00::1' is not an IPv4 address"),
     ('(ipv6 :dst "10.0.0.1")', "ipv6 :dst: '10.0.0.1' is not an IPv6 address"),
@@ -53,7 +53,7 @@ def test_the_largest_field_values_are_accepted(layer):
 def test_each_bad_field_value_has_its_message_at_the_layer(layer, message):
     text = test_block(f"(a :packet ((eth) {layer}) :expect :xdp-pass)")
     found = problems(text)
-    assert [m for m, _, _ in found] == [message] or (len(found) == 1 and message in found[0][0]), found
+    assert [m for m, _, _ in found] == [message]
     assert found[0][1:] == position(text, layer)
 
 
