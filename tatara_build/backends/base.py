@@ -473,12 +473,16 @@ class Generator:
         return self.spell_field(self.value(e.value), spec.fields[e.field])
 
     def license(self) -> str:
-        licenses = {p.license for p in self.module.programs} or {"GPL"}
-        if len(licenses) > 1:
-            raise SourceError("all programs of one file share one object and so one license", self.module.programs[0].span)
-        text = licenses.pop()
+        programs = self.module.programs
+        text = programs[0].license if programs else "GPL"
+        other = next((p for p in programs if p.license != text), None)
+        if other is not None:  # point at the program that differs from the first
+            raise SourceError(
+                f"all programs of one file share one object and so one license: `{other.name}` has "
+                f"{other.license!r}, `{programs[0].name}` has {text!r}", other.span)
         if not LICENSE.fullmatch(text):
-            raise SourceError(f"license `{text}` has characters a license string may not have", self.module.programs[0].span)
+            raise SourceError(f"license `{text}` must be 1 to 64 characters among letters, digits, space and . / + -",
+                              programs[0].span)
         return text
 
     # --- packet access ------------------------------------------------------

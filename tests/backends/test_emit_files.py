@@ -53,3 +53,42 @@ def test_a_write_that_fails_midway_leaves_no_staging_dir_and_the_old_output(tmp_
         emit(load(DROP_SYN), "c", tmp_path)
     assert (tmp_path / "drop-syn.bpf.c").read_text() == before
     assert staging_dirs(tmp_path) == []
+
+
+def licensed(*licenses: str) -> str:
+    return "".join(f'(defbpf-program p{i} :kind :xdp :attach (:target "lo") :license "{text}")\n'
+                   f"(bpf-fn p{i} (c) (return :xdp-pass))\n" for i, text in enumerate(licenses))
+
+
+@pytest.mark.parametrize("backend", ["c", "aya"])
+def test_one_object_has_one_license_and_the_error_points_at_the_program_that_differs(backend):
+    from tatara_build.check import check
+    from tatara_build.errors import SourceError
+    from tatara_build.frontend import parse
+
+    module = check(parse(licensed("GPL", "GPL", "Dual MIT/GPL"), "t.tlisp"))
+    with pytest.raises(SourceError) as err:
+        render(module, backend)
+    (d,) = err.value.diagnostics
+    assert d.message == ("all programs of one file share one object and so one license: `p2` has 'Dual MIT/GPL', "
+                         "`p0` has 'GPL'")
+    assert d.span.line == 5
+    text = "".join(render(check(parse(licensed("Dual MIT/GPL", "Dual MIT/GPL"), "t.tlisp")), backend).values())
+    assert "Dual MIT/GPL" in text and text.count('"GPL"') == 0
+
+
+@pytest.mark.parametrize("backend", ["c", "aya"])
+@pytest.mark.parametrize("text, ok", [("G" * 64, True), ("G" * 65, False), ("GPL v2+/BSD-3.0", True), ("GPL (v2)", False)])
+def test_license_text_in_the_object_is_at_most_64_plain_characters(backend, text, ok):
+    from tatara_build.check import check
+    from tatara_build.errors import SourceError
+    from tatara_build.frontend import parse
+
+    module = check(parse(licensed(text), "t.tlisp"))
+    if ok:
+        assert text in "".join(render(module, backend).values())
+    else:
+        with pytest.raises(SourceError) as err:
+            render(module, backend)
+        assert err.value.diagnostics[0].message == (
+            f"license `{text}` must be 1 to 64 characters among letters, digits, space and . / + -")
