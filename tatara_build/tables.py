@@ -61,6 +61,32 @@ class CtxField:
 
 
 @dataclass(frozen=True)
+class PacketRead:
+    """How a kind reads packet bytes through a helper instead of direct
+    packet pointers: `{off}` bytes from where its packet starts, `{n}` bytes
+    into `{dst}`; nonzero when the bytes are not there. The helper copies
+    from non-linear skbs too, and needs no `data_end` (which test-run leaves
+    unset for cgroup-skb on 6.1 and 6.12, and socket filters never get)."""
+
+    name: str  # suffix of the support functions that read this way
+    c: str  # over `ctx` (struct __sk_buff *)
+    aya: str  # over `skb` (*const c_void) with the `aya_uses` in scope
+    aya_uses: tuple[str, ...] = ()
+
+
+# cgroup-skb: skb->data is at the network header (the cgroup hook pushes it there).
+LOAD_BYTES = PacketRead("skb", "bpf_skb_load_bytes(ctx, {off}, {dst}, {n})",
+                        "bpf_skb_load_bytes(skb, {off}, {dst}, {n})", ("aya_ebpf::helpers::bpf_skb_load_bytes",))
+# socket filters: skb->data is wherever the socket's protocol left it (the
+# transport header for TCP/UDP sockets), so read relative to the network header.
+LOAD_BYTES_NET = PacketRead(
+    "net", "bpf_skb_load_bytes_relative(ctx, {off}, {dst}, {n}, BPF_HDR_START_NET)",
+    "bpf_skb_load_bytes_relative(skb, {off}, {dst}, {n}, BPF_HDR_START_NET)",
+    ("aya_ebpf::bindings::bpf_hdr_start_off::BPF_HDR_START_NET", "aya_ebpf::helpers::bpf_skb_load_bytes_relative"))
+PACKET_READS = {r.name: r for r in (LOAD_BYTES, LOAD_BYTES_NET)}
+
+
+@dataclass(frozen=True)
 class ProgramKind:
     name: str
     return_type: str  # IR scalar type of a `(return EXPR)` value
@@ -83,6 +109,11 @@ class ProgramKind:
     default_target: str | None = None
     # When set, the only valid :attach :target values.
     attach_targets: tuple[str, ...] = ()
+    # Packet bytes through a helper (None: direct packet pointers).
+    packet_read: PacketRead | None = None
+    # Direct access over an skb: pull the bytes the parsers may read into
+    # the linear head first (bpf_skb_pull_data), as hand-written tc does.
+    pull_first: bool = False
 
 
 def _actions(*items: tuple[str, int, str, str]) -> dict[str, Action]:
@@ -128,14 +159,14 @@ PROGRAM_KINDS: dict[str, ProgramKind] = {
             ),
             BASE_HELPERS, "l2", True, "network interface to attach to (:direction ingress|egress)",
             "tc", "struct __sk_buff *", "int", "#[classifier]", "TcContext", "i32", True,
-            _SKB_FIELDS,
+            _SKB_FIELDS, pull_first=True,
         ),
         ProgramKind(
             "socket-filter", "i64",
             _actions(("drop", 0, "0", "0"), ("keep", -1, "-1", "-1")),
-            BASE_HELPERS, None, False, "unused",
+            BASE_HELPERS, "l3", False, "unused",
             "socket", "struct __sk_buff *", "int", "#[socket_filter]", "SkBuffContext", "i64", True,
-            {"len": _SKB_FIELDS["len"], "protocol": _SKB_FIELDS["protocol"]},
+            {"len": _SKB_FIELDS["len"], "protocol": _SKB_FIELDS["protocol"]}, packet_read=LOAD_BYTES_NET,
         ),
         ProgramKind(
             "kprobe", "u32",
@@ -154,7 +185,7 @@ PROGRAM_KINDS: dict[str, ProgramKind] = {
             _actions(("deny", 0, "0", "0"), ("allow", 1, "1", "1")),
             BASE_HELPERS, "l3", False, "direction: ingress or egress",
             "cgroup_skb/{target}", "struct __sk_buff *", "int", "#[cgroup_skb({target})]", "SkBuffContext", "i32", True,
-            _SKB_FIELDS, attach_targets=("ingress", "egress"), default_target="ingress",
+            _SKB_FIELDS, attach_targets=("ingress", "egress"), default_target="ingress", packet_read=LOAD_BYTES,
         ),
         ProgramKind(
             "lsm", "i32",

@@ -63,6 +63,7 @@ PACKET_BOUNDS = {
     "SkBuffContext": ("unsafe { (*ctx.skb.skb).data } as usize", "unsafe { (*ctx.skb.skb).data_end } as usize"),
 }
 ATOMIC = ("u32", "u64", "i32", "i64")  # BPF atomics are 32 and 64 bits wide
+SKB_CONTEXT = "aya_ebpf::programs::SkBuffContext"  # the context of kinds that read packets through helpers
 CRATE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 
 
@@ -154,6 +155,9 @@ class AyaGenerator(Generator):
     def spell_field(self, ptr: str, spec: tables.HeaderFieldSpec) -> str:
         bits = spec.size * 8
         value = f"unsafe {{ *(({ptr} + {spec.offset}) as *const u{bits}) }}"
+        if self.read:
+            self.note_load(spec.size)
+            value = f"{self.helper_name(f'load{bits}', self.read.name)}(__skb, {ptr} + {spec.offset})"
         if spec.size > 1:
             value = f"u{bits}::from_be({value})"
         if spec.shift:
@@ -261,15 +265,31 @@ class AyaGenerator(Generator):
     def line_event_output(self, decl: ir.MapDecl, tmp: str, t: str) -> str:
         return MAP_OPS[decl.kind]["output"].format(m=screaming(decl.name), v=tmp, t=rtype(t))
 
-    def packet_prologue(self) -> list[str]:
+    def packet_prologue(self, pull: int | None) -> list[str]:
+        if self.read:
+            return [f"{INDENT}let __skb = &ctx;"]  # offsets from the packet start, read through the helper
+        out = []
+        if pull:
+            # Headers past the skb's linear head are invisible to direct
+            # access: pull what the parsers may read (never past the packet:
+            # pulling more than skb->len fails and pulls nothing).
+            out += [f"{INDENT}if ctx.data() + {pull} > ctx.data_end() {{",
+                    f"{INDENT * 2}let __pull: u32 = core::cmp::min(ctx.len(), {pull});",
+                    f"{INDENT * 2}let _ = unsafe {{ aya_ebpf::helpers::bpf_skb_pull_data(ctx.skb.skb as *mut _, __pull) }};",
+                    f"{INDENT}}}"]
         data, end = PACKET_BOUNDS[self.fn.kind.aya_ctx]
-        return [f"{INDENT}let __data: usize = {data};", f"{INDENT}let __data_end: usize = {end};"]
+        return out + [f"{INDENT}let __data: usize = {data};", f"{INDENT}let __data_end: usize = {end};"]
 
     def line_locate_l3(self, locator: str) -> str:
+        if self.read:
+            return f"let __l3: Option<(usize, u16)> = {locator}(__skb, 0);"
         return f"let __l3: Option<(usize, u16)> = {locator}(__data, __data_end);"
 
     def l3_args(self) -> str:
-        return "__data_end, __l3"
+        return "__skb, __l3" if self.read else "__data_end, __l3"
+
+    def read_ctx(self) -> str:
+        return "__skb"
 
     # --- support functions ------------------------------------------------------
 
@@ -345,13 +365,41 @@ class AyaGenerator(Generator):
                 f"fn {self.helper_name('lpm_key', str(width))}(prefix: u32, {params}) -> {rtype(f'lpm-key:{width}')} {{",
                 f"{INDENT}{LPM_KEY}::new(prefix, {data})", "}"]
 
+    def packet_read_helpers(self) -> list[str]:
+        """`__loadN_<read>(skb, off)`: N bits at off, as stored (network
+        order), 0 when not there; `__has_<read>(skb, end)`: the packet has
+        bytes up to end (the helper fails past the packet's end)."""
+        out = []
+        for name, size in sorted(self.loads):
+            read, r = tables.PACKET_READS[name], f"u{size * 8}"
+            call = read.aya.format(off="off as u32", dst="dst", n=size)
+            out += ["#[inline(always)]", f"fn {self.helper_name(f'load{size * 8}', name)}(ctx: &{SKB_CONTEXT}, off: usize) -> {r} {{",
+                    *(f"{INDENT}use {u};" for u in read.aya_uses),
+                    f"{INDENT}let skb = ctx.skb.skb as *const core::ffi::c_void;", f"{INDENT}let mut v: {r} = 0;",
+                    f"{INDENT}let dst = &mut v as *mut {r} as *mut core::ffi::c_void;",
+                    f"{INDENT}let _ = unsafe {{ {call} }};", f"{INDENT}v", "}", ""]
+        for name in sorted({a.partition("_")[2] for a in self.headers_needed} - {""}):
+            read = tables.PACKET_READS[name]
+            call = read.aya.format(off="(end - 1) as u32", dst="dst", n=1)
+            out += ["#[inline(always)]", f"fn {self.helper_name('has', name)}(ctx: &{SKB_CONTEXT}, end: usize) -> bool {{",
+                    *(f"{INDENT}use {u};" for u in read.aya_uses),
+                    f"{INDENT}let skb = ctx.skb.skb as *const core::ffi::c_void;", f"{INDENT}let mut b: u8 = 0;",
+                    f"{INDENT}let dst = &mut b as *mut u8 as *mut core::ffi::c_void;",
+                    f"{INDENT}unsafe {{ {call} == 0 }}", "}", ""]
+        return out
+
     def parser(self, name: str, packet: str, steps: tuple[parsers.Step, ...]) -> list[str]:
         is_l3 = name == parsers.L3
         fname = self.l3_locator(packet) if is_l3 else self.parser_name(name, packet)
         ret = "Option<(usize, u16)>" if is_l3 else "Option<usize>"
-        params = "__data_end: usize, __l3: Option<(usize, u16)>" if not is_l3 and above_l2(name) else \
-            "__data: usize, __data_end: usize"
-        return ["#[inline(always)]", f"fn {fname}({params}) -> {ret} {{", *self.spell_steps(steps), "}"]
+        params = ["__data_end: usize", "__l3: Option<(usize, u16)>"] if not is_l3 and above_l2(name) else \
+            ["__data: usize", "__data_end: usize"]
+        if self.read:  # no data_end: reads are checked by the helper
+            params = [f"__skb: &{SKB_CONTEXT}", *(p for p in params if not p.startswith("__data_end"))]
+        head = [f"fn {fname}({', '.join(params)}) -> {ret} {{"]
+        if len(head[0]) > MAX_WIDTH:  # rustfmt's layout: one parameter per line
+            head = [f"fn {fname}(", *(f"{INDENT}{p}," for p in params), f") -> {ret} {{"]
+        return ["#[inline(always)]", *head, *self.spell_steps(steps), "}"]
 
     # --- parser steps (parsers.py): the ones brace dialects share are in base.py
 
@@ -411,9 +459,11 @@ class AyaGenerator(Generator):
             out += lines + [""]
         for width in sorted(self.lpm_widths):
             out += self.lpm_key_helper(width) + [""]
-        for packet in sorted(self.headers_needed):
-            for name, steps in self.parser_plans(packet):
-                out += self.parser(name, packet, steps) + [""]
+        parsers_ = []
+        for access in self.support_accesses():
+            for name, steps in self.parser_plans(access):
+                parsers_ += self.parser(name, access, steps) + [""]
+        out += self.packet_read_helpers() + parsers_
         if self.atomic_adds:
             out[4:4] = ["#![feature(core_intrinsics)]", "#![allow(internal_features)]"]
         for decl, body in functions:

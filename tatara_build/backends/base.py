@@ -81,7 +81,10 @@ class Generator:
         self.maps = {m.name: m for m in module.maps}
         self.programs = {p.name: p for p in module.programs}
         # On-demand support code: headers parsed, map accessors, helpers.
-        self.headers_needed: dict[str, set[str]] = {}  # packet start -> headers
+        # access (packet start, and `_<read>` when read through a helper) -> headers
+        self.headers_needed: dict[str, set[str]] = {}
+        self.read: tables.PacketRead | None = None  # how the code being generated reads packets
+        self.loads: set[tuple[str, int]] = set()  # (read name, bytes) of packet loads through a helper
         self.map_helpers: set[tuple[str, str]] = set()  # (get|set|add|delete, map)
         self.int_helpers: set[tuple[str, str]] = set()  # (op, type)
         self.lpm_widths: set[int] = set()  # address bytes of the lpm keys built
@@ -117,11 +120,13 @@ class Generator:
         kind = tables.PROGRAM_KINDS[decl.kind]
         self.fn = Fn(kind=kind, ctx=checked_name(fn.ctx, fn.span))
         self.fn.mutated = {e.name for e in walk(fn.body) if isinstance(e, ir.SetVar)}
+        self.read = kind.packet_read
         self.fn.l3_at = l3_anchor(fn.body)
         self.block(fn.body, RETURN, kind.return_type)
         body = self.fn.lines
-        if any(isinstance(e, ir.Header) for e in walk(fn.body)):
-            body = self.packet_prologue() + body
+        parsed = {e.header for e in walk(fn.body) if isinstance(e, ir.Header)}
+        if parsed:
+            body = self.packet_prologue(pull_bytes(parsed) if kind.pull_first else None) + body
         return body
 
     # --- statements -------------------------------------------------------
@@ -230,7 +235,7 @@ class Generator:
     def stmt(self, e: ir.Expr, dest: str, dest_type: str | None) -> None:
         with self.lowering(e):
             if e is self.fn.l3_at:
-                self.emit(self.line_locate_l3(self.l3_locator(self.fn.kind.packet)))
+                self.emit(self.line_locate_l3(self.l3_locator(self.access())))
             method = getattr(self, "stmt_" + e.form.replace("-", "_"), None)
             if method is not None:
                 method(e, dest, dest_type)
@@ -490,17 +495,36 @@ class Generator:
     def header_value(self, e: ir.Header) -> str:
         if self.fn.kind.packet is None:
             raise SourceError(f"{self.fn.kind.name} programs have no packet to parse", e.span)
-        self.headers_needed.setdefault(self.fn.kind.packet, set()).add(e.header)
+        self.headers_needed.setdefault(self.access(), set()).add(e.header)
         args = self.l3_args() if above_l2(e.header) else "__data, __data_end"
-        return f"{self.parser_name(e.header, self.fn.kind.packet)}({args})"
+        return f"{self.parser_name(e.header, self.access())}({args})"
+
+    def access(self) -> str:
+        """How the current program reaches its packet: its start ("l2",
+        "l3"), and the helper read's name when it does not use pointers
+        ("l3_skb"). Support functions are generated once per access."""
+        kind = self.fn.kind
+        return kind.packet + (f"_{kind.packet_read.name}" if kind.packet_read else "")
+
+    def support_accesses(self):
+        """Each access the programs used, in order, with self.read set for
+        rendering its support functions."""
+        for access in sorted(self.headers_needed):
+            _, _, read = access.partition("_")
+            self.read = tables.PACKET_READS[read] if read else None
+            yield access
+
+    def note_load(self, size: int) -> None:
+        assert self.read is not None
+        self.loads.add((self.read.name, size))
 
     @staticmethod
-    def l3_locator(packet: str) -> str:
-        return "__l3" + ("" if packet == "l2" else f"_{packet}")
+    def l3_locator(access: str) -> str:
+        return "__l3" + ("" if access == "l2" else f"_{access}")
 
     @staticmethod
-    def parser_name(header: str, packet: str) -> str:
-        return f"__parse_{header}" + ("" if packet == "l2" else f"_{packet}")
+    def parser_name(header: str, access: str) -> str:
+        return f"__parse_{header}" + ("" if access == "l2" else f"_{access}")
 
     def helper_name(self, op: str, what: str) -> str:
         return f"__{op}_{what}"
@@ -518,8 +542,8 @@ class Generator:
 
     # --- parser bodies: one small inline function per header used -------------
 
-    def parser_plans(self, packet: str) -> list[tuple[str, tuple[parsers.Step, ...]]]:
-        return parsers.plans(self.headers_needed.get(packet, set()), packet)
+    def parser_plans(self, access: str) -> list[tuple[str, tuple[parsers.Step, ...]]]:
+        return parsers.plans(self.headers_needed.get(access, set()), access.partition("_")[0])
 
     def spell_steps(self, steps, depth: int = 1) -> list[str]:
         """Each step spelled by the dialect's `step_<key>` method, indented."""
@@ -528,6 +552,8 @@ class Generator:
     # Steps every brace dialect spells alike; `guard(cond)` fails the parse when cond holds.
 
     def step_need(self, step: parsers.Need) -> list[str]:
+        if self.read:  # helper reads: probe the last byte (the helper fails past the packet)
+            return self.guard(f"!{self.helper_name('has', self.read.name)}({self.read_ctx()}, {step.ptr} + {step.size})")
         return self.guard(f"{step.ptr} + {step.size} > __data_end")
 
     def step_fail_unless(self, step: parsers.FailUnless) -> list[str]:
@@ -545,6 +571,28 @@ class Generator:
 
 
 COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "gt": ">", "le": "<=", "ge": ">="}
+
+
+def max_header_bytes(name: str) -> int:
+    """The most bytes a header can span: a length field's largest value
+    (IPv4 with options: ihl 15 * 4 = 60), else its fixed size."""
+    spec = tables.HEADERS[name]
+    if spec.length:
+        field, scale = spec.length
+        return spec.fields[field].mask * scale
+    return spec.min_len
+
+
+def pull_bytes(headers: set[str]) -> int:
+    """Bytes from the packet start that parsing `headers` may read: the L2
+    header and its tags, the longest L3 header, the longest L4 header used."""
+    l2 = sum(tables.HEADERS[h].min_len for h in tables.headers_with("l2"))
+    tags = sum(tables.MAX_VLAN_TAGS * tables.HEADERS[t].min_len for t in tables.headers_with("tag"))
+    if not any(above_l2(h) for h in headers):
+        return l2 + (tags if set(headers) & set(tables.headers_with("tag")) else 0)
+    l3 = max(max_header_bytes(h) for h in tables.headers_with("l3"))
+    l4 = max((max_header_bytes(h) for h in headers if h in tables.headers_with("l4")), default=0)
+    return l2 + tags + l3 + l4
 
 
 def walk(body: list[ir.Expr]):

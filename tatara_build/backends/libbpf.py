@@ -111,6 +111,9 @@ class CGenerator(Generator):
 
     def spell_field(self, ptr: str, spec: tables.HeaderFieldSpec) -> str:
         raw = f"*(__u{spec.size * 8} *)({ptr} + {spec.offset})"
+        if self.read:
+            self.note_load(spec.size)
+            raw = f"{self.helper_name(f'load{spec.size * 8}', self.read.name)}(ctx, {ptr} + {spec.offset})"
         value = f"{SWAP[spec.size]}({raw})" if SWAP[spec.size] else f"({raw})"
         if spec.shift:
             value = f"({value} >> {spec.shift})"
@@ -121,7 +124,7 @@ class CGenerator(Generator):
         return f"(({ctype(spec.type)}){value})"
 
     def spell_found(self, name: str) -> str:
-        return name
+        return f"{name} >= 0" if self.read else name
 
     def spell_found_ptr(self, ptr: str) -> str:
         return ptr
@@ -149,6 +152,8 @@ class CGenerator(Generator):
         return f"{name} = {value};"
 
     def line_let(self, name: str, t: str, value: str, mutable: bool) -> str:
+        if t == "header":
+            return f"{self.ptr_type()}{name} = {value};"
         return f"{decl(t, name)} = {value};"
 
     def line_unread(self, name: str) -> str:
@@ -172,15 +177,37 @@ class CGenerator(Generator):
     def line_event_output(self, decl: ir.MapDecl, tmp: str, t: str) -> str:
         return EVENT_OUTPUT[decl.kind].format(map=snake(decl.name), v=tmp)
 
-    def packet_prologue(self) -> list[str]:
-        return [f"{INDENT}void *__data = (void *)(long)ctx->data;",
-                f"{INDENT}void *__data_end = (void *)(long)ctx->data_end;"]
+    def packet_prologue(self, pull: int | None) -> list[str]:
+        if self.read:
+            return []  # offsets from the packet start, read through the helper
+        out = []
+        if pull:
+            # Headers past the skb's linear head are invisible to direct
+            # access: pull what the parsers may read (never past the packet:
+            # pulling more than skb->len fails and pulls nothing).
+            out += [f"{INDENT}if ((void *)(long)ctx->data + {pull} > (void *)(long)ctx->data_end)",
+                    f"{INDENT * 2}bpf_skb_pull_data(ctx, ctx->len < {pull} ? ctx->len : {pull});"]
+        return out + [f"{INDENT}void *__data = (void *)(long)ctx->data;",
+                      f"{INDENT}void *__data_end = (void *)(long)ctx->data_end;"]
 
     def line_locate_l3(self, locator: str) -> str:
+        if self.read:
+            return f"__u16 __l3proto = 0;\nlong __l3p = {locator}(ctx, 0, &__l3proto);"
         return f"__u16 __l3proto = 0;\nvoid *__l3p = {locator}(__data, __data_end, &__l3proto);"
 
     def l3_args(self) -> str:
-        return "__data_end, __l3p, __l3proto"
+        return "ctx, __l3p, __l3proto" if self.read else "__data_end, __l3p, __l3proto"
+
+    # Direct access passes packet pointers (NULL: not this packet); helper
+    # reads pass offsets from the packet start (-1: not this packet).
+    def ptr_type(self) -> str:
+        return "long " if self.read else "void *"
+
+    def no_ptr(self) -> str:
+        return "-1" if self.read else "0"
+
+    def read_ctx(self) -> str:
+        return "ctx"
 
     # --- support functions ------------------------------------------------------
 
@@ -247,24 +274,43 @@ class CGenerator(Generator):
                 "{", f"{INDENT}struct {struct} k = {{ .prefixlen = prefixlen, .data = {data} }};",
                 f"{INDENT}return k;", "}"]
 
+    def packet_read_helpers(self) -> list[str]:
+        """`__loadN_<read>(ctx, off)`: N bits at off, as stored (network
+        order), 0 when not there; `__has_<read>(ctx, end)`: the packet has
+        bytes up to end (the helper fails past the packet's end)."""
+        out = []
+        for name, size in sorted(self.loads):
+            read, c = tables.PACKET_READS[name], f"__u{size * 8}"
+            call = read.c.format(off="off", dst="&v", n=size)
+            out += [f"static __always_inline {c} {self.helper_name(f'load{size * 8}', name)}(struct __sk_buff *ctx, long off)",
+                    "{", f"{INDENT}{c} v = 0;", f"{INDENT}{call};", f"{INDENT}return v;", "}", ""]
+        for name in sorted({a.partition("_")[2] for a in self.headers_needed} - {""}):
+            call = tables.PACKET_READS[name].c.format(off="end - 1", dst="&b", n=1)
+            out += [f"static __always_inline int {self.helper_name('has', name)}(struct __sk_buff *ctx, long end)",
+                    "{", f"{INDENT}__u8 b;", f"{INDENT}return {call} == 0;", "}", ""]
+        return out
+
     def parser(self, name: str, packet: str, steps: tuple[parsers.Step, ...]) -> list[str]:
         is_l3 = name == parsers.L3
         fname = self.l3_locator(packet) if is_l3 else self.parser_name(name, packet)
+        ptr = self.ptr_type()
         if is_l3:
-            params = "void *__data, void *__data_end, __u16 *__proto_out"
+            params = f"{ptr}__data, void *__data_end, __u16 *__proto_out"
         elif above_l2(name):
-            params = "void *__data_end, void *__l3p, __u16 __l3proto"
+            params = f"void *__data_end, {ptr}__l3p, __u16 __l3proto"
         else:
-            params = "void *__data, void *__data_end"
-        return [f"static __always_inline void *{fname}({params})", "{", *self.spell_steps(steps), "}"]
+            params = f"{ptr}__data, void *__data_end"
+        if self.read:  # no data_end: reads are checked by the helper
+            params = "struct __sk_buff *ctx, " + params.replace("void *__data_end, ", "")
+        return [f"static __always_inline {ptr}{fname}({params})", "{", *self.spell_steps(steps), "}"]
 
     # --- parser steps (parsers.py): the ones brace dialects share are in base.py
 
     def guard(self, cond: str) -> list[str]:
-        return [f"if ({cond})", f"{INDENT}return 0;"]
+        return [f"if ({cond})", f"{INDENT}return {self.no_ptr()};"]
 
     def line_fail(self) -> str:
-        return "return 0;"
+        return f"return {self.no_ptr()};"
 
     def step_load(self, step: parsers.Load) -> list[str]:
         return [f"{ctype(step.field.type)} {step.var} = {self.spell_field(step.ptr, step.field)};"]
@@ -275,14 +321,14 @@ class CGenerator(Generator):
     def step_offset(self, step: parsers.Offset) -> list[str]:
         size = step.size
         off = f"{size.var} * {size.scale}" if isinstance(size, parsers.Scaled) else str(size)
-        return [f"void *{step.var} = {step.base} + {off};"]
+        return [f"{self.ptr_type()}{step.var} = {step.base} + {off};"]
 
     def step_ret(self, step: parsers.Ret) -> list[str]:
         return [f"return {step.ptr};"]
 
     def step_take_l3(self, step: parsers.TakeL3) -> list[str]:
-        return [f"__u16 {step.proto} = __l3proto;", f"void *{step.ptr} = __l3p;", f"if (!{step.ptr})",
-                f"{INDENT}return 0;"]
+        missing = f"{step.ptr} < 0" if self.read else f"!{step.ptr}"
+        return [f"__u16 {step.proto} = __l3proto;", f"{self.ptr_type()}{step.ptr} = __l3p;", *self.guard(missing)]
 
     def step_ret_l3(self, step: parsers.RetL3) -> list[str]:
         return [f"*__proto_out = {step.proto};", f"return {step.ptr};"]
@@ -292,7 +338,7 @@ class CGenerator(Generator):
         for version, ethertype in step.table:
             out += [f"if ({step.var} == {version}) {{", f"{INDENT}*__proto_out = {hex(ethertype)};",
                     f"{INDENT}return {step.ptr};", "}"]
-        return out + ["return 0;"]
+        return out + [self.line_fail()]
 
     # --- the file -----------------------------------------------------------------
 
@@ -327,9 +373,11 @@ class CGenerator(Generator):
             out += self.int_helper(op, t) + [""]
         for op, name in sorted(self.map_helpers):
             out += self.map_helper(op, self.maps[name]) + [""]
-        for packet in sorted(self.headers_needed):
-            for name, steps in self.parser_plans(packet):
-                out += self.parser(name, packet, steps) + [""]
+        parsers_ = []
+        for access in self.support_accesses():
+            for name, steps in self.parser_plans(access):
+                parsers_ += self.parser(name, access, steps) + [""]
+        out += self.packet_read_helpers() + parsers_
         for decl, body in functions:
             kind = tables.PROGRAM_KINDS[decl.kind]
             out += [f'SEC("{self.section(decl, kind)}")',

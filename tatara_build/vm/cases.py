@@ -38,7 +38,8 @@ def jobs(module: ir.Module, out: Path, manifest: Manifest, object_index: int = 0
         if not kind.test_run:
             raise SourceError(f"{program.kind} programs cannot be run with packets (BPF_PROG_TEST_RUN)", test.span)
         symbol = symbols.get(program.name, _c_name(program.name))
-        reads_packet = _reads_packet(bodies.get(program.name, []))
+        # Direct packet access only: helper reads need no test-run packet pointers.
+        reads_packet = kind.packet_read is None and _reads_packet(bodies.get(program.name, []))
         for case in test.cases:
             action = kind.actions.get(case.expect)
             if action is None:

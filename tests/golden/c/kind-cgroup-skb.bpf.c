@@ -9,11 +9,31 @@
 
 struct __sk_buff;
 
-static __always_inline void *__l3_l3(void *__data, void *__data_end, __u16 *__proto_out)
+static __always_inline __u8 __load8_skb(struct __sk_buff *ctx, long off)
 {
-    if (__data + 20 > __data_end)
-        return 0;
-    __u8 __v1 = ((__u8)(((*(__u8 *)(__data + 0)) >> 4) & 0xf));
+    __u8 v = 0;
+    bpf_skb_load_bytes(ctx, off, &v, 1);
+    return v;
+}
+
+static __always_inline __u16 __load16_skb(struct __sk_buff *ctx, long off)
+{
+    __u16 v = 0;
+    bpf_skb_load_bytes(ctx, off, &v, 2);
+    return v;
+}
+
+static __always_inline int __has_skb(struct __sk_buff *ctx, long end)
+{
+    __u8 b;
+    return bpf_skb_load_bytes(ctx, end - 1, &b, 1) == 0;
+}
+
+static __always_inline long __l3_l3_skb(struct __sk_buff *ctx, long __data, __u16 *__proto_out)
+{
+    if (!__has_skb(ctx, __data + 20))
+        return -1;
+    __u8 __v1 = ((__u8)(((__load8_skb(ctx, __data + 0)) >> 4) & 0xf));
     if (__v1 == 4) {
         *__proto_out = 0x800;
         return __data;
@@ -22,80 +42,78 @@ static __always_inline void *__l3_l3(void *__data, void *__data_end, __u16 *__pr
         *__proto_out = 0x86dd;
         return __data;
     }
-    return 0;
+    return -1;
 }
 
-static __always_inline void *__parse_ipv6_l3(void *__data_end, void *__l3p, __u16 __l3proto)
+static __always_inline long __parse_ipv6_l3_skb(struct __sk_buff *ctx, long __l3p, __u16 __l3proto)
 {
     __u16 __proto = __l3proto;
-    void *__p = __l3p;
-    if (!__p)
-        return 0;
+    long __p = __l3p;
+    if (__p < 0)
+        return -1;
     if (__proto == 0x86dd) {
-        if (__p + 40 > __data_end)
-            return 0;
+        if (!__has_skb(ctx, __p + 40))
+            return -1;
         return __p;
     }
-    return 0;
+    return -1;
 }
 
-static __always_inline void *__parse_tcp_l3(void *__data_end, void *__l3p, __u16 __l3proto)
+static __always_inline long __parse_tcp_l3_skb(struct __sk_buff *ctx, long __l3p, __u16 __l3proto)
 {
     __u16 __proto = __l3proto;
-    void *__q = __l3p;
-    if (!__q)
-        return 0;
+    long __q = __l3p;
+    if (__q < 0)
+        return -1;
     if (__proto == 0x800) {
-        if (__q + 20 > __data_end)
-            return 0;
-        __u8 __v2 = ((__u8)((*(__u8 *)(__q + 0)) & 0xf));
+        if (!__has_skb(ctx, __q + 20))
+            return -1;
+        __u8 __v2 = ((__u8)((__load8_skb(ctx, __q + 0)) & 0xf));
         if (__v2 < 5)
-            return 0;
-        __u16 __v3 = ((__u16)(bpf_ntohs(*(__u16 *)(__q + 6)) & 0x1fff));
+            return -1;
+        __u16 __v3 = ((__u16)(bpf_ntohs(__load16_skb(ctx, __q + 6)) & 0x1fff));
         if (__v3 != 0)
-            return 0;
-        __u8 __v4 = ((__u8)(*(__u8 *)(__q + 9)));
+            return -1;
+        __u8 __v4 = ((__u8)(__load8_skb(ctx, __q + 9)));
         if (__v4 != 6)
-            return 0;
-        __u8 __v5 = ((__u8)((*(__u8 *)(__q + 0)) & 0xf));
-        void *__p = __q + __v5 * 4;
-        if (__p + 20 > __data_end)
-            return 0;
+            return -1;
+        __u8 __v5 = ((__u8)((__load8_skb(ctx, __q + 0)) & 0xf));
+        long __p = __q + __v5 * 4;
+        if (!__has_skb(ctx, __p + 20))
+            return -1;
         return __p;
     }
     if (__proto == 0x86dd) {
-        if (__q + 40 > __data_end)
-            return 0;
-        __u8 __v6 = ((__u8)(*(__u8 *)(__q + 6)));
+        if (!__has_skb(ctx, __q + 40))
+            return -1;
+        __u8 __v6 = ((__u8)(__load8_skb(ctx, __q + 6)));
         if (__v6 != 6)
-            return 0;
-        void *__p = __q + 40;
-        if (__p + 20 > __data_end)
-            return 0;
+            return -1;
+        long __p = __q + 40;
+        if (!__has_skb(ctx, __p + 20))
+            return -1;
         return __p;
     }
-    return 0;
+    return -1;
 }
 
 SEC("cgroup_skb/ingress")
 int kind_cgroup_skb(struct __sk_buff *ctx)
 {
-    void *__data = (void *)(long)ctx->data;
-    void *__data_end = (void *)(long)ctx->data_end;
     __u16 __l3proto = 0; /* kind-cgroup-skb.tlisp:4:3 */
-    void *__l3p = __l3_l3(__data, __data_end, &__l3proto);
+    long __l3p = __l3_l3_skb(ctx, 0, &__l3proto);
     {
-        void *tcp = __parse_tcp_l3(__data_end, __l3p, __l3proto);
-        if (tcp) {
-            if (((__u16)bpf_ntohs(*(__u16 *)(tcp + 2))) == ((__u16)23)) { /* kind-cgroup-skb.tlisp:5:5 */
+        long tcp = __parse_tcp_l3_skb(ctx, __l3p, __l3proto);
+        if (tcp >= 0) {
+            if (((__u16)bpf_ntohs(__load16_skb(ctx, tcp + 2))) == ((__u16)23)) { /* kind-cgroup-skb.tlisp:5:5 */
                 return 0; /* kind-cgroup-skb.tlisp:5:38 */
             }
         }
     }
     {
-        void *ip6 = __parse_ipv6_l3(__data_end, __l3p, __l3proto); /* kind-cgroup-skb.tlisp:6:3 */
-        if (ip6) {
-            if (((__u8)(*(__u8 *)(ip6 + 6))) == ((__u8)17)) { /* kind-cgroup-skb.tlisp:7:5 */
+        long ip6 = __parse_ipv6_l3_skb(ctx, __l3p, __l3proto); /* kind-cgroup-skb.tlisp:6:3 */
+        if (ip6 >= 0) {
+            if (((__u8)(__load8_skb(ctx, ip6 + 6))) == ((__u8)17)) { /* kind-cgroup-skb.tlisp:7:5 */
                 return 1; /* kind-cgroup-skb.tlisp:7:41 */
             }
         }

@@ -5,11 +5,40 @@
 #![allow(unused_mut, unused_parens, unused_unsafe, unused_variables, dead_code)]
 
 #[inline(always)]
-fn __l3_l3(__data: usize, __data_end: usize) -> Option<(usize, u16)> {
-    if __data + 20 > __data_end {
+fn __load8_skb(ctx: &aya_ebpf::programs::SkBuffContext, off: usize) -> u8 {
+    use aya_ebpf::helpers::bpf_skb_load_bytes;
+    let skb = ctx.skb.skb as *const core::ffi::c_void;
+    let mut v: u8 = 0;
+    let dst = &mut v as *mut u8 as *mut core::ffi::c_void;
+    let _ = unsafe { bpf_skb_load_bytes(skb, off as u32, dst, 1) };
+    v
+}
+
+#[inline(always)]
+fn __load16_skb(ctx: &aya_ebpf::programs::SkBuffContext, off: usize) -> u16 {
+    use aya_ebpf::helpers::bpf_skb_load_bytes;
+    let skb = ctx.skb.skb as *const core::ffi::c_void;
+    let mut v: u16 = 0;
+    let dst = &mut v as *mut u16 as *mut core::ffi::c_void;
+    let _ = unsafe { bpf_skb_load_bytes(skb, off as u32, dst, 2) };
+    v
+}
+
+#[inline(always)]
+fn __has_skb(ctx: &aya_ebpf::programs::SkBuffContext, end: usize) -> bool {
+    use aya_ebpf::helpers::bpf_skb_load_bytes;
+    let skb = ctx.skb.skb as *const core::ffi::c_void;
+    let mut b: u8 = 0;
+    let dst = &mut b as *mut u8 as *mut core::ffi::c_void;
+    unsafe { bpf_skb_load_bytes(skb, (end - 1) as u32, dst, 1) == 0 }
+}
+
+#[inline(always)]
+fn __l3_l3_skb(__skb: &aya_ebpf::programs::SkBuffContext, __data: usize) -> Option<(usize, u16)> {
+    if !__has_skb(__skb, __data + 20) {
         return None;
     }
-    let __v1: u8 = (unsafe { *((__data + 0) as *const u8) } >> 4) & 0xf;
+    let __v1: u8 = (__load8_skb(__skb, __data + 0) >> 4) & 0xf;
     if __v1 == 4 {
         return Some((__data, 0x800));
     }
@@ -20,12 +49,15 @@ fn __l3_l3(__data: usize, __data_end: usize) -> Option<(usize, u16)> {
 }
 
 #[inline(always)]
-fn __parse_ipv6_l3(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
+fn __parse_ipv6_l3_skb(
+    __skb: &aya_ebpf::programs::SkBuffContext,
+    __l3: Option<(usize, u16)>,
+) -> Option<usize> {
     let Some((__p, __proto)) = __l3 else {
         return None;
     };
     if __proto == 0x86dd {
-        if __p + 40 > __data_end {
+        if !__has_skb(__skb, __p + 40) {
             return None;
         }
         return Some(__p);
@@ -34,43 +66,46 @@ fn __parse_ipv6_l3(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usiz
 }
 
 #[inline(always)]
-fn __parse_tcp_l3(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
+fn __parse_tcp_l3_skb(
+    __skb: &aya_ebpf::programs::SkBuffContext,
+    __l3: Option<(usize, u16)>,
+) -> Option<usize> {
     let Some((__q, __proto)) = __l3 else {
         return None;
     };
     if __proto == 0x800 {
-        if __q + 20 > __data_end {
+        if !__has_skb(__skb, __q + 20) {
             return None;
         }
-        let __v2: u8 = unsafe { *((__q + 0) as *const u8) } & 0xf;
+        let __v2: u8 = __load8_skb(__skb, __q + 0) & 0xf;
         if __v2 < 5 {
             return None;
         }
-        let __v3: u16 = u16::from_be(unsafe { *((__q + 6) as *const u16) }) & 0x1fff;
+        let __v3: u16 = u16::from_be(__load16_skb(__skb, __q + 6)) & 0x1fff;
         if __v3 != 0 {
             return None;
         }
-        let __v4: u8 = unsafe { *((__q + 9) as *const u8) };
+        let __v4: u8 = __load8_skb(__skb, __q + 9);
         if __v4 != 6 {
             return None;
         }
-        let __v5: u8 = unsafe { *((__q + 0) as *const u8) } & 0xf;
+        let __v5: u8 = __load8_skb(__skb, __q + 0) & 0xf;
         let __p: usize = __q + __v5 as usize * 4;
-        if __p + 20 > __data_end {
+        if !__has_skb(__skb, __p + 20) {
             return None;
         }
         return Some(__p);
     }
     if __proto == 0x86dd {
-        if __q + 40 > __data_end {
+        if !__has_skb(__skb, __q + 40) {
             return None;
         }
-        let __v6: u8 = unsafe { *((__q + 6) as *const u8) };
+        let __v6: u8 = __load8_skb(__skb, __q + 6);
         if __v6 != 6 {
             return None;
         }
         let __p: usize = __q + 40;
-        if __p + 20 > __data_end {
+        if !__has_skb(__skb, __p + 20) {
             return None;
         }
         return Some(__p);
@@ -80,22 +115,21 @@ fn __parse_tcp_l3(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize
 
 #[aya_ebpf::macros::cgroup_skb(ingress)]
 pub fn kind_cgroup_skb(ctx: aya_ebpf::programs::SkBuffContext) -> i32 {
-    let __data: usize = unsafe { (*ctx.skb.skb).data } as usize;
-    let __data_end: usize = unsafe { (*ctx.skb.skb).data_end } as usize;
-    let __l3: Option<(usize, u16)> = __l3_l3(__data, __data_end); // kind-cgroup-skb.tlisp:4:3
+    let __skb = &ctx;
+    let __l3: Option<(usize, u16)> = __l3_l3_skb(__skb, 0); // kind-cgroup-skb.tlisp:4:3
     {
-        let tcp: Option<usize> = __parse_tcp_l3(__data_end, __l3);
+        let tcp: Option<usize> = __parse_tcp_l3_skb(__skb, __l3);
         if let Some(tcp) = tcp {
-            let __t1: u16 = u16::from_be(unsafe { *((tcp + 2) as *const u16) }); // kind-cgroup-skb.tlisp:5:9
+            let __t1: u16 = u16::from_be(__load16_skb(__skb, tcp + 2)); // kind-cgroup-skb.tlisp:5:9
             if __t1 == 23u16 {
                 return 0; // kind-cgroup-skb.tlisp:5:38
             }
         }
     }
     {
-        let ip6: Option<usize> = __parse_ipv6_l3(__data_end, __l3); // kind-cgroup-skb.tlisp:6:3
+        let ip6: Option<usize> = __parse_ipv6_l3_skb(__skb, __l3); // kind-cgroup-skb.tlisp:6:3
         if let Some(ip6) = ip6 {
-            if unsafe { *((ip6 + 6) as *const u8) } == 17u8 {
+            if __load8_skb(__skb, ip6 + 6) == 17u8 {
                 return 1; // kind-cgroup-skb.tlisp:7:41
             }
         }
