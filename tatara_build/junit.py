@@ -14,6 +14,7 @@ import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .errors import TataraError
 from .vm.results import Verification
 
 # Characters XML 1.0 cannot carry (verifier logs are ASCII, but a loader's
@@ -31,7 +32,10 @@ def _tail(log: str) -> str:
     return "\n".join(lines[-LOG_TAIL_LINES:])
 
 
-def document(matrix: dict[str, Verification], name: str = "tatara-build") -> ET.Element:
+def document(matrix: dict[str, Verification], name: str = "tatara-build",
+             failed: dict[str, TataraError] | None = None) -> ET.Element:
+    """`failed`: kernels (or stages) that produced no results, e.g. a VM that
+    timed out or a build that failed: one <error> testcase each."""
     root = ET.Element("testsuites", name=name)
     totals = dict(tests=0, failures=0, errors=0, skipped=0)
     seconds = 0.0
@@ -90,6 +94,17 @@ def document(matrix: dict[str, Verification], name: str = "tatara-build") -> ET.
             totals[key] += value
         suite.set("time", f"{v.boot_seconds:.3f}")
         seconds += v.boot_seconds
+    for where, err in (failed or {}).items():
+        suite = ET.SubElement(root, "testsuite", name=where if where == "tatara-build" else f"kernel {where}",
+                              timestamp=stamp, hostname=_text(socket.gethostname()),
+                              tests="1", failures="0", errors="1", skipped="0", time="0.000")
+        case = ET.SubElement(suite, "testcase", classname=_text(where), name="run", time="0.000000")
+        rendered = err.render()
+        error = ET.SubElement(case, "error", message=_text(rendered.splitlines()[0] if rendered else type(err).__name__),
+                              type=f"exit-{int(err.exit_code)}")
+        error.text = _text(_tail(rendered))
+        totals["tests"] += 1
+        totals["errors"] += 1
     for key, value in totals.items():
         root.set(key, str(value))
     root.set("time", f"{seconds:.3f}")
@@ -107,8 +122,9 @@ def _fail(case: ET.Element, counts: dict[str, int], message: str, kind: str, bod
     failure.text = _text(body)
 
 
-def write(path: Path, matrix: dict[str, Verification], name: str = "tatara-build") -> None:
-    root = document(matrix, name)
+def write(path: Path, matrix: dict[str, Verification], name: str = "tatara-build",
+          failed: dict[str, TataraError] | None = None) -> None:
+    root = document(matrix, name, failed)
     ET.indent(root)
     data = b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8") + b"\n"
     path.parent.mkdir(parents=True, exist_ok=True)

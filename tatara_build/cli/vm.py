@@ -57,7 +57,7 @@ def verify(
         specs = kernels.parse_list(kernel) or [kernels.DEFAULT_KERNEL]
         return matrix.run(object_jobs, specs, jobs=jobs, timeout=timeout, accel=accel)
 
-    results = json_errors(json_out, run)
+    results = _run(run, json_out, junit, "tatara-build verify")
     for manifest in _manifests_listing(objects):
         per_kernel = {}
         for name, verification in results.items():
@@ -118,7 +118,7 @@ def test(
         return matrix.run(objects, specs, case_jobs, map_jobs, jobs=jobs, timeout=timeout, accel=accel,
                           resolve=resolve)
 
-    results = json_errors(json_out, run)
+    results = _run(run, json_out, junit, f"tatara-build test {file.name}")
     report.merge_into_manifest(out / "manifest.json", results)
     _finish(results, json_out, junit, f"tatara-build test {file.name}")
 
@@ -129,6 +129,23 @@ def _promised_by(module, promised) -> list[str]:
 
     lines = {line for p in module.programs for line in promised(p)}
     return sorted(lines, key=tables.version_tuple)
+
+
+def _run(run, json_out: bool, junit: Optional[Path], name: str):
+    """Run; when it fails before or while booting (a build error, a VM
+    timeout on one kernel) and --junit was asked for, the JUnit file still
+    appears: the kernels that finished, and an <error> for each failure."""
+    from ..errors import TataraError
+
+    try:
+        return json_errors(json_out, run)
+    except TataraError as err:
+        if junit is not None:
+            from .. import junit as junit_xml
+
+            failed = getattr(err, "failed", None) or {"tatara-build": err}
+            junit_xml.write(junit, getattr(err, "results", None) or {}, name, failed)
+        raise
 
 
 def _finish(results, json_out: bool, junit: Optional[Path], name: str) -> None:

@@ -36,14 +36,19 @@ def run(objects: list[runner.ObjectJob], specs: list[str], cases: list[runner.Ca
 
 
 def _gather(specs: list[str], futures) -> dict:
-    out, failures = {}, []
+    """Results by spec. On failures the first is raised, carrying what the
+    others found (`err.results`) and every failure (`err.failed`, by kernel),
+    so a JUnit report can still show the kernels that finished."""
+    out, failures = {}, {}
     for spec, future in zip(specs, futures):
         try:
             out[spec] = future.result()
         except TataraError as err:
-            failures.append(named(spec, err))
+            failures[spec] = named(spec, err)
     if failures:
-        raise failures[0]
+        first = next(iter(failures.values()))
+        first.results, first.failed = out, failures
+        raise first
     return out
 
 

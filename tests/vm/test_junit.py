@@ -72,3 +72,33 @@ def test_junit_write_is_atomic_and_keeps_only_a_long_logs_tail(tmp_path):
     text = ET.parse(out).getroot().find(".//testcase[@name='verify']/failure").text
     assert text.splitlines()[-1] == "99999: insn" and len(text.splitlines()) == junit.LOG_TAIL_LINES
     assert [p.name for p in tmp_path.iterdir()] == ["j.xml"]
+
+
+def test_a_kernel_whose_vm_failed_is_an_error_testcase_beside_the_finished_ones(tmp_path):
+    from tatara_build.errors import VmError
+
+    out = tmp_path / "j.xml"
+    junit.write(out, {"6.1": _verification("6.1", rejected=False)}, failed={"7.2": VmError("kernel 7.2: VM timed out")})
+    xmlschema.XMLSchema(str(SCHEMA)).validate(str(out))
+    root = ET.parse(out).getroot()
+    assert [s.get("name") for s in root.findall("testsuite")] == ["kernel 6.1", "kernel 7.2"]
+    error = root.find("testsuite[@name='kernel 7.2']/testcase/error")
+    assert error.get("type") == "exit-5" and "VM timed out" in error.get("message")
+    assert root.get("errors") == "1" and root.get("tests") == "6"
+
+
+def test_cli_writes_junit_even_when_the_source_does_not_check(tmp_path):
+    import subprocess
+
+    bad = tmp_path / "bad.tlisp"
+    bad.write_text('(defbpf-program p :kind :xdp :attach (:target "eth0") :kernels ("5.10"))\n'
+                   "(bpf-fn p (ctx) (let ((t (call ktime-tai-ns))) (return :xdp-pass)))\n")
+    out = tmp_path / "junit.xml"
+    cli = Path(__file__).resolve().parents[2] / ".venv" / "bin" / "tatara-build"
+    run = subprocess.run([str(cli), "test", str(bad), "--backend", "c", "-o", str(tmp_path / "out"), "--junit", str(out)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 1, run.stderr
+    xmlschema.XMLSchema(str(SCHEMA)).validate(str(out))
+    error = ET.parse(out).getroot().find("testsuite[@name='tatara-build']/testcase/error")
+    assert error.get("type") == "exit-1" and "lacks helper `ktime-tai-ns`" in error.get("message")
+    assert "bad.tlisp:2:" in error.get("message")
