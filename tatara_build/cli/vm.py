@@ -123,6 +123,29 @@ def test(
     _finish(results, json_out, junit, f"tatara-build test {file.name}")
 
 
+@app.command("kernels", help="""The pinned kernels: line, Debian package and version, suite, and whether
+the image is in the cache ($XDG_CACHE_HOME/tatara-build/kernels) with its pinned sha256.
+--fetch LINES (or all) downloads them now, e.g. to warm a CI cache. A pin Debian has dropped
+fails with exit 3 naming the pin to bump (scripts/update-kernel-pins in tatara-build's repository).
+
+Example: tatara-build kernels --fetch all""")
+@reports_errors
+def kernels_command(
+    fetch: Optional[str] = typer.Option(None, "--fetch", help="lines to download now: a comma list or all"),
+) -> None:
+    from ..vm import kernels
+
+    for spec in kernels.parse_list(fetch):
+        kernels.validate(spec)
+        kernel = kernels.resolve(spec)
+        print(f"fetched {spec}: {kernel.image}")
+    for line, pin in kernels.KERNELS.items():
+        image = kernels.cache_entry(pin) / "vmlinuz"
+        state = ("cached" if kernels.sha256_file(image) == pin.vmlinuz_sha256 else "cached, sha256 MISMATCH (refetched on use)") \
+            if image.is_file() else "not cached"
+        print(f"{line:5}  {pin.package}={pin.version}  (Debian {pin.suite})  {state}")
+
+
 def _promised_by(module, promised) -> list[str]:
     """Every kernel line the source's programs promise, oldest first."""
     from .. import tables

@@ -126,3 +126,20 @@ def test_a_dropped_pin_is_exit_3_naming_the_pin_to_bump(fake_pin, monkeypatch):
     assert err.value.exit_code == ExitCode.TOOLCHAIN
     assert "kernel pin 9.9 (linux-image-test=1.0-1) is no longer in Debian sid" in str(err.value)
     assert "scripts/update-kernel-pins 9.9" in str(err.value) and "--kernel PATH" in str(err.value)
+
+
+def test_kernels_command_fetches_and_reports_the_cache_state(fake_pin):
+    from typer.testing import CliRunner
+
+    from tatara_build.cli import app
+
+    pin, fetched = fake_pin
+    runner = CliRunner()
+    listed = runner.invoke(app, ["kernels"])
+    assert listed.exit_code == 0 and "9.9    linux-image-test=1.0-1  (Debian sid)  not cached" in listed.stdout
+    got = runner.invoke(app, ["kernels", "--fetch", "9.9"])
+    assert got.exit_code == 0 and len(fetched) == 1
+    assert "9.9    linux-image-test=1.0-1  (Debian sid)  cached" in got.stdout
+    (kernels.cache_entry(pin) / "vmlinuz").write_bytes(b"bad")
+    assert "sha256 MISMATCH" in runner.invoke(app, ["kernels"]).stdout
+    assert runner.invoke(app, ["kernels", "--fetch", "4.4"]).exit_code == 2
