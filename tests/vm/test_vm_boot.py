@@ -280,7 +280,7 @@ def test_a_guest_that_dies_early_is_a_vm_failure(tmp_path, monkeypatch):
 
 
 def test_drop_syn_and_helper_read_kinds_on_the_6_12_kernel(tmp_path):
-    """The second pinned kernel (bookworm-security; Debian drops superseded
+    """The second pinned kernel (trixie; Debian drops superseded
     security builds, so a vanished pin is a skip with the reason, not a pass):
     drop-syn, and the kinds that read headers through helpers (cgroup-skb's
     test-run has no packet pointers on 6.12 either), in one boot."""
