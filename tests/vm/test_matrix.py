@@ -7,6 +7,7 @@ not promise 5.10 (and by `check` when it does: tests/frontend)."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -80,7 +81,8 @@ def test_cli_runs_kernels_in_parallel_and_shows_the_matrix(tmp_path):
     assert run.returncode == 0, run.stderr
     assert "kernel matrix" in run.stderr and "insns spread" in run.stderr
     row = next(line for line in run.stderr.splitlines() if "drop-syn.o:drop_syn" in line)
-    assert row.count("accepted") == 2 and row.count("11/11") == 2
+    assert row.count("accepted") == 2
+    assert len(re.findall(r"\b(\d+)/\1\b", row.split("accepted", 1)[1])) >= 2  # every case passed, on both
     stored = json.loads((out / "manifest.json").read_text())["verification"]
     assert list(stored) == ["7.2", "5.10"] and all(v["passed"] for v in stored.values())
     assert junit.read_text().count("<testsuite ") == 2
