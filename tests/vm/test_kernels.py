@@ -143,3 +143,35 @@ def test_kernels_command_fetches_and_reports_the_cache_state(fake_pin):
     (kernels.cache_entry(pin) / "vmlinuz").write_bytes(b"bad")
     assert "sha256 MISMATCH" in runner.invoke(app, ["kernels"]).stdout
     assert runner.invoke(app, ["kernels", "--fetch", "4.4"]).exit_code == 2
+
+
+def test_pin_updater_follows_meta_packages_to_the_image_and_takes_the_newest_of_the_line(tmp_path, monkeypatch):
+    """sid's shape: linux-image-amd64 -> linux-image-<abi> (meta, small) ->
+    linux-binary-<abi> (the image); older suites: linux-image-<abi> holds it."""
+    from tatara_build.vm import pins
+
+    index = {
+        "linux-image-amd64": {
+            "7.2.13-1": {"Package": "linux-image-amd64", "Version": "7.2.13-1",
+                         "Depends": "linux-base-amd64 (= 7.2.13-1), linux-image-7.2.13+deb14-amd64 (= 7.2.13-1)"},
+            "7.2.9-1": {"Package": "linux-image-amd64", "Version": "7.2.9-1",
+                        "Depends": "linux-image-7.2.9+deb14-amd64 (= 7.2.9-1)"},
+            "7.10.1-1": {"Package": "linux-image-amd64", "Version": "7.10.1-1",
+                         "Depends": "linux-image-7.10.1+deb14-amd64 (= 7.10.1-1)"},  # another line
+        },
+        "linux-image-7.2.13+deb14-amd64": {"7.2.13-1": {
+            "Package": "linux-image-7.2.13+deb14-amd64", "Version": "7.2.13-1", "Size": "1892",
+            "Depends": "dracut | initramfs-tools (>= 0.120+deb8u2), linux-binary-7.2.13+deb14-amd64 (= 7.2.13-1), "
+                       "linux-modules-7.2.13+deb14-amd64 (= 7.2.13-1)"}},
+        "linux-binary-7.2.13+deb14-amd64": {"7.2.13-1": {
+            "Package": "linux-binary-7.2.13+deb14-amd64", "Version": "7.2.13-1", "Size": "70000000"}},
+        "linux-image-7.2.9+deb14-amd64": {"7.2.9-1": {
+            "Package": "linux-image-7.2.9+deb14-amd64", "Version": "7.2.9-1", "Size": "60000000", "Depends": "kmod"}},
+    }
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(debian, "update", lambda suite: None)
+    monkeypatch.setattr(debian, "versions", lambda suite, package: index.get(package, {}))
+    assert pins.newest("7.2") == ("sid", "linux-binary-7.2.13+deb14-amd64", "7.2.13-1")
+    suite = debian.suite("sid", tmp_path)
+    assert pins._image_package(suite, index["linux-image-amd64"]["7.2.9-1"]) == ("linux-image-7.2.9+deb14-amd64", "7.2.9-1")
+    assert debian.compare_versions("6.12.117-1~deb12u1", "6.12.117-1") == -1
