@@ -1,8 +1,9 @@
 """Everything tatara-build knows about BPF, as data, in one place: program
-kinds (context, return type, actions, helpers, how each backend spells
-them), map kinds and the operations each allows, helpers, packet headers
-and test-packet layers. Stages look entries up; none branches on a kind
-name."""
+kinds (context, return type, actions, helpers), map kinds and the
+operations each allows, helpers, packet headers with their roles and
+test-packet layers: what each kind *means*. How a backend spells it lives in
+that backend's dialect (backends/aya.py, backends/libbpf.py), keyed by the
+names defined here. Stages look entries up; none branches on a kind name."""
 
 from __future__ import annotations
 
@@ -15,8 +16,6 @@ from dataclasses import dataclass, field
 class Helper:
     name: str  # tatara-lisp name
     returns: str  # IR scalar type
-    c: str  # libbpf C function
-    aya: str  # aya-ebpf path
     kernel_id: int  # BPF_FUNC_* number
     params: tuple[str, ...] = ()  # IR types of the arguments
 
@@ -24,15 +23,15 @@ class Helper:
 HELPERS: dict[str, Helper] = {
     h.name: h
     for h in [
-        Helper("get-current-cpu", "u32", "bpf_get_smp_processor_id", "aya_ebpf::helpers::bpf_get_smp_processor_id", 8),
-        Helper("get-current-pid-tgid", "u64", "bpf_get_current_pid_tgid", "aya_ebpf::helpers::bpf_get_current_pid_tgid", 14),
-        Helper("get-current-uid-gid", "u64", "bpf_get_current_uid_gid", "aya_ebpf::helpers::bpf_get_current_uid_gid", 15),
-        Helper("get-prandom", "u32", "bpf_get_prandom_u32", "aya_ebpf::helpers::bpf_get_prandom_u32", 7),
-        Helper("ktime-ns", "u64", "bpf_ktime_get_ns", "aya_ebpf::helpers::bpf_ktime_get_ns", 5),
+        Helper("get-current-cpu", "u32", 8),
+        Helper("get-current-pid-tgid", "u64", 14),
+        Helper("get-current-uid-gid", "u64", 15),
+        Helper("get-prandom", "u32", 7),
+        Helper("ktime-ns", "u64", 5),
         # CLOCK_BOOTTIME (counts suspend), a cheaper coarse clock, and TAI.
-        Helper("ktime-boot-ns", "u64", "bpf_ktime_get_boot_ns", "aya_ebpf::helpers::bpf_ktime_get_boot_ns", 125),
-        Helper("ktime-coarse-ns", "u64", "bpf_ktime_get_coarse_ns", "aya_ebpf::helpers::bpf_ktime_get_coarse_ns", 160),
-        Helper("ktime-tai-ns", "u64", "bpf_ktime_get_tai_ns", "aya_ebpf::helpers::bpf_ktime_get_tai_ns", 208),
+        Helper("ktime-boot-ns", "u64", 125),
+        Helper("ktime-coarse-ns", "u64", 160),
+        Helper("ktime-tai-ns", "u64", 208),
     ]
 }
 
@@ -48,16 +47,13 @@ TASK_HELPERS = BASE_HELPERS + ("get-current-pid-tgid", "get-current-uid-gid")
 class Action:
     name: str  # keyword, e.g. "xdp-drop"
     value: int  # numeric value the kernel sees
-    c: str  # C spelling
-    aya: str  # Rust spelling (typed as the kind's aya return type)
+    uapi: str | None = None  # the kernel's constant (XDP_DROP); None: a plain number
 
 
 @dataclass(frozen=True)
 class CtxField:
     name: str
     type: str  # IR scalar type
-    c: str  # C expression over `ctx`
-    aya: str  # Rust expression over `ctx`
 
 
 @dataclass(frozen=True)
@@ -97,12 +93,9 @@ class ProgramKind:
     packet: str | None
     needs_attach_target: bool
     attach_help: str  # what :attach :target means for this kind
-    c_section: str  # `{target}` is replaced by the validated attach target
-    c_ctx: str  # C context parameter type
-    c_return: str
-    aya_attr: str  # `{target}` likewise
-    aya_ctx: str
-    aya_return: str
+    # The attach target is part of the object (its ELF section, e.g.
+    # kprobe/do_sys_open), so it must be known at build time.
+    target_in_object: bool
     test_run: bool  # BPF_PROG_TEST_RUN supports this kind with packet data
     ctx_fields: dict[str, CtxField] = field(default_factory=dict)
     # `{target}` when the program gives none (cgroup-skb: the direction).
@@ -116,17 +109,15 @@ class ProgramKind:
     pull_first: bool = False
 
 
-def _actions(*items: tuple[str, int, str, str]) -> dict[str, Action]:
+def _actions(*items: tuple) -> dict[str, Action]:
     return {a[0]: Action(*a) for a in items}
 
 
-_XDP = "aya_ebpf::bindings::xdp_action"
-_SKB_FIELDS = {
-    "len": CtxField("len", "u32", "ctx->len", "ctx.len()"),
-    "protocol": CtxField("protocol", "u16", "bpf_ntohs(ctx->protocol)", "u16::from_be(ctx.skb.protocol() as u16)"),
-    "mark": CtxField("mark", "u32", "ctx->mark", "unsafe { (*ctx.skb.skb).mark }"),
-    "ifindex": CtxField("ifindex", "u32", "ctx->ifindex", "unsafe { (*ctx.skb.skb).ifindex }"),
-}
+def _ctx_fields(*items: tuple[str, str]) -> dict[str, CtxField]:
+    return {name: CtxField(name, t) for name, t in items}
+
+
+_SKB_FIELDS = _ctx_fields(("len", "u32"), ("protocol", "u16"), ("mark", "u32"), ("ifindex", "u32"))
 
 PROGRAM_KINDS: dict[str, ProgramKind] = {
     k.name: k
@@ -134,70 +125,59 @@ PROGRAM_KINDS: dict[str, ProgramKind] = {
         ProgramKind(
             "xdp", "u32",
             _actions(
-                ("xdp-aborted", 0, "XDP_ABORTED", f"{_XDP}::XDP_ABORTED"),
-                ("xdp-drop", 1, "XDP_DROP", f"{_XDP}::XDP_DROP"),
-                ("xdp-pass", 2, "XDP_PASS", f"{_XDP}::XDP_PASS"),
-                ("xdp-tx", 3, "XDP_TX", f"{_XDP}::XDP_TX"),
-                ("xdp-redirect", 4, "XDP_REDIRECT", f"{_XDP}::XDP_REDIRECT"),
+                ("xdp-aborted", 0, "XDP_ABORTED"),
+                ("xdp-drop", 1, "XDP_DROP"),
+                ("xdp-pass", 2, "XDP_PASS"),
+                ("xdp-tx", 3, "XDP_TX"),
+                ("xdp-redirect", 4, "XDP_REDIRECT"),
             ),
-            BASE_HELPERS, "l2", True, "network interface to attach to",
-            "xdp", "struct xdp_md *", "int", "#[xdp]", "XdpContext", "u32", True,
-            {
-                "len": CtxField("len", "u32", "(__u32)(ctx->data_end - ctx->data)", "(ctx.data_end() - ctx.data()) as u32"),
-                "ingress-ifindex": CtxField("ingress-ifindex", "u32", "ctx->ingress_ifindex", "unsafe { (*ctx.ctx).ingress_ifindex }"),
-            },
+            BASE_HELPERS, "l2", True, "network interface to attach to", False, True,
+            _ctx_fields(("len", "u32"), ("ingress-ifindex", "u32")),
         ),
         ProgramKind(
             "tc", "i32",
             _actions(
-                ("tc-act-unspec", -1, "TC_ACT_UNSPEC", "aya_ebpf::bindings::TC_ACT_UNSPEC"),
-                ("tc-act-ok", 0, "TC_ACT_OK", "aya_ebpf::bindings::TC_ACT_OK as i32"),
-                ("tc-act-reclassify", 1, "TC_ACT_RECLASSIFY", "aya_ebpf::bindings::TC_ACT_RECLASSIFY as i32"),
-                ("tc-act-shot", 2, "TC_ACT_SHOT", "aya_ebpf::bindings::TC_ACT_SHOT as i32"),
-                ("tc-act-pipe", 3, "TC_ACT_PIPE", "aya_ebpf::bindings::TC_ACT_PIPE as i32"),
-                ("tc-act-redirect", 7, "TC_ACT_REDIRECT", "aya_ebpf::bindings::TC_ACT_REDIRECT as i32"),
+                ("tc-act-unspec", -1, "TC_ACT_UNSPEC"),
+                ("tc-act-ok", 0, "TC_ACT_OK"),
+                ("tc-act-reclassify", 1, "TC_ACT_RECLASSIFY"),
+                ("tc-act-shot", 2, "TC_ACT_SHOT"),
+                ("tc-act-pipe", 3, "TC_ACT_PIPE"),
+                ("tc-act-redirect", 7, "TC_ACT_REDIRECT"),
             ),
-            BASE_HELPERS, "l2", True, "network interface to attach to (:direction ingress|egress)",
-            "tc", "struct __sk_buff *", "int", "#[classifier]", "TcContext", "i32", True,
+            BASE_HELPERS, "l2", True, "network interface to attach to (:direction ingress|egress)", False, True,
             _SKB_FIELDS, pull_first=True,
         ),
         ProgramKind(
             "socket-filter", "i64",
-            _actions(("drop", 0, "0", "0"), ("keep", -1, "-1", "-1")),
-            BASE_HELPERS, "l3", False, "unused",
-            "socket", "struct __sk_buff *", "int", "#[socket_filter]", "SkBuffContext", "i64", True,
-            {"len": _SKB_FIELDS["len"], "protocol": _SKB_FIELDS["protocol"]}, packet_read=LOAD_BYTES_NET,
+            _actions(("drop", 0), ("keep", -1)),
+            BASE_HELPERS, "l3", False, "unused", False, True,
+            {name: _SKB_FIELDS[name] for name in ("len", "protocol")}, packet_read=LOAD_BYTES_NET,
         ),
         ProgramKind(
             "kprobe", "u32",
-            _actions(("ok", 0, "0", "0"), ("err", 1, "1", "1")),
-            TASK_HELPERS, None, True, "kernel function to probe",
-            "kprobe/{target}", "struct pt_regs *", "int", '#[kprobe(function = "{target}")]', "ProbeContext", "u32", False,
+            _actions(("ok", 0), ("err", 1)),
+            TASK_HELPERS, None, True, "kernel function to probe", True, False,
         ),
         ProgramKind(
             "tracepoint", "u32",
-            _actions(("ok", 0, "0", "0"), ("err", 1, "1", "1")),
-            TASK_HELPERS, None, True, "tracepoint as category/name",
-            "tracepoint/{target}", "void *", "int", '#[tracepoint(category = "{category}", name = "{name}")]', "TracePointContext", "u32", False,
+            _actions(("ok", 0), ("err", 1)),
+            TASK_HELPERS, None, True, "tracepoint as category/name", True, False,
         ),
         ProgramKind(
             "cgroup-skb", "i32",
-            _actions(("deny", 0, "0", "0"), ("allow", 1, "1", "1")),
-            BASE_HELPERS, "l3", False, "direction: ingress or egress",
-            "cgroup_skb/{target}", "struct __sk_buff *", "int", "#[cgroup_skb({target})]", "SkBuffContext", "i32", True,
+            _actions(("deny", 0), ("allow", 1)),
+            BASE_HELPERS, "l3", False, "direction: ingress or egress", True, True,
             _SKB_FIELDS, attach_targets=("ingress", "egress"), default_target="ingress", packet_read=LOAD_BYTES,
         ),
         ProgramKind(
             "lsm", "i32",
-            _actions(("allow", 0, "0", "0"), ("deny", -1, "-1", "-1")),
-            TASK_HELPERS, None, True, "LSM hook name, e.g. file_open",
-            "lsm/{target}", "void *", "int", '#[lsm(hook = "{target}")]', "LsmContext", "i32", False,
+            _actions(("allow", 0), ("deny", -1)),
+            TASK_HELPERS, None, True, "LSM hook name, e.g. file_open", True, False,
         ),
         ProgramKind(
             "perf-event", "u32",
-            _actions(("ok", 0, "0", "0"), ("err", 1, "1", "1")),
-            TASK_HELPERS, None, False, "unused",
-            "perf_event", "struct bpf_perf_event_data *", "int", "#[perf_event]", "PerfEventContext", "u32", False,
+            _actions(("ok", 0), ("err", 1)),
+            TASK_HELPERS, None, False, "unused", False, False,
         ),
     ]
 }
@@ -212,8 +192,7 @@ OPS_ARRAY = frozenset({"map-get", "map-lookup", "map-set", "map-add"})
 @dataclass(frozen=True)
 class MapKind:
     name: str
-    c_type: str  # BPF_MAP_TYPE_*
-    aya_type: str  # aya_ebpf::btf_maps::…
+    uapi: str  # BPF_MAP_TYPE_*
     ops: frozenset[str]
     key_required: str | None  # fixed key type, e.g. "u32" for arrays; None = any
     has_value: bool = True  # ring-buf etc. declare no key/value
@@ -223,15 +202,15 @@ class MapKind:
 MAP_KINDS: dict[str, MapKind] = {
     m.name: m
     for m in [
-        MapKind("hash", "BPF_MAP_TYPE_HASH", "HashMap", OPS_HASH, None, kernel_id=1),
-        MapKind("lru-hash", "BPF_MAP_TYPE_LRU_HASH", "LruHashMap", OPS_HASH, None, kernel_id=9),
-        MapKind("per-cpu-hash", "BPF_MAP_TYPE_PERCPU_HASH", "PerCpuHashMap", OPS_HASH, None, kernel_id=5),
-        MapKind("array", "BPF_MAP_TYPE_ARRAY", "Array", OPS_ARRAY, "u32", kernel_id=2),
-        MapKind("per-cpu-array", "BPF_MAP_TYPE_PERCPU_ARRAY", "PerCpuArray", OPS_ARRAY, "u32", kernel_id=6),
-        MapKind("lpm-trie", "BPF_MAP_TYPE_LPM_TRIE", "LpmTrie", frozenset({"map-get", "map-lookup", "map-set", "map-delete"}), None, kernel_id=11),
-        MapKind("ring-buf", "BPF_MAP_TYPE_RINGBUF", "RingBuf", frozenset({"event-output"}), None, has_value=False, kernel_id=27),
-        MapKind("perf-event-array", "BPF_MAP_TYPE_PERF_EVENT_ARRAY", "PerfEventArray", frozenset({"event-output"}), None, has_value=False, kernel_id=4),
-        MapKind("stack-trace", "BPF_MAP_TYPE_STACK_TRACE", "StackTrace", frozenset(), None, has_value=False, kernel_id=7),
+        MapKind("hash", "BPF_MAP_TYPE_HASH", OPS_HASH, None, kernel_id=1),
+        MapKind("lru-hash", "BPF_MAP_TYPE_LRU_HASH", OPS_HASH, None, kernel_id=9),
+        MapKind("per-cpu-hash", "BPF_MAP_TYPE_PERCPU_HASH", OPS_HASH, None, kernel_id=5),
+        MapKind("array", "BPF_MAP_TYPE_ARRAY", OPS_ARRAY, "u32", kernel_id=2),
+        MapKind("per-cpu-array", "BPF_MAP_TYPE_PERCPU_ARRAY", OPS_ARRAY, "u32", kernel_id=6),
+        MapKind("lpm-trie", "BPF_MAP_TYPE_LPM_TRIE", frozenset({"map-get", "map-lookup", "map-set", "map-delete"}), None, kernel_id=11),
+        MapKind("ring-buf", "BPF_MAP_TYPE_RINGBUF", frozenset({"event-output"}), None, has_value=False, kernel_id=27),
+        MapKind("perf-event-array", "BPF_MAP_TYPE_PERF_EVENT_ARRAY", frozenset({"event-output"}), None, has_value=False, kernel_id=4),
+        MapKind("stack-trace", "BPF_MAP_TYPE_STACK_TRACE", frozenset(), None, has_value=False, kernel_id=7),
     ]
 }
 
@@ -245,8 +224,6 @@ GPL_COMPATIBLE = ("GPL", "GPL v2", "GPL and additional rights", "Dual BSD/GPL", 
 class IntInfo:
     bits: int
     signed: bool
-    c: str
-    rust: str
 
     @property
     def min(self) -> int:
@@ -258,14 +235,14 @@ class IntInfo:
 
 
 INT_TYPES: dict[str, IntInfo] = {
-    "u8": IntInfo(8, False, "__u8", "u8"),
-    "u16": IntInfo(16, False, "__u16", "u16"),
-    "u32": IntInfo(32, False, "__u32", "u32"),
-    "u64": IntInfo(64, False, "__u64", "u64"),
-    "i8": IntInfo(8, True, "__s8", "i8"),
-    "i16": IntInfo(16, True, "__s16", "i16"),
-    "i32": IntInfo(32, True, "__s32", "i32"),
-    "i64": IntInfo(64, True, "__s64", "i64"),
+    "u8": IntInfo(8, False),
+    "u16": IntInfo(16, False),
+    "u32": IntInfo(32, False),
+    "u64": IntInfo(64, False),
+    "i8": IntInfo(8, True),
+    "i16": IntInfo(16, True),
+    "i32": IntInfo(32, True),
+    "i64": IntInfo(64, True),
 }
 
 UNSIGNED_BY_BYTES = {info.bits // 8: name for name, info in INT_TYPES.items() if not info.signed}

@@ -1,4 +1,8 @@
-"""Backends: the checked IR spelled as an aya-ebpf crate or libbpf C.
+"""Backends: the checked IR spelled by a dialect (aya-ebpf crate, libbpf C, ...).
+
+Each dialect is one module here holding one `Generator` subclass that
+registers itself (base.DIALECTS); `dialects()` imports every module of this
+package, so a new backend is one new file.
 
 `emit(module, backend, out_dir)` writes into a temporary sibling directory
 and renames it into place, so a failure never leaves partial output."""
@@ -6,32 +10,40 @@ and renames it into place, so a failure never leaves partial output."""
 from __future__ import annotations
 
 import os
+import pkgutil
 import shutil
 import tempfile
+from importlib import import_module
 from pathlib import Path
 
 from .. import ir
 from ..errors import TataraError
+from .base import DIALECTS, Generator, stem
 
-BACKENDS = ("aya", "c")
+__all__ = ["dialects", "dialect", "names", "render", "emit", "stem"]
+
+
+def dialects() -> dict[str, type[Generator]]:
+    """Every registered dialect by name (the package's modules register theirs on import)."""
+    for module in pkgutil.iter_modules(__path__):
+        import_module(f"{__name__}.{module.name}")
+    return dict(DIALECTS)
+
+
+def names() -> tuple[str, ...]:
+    return tuple(dialects())
+
+
+def dialect(backend: str) -> type[Generator]:
+    found = dialects().get(backend)
+    if found is None:
+        raise TataraError(f"unknown backend `{backend}`; choose one of: {', '.join(names())}")
+    return found
 
 
 def render(module: ir.Module, backend: str) -> dict[str, str]:
     """Relative path → file text for one backend (deterministic)."""
-    if backend == "c":
-        from .libbpf import CGenerator
-
-        return {f"{stem(module)}.bpf.c": CGenerator(module).render()}
-    if backend == "aya":
-        from .aya import render_crate
-
-        return render_crate(module)
-    raise TataraError(f"unknown backend `{backend}`; choose one of: {', '.join(BACKENDS)}")
-
-
-def stem(module: ir.Module) -> str:
-    name = Path(module.file).name
-    return name.removesuffix(".tlisp") if name.endswith(".tlisp") else Path(name).stem
+    return dialect(backend)(module).files()
 
 
 def emit(module: ir.Module, backend: str, out_dir: Path) -> list[Path]:
@@ -46,7 +58,6 @@ def emit(module: ir.Module, backend: str, out_dir: Path) -> list[Path]:
             path = staging / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
-        written = []
         for top in sorted({Path(rel).parts[0] for rel in files}):
             target = out_dir / top
             if target.is_dir():

@@ -12,6 +12,7 @@ long expressions are hoisted into `let` temporaries."""
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 import tomllib
 from importlib import resources
 
@@ -20,7 +21,7 @@ from ..errors import SourceError
 from .. import mapdata
 from . import parsers
 from .base import (BINARY, INDENT, Generator, format_target, is_pure_value, lpm_address_types, lpm_width,
-                   screaming, snake, unparen)
+                   screaming, snake, stem, unparen)
 from .parsers import above_l2
 
 AYA_EBPF_VERSION = "0.2.1"
@@ -37,30 +38,79 @@ def is_atom(text: str) -> bool:
     """A name or a literal: never split by rustfmt, safe as a receiver."""
     return re.fullmatch(r"[A-Za-z0-9_]+", text) is not None  # not `-5i32`: `-5i32.f()` is `-(5i32.f())`
 
-# Per map kind: the btf_maps type's generics, and how each operation is
-# spelled. `{m}` the static, `{k}` key, `{v}` value, `{b}` key bits.
-MAP_TYPE = {
-    "array": "{t}<{v}, {n}>", "per-cpu-array": "{t}<{v}, {n}>",
-    "hash": "{t}<{k}, {v}, {n}>", "lru-hash": "{t}<{k}, {v}, {n}>", "per-cpu-hash": "{t}<{k}, {v}, {n}>",
-    "lpm-trie": "{t}<{k}, {v}, {n}>", "ring-buf": "{t}<(), {n}>", "perf-event-array": "{t}",
-    "stack-trace": "{t}<{n}>",
+# --- spellings, keyed by the names tables.py defines ---------------------------
+
+_XDP = "aya_ebpf::bindings::xdp_action"
+_SKB_DATA = ("unsafe { (*ctx.skb.skb).data } as usize", "unsafe { (*ctx.skb.skb).data_end } as usize")
+
+
+@dataclass(frozen=True)
+class Program:
+    attr: str  # the program macro; `{target}` (`{category}`/`{name}`) is the validated attach target
+    ctx: str  # aya_ebpf::programs::<ctx>
+    ret: str
+    packet: tuple[str, str] | None = None  # packet start and end as addresses
+
+
+PROGRAMS = {
+    "xdp": Program("#[xdp]", "XdpContext", "u32", ("ctx.data()", "ctx.data_end()")),
+    "tc": Program("#[classifier]", "TcContext", "i32", ("ctx.data()", "ctx.data_end()")),
+    "socket-filter": Program("#[socket_filter]", "SkBuffContext", "i64", _SKB_DATA),
+    "kprobe": Program('#[kprobe(function = "{target}")]', "ProbeContext", "u32"),
+    "tracepoint": Program('#[tracepoint(category = "{category}", name = "{name}")]', "TracePointContext", "u32"),
+    "cgroup-skb": Program("#[cgroup_skb({target})]", "SkBuffContext", "i32", _SKB_DATA),
+    "lsm": Program('#[lsm(hook = "{target}")]', "LsmContext", "i32"),
+    "perf-event": Program("#[perf_event]", "PerfEventContext", "u32"),
 }
+# Actions with a kernel constant (tables.Action.uapi); the others are their number.
+ACTIONS = {
+    **{a: f"{_XDP}::{a}" for a in ("XDP_ABORTED", "XDP_DROP", "XDP_PASS", "XDP_TX", "XDP_REDIRECT")},
+    "TC_ACT_UNSPEC": "aya_ebpf::bindings::TC_ACT_UNSPEC",
+    **{a: f"aya_ebpf::bindings::{a} as i32"
+       for a in ("TC_ACT_OK", "TC_ACT_RECLASSIFY", "TC_ACT_SHOT", "TC_ACT_PIPE", "TC_ACT_REDIRECT")},
+}
+_SKB_FIELDS = {
+    "len": "ctx.len()",
+    "protocol": "u16::from_be(ctx.skb.protocol() as u16)",
+    "mark": "unsafe { (*ctx.skb.skb).mark }",
+    "ifindex": "unsafe { (*ctx.skb.skb).ifindex }",
+}
+CTX_FIELDS = {  # kind -> field -> Rust expression over `ctx`
+    "xdp": {"len": "(ctx.data_end() - ctx.data()) as u32", "ingress-ifindex": "unsafe { (*ctx.ctx).ingress_ifindex }"},
+    "tc": _SKB_FIELDS, "socket-filter": _SKB_FIELDS, "cgroup-skb": _SKB_FIELDS,
+}
+HELPERS = {name: f"aya_ebpf::helpers::{fn}" for name, fn in (
+    ("get-current-cpu", "bpf_get_smp_processor_id"), ("get-current-pid-tgid", "bpf_get_current_pid_tgid"),
+    ("get-current-uid-gid", "bpf_get_current_uid_gid"), ("get-prandom", "bpf_get_prandom_u32"),
+    ("ktime-ns", "bpf_ktime_get_ns"), ("ktime-boot-ns", "bpf_ktime_get_boot_ns"),
+    ("ktime-coarse-ns", "bpf_ktime_get_coarse_ns"), ("ktime-tai-ns", "bpf_ktime_get_tai_ns"))}
+INTS = {t: t for t in ("u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64")}
+
+
+@dataclass(frozen=True)
+class Map:
+    """The btf_maps type (`{k}` key, `{v}` value, `{n}` max entries) and how
+    each operation is spelled (`{m}` the static, `{k}` key, `{v}` value)."""
+    type: str
+    ops: dict[str, str]
+
+
+_BTF = "aya_ebpf::btf_maps::"
 ARRAY_OPS = {"ptr": "{m}.get_ptr({k})", "ptr_mut": "{m}.get_ptr_mut({k})", "set": "{m}.set({k}, {v}, 0)"}
 HASH_OPS = {"ptr": "{m}.get_ptr({k})", "ptr_mut": "{m}.get_ptr_mut({k})", "set": "{m}.insert({k}, {v}, 0)",
             "insert_new": "{m}.insert({k}, {v}, flags)", "delete": "{m}.remove({k})"}
 LPM_KEY = "aya_ebpf::btf_maps::lpm_trie::Key"
-MAP_OPS = {
-    "array": ARRAY_OPS, "per-cpu-array": ARRAY_OPS,
-    "hash": HASH_OPS, "lru-hash": HASH_OPS, "per-cpu-hash": HASH_OPS,
-    "lpm-trie": {"ptr": "{m}.get(&{k})", "set": "{m}.insert(&{k}, {v}, 0)", "delete": "{m}.remove(&{k})"},
-    "ring-buf": {"output": "let _ = {m}.output_untyped::<{t}>({v}, 0);"},
-    "perf-event-array": {"output": "{m}.output(&ctx, &{v}, 0);"},
-}
-# How a context exposes the packet bounds as addresses.
-PACKET_BOUNDS = {
-    "XdpContext": ("ctx.data()", "ctx.data_end()"),
-    "TcContext": ("ctx.data()", "ctx.data_end()"),
-    "SkBuffContext": ("unsafe { (*ctx.skb.skb).data } as usize", "unsafe { (*ctx.skb.skb).data_end } as usize"),
+MAPS = {
+    "array": Map(_BTF + "Array<{v}, {n}>", ARRAY_OPS),
+    "per-cpu-array": Map(_BTF + "PerCpuArray<{v}, {n}>", ARRAY_OPS),
+    "hash": Map(_BTF + "HashMap<{k}, {v}, {n}>", HASH_OPS),
+    "lru-hash": Map(_BTF + "LruHashMap<{k}, {v}, {n}>", HASH_OPS),
+    "per-cpu-hash": Map(_BTF + "PerCpuHashMap<{k}, {v}, {n}>", HASH_OPS),
+    "lpm-trie": Map(_BTF + "LpmTrie<{k}, {v}, {n}>",
+                    {"ptr": "{m}.get(&{k})", "set": "{m}.insert(&{k}, {v}, 0)", "delete": "{m}.remove(&{k})"}),
+    "ring-buf": Map(_BTF + "RingBuf<(), {n}>", {"output": "let _ = {m}.output_untyped::<{t}>({v}, 0);"}),
+    "perf-event-array": Map(_BTF + "PerfEventArray", {"output": "{m}.output(&ctx, &{v}, 0);"}),
+    "stack-trace": Map(_BTF + "StackTrace<{n}>", {}),
 }
 ATOMIC = ("u32", "u64", "i32", "i64")  # BPF atomics are 32 and 64 bits wide
 SKB_CONTEXT = "aya_ebpf::programs::SkBuffContext"  # the context of kinds that read packets through helpers
@@ -77,7 +127,7 @@ def rtype(t: str) -> str:
         return "Option<usize>"
     if t == "bool":
         return "bool"
-    return tables.INT_TYPES[t].rust
+    return INTS[t]
 
 
 def lpm_data_rust(width: int, key: str | None = None) -> str:
@@ -93,6 +143,28 @@ def indent(lines: str, depth: int) -> list[str]:
 
 class AyaGenerator(Generator):
     name = "aya"
+    summary = "aya-ebpf Rust crate, the default"
+    source_suffix = ".rs"
+    comment = ("// ", "")
+    compiler = "cargo"
+    PROGRAMS, MAPS, HELPERS, CTX_FIELDS, ACTIONS, INTS = PROGRAMS, MAPS, HELPERS, CTX_FIELDS, ACTIONS, INTS
+
+    def files(self) -> dict[str, str]:
+        """The crate: Cargo.toml, Cargo.lock, rust-toolchain.toml, .cargo/config.toml, src/main.rs."""
+        name = stem(self.module)
+        if not CRATE_NAME.fullmatch(name):
+            raise SourceError(f"file name `{name}` cannot name a crate: use [a-z][a-z0-9-]*", None)
+        return {
+            "Cargo.toml": cargo_toml(name),
+            "Cargo.lock": cargo_lock(name),
+            "rust-toolchain.toml": RUST_TOOLCHAIN,
+            ".cargo/config.toml": CARGO_CONFIG,
+            "src/main.rs": self.render_main(),
+        }
+
+    @classmethod
+    def section_prefix(cls, kind: str) -> str:
+        return PROGRAMS[kind].attr.strip("#[]").split("(")[0]
 
     def __init__(self, module: ir.Module):
         super().__init__(module)
@@ -111,7 +183,7 @@ class AyaGenerator(Generator):
     def spell_int(self, value: int, t: str) -> str:
         if t == "bool":
             return "true" if value else "false"
-        return f"{value}{tables.INT_TYPES[t].rust}"
+        return f"{value}{INTS[t]}"
 
     def spell_bool(self, value: bool) -> str:
         return "true" if value else "false"
@@ -120,7 +192,7 @@ class AyaGenerator(Generator):
         return None  # Rust checks definite assignment; no dummy initialiser
 
     def spell_action(self, action: tables.Action) -> str:
-        return action.aya
+        return ACTIONS[action.uapi] if action.uapi else str(action.value)
 
     def spell_binary(self, op: str, left: str, right: str, t: str) -> str:
         if op in ("add", "sub", "mul", "shl", "shr"):
@@ -147,10 +219,10 @@ class AyaGenerator(Generator):
         return f"({value} as {rtype(dst)})"
 
     def spell_call(self, helper: tables.Helper, args: list[str]) -> str:
-        return f"unsafe {{ {helper.aya}({', '.join(args)}) }}"
+        return f"unsafe {{ {HELPERS[helper.name]}({', '.join(args)}) }}"
 
     def spell_ctx_field(self, spec: tables.CtxField) -> str:
-        return f"({spec.aya})"
+        return f"({CTX_FIELDS[self.fn.kind.name][spec.name]})"
 
     def spell_field(self, ptr: str, spec: tables.HeaderFieldSpec) -> str:
         bits = spec.size * 8
@@ -213,9 +285,6 @@ class AyaGenerator(Generator):
 
     # --- statements -----------------------------------------------------------
 
-    def span_marker(self, span) -> str:
-        return f"// {self.span_text(span)}"
-
     def markable(self, line: str) -> bool:
         # rustfmt moves a comment after an opening `{` into the block
         return super().markable(line) and not line.rstrip().endswith("{")
@@ -253,7 +322,7 @@ class AyaGenerator(Generator):
         return f"while {unparen(cond)} {{"
 
     def op(self, name: str, decl: ir.MapDecl, key: str = "", value: str = "", m: str | None = None) -> str:
-        template = MAP_OPS[decl.kind].get(name)
+        template = MAPS[decl.kind].ops.get(name)
         if template is None:
             raise SourceError(f"{decl.kind} maps do not support this operation in the aya backend", decl.span)
         return template.format(m=m or screaming(decl.name), k=unparen(key), v=unparen(value),
@@ -263,7 +332,7 @@ class AyaGenerator(Generator):
         return f"let {ptr} = {self.op('ptr', decl, key)};"
 
     def line_event_output(self, decl: ir.MapDecl, tmp: str, t: str) -> str:
-        return MAP_OPS[decl.kind]["output"].format(m=screaming(decl.name), v=tmp, t=rtype(t))
+        return MAPS[decl.kind].ops["output"].format(m=screaming(decl.name), v=tmp, t=rtype(t))
 
     def packet_prologue(self, pull: int | None) -> list[str]:
         if self.read:
@@ -277,7 +346,7 @@ class AyaGenerator(Generator):
                     f"{INDENT * 2}let __pull: u32 = core::cmp::min(ctx.len(), {pull});",
                     f"{INDENT * 2}let _ = unsafe {{ aya_ebpf::helpers::bpf_skb_pull_data(ctx.skb.skb as *mut _, __pull) }};",
                     f"{INDENT}}}"]
-        data, end = PACKET_BOUNDS[self.fn.kind.aya_ctx]
+        data, end = PROGRAMS[self.fn.kind.name].packet
         return out + [f"{INDENT}let __data: usize = {data};", f"{INDENT}let __data_end: usize = {end};"]
 
     def line_locate_l3(self, locator: str) -> str:
@@ -295,7 +364,7 @@ class AyaGenerator(Generator):
 
     def int_helper(self, op: str, t: str) -> list[str]:
         info = tables.INT_TYPES[t]
-        r, name = info.rust, self.helper_name(op, t)
+        r, name = INTS[t], self.helper_name(op, t)
         head = ["#[inline(always)]", f"fn {name}(a: {r}, b: {r}) -> {r} {{"]
         # checked_* + unwrap_or: no panic path exists for the verifier to find.
         checked = {"div": "checked_div", "rem": "checked_rem"}[op]
@@ -467,10 +536,10 @@ class AyaGenerator(Generator):
         if self.atomic_adds:
             out[4:4] = ["#![feature(core_intrinsics)]", "#![allow(internal_features)]"]
         for decl, body in functions:
-            kind = tables.PROGRAM_KINDS[decl.kind]
-            attr = format_target(kind.aya_attr, decl)
+            program = PROGRAMS[decl.kind]
+            attr = format_target(program.attr, decl)
             out += [attr.replace("#[", "#[aya_ebpf::macros::", 1),
-                    f"pub fn {snake(decl.name)}(ctx: aya_ebpf::programs::{kind.aya_ctx}) -> {kind.aya_return} {{",
+                    f"pub fn {snake(decl.name)}(ctx: aya_ebpf::programs::{program.ctx}) -> {program.ret} {{",
                     *body, "}", ""]
         license_text = self.license()
         out += [
@@ -487,11 +556,10 @@ class AyaGenerator(Generator):
         return "\n".join(out) + "\n"
 
     def map_static(self, decl: ir.MapDecl) -> list[str]:
-        kind = tables.MAP_KINDS[decl.kind]
         key = lpm_data_rust(mapdata.lpm_data_bytes(decl), decl.key) if mapdata.is_lpm(decl) else \
             rtype(decl.key) if decl.key else "u32"
-        ty = MAP_TYPE[decl.kind].format(
-            t=f"aya_ebpf::btf_maps::{kind.aya_type}", k=key,
+        ty = MAPS[decl.kind].type.format(
+            k=key,
             v=rtype(decl.value) if decl.value else "u64", n=int(decl.max_entries))
         base = ty.split("<")[0]
         line = f"static {screaming(decl.name)}: {ty} = {base}::new();"
@@ -500,21 +568,6 @@ class AyaGenerator(Generator):
         # The object's map name is the C spelling, so both backends agree.
         return [f'#[aya_ebpf::macros::btf_map(name = "{snake(decl.name)}")]', line]
 
-
-
-def render_crate(module: ir.Module) -> dict[str, str]:
-    from . import stem
-
-    name = stem(module)
-    if not CRATE_NAME.fullmatch(name):
-        raise SourceError(f"file name `{name}` cannot name a crate: use [a-z][a-z0-9-]*", None)
-    return {
-        "Cargo.toml": cargo_toml(name),
-        "Cargo.lock": cargo_lock(name),
-        "rust-toolchain.toml": RUST_TOOLCHAIN,
-        ".cargo/config.toml": CARGO_CONFIG,
-        "src/main.rs": AyaGenerator(module).render_main(),
-    }
 
 
 def pinned() -> list[dict]:

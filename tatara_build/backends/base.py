@@ -16,8 +16,11 @@ code from both backends.
 from __future__ import annotations
 
 import re
+from abc import abstractmethod
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import ClassVar
 
 from .. import ir, mapdata, tables
 from . import parsers
@@ -40,6 +43,12 @@ def snake(name: str) -> str:
 
 def screaming(name: str) -> str:
     return snake(name).upper()
+
+
+def stem(module: ir.Module) -> str:
+    """The source file's name without `.tlisp`: names the output files."""
+    name = Path(module.file).name
+    return name.removesuffix(".tlisp") if name.endswith(".tlisp") else Path(name).stem
 
 
 def checked_name(name: str, span) -> str:
@@ -68,13 +77,60 @@ class Fn:
     l3_at: object = None  # the statement before which L3 is located (see l3_anchor)
 
 
+# Every dialect by name, in registration order: the one list the CLI
+# choices, the manifest, the compile engine and the vm stage read.
+DIALECTS: dict[str, type[Generator]] = {}
+
+
 class Generator:
     """Dialect-independent walk. A dialect spells values (`spell_*`), lines
-    (`line_*`, `open_*`, `close_scope`, `else_`), the packet prologue, the
-    support functions (parsers from `parser_plans`, map and integer
-    helpers) and the file layout."""
+    (`line_*`, `open_*`, `close_scope`, `else_`), parser steps (`step_*`),
+    the packet prologue, the support functions (parsers from
+    `parser_plans`, map and integer helpers) and the file layout (`files`).
 
-    name = "base"
+    A subclass that sets `name` registers itself as a dialect. It also says
+    what the rest of the pipeline needs to know about its output: the
+    generated sources' suffix and comment syntax (the vm maps verifier
+    output back through span markers), the compiler that builds them, and
+    its spelling tables keyed by the names in tables.py (PROGRAMS, MAPS,
+    HELPERS, CTX_FIELDS, ACTIONS, INTS; a test checks they cover every kind)."""
+
+    name: ClassVar[str] = ""
+    summary: ClassVar[str] = ""  # one line for --help
+    source_suffix: ClassVar[str] = ""  # of the generated source the verifier's line info names
+    comment: ClassVar[tuple[str, str]] = ("", "")  # opener and closer of a one-line comment
+    compiler: ClassVar[str | None] = None  # the compile stage's planner for the files: "clang", "cargo"
+    PROGRAMS: ClassVar[dict] = {}
+    MAPS: ClassVar[dict] = {}
+    HELPERS: ClassVar[dict] = {}
+    CTX_FIELDS: ClassVar[dict] = {}
+    ACTIONS: ClassVar[dict] = {}
+    INTS: ClassVar[dict] = {}
+
+    # What every dialect spells (besides `step_<key>` for each parsers.STEPS
+    # class and the tables above); the walk calls these.
+    SPELLINGS: ClassVar[tuple[str, ...]] = (
+        "spell_int", "spell_bool", "spell_default", "spell_action", "spell_binary", "spell_cast", "spell_call",
+        "spell_ctx_field", "spell_field", "spell_found", "spell_found_ptr", "spell_deref", "line_return",
+        "line_discard", "line_assign", "line_let", "line_unread", "open_if", "open_while", "line_lookup",
+        "line_event_output", "packet_prologue", "line_locate_l3", "l3_args", "guard", "line_fail", "files",
+        "section_prefix")
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if "name" in cls.__dict__:
+            DIALECTS[cls.name] = cls
+
+    @abstractmethod
+    def files(self) -> dict[str, str]:
+        """Relative path -> text of everything this dialect writes."""
+        raise NotImplementedError
+
+    @classmethod
+    @abstractmethod
+    def section_prefix(cls, kind: str) -> str:
+        """The ELF section (up to any `/`) a program of this kind lands in."""
+        raise NotImplementedError
 
     def __init__(self, module: ir.Module):
         self.module = module
@@ -152,7 +208,8 @@ class Generator:
     def span_marker(self, span) -> str | None:
         """`file.tlisp:L:C` (`L:C` when the file name is not plain) in the
         dialect's comment syntax; None for no markers."""
-        return None
+        opener, closer = self.comment
+        return f"{opener}{self.span_text(span)}{closer}" if opener else None
 
     @staticmethod
     def span_text(span) -> str:

@@ -6,24 +6,64 @@ overflow are why arithmetic is spelled with explicit unsigned casts."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from .. import ir, tables
 from .. import mapdata
 from . import parsers
-from .base import (BINARY, INDENT, Generator, balanced, format_target, lpm_address_types, lpm_width,
-                   snake)
+from .base import (BINARY, INDENT, Generator, balanced, format_target, lpm_address_types, lpm_width, snake,
+                   stem)
 from .parsers import above_l2
 
-# Per map kind: extra declaration lines, and whether the key is wrapped in
-# an LPM prefix. Data, looked up by kind name.
-MAP_DECL_EXTRA = {
-    "lpm-trie": ["__uint(map_flags, BPF_F_NO_PREALLOC);"],
-    "perf-event-array": ["__uint(key_size, sizeof(__u32));", "__uint(value_size, sizeof(__u32));"],
-    "stack-trace": ["__uint(key_size, sizeof(__u32));", "__uint(value_size, 127 * sizeof(__u64));"],
+# --- spellings, keyed by the names tables.py defines ---------------------------
+
+
+@dataclass(frozen=True)
+class Program:
+    section: str  # `{target}` is the validated attach target
+    ctx: str  # the context parameter's type
+
+
+PROGRAMS = {
+    "xdp": Program("xdp", "struct xdp_md *"),
+    "tc": Program("tc", "struct __sk_buff *"),
+    "socket-filter": Program("socket", "struct __sk_buff *"),
+    "kprobe": Program("kprobe/{target}", "struct pt_regs *"),
+    "tracepoint": Program("tracepoint/{target}", "void *"),
+    "cgroup-skb": Program("cgroup_skb/{target}", "struct __sk_buff *"),
+    "lsm": Program("lsm/{target}", "void *"),
+    "perf-event": Program("perf_event", "struct bpf_perf_event_data *"),
 }
-NO_MAX_ENTRIES = {"perf-event-array"}  # libbpf sizes it to the CPU count
-EVENT_OUTPUT = {
-    "ring-buf": "bpf_ringbuf_output(&{map}, &{v}, sizeof({v}), 0);",
-    "perf-event-array": "bpf_perf_event_output(ctx, &{map}, BPF_F_CURRENT_CPU, &{v}, sizeof({v}));",
+_SKB_FIELDS = {"len": "ctx->len", "protocol": "bpf_ntohs(ctx->protocol)", "mark": "ctx->mark",
+               "ifindex": "ctx->ifindex"}
+CTX_FIELDS = {  # kind -> field -> C expression over `ctx`
+    "xdp": {"len": "(__u32)(ctx->data_end - ctx->data)", "ingress-ifindex": "ctx->ingress_ifindex"},
+    "tc": _SKB_FIELDS, "socket-filter": _SKB_FIELDS, "cgroup-skb": _SKB_FIELDS,
+}
+HELPERS = {
+    "get-current-cpu": "bpf_get_smp_processor_id", "get-current-pid-tgid": "bpf_get_current_pid_tgid",
+    "get-current-uid-gid": "bpf_get_current_uid_gid", "get-prandom": "bpf_get_prandom_u32",
+    "ktime-ns": "bpf_ktime_get_ns", "ktime-boot-ns": "bpf_ktime_get_boot_ns",
+    "ktime-coarse-ns": "bpf_ktime_get_coarse_ns", "ktime-tai-ns": "bpf_ktime_get_tai_ns",
+}
+INTS = {"u8": "__u8", "u16": "__u16", "u32": "__u32", "u64": "__u64",
+        "i8": "__s8", "i16": "__s16", "i32": "__s32", "i64": "__s64"}
+
+
+@dataclass(frozen=True)
+class Map:
+    extra: tuple[str, ...] = ()  # declaration lines besides type, max_entries, key and value
+    sized: bool = True  # False: libbpf sizes it (to the CPU count), no max_entries
+    output: str | None = None  # event-output: `{map}` the map, `{v}` the value's variable
+
+
+MAPS = {
+    **{kind: Map() for kind in ("hash", "lru-hash", "per-cpu-hash", "array", "per-cpu-array")},
+    "lpm-trie": Map(("__uint(map_flags, BPF_F_NO_PREALLOC);",)),
+    "ring-buf": Map(output="bpf_ringbuf_output(&{map}, &{v}, sizeof({v}), 0);"),
+    "perf-event-array": Map(("__uint(key_size, sizeof(__u32));", "__uint(value_size, sizeof(__u32));"), sized=False,
+                            output="bpf_perf_event_output(ctx, &{map}, BPF_F_CURRENT_CPU, &{v}, sizeof({v}));"),
+    "stack-trace": Map(("__uint(key_size, sizeof(__u32));", "__uint(value_size, 127 * sizeof(__u64));")),
 }
 SWAP = {1: "", 2: "bpf_ntohs", 4: "bpf_ntohl", 8: "bpf_be64_to_cpu"}
 TO_NETWORK = {1: "", 2: "bpf_htons", 4: "bpf_htonl", 8: "bpf_cpu_to_be64"}
@@ -36,7 +76,7 @@ def ctype(t: str) -> str:
         return "void *"
     if t.startswith("lpm-key:"):
         return f"struct {lpm_struct(lpm_width(t))}"
-    return tables.INT_TYPES[t].c
+    return INTS[t]
 
 
 def lpm_struct(width: int) -> str:
@@ -47,7 +87,7 @@ def lpm_data_member(width: int, key: str | None) -> str:
     """The address member of an lpm key struct, in network byte order: one
     integer of the key's width, or u64 halves (16 bytes)."""
     parts = lpm_address_types(width, key)
-    c = tables.INT_TYPES[parts[0]].c
+    c = INTS[parts[0]]
     return f"{c} data" if len(parts) == 1 else f"{c} data[{len(parts)}]"
 
 
@@ -59,6 +99,19 @@ def decl(t: str, name: str) -> str:
 
 class CGenerator(Generator):
     name = "c"
+    summary = "libbpf C, needs only clang"
+    source_suffix = ".c"
+    comment = ("/* ", " */")
+    compiler = "clang"
+    PROGRAMS, MAPS, HELPERS, CTX_FIELDS, INTS = PROGRAMS, MAPS, HELPERS, CTX_FIELDS, INTS
+    ACTIONS = {a.uapi: a.uapi for k in tables.PROGRAM_KINDS.values() for a in k.actions.values() if a.uapi}
+
+    def files(self) -> dict[str, str]:
+        return {f"{stem(self.module)}.bpf.c": self.render()}
+
+    @classmethod
+    def section_prefix(cls, kind: str) -> str:
+        return PROGRAMS[kind].section.split("/")[0]
 
     # --- values -------------------------------------------------------------
 
@@ -70,7 +123,7 @@ class CGenerator(Generator):
             return f"({value + 1}{'LL' if info.bits == 64 else ''} - 1)"
         suffix = {("u", 32): "U", ("u", 64): "ULL", ("i", 64): "LL", ("i", 32): ""}.get((t[0], info.bits))
         if suffix is None:
-            return f"(({info.c}){value})"
+            return f"(({INTS[t]}){value})"
         return f"{value}{suffix}"
 
     def spell_bool(self, value: bool) -> str:
@@ -80,7 +133,7 @@ class CGenerator(Generator):
         return "0"
 
     def spell_action(self, action: tables.Action) -> str:
-        return action.c
+        return action.uapi or str(action.value)
 
     def spell_binary(self, op: str, left: str, right: str, t: str) -> str:
         info = tables.INT_TYPES[t]
@@ -88,15 +141,15 @@ class CGenerator(Generator):
         if op in ("shl", "shr"):
             right = f"({right} & {info.bits - 1})"
         if op == "shr":
-            return f"(({info.c})({left} >> {right}))"
-        if info.c in ("__u32", "__u64"):
+            return f"(({INTS[t]})({left} >> {right}))"
+        if t in ("u32", "u64"):
             return f"({left} {sym} {right})"
         # Promotion to int (and signed overflow) are undefined or wrong for
         # wrap-around: compute in the unsigned type of at least 32 bits.
         wide = "__u64" if info.bits == 64 else "__u32"
         if op == "shl":
-            return f"(({info.c})(({wide}){left} << {right}))"
-        return f"(({info.c})(({wide}){left} {sym} ({wide}){right}))"
+            return f"(({INTS[t]})(({wide}){left} << {right}))"
+        return f"(({INTS[t]})(({wide}){left} {sym} ({wide}){right}))"
 
     def spell_cast(self, value: str, src: str, dst: str) -> str:
         if dst == "bool":
@@ -104,10 +157,10 @@ class CGenerator(Generator):
         return f"(({ctype(dst)}){value})"
 
     def spell_call(self, helper: tables.Helper, args: list[str]) -> str:
-        return f"{helper.c}({', '.join(args)})"
+        return f"{HELPERS[helper.name]}({', '.join(args)})"
 
     def spell_ctx_field(self, spec: tables.CtxField) -> str:
-        return f"(({ctype(spec.type)}){spec.c})"
+        return f"(({ctype(spec.type)}){CTX_FIELDS[self.fn.kind.name][spec.name]})"
 
     def spell_field(self, ptr: str, spec: tables.HeaderFieldSpec) -> str:
         raw = f"*(__u{spec.size * 8} *)({ptr} + {spec.offset})"
@@ -134,16 +187,13 @@ class CGenerator(Generator):
 
     # --- statements -----------------------------------------------------------
 
-    def span_marker(self, span) -> str:
-        return f"/* {self.span_text(span)} */"
-
     def line_return(self, value: str) -> str:
         return f"return {value};"
 
     def line_return_value(self, value: str) -> str:
         # The kind's value (e.g. socket-filter's i64) narrowed as the kernel
         # does, explicitly: an implicit narrowing is a -Werror warning.
-        return f"return ({self.fn.kind.c_return}){value};"
+        return f"return (int){value};"
 
     def line_discard(self, value: str) -> str:
         return f"(void){value};"
@@ -175,7 +225,7 @@ class CGenerator(Generator):
                 f"{ctype(decl.value)} *{ptr} = bpf_map_lookup_elem(&{snake(decl.name)}, &{ptr}_key);")
 
     def line_event_output(self, decl: ir.MapDecl, tmp: str, t: str) -> str:
-        return EVENT_OUTPUT[decl.kind].format(map=snake(decl.name), v=tmp)
+        return MAPS[decl.kind].output.format(map=snake(decl.name), v=tmp)
 
     def packet_prologue(self, pull: int | None) -> list[str]:
         if self.read:
@@ -213,7 +263,7 @@ class CGenerator(Generator):
 
     def int_helper(self, op: str, t: str) -> list[str]:
         info = tables.INT_TYPES[t]
-        c, name = info.c, self.helper_name(op, t)
+        c, name = INTS[t], self.helper_name(op, t)
         head = f"static __always_inline {c} {name}({c} a, {c} b)"
         if not info.signed:
             return [head, "{", f"{INDENT}return b ? ({c})(a {BINARY[op]} b) : 0;", "}"]
@@ -261,7 +311,7 @@ class CGenerator(Generator):
         """Builds the kernel's lpm key (struct bpf_lpm_trie_key): prefix
         length in host order, the address in network order."""
         parts = self.lpm_address_types(width)
-        c = tables.INT_TYPES[parts[0]].c
+        c = INTS[parts[0]]
         swap = TO_NETWORK[tables.INT_TYPES[parts[0]].bits // 8]
         if len(parts) == 1:
             params, data = f"{c} addr", f"{swap}(addr)" if swap else "addr"
@@ -355,8 +405,7 @@ class CGenerator(Generator):
             "#include <bpf/bpf_endian.h>",
             "",
         ]
-        ctx_structs = sorted({tables.PROGRAM_KINDS[d.kind].c_ctx for d, _ in functions
-                              if tables.PROGRAM_KINDS[d.kind].c_ctx.startswith("struct ")})
+        ctx_structs = sorted({PROGRAMS[d.kind].ctx for d, _ in functions if PROGRAMS[d.kind].ctx.startswith("struct ")})
         out += [c.removesuffix(" *").strip() + ";" for c in ctx_structs]
         if ctx_structs:
             out.append("")
@@ -379,9 +428,9 @@ class CGenerator(Generator):
                 parsers_ += self.parser(name, access, steps) + [""]
         out += self.packet_read_helpers() + parsers_
         for decl, body in functions:
-            kind = tables.PROGRAM_KINDS[decl.kind]
-            out += [f'SEC("{self.section(decl, kind)}")',
-                    f"int {snake(decl.name)}({kind.c_ctx.rstrip()}{'' if kind.c_ctx.endswith('*') else ' '}ctx)",
+            ctx = PROGRAMS[decl.kind].ctx
+            out += [f'SEC("{format_target(PROGRAMS[decl.kind].section, decl)}")',
+                    f"int {snake(decl.name)}({ctx.rstrip()}{'' if ctx.endswith('*') else ' '}ctx)",
                     "{", *body, "}", ""]
         out.append(f'char LICENSE[] SEC("license") = "{self.license()}";')
         return "\n".join(out) + "\n"
@@ -389,14 +438,12 @@ class CGenerator(Generator):
     def map_decl_lines(self, decl: ir.MapDecl) -> list[str]:
         kind = tables.MAP_KINDS[decl.kind]
         name = snake(decl.name)
-        out = ["struct {", f"{INDENT}__uint(type, {kind.c_type});"]
-        if decl.kind not in NO_MAX_ENTRIES:
+        out = ["struct {", f"{INDENT}__uint(type, {kind.uapi});"]
+        if MAPS[decl.kind].sized:
             out.append(f"{INDENT}__uint(max_entries, {int(decl.max_entries)});")
         if kind.has_value:
             out += [f"{INDENT}__type(key, {self.key_type(decl)});", f"{INDENT}__type(value, {ctype(decl.value)});"]
-        out += [INDENT + line for line in MAP_DECL_EXTRA.get(decl.kind, [])]
+        out += [INDENT + line for line in MAPS[decl.kind].extra]
         out.append(f'}} {name} SEC(".maps");')
         return out
 
-    def section(self, decl: ir.ProgramDecl, kind: tables.ProgramKind) -> str:
-        return format_target(kind.c_section, decl)

@@ -95,8 +95,7 @@ def check_program(p: ir.ProgramDecl, maps: dict[str, ir.MapDecl]) -> list[Diagno
     kind = tables.PROGRAM_KINDS[p.kind]
     out = []
     target = p.attach.target if p.attach else None
-    placeholder = "{target}" in kind.c_section or "{target}" in kind.aya_attr
-    if target is None and (kind.needs_attach_target or placeholder):
+    if target is None and (kind.needs_attach_target or kind.target_in_object):
         out.append(Diagnostic(f'{p.kind} program `{p.name}` needs :attach (:target "…"): the {kind.attach_help}', p.span))
     if target is not None and kind.attach_targets and target not in kind.attach_targets:
         choices = " or ".join(f'"{t}"' for t in kind.attach_targets)

@@ -9,12 +9,11 @@ from typing import Optional
 
 import typer
 
+from ..backends import dialects
 from .app import SCHEMAS, app, json_errors, reports_errors
 
 
-class Backend(str, Enum):
-    aya = "aya"
-    c = "c"
+Backend = Enum("Backend", {name: name for name in dialects()}, type=str)  # one choice per registered dialect
 
 
 class Engine(str, Enum):
@@ -29,7 +28,8 @@ class Linker(str, Enum):
 
 
 FILE = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="the .tlisp source file")
-BACKEND = typer.Option(Backend.aya, "--backend", help="aya (Rust, default) or c (libbpf C, needs only clang)")
+BACKEND_HELP = "; ".join(f"{name}: {d.summary}" for name, d in dialects().items())
+BACKEND = typer.Option(Backend("aya"), "--backend", help=BACKEND_HELP)
 VENDOR = typer.Option(None, "--vendor-dir", envvar="TATARA_VENDOR_DIR", file_okay=False,
                       help="crates for the aya build in `cargo vendor` layout (offline build); "
                            "without it cargo must reach crates.io")

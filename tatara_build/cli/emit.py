@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 
 import typer
 
 from .app import app, reports_errors
-
-
-class Backend(str, Enum):
-    aya = "aya"
-    c = "c"
+from .build import BACKEND, Backend
 
 
 @app.command()
 @reports_errors
 def emit(
     file: Path = typer.Argument(..., help="the .tlisp source file", exists=True, dir_okay=False, readable=True),
-    backend: Backend = typer.Option(Backend.aya, "--backend", help="aya (Rust crate, default) or c (libbpf C)"),
+    backend: Backend = BACKEND,
     out: Path = typer.Option(Path("out/src"), "--out", "-o", help="directory to write into"),
 ) -> None:
     """Generate sources from FILE without building them.

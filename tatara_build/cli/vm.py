@@ -191,7 +191,9 @@ def _finish(results, json_out: bool, junit: Optional[Path], name: str) -> None:
 def _generated_next_to(obj: Path) -> list[Path]:
     """OUT/src/** when OBJ sits in a build output (for failure mapping)."""
     src = obj.parent / "src"
-    return sorted(p for p in src.rglob("*") if p.suffix in (".c", ".rs")) if src.is_dir() else []
+    from ..vm.cases import GENERATED_SUFFIXES
+
+    return sorted(p for p in src.rglob("*") if p.suffix in GENERATED_SUFFIXES) if src.is_dir() else []
 
 
 def _manifests_listing(objects: list[Path]) -> list[Path]:

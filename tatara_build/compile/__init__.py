@@ -30,7 +30,6 @@ from . import cache, elf
 from .manifest import Crate, Manifest, ObjectInfo, Program, Toolchain
 from .progress import Progress, make_progress
 
-BACKENDS = ("aya", "c")
 ENGINES = ("host", "nix")
 LINKERS = ("auto", "bpf-linker", "llvm")
 
@@ -93,7 +92,9 @@ def compile_generated(src: Path, stem: str, out: Path, options: BuildOptions = B
 
 
 def validate(options: BuildOptions) -> None:
-    for value, allowed, what in ((options.backend, BACKENDS, "backend"), (options.engine, ENGINES, "engine"),
+    from ..backends import names
+
+    for value, allowed, what in ((options.backend, names(), "backend"), (options.engine, ENGINES, "engine"),
                                  (options.linker, LINKERS, "linker")):
         if value not in allowed:
             raise ToolchainError(f"build: unknown {what} {value!r}; one of {', '.join(allowed)}")
@@ -115,7 +116,7 @@ def compile_into(tmp: Path, stem: str, source_sha256: str, source_name: str, opt
     else:
         work = tmp / ".work"
         work.mkdir()
-        with progress.stage("compile+link" if options.backend == "aya" else "compile"):
+        with progress.stage(plan.stage):
             built = plan.run(work)
         shutil.copyfile(built, obj)
         shutil.rmtree(work, ignore_errors=True)
@@ -132,15 +133,14 @@ def compile_into(tmp: Path, stem: str, source_sha256: str, source_name: str, opt
 
 def describe(obj: Path, module=None) -> ObjectInfo:
     """sha256, size, sections, programs (matched to the module's declarations) and maps."""
+    from ..backends import dialects
     from ..tables import PROGRAM_KINDS
 
     data = obj.read_bytes()
     parsed = elf.parse(data)
     decls = {p.name.replace("-", "_"): p for p in (module.programs if module is not None else [])}
-    by_section = {}  # the section prefix each backend writes -> kind
-    for kind in PROGRAM_KINDS.values():
-        by_section[kind.aya_attr.strip("#[]").split("(")[0]] = kind.name
-        by_section[kind.c_section.split("/")[0]] = kind.name
+    # the section prefix each backend writes -> kind
+    by_section = {dialect.section_prefix(kind): kind for dialect in dialects().values() for kind in PROGRAM_KINDS}
     programs = []
     for symbol, section in parsed.programs():
         decl = decls.get(symbol)

@@ -19,10 +19,18 @@ class Plan:
     flags: list[str]
     toolchain: Toolchain
     run: Callable[[Path], Path]  # work dir -> built object
+    stage: str = "compile"  # the progress line's name
 
 
 def plan(src: Path, stem: str, options) -> Plan:
-    return (_plan_aya if options.backend == "aya" else _plan_c)(src, stem, options)
+    """The planner of the compiler the backend's dialect names."""
+    from ..backends import dialect
+
+    compiler = dialect(options.backend).compiler
+    planner = PLANNERS.get(compiler)
+    if planner is None:
+        raise ToolchainError(f"build: the {options.backend} backend's output has no compiler (it is for reading)")
+    return planner(src, stem, options)
 
 
 def _plan_c(src: Path, stem: str, options) -> Plan:
@@ -73,8 +81,11 @@ def _plan_aya(src: Path, stem: str, options) -> Plan:
         flags=flags,
         toolchain=Toolchain(compiler=rust.version, llvm_version=rust.llvm_version, linker=linker_id,
                             target_cpu=options.cpu, cargo=cargo_version, flags=flags),
-        run=compile_object,
+        run=compile_object, stage="compile+link",
     )
+
+
+PLANNERS: dict[str, Callable] = {"clang": _plan_c, "cargo": _plan_aya}
 
 
 def _choose_linker(choice: str, rust: toolchain.Rust) -> tuple[str, toolchain.Llvm | None, str]:

@@ -13,7 +13,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..backends import names
+
 SCHEMA_VERSION = 1
+# One of the registered dialects (backends.base.DIALECTS).
+BackendName = Literal[names()]  # type: ignore[valid-type]
 
 
 class _Model(BaseModel):
@@ -57,7 +61,7 @@ class Manifest(_Model):
     tatara_build_version: str
     source: str = Field(description="source file name (no directory)")
     source_sha256: str
-    backend: Literal["aya", "c"]
+    backend: BackendName
     engine: Literal["host", "nix"]
     objects: list[ObjectInfo]
     toolchain: Toolchain

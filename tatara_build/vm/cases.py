@@ -8,11 +8,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import ir, mapdata, packets, tables
+from ..backends import dialects
 from ..compile.manifest import Manifest, ObjectInfo
 from ..errors import SourceError
 from .runner import CaseJob, MapJob, ObjectJob
 
-GENERATED_SUFFIXES = (".c", ".rs")
+GENERATED_SUFFIXES = tuple(d.source_suffix for d in dialects().values())  # what the verifier's line info names
 
 
 def jobs(module: ir.Module, out: Path, manifest: Manifest, object_index: int = 0,

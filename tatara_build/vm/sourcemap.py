@@ -10,8 +10,12 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from ..backends import dialects
+
 _SOURCE_LINE = re.compile(r"^; (?P<text>.*?)(?: @ (?P<file>[^:@\s]+):(?P<line>\d+))?$")
-_MARKER = re.compile(r"(?:/\*|//) *(?P<span>(?:[A-Za-z0-9._+-]+\.tlisp:)?\d+:\d+)\b")
+# A span marker in any dialect's comment syntax.
+_OPENERS = "|".join(sorted({re.escape(d.comment[0].strip()) for d in dialects().values() if d.comment[0]}))
+_MARKER = re.compile(rf"(?:{_OPENERS}) *(?P<span>(?:[A-Za-z0-9._+-]+\.tlisp:)?\d+:\d+)\b")
 
 
 def failing_line(log: str) -> tuple[str, int | None] | None:

@@ -1,24 +1,55 @@
-"""Every dialect spells every parser step; the parser plans are typed steps
-built from the header roles in tables.HEADERS, not from field names."""
+"""The dialect system: every registered dialect covers every program kind,
+map kind, helper, action, context field, integer type and parser step; the
+parser plans are typed steps built from the header roles in tables.HEADERS;
+a new dialect is one class in one file (here: a toy pseudo-assembly listing
+defined in this test and nothing else)."""
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
-from tatara_build import tables
-from tatara_build.backends import parsers
-from tatara_build.backends.aya import AyaGenerator
-from tatara_build.backends.libbpf import CGenerator
+from tatara_build import backends, check, frontend, tables
+from tatara_build.backends import base, parsers
 
-DIALECTS = [AyaGenerator, CGenerator]
+REAL = dict(backends.dialects())
+EXAMPLES = sorted((Path(__file__).parents[2] / "examples").glob("*.tlisp"))
 
 
-@pytest.mark.parametrize("dialect", DIALECTS, ids=lambda d: d.name)
-def test_every_dialect_spells_every_step(dialect):
-    missing = [s.__name__ for s in parsers.STEPS if not callable(getattr(dialect, f"step_{s.key}", None))]
+@pytest.mark.parametrize("dialect", REAL.values(), ids=list(REAL))
+def test_every_dialect_covers_every_kind(dialect):
+    assert set(dialect.PROGRAMS) >= set(tables.PROGRAM_KINDS)
+    assert set(dialect.MAPS) >= set(tables.MAP_KINDS)
+    assert set(dialect.HELPERS) >= set(tables.HELPERS)
+    assert set(dialect.INTS) >= set(tables.INT_TYPES)
+    actions = {a.uapi for k in tables.PROGRAM_KINDS.values() for a in k.actions.values() if a.uapi}
+    assert set(dialect.ACTIONS) >= actions
+    for kind in tables.PROGRAM_KINDS.values():
+        assert set(dialect.CTX_FIELDS.get(kind.name, {})) >= set(kind.ctx_fields), kind.name
+        assert dialect.section_prefix(kind.name)
+
+
+@pytest.mark.parametrize("dialect", REAL.values(), ids=list(REAL))
+def test_every_dialect_spells_every_step_and_form(dialect):
+    wanted = list(base.Generator.SPELLINGS) + [f"step_{s.key}" for s in parsers.STEPS]
+    missing = [m for m in wanted if not callable(getattr(dialect, m, None))
+               or getattr(getattr(dialect, m), "__isabstractmethod__", False)]
     assert not missing
+
+
+def test_the_registry_is_what_the_cli_manifest_engine_and_vm_read():
+    from tatara_build.cli.build import Backend
+    from tatara_build.compile import engine
+    from tatara_build.compile.manifest import BackendName
+    from tatara_build.vm import cases, sourcemap
+
+    assert [b.value for b in Backend] == list(REAL) == list(BackendName.__args__)
+    assert {d.compiler for d in REAL.values()} <= set(engine.PLANNERS)
+    assert set(cases.GENERATED_SUFFIXES) == {d.source_suffix for d in REAL.values()}
+    for d in REAL.values():
+        assert sourcemap._MARKER.search(f"x; {d.comment[0]}f.tlisp:3:4{d.comment[1]}")["span"] == "f.tlisp:3:4"
 
 
 def test_steps_are_every_step_class():
@@ -57,3 +88,107 @@ def test_a_header_with_a_length_field_is_checked_and_skipped_by_it():
     assert parsers.FailUnless(loads[0].var, ">=", 5) in over_ipv4.body
     assert parsers.FailUnless(loads[1].var, "==", 0) in over_ipv4.body
     assert parsers.Offset("__p", "__q", parsers.Scaled(loads[3].var, 4)) in over_ipv4.body
+
+
+# --- a toy third dialect: one class, nothing else --------------------------------
+
+
+def define_listing() -> type[base.Generator]:
+    """A pseudo-assembly listing: every statement one line, blocks by
+    indentation, `;` comments. It registers itself by being defined."""
+
+    class Listing(base.Generator):
+        name = "listing"
+        summary = "a pseudo-assembly listing (for reading, not building)"
+        source_suffix = ".lst"
+        comment = ("; ", "")
+        PROGRAMS = {k: f"section {k.replace('-', '_')}" for k in tables.PROGRAM_KINDS}
+        MAPS = {k: k.replace("-", "_") for k in tables.MAP_KINDS}
+        HELPERS = {h: f"helper#{tables.HELPERS[h].kernel_id}" for h in tables.HELPERS}
+        CTX_FIELDS = {k.name: {f: f"ctx.{f}" for f in k.ctx_fields} for k in tables.PROGRAM_KINDS.values()}
+        ACTIONS = {a.uapi: a.uapi.lower() for k in tables.PROGRAM_KINDS.values() for a in k.actions.values() if a.uapi}
+        INTS = {t: t for t in tables.INT_TYPES}
+
+        def files(self):
+            out = [f"; {self.module.file}"]
+            for decl, body in self.functions():
+                out += [f"{self.PROGRAMS[decl.kind]} {decl.name}:", *body]
+            for packet in sorted(self.headers_needed):
+                for name, steps in self.parser_plans(packet):
+                    out += [f"parser {name}/{packet}:", *self.spell_steps(steps)]
+            return {f"{base.stem(self.module)}.lst": "\n".join(out) + "\n"}
+
+        @classmethod
+        def section_prefix(cls, kind):
+            return cls.PROGRAMS[kind].split()[1]
+
+        spell_int = lambda self, v, t: f"{v}:{t}"  # noqa: E731
+        spell_bool = lambda self, v: "#t" if v else "#f"  # noqa: E731
+        spell_default = lambda self, t: f"0:{t}"  # noqa: E731
+        spell_action = lambda self, a: self.ACTIONS.get(a.uapi, str(a.value))  # noqa: E731
+        spell_binary = lambda self, op, a, b, t: f"({op}.{t} {a} {b})"  # noqa: E731
+        spell_cast = lambda self, v, src, dst: f"(cast.{dst} {v})"  # noqa: E731
+        spell_call = lambda self, h, args: f"(call {self.HELPERS[h.name]} {' '.join(args)})"  # noqa: E731
+        spell_ctx_field = lambda self, spec: self.CTX_FIELDS[self.fn.kind.name][spec.name]  # noqa: E731
+        spell_field = lambda self, p, f: f"(load.{f.size} {p}+{f.offset})"  # noqa: E731
+        spell_found = spell_found_ptr = lambda self, name: f"(some? {name})"  # noqa: E731
+        spell_deref = lambda self, ptr, decl: f"[{ptr}]"  # noqa: E731
+        line_return = lambda self, v: f"ret {v}"  # noqa: E731
+        line_discard = lambda self, v: f"eval {v}"  # noqa: E731
+        line_assign = lambda self, n, v: f"mov {n}, {v}"  # noqa: E731
+        line_let = lambda self, n, t, v, mutable: f"let {n}:{t}, {v}"  # noqa: E731
+        line_unread = lambda self, n: None  # noqa: E731
+        open_if = lambda self, c: f"if {c}"  # noqa: E731
+        open_while = lambda self, c: f"while {c}"  # noqa: E731
+        open_scope = lambda self: "do"  # noqa: E731
+        close_scope = lambda self: "end"  # noqa: E731
+        else_ = lambda self: "else"  # noqa: E731
+        line_lookup = lambda self, p, d, k: f"lookup {p}, {self.MAPS[d.kind]} {d.name}, {k}"  # noqa: E731
+        line_event_output = lambda self, d, v, t: f"output {d.name}, {v}"  # noqa: E731
+        packet_prologue = lambda self: ["    packet __data, __data_end"]  # noqa: E731
+        line_locate_l3 = lambda self, loc: f"call {loc}"  # noqa: E731
+        l3_args = lambda self: "__l3"  # noqa: E731
+        guard = lambda self, c: [f"fail-if {c}"]  # noqa: E731
+        line_fail = lambda self: "fail"  # noqa: E731
+        step_load = lambda self, s: [f"let {s.var}, {self.spell_field(s.ptr, s.field)}"]  # noqa: E731
+        step_reload = lambda self, s: [f"mov {s.var}, {self.spell_field(s.ptr, s.field)}"]  # noqa: E731
+        step_offset = lambda self, s: [f"let {s.var}, {s.base}+{s.size}"]  # noqa: E731
+        step_ret = lambda self, s: [f"ret {s.ptr}"]  # noqa: E731
+        step_take_l3 = lambda self, s: [f"let {s.ptr} {s.proto}, __l3"]  # noqa: E731
+        step_ret_l3 = lambda self, s: [f"ret {s.ptr} {s.proto}"]  # noqa: E731
+        step_ret_by_version = lambda self, s: [f"ret-by {s.var} {s.table}"]  # noqa: E731
+
+    return Listing
+
+
+@pytest.fixture
+def listing():
+    cls = define_listing()
+    try:
+        yield cls
+    finally:
+        del base.DIALECTS[cls.name]
+
+
+def test_a_third_dialect_is_one_class(listing, tmp_path):
+    assert backends.dialect("listing") is listing
+    test_every_dialect_covers_every_kind(listing)
+    test_every_dialect_spells_every_step_and_form(listing)
+    for example in EXAMPLES:
+        module = check.check(frontend.load(example))
+        (path,) = backends.emit(module, "listing", tmp_path)
+        text = path.read_text()
+        assert path.name == f"{example.stem}.lst" and "; " + example.name in text
+        for program in module.programs:
+            assert f"section {program.kind.replace('-', '_')} {program.name}:" in text
+    drop_syn = (tmp_path / "drop-syn.lst").read_text()
+    assert "parser tcp/l2:" in drop_syn and "fail-if" in drop_syn and "ret xdp_drop" in drop_syn
+
+
+def test_a_dialect_without_a_compiler_is_a_clear_build_error(listing, tmp_path):
+    from tatara_build.compile import BuildOptions, compile_generated
+    from tatara_build.errors import ToolchainError
+
+    (tmp_path / "src").mkdir()
+    with pytest.raises(ToolchainError, match="listing backend's output has no compiler"):
+        compile_generated(tmp_path / "src", "x", tmp_path / "out", BuildOptions(backend="listing", use_cache=False))

@@ -77,16 +77,16 @@ def test_main_rs_shape(crate):
 
 @pytest.mark.parametrize("kind", ["xdp", "tc", "socket-filter", "kprobe", "tracepoint", "cgroup-skb", "lsm", "perf-event"])
 def test_every_program_kind_uses_its_own_attribute_and_context(kind):
-    from tatara_build.tables import PROGRAM_KINDS
+    from tatara_build.backends import aya, libbpf
 
     source = next(p for p in SOURCES if p.stem == f"kind-{kind}")
-    spec = PROGRAM_KINDS[kind]
+    spec = aya.PROGRAMS[kind]
     main = render(load(source), "aya")["src/main.rs"]
     c = render(load(source), "c")[f"kind-{kind}.bpf.c"]
-    attr = spec.aya_attr.split("(")[0].removeprefix("#[").rstrip("]")
+    attr = spec.attr.split("(")[0].removeprefix("#[").rstrip("]")
     assert f"#[aya_ebpf::macros::{attr}" in main
-    assert f"ctx: aya_ebpf::programs::{spec.aya_ctx}) -> {spec.aya_return}" in main
-    assert f'SEC("{spec.c_section.split("/")[0]}' in c
+    assert f"ctx: aya_ebpf::programs::{spec.ctx}) -> {spec.ret}" in main
+    assert f'SEC("{libbpf.PROGRAMS[kind].section.split("/")[0]}' in c
 
 
 @pytest.mark.parametrize("backend", ["c", "aya"])
