@@ -113,7 +113,7 @@ class Generator:
         "spell_int", "spell_bool", "spell_default", "spell_action", "spell_binary", "spell_cast", "spell_call",
         "spell_ctx_field", "spell_field", "spell_found", "spell_found_ptr", "spell_deref", "line_return",
         "line_discard", "line_assign", "line_let", "line_unread", "open_if", "open_while", "line_lookup",
-        "line_event_output", "packet_prologue", "line_locate_l3", "l3_args", "guard", "line_fail", "files",
+        "line_event_output", "packet_prologue", "line_locate_l3", "l3_args", "guard", "line_fail", "read_ctx", "files",
         "section_prefix")
 
     def __init_subclass__(cls, **kwargs):

@@ -145,11 +145,12 @@ def define_listing() -> type[base.Generator]:
         else_ = lambda self: "else"  # noqa: E731
         line_lookup = lambda self, p, d, k: f"lookup {p}, {self.MAPS[d.kind]} {d.name}, {k}"  # noqa: E731
         line_event_output = lambda self, d, v, t: f"output {d.name}, {v}"  # noqa: E731
-        packet_prologue = lambda self: ["    packet __data, __data_end"]  # noqa: E731
+        packet_prologue = lambda self, pull: ["    packet __data, __data_end"]  # noqa: E731
         line_locate_l3 = lambda self, loc: f"call {loc}"  # noqa: E731
         l3_args = lambda self: "__l3"  # noqa: E731
         guard = lambda self, c: [f"fail-if {c}"]  # noqa: E731
         line_fail = lambda self: "fail"  # noqa: E731
+        read_ctx = lambda self: "ctx"  # noqa: E731
         step_load = lambda self, s: [f"let {s.var}, {self.spell_field(s.ptr, s.field)}"]  # noqa: E731
         step_reload = lambda self, s: [f"mov {s.var}, {self.spell_field(s.ptr, s.field)}"]  # noqa: E731
         step_offset = lambda self, s: [f"let {s.var}, {s.base}+{s.size}"]  # noqa: E731
