@@ -16,6 +16,7 @@ from collections import Counter
 
 from .. import ir, mapdata, tables
 from ..errors import Diagnostic, SourceError
+from .cost import check_cost
 from .exprs import FunctionChecker
 from .kernels import check_kernels
 from .packets import check_tests
@@ -38,7 +39,8 @@ def check(module: ir.Module) -> ir.Module:
     for fn in module.functions:
         program = programs.get(fn.name)
         if program is not None:
-            errors += FunctionChecker(fn, program, maps, global_names).run()
+            found = FunctionChecker(fn, program, maps, global_names).run()
+            errors += found or check_cost(fn, program, maps)  # costs need a well-typed body
     errors += check_tests(module, programs, maps)
     errors += check_kernels(module, programs, maps)
     if errors:

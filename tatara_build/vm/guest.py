@@ -32,6 +32,10 @@ SAFE_TOKEN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 READY = "@@TATARA-READY"
 DONE = "@@TATARA-DONE"
 
+# Lines kept at the start and at the end of each verifier log (see shorten).
+LOG_HEAD_LINES = 20
+LOG_TAIL_LINES = 400
+
 INIT_SCRIPT = r"""#!/bin/busybox sh
 export PATH=/bin
 mount -t proc proc /proc
@@ -42,12 +46,31 @@ echo "@@TATARA-READY $(cut -d' ' -f1 /proc/uptime)"
 now() { cut -d' ' -f1 /proc/uptime; }
 step() { echo "@@BEGIN $*"; T0=$(now); }
 done_() { echo; echo "@@END $1 $T0 $(now)"; }
+# Verifier logs keep their first and last lines only: a program near the
+# complexity limit logs tens of MB, which would fill the guest's RAM (its
+# files live there) and take minutes on the serial console. The statistics
+# and the failing instruction are at the end. Stdin ends with "@@RC n".
+shorten() {
+  awk -v head=__LOG_HEAD__ -v tail=__LOG_TAIL__ '
+    /^@@RC [0-9]+$/ { rc = $2; exit }
+    /-- BEGIN PROG LOAD LOG --$/ { print; inlog = 1; n = 0; next }
+    inlog && /^-- END PROG LOAD LOG --$/ {
+      first = n - tail + 1; if (first <= head) first = head + 1
+      if (first > head + 1) print "... " first - head - 1 " lines of the verifier log left out ..."
+      for (k = first; k <= n; k++) print ring[k % tail]
+      print; inlog = 0; next }
+    inlog { n++; if (n <= head) print; else ring[n % tail] = $0; next }
+    { print }
+    END {
+      if (inlog) for (k = (n - tail + 1 > head ? n - tail + 1 : head + 1); k <= n; k++) print ring[k % tail]
+      exit rc }'
+}
 while read -r op a b c d e; do
   case "$op" in
   loads)
     i=0; while [ $i -lt $a ]; do mkdir -p /sys/fs/bpf/$i; i=$((i+1)); done
     step loads
-    bpftool -d batch file /job/loads > /tmp/loads 2>&1
+    { bpftool -d batch file /job/loads; echo "@@RC $?"; } 2>&1 | shorten > /tmp/loads
     rc=$?
     cat /tmp/loads
     done_ $rc ;;
@@ -55,7 +78,7 @@ while read -r op a b c d e; do
     grep -q "^libbpf: loading /job/$b\$" /tmp/loads 2>/dev/null && continue
     mkdir -p /sys/fs/bpf/$a
     step load $a $b
-    bpftool -d prog loadall /job/$b /sys/fs/bpf/$a/p pinmaps /sys/fs/bpf/$a/m 2>&1
+    { bpftool -d prog loadall /job/$b /sys/fs/bpf/$a/p pinmaps /sys/fs/bpf/$a/m; echo "@@RC $?"; } 2>&1 | shorten
     done_ $? ;;
   pins)
     step pins
@@ -102,4 +125,4 @@ while read -r op a b c d e; do
 done < /job/plan
 echo "@@TATARA-DONE $(cut -d' ' -f1 /proc/uptime)"
 poweroff -f
-"""
+""".replace("__LOG_HEAD__", str(LOG_HEAD_LINES)).replace("__LOG_TAIL__", str(LOG_TAIL_LINES))

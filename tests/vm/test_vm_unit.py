@@ -322,3 +322,28 @@ def test_an_object_that_did_not_load_always_has_a_reason(tmp_path):
                              objects=[got], verified=False, passed=False)
     with pytest.raises(RejectedError, match=r"o\.o: did not load \(Error: failed to pin all programs\)"):
         report.verdict(v)
+
+
+@pytest.mark.skipif(not shutil.which("busybox"), reason="busybox missing")
+def test_the_guest_keeps_the_head_and_tail_of_each_verifier_log_and_the_exit_code():
+    """A program near the complexity limit logs hundreds of thousands of
+    lines; the guest keeps what the parsers need (stats and the failing
+    instruction are at the end) so RAM and the serial console stay small."""
+    from tatara_build.vm import guest
+
+    script = guest.INIT_SCRIPT
+    start = script.index("shorten() {")
+    shorten = script[start : script.index("\n}\n", start) + 3]
+    log = "\n".join(str(n) for n in range(1, 5001))
+    text = (f"libbpf: loading /job/o0.o\nlibbpf: prog 'a': -- BEGIN PROG LOAD LOG --\n{log}\n"
+            "processed 9 insns (limit 1000000) max_states_per_insn 0 total_states 1 peak_states 1 mark_read 0\n"
+            "-- END PROG LOAD LOG --\nError: failed to load object file\n@@RC 255\n")
+    ran = subprocess.run(["busybox", "sh", "-c", shorten + "shorten"], input=text, capture_output=True, text=True)
+    assert ran.returncode == 255
+    lines = ran.stdout.splitlines()
+    assert len(lines) == 2 + guest.LOG_HEAD_LINES + 1 + guest.LOG_TAIL_LINES + 2
+    assert lines[2 : 2 + guest.LOG_HEAD_LINES] == [str(n) for n in range(1, guest.LOG_HEAD_LINES + 1)]
+    assert lines[2 + guest.LOG_HEAD_LINES] == f"... {5001 - guest.LOG_TAIL_LINES - guest.LOG_HEAD_LINES} lines of the verifier log left out ..."
+    assert lines[-1] == "Error: failed to load object file" and "@@RC" not in ran.stdout
+    logs = results.load_logs(ran.stdout)
+    assert results.log_stats(logs["a"].text)["verified_insns"] == 9
