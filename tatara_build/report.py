@@ -15,7 +15,8 @@ from .errors import RejectedError
 from .vm.results import ProgramResult, Verification
 
 _OK = {"accepted": "[green]accepted[/]", "rejected": "[red]rejected[/]",
-       "over-budget": "[red]over budget[/]", "not-loaded": "[yellow]not loaded[/]"}
+       "over-budget": "[red]over budget[/]", "not-loaded": "[yellow]not loaded[/]",
+       "no-attach-target": "[red]no attach target[/]"}
 
 
 Matrix = dict[str, Verification]  # by kernel name ("6.1", or the image path given)
@@ -205,7 +206,8 @@ def verdict(v: Verification) -> None:
 def _problems(v: Verification) -> list[str]:
     if v.passed:
         return []
-    problems = [f"{p.program}: {p.verdict}" for o in v.objects for p in o.programs if p.verdict != "accepted"]
+    problems = [f"{p.program}: {p.attach_error or p.verdict}" for o in v.objects for p in o.programs
+                if p.verdict != "accepted"]
     # An object can fail after every program passed the verifier (pinning,
     # a map): never an empty reason.
     problems += [f"{Path(o.path).name}: did not load" + (f" ({_last_line(o.loader_output)})" if o.loader_output else "")

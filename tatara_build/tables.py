@@ -177,9 +177,33 @@ PROGRAM_KINDS: dict[str, ProgramKind] = {
         ProgramKind(
             "perf-event", "u32",
             _actions(("ok", 0), ("err", 1)),
-            TASK_HELPERS, None, False, "unused", False, False,
+            TASK_HELPERS, None, False, "perf event the loader opens (PERF_EVENTS), e.g. cpu-clock", False, False,
+            attach_targets=("cpu-clock", "task-clock", "page-faults", "context-switches", "cpu-migrations",
+                            "cpu-cycles", "instructions", "cache-references", "cache-misses", "branch-instructions",
+                            "branch-misses", "bus-cycles", "ref-cycles"),
         ),
     ]
+}
+
+# perf-event targets: what the loader opens (perf_event_open type, config),
+# named as perf(1) names them; the manifest records the name.
+PERF_EVENTS: dict[str, tuple[str, int]] = {
+    "cpu-cycles": ("PERF_TYPE_HARDWARE", 0), "instructions": ("PERF_TYPE_HARDWARE", 1),
+    "cache-references": ("PERF_TYPE_HARDWARE", 2), "cache-misses": ("PERF_TYPE_HARDWARE", 3),
+    "branch-instructions": ("PERF_TYPE_HARDWARE", 4), "branch-misses": ("PERF_TYPE_HARDWARE", 5),
+    "bus-cycles": ("PERF_TYPE_HARDWARE", 6), "ref-cycles": ("PERF_TYPE_HARDWARE", 9),
+    "cpu-clock": ("PERF_TYPE_SOFTWARE", 0), "task-clock": ("PERF_TYPE_SOFTWARE", 1),
+    "page-faults": ("PERF_TYPE_SOFTWARE", 2), "context-switches": ("PERF_TYPE_SOFTWARE", 3),
+    "cpu-migrations": ("PERF_TYPE_SOFTWARE", 4),
+}
+assert set(PERF_EVENTS) == set(PROGRAM_KINDS["perf-event"].attach_targets)
+
+# What an attach target must look like per kind (before the VM checks that
+# the booted kernel has it): kernel symbols, category/name tracepoints, hooks.
+ATTACH_TARGET_SYNTAX: dict[str, tuple[str, str]] = {
+    "kprobe": (r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*", "a kernel function name, e.g. tcp_v4_connect"),
+    "tracepoint": (r"[A-Za-z0-9_]+/[A-Za-z0-9_]+", "category/name, e.g. syscalls/sys_enter_openat"),
+    "lsm": (r"[a-z_][a-z0-9_]*", "an LSM hook name, e.g. file_open"),
 }
 
 # --- map kinds ----------------------------------------------------------------

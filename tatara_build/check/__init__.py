@@ -12,6 +12,8 @@ problem found. Decisions (see also exprs.py):
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections import Counter
 
 from .. import ir, mapdata, tables
@@ -101,7 +103,16 @@ def check_program(p: ir.ProgramDecl, maps: dict[str, ir.MapDecl]) -> list[Diagno
         out.append(Diagnostic(f'{p.kind} program `{p.name}` needs :attach (:target "…"): the {kind.attach_help}', p.span))
     if target is not None and kind.attach_targets and target not in kind.attach_targets:
         choices = " or ".join(f'"{t}"' for t in kind.attach_targets)
-        out.append(Diagnostic(f"{p.kind} attach target must be {choices}, got {target!r}", p.attach.span))
+        close = difflib.get_close_matches(target, kind.attach_targets, n=1)
+        out.append(Diagnostic(f"{p.kind} attach target must be {choices}, got {target!r}", p.attach.span,
+                              [f'did you mean "{close[0]}"?'] if close else []))
+    syntax = tables.ATTACH_TARGET_SYNTAX.get(p.kind)
+    if target is not None and syntax and not re.fullmatch(syntax[0], target):
+        out.append(Diagnostic(f"{p.kind} attach target {target!r} is not {syntax[1]}", p.attach.span))
+    if p.attach is not None and p.attach.direction is not None and p.kind != "tc":
+        out.append(Diagnostic(f":direction is for tc programs; a {p.kind} program has none"
+                              + (' (cgroup-skb: :target "ingress" or "egress")' if p.kind == "cgroup-skb" else ""),
+                              p.attach.span))
     for name in repeated(p.uses_maps):
         out.append(Diagnostic(f"map `{name}` is listed twice in :uses-maps", p.span))
     for name in p.uses_maps:

@@ -53,7 +53,8 @@ def verify(
 
     def run():
         object_jobs = [runner.ObjectJob(path, default_max_insns=max_insns or tables.DEFAULT_MAX_INSNS,
-                                        generated=_generated_next_to(path)) for path in objects]
+                                        generated=_generated_next_to(path), targets=_targets_from_manifest(path))
+                       for path in objects]
         specs = kernels.parse_list(kernel) or [kernels.DEFAULT_KERNEL]
         return matrix.run(object_jobs, specs, jobs=jobs, timeout=timeout, accel=accel)
 
@@ -194,6 +195,18 @@ def _generated_next_to(obj: Path) -> list[Path]:
     from ..vm.cases import GENERATED_SUFFIXES
 
     return sorted(p for p in src.rglob("*") if p.suffix in GENERATED_SUFFIXES) if src.is_dir() else []
+
+
+def _targets_from_manifest(obj: Path) -> dict[str, tuple[str, str]]:
+    """ELF symbol -> (kind, attach target) as the build recorded them in the
+    manifest.json beside OBJ (none when there is no such manifest)."""
+    try:
+        data = json.loads((obj.parent / "manifest.json").read_text())
+        listed = [o for o in data.get("objects", []) if o.get("file") == obj.name]
+        return {p["symbol"]: (p["kind"], p["attach"]) for o in listed for p in o.get("programs", [])
+                if isinstance(p, dict) and p.get("kind") and p.get("attach") and p.get("symbol")}
+    except (OSError, ValueError, TypeError, AttributeError, KeyError):
+        return {}
 
 
 def _manifests_listing(objects: list[Path]) -> list[Path]:

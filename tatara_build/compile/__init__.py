@@ -145,7 +145,10 @@ def describe(obj: Path, module=None) -> ObjectInfo:
     for symbol, section in parsed.programs():
         decl = decls.get(symbol)
         kind = decl.kind if decl else by_section.get(section.split("/")[0])
-        programs.append(Program(symbol=symbol, section=section, name=decl.name if decl else None, kind=kind))
+        attach = decl.attach if decl else None
+        target = (attach.target if attach else None) or (PROGRAM_KINDS[decl.kind].default_target if decl else None)
+        programs.append(Program(symbol=symbol, section=section, name=decl.name if decl else None, kind=kind,
+                                attach=target, direction=attach.direction if attach else None))
     return ObjectInfo(file=obj.name, sha256=hashlib.sha256(data).hexdigest(), size=len(data),
                       sections=parsed.sections, programs=programs, maps=parsed.maps())
 

@@ -29,6 +29,9 @@ class Program(_Model):
     section: str = Field(description="ELF section, which tells libbpf the program type")
     name: str | None = Field(None, description="tatara-lisp name (defbpf-program), when known")
     kind: str | None = Field(None, description="program kind, e.g. xdp")
+    attach: str | None = Field(None, description="what a loader attaches it to: interface, kernel function, "
+                               "tracepoint, LSM hook, cgroup-skb direction or perf event (e.g. cpu-clock)")
+    direction: str | None = Field(None, description="tc: ingress or egress")
 
 
 class ObjectInfo(_Model):

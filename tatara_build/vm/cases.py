@@ -28,7 +28,9 @@ def jobs(module: ir.Module, out: Path, manifest: Manifest, object_index: int = 0
     budgets = {
         symbols.get(p.name, _c_name(p.name)): p.max_insns or tables.DEFAULT_MAX_INSNS for p in module.programs
     }
-    objects = [ObjectJob(out / obj.file, budgets, tables.DEFAULT_MAX_INSNS, generated, Path(module.file))]
+    targets = {symbols.get(p.name, _c_name(p.name)): (p.kind, p.attach.target) for p in module.programs
+               if p.attach is not None and p.attach.target is not None}
+    objects = [ObjectJob(out / obj.file, budgets, tables.DEFAULT_MAX_INSNS, generated, Path(module.file), targets)]
     cases: list[CaseJob] = []
     maps: list[MapJob] = []
     for test in module.tests:

@@ -23,6 +23,10 @@ import re
 #   run IDX PROG PKT REPEAT N       BPF_PROG_TEST_RUN with /job/PKT, unless the
 #                                   batch already ran case N (it stops at the
 #                                   first failing command: later ones run here)
+#   targets                         for each `KIND TARGET PREFIX` line of
+#                                   /job/targets: `found`, or `missing` and the
+#                                   kernel's names starting with PREFIX (`near`),
+#                                   or `unknown` when the kernel lists none
 #   inspect                         one JSON bpftool batch: `prog show` of every
 #                                   pinned program, `map dump` of each map in
 #                                   /job/dumps (`IDX MAP` lines: the maps tests
@@ -65,6 +69,17 @@ shorten() {
       if (inlog) for (k = (n - tail + 1 > head ? n - tail + 1 : head + 1); k <= n; k++) print ring[k % tail]
       exit rc }'
 }
+# Every attach target of KIND the booted kernel has, one a line: kprobes
+# attach to text symbols, tracepoints are tracefs event directories, LSM
+# programs attach to the kernel's bpf_lsm_<hook> functions.
+names() {
+  case "$1" in
+  kprobe) awk '$2 == "t" || $2 == "T" {print $3}' /proc/kallsyms ;;
+  tracepoint)
+    for ev in /sys/kernel/tracing/events/*/*/; do ev=${ev%/}; [ -d "$ev" ] && echo "${ev#/sys/kernel/tracing/events/}"; done ;;
+  lsm) awk 'index($3, "bpf_lsm_") == 1 {print substr($3, 9)}' /proc/kallsyms ;;
+  esac
+}
 while read -r op a b c d e; do
   case "$op" in
   loads)
@@ -83,6 +98,19 @@ while read -r op a b c d e; do
   pins)
     step pins
     for p in /sys/fs/bpf/*/p/*; do [ -e "$p" ] && echo "$p"; done
+    done_ 0 ;;
+  targets)
+    mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+    step targets
+    while read -r kind t p; do
+      [ -e /tmp/names-$kind ] || names $kind | sort -u > /tmp/names-$kind
+      if [ ! -s /tmp/names-$kind ]; then echo "unknown $kind $t"
+      elif awk -v t="$t" '$0 == t {f = 1} END {exit !f}' /tmp/names-$kind; then echo "found $kind $t"
+      else
+        echo "missing $kind $t"
+        awk -v k="$kind" -v t="$t" -v p="$p" 'index($0, p) == 1 {print "near " k " " t " " $0}' /tmp/names-$kind | head -500
+      fi
+    done < /job/targets
     done_ 0 ;;
   inspect)
     : > /tmp/inspect

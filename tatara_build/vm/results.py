@@ -10,7 +10,7 @@ from typing import Literal
 
 from pydantic import BaseModel
 
-Verdict = Literal["accepted", "rejected", "over-budget", "not-loaded"]
+Verdict = Literal["accepted", "rejected", "over-budget", "not-loaded", "no-attach-target"]
 
 
 class KernelInfo(BaseModel):
@@ -35,6 +35,7 @@ class ProgramResult(BaseModel):
     failing_source: str | None = None  # generated source line of the failing insn
     failing_span: str | None = None  # .tlisp file:line:col it came from
     failing_tlisp: str | None = None  # that .tlisp source line
+    attach_error: str | None = None  # the booted kernel has no such function / tracepoint / hook
 
 
 class ObjectResult(BaseModel):
@@ -167,6 +168,20 @@ def pinned_programs(found: list[Step]) -> set[tuple[str, str]] | None:
     None when the boot has no `pins` step."""
     step = next((s for s in found if s.kind == "pins"), None)
     return None if step is None else {(m[1], m[2]) for m in _PIN.finditer(step.output)}
+
+
+def attach_targets(found: list[Step]) -> dict[tuple[str, str], tuple[str, list[str]]]:
+    """(kind, target) -> ("found" | "missing" | "unknown", the kernel's names
+    near a missing one) from the guest's `targets` step."""
+    out: dict[tuple[str, str], tuple[str, list[str]]] = {}
+    step = next((s for s in found if s.kind == "targets"), None)
+    for line in (step.output.splitlines() if step else []):
+        words = line.split()
+        if len(words) == 3 and words[0] in ("found", "missing", "unknown"):
+            out[(words[1], words[2])] = (words[0], [])
+        elif len(words) == 4 and words[0] == "near" and (words[1], words[2]) in out:
+            out[(words[1], words[2])][1].append(words[3])
+    return out
 
 
 _EXPAND = {"inspect": _inspected, "loads": _batched_loads}

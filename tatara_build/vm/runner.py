@@ -5,6 +5,7 @@ the kernel reports the average ns per run), then the maps are dumped."""
 
 from __future__ import annotations
 
+import difflib
 import re
 import tempfile
 from dataclasses import dataclass, field
@@ -17,6 +18,10 @@ from .guest import DONE, SAFE_TOKEN
 from .kernels import Kernel, sha256_file
 from .results import CaseResult, KernelInfo, MapCheck, ObjectResult, ProgramResult, Verification
 
+# Kinds whose attach target the guest looks up on the booted kernel, with
+# how many leading characters the kernel's names must share with a missing
+# target to be listed as suggestions.
+CHECKED_TARGETS = {"kprobe": 4, "tracepoint": 3, "lsm": 2}
 DEFAULT_TIMEOUT = 180.0  # seconds; TCG boots in ~3 s, the rest is BPF work
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
@@ -28,6 +33,9 @@ class ObjectJob:
     default_max_insns: int = tables.DEFAULT_MAX_INSNS
     generated: list[Path] = field(default_factory=list)  # its generated sources, for failure mapping
     source: Path | None = None  # the .tlisp it was built from (to show the failing form's line)
+    # ELF symbol -> (kind, attach target) of programs whose target the booted
+    # kernel must have (kprobe functions, tracepoints, LSM hooks).
+    targets: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -73,7 +81,8 @@ def run(objects: list[ObjectJob], kernel: Kernel, cases: list[CaseJob] = (), map
                       + (f": {panic.strip()}" if panic else "") + f"; console tail:\n{tail}")
     steps = results.steps(boot.console)
     pinned = results.pinned_programs(steps)
-    object_results = [_object_result(i, job, steps, pinned) for i, job in enumerate(objects)]
+    found_targets = results.attach_targets(steps)
+    object_results = [_object_result(i, job, steps, pinned, found_targets) for i, job in enumerate(objects)]
     case_results = _case_results(list(cases), steps)
     map_checks = _map_checks(list(maps), steps)
     _skip_untestable(list(cases), case_results, map_checks, kernel)
@@ -98,6 +107,14 @@ def _plan(objects: list[ObjectJob], cases: list[CaseJob], maps: list[MapJob] = (
         lines.append(f"load {i} o{i}.o")
         payload.append((f"job/o{i}.o", 0o100644, job.path.read_bytes()))
     lines.append("pins")
+    targets = sorted({t for job in objects for t in job.targets.values() if t[0] in CHECKED_TARGETS})
+    for kind, target in targets:
+        if not re.fullmatch(tables.ATTACH_TARGET_SYNTAX[kind][0], target):
+            raise VmError(f"{kind} attach target {target!r} is not {tables.ATTACH_TARGET_SYNTAX[kind][1]}")
+    if targets:
+        lines.append("targets")
+        payload.append(("job/targets", 0o100644,
+                        "".join(f"{k} {t} {t[:CHECKED_TARGETS[k]]}\n" for k, t in targets).encode()))
     loads = "".join(f"prog loadall /job/o{i}.o /sys/fs/bpf/{i}/p pinmaps /sys/fs/bpf/{i}/m\n" for i in range(len(objects)))
     payload.append(("job/loads", 0o100644, loads.encode()))
     batch = []
@@ -126,7 +143,8 @@ def _plan(objects: list[ObjectJob], cases: list[CaseJob], maps: list[MapJob] = (
 
 
 def _object_result(index: int, job: ObjectJob, steps: list[results.Step],
-                   pinned: set[tuple[str, str]] | None = None) -> ObjectResult:
+                   pinned: set[tuple[str, str]] | None = None,
+                   targets: dict[tuple[str, str], tuple[str, list[str]]] | None = None) -> ObjectResult:
     """`pinned`: (object index, program) pairs the guest found pinned after
     all loads (None: the boot listed none, trust the load step alone)."""
     load = next((s for s in steps if s.kind == "load" and s.args[0] == str(index)), None)
@@ -153,6 +171,13 @@ def _object_result(index: int, job: ObjectJob, steps: list[results.Step],
                 if span := sourcemap.tlisp_span(job.generated, *where) or sourcemap.last_span_in_log(log.text):
                     result.failing_span = sourcemap.with_file(span, job.source)
                     result.failing_tlisp = sourcemap.source_line(span, job.source)
+        if name in job.targets and (found := (targets or {}).get(job.targets[name])) and found[0] == "missing":
+            kind, target = job.targets[name]
+            close = difflib.get_close_matches(target, found[1], n=3, cutoff=0.6)
+            result.attach_error = (f"{kind} target {target!r} does not exist on this kernel"
+                                   + (f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else ""))
+            if result.verdict == "accepted":
+                result.verdict = "no-attach-target"
         programs.append(result)
     # Loaded means the loader said no error and every entry program it found
     # is pinned: what is really in the kernel, not a batch's exit code.

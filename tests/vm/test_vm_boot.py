@@ -26,6 +26,7 @@ NOSTD = REPO / "tests" / "fixtures" / "nostd-xdp"
 KINDS = sorted((REPO / "tests" / "backends" / "fixtures").glob("kind-*.tlisp"))
 REJECTED = REPO / "tests" / "vm" / "fixtures" / "reject-return.tlisp"
 MULTI = REPO / "tests" / "vm" / "fixtures" / "multi-object.tlisp"  # 3 programs, 5 map kinds
+BAD_TARGETS = REPO / "tests" / "vm" / "fixtures" / "bad-targets.tlisp"
 # Map semantics the kernel must agree with: lpm keys in network order.
 MAP_FIXTURES = [REPO / "tests" / "backends" / "fixtures" / "map-lpm-trie.tlisp"]
 # 6.1's and 6.12's BPF_PROG_TEST_RUN leave data_end unset for cgroup-skb:
@@ -104,7 +105,7 @@ def test_every_example_and_program_kind_is_accepted_and_passes_its_packet_tests(
     kinds = {p.kind for stem in modules if stem.startswith("kind-") for p in modules[stem].programs}
     assert kinds == set(tables.PROGRAM_KINDS), "a program kind without a fixture"
     for stem, module in modules.items():
-        if stem == REJECTED.stem:
+        if stem in (REJECTED.stem, BAD_TARGETS.stem):
             continue
         obj = v.objects[index[stem]]
         assert obj.loaded, obj.loader_output
@@ -131,6 +132,21 @@ def test_many_programs_and_maps_in_one_object_load_once_and_pass(shared):
     assert all(p.verdict == "accepted" for p in obj.programs)
     checks = {(m.map, m.key): m.got for m in v.maps if m.test in ("ingress-packets", "egress-packets")}
     assert checks == {("packets", 0): 3, ("by-port", 443): 2, ("packets", 1): 1, ("recent", 0x0A000009): 1}
+
+
+def test_attach_targets_the_kernel_lacks_fail_with_its_own_names_as_suggestions(shared):
+    v, index, _, _ = shared
+    obj = v.objects[index[BAD_TARGETS.stem]]
+    assert obj.loaded  # the verifier accepts them all: only the lookup fails them
+    got = {p.program: p for p in obj.programs}
+    assert got["real_kprobe"].verdict == "accepted" and got["real_kprobe"].attach_error is None
+    assert got["typo_kprobe"].verdict == got["typo_tracepoint"].verdict == "no-attach-target"
+    assert "'tcp_v4_conect' does not exist on this kernel; did you mean 'tcp_v4_connect'" in got["typo_kprobe"].attach_error
+    assert "did you mean 'syscalls/sys_enter_openat'" in got["typo_tracepoint"].attach_error
+    # every example's and kind fixture's target exists on the pinned kernel
+    others = [p for stem, i in index.items() if stem not in (BAD_TARGETS.stem,) and isinstance(i, int)
+              for p in v.objects[i].programs]
+    assert not [p for p in others if p.attach_error]
 
 
 def test_drop_syn_drops_syns_only_and_counts_them(shared):

@@ -347,3 +347,24 @@ def test_the_guest_keeps_the_head_and_tail_of_each_verifier_log_and_the_exit_cod
     assert lines[-1] == "Error: failed to load object file" and "@@RC" not in ran.stdout
     logs = results.load_logs(ran.stdout)
     assert results.log_stats(logs["a"].text)["verified_insns"] == 9
+
+
+def test_attach_targets_step_and_suggestions(tmp_path):
+    obj = tmp_path / "o.o"
+    obj.write_bytes(b"x")
+    job = runner.ObjectJob(obj, targets={"drop_syn": ("kprobe", "tcp_v4_conect"), "x": ("xdp", "eth0")})
+    plan, payload = runner._plan([job], [])
+    assert "targets" in plan.splitlines()
+    assert dict((p, d) for p, _, d in payload)["job/targets"] == b"kprobe tcp_v4_conect tcp_\n"  # xdp: not looked up
+    out = "missing kprobe tcp_v4_conect\nnear kprobe tcp_v4_conect tcp_v4_connect\nnear kprobe tcp_v4_conect tcp_done\nfound lsm file_open"
+    steps = results.steps(console(("load 0 o0.o", LOAD_OK, 0), ("pins", "/sys/fs/bpf/0/p/drop_syn", 0),
+                                  ("targets", out, 0), ("show 0 drop_syn", SHOW, 0)))
+    found = results.attach_targets(steps)
+    assert found == {("kprobe", "tcp_v4_conect"): ("missing", ["tcp_v4_connect", "tcp_done"]), ("lsm", "file_open"): ("found", [])}
+    got = runner._object_result(0, job, steps, results.pinned_programs(steps), found)
+    (program,) = got.programs
+    assert program.verdict == "no-attach-target"
+    assert program.attach_error.startswith("kprobe target 'tcp_v4_conect' does not exist on this kernel; "
+                                           "did you mean 'tcp_v4_connect'")
+    with pytest.raises(VmError, match="is not a kernel function name"):
+        runner._plan([runner.ObjectJob(obj, targets={"p": ("kprobe", "x; reboot")})], [])
