@@ -68,7 +68,7 @@ def shared(tmp_path_factory):
     objects, case_jobs, map_jobs, index, modules = [], [], [], {}, {}
     # Every example and one fixture per program kind (with their packet
     # tests), and a fixture the checker passes but the verifier rejects.
-    for source in EXAMPLES + KINDS + MAP_FIXTURES + [MULTI, REJECTED]:
+    for source in EXAMPLES + KINDS + MAP_FIXTURES + [MULTI, REJECTED, BAD_TARGETS]:
         module = check(load(source))
         out = tmp / source.stem
         manifest = build(source, out, BuildOptions(backend="c", use_cache=False))
