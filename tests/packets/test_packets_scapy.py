@@ -229,3 +229,13 @@ def test_field_errors_name_the_layer_field_and_what_was_expected():
     assert build([L("vlan", pcp=7, id=4095)])[:2] == b"\xef\xff"  # bit 12 (DEI) stays clear
     assert build([L("tcp", seq=2**32 - 1)])[4:8] == b"\xff" * 4
     assert build([L("tcp", flags="syn")])[13] == tables.TCP_FLAG_BITS["syn"]
+
+
+@pytest.mark.parametrize("v6", [False, True])
+def test_datagrams_over_32k_keep_unsigned_lengths_and_checksums(v6):
+    payload = bytes(range(256)) * 160  # 40,960 bytes: lengths above 0x7FFF
+    ip_ours, ip_theirs = (L("ipv6"), ip6()) if v6 else (L("ipv4", id=40000), ip4(id=40000))
+    for l4_ours, l4_theirs in ((L("udp", sport=65535), UDP(sport=65535, dport=53)),
+                               (L("tcp", window=40000), TCP(sport=12345, dport=80, flags=0, window=40000))):
+        ours = build([L("eth"), ip_ours, l4_ours, L("raw", hex=payload.hex())])
+        assert ours == bytes(eth() / ip_theirs / l4_theirs / payload)
