@@ -63,7 +63,8 @@ def test_vlan_with_explicit_inner_type_and_no_next_layer():
     assert bare[16:18] == b"\x88\xb5"  # nothing follows: the local experimental ethertype
 
 
-@pytest.mark.parametrize("options", [b"", b"\x01\x01\x01\x00", b"\x94\x04\x00\x00" * 2, bytes(range(40))])
+@pytest.mark.parametrize("options", [b"", b"\x01\x01\x01\x00", b"\x94\x04\x00\x00" * 2, bytes(range(40))],
+                         ids=["none", "nop-eol", "router-alert-x2", "40-bytes"])
 def test_ipv4_options_count_in_ihl_total_length_and_checksum(options):
     ours = build([L("eth"), L("ipv4", options=options.hex()), L("udp"), L("raw", hex="68656c6c6f")])
     theirs = eth() / ip4(options=options) / UDP(sport=12345, dport=53) / b"hello"
