@@ -96,6 +96,16 @@ REJECTED = [
      ["convert explicitly: (u32 …)"]),
     ("(let ((x (+ (u32 1) ghost)) (y (u64 x))) (return :xdp-pass))", "unknown variable `ghost`", 21, []),
     ("(if (map-get counts (u32 1)) (return :xdp-pass)) (return :xdp-pass)", "type mismatch: expected bool, found u64", 5, []),
+    ("(let ((x (<< (i32 1) -1))) (return :xdp-pass))", "shift amount -1 is out of range for i32", 22, []),
+    ("(event-output events ghost) (return :xdp-pass)", "unknown variable `ghost`", 22, []),
+    ("(let ((x (if #t ghost (u32 1)))) (return :xdp-pass))", "unknown variable `ghost`", 17, []),
+    ("(let ((x (if #t (u32 1) ghost))) (return :xdp-pass))", "unknown variable `ghost`", 25, []),
+    ("(if-let (v (map-lookup counts (u32 1))) ghost (u64 1)) (return :xdp-pass)", "unknown variable `ghost`", 41, []),
+    ("(if-let (v (map-lookup counts ghost)) (map-set counts (u32 1) v)) (return :xdp-pass)",
+     "unknown variable `ghost`", 31, []),
+    ("(if (field ghost :ttl) (return :xdp-drop)) (return :xdp-pass)", "unknown variable `ghost`", 12, []),
+    ("(let ((x (+ (u32 1) (u64 2)))) (return :xdp-pass))", "type mismatch: expected u32, found u64", 21,
+     ["convert explicitly: (u32 …)"]),
 ]
 
 
@@ -140,6 +150,23 @@ ACCEPTED = [
 @pytest.mark.parametrize("body", ACCEPTED)
 def test_accepted_neighbours(body):
     assert diagnostics(body) == []
+
+
+def test_kind_specific_rules_name_the_kind():
+    def one(body, kind, target):
+        try:
+            check(parse(program(body, kind=kind, target=target), "t.tlisp"))
+        except SourceError as err:
+            return [(d.message, d.span.col, d.notes) for d in err.diagnostics]
+        return []
+
+    assert one("(if-let (v (header ctx :vlan)) (return :allow)) (return :allow)", ":cgroup-skb", "egress") == [
+        ("cgroup-skb programs see packets from the IP header on; `:vlan` is not reachable", 12, [])]
+    assert one("(if (= (ctx-field ctx :len) (u32 1)) (return :ok)) (return :ok)", ":kprobe", "do_sys_open") == [
+        ("kprobe programs have no context field `:len`", 8, ["known: none"])]
+    assert one("(return (u64 1))", ":kprobe", "do_sys_open") == [
+        ("type mismatch: expected u32, found u64", 9, ["convert explicitly: (u32 …)"])]
+    assert one("(return :ok)", ":kprobe", "do_sys_open") == []
 
 
 def test_deep_nesting_is_one_error_not_a_crash():
