@@ -210,9 +210,10 @@ def main() -> int:
     if not args.report_only:
         names = list(args.patterns)
         if args.sample:
-            # a run that names no mutant brings mutants/ up to date with the sources and tests first,
-            # so the sample is drawn from the mutants of the code as it is now
-            if not mutmut(["tatara_build.no-such-module.*"], args.max_children):
+            # a first, small run (the four manifest mutants: mutmut refuses a pattern that matches
+            # nothing) brings mutants/ up to date with the sources and tests, so the sample is
+            # drawn from the mutants of the code as it is now
+            if not mutmut(["tatara_build.compile.manifest.*"], args.max_children):
                 return 3
             names = [name for source, codes in all_results(args.patterns).items()
                      for name, code in sample_of(codes, args.sample, source).items() if args.rerun or code is None]
