@@ -155,3 +155,11 @@ def test_tree_digest_is_the_documented_hash_of_names_and_contents(tmp_path):
         expected.update(rel.encode() + b"\0")
         expected.update(hashlib.sha256((root / rel).read_bytes()).digest())
     assert cache.tree_digest(root) == expected.hexdigest()
+
+
+def test_entry_meta_is_written_the_same_whatever_the_dict_order(tmp_path, isolated_cache):
+    k1, k2 = cache.key(x="m1"), cache.key(x="m2")
+    cache.store(k1, object_file(tmp_path, "a.o", b"x"), {"z": 1, "a": [2, 3]})
+    cache.store(k2, object_file(tmp_path, "b.o", b"x"), {"a": [2, 3], "z": 1})
+    texts = {(cache.lookup(k).parent / "meta.json").read_text() for k in (k1, k2)}
+    assert texts == {'{\n  "a": [\n    2,\n    3\n  ],\n  "z": 1\n}'}
