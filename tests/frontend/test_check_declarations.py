@@ -125,3 +125,13 @@ def test_an_accepted_module_comes_back_typed():
     text = PASS.format(opts="")
     module = check(parse(text, "t.tlisp"))
     assert module.functions[0].body[0].type == "never"
+
+
+@pytest.mark.parametrize("uses, body, expected", [
+    ("(ghost)", "(return :xdp-pass)", ["program `p` uses undeclared map `ghost`"]),
+    ("()", "(map-add ghost (u32 0) (u64 1)) (return :xdp-pass)", ["unknown map `ghost`"]),
+])
+def test_an_unknown_map_with_promised_kernels_is_one_error_not_a_crash(uses, body, expected):
+    text = (f'(defbpf-program p :kind :xdp :attach (:target "eth0") :kernels ("5.10" "6.1") :uses-maps {uses})\n'
+            f"(bpf-fn p (ctx) {body})\n")
+    assert messages(text) == expected
