@@ -141,3 +141,11 @@ def test_errors_come_out_in_source_order():
     found = problems(text)
     assert [m.split("`")[0] for m, _, _ in found] == ["unknown helper ", "unknown return action ", "bpf-fn "]
     assert [(ln, c) for _, ln, c in found] == sorted((ln, c) for _, ln, c in found)
+
+
+def test_a_map_lookup_key_counts_on_the_stack_where_the_lookup_is():
+    lookup = "(if-let (v (map-lookup counts (u32 1))) (u32 0) (u32 1))"
+    assert problems(program(lets(63, f"(begin {lookup} {lookup} (return :xdp-pass))"))) == []
+    text = program(lets(64, f"(begin {lookup} (return :xdp-pass))"))
+    ((message, line, col),) = stack_errors(text)
+    assert "reaches 520 bytes" in message and (line, col) == position(text, "(map-lookup")

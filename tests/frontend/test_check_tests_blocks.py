@@ -122,3 +122,18 @@ def test_an_expected_map_the_program_does_not_list_is_refused_even_if_declared()
         "(defbpf-program p", "(defbpf-map spare :kind :array :key u32 :value u64 :max-entries 4)\n(defbpf-program p")
     ((message, line, col),) = problems(text)
     assert message == "expected map `spare` is not used by program `p`" and (line, col) == position(text, "(spare 0 1)")
+
+
+def test_every_expected_map_entry_is_checked_and_each_problem_points_at_its_entry():
+    entries = "((events 0 1) (ghost 0 1) (counts 4294967296 0) (arr 0 -1) (arr 9 1))"
+    text = test_block(extra=f" :expect-maps {entries}")
+    found = problems(text)
+    assert [m for m, _, _ in found] == [
+        "ring-buf map `events` has no key/value contents to compare",
+        "expected map `ghost` is not used by program `p`",
+        "key 4294967296 does not fit the map's key type u32",
+        "value -1 does not fit the map's value type u64",
+        "key 9 is beyond :max-entries 4 of `arr`",
+    ]
+    snippets = ["(events 0 1)", "(ghost 0 1)", "(counts 4294967296 0)", "(arr 0 -1)", "(arr 9 1)"]
+    assert [(ln, c) for _, ln, c in found] == [position(text, s) for s in snippets]
