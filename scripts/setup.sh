@@ -6,11 +6,12 @@ cd "$(dirname "$0")/.."
 
 # clang/llvm/libbpf-dev: C backend; bpftool: loader (host and VM);
 # qemu/busybox/cpio: the VM; rustc-web + bpf core + llvm-22: the Rust link
-# driver test; nix-bin: parsing and evaluating the Nix library in tests;
+# driver test; rustfmt-web: the generated Rust is checked with rustfmt;
+# nix-bin: parsing and evaluating the Nix library in tests;
 # debian-archive-keyring: the VM kernels come from Debian's suites (5.10 to 7.2).
 PACKAGES=(python3-venv clang llvm libbpf-dev bpftool qemu-system-x86 busybox-static
           cpio zstd nix-bin rustc-web cargo-web libstd-rust-web-dev-bpf llvm-22 llvm-22-tools
-          debian-archive-keyring)
+          rustfmt-web debian-archive-keyring)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
