@@ -1,14 +1,20 @@
 """Errors are values with spans, created where a problem is found and rendered
 once, by the CLI. Every stage raises `TataraError` (or a subclass); nothing
-else may escape to the user."""
+else may escape to the user.
+
+`Span` is a pydantic model (it is part of the IR) and lives in `span.py`:
+importing this module must stay cheap, because the CLI imports it for
+`--help` and usage errors, where pydantic is never needed."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from pydantic import BaseModel, ConfigDict
+if TYPE_CHECKING:
+    from .span import Span
 
 
 class ExitCode(IntEnum):
@@ -18,22 +24,6 @@ class ExitCode(IntEnum):
     TOOLCHAIN = 3  # missing or mismatched toolchain, environment
     REJECTED = 4  # verifier rejection or failed packet test
     VM = 5  # VM failure or timeout
-
-
-class Span(BaseModel):
-    """A region of a source file; lines and columns are 1-based, `end_*`
-    points one past the last character."""
-
-    model_config = ConfigDict(frozen=True)
-
-    file: str
-    line: int
-    col: int
-    end_line: int
-    end_col: int
-
-    def __str__(self) -> str:
-        return f"{self.file}:{self.line}:{self.col}"
 
 
 @dataclass
@@ -108,3 +98,13 @@ class RejectedError(TataraError):
 
 class VmError(TataraError):
     exit_code = ExitCode.VM
+
+
+def __getattr__(name: str):
+    # `from tatara_build.errors import Span` keeps working, but pydantic is
+    # imported only by the modules that build spans (reader, IR, checker).
+    if name == "Span":
+        from .span import Span
+
+        return Span
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

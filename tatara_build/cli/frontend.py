@@ -8,7 +8,6 @@ from pathlib import Path
 import typer
 
 from .app import app, reports_errors
-from ..errors import ExitCode, TataraError
 
 
 def _load_checked(path: Path):
@@ -16,17 +15,6 @@ def _load_checked(path: Path):
     from ..frontend import load
 
     return check(load(path))
-
-
-def _summary(module) -> str:
-    cases = sum(len(t.cases) for t in module.tests)
-    parts = [
-        f"{len(module.programs)} program(s)",
-        f"{len(module.maps)} map(s)",
-        f"{len(module.policies)} polic{'y' if len(module.policies) == 1 else 'ies'}",
-        f"{len(module.tests)} test(s) with {cases} case(s)",
-    ]
-    return ", ".join(parts)
 
 
 @app.command()
@@ -40,18 +28,9 @@ def check(
 
     Example: tatara-build check examples/drop-syn.tlisp examples/port-counter.tlisp
     """
-    code = ExitCode.OK
-    for path in files:
-        try:
-            module = _load_checked(path)
-        except TataraError as err:
-            print(err.render(), file=sys.stderr)
-            n = len(err.diagnostics)
-            print(f"FAILED {path}: {n} error{'s' if n != 1 else ''}", file=sys.stderr)
-            code = max(code, err.exit_code)
-            continue
-        print(f"OK {path}: {_summary(module)}")
-    raise typer.Exit(int(code))
+    from .fast import check_files
+
+    raise typer.Exit(check_files(files))
 
 
 @app.command()
