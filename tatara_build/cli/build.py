@@ -95,9 +95,10 @@ def build(
     if json_out:
         print(manifest.to_json(), end="")
     else:
+        from .fast import object_line
+
         for obj in manifest.objects:
-            progress.note(f"{out / obj.file}  sha256 {obj.sha256}  ({obj.size} bytes, "
-                          f"{len(obj.programs)} program(s))")
+            progress.note(object_line(out, obj.file, obj.sha256, obj.size, len(obj.programs)))
 
 
 @app.command(help=f"""Build FILE twice, without the cache, in two differently named temporary

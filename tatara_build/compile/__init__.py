@@ -23,12 +23,15 @@ import tomllib
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from ..errors import Diagnostic, ToolchainError
 from . import cache, elf
-from .manifest import Crate, Manifest, ObjectInfo, Program, Toolchain
 from .progress import Progress, make_progress
+
+if TYPE_CHECKING:  # pydantic models: imported where they are built, so that a
+    # whole-output cache hit (outputs.py) never loads pydantic
+    from .manifest import Crate, Manifest, ObjectInfo
 
 ENGINES = ("host", "nix")
 LINKERS = ("auto", "bpf-linker", "llvm")
@@ -103,6 +106,7 @@ def validate(options: BuildOptions) -> None:
 def compile_into(tmp: Path, stem: str, source_sha256: str, source_name: str, options: BuildOptions,
                 progress: Progress, module) -> Manifest:
     from .engine import plan as make_plan
+    from .manifest import Manifest
 
     obj = tmp / f"{stem}.o"
     with progress.stage("toolchain"):
@@ -135,6 +139,7 @@ def describe(obj: Path, module=None) -> ObjectInfo:
     """sha256, size, sections, programs (matched to the module's declarations) and maps."""
     from ..backends import dialects
     from ..tables import PROGRAM_KINDS
+    from .manifest import ObjectInfo, Program
 
     data = obj.read_bytes()
     parsed = elf.parse(data)
@@ -169,6 +174,8 @@ def _provenance() -> dict | None:
 
 
 def _crates(lock: Path) -> list[Crate]:
+    from .manifest import Crate
+
     if not lock.is_file():
         return []
     packages = tomllib.loads(lock.read_text()).get("package", [])
@@ -185,6 +192,7 @@ def _driver_digest() -> str:
 def compile_nix(source: Path, out: Path, options: BuildOptions, progress: Progress) -> Manifest:
     """The nix engine: the derivation loads, checks, emits and compiles."""
     from . import nix
+    from .manifest import Manifest
 
     with staging(out) as tmp:
         work = tmp / ".work"

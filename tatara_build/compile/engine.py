@@ -6,11 +6,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from ..errors import Diagnostic, ToolchainError
 from . import cargo, clang, toolchain
-from .manifest import Toolchain
+
+if TYPE_CHECKING:  # pydantic: imported by the planners, not by a cache hit's `identity`
+    from .manifest import Toolchain
 
 
 @dataclass
@@ -33,7 +35,35 @@ def plan(src: Path, stem: str, options) -> Plan:
     return planner(src, stem, options)
 
 
+def compiler_of(backend: str) -> str | None:
+    """The compiler the backend's dialect names (the registry imports every
+    dialect: the whole-output cache remembers the answer, see outputs.py)."""
+    from ..backends import dialect
+
+    return dialect(backend).compiler
+
+
+def identity(options, compiler: str) -> tuple[dict, list[str]]:
+    """A plan's (identity, flags) without generated sources: what keys the
+    whole-output cache before anything is emitted. Tool versions come from the
+    on-disk probe memo (keyed by each binary's path, size and mtime), so a
+    warm build starts no tool to learn them."""
+    if compiler == "cargo":
+        tools = _aya_tools(options)
+        return tools.identity, tools.flags
+    if compiler == "clang":
+        cc = toolchain.find_clang(options.clang)
+        return _c_identity(cc, options), clang.flags(options.cpu, Path("<src>"))
+    raise ToolchainError(f"build: the {options.backend} backend's output has no compiler (it is for reading)")
+
+
+def _c_identity(cc: toolchain.Clang, options) -> dict:
+    return {"clang": cc.version, "epoch": options.source_date_epoch}
+
+
 def _plan_c(src: Path, stem: str, options) -> Plan:
+    from .manifest import Toolchain
+
     source = src / f"{stem}.bpf.c"
     if not source.is_file():
         raise ToolchainError(f"build: the C backend produced no {source.name}")
@@ -45,7 +75,7 @@ def _plan_c(src: Path, stem: str, options) -> Plan:
                                source_date_epoch=options.source_date_epoch)
 
     return Plan(
-        identity={"clang": cc.version, "epoch": options.source_date_epoch}, flags=flags,
+        identity=_c_identity(cc, options), flags=flags,
         toolchain=Toolchain(compiler=cc.version, llvm_version=_clang_llvm(cc.version), linker="clang",
                             target_cpu=options.cpu, flags=flags),
         run=compile_object,
@@ -57,9 +87,19 @@ def _clang_llvm(version_line: str) -> str | None:
     return words[0] if words else None
 
 
-def _plan_aya(src: Path, stem: str, options) -> Plan:
-    if not (src / "Cargo.toml").is_file():
-        raise ToolchainError(f"build: the aya backend produced no Cargo.toml in {src.name}/")
+@dataclass
+class _AyaTools:
+    rust: toolchain.Rust
+    linker: str
+    llvm: toolchain.Llvm | None
+    linker_id: str
+    vendor: Path | None
+    cargo_version: str
+    identity: dict
+    flags: list[str]
+
+
+def _aya_tools(options) -> _AyaTools:
     rust = toolchain.find_rust(options.rustc)
     linker, llvm, linker_id = _choose_linker(options.linker, rust)
     vendor = options.vendor_dir
@@ -69,18 +109,29 @@ def _plan_aya(src: Path, stem: str, options) -> Plan:
     cargo_version = toolchain.probe([rust.cargo, "-V"]).strip() or str(rust.cargo)
     flags = ["cargo", *cargo.CARGO_BUILD, "rustflags:",
              *cargo.rustflags(options.cpu, "<crate>", "<cargo-home>", "<vendor>" if vendor else None)]
-    job_args = dict(crate=src, rust=rust, linker=linker, llvm=llvm, vendor_dir=vendor, cpu=options.cpu,
-                    source_date_epoch=options.source_date_epoch)
+    ident = {"rustc": rust.version, "llvm": rust.llvm_version, "cargo": cargo_version, "linker": linker_id,
+             "prebuilt_core": rust.prebuilt_core, "epoch": options.source_date_epoch}
+    return _AyaTools(rust, linker, llvm, linker_id, vendor, cargo_version, ident, flags)
+
+
+def _plan_aya(src: Path, stem: str, options) -> Plan:
+    from .manifest import Toolchain
+
+    if not (src / "Cargo.toml").is_file():
+        raise ToolchainError(f"build: the aya backend produced no Cargo.toml in {src.name}/")
+    tools = _aya_tools(options)
+    job_args = dict(crate=src, rust=tools.rust, linker=tools.linker, llvm=tools.llvm, vendor_dir=tools.vendor,
+                    cpu=options.cpu, source_date_epoch=options.source_date_epoch)
 
     def compile_object(work: Path) -> Path:
         return cargo.build(cargo.CargoJob(work=work, **job_args))
 
     return Plan(
-        identity={"rustc": rust.version, "llvm": rust.llvm_version, "cargo": cargo_version, "linker": linker_id,
-                  "prebuilt_core": rust.prebuilt_core, "epoch": options.source_date_epoch},
-        flags=flags,
-        toolchain=Toolchain(compiler=rust.version, llvm_version=rust.llvm_version, linker=linker_id,
-                            target_cpu=options.cpu, cargo=cargo_version, flags=flags),
+        identity=tools.identity,
+        flags=tools.flags,
+        toolchain=Toolchain(compiler=tools.rust.version, llvm_version=tools.rust.llvm_version,
+                            linker=tools.linker_id, target_cpu=options.cpu, cargo=tools.cargo_version,
+                            flags=tools.flags),
         run=compile_object, stage="compile+link",
     )
 

@@ -10,8 +10,6 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import sh
-
 from ..errors import Diagnostic, ToolchainError
 
 STDERR_TAIL_LINES = 25
@@ -54,6 +52,8 @@ def run(
     timeout: float | None = None,
 ) -> Ran:
     """Run `argv`; with `check`, a non-zero exit raises ToolchainError."""
+    import sh  # here, not at import: a cache hit runs no tool and should not pay for sh
+
     args = [str(a) for a in argv]
     started = time.monotonic()
     try:
