@@ -1,6 +1,17 @@
 """Host engine for the aya backend: `cargo build --release --target
-bpfel-unknown-none` on a copy of the generated crate, in a temporary build
-directory (never in the user's tree), linked by bpf-linker or our driver.
+bpfel-unknown-none` on a copy of the generated crate, in a build directory
+of our own (never in the user's tree), linked by bpf-linker or our driver.
+
+That directory is, by default, shared by every build with the same
+toolchain and the same Cargo.lock: $XDG_CACHE_HOME/tatara-build/cargo/<key>/
+holds the crate copy, cargo's target dir and (offline) CARGO_HOME, so the
+~30 dependency crates compile once and a changed program rebuilds only its
+own crate. Builds using one directory take turns (an fcntl lock on its
+`lock` file); its paths are the same for every build, so the rustflags (and
+with them cargo's fingerprints) stay the same, and `--remap-path-prefix`
+maps each of them to a fixed name: the object does not show where it was
+built. Without the cache (--no-cache, repro) the build runs in a private
+temporary directory, as before.
 
 The copy gets its own `.cargo/config.toml`: the target's rustflags (CPU,
 debug info, `--btf`, `bpf_target_arch`, path remapping for reproducible
@@ -12,6 +23,9 @@ and silently drop `--btf`.
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import json
 import os
 import platform
@@ -20,13 +34,14 @@ import sys
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from ..errors import Diagnostic, ToolchainError
 from .run import failure, run
 from .toolchain import TARGET, Llvm, Rust
 
 # Map names the build's own directories get inside the object's debug info.
-REMAP_CRATE, REMAP_VENDOR, REMAP_CARGO_HOME = ".", "/vendor", "/cargo"
+REMAP_CRATE, REMAP_VENDOR, REMAP_CARGO_HOME, REMAP_TARGET = ".", "/vendor", "/cargo", "/target"
 CARGO_BUILD = ["build", "--release", "--locked", "--target", TARGET]
 _DROPPED_ENV = ("RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_RUSTFLAGS", "CARGO_TARGET_DIR",
                 "CARGO_BUILD_TARGET", "RUSTC_WRAPPER", "RUSTC_WORKSPACE_WRAPPER", "CARGO_BUILD_RUSTC_WRAPPER")
@@ -42,6 +57,35 @@ class CargoJob:
     vendor_dir: Path | None
     cpu: str
     source_date_epoch: str
+    shared: Path | None = None  # the toolchain+lock's build dir (shared_dir), None: a private one
+
+
+def shared_dir(rust: Rust, linker_id: str, lock: bytes, vendored: bool, cpu: str) -> Path:
+    """The build directory shared by builds with this toolchain and lock:
+    anything that makes cargo rebuild the dependencies (the toolchain, the
+    pinned crates, where they come from, the CPU in the rustflags) picks
+    another one, so such builds never evict each other's crates."""
+    from .cache import cache_root
+
+    ident = json.dumps({"rustc": rust.version, "llvm": rust.llvm_version, "cargo": str(rust.cargo),
+                        "rustc_path": str(rust.rustc), "prebuilt_core": rust.prebuilt_core, "linker": linker_id,
+                        "vendored": vendored, "cpu": cpu, "lock": hashlib.sha256(lock).hexdigest()},
+                       sort_keys=True)
+    return cache_root() / "cargo" / hashlib.sha256(ident.encode()).hexdigest()[:24]
+
+
+@contextlib.contextmanager
+def locked(directory: Path) -> Iterator[Path]:
+    """DIRECTORY, created, held under an exclusive fcntl lock on its `lock`
+    file until the block ends (another build waits; the kernel drops the lock
+    when a build dies, so a crash never leaves it stuck)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    with open(directory / "lock", "a+") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield directory
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
 def bpf_target_arch() -> str:
@@ -59,19 +103,23 @@ def check_vendor_dir(vendor: Path) -> Path:
     return vendor
 
 
-def rustflags(cpu: str, crate: Path | str, cargo_home: Path | str, vendor_dir: Path | str | None) -> list[str]:
+def rustflags(cpu: str, crate: Path | str, cargo_home: Path | str, vendor_dir: Path | str | None,
+              target_dir: Path | str = "<target>") -> list[str]:
     """The flags we add for the BPF target (also recorded in the manifest)."""
     flags = ["-C", f"target-cpu={cpu}", "-C", "debuginfo=2", "-C", "link-arg=--btf",
              "--cfg", f'bpf_target_arch="{bpf_target_arch()}"',
-             f"--remap-path-prefix={crate}={REMAP_CRATE}", f"--remap-path-prefix={cargo_home}={REMAP_CARGO_HOME}"]
+             f"--remap-path-prefix={crate}={REMAP_CRATE}", f"--remap-path-prefix={cargo_home}={REMAP_CARGO_HOME}",
+             f"--remap-path-prefix={target_dir}={REMAP_TARGET}"]
     if vendor_dir:
         flags.append(f"--remap-path-prefix={vendor_dir}={REMAP_VENDOR}")
     return flags
 
 
-def cargo_config(job: CargoJob, crate: Path, cargo_home: Path, generated: dict) -> str:
+def cargo_config(job: CargoJob, crate: Path, cargo_home: Path, generated: dict,
+                 target_dir: Path | None = None) -> str:
     target = generated.get("target", {}).get(TARGET, {})
-    rustflags_ = [*target.get("rustflags", []), *rustflags(job.cpu, crate, cargo_home, job.vendor_dir)]
+    rustflags_ = [*target.get("rustflags", []),
+                  *rustflags(job.cpu, crate, cargo_home, job.vendor_dir, target_dir or job.work / "target")]
     lines = ["[build]", f"target = {json.dumps(TARGET)}", "",
              f"[target.{TARGET}]", f"rustflags = {json.dumps(rustflags_)}", ""]
     if not job.rust.prebuilt_core:
@@ -89,9 +137,9 @@ def _binary_name(crate: Path) -> str:
     return bins[0]["name"] if bins else manifest["package"]["name"]
 
 
-def _env(job: CargoJob, cargo_home: Path, shim_dir: Path, link_config: Path) -> dict[str, str]:
+def _env(job: CargoJob, cargo_home: Path, shim_dir: Path, link_config: Path, target_dir: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in _DROPPED_ENV}
-    env.update(CARGO_HOME=str(cargo_home), CARGO_TARGET_DIR=str(job.work / "target"), RUSTC=str(job.rust.rustc),
+    env.update(CARGO_HOME=str(cargo_home), CARGO_TARGET_DIR=str(target_dir), RUSTC=str(job.rust.rustc),
                SOURCE_DATE_EPOCH=job.source_date_epoch, TATARA_LINK_CONFIG=str(link_config),
                CARGO_TERM_COLOR="never", PATH=f"{shim_dir}{os.pathsep}{env.get('PATH', '')}")
     if not job.rust.nightly:
@@ -113,19 +161,33 @@ def _write_shim(job: CargoJob, shim_dir: Path) -> None:
 
 def build(job: CargoJob) -> Path:
     """Build the crate; returns the linked object (inside job.work)."""
-    crate = job.work / "crate"
-    shutil.copytree(job.crate, crate, ignore=shutil.ignore_patterns("target"))
-    cargo_home = job.work / "cargo-home" if job.vendor_dir else Path(os.environ.get("CARGO_HOME", Path.home() / ".cargo"))
+    if job.shared is None:
+        return _build_in(job, job.work)
+    with locked(job.shared) as base:
+        return _build_in(job, base)
+
+
+def _build_in(job: CargoJob, base: Path) -> Path:
+    """The build with the crate copy, target dir and offline CARGO_HOME under
+    BASE (job.work, or the locked shared dir); per-build files (shim, link
+    config and report, the object) stay in job.work."""
+    crate = base / "crate"
+    if crate.exists():
+        shutil.rmtree(crate)  # last build's program: its files must not linger
+    # plain copies (mtime = now): cargo's fingerprint sees every copied file as changed
+    shutil.copytree(job.crate, crate, ignore=shutil.ignore_patterns("target"), copy_function=shutil.copy)
+    target_dir = base / "target"
+    cargo_home = base / "cargo-home" if job.vendor_dir else Path(os.environ.get("CARGO_HOME", Path.home() / ".cargo"))
     config_file = crate / ".cargo" / "config.toml"
     generated = tomllib.loads(config_file.read_text()) if config_file.exists() else {}
     config_file.parent.mkdir(exist_ok=True)
-    config_file.write_text(cargo_config(job, crate, cargo_home, generated))
+    config_file.write_text(cargo_config(job, crate, cargo_home, generated, target_dir))
     (crate / "rust-toolchain.toml").unlink(missing_ok=True)  # the toolchain is chosen explicitly
     shim_dir, link_config, report = job.work / "shim", job.work / "link-config.json", job.work / "link-report.json"
     _write_shim(job, shim_dir)
     link_config.write_text(json.dumps({"cpu": job.cpu, "report": str(report),
                                        "tools": {k: str(v) for k, v in (job.llvm.bin if job.llvm else {}).items()}}))
-    env = _env(job, cargo_home, shim_dir, link_config)
+    env = _env(job, cargo_home, shim_dir, link_config, target_dir)
     cargo = [str(job.rust.cargo)]
     if job.vendor_dir is None:
         fetched = run("fetch", [*cargo, "fetch", "--locked"], cwd=crate, env=env, check=False, timeout=300)
@@ -139,10 +201,15 @@ def build(job: CargoJob) -> Path:
             err.diagnostics[0].notes.append("link driver:\n" + linked["error"])
             raise err
         raise failure(built, "cargo could not build the generated crate")
-    output = job.work / "target" / TARGET / "release" / _binary_name(crate)
+    output = target_dir / TARGET / "release" / _binary_name(crate)
     if not output.exists():
         raise ToolchainError(f"compile: cargo succeeded but {output.name} was not produced")
-    return output
+    if base == job.work:
+        return output
+    # copied out while the lock is held: the next build overwrites the shared one
+    mine = job.work / output.name
+    shutil.copyfile(output, mine)
+    return mine
 
 
 def _no_crates(fetched) -> ToolchainError:

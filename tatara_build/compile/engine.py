@@ -120,8 +120,12 @@ def _plan_aya(src: Path, stem: str, options) -> Plan:
     if not (src / "Cargo.toml").is_file():
         raise ToolchainError(f"build: the aya backend produced no Cargo.toml in {src.name}/")
     tools = _aya_tools(options)
+    lock = src / "Cargo.lock"
+    # dependencies compile once per toolchain and lock (cargo.shared_dir); --no-cache builds in private
+    shared = cargo.shared_dir(tools.rust, tools.linker_id, lock.read_bytes() if lock.is_file() else b"",
+                              tools.vendor is not None, options.cpu) if options.use_cache else None
     job_args = dict(crate=src, rust=tools.rust, linker=tools.linker, llvm=tools.llvm, vendor_dir=tools.vendor,
-                    cpu=options.cpu, source_date_epoch=options.source_date_epoch)
+                    cpu=options.cpu, source_date_epoch=options.source_date_epoch, shared=shared)
 
     def compile_object(work: Path) -> Path:
         return cargo.build(cargo.CargoJob(work=work, **job_args))
