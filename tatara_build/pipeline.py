@@ -17,7 +17,6 @@ from pathlib import Path
 
 from . import backends, check, frontend, ir
 from .compile import BuildOptions, compile_generated, compile_into, compile_nix, outputs, staging, validate
-from .compile.engine import compiler_of
 from .compile.manifest import Manifest
 from .compile.progress import Progress, make_progress
 from .errors import Diagnostic, ToolchainError
@@ -38,11 +37,7 @@ def build(source: Path, out: Path, options: BuildOptions = BuildOptions(), progr
     validate(options)
     if options.engine == "nix":
         return compile_nix(source, out, options, progress)  # the derivation runs the whole pipeline
-    output_key = None
-    if options.use_cache:
-        compiler = compiler_of(options.backend)
-        outputs.remember_compiler(options.backend, compiler)  # for the next hit, which skips the registry
-        output_key = outputs.key_for(Path(source), options, compiler)
+    output_key = outputs.key_for(Path(source), options)
     if output_key is not None:
         served = outputs.serve(output_key, out, progress)
         if served is not None:

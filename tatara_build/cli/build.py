@@ -9,11 +9,13 @@ from typing import Optional
 
 import typer
 
-from ..backends import dialects
+from ..memo import dialect_index
 from .app import SCHEMAS, app, json_errors, reports_errors
 
 
-Backend = Enum("Backend", {name: name for name in dialects()}, type=str)  # one choice per registered dialect
+# one choice per registered dialect; from the memo of the registry, which
+# would import every dialect (the IR, pydantic) for every --help
+Backend = Enum("Backend", {name: name for name in dialect_index()}, type=str)
 
 
 class Engine(str, Enum):
@@ -28,7 +30,7 @@ class Linker(str, Enum):
 
 
 FILE = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="the .tlisp source file")
-BACKEND_HELP = "; ".join(f"{name}: {d.summary}" for name, d in dialects().items())
+BACKEND_HELP = "; ".join(f"{name}: {d['summary']}" for name, d in dialect_index().items())
 BACKEND = typer.Option(Backend("aya"), "--backend", help=BACKEND_HELP)
 VENDOR = typer.Option(None, "--vendor-dir", envvar="TATARA_VENDOR_DIR", file_okay=False,
                       help="crates for the aya build in `cargo vendor` layout (offline build); "

@@ -35,14 +35,6 @@ def plan(src: Path, stem: str, options) -> Plan:
     return planner(src, stem, options)
 
 
-def compiler_of(backend: str) -> str | None:
-    """The compiler the backend's dialect names (the registry imports every
-    dialect: the whole-output cache remembers the answer, see outputs.py)."""
-    from ..backends import dialect
-
-    return dialect(backend).compiler
-
-
 def identity(options, compiler: str) -> tuple[dict, list[str]]:
     """A plan's (identity, flags) without generated sources: what keys the
     whole-output cache before anything is emitted. Tool versions come from the

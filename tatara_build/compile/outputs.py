@@ -20,7 +20,6 @@ removed and the build runs (and stores a good entry)."""
 
 from __future__ import annotations
 
-import functools
 import hashlib
 import json
 import os
@@ -29,24 +28,11 @@ import stat
 import tempfile
 from pathlib import Path
 
+from ..memo import code_digest, dialect_index
 from . import cache
 
 TREE = "tree"
 RECORD = "tree.sha256"
-
-
-@functools.cache
-def code_digest() -> str:
-    """sha256 over tatara-build's package files (paths and bytes): any change
-    to the code that turns a source into an output changes every key."""
-    root = Path(__file__).resolve().parents[1]
-    digest = hashlib.sha256()
-    for path in sorted(root.rglob("*")):
-        if "__pycache__" in path.parts or not path.is_file():
-            continue
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
 
 
 def regular_source(source: Path) -> bytes | None:
@@ -82,21 +68,19 @@ def key(source: Path, data: bytes, options, identity: dict, flags: list[str]) ->
     )
 
 
-def key_for(source: Path, options, compiler: str | None = None) -> str | None:
+def key_for(source: Path, options) -> str | None:
     """The output key of building SOURCE with OPTIONS on the host, or None
     when this build cannot be served from the cache: no cache, nix engine,
-    not a plain file, a backend whose compiler is not known without the
-    dialect registry (COMPILER: the caller looked it up), or a toolchain
-    problem, which the build then reports in its usual place (after any
-    source error)."""
+    an unknown backend, not a plain file, or a toolchain problem, which the
+    build then reports in its usual place (after any source error)."""
     from ..errors import ToolchainError
 
     if not options.use_cache or options.engine != "host":
         return None
-    if compiler is None:
-        compiler = _remembered_compilers().get(options.backend)
-        if compiler is None:
-            return None
+    known = dialect_index().get(options.backend)
+    if known is None or known["compiler"] is None:
+        return None
+    compiler = known["compiler"]
     data = regular_source(source)
     if data is None:
         return None
@@ -107,35 +91,6 @@ def key_for(source: Path, options, compiler: str | None = None) -> str | None:
     except ToolchainError:
         return None
     return key(source, data, options, ident, flags)
-
-
-# backend -> compiler, as the dialect registry of this very code said: the
-# registry imports every dialect (the IR, pydantic), which a hit must not
-_COMPILERS = "compilers.json"
-
-
-def _remembered_compilers() -> dict[str, str]:
-    try:
-        memo = json.loads((cache.cache_root() / "outputs" / _COMPILERS).read_text())
-    except (OSError, ValueError):
-        return {}
-    if not isinstance(memo, dict) or memo.get("code") != code_digest() or not isinstance(memo.get("compilers"), dict):
-        return {}
-    return {str(k): str(v) for k, v in memo["compilers"].items()}
-
-
-def remember_compiler(backend: str, compiler: str | None) -> None:
-    if compiler is None or _remembered_compilers().get(backend) == compiler:
-        return
-    root = cache.cache_root() / "outputs"
-    memo = {"code": code_digest(), "compilers": {**_remembered_compilers(), backend: compiler}}
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=root, delete=False, suffix=".tmp") as tmp:
-            json.dump(memo, tmp, sort_keys=True)
-        os.replace(tmp.name, root / _COMPILERS)
-    except OSError:
-        pass  # an unwritable cache only costs time
 
 
 def _entry(output_key: str) -> Path:

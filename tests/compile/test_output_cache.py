@@ -40,42 +40,41 @@ def fixed_tools(monkeypatch):
 
 
 def test_key_changes_with_everything_the_output_depends_on(source, fixed_tools, monkeypatch):
-    base = outputs.key_for(source, C, "clang")
-    assert base is not None and base == outputs.key_for(source, C, "clang")  # stable
+    base = outputs.key_for(source, C)
+    assert base is not None and base == outputs.key_for(source, C)  # stable
     changed = []
-    changed.append(outputs.key_for(source, replace(C, backend="aya"), "clang"))
-    changed.append(outputs.key_for(source, replace(C, cpu="v2"), "clang"))
-    changed.append(outputs.key_for(source, replace(C, linker="llvm"), "clang"))
-    changed.append(outputs.key_for(source, replace(C, clang="/opt/clang"), "clang"))
-    changed.append(outputs.key_for(source, replace(C, source_date_epoch="1"), "clang"))
+    changed.append(outputs.key_for(source, replace(C, backend="aya")))
+    changed.append(outputs.key_for(source, replace(C, cpu="v2")))
+    changed.append(outputs.key_for(source, replace(C, linker="llvm")))
+    changed.append(outputs.key_for(source, replace(C, clang="/opt/clang")))
+    changed.append(outputs.key_for(source, replace(C, source_date_epoch="1")))
     fixed_tools["identity"] = ({"clang": "clang version 100", "epoch": "0"}, ["-O2"])
-    changed.append(outputs.key_for(source, C, "clang"))
+    changed.append(outputs.key_for(source, C))
     fixed_tools["identity"] = IDENTITY
+    real_digest = outputs.code_digest
     monkeypatch.setattr(outputs, "code_digest", lambda: "another tatara-build")
-    changed.append(outputs.key_for(source, C, "clang"))
-    monkeypatch.undo()
-    monkeypatch.setattr(__import__("tatara_build.compile.engine", fromlist=["x"]), "identity",
-                        lambda options, compiler: IDENTITY)
+    changed.append(outputs.key_for(source, C))
+    monkeypatch.setattr(outputs, "code_digest", real_digest)
     monkeypatch.setenv("TATARA_PROVENANCE", '{"nixpkgs": "abc"}')
-    changed.append(outputs.key_for(source, C, "clang"))
+    changed.append(outputs.key_for(source, C))
     monkeypatch.delenv("TATARA_PROVENANCE")
     source.write_bytes(source.read_bytes() + b"\n; a comment\n")
-    changed.append(outputs.key_for(source, C, "clang"))
+    changed.append(outputs.key_for(source, C))
     renamed = source.with_name("other.tlisp")
     source.rename(renamed)
-    changed.append(outputs.key_for(renamed, C, "clang"))
+    changed.append(outputs.key_for(renamed, C))
     assert None not in changed and base not in changed and len(set(changed)) == len(changed)
 
 
 def test_no_key_when_the_build_must_run(source, fixed_tools, tmp_path, monkeypatch):
-    assert outputs.key_for(source, replace(C, use_cache=False), "clang") is None
-    assert outputs.key_for(source, replace(C, engine="nix"), "clang") is None
-    assert outputs.key_for(tmp_path / "absent.tlisp", C, "clang") is None
+    assert outputs.key_for(source, replace(C, use_cache=False)) is None
+    assert outputs.key_for(source, replace(C, engine="nix")) is None
+    assert outputs.key_for(tmp_path / "absent.tlisp", C) is None
     import os
 
     fifo = tmp_path / "fifo.tlisp"
     os.mkfifo(fifo)
-    assert outputs.key_for(fifo, C, "clang") is None  # never opened: it would block
+    assert outputs.key_for(fifo, C) is None  # never opened: it would block
 
     from tatara_build.compile import engine
 
@@ -83,21 +82,27 @@ def test_no_key_when_the_build_must_run(source, fixed_tools, tmp_path, monkeypat
         raise ToolchainError("toolchain: clang not found")
 
     monkeypatch.setattr(engine, "identity", no_clang)
-    assert outputs.key_for(source, C, "clang") is None  # the build reports it, after any source error
+    assert outputs.key_for(source, C) is None  # the build reports it, after any source error
 
 
-def test_the_compiler_is_remembered_per_code(source, fixed_tools, monkeypatch):
-    # a cache hit must not import the dialect registry to learn the compiler
-    assert outputs.key_for(source, C) is None
-    outputs.remember_compiler("c", "clang")
-    assert outputs.key_for(source, C) == outputs.key_for(source, C, "clang")
-    monkeypatch.setattr(outputs, "code_digest", lambda: "another tatara-build")
-    assert outputs.key_for(source, C) is None  # other code: ask the registry again
+def test_the_dialect_index_is_remembered_per_code(monkeypatch, isolated_cache):
+    # --help and a cache hit learn the backends' names and compilers without the registry
+    from tatara_build import memo
+    from tatara_build.backends import dialects
+
+    index = memo.dialect_index()
+    assert {name: d["compiler"] for name, d in index.items()} == {n: d.compiler for n, d in dialects().items()}
+    assert (isolated_cache / "dialects.json").is_file()
+    monkeypatch.setattr("tatara_build.backends.dialects", lambda: (_ for _ in ()).throw(AssertionError("asked")))
+    assert memo.dialect_index() == index  # served from the memo
+    monkeypatch.setattr(memo, "code_digest", lambda: "another tatara-build")
+    with pytest.raises(AssertionError, match="asked"):
+        memo.dialect_index()  # other code: the registry is asked again
 
 
 def test_code_digest_covers_the_package_files():
     root = Path(outputs.__file__).resolve().parents[1]
-    assert len(outputs.code_digest()) == 64
+    assert len(outputs.code_digest()) == 64 and outputs.code_digest() == __import__("tatara_build.memo").memo.code_digest()
     assert (root / "backends" / "aya_lock.toml").is_file()  # package data is part of the code
 
 
