@@ -116,6 +116,10 @@ def build_from_cache(args: list[str]) -> int | None:
         return None
     out = Path(values["--out"])
     progress = make_progress(False)
+    import signal
+
+    # as the typer command does: SIGTERM unwinds, so the temp dir next to OUT is removed
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
     try:
         manifest = serve(output_key, out, progress)
     except TataraError as err:  # e.g. an OUT the build may not replace
