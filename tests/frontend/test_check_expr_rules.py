@@ -106,6 +106,12 @@ REJECTED = [
     ("(if (field ghost :ttl) (return :xdp-drop)) (return :xdp-pass)", "unknown variable `ghost`", 12, []),
     ("(let ((x (+ (u32 1) (u64 2)))) (return :xdp-pass))", "type mismatch: expected u32, found u64", 21,
      ["convert explicitly: (u32 …)"]),
+    ("(map-delete arr (u32 0)) (return :xdp-pass)",
+     "`map-delete` is not supported on array map `arr`; allowed: map-add, map-get, map-lookup, map-set", 1, []),
+    ("(map-get events (u32 0)) (return :xdp-pass)",
+     "`map-get` is not supported on ring-buf map `events`; allowed: event-output", 1, []),
+    ("(if #t (map-set counts (u32 1) (u64 1)) (u32 1)) (return :xdp-pass)",
+     "the branches of this if have different types: no value (unit) and u32", 1, []),
 ]
 
 

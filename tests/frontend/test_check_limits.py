@@ -149,3 +149,10 @@ def test_a_map_lookup_key_counts_on_the_stack_where_the_lookup_is():
     text = program(lets(64, f"(begin {lookup} (return :xdp-pass))"))
     ((message, line, col),) = stack_errors(text)
     assert "reaches 520 bytes" in message and (line, col) == position(text, "(map-lookup")
+
+
+def test_after_a_map_op_the_stack_is_back_to_what_it_was_not_to_the_op_alone():
+    get_op = "(map-get counts (u32 1))"
+    text = program(lets(63, f"(begin {get_op} (let ((y (u64 1))) (let ((z (u64 2))) (return :xdp-pass))))"))
+    ((message, line, col),) = stack_errors(text)
+    assert "reaches 520 bytes" in message and (line, col) == position(text, "(let ((z")
