@@ -25,10 +25,10 @@ from typing import ClassVar
 from .. import ir, mapdata, tables
 from . import parsers
 from .parsers import above_l2
+from ..check import LICENSE_TEXT, section_target_ok
 from ..errors import SourceError
 from ..frontend.names import ident_problem
 
-LICENSE = re.compile(r"[A-Za-z0-9 ./+-]{1,64}")
 RETURN = "<return>"
 DISCARD = "<discard>"
 INDENT = "    "
@@ -535,16 +535,8 @@ class Generator:
         return self.spell_field(self.value(e.value), spec.fields[e.field])
 
     def license(self) -> str:
-        programs = self.module.programs
-        text = programs[0].license if programs else "GPL"
-        other = next((p for p in programs if p.license != text), None)
-        if other is not None:  # point at the program that differs from the first
-            raise SourceError(
-                f"all programs of one file share one object and so one license: `{other.name}` has "
-                f"{other.license!r}, `{programs[0].name}` has {text!r}", other.span)
-        if not LICENSE.fullmatch(text):
-            raise SourceError(f"license `{text}` must be 1 to 64 characters among letters, digits, space and . / + -",
-                              programs[0].span)
+        (text,) = {p.license for p in self.module.programs} or {"GPL"}  # check.check_license: one, plain
+        assert LICENSE_TEXT.fullmatch(text), "the checker validates the license text"
         return text
 
     # --- packet access ------------------------------------------------------
@@ -728,17 +720,13 @@ def children(e: ir.Node) -> list[ir.Node]:
     return out
 
 
-TARGET = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./+-]{0,127}")
-
-
 def format_target(template: str, decl: ir.ProgramDecl) -> str:
     """Fill `{target}` (and `{category}`/`{name}` of "category/name") with
     the validated attach target."""
     if "{" not in template:
         return template
     target = (decl.attach.target if decl.attach else None) or tables.PROGRAM_KINDS[decl.kind].default_target
-    if target is None or not TARGET.fullmatch(target) or ".." in target:
-        raise SourceError(f"{decl.kind} program `{decl.name}` needs a valid :attach :target", decl.span)
+    assert target is not None and section_target_ok(target), "the checker validates attach targets"
     category, _, name = target.partition("/")
     return template.format(target=target, category=category, name=name)
 

@@ -26,9 +26,21 @@ from .packets import check_tests
 __all__ = ["check"]
 
 
+# User text that lands inside the object: the license section, and the ELF
+# section / program macro argument built from an attach target. The checker
+# is the one place these rules live; the backends only assert them.
+LICENSE_TEXT = re.compile(r"[A-Za-z0-9 ./+-]{1,64}")
+SECTION_TARGET = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./+-]{0,127}")
+
+
+def section_target_ok(target: str) -> bool:
+    return SECTION_TARGET.fullmatch(target) is not None and ".." not in target
+
+
 def check(module: ir.Module) -> ir.Module:
     errors: list[Diagnostic] = []
     errors += duplicates(module)
+    errors += check_license(module.programs)
     maps = {m.name: m for m in module.maps}
     programs = {p.name: p for p in module.programs}
     for m in module.maps:
@@ -95,12 +107,30 @@ def check_map(m: ir.MapDecl) -> list[Diagnostic]:
     return out
 
 
+def check_license(programs: list[ir.ProgramDecl]) -> list[Diagnostic]:
+    """One object, one license section: every program's, in plain text."""
+    if not programs:
+        return []
+    text = programs[0].license
+    other = next((p for p in programs if p.license != text), None)
+    if other is not None:  # point at the program that differs from the first
+        return [Diagnostic(f"all programs of one file share one object and so one license: `{other.name}` has "
+                           f"{other.license!r}, `{programs[0].name}` has {text!r}", other.span)]
+    if not LICENSE_TEXT.fullmatch(text):
+        return [Diagnostic(f"license `{text}` must be 1 to 64 characters among letters, digits, space and . / + -",
+                           programs[0].span)]
+    return []
+
+
 def check_program(p: ir.ProgramDecl, maps: dict[str, ir.MapDecl]) -> list[Diagnostic]:
     kind = tables.PROGRAM_KINDS[p.kind]
     out = []
     target = p.attach.target if p.attach else None
     if target is None and (kind.needs_attach_target or kind.target_in_object):
         out.append(Diagnostic(f'{p.kind} program `{p.name}` needs :attach (:target "…"): the {kind.attach_help}', p.span))
+    if target is not None and kind.target_in_object and not section_target_ok(target):
+        out.append(Diagnostic(f"{p.kind} attach target {target!r} becomes the object's section name: use letters, "
+                              "digits and _ . / + - (not starting with one of . / + -, no `..`)", p.attach.span))
     if target is not None and kind.attach_targets and target not in kind.attach_targets:
         choices = " or ".join(f'"{t}"' for t in kind.attach_targets)
         close = difflib.get_close_matches(target, kind.attach_targets, n=1)

@@ -62,13 +62,14 @@ def licensed(*licenses: str) -> str:
 
 @pytest.mark.parametrize("backend", ["c", "aya"])
 def test_one_object_has_one_license_and_the_error_points_at_the_program_that_differs(backend):
+    """The checker holds the rule (issue 14: the only validator of user text);
+    the backends assert it."""
     from tatara_build.check import check
     from tatara_build.errors import SourceError
     from tatara_build.frontend import parse
 
-    module = check(parse(licensed("GPL", "GPL", "Dual MIT/GPL"), "t.tlisp"))
     with pytest.raises(SourceError) as err:
-        render(module, backend)
+        check(parse(licensed("GPL", "GPL", "Dual MIT/GPL"), "t.tlisp"))
     (d,) = err.value.diagnostics
     assert d.message == ("all programs of one file share one object and so one license: `p2` has 'Dual MIT/GPL', "
                          "`p0` has 'GPL'")
@@ -84,11 +85,29 @@ def test_license_text_in_the_object_is_at_most_64_plain_characters(backend, text
     from tatara_build.errors import SourceError
     from tatara_build.frontend import parse
 
-    module = check(parse(licensed(text), "t.tlisp"))
     if ok:
-        assert text in "".join(render(module, backend).values())
+        assert text in "".join(render(check(parse(licensed(text), "t.tlisp")), backend).values())
     else:
         with pytest.raises(SourceError) as err:
-            render(module, backend)
+            check(parse(licensed(text), "t.tlisp"))
         assert err.value.diagnostics[0].message == (
             f"license `{text}` must be 1 to 64 characters among letters, digits, space and . / + -")
+
+
+@pytest.mark.parametrize("target, ok", [("do_sys_open", True), ("do_sys:open", False), ("../x", False),
+                                        ("a..b", False), ("tcp_v4_connect.isra.0", True)])
+def test_an_attach_target_that_names_the_section_is_checked_before_emit(target, ok):
+    from tatara_build.check import check
+    from tatara_build.errors import SourceError
+    from tatara_build.frontend import parse
+
+    source = (f'(defbpf-program k :kind :kprobe :attach (:target "{target}") :license "GPL")\n'
+              "(bpf-fn k (c) (return :ok))\n")
+    if ok:
+        assert f'SEC("kprobe/{target}")' in "".join(render(check(parse(source, "t.tlisp")), "c").values())
+    else:
+        with pytest.raises(SourceError) as err:
+            check(parse(source, "t.tlisp"))
+        (d,) = err.value.diagnostics
+        assert d.message.startswith(f"kprobe attach target {target!r} becomes the object's section name")
+        assert d.span.line == 1
