@@ -28,7 +28,8 @@ __all__ = ["check"]
 
 # User text that lands inside the object: the license section, and the ELF
 # section / program macro argument built from an attach target. The checker
-# is the one place these rules live; the backends only assert them.
+# is the one place these rules live (targets: tables.ATTACH_TARGET_SYNTAX
+# per kind, every one inside SECTION_TARGET); the backends only assert them.
 LICENSE_TEXT = re.compile(r"[A-Za-z0-9 ./+-]{1,64}")
 SECTION_TARGET = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_./+-]{0,127}")
 
@@ -128,9 +129,6 @@ def check_program(p: ir.ProgramDecl, maps: dict[str, ir.MapDecl]) -> list[Diagno
     target = p.attach.target if p.attach else None
     if target is None and (kind.needs_attach_target or kind.target_in_object):
         out.append(Diagnostic(f'{p.kind} program `{p.name}` needs :attach (:target "…"): the {kind.attach_help}', p.span))
-    if target is not None and kind.target_in_object and not section_target_ok(target):
-        out.append(Diagnostic(f"{p.kind} attach target {target!r} becomes the object's section name: use letters, "
-                              "digits and _ . / + - (not starting with one of . / + -, no `..`)", p.attach.span))
     if target is not None and kind.attach_targets and target not in kind.attach_targets:
         choices = " or ".join(f'"{t}"' for t in kind.attach_targets)
         close = difflib.get_close_matches(target, kind.attach_targets, n=1)

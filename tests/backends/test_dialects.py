@@ -193,3 +193,19 @@ def test_a_dialect_without_a_compiler_is_a_clear_build_error(listing, tmp_path):
     (tmp_path / "src").mkdir()
     with pytest.raises(ToolchainError, match="listing backend's output has no compiler"):
         compile_generated(tmp_path / "src", "x", tmp_path / "out", BuildOptions(backend="listing", use_cache=False))
+
+
+def test_every_target_the_checker_accepts_fits_a_section_name():
+    """The backends assert check.SECTION_TARGET; the checker's per-kind
+    target syntax must never let through more than that."""
+    import re
+
+    from tatara_build.check import SECTION_TARGET
+
+    for kind, (syntax, _) in tables.ATTACH_TARGET_SYNTAX.items():
+        for probe in ("do_sys_open", "a.b", "syscalls/sys_enter_openat", "x:y", "../x", "a..b", ".x", "+x", "a b"):
+            if re.fullmatch(syntax, probe):
+                assert SECTION_TARGET.fullmatch(probe) and ".." not in probe, (kind, probe)
+    for kind in tables.PROGRAM_KINDS.values():
+        for target in kind.attach_targets:
+            assert SECTION_TARGET.fullmatch(target), (kind.name, target)

@@ -109,5 +109,5 @@ def test_an_attach_target_that_names_the_section_is_checked_before_emit(target, 
         with pytest.raises(SourceError) as err:
             check(parse(source, "t.tlisp"))
         (d,) = err.value.diagnostics
-        assert d.message.startswith(f"kprobe attach target {target!r} becomes the object's section name")
+        assert d.message.startswith(f"kprobe attach target {target!r} is not a kernel function name")
         assert d.span.line == 1
