@@ -104,6 +104,8 @@ class ProgramKind:
     attach_targets: tuple[str, ...] = ()
     # Packet bytes through a helper (None: direct packet pointers).
     packet_read: PacketRead | None = None
+    # Values the verifier accepts at exit on every pinned kernel (None: any).
+    return_range: tuple[int, int] | None = None
     # Direct access over an skb: pull the bytes the parsers may read into
     # the linear head first (bpf_skb_pull_data), as hand-written tc does.
     pull_first: bool = False
@@ -168,11 +170,13 @@ PROGRAM_KINDS: dict[str, ProgramKind] = {
             _actions(("deny", 0), ("allow", 1)),
             BASE_HELPERS, "l3", False, "direction: ingress or egress", True, True,
             _SKB_FIELDS, attach_targets=("ingress", "egress"), default_target="ingress", packet_read=LOAD_BYTES,
+            return_range=(0, 1),
         ),
         ProgramKind(
             "lsm", "i32",
             _actions(("allow", 0), ("deny", -1)),
             TASK_HELPERS, None, True, "LSM hook name, e.g. file_open", True, False,
+            return_range=(-4095, 0),  # 0 or -errno (enforced by the verifier from 6.13 on)
         ),
         ProgramKind(
             "perf-event", "u32",

@@ -262,7 +262,10 @@ class Generator:
     def mark_if_unread(self, target: str, name: str, body: list[ir.Expr]) -> None:
         """A binding the body never reads is still legal source: tell the
         compiler so (C's -Wall -Werror would reject it)."""
-        if not any(isinstance(n, ir.Var) and n.name == name for n in walk(body)):
+        # `(set! x x)` is dropped (stmt_set), so it reads nothing
+        dropped = {id(n.value) for n in walk(body) if isinstance(n, ir.SetVar) and isinstance(n.value, ir.Var)
+                   and n.value.name == n.name == name}
+        if not any(isinstance(n, ir.Var) and n.name == name and id(n) not in dropped for n in walk(body)):
             line = self.line_unread(target)
             if line:
                 self.emit(line)
@@ -320,7 +323,10 @@ class Generator:
         self.close(self.close_scope())
 
     def stmt_set(self, e: ir.SetVar, dest, dest_type) -> None:
-        self.emit(self.line_assign(self.lookup(e.name, e.span), self.value(e.value)))
+        target, value = self.lookup(e.name, e.span), self.value(e.value)
+        if unparen(value) == target:
+            return  # `(set! x x)` does nothing (and C's -Wself-assign would refuse it)
+        self.emit(self.line_assign(target, value))
 
     def stmt_if(self, e: ir.If, dest, dest_type) -> None:
         cond = self.value(e.cond)

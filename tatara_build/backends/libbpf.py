@@ -404,6 +404,9 @@ class CGenerator(Generator):
             "#include <bpf/bpf_helpers.h>",
             "#include <bpf/bpf_endian.h>",
             "",
+            "// Legal source may compare a value with itself, e.g. (= x x): not an error here.",
+            '#pragma clang diagnostic ignored "-Wtautological-compare"',
+            "",
         ]
         ctx_structs = sorted({PROGRAMS[d.kind].ctx for d, _ in functions if PROGRAMS[d.kind].ctx.startswith("struct ")})
         out += [c.removesuffix(" *").strip() + ";" for c in ctx_structs]

@@ -282,6 +282,16 @@ def _return(c: FunctionChecker, e: ir.Return, env, expected):
 @rule(ir.ReturnValue)
 def _return_value(c: FunctionChecker, e: ir.ReturnValue, env, expected):
     c.check(e.value, env, c.kind.return_type)
+    if c.kind.return_range is not None:
+        # The verifier checks the exit value's range for these kinds; the
+        # checker can only vouch for a literal, so only a literal may be returned.
+        lo, hi = c.kind.return_range
+        value = e.value.value if isinstance(e.value, ir.Cast) else e.value
+        if not (isinstance(value, ir.Int) and lo <= value.value <= hi):
+            actions = " ".join(f":{a}" for a in c.kind.actions)
+            raise Problem(f"{c.kind.name} programs may only return values in [{lo}, {hi}] (the verifier rejects "
+                          f"any other exit value); return an action ({actions}) or a literal in that range",
+                          e.span, "branch on the condition: (if COND (return :allow) (return :deny))")
     return NEVER
 
 

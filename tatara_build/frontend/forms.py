@@ -24,7 +24,18 @@ ATTACH_TARGET = re.compile(r"[A-Za-z0-9_./:-]{1,128}")
 DIRECTIONS = ("ingress", "egress")
 PRINTABLE_TEXT = re.compile(r"[ !#-\[\]-~]{0,256}")  # printable ASCII minus `"` and `\`
 KERNEL_VERSION = re.compile(r"[0-9]{1,2}\.[0-9]{1,3}(?:\.[0-9]{1,4})?")
-PIN_PATH = re.compile(r"/(?:[A-Za-z0-9_.-]+/)*[A-Za-z0-9_.-]+")
+
+
+def pin_path_unsupported(span) -> tuple:
+    """Why `:pin-path` is refused (upstream accepts it): neither backend can
+    put a pin path in the object. libbpf's BTF map definitions only say
+    "pin by name" (under the loader's pin_root_path, one per object), and
+    aya-ebpf 0.2.1's #[btf_map] cannot say even that; a path accepted and
+    ignored would be a lie, so the loader pins."""
+    return ("`:pin-path` is not supported: the object cannot carry a pin path in either backend, "
+            "so maps are pinned by the program that loads them", span,
+            "after loading: `bpftool map pin id ID /sys/fs/bpf/NAME`, libbpf bpf_map__pin(map, path) "
+            "(or bpf_object_open_opts.pin_root_path), aya `map.pin(path)`")
 LPM_KEY_TEXT = re.compile(r"[0-9A-Fa-f.:]{1,45}(?:/[0-9]{1,3})?")
 HEX_TEXT = re.compile(r"(?:[0-9a-fA-F]{2})*")
 BYTES_TO_TYPE = {1: "u8", 2: "u16", 4: "u32", 8: "u64"}
@@ -71,7 +82,7 @@ def defbpf_map(form: SList, module: ir.Module) -> None:
     if "key-size" in opts and isinstance(opts["key-size"], Integer) and opts["key-size"].value == WIDE_KEY_BYTES:
         decl.key_size = WIDE_KEY_BYTES  # lpm-trie IPv6 keys (the checker holds it to lpm-trie)
     if "pin-path" in opts:
-        decl.pin_path = string(opts["pin-path"], ":pin-path", PIN_PATH, "an absolute path of [A-Za-z0-9_.-] parts")
+        raise FormError(*pin_path_unsupported(opts["pin-path"].span))
     module.maps.append(decl)
 
 

@@ -46,8 +46,20 @@ def test_return_keyword_and_value():
 
 
 def test_map_decl_sizes_in_bytes():
-    m = parse("(defbpf-map m :kind :hash :key-size 2 :value-size 8 :max-entries 4 :pin-path \"/sys/fs/bpf/m\")", "t").maps[0]
-    assert (m.key, m.value, m.pin_path) == ("u16", "u64", "/sys/fs/bpf/m")
+    m = parse("(defbpf-map m :kind :hash :key-size 2 :value-size 8 :max-entries 4)", "t").maps[0]
+    assert (m.key, m.value, m.pin_path) == ("u16", "u64", None)
+
+
+def test_pin_path_is_refused_at_its_value():
+    """Accepted-and-ignored would be a lie: neither backend's object can carry
+    a pin path (libbpf: pin by name under the loader's root; aya-ebpf 0.2.1's
+    #[btf_map]: not even that), so the loader pins."""
+    text = '(defbpf-map m :kind :hash :key u32 :value u64 :max-entries 4 :pin-path "/sys/fs/bpf/m")'
+    with pytest.raises(SourceError) as err:
+        parse(text, "t")
+    (d,) = err.value.diagnostics
+    assert "`:pin-path` is not supported" in d.message and (d.span.line, d.span.col) == (1, text.index('"/sys') + 1)
+    assert any("map.pin(path)" in n for n in d.notes)
 
 
 def test_test_case_shapes():

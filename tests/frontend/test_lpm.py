@@ -119,3 +119,30 @@ def test_vm_map_check_decodes_signed_values():
     job = runner.MapJob(0, "t", "m", 1, -2, "m", key_bytes=b"\x01\x00\x00\x00", value_type="i32")
     (check,) = runner._map_checks([job], results.steps(f"@@BEGIN dump 0 m\n{dump}\n@@END 0\n"))
     assert (check.got, check.passed) == (-2, True)
+
+
+def test_pin_path_from_json_ir_is_refused_by_the_checker():
+    from tatara_build.check import check
+    from tatara_build.errors import SourceError
+
+    module = ir.Module(file="t.tlisp", source_sha256="0" * 64,
+                       maps=[ir.MapDecl(name="m", kind="hash", key="u32", value="u64", max_entries=4, pin_path="/sys/fs/bpf/m")])
+    with pytest.raises(SourceError, match="pin_path is not supported"):
+        check(module)
+
+
+@pytest.mark.parametrize("kind, body, ok", [
+    (":cgroup-skb", "(return (i32 1))", True),
+    (":cgroup-skb", "(return (i32 2))", False),
+    (":cgroup-skb", "(let ((v (i32 1))) (return v))", False),
+    (":lsm", "(return (i32 -13))", True),
+    (":lsm", "(return (i32 1))", False),
+    (":tc", "(let ((v (i32 9))) (return v))", True),
+])
+def test_return_values_stay_in_the_range_the_verifier_checks(kind, body, ok):
+    """Found by the generated-program property test: a cgroup-skb program
+    returning 2 passed the checker and failed the verifier."""
+    target = {":cgroup-skb": "ingress", ":lsm": "file_open", ":tc": "eth0"}[kind]
+    text = f'(defbpf-program p :kind {kind} :attach (:target "{target}") :license "GPL")\n(bpf-fn p (ctx) {body})\n'
+    found = problems(text)
+    assert (not found) if ok else any("may only return values in" in m for m, _, _ in found), found
