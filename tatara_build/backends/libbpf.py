@@ -67,6 +67,10 @@ MAPS = {
 }
 SWAP = {1: "", 2: "bpf_ntohs", 4: "bpf_ntohl", 8: "bpf_be64_to_cpu"}
 TO_NETWORK = {1: "", 2: "bpf_htons", 4: "bpf_htonl", 8: "bpf_cpu_to_be64"}
+# parsers.Pin: an empty asm that "changes" the pointer makes it opaque to
+# LLVM, so it cannot recompute it after the bounds check. LLVM's BTF writer
+# skips an empty asm string (no line-info record of its own).
+PIN = 'asm volatile("" : "+r"({}));'
 
 
 def ctype(t: str) -> str:
@@ -372,6 +376,9 @@ class CGenerator(Generator):
         size = step.size
         off = f"{size.var} * {size.scale}" if isinstance(size, parsers.Scaled) else str(size)
         return [f"{self.ptr_type()}{step.var} = {step.base} + {off};"]
+
+    def step_pin(self, step: parsers.Pin) -> list[str]:
+        return [PIN.format(step.ptr)]
 
     def step_ret(self, step: parsers.Ret) -> list[str]:
         return [f"return {step.ptr};"]

@@ -76,6 +76,17 @@ class Offset(Step):
 
 
 @dataclass(frozen=True)
+class Pin(Step):
+    """From here on `ptr` is opaque to the optimiser. A packet pointer plus a
+    non-constant offset (IPv4's ihl * 4) is a new pointer to the verifier
+    (fresh id, no range), so the register that is bounds-checked must be the
+    one dereferenced; clang 22 sank `q + ihl * 4` below its check into the
+    IPv4/IPv6 merge and recomputed it there, unchecked ("invalid access to
+    packet"). Constant offsets keep the verifier's id and range: no pin."""
+    ptr: str
+
+
+@dataclass(frozen=True)
 class Advance(Step):
     """Move an existing pointer `size` bytes on."""
     ptr: str
@@ -124,7 +135,7 @@ class RetByVersion(Step):
     table: tuple[tuple[int, int], ...]  # (version, ethertype)
 
 
-STEPS: tuple[type[Step], ...] = (Need, Load, Reload, FailUnless, Offset, Advance, IfEq, Ret, Fail, TakeL3,
+STEPS: tuple[type[Step], ...] = (Need, Load, Reload, FailUnless, Offset, Pin, Advance, IfEq, Ret, Fail, TakeL3,
                                  RetL3, RetByVersion)
 L3 = "l3"  # the plan name of the L3 locator
 
@@ -195,7 +206,7 @@ class Planner:
         if outer.length:
             field, scale = outer.length
             var, step = self.load("__q", outer.fields[field])
-            branch += [step, Offset("__p", "__q", Scaled(var, scale))]
+            branch += [step, Offset("__p", "__q", Scaled(var, scale)), Pin("__p")]
         else:
             branch.append(Offset("__p", "__q", outer.min_len))
         return (*branch, Need("__p", inner.min_len), Ret("__p"))

@@ -126,6 +126,7 @@ static __always_inline void *__parse_udp(void *__data_end, void *__l3p, __u16 __
             return 0;
         __u8 __v6 = ((__u8)((*(__u8 *)(__q + 0)) & 0xf));
         void *__p = __q + __v6 * 4;
+        asm volatile("" : "+r"(__p));
         if (__p + 8 > __data_end)
             return 0;
         return __p;
@@ -164,6 +165,7 @@ static __always_inline void *__parse_icmp(void *__data_end, void *__l3p, __u16 _
             return 0;
         __u8 __v11 = ((__u8)((*(__u8 *)(__q + 0)) & 0xf));
         void *__p = __q + __v11 * 4;
+        asm volatile("" : "+r"(__p));
         if (__p + 4 > __data_end)
             return 0;
         return __p;

@@ -74,6 +74,7 @@ static __always_inline void *__parse_tcp(void *__data_end, void *__l3p, __u16 __
             return 0;
         __u8 __v4 = ((__u8)((*(__u8 *)(__q + 0)) & 0xf));
         void *__p = __q + __v4 * 4;
+        asm volatile("" : "+r"(__p));
         if (__p + 20 > __data_end)
             return 0;
         return __p;
@@ -112,6 +113,7 @@ static __always_inline void *__parse_udp(void *__data_end, void *__l3p, __u16 __
             return 0;
         __u8 __v9 = ((__u8)((*(__u8 *)(__q + 0)) & 0xf));
         void *__p = __q + __v9 * 4;
+        asm volatile("" : "+r"(__p));
         if (__p + 8 > __data_end)
             return 0;
         return __p;
