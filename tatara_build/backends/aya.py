@@ -112,6 +112,12 @@ MAPS = {
     "perf-event-array": Map(_BTF + "PerfEventArray", {"output": "{m}.output(&ctx, &{v}, 0);"}),
     "stack-trace": Map(_BTF + "StackTrace<{n}>", {}),
 }
+# parsers.Pin in Rust: an empty asm! on the pointer. Its operand is an
+# explicit register because rustc rejects an unused `reg` operand and LLVM's
+# BTF writer skips only an empty asm string (a `/* {0} */` template gives two
+# line-info records at one offset, which the kernel rejects). r6 is
+# callee-saved, so it survives the helper calls around it.
+PIN = 'unsafe {{ core::arch::asm!("", inout("r6") {}, options(nomem, nostack, preserves_flags)) }};'
 ATOMIC = ("u32", "u64", "i32", "i64")  # BPF atomics are 32 and 64 bits wide
 SKB_CONTEXT = "aya_ebpf::programs::SkBuffContext"  # the context of kinds that read packets through helpers
 CRATE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
@@ -169,6 +175,7 @@ class AyaGenerator(Generator):
     def __init__(self, module: ir.Module):
         super().__init__(module)
         self.atomic_adds: set[str] = set()  # value types of atomic map-add
+        self.pinned = False  # a parser pins a pointer (PIN): the crate needs asm on BPF
 
     # --- values -------------------------------------------------------------
 
@@ -490,6 +497,10 @@ class AyaGenerator(Generator):
         off = f"{size.var} as usize * {size.scale}" if isinstance(size, parsers.Scaled) else str(size)
         return [f"let {'mut ' if step.mutable else ''}{step.var}: usize = {step.base} + {off};"]
 
+    def step_pin(self, step: parsers.Pin) -> list[str]:
+        self.pinned = True
+        return [PIN.format(step.ptr)]
+
     def step_ret(self, step: parsers.Ret) -> list[str]:
         return [f"return Some({step.ptr});"]
 
@@ -533,8 +544,10 @@ class AyaGenerator(Generator):
             for name, steps in self.parser_plans(access):
                 parsers_ += self.parser(name, access, steps) + [""]
         out += self.packet_read_helpers() + parsers_
-        if self.atomic_adds:
-            out[4:4] = ["#![feature(core_intrinsics)]", "#![allow(internal_features)]"]
+        features = ["#![feature(core_intrinsics)]", "#![allow(internal_features)]"] if self.atomic_adds else []
+        if self.pinned:
+            features.insert(0, "#![feature(asm_experimental_arch)]")  # inline asm on BPF
+        out[4:4] = features
         for decl, body in functions:
             program = PROGRAMS[decl.kind]
             attr = format_target(program.attr, decl)

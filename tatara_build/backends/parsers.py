@@ -206,7 +206,7 @@ class Planner:
         if outer.length:
             field, scale = outer.length
             var, step = self.load("__q", outer.fields[field])
-            branch += [step, Offset("__p", "__q", Scaled(var, scale)), Pin("__p")]
+            branch += [step, Offset("__p", "__q", Scaled(var, scale), mutable=True), Pin("__p")]
         else:
             branch.append(Offset("__p", "__q", outer.min_len))
         return (*branch, Need("__p", inner.min_len), Ret("__p"))

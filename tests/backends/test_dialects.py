@@ -87,7 +87,8 @@ def test_a_header_with_a_length_field_is_checked_and_skipped_by_it():
     assert [s.field for s in loads] == [ipv4.fields[f] for f in ("ihl", "frag-offset", "protocol", "ihl")]
     assert parsers.FailUnless(loads[0].var, ">=", 5) in over_ipv4.body
     assert parsers.FailUnless(loads[1].var, "==", 0) in over_ipv4.body
-    assert parsers.Offset("__p", "__q", parsers.Scaled(loads[3].var, 4)) in over_ipv4.body
+    at = over_ipv4.body.index(parsers.Offset("__p", "__q", parsers.Scaled(loads[3].var, 4), mutable=True))
+    assert over_ipv4.body[at + 1] == parsers.Pin("__p")  # the variable-offset pointer is pinned (issue 19)
 
 
 # --- a toy third dialect: one class, nothing else --------------------------------
@@ -154,6 +155,7 @@ def define_listing() -> type[base.Generator]:
         step_load = lambda self, s: [f"let {s.var}, {self.spell_field(s.ptr, s.field)}"]  # noqa: E731
         step_reload = lambda self, s: [f"mov {s.var}, {self.spell_field(s.ptr, s.field)}"]  # noqa: E731
         step_offset = lambda self, s: [f"let {s.var}, {s.base}+{s.size}"]  # noqa: E731
+        step_pin = lambda self, s: [f"pin {s.ptr}"]  # noqa: E731
         step_ret = lambda self, s: [f"ret {s.ptr}"]  # noqa: E731
         step_take_l3 = lambda self, s: [f"let {s.ptr} {s.proto}, __l3"]  # noqa: E731
         step_ret_l3 = lambda self, s: [f"ret {s.ptr} {s.proto}"]  # noqa: E731

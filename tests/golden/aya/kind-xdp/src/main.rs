@@ -2,6 +2,7 @@
 // Do not edit: regenerate with `tatara-build emit FILE --backend aya`.
 #![no_std]
 #![no_main]
+#![feature(asm_experimental_arch)]
 #![feature(core_intrinsics)]
 #![allow(internal_features)]
 #![allow(unused_mut, unused_parens, unused_unsafe, unused_variables, dead_code)]
@@ -133,7 +134,8 @@ fn __parse_udp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
             return None;
         }
         let __v6: u8 = unsafe { *((__q + 0) as *const u8) } & 0xf;
-        let __p: usize = __q + __v6 as usize * 4;
+        let mut __p: usize = __q + __v6 as usize * 4;
+        unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
         if __p + 8 > __data_end {
             return None;
         }
@@ -178,7 +180,8 @@ fn __parse_icmp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> 
             return None;
         }
         let __v11: u8 = unsafe { *((__q + 0) as *const u8) } & 0xf;
-        let __p: usize = __q + __v11 as usize * 4;
+        let mut __p: usize = __q + __v11 as usize * 4;
+        unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
         if __p + 4 > __data_end {
             return None;
         }
