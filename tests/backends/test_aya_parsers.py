@@ -21,7 +21,7 @@ import pytest
 from tatara_build import check, frontend, tables
 from tatara_build.backends.aya import AyaGenerator
 from tatara_build.backends.base import above_l2
-from tatara_build.build import BuildOptions, build_generated, toolchain
+from tatara_build.compile import BuildOptions, compile_generated, toolchain
 from tatara_build.errors import ToolchainError
 
 from . import hostbpf
@@ -101,7 +101,7 @@ def test_aya_parsers_verify_and_read_right_under_llvm_22(cpu, tmp_path, monkeypa
     crate = tmp_path / "crate"
     shutil.copytree(NOSTD_CRATE, crate)
     (crate / "src" / "main.rs").write_text(harness(tmp_path))
-    manifest = build_generated(crate, "nostd-xdp", tmp_path / "out", BuildOptions(linker="llvm", use_cache=False, cpu=cpu))
+    manifest = compile_generated(crate, "nostd-xdp", tmp_path / "out", BuildOptions(linker="llvm", use_cache=False, cpu=cpu))
     assert manifest.toolchain.llvm_version.startswith("22.")
     failures = []
     with hostbpf.loaded(tmp_path / "out" / "nostd-xdp.o") as (root, insns):
