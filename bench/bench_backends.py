@@ -3,13 +3,15 @@
 For drop-syn, in both backends: build our object and the hand-written one
 (bench/reference/), load each on the host kernel into a private bpffs
 (never attached), and print the verifier's "processed N insns" and the
-ratio (target: ours within 5% of the reference, or below it).
+ratio (target: ours within 5% of the reference, or below it). The C pair is
+built by each clang of the compiler matrix at each -mcpu it supports, the
+same compiler and flags on both sides (--clang NAME for one only).
 
 Needs root, bpftool and clang; the aya half also needs a crate vendor
 directory (--vendor-dir or $TATARA_VENDOR_DIR), since crates.io is
 unreachable here. Missing pieces are reported and skipped, never faked.
 
-    .venv/bin/python bench/bench_backends.py [--vendor-dir DIR] [--all]
+    .venv/bin/python bench/bench_backends.py [--vendor-dir DIR] [--clang NAME] [--all]
 
 `--all` also prints the count of every example and backend fixture (the
 table to compare code-shape changes with, before and after).
@@ -35,7 +37,9 @@ from tatara_build.backends import emit  # noqa: E402
 EXAMPLE = ROOT / "examples" / "drop-syn.tlisp"
 REFERENCE_C = ROOT / "bench" / "reference" / "drop_syn.bpf.c"
 REFERENCE_AYA = ROOT / "bench" / "reference" / "drop-syn-aya"
-CLANG = ["clang", "-O2", "-g", "-target", "bpf", "-Wall", "-Werror", "-I/usr/include/x86_64-linux-gnu", "-c"]
+CLANG_FLAGS = ["-O2", "-g", "-target", "bpf", "-Wall", "-Werror", "-I/usr/include/x86_64-linux-gnu", "-c"]
+COMPILERS = ("clang-14", "clang-22")
+CPUS = {"clang-14": ("v2", "v3"), "clang-22": ("v2", "v3", "v4")}  # v4 needs clang >= 18
 PROCESSED = re.compile(r"processed (\d+) insns")
 
 
@@ -55,8 +59,8 @@ def verified_insns(obj: Path) -> list[int]:
         pin_root.rmdir()
 
 
-def build_c(source: Path, out: Path) -> Path:
-    subprocess.run([*CLANG, str(source), "-o", str(out)], check=True)
+def build_c(source: Path, out: Path, clang: str = "clang", cpu: str = "v3") -> Path:
+    subprocess.run([clang, *CLANG_FLAGS, f"-mcpu={cpu}", str(source), "-o", str(out)], check=True)
     return out
 
 
@@ -67,41 +71,48 @@ def build_aya(crate: Path, stem: str, out: Path, vendor: Path) -> Path:
     return out / f"{stem}.o"
 
 
-def report(backend: str, ours: list[int], reference: list[int]) -> None:
+def report(backend: str, ours: list[int], reference: list[int], how: str = "") -> None:
     ratio = sum(ours) / sum(reference)
     verdict = "ok" if ratio <= 1.05 else "ABOVE 5% TARGET"
-    print(f"{backend:4} drop-syn  generated {sum(ours):5d} insns  hand-written {sum(reference):5d} insns  "
+    print(f"{backend:4} {how:12} drop-syn  generated {sum(ours):5d} insns  hand-written {sum(reference):5d} insns  "
           f"ratio {ratio:.3f}  {verdict}")
 
 
-def every_source(vendor: Path | None) -> None:
-    """Verified insns of every example and fixture, per backend."""
+def every_source(vendor: Path | None, compilers: list[str]) -> None:
+    """Verified insns of every example and fixture (-mcpu=v3): C per clang,
+    aya with the vendor directory."""
     from tatara_build.compile import BuildOptions
     from tatara_build.pipeline import build
 
     sources = sorted((ROOT / "examples").glob("*.tlisp")) + sorted((ROOT / "tests" / "backends" / "fixtures").glob("*.tlisp"))
-    for backend in ("c", "aya") if vendor else ("c",):
-        total = 0
-        for source in sources:
+    columns = [("c", clang) for clang in compilers] + ([("aya", None)] if vendor else [])
+    print(f"{'insns (v3)':20} " + " ".join(f"{backend + (' ' + clang if clang else ''):>12}" for backend, clang in columns))
+    totals = [0] * len(columns)
+    for source in sources:
+        row = []
+        for i, (backend, clang) in enumerate(columns):
             with tempfile.TemporaryDirectory(prefix="tatara-bench-") as tmp:
                 out = Path(tmp) / "out"
-                build(source, out, BuildOptions(backend=backend, use_cache=False, vendor_dir=vendor))
+                build(source, out, BuildOptions(backend=backend, use_cache=False, vendor_dir=vendor, clang=clang))
                 try:
-                    counts = verified_insns(out / f"{source.stem}.o")
+                    counts = sum(verified_insns(out / f"{source.stem}.o"))
                 except RuntimeError:
-                    print(f"{backend:4} {source.stem:20} not loadable on this host kernel")
+                    row.append(f"{'not loadable':>12}")
                     continue
-            total += sum(counts)
-            print(f"{backend:4} {source.stem:20} {sum(counts):6d} insns")
-        print(f"{backend:4} {'total':20} {total:6d} insns")
+            totals[i] += counts
+            row.append(f"{counts:12d}")
+        print(f"{source.stem:20} " + " ".join(row))
+    print(f"{'total':20} " + " ".join(f"{t:12d}" for t in totals))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--vendor-dir", type=Path, default=os.environ.get("TATARA_VENDOR_DIR"))
     parser.add_argument("--all", action="store_true", help="also every example and fixture")
+    parser.add_argument("--clang", action="append", help="compare with this clang only (repeatable)")
     args = parser.parse_args()
-    missing = [tool for tool in ("clang", "bpftool") if shutil.which(tool) is None]
+    compilers = args.clang or [c for c in COMPILERS if shutil.which(c)]
+    missing = [tool for tool in ("bpftool",) if shutil.which(tool) is None] + ([] if compilers else ["clang"])
     if missing or os.geteuid() != 0:
         print(f"skipped: needs root and {', '.join(missing) or 'bpftool/clang'} to load on the host kernel")
         return 0
@@ -109,9 +120,11 @@ def main() -> int:
     with tempfile.TemporaryDirectory(prefix="tatara-bench-") as tmp:
         work = Path(tmp)
         [c_file] = emit(module, "c", work / "c")
-        ours = verified_insns(build_c(c_file, work / "ours.o"))
-        reference = verified_insns(build_c(REFERENCE_C, work / "reference.o"))
-        report("c", ours, reference)
+        for clang in compilers:
+            for cpu in CPUS.get(clang, ("v3",)):
+                ours = verified_insns(build_c(c_file, work / "ours.o", clang, cpu))
+                reference = verified_insns(build_c(REFERENCE_C, work / "reference.o", clang, cpu))
+                report("c", ours, reference, f"{clang} {cpu}")
         if args.vendor_dir is None:
             print("aya  skipped: no --vendor-dir / $TATARA_VENDOR_DIR (crates.io is unreachable here)")
         else:
@@ -120,7 +133,7 @@ def main() -> int:
             reference = verified_insns(build_aya(REFERENCE_AYA, "drop-syn-aya", work / "aya-ref", args.vendor_dir))
             report("aya", ours, reference)
     if args.all:
-        every_source(args.vendor_dir)
+        every_source(args.vendor_dir, compilers)
     return 0
 
 

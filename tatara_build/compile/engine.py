@@ -68,7 +68,8 @@ def _plan_c(src: Path, stem: str, options) -> Plan:
 
     return Plan(
         identity=_c_identity(cc, options), flags=flags,
-        toolchain=Toolchain(compiler=cc.version, llvm_version=_clang_llvm(cc.version), linker="clang",
+        toolchain=Toolchain(compiler=cc.version, compiler_choice=cc.choice, llvm_version=_clang_llvm(cc.version),
+                            linker="clang",
                             target_cpu=options.cpu, flags=flags),
         run=compile_object,
     )

@@ -45,6 +45,8 @@ class ObjectInfo(_Model):
 
 class Toolchain(_Model):
     compiler: str = Field(description="`rustc -V` or `clang --version` first line")
+    compiler_choice: str | None = Field(None, description="C backend: why this clang (the pinned LLVM major, "
+                                        "--clang / TATARA_CLANG, or a fallback and what was missing)")
     llvm_version: str | None = None
     linker: str = Field(description="bpf-linker, tatara-build's LLVM link driver (with tool versions), or clang")
     target_cpu: str

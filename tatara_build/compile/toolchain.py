@@ -17,7 +17,7 @@ import os
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import Diagnostic, ToolchainError
@@ -28,6 +28,16 @@ TARGET = "bpfel-unknown-none"
 LLVM_TOOLS = ("llvm-link", "opt", "llc")
 _LLVM_VERSION = re.compile(r"LLVM version:? (\d+)\.(\d+)\.(\d+)")
 _APT_HINT = "apt-get install rustc-web cargo-web libstd-rust-web-dev-bpf llvm-22"
+# The LLVM major of the pinned toolchain: the nightly's LLVM, the link tools',
+# and the Nix build's llvmPackages_22.clang (nix/pins.nix `llvmMajor`; a test
+# keeps the two equal). The C backend prefers the clang of this major so a
+# host build and a Nix build give the same object.
+PINNED_LLVM_MAJOR = 22
+# Debian names it clang-22 (bookworm-security), also in /usr/lib/llvm-22;
+# Nix's llvmPackages_22.clang puts a plain `clang` on PATH.
+CLANG_CANDIDATES = (f"clang-{PINNED_LLVM_MAJOR}", f"/usr/lib/llvm-{PINNED_LLVM_MAJOR}/bin/clang", "clang")
+_CLANG_VERSION = re.compile(r"clang version (\d+)\.")
+_CLANG_HINT = f"apt-get install clang-{PINNED_LLVM_MAJOR} libbpf-dev"
 
 
 @dataclass(frozen=True)
@@ -59,6 +69,8 @@ class Llvm:
 class Clang:
     path: Path
     version: str  # first line of `clang --version`
+    major: int | None
+    choice: str  # why this clang (recorded in the manifest)
 
 
 def probe(argv: list[str | Path]) -> str:
@@ -210,17 +222,51 @@ def find_llvm(rust: Rust) -> Llvm:
     return Llvm(tools, versions["llc"])  # type: ignore[arg-type]
 
 
-def find_clang(override: str | None = None) -> Clang:
-    name = override or os.environ.get("TATARA_CLANG") or "clang"
+def _clang_major(version_line: str) -> int | None:
+    match = _CLANG_VERSION.search(version_line)
+    return int(match.group(1)) if match else None
+
+
+def _probe_clang(name: str) -> Clang | None:
     path = Path(name) if "/" in name else _which(name)
     if path is None or not path.exists():
-        raise ToolchainError(Diagnostic(
-            f"toolchain: clang not found ({name})",
-            notes=["install it: apt-get install clang libbpf-dev", "or name one with --clang PATH / TATARA_CLANG"]))
+        return None
     lines = probe([path, "--version"]).splitlines()
     if not lines:
-        raise ToolchainError(f"toolchain: `{path} --version` failed")
-    return Clang(path, lines[0].strip())
+        return None
+    return Clang(path, lines[0].strip(), _clang_major(lines[0]), "")
+
+
+def find_clang(override: str | None = None) -> Clang:
+    """The clang of the C backend: --clang / TATARA_CLANG when given, else the
+    one whose major is the pinned LLVM's (what a Nix build uses), else any
+    clang, with the reason recorded (it lands in the manifest)."""
+    explicit = override or os.environ.get("TATARA_CLANG")
+    if explicit:
+        found = _probe_clang(explicit)
+        if found is None:
+            raise ToolchainError(Diagnostic(
+                f"toolchain: clang not found or not runnable ({explicit})",
+                notes=[f"install it: {_CLANG_HINT}", "or name one with --clang PATH / TATARA_CLANG"]))
+        return replace(found, choice=f"named by --clang / TATARA_CLANG ({explicit})")
+    tried: list[str] = []
+    fallback: Clang | None = None
+    for name in CLANG_CANDIDATES:
+        found = _probe_clang(name)
+        if found is None:
+            tried.append(f"{name}: not found")
+            continue
+        if found.major == PINNED_LLVM_MAJOR:
+            return replace(found, choice=f"{name}: clang {PINNED_LLVM_MAJOR}, the pinned LLVM major (as the Nix build)")
+        tried.append(f"{name}: clang {found.major}")
+        fallback = fallback or found
+    if fallback is None:
+        raise ToolchainError(Diagnostic(
+            "toolchain: clang not found (" + "; ".join(tried) + ")",
+            notes=[f"install it: {_CLANG_HINT}", "or name one with --clang PATH / TATARA_CLANG"]))
+    return replace(fallback, choice=(
+        f"fallback: no clang {PINNED_LLVM_MAJOR} ({'; '.join(tried)}); this object may differ from a Nix "
+        f"build's (llvmPackages_{PINNED_LLVM_MAJOR}.clang); install clang-{PINNED_LLVM_MAJOR}"))
 
 
 def find_bpf_linker() -> Path | None:

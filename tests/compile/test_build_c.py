@@ -152,3 +152,57 @@ def test_bad_provenance_is_a_toolchain_error(c_sources, tmp_path, monkeypatch, r
     with pytest.raises(ToolchainError, match="TATARA_PROVENANCE"):
         compile_generated(c_sources, "pass", tmp_path / "out", C)
     assert not (tmp_path / "out").exists()
+
+
+def _fake_clang(directory, name: str, version: str):
+    """An executable that prints a clang version banner (nothing else runs it)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    exe = directory / name
+    exe.write_text(f"#!/bin/sh\necho 'Debian clang version {version}'\n")
+    exe.chmod(0o755)
+    return exe
+
+
+def test_the_pinned_llvm_major_is_nix_pins_llvm_major():
+    from pathlib import Path
+    import re
+
+    from tatara_build.compile.toolchain import PINNED_LLVM_MAJOR
+
+    pins = (Path(__file__).resolve().parents[2] / "nix" / "pins.nix").read_text()
+    assert int(re.search(r"llvmMajor\s*=\s*(\d+);", pins).group(1)) == PINNED_LLVM_MAJOR
+
+
+def test_clang_of_the_pinned_major_is_preferred_then_a_recorded_fallback(tmp_path, monkeypatch):
+    from tatara_build.compile import toolchain
+    from tatara_build.compile.toolchain import PINNED_LLVM_MAJOR as MAJOR
+
+    monkeypatch.delenv("TATARA_CLANG", raising=False)
+    bin_dir = tmp_path / "bin"
+    _fake_clang(bin_dir, "clang", "14.0.6")
+    monkeypatch.setenv("PATH", str(bin_dir))
+    monkeypatch.setattr(toolchain, "CLANG_CANDIDATES", (f"clang-{MAJOR}", str(tmp_path / "nope/clang"), "clang"))
+    fallback = toolchain.find_clang()
+    assert fallback.major == 14 and fallback.path == bin_dir / "clang"
+    assert fallback.choice.startswith(f"fallback: no clang {MAJOR}") and f"clang-{MAJOR}: not found" in fallback.choice
+    _fake_clang(bin_dir, f"clang-{MAJOR}", f"{MAJOR}.1.8 (1~deb12u1)")
+    pinned = toolchain.find_clang()
+    assert pinned.major == MAJOR and pinned.path == bin_dir / f"clang-{MAJOR}"
+    assert "pinned LLVM major" in pinned.choice
+    named = toolchain.find_clang("clang")  # --clang still overrides
+    assert named.major == 14 and "--clang" in named.choice
+    # Nix's llvmPackages_22.clang is a plain `clang` of the pinned major
+    (bin_dir / f"clang-{MAJOR}").unlink()
+    _fake_clang(bin_dir, "clang", f"{MAJOR}.1.8")
+    assert "pinned LLVM major" in toolchain.find_clang().choice
+
+
+def test_the_manifest_records_which_clang_ran_and_why(c_sources, tmp_path):
+    manifest = compile_generated(c_sources, "pass", tmp_path / "out", C)
+    from tatara_build.compile import toolchain
+
+    chosen = toolchain.find_clang()
+    assert manifest.toolchain.compiler == chosen.version
+    assert manifest.toolchain.compiler_choice == chosen.choice
+    named = compile_generated(c_sources, "pass", tmp_path / "named", BuildOptions(backend="c", clang="clang"))
+    assert "--clang" in named.toolchain.compiler_choice

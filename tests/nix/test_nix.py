@@ -449,13 +449,18 @@ def _cli_sources_hash() -> str:
 @pytest.mark.slow
 def test_object_nix_really_builds_the_same_object_as_the_host_engine(tmp_path: Path, nix_build_env) -> None:
     """nix/object.nix built for real by Nix 2.8 (host-pkgs.nix stands in for
-    nixpkgs with this machine's tools, C backend): its shell phases run the
-    CLI, and the object is byte-identical to a plain host build."""
+    nixpkgs with this machine's tools, C backend; Debian's clang 22 stands in
+    for llvmPackages_22.clang): its shell phases run the CLI, and the object
+    is byte-identical to a plain host build, which picks the same clang 22
+    (the pinned LLVM major) by default; both manifests say so."""
     import sys
 
+    from tatara_build.compile.toolchain import PINNED_LLVM_MAJOR
+
     cli = Path(sys.prefix) / "bin/tatara-build"
-    if shutil.which("nix-build") is None or shutil.which("clang") is None or not cli.exists():
-        pytest.skip("needs nix-build, clang and the tatara-build CLI")
+    llvm = Path(f"/usr/lib/llvm-{PINNED_LLVM_MAJOR}")
+    if shutil.which("nix-build") is None or not (llvm / "bin/clang").exists() or not cli.exists():
+        pytest.skip(f"needs nix-build, clang-{PINNED_LLVM_MAJOR} (scripts/setup.sh) and the tatara-build CLI")
     expr = f"""let
       pkgs = import {HERE}/host-pkgs.nix {{ }};
       tatara-build = {{ outPath = "{sys.prefix}"; version = "{VERSION}"; }};
@@ -463,7 +468,7 @@ def test_object_nix_really_builds_the_same_object_as_the_host_engine(tmp_path: P
         inherit pkgs tatara-build;
         mkBpfCrate = import {ROOT}/nix/crate.nix {{ inherit pkgs tatara-build; }};
         ayaLock = {ROOT}/tatara_build/backends/aya_lock.toml; checkLibraryLock = null;
-        toolchain.llvmPackages.clang = {{ outPath = "/usr"; version = "host"; }};
+        toolchain.llvmPackages.clang = {{ outPath = "{llvm}"; version = "{PINNED_LLVM_MAJOR}-host"; }};
         bpf-linker = null; mkVendorDir = null; provenance = {{ nixpkgs = "host-test"; cli-sources = "{_cli_sources_hash()}"; }};
       }};
     in mkBpfObject {{ src = {ROOT}/examples/drop-syn.tlisp; backend = "c"; }}"""
@@ -483,6 +488,10 @@ def test_object_nix_really_builds_the_same_object_as_the_host_engine(tmp_path: P
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["objects"][0]["sha256"] == sha(out / "drop-syn.o")
     assert manifest["nix"]["nixpkgs"] == "host-test"  # the flake's provenance reaches the manifest
+    host = json.loads((tmp_path / "host/manifest.json").read_text())
+    for ran in (manifest, host):
+        assert f"clang version {PINNED_LLVM_MAJOR}." in ran["toolchain"]["compiler"]
+        assert "pinned LLVM major" in ran["toolchain"]["compiler_choice"]
 
 
 @pytest.mark.slow
