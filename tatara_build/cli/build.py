@@ -40,7 +40,7 @@ LINKER = typer.Option(Linker.auto, "--linker",
                            "rustc's LLVM major); bpf-linker or llvm force one")
 RUSTC = typer.Option(None, "--rustc", envvar="TATARA_RUSTC",
                      help="rustc to use (default: Debian's rustc-web when it has the BPF core, else PATH)")
-CLANG = typer.Option(None, "--clang", envvar="TATARA_CLANG", help="clang for the C backend (default: PATH)")
+CLANG = typer.Option(None, "--clang", envvar="TATARA_CLANG", help="clang for the C backend (default: clang of the pinned LLVM major, clang-22, else clang on PATH)")
 CPU = typer.Option("v3", "--cpu", help="BPF CPU version: v1, v2, v3 (v3 needs kernel >= 5.1)")
 JSON = typer.Option(False, "--json", help="print the manifest (or the error) as JSON on stdout, no progress")
 
