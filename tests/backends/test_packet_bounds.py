@@ -112,7 +112,7 @@ class Case:
 SKB_MIN = {tables.ETH_P_IP: ETH_HLEN + 20, tables.ETH_P_IPV6: ETH_HLEN + 40}
 
 
-def test_run_takes(kind: str, packet: bytes) -> bool:
+def runnable(kind: str, packet: bytes) -> bool:
     """BPF_PROG_TEST_RUN accepts this packet for this kind."""
     if len(packet) < ETH_HLEN:
         return False
@@ -182,7 +182,7 @@ def cases(kind: str, header: str) -> list[Case]:
         packet = before + body + _bytes(rng, 8)
         out.append(Case(name, packet, len(before) - skip if found else None))
         short = before + body[:spec.min_len - 1]
-        if found and test_run_takes(kind, short):  # one byte short of its minimum: not found
+        if found and runnable(kind, short):  # one byte short of its minimum: not found
             out.append(Case(f"{name}-short", short, None))
 
     if header == "eth":
