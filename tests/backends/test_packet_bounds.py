@@ -27,8 +27,11 @@ from . import hostbpf
 from .compilers import Cell, cells, require
 
 # Per kind: the action returned when the header is found, and when it is not.
-VERDICTS = {"xdp": ("xdp-drop", "xdp-pass"), "tc": ("tc-act-shot", "tc-act-ok"), "cgroup-skb": ("deny", "allow")}
-ATTACH = {"xdp": '(:target "eth0")', "tc": '(:target "eth0" :direction "ingress")', "cgroup-skb": '(:target "ingress")'}
+VERDICTS = {"xdp": ("xdp-drop", "xdp-pass"), "tc": ("tc-act-shot", "tc-act-ok"), "cgroup-skb": ("deny", "allow"),
+            "socket-filter": ("drop", "keep")}
+ATTACH = {"xdp": ' :attach (:target "eth0")', "tc": ' :attach (:target "eth0" :direction "ingress")',
+          "cgroup-skb": ' :attach (:target "ingress")', "socket-filter": ""}
+SKB_KINDS = {"tc", "cgroup-skb", "socket-filter"}  # test-run builds an skb (and checks its L3 header)
 KINDS = [k for k, spec in tables.PROGRAM_KINDS.items() if spec.packet and spec.test_run]
 U64 = (1 << 64) - 1
 ETH_HLEN = 14  # BPF_PROG_TEST_RUN takes no shorter packet
@@ -62,7 +65,7 @@ class Probe:
         terms = [f"(* (u64 (field h :{f})) {weight})" for weight, f in enumerate(self.fields, start=1)]
         total = f"(+ {' '.join(terms)})" if len(terms) > 1 else terms[0]
         return "\n".join([
-            f'(defbpf-program {self.name} :kind :{self.kind} :attach {ATTACH[self.kind]} :license "GPL" :uses-maps (out))',
+            f'(defbpf-program {self.name} :kind :{self.kind}{ATTACH[self.kind]} :license "GPL" :uses-maps (out))',
             f"(bpf-fn {self.name} (ctx)",
             f"  (if-let (h (header ctx :{self.header}))",
             f"    (begin (map-set out {self.index} {total}) (return :{found}))",
@@ -116,7 +119,7 @@ def runnable(kind: str, packet: bytes) -> bool:
     """BPF_PROG_TEST_RUN accepts this packet for this kind."""
     if len(packet) < ETH_HLEN:
         return False
-    if not tables.PROGRAM_KINDS[kind].c_ctx.startswith("struct __sk_buff"):
+    if kind not in SKB_KINDS:
         return True
     return len(packet) >= SKB_MIN.get(int.from_bytes(packet[12:14], "big"), ETH_HLEN)
 
