@@ -299,8 +299,13 @@ class CGenerator(Generator):
         # add: atomic in place; where entries can be absent, insert the delta
         # only if still absent (BPF_NOEXIST) and, when another CPU inserted
         # first (EEXIST), add to its entry: no count is lost to the race.
+        # A relaxed add whose result is unused is BPF's plain atomic add (any
+        # kernel); clang >= 20 turns __sync_fetch_and_add at -mcpu=v3 into
+        # atomic_fetch_add, which kernels before 5.12 reject ("BPF_STX uses
+        # reserved fields").
         bits = tables.INT_TYPES[decl.value].bits
-        add = "__sync_fetch_and_add(slot, delta);" if bits >= 32 else f"*slot = ({vt})(*slot + delta);"
+        add = "__atomic_fetch_add(slot, delta, __ATOMIC_RELAXED);" if bits >= 32 else \
+            f"*slot = ({vt})(*slot + delta);"
         out = [f"static __always_inline void {name}({kt} key, {vt} delta)", "{", INDENT + key,
                f"{INDENT}{vt} *slot = bpf_map_lookup_elem(&{m}, &k);"]
         if "map-delete" in tables.MAP_KINDS[decl.kind].ops:

@@ -54,3 +54,18 @@ def require(cell: Cell) -> None:
     major = clang_major(cell.clang)
     assert major is not None, f"{cell.clang} is not installed (scripts/setup.sh installs it)"
     assert cell.clang.endswith(f"-{major}"), f"{cell.clang} reports clang {major}"
+
+
+# Atomics that return the old value (BPF_FETCH: fetch-add/or/and/xor, xchg,
+# cmpxchg) arrived in kernel 5.12; the oldest pinned kernel (5.10) rejects
+# them ("BPF_STX uses reserved fields"). The backends only need plain adds.
+FETCH_ATOMIC = re.compile(r"atomic_fetch_|atomic_xchg|cmpxchg")
+
+
+def fetch_atomics(obj: Path) -> list[str]:
+    """Disassembled instructions of obj that need a 5.12+ kernel."""
+    objdump = next((t for t in ("llvm-objdump-22", "llvm-objdump") if shutil.which(t)), None)
+    assert objdump, "llvm-objdump is needed (llvm / llvm-22)"
+    text = subprocess.run([objdump, "-d", "--no-show-raw-insn", str(obj)], capture_output=True, text=True,
+                          check=True, timeout=120).stdout
+    return [line.strip() for line in text.splitlines() if FETCH_ATOMIC.search(line)]

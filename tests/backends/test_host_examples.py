@@ -18,7 +18,7 @@ from tatara_build.backends import emit
 from tatara_build.backends.base import snake
 
 from . import hostbpf
-from .compilers import Cell, cells, require
+from .compilers import Cell, cells, fetch_atomics, require
 from .helpers import EXAMPLES, FIXTURES, ids, load
 
 # Kinds whose load needs an attach point resolved against the host's BTF or
@@ -77,14 +77,17 @@ COMPILE_ONLY = [p for p in EXAMPLES + FIXTURES if not loadable(p)]
 def test_c_object_loads_and_passes_its_packets(source, cell, tmp_path):
     require(cell)
     module = load(source)
-    run_tests(module, c_object(module, tmp_path, cell))
+    obj = c_object(module, tmp_path, cell)
+    assert not fetch_atomics(obj), f"{cell.id} emits atomics kernels before 5.12 reject: {fetch_atomics(obj)}"
+    run_tests(module, obj)
 
 
 @pytest.mark.parametrize("cell", cells(), ids=lambda c: c.id)
 @pytest.mark.parametrize("source", COMPILE_ONLY, ids=ids(COMPILE_ONLY))
 def test_c_object_of_a_kind_the_host_cannot_load_compiles(source, cell, tmp_path):
     require(cell)
-    assert c_object(load(source), tmp_path, cell).stat().st_size > 0
+    obj = c_object(load(source), tmp_path, cell)
+    assert obj.stat().st_size > 0 and not fetch_atomics(obj)
 
 
 @pytest.mark.slow

@@ -39,8 +39,8 @@ def test_manifest_round_trips_and_leaves_later_stages_empty():
     assert data["verification"] is None and data["nix"] is None and data["crates"] == []
     assert data["objects"][0]["programs"][0] == {"symbol": "drop_syn", "section": "xdp", "name": "drop-syn", "kind": "xdp",
                                                  "attach": None, "direction": None}
-    assert data["toolchain"] == {"compiler": "clang version 19.1.0", "llvm_version": None, "linker": "clang",
-                                 "target_cpu": "v3", "cargo": None, "flags": ["-O2"]}
+    assert data["toolchain"] == {"compiler": "clang version 19.1.0", "compiler_choice": None, "llvm_version": None,
+                                 "linker": "clang", "target_cpu": "v3", "cargo": None, "flags": ["-O2"]}
     assert manifest.Manifest.model_validate(data) == sample()
 
 

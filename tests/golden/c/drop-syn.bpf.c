@@ -24,7 +24,7 @@ static __always_inline void __add_syn_drops(__u32 key, __u64 delta)
     __u32 k = key;
     __u64 *slot = bpf_map_lookup_elem(&syn_drops, &k);
     if (slot)
-        __sync_fetch_and_add(slot, delta);
+        __atomic_fetch_add(slot, delta, __ATOMIC_RELAXED);
 }
 
 static __always_inline void *__l3(void *__data, void *__data_end, __u16 *__proto_out)

@@ -40,7 +40,7 @@ static __always_inline void __add_calls(__u32 key, __s64 delta)
         slot = bpf_map_lookup_elem(&calls, &k);
     }
     if (slot)
-        __sync_fetch_and_add(slot, delta);
+        __atomic_fetch_add(slot, delta, __ATOMIC_RELAXED);
 }
 
 SEC("kprobe/do_sys_openat2")

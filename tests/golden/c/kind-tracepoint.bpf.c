@@ -22,7 +22,7 @@ static __always_inline void __add_per_uid(__u32 key, __u64 delta)
     __u32 k = key;
     __u64 *slot = bpf_map_lookup_elem(&per_uid, &k);
     if (slot)
-        __sync_fetch_and_add(slot, delta);
+        __atomic_fetch_add(slot, delta, __ATOMIC_RELAXED);
 }
 
 SEC("tracepoint/syscalls/sys_enter_execve")

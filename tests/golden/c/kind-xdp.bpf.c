@@ -29,7 +29,7 @@ static __always_inline void __add_seen(__u32 key, __u64 delta)
         slot = bpf_map_lookup_elem(&seen, &k);
     }
     if (slot)
-        __sync_fetch_and_add(slot, delta);
+        __atomic_fetch_add(slot, delta, __ATOMIC_RELAXED);
 }
 
 static __always_inline void *__parse_eth(void *__data, void *__data_end)

@@ -42,7 +42,7 @@ static __always_inline void __add_a(__u32 key, __s64 delta)
     __u32 k = key;
     __s64 *slot = bpf_map_lookup_elem(&a, &k);
     if (slot)
-        __sync_fetch_and_add(slot, delta);
+        __atomic_fetch_add(slot, delta, __ATOMIC_RELAXED);
 }
 
 static __always_inline void __add_pca(__u32 key, __u8 delta)

@@ -56,7 +56,7 @@ static __always_inline void __add_pch(__u8 key, __s32 delta)
         slot = bpf_map_lookup_elem(&pch, &k);
     }
     if (slot)
-        __sync_fetch_and_add(slot, delta);
+        __atomic_fetch_add(slot, delta, __ATOMIC_RELAXED);
 }
 
 static __always_inline void __delete_h(__u64 key)

@@ -29,7 +29,7 @@ static __always_inline void __add_port_packets(__u16 key, __u64 delta)
         slot = bpf_map_lookup_elem(&port_packets, &k);
     }
     if (slot)
-        __sync_fetch_and_add(slot, delta);
+        __atomic_fetch_add(slot, delta, __ATOMIC_RELAXED);
 }
 
 static __always_inline void *__l3(void *__data, void *__data_end, __u16 *__proto_out)

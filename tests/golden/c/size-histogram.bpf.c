@@ -24,7 +24,7 @@ static __always_inline void __add_size_buckets(__u32 key, __u64 delta)
     __u32 k = key;
     __u64 *slot = bpf_map_lookup_elem(&size_buckets, &k);
     if (slot)
-        __sync_fetch_and_add(slot, delta);
+        __atomic_fetch_add(slot, delta, __ATOMIC_RELAXED);
 }
 
 SEC("cgroup_skb/egress")
