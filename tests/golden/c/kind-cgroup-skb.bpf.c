@@ -82,6 +82,7 @@ static __always_inline long __parse_tcp_l3_skb(struct __sk_buff *ctx, long __l3p
             return -1;
         __u8 __v5 = ((__u8)((__load8_skb(ctx, __q + 0)) & 0xf));
         long __p = __q + __v5 * 4;
+        asm volatile("" : "+r"(__p));
         if (!__has_skb(ctx, __p + 20))
             return -1;
         return __p;

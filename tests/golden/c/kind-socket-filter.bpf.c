@@ -68,6 +68,7 @@ static __always_inline long __parse_udp_l3_net(struct __sk_buff *ctx, long __l3p
             return -1;
         __u8 __v5 = ((__u8)((__load8_net(ctx, __q + 0)) & 0xf));
         long __p = __q + __v5 * 4;
+        asm volatile("" : "+r"(__p));
         if (!__has_net(ctx, __p + 8))
             return -1;
         return __p;
