@@ -1,0 +1,903 @@
+"""Hostile and careless command lines against the tatara-build CLI, each in a
+sandbox of its own (own cwd, own $XDG_CACHE_HOME): prints one row per case
+with the exit code, whether a traceback showed, and whether what must
+survive survived. The issue-12 before/after table comes from this script.
+
+    .venv/bin/python bench/hostile.py            # all cases (VM ones too)
+    .venv/bin/python bench/hostile.py --no-vm    # without QEMU boots
+    .venv/bin/python bench/hostile.py o-dot o-empty   # by name
+
+Kernels are hard-linked from ~/.cache/tatara-build/kernels (or
+$TATARA_KERNEL_SEED) when present, else each VM case downloads its own.
+Every tampering writes a new file and renames it, so no link is edited.
+Runs as root where it can (mknod, mounts); a case it cannot set up is
+reported as `skip`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import glob
+import hashlib
+import json
+import os
+import shutil
+import signal
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE = REPO / "examples" / "drop-syn.tlisp"
+OTHER = REPO / "examples" / "port-counter.tlisp"
+SEED = Path(os.environ.get("TATARA_KERNEL_SEED") or Path.home() / ".cache/tatara-build/kernels")
+CLI = [sys.executable, "-m", "tatara_build"]
+UNDER_TEST = Path(os.environ.get("TATARA_UNDER_TEST") or REPO)  # a checkout to run instead of this one
+
+
+@dataclass
+class Result:
+    code: int | str
+    traceback: bool
+    verdict: str  # "ok" when what must hold held, else what went wrong
+    stdout: str = ""
+    stderr: str = ""
+
+
+class Sandbox:
+    def __init__(self, root: Path):
+        self.root = root
+        self.cwd = root / "work"
+        self.cwd.mkdir(parents=True)
+        self.cache = root / "cache"
+        self.env = dict(os.environ, XDG_CACHE_HOME=str(self.cache), PYTHONPATH=str(UNDER_TEST))
+        self.env.pop("TATARA_VM_ACCEL", None)
+        self.tmp = root / "tmp"  # the CLI's $TMPDIR: what it leaves there is its own
+        self.tmp.mkdir()
+        self.env["TMPDIR"] = str(self.tmp)
+
+    def source(self, name: str = "drop-syn.tlisp", text: str | None = None, where: Path | None = None) -> Path:
+        path = (where or self.cwd) / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(EXAMPLE.read_text() if text is None else text, newline="")
+        return path
+
+    def kernels(self) -> None:
+        dest = self.cache / "tatara-build" / "kernels"
+        if SEED.is_dir() and not dest.exists():
+            shutil.copytree(SEED, dest, copy_function=os.link)
+
+    def run(self, *args: str, env: dict | None = None, timeout: float = 300, stdin=subprocess.DEVNULL) -> Result:
+        """The CLI in a session of its own: on timeout the whole session is killed."""
+        proc = subprocess.Popen([*CLI, *args], cwd=self.cwd, env=env or self.env, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, text=True, stdin=stdin, errors="replace",
+                                start_new_session=True)
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            kill_session(proc.pid)
+            stdout, stderr = proc.communicate()
+            return Result("hang", False, f"no answer within {timeout:.0f} s", stdout, stderr)
+        kill_session(proc.pid)  # whatever it left running
+        return Result(proc.returncode, "Traceback" in stderr + stdout, "ok", stdout, stderr)
+
+
+def kill_session(sid: int) -> list[str]:
+    """Kill every process still in session `sid`; returns what was found."""
+    out = subprocess.run(["ps", "-s", str(sid), "-o", "pid=,args="], capture_output=True, text=True).stdout
+    found = [line.strip() for line in out.splitlines() if line.strip()]
+    for line in found:
+        try:
+            os.kill(int(line.split()[0]), signal.SIGKILL)
+        except (ProcessLookupError, ValueError):
+            pass
+    return found
+
+
+def tree_digest(path: Path) -> str:
+    digest = hashlib.sha256()
+    if path.is_symlink() or not path.exists():
+        return f"link:{os.readlink(path)}" if path.is_symlink() else "absent"
+    if path.is_file():
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    for p in sorted(path.rglob("*")):
+        digest.update(str(p.relative_to(path)).encode())
+        if p.is_file() and not p.is_symlink():
+            digest.update(p.read_bytes())
+    return digest.hexdigest()
+
+
+def victim_dir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "precious.txt").write_text("the user's own data\n")
+    (path / ".git").mkdir(exist_ok=True)
+    (path / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    return path
+
+
+def expect(result: Result, codes: tuple[int, ...], **intact: tuple[Path, str]) -> Result:
+    problems = []
+    if result.code not in codes:
+        problems.append(f"exit {result.code}, want {'/'.join(map(str, codes))}")
+    if result.traceback:
+        problems.append("traceback")
+    for what, (path, before) in intact.items():
+        if tree_digest(path) != before:
+            problems.append(f"{what} changed")
+    result.verdict = "ok" if not problems else "; ".join(problems)
+    return result
+
+
+def snap(path: Path) -> tuple[Path, str]:
+    return path, tree_digest(path)
+
+
+def leftovers(directory: Path, since: set[str]) -> list[str]:
+    return sorted(set(glob.glob(str(directory / ".*tmp-*")) + glob.glob(str(directory / ".*old-*"))) - since)
+
+
+# --- OUT ownership -----------------------------------------------------------
+
+def o_dot(sb: Sandbox) -> Result:
+    victim_dir(sb.cwd)
+    src = sb.source()
+    before = snap(sb.cwd)
+    return expect(sb.run("build", src.name, "--backend", "c", "-o", "."), (2,), cwd=before)
+
+
+def o_empty(sb: Sandbox) -> Result:
+    victim_dir(sb.cwd)
+    src = sb.source()
+    before = snap(sb.cwd)
+    return expect(sb.run("build", src.name, "--backend", "c", "-o", ""), (2,), cwd=before)
+
+
+def o_source_dir(sb: Sandbox) -> Result:
+    proj = victim_dir(sb.cwd / "proj")
+    src = sb.source(where=proj)
+    before = snap(proj)
+    return expect(sb.run("build", str(src), "--backend", "c", "-o", "proj"), (2,), project=before)
+
+
+def o_parent(sb: Sandbox) -> Result:
+    inner = sb.cwd / "a" / "b"
+    inner.mkdir(parents=True)
+    victim_dir(sb.cwd / "a")
+    src = sb.source(where=sb.cwd)
+    before = snap(sb.cwd / "a")
+    proc = subprocess.run([*CLI, "build", str(src), "--backend", "c", "-o", ".."], cwd=inner, env=sb.env,
+                          capture_output=True, text=True)
+    r = Result(proc.returncode, "Traceback" in proc.stderr, "ok", proc.stdout, proc.stderr)
+    return expect(r, (2,), parent=before)
+
+
+def o_source_file(sb: Sandbox) -> Result:
+    src = sb.source()
+    before = snap(src)
+    return expect(sb.run("build", src.name, "--backend", "c", "-o", src.name), (2,), source=before)
+
+
+def o_file(sb: Sandbox) -> Result:
+    src = sb.source()
+    notes = sb.cwd / "notes.txt"
+    notes.write_text("keep me\n")
+    before = snap(notes)
+    return expect(sb.run("build", src.name, "--backend", "c", "-o", "notes.txt"), (2,), file=before)
+
+
+def o_chardev(sb: Sandbox) -> Result | None:
+    src = sb.source()
+    dev = sb.cwd / "null"
+    try:
+        os.mknod(dev, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except OSError:
+        return None
+    r = sb.run("build", src.name, "--backend", "c", "-o", "null")
+    r = expect(r, (2,))
+    if not (dev.exists() and stat.S_ISCHR(dev.stat().st_mode)):
+        r.verdict = (r.verdict if r.verdict != "ok" else "") + " device node gone"
+    return r
+
+
+def o_symlink(sb: Sandbox) -> Result:
+    src = sb.source()
+    target = victim_dir(sb.root / "elsewhere")
+    (sb.cwd / "link").symlink_to(target)
+    before = snap(target)
+    return expect(sb.run("build", src.name, "--backend", "c", "-o", "link"), (2,), target=before,
+                  link=snap(sb.cwd / "link"))
+
+
+def o_default_symlink(sb: Sandbox) -> Result:
+    src = sb.source()
+    target = victim_dir(sb.root / "elsewhere")
+    (sb.cwd / "out").symlink_to("../elsewhere")
+    before = snap(target)
+    return expect(sb.run("build", src.name, "--backend", "c"), (2,), target=before)
+
+
+def o_user_dir(sb: Sandbox) -> Result:
+    src = sb.source()
+    user = victim_dir(sb.cwd / "results")
+    before = snap(user)
+    return expect(sb.run("build", src.name, "--backend", "c", "-o", "results"), (2,), dir=before)
+
+
+def o_manifest_not_ours(sb: Sandbox) -> Result:
+    """A directory with someone else's manifest.json (a list) is not ours."""
+    src = sb.source()
+    user = victim_dir(sb.cwd / "out")
+    (user / "manifest.json").write_text("[1, 2, 3]\n")
+    before = snap(user)
+    return expect(sb.run("build", src.name, "--backend", "c"), (2,), dir=before)
+
+
+def o_rebuild(sb: Sandbox) -> Result:
+    """Our own previous output is replaced (exit 0 twice)."""
+    src = sb.source()
+    first = sb.run("build", src.name, "--backend", "c")
+    if first.code != 0:
+        return expect(first, (0,))
+    return expect(sb.run("build", src.name, "--backend", "c"), (0,))
+
+
+def o_root(sb: Sandbox) -> Result:
+    src = sb.source()
+    since = set(glob.glob("/.*tmp-*") + glob.glob("/.*old-*"))
+    r = expect(sb.run("build", str(src), "--backend", "c", "-o", "/"), (2, 3))
+    left = leftovers(Path("/"), since)
+    for path in left:  # what main left behind in / (its own temp dirs only)
+        shutil.rmtree(path, ignore_errors=True)
+    if left:
+        r.verdict = ("" if r.verdict == "ok" else r.verdict + "; ") + f"left {left}"
+    return r
+
+
+def o_proc(sb: Sandbox) -> Result:
+    src = sb.source()
+    return expect(sb.run("build", str(src), "--backend", "c", "-o", "/proc/tatara-x"), (3,))
+
+
+def o_readonly(sb: Sandbox) -> Result | None:
+    src = sb.source()
+    ro = sb.cwd / "ro"
+    ro.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(ro)], capture_output=True).returncode:
+        return None
+    try:
+        r = expect(sb.run("build", src.name, "--backend", "c", "-o", "ro/out"), (3,))
+        if list(ro.iterdir()):
+            r.verdict += " leftovers"
+        return r
+    finally:
+        subprocess.run(["umount", str(ro)], capture_output=True)
+
+
+def o_unwritable_parent(sb: Sandbox) -> Result:
+    """A directory made read-only by mode (root ignores modes: then exit 0 is right)."""
+    src = sb.source()
+    locked = sb.cwd / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    r = sb.run("build", src.name, "--backend", "c", "-o", "locked/out")
+    locked.chmod(0o755)
+    return expect(r, (0,) if os.geteuid() == 0 else (3,))
+
+
+def emit_project(sb: Sandbox) -> Result:
+    src = sb.source()
+    proj = sb.cwd / "myproj"
+    (proj / "src").mkdir(parents=True)
+    (proj / "src" / "lib.rs").write_text("pub fn mine() {}\n")
+    (proj / "Cargo.toml").write_text('[package]\nname = "mine"\nversion = "0.1.0"\n')
+    before = snap(proj)
+    return expect(sb.run("emit", src.name, "--backend", "aya", "-o", "myproj"), (2,), project=before)
+
+
+def emit_c_user_dir(sb: Sandbox) -> Result:
+    src = sb.source()
+    user = victim_dir(sb.cwd / "gen")
+    (user / "drop-syn.bpf.c").write_text("/* my own hand-written program */\n")
+    before = snap(user)
+    return expect(sb.run("emit", src.name, "--backend", "c", "-o", "gen"), (2,), dir=before)
+
+
+def emit_empty_out(sb: Sandbox) -> Result:
+    victim_dir(sb.cwd)
+    src = sb.source()
+    before = snap(sb.cwd)
+    return expect(sb.run("emit", src.name, "--backend", "aya", "-o", ""), (2,), cwd=before)
+
+
+def emit_twice(sb: Sandbox) -> Result:
+    src = sb.source()
+    first = sb.run("emit", src.name, "--backend", "aya", "-o", "crate")
+    if first.code != 0:
+        return expect(first, (0,))
+    return expect(sb.run("emit", src.name, "--backend", "aya", "-o", "crate"), (0,))
+
+
+def emit_symlink(sb: Sandbox) -> Result:
+    src = sb.source()
+    target = victim_dir(sb.root / "elsewhere")
+    (sb.cwd / "gen").symlink_to(target)
+    before = snap(target)
+    return expect(sb.run("emit", src.name, "--backend", "c", "-o", "gen"), (2,), target=before)
+
+
+# --- caches ------------------------------------------------------------------
+
+def _cached_objects(sb: Sandbox) -> list[Path]:
+    return sorted((sb.cache / "tatara-build" / "objects").rglob("object.o"))
+
+
+def _rewrite(path: Path, data: bytes) -> None:
+    tmp = path.with_name(path.name + ".new")
+    tmp.write_bytes(data)
+    os.chmod(tmp, path.stat().st_mode)
+    tmp.rename(path)
+
+
+def _fresh_sha(sb: Sandbox, src: Path) -> str:
+    r = sb.run("build", src.name, "--backend", "c", "--no-cache", "-o", "fresh", "--json")
+    return json.loads(r.stdout)["objects"][0]["sha256"]
+
+
+def _served_sha(r: Result) -> str | None:
+    try:
+        return json.loads(r.stdout)["objects"][0]["sha256"]
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
+def cache_flip(sb: Sandbox) -> Result:
+    src = sb.source()
+    sb.run("build", src.name, "--backend", "c", "-o", "a")
+    (obj,) = _cached_objects(sb)
+    data = bytearray(obj.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    _rewrite(obj, bytes(data))
+    good = _fresh_sha(sb, src)
+    r = expect(sb.run("build", src.name, "--backend", "c", "-o", "b", "--json"), (0,))
+    if _served_sha(r) != good:
+        r.verdict = "served the corrupted object"
+    return r
+
+
+def cache_swap(sb: Sandbox) -> Result:
+    src = sb.source()
+    other = sb.source("port-counter.tlisp", OTHER.read_text())
+    sb.run("build", src.name, "--backend", "c", "-o", "a")
+    (obj,) = _cached_objects(sb)
+    sb.run("build", other.name, "--backend", "c", "-o", "o", "--no-cache")
+    _rewrite(obj, (sb.cwd / "o" / "port-counter.o").read_bytes())
+    good = _fresh_sha(sb, src)
+    r = expect(sb.run("build", src.name, "--backend", "c", "-o", "b", "--json"), (0,))
+    if _served_sha(r) != good:
+        r.verdict = "served another program's object"
+    return r
+
+
+def cache_truncated(sb: Sandbox) -> Result:
+    src = sb.source()
+    sb.run("build", src.name, "--backend", "c", "-o", "a")
+    (obj,) = _cached_objects(sb)
+    _rewrite(obj, obj.read_bytes()[:100])
+    good = _fresh_sha(sb, src)
+    r = expect(sb.run("build", src.name, "--backend", "c", "-o", "b", "--json"), (0,))
+    if r.verdict == "ok" and _served_sha(r) != good:
+        r.verdict = "served a truncated object"
+    return r
+
+
+def cache_meta_garbage(sb: Sandbox) -> Result:
+    src = sb.source()
+    sb.run("build", src.name, "--backend", "c", "-o", "a")
+    (obj,) = _cached_objects(sb)
+    (obj.parent / "meta.json").write_text("[not json")
+    return expect(sb.run("build", src.name, "--backend", "c", "-o", "b"), (0,))
+
+
+def probe_memo(sb: Sandbox) -> Result:
+    src = sb.source()
+    sb.run("build", src.name, "--backend", "c", "-o", "a", "--no-cache")
+    memo = sb.cache / "tatara-build" / "toolchain-probes.json"
+    data = json.loads(memo.read_text())
+    for k in data:  # the output, edited in place (a memo entry may be {"output": …, …})
+        if isinstance(data[k], dict):
+            data[k]["output"] = "Evil clang version 0.0.1 (fake)\n" + data[k]["output"]
+        elif data[k]:
+            data[k] = "Evil clang version 0.0.1 (fake)\n" + data[k]
+    memo.write_text(json.dumps(data))
+    r = expect(sb.run("build", src.name, "--backend", "c", "-o", "b", "--json", "--no-cache"), (0,))
+    if "Evil" in r.stdout:
+        r.verdict = "fake compiler recorded in the manifest"
+    return r
+
+
+def probe_memo_list(sb: Sandbox) -> Result:
+    src = sb.source()
+    memo = sb.cache / "tatara-build" / "toolchain-probes.json"
+    memo.parent.mkdir(parents=True)
+    memo.write_text("[1, 2]")
+    return expect(sb.run("build", src.name, "--backend", "c", "-o", "b"), (0,))
+
+
+def _vm_test(sb: Sandbox, src: Path, out: str = "t") -> Result:
+    return sb.run("test", src.name, "--backend", "c", "-o", out, "--json", "--accel", "tcg", timeout=400)
+
+
+def initramfs_edit(sb: Sandbox) -> Result:
+    sb.kernels()
+    src = sb.source()
+    first = _vm_test(sb, src)
+    if first.code != 0:
+        return expect(first, (0,))
+    (cpio,) = (sb.cache / "tatara-build" / "initramfs").glob("base-*.cpio")
+    data = cpio.read_bytes()
+    marker = b"#!/bin/sh\n"
+    at = data.find(marker)
+    # The guest's /init prints this and powers off before doing anything:
+    evil = b"#!/bin/sh\necho TAMPERED; poweroff -f\n#"
+    _rewrite(cpio, data[:at] + evil + data[at + len(evil):])
+    r = expect(_vm_test(sb, src, "t2"), (0,))
+    if "TAMPERED" in r.stdout + r.stderr or r.code == 5:
+        r.verdict = "booted the edited /init"
+    return r
+
+
+def vmlinux_swap(sb: Sandbox) -> Result:
+    sb.kernels()
+    src = sb.source()
+    homes = list((sb.cache / "tatara-build" / "kernels").glob("linux-image-6.1.*"))
+    if not homes:
+        first = _vm_test(sb, src)
+        if first.code != 0:
+            return expect(first, (0,))
+        homes = list((sb.cache / "tatara-build" / "kernels").glob("linux-image-6.1.*"))
+    home = homes[0]
+    fake = b"\x7fELF" + b"\0" * 4096  # not a kernel: a served fake never boots
+    _rewrite(home / "vmlinux", fake)
+    _rewrite(home / "vmlinux.sha256", (hashlib.sha256(fake).hexdigest() + "\n").encode())
+    return expect(_vm_test(sb, src), (0,))
+
+
+def vmlinuz_swap(sb: Sandbox) -> Result:
+    sb.kernels()
+    src = sb.source()
+    home = next((sb.cache / "tatara-build" / "kernels").glob("linux-image-6.1.*"), None)
+    if home is None:
+        return None
+    _rewrite(home / "vmlinuz", b"not a kernel")
+    return expect(_vm_test(sb, src), (0, 3))
+
+
+# --- signals -----------------------------------------------------------------
+
+def _processes() -> dict[int, tuple[int, str, str]]:
+    """pid -> (parent pid, state, command line)."""
+    out = subprocess.run(["ps", "-e", "-o", "pid=,ppid=,stat=,args="], capture_output=True, text=True).stdout
+    table = {}
+    for line in out.splitlines():
+        parts = line.split(None, 3)
+        if len(parts) >= 3:
+            table[int(parts[0])] = (int(parts[1]), parts[2], parts[3] if len(parts) > 3 else "")
+    return table
+
+
+def _descendants(pid: int) -> dict[int, str]:
+    """Every live (non-zombie) process below `pid`, with its command line."""
+    table = _processes()
+    found: dict[int, str] = {}
+    frontier = [pid]
+    while frontier:
+        parent = frontier.pop()
+        for child, (ppid, state, args) in table.items():
+            if ppid == parent and child not in found:
+                if not state.startswith("Z"):
+                    found[child] = args
+                frontier.append(child)
+    return found
+
+
+def _alive(pids: dict[int, str]) -> list[str]:
+    table = _processes()
+    return [f"{pid} {args[:60]}" for pid, args in pids.items()
+            if pid in table and not table[pid][1].startswith("Z") and table[pid][2] == args]
+
+
+def _signal_case(sb: Sandbox, args: list[str], sig: int, wait_for: str, want: int, *, patience: float = 240) -> Result:
+    """Start the CLI, wait until `wait_for` runs below it, send `sig` to the
+    CLI alone (as `kill PID` would), then look for survivors among every
+    process that was below it, for temp dirs and for a changed OUT."""
+    out_before = snap(sb.cwd / "out")
+    tmp_before = set(glob.glob(str(sb.tmp / "*")))
+    proc = subprocess.Popen([*CLI, *args], cwd=sb.cwd, env=sb.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    deadline = time.monotonic() + patience
+    below: dict[int, str] = {}
+    while time.monotonic() < deadline and proc.poll() is None:
+        below = _descendants(proc.pid)
+        if any(wait_for in a for a in below.values()):
+            break
+        time.sleep(0.05)
+    else:
+        proc.kill()
+        proc.communicate()
+        for pid in _descendants(proc.pid):
+            os.kill(pid, signal.SIGKILL)
+        return Result("skip", False, f"never saw {wait_for!r} running")
+    time.sleep(0.5)
+    below |= _descendants(proc.pid)
+    proc.send_signal(sig)
+    try:
+        stdout, stderr = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        stdout, stderr = proc.communicate()
+        stderr += "\n(did not exit within 60 s of the signal)"
+    time.sleep(1.0)
+    survivors = _alive(below)
+    r = expect(Result(proc.returncode, "Traceback" in stderr, "ok", stdout, stderr), (want,), out=out_before)
+    problems = [] if r.verdict == "ok" else [r.verdict]
+    if survivors:
+        problems.append(f"survivors: {survivors[:3]}")
+        for line in survivors:
+            try:
+                os.kill(int(line.split()[0]), signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    left = sorted(set(glob.glob(str(sb.tmp / "*"))) - tmp_before)
+    left += leftovers(sb.cwd, set())
+    if left:
+        problems.append(f"left {left}")
+        for path in left:
+            shutil.rmtree(path, ignore_errors=True)
+    r.verdict = "; ".join(problems) or "ok"
+    return r
+
+
+def sig_test_qemu(sb: Sandbox, sig: int = signal.SIGTERM) -> Result:
+    sb.kernels()
+    src = sb.source()
+    sb.run("build", src.name, "--backend", "c")  # an OUT that must stay as it was
+    return _signal_case(sb, ["test", src.name, "--backend", "c", "--accel", "tcg"], sig, "qemu-system", 128 + sig)
+
+
+def sigint_test_qemu(sb: Sandbox) -> Result:
+    return sig_test_qemu(sb, signal.SIGINT)
+
+
+def sig_verify_qemu(sb: Sandbox) -> Result:
+    sb.kernels()
+    src = sb.source()
+    sb.run("build", src.name, "--backend", "c", "-o", "built")
+    shutil.copyfile(sb.cwd / "built" / "drop-syn.o", sb.cwd / "x.o")
+    return _signal_case(sb, ["verify", "x.o", "--accel", "tcg"], signal.SIGTERM, "qemu-system", 143)
+
+
+def sig_build_cargo(sb: Sandbox) -> Result:
+    src = sb.source()
+    sb.run("build", src.name, "--backend", "c")
+    return _signal_case(sb, ["build", src.name, "--backend", "aya", "--no-cache"], signal.SIGTERM, "rustc", 143)
+
+
+def sigint_build_clang(sb: Sandbox) -> Result:
+    src = sb.source()
+    sb.run("build", src.name, "--backend", "c")
+    # a slow clang: a wrapper that sleeps first, so the signal lands mid-compile
+    wrapper = sb.root / "slow-clang"
+    wrapper.write_text(f"#!/bin/sh\nsleep 30\nexec {shutil.which('clang')} \"$@\"\n")
+    wrapper.chmod(0o755)
+    return _signal_case(sb, ["build", src.name, "--backend", "c", "--no-cache", "--clang", str(wrapper)],
+                        signal.SIGINT, "sleep 30", 130)
+
+
+# --- bad inputs --------------------------------------------------------------
+
+def in_dev_zero(sb: Sandbox) -> Result:
+    return expect(sb.run("build", "/dev/zero", "--backend", "c", timeout=30), (2,))
+
+
+def in_fifo(sb: Sandbox) -> Result:
+    os.mkfifo(sb.cwd / "pipe.tlisp")
+    return expect(sb.run("check", "pipe.tlisp", timeout=30), (2,))
+
+
+def in_dir(sb: Sandbox) -> Result:
+    (sb.cwd / "d.tlisp").mkdir()
+    return expect(sb.run("build", "d.tlisp", "--backend", "c"), (2,))
+
+
+def in_missing(sb: Sandbox) -> Result:
+    return expect(sb.run("build", "nope.tlisp", "--backend", "c"), (2,))
+
+
+def in_huge(sb: Sandbox) -> Result:
+    big = sb.cwd / "big.tlisp"
+    with big.open("w") as f:
+        f.write(";" + "x" * (64 << 20) + "\n")
+    r = expect(sb.run("check", "big.tlisp", timeout=120), (1, 2))
+    if r.verdict == "ok" and "size" not in r.stderr and "large" not in r.stderr:
+        r.verdict = "no size message"
+    return r
+
+
+def _bad_option(*args: str, need_src: bool = True, code: int = 2):
+    def case(sb: Sandbox) -> Result:
+        src = sb.source()
+        if args[0] == "verify":
+            sb.kernels()
+            sb.run("build", src.name, "--backend", "c")
+            return expect(sb.run(*args, timeout=60), (code,))
+        return expect(sb.run(args[0], src.name, *args[1:], timeout=60), (code,))
+    return case
+
+
+def dash_name(sb: Sandbox) -> Result:
+    sb.source("-x.tlisp")
+    r = expect(sb.run("build", "--backend", "c", "-o", "out", "--", "-x.tlisp"), (0,))
+    return r
+
+
+def dash_name_aya(sb: Sandbox) -> Result:
+    sb.source("-x.tlisp")
+    return expect(sb.run("build", "--backend", "aya", "-o", "out", "--", "-x.tlisp", timeout=600), (0, 3))
+
+
+def _empty_program(text: str, command: str = "build"):
+    def case(sb: Sandbox) -> Result:
+        sb.source("e.tlisp", text)
+        args = [command, "e.tlisp"] + (["--backend", "c"] if command in ("build", "test") else [])
+        return expect(sb.run(*args, timeout=120), (1,))
+    return case
+
+
+# --- --json ------------------------------------------------------------------
+
+def _one_json(r: Result) -> bool:
+    try:
+        json.loads(r.stdout)
+        return True
+    except ValueError:
+        return False
+
+
+def _json_case(*args: str, code: int, setup: Callable[[Sandbox], None] | None = None, env_patch: dict | None = None):
+    def case(sb: Sandbox) -> Result:
+        sb.source()
+        if setup:
+            setup(sb)
+        env = dict(sb.env, **(env_patch or {}))
+        r = expect(sb.run(*args, env=env, timeout=120), (code,))
+        if not _one_json(r):
+            r.verdict = ("" if r.verdict == "ok" else r.verdict + "; ") + "stdout is not one JSON document"
+        return r
+    return case
+
+
+def _bad_source(sb: Sandbox) -> None:
+    sb.source("bad.tlisp", "(defbpf-map x :kind :nope)\n")
+
+
+def _manifest_list(sb: Sandbox) -> None:
+    sb.run("build", "drop-syn.tlisp", "--backend", "c")
+    (sb.cwd / "out" / "manifest.json").write_text("[1, 2]")
+
+
+def no_path(sb: Sandbox) -> Result:
+    src = sb.source()
+    env = dict(sb.env, PATH="")
+    return expect(sb.run("build", src.name, "--backend", "c", env=env), (3,))
+
+
+def no_path_test(sb: Sandbox) -> Result:
+    sb.kernels()
+    src = sb.source()
+    env = dict(sb.env, PATH="")
+    return expect(sb.run("test", src.name, "--backend", "c", env=env), (3,))
+
+
+def verify_manifest_list(sb: Sandbox) -> Result:
+    sb.kernels()
+    src = sb.source()
+    sb.run("build", src.name, "--backend", "c")
+    (sb.cwd / "out" / "manifest.json").write_text("[1, 2]")
+    return expect(sb.run("verify", "out/drop-syn.o", "--accel", "tcg", timeout=400), (0,))
+
+
+# --- error rendering ---------------------------------------------------------
+
+def _caret(text: str, want_line: str):
+    def case(sb: Sandbox) -> Result:
+        sb.source("c.tlisp", text)
+        r = expect(sb.run("check", "c.tlisp"), (1,))
+        shown = [l for l in r.stderr.splitlines() if " | " in l]
+        if not shown or want_line not in shown[0]:
+            r.verdict = f"caret on {shown[:1]}"
+        return r
+    return case
+
+
+def control_chars(sb: Sandbox) -> Result:
+    sb.source("c.tlisp", "(defbpf-map \x1b[31mred\x07 :kind :array)\n")
+    r = expect(sb.run("check", "c.tlisp"), (1,))
+    if any(c in r.stderr for c in "\x1b\x07"):
+        r.verdict = "raw control characters on the terminal"
+    return r
+
+
+def huge_token(sb: Sandbox) -> Result:
+    sb.source("t.tlisp", "(defbpf-map " + "a" * (1 << 20) + " :kind :array)\n")
+    r = expect(sb.run("check", "t.tlisp"), (1,))
+    if len(r.stderr) > 20_000:
+        r.verdict = f"message of {len(r.stderr)} characters"
+    return r
+
+
+# --- names -------------------------------------------------------------------
+
+PROGRAM = """(defbpf-map {map} :kind :array :key u32 :value u64 :max-entries 1)
+(defbpf-program {prog} :kind :xdp :attach (:target "eth0") :license "GPL" :uses-maps ({map}))
+(bpf-fn {prog} ({ctx}) (let (({var} (u64 1))) (map-add {map} 0 {var})) (return :xdp-pass))
+"""
+
+
+def _name_case(backend: str, **names: str):
+    values = dict(map="hits", prog="pass", ctx="ctx", var="n") | names
+
+    def case(sb: Sandbox) -> Result:
+        sb.source("n.tlisp", PROGRAM.format(**values))
+        check = sb.run("check", "n.tlisp")
+        if check.code == 1:
+            return expect(check, (1,))
+        built = sb.run("build", "n.tlisp", "--backend", backend, timeout=600)
+        r = expect(built, (0,))
+        if r.verdict != "ok":
+            r.verdict = f"check passed, build exit {built.code}"
+        return r
+    return case
+
+
+def long_name_vm(sb: Sandbox) -> Result:
+    sb.kernels()
+    sb.source("n.tlisp", PROGRAM.format(map="a-map-name-longer-than-fifteen", prog="pass", ctx="ctx", var="n"))
+    check = sb.run("check", "n.tlisp")
+    if check.code == 1:
+        return expect(check, (1,))
+    r = sb.run("test", "n.tlisp", "--backend", "c", "--accel", "tcg", timeout=400)
+    r = expect(r, (0,))
+    r.verdict = f"check passed, test exit {r.code}" if r.code else r.verdict
+    return r
+
+
+CASES: dict[str, tuple[Callable[[Sandbox], Result | None], bool]] = {
+    "o-dot": (o_dot, False),
+    "o-empty": (o_empty, False),
+    "o-source-dir": (o_source_dir, False),
+    "o-parent-of-cwd": (o_parent, False),
+    "o-source-file": (o_source_file, False),
+    "o-existing-file": (o_file, False),
+    "o-char-device": (o_chardev, False),
+    "o-symlink-to-dir": (o_symlink, False),
+    "o-default-out-symlink": (o_default_symlink, False),
+    "o-user-dir": (o_user_dir, False),
+    "o-foreign-manifest": (o_manifest_not_ours, False),
+    "o-own-previous-output": (o_rebuild, False),
+    "o-root": (o_root, False),
+    "o-proc": (o_proc, False),
+    "o-readonly-mount": (o_readonly, False),
+    "o-mode-555-parent": (o_unwritable_parent, False),
+    "emit-aya-into-project": (emit_project, False),
+    "emit-c-into-user-dir": (emit_c_user_dir, False),
+    "emit-o-empty": (emit_empty_out, False),
+    "emit-own-previous": (emit_twice, False),
+    "emit-symlink": (emit_symlink, False),
+    "cache-object-flipped-byte": (cache_flip, False),
+    "cache-object-swapped": (cache_swap, False),
+    "cache-object-truncated": (cache_truncated, False),
+    "cache-meta-garbage": (cache_meta_garbage, False),
+    "probe-memo-edited": (probe_memo, False),
+    "probe-memo-a-list": (probe_memo_list, False),
+    "initramfs-init-edited": (initramfs_edit, True),
+    "vmlinux-replaced-with-sidecar": (vmlinux_swap, True),
+    "vmlinuz-replaced": (vmlinuz_swap, True),
+    "sigterm-test-in-qemu": (sig_test_qemu, True),
+    "sigint-test-in-qemu": (sigint_test_qemu, True),
+    "sigterm-verify-in-qemu": (sig_verify_qemu, True),
+    "sigterm-build-in-cargo": (sig_build_cargo, False),
+    "sigint-build-in-clang": (sigint_build_clang, False),
+    "input-dev-zero": (in_dev_zero, False),
+    "input-fifo": (in_fifo, False),
+    "input-directory": (in_dir, False),
+    "input-missing": (in_missing, False),
+    "input-64mb": (in_huge, False),
+    "timeout-0": (_bad_option("test", "--timeout", "0"), False),
+    "timeout-neg": (_bad_option("test", "--timeout", "-5"), False),
+    "timeout-nan": (_bad_option("test", "--timeout", "nan"), False),
+    "timeout-inf": (_bad_option("test", "--timeout", "inf"), False),
+    "accel-unknown": (_bad_option("test", "--accel", "warp"), False),
+    "verify-accel-unknown": (_bad_option("verify", "out/drop-syn.o", "--accel", "warp"), False),
+    "verify-max-insns-0": (_bad_option("verify", "out/drop-syn.o", "--max-insns", "0"), False),
+    "verify-max-insns-neg": (_bad_option("verify", "out/drop-syn.o", "--max-insns", "-3"), False),
+    "cpu-unknown": (_bad_option("build", "--backend", "c", "--cpu", "v9; rm -rf"), False),
+    "file-named-dash-c": (dash_name, False),
+    "file-named-dash-aya": (dash_name_aya, False),
+    "empty-program-build": (_empty_program(""), False),
+    "comment-only-build": (_empty_program(";; nothing here\n"), False),
+    "cr-only-comment-build": (_empty_program(";; a\r(defbpf-map x :kind :array)\r"), False),
+    "empty-program-test": (_empty_program("", "test"), False),
+    "json-usage-error": (_json_case("build", "drop-syn.tlisp", "--json", "--bogus", code=2), False),
+    "json-missing-file": (_json_case("build", "nope.tlisp", "--json", code=2), False),
+    "json-dir-input": (_json_case("build", ".", "--json", code=2), False),
+    "json-ir-bad-source": (_json_case("ir", "bad.tlisp", "--json", code=1, setup=_bad_source), False),
+    "json-check-bad-source": (_json_case("check", "bad.tlisp", "--json", code=1, setup=_bad_source), False),
+    "json-emit-bad-source": (_json_case("emit", "bad.tlisp", "--json", "-o", "e", code=1, setup=_bad_source), False),
+    "json-build-bad-source": (_json_case("build", "bad.tlisp", "--json", "--backend", "c", code=1,
+                                         setup=_bad_source), False),
+    "json-empty-path": (_json_case("build", "drop-syn.tlisp", "--json", "--backend", "c", code=3,
+                                   env_patch={"PATH": ""}), False),
+    "json-o-root": (_json_case("build", "drop-syn.tlisp", "--json", "--backend", "c", "-o", "/", code=2), False),
+    "json-o-proc": (_json_case("build", "drop-syn.tlisp", "--json", "--backend", "c", "-o", "/proc/x", code=3),
+                    False),
+    "json-test-manifest-list": (_json_case("build", "drop-syn.tlisp", "--json", "--backend", "c", code=2,
+                                           setup=_manifest_list), False),
+    "json-verify-missing": (_json_case("verify", "nope.o", "--json", code=2), False),
+    "json-schema-unknown": (_json_case("schema", "nope", "--json", code=2), False),
+    "empty-path-build": (no_path, False),
+    "empty-path-test": (no_path_test, True),
+    "verify-manifest-a-list": (verify_manifest_list, True),
+    "caret-after-formfeed": (_caret("\f\n(defbpf-map x :kind :nope)\n", "defbpf-map"), False),
+    "caret-after-u2028": (_caret(";; a\u2028b\n(defbpf-map x :kind :nope)\n", "defbpf-map"), False),
+    "caret-after-lone-cr": (_caret(";; a\rb\n(defbpf-map x :kind :nope)\n", "defbpf-map"), False),
+    "control-chars-escaped": (control_chars, False),
+    "1mb-token": (huge_token, False),
+    "name-tc-gen-c": (_name_case("c", map="tc-gen"), False),
+    "name-offsetof-c": (_name_case("c", var="offsetof"), False),
+    "name-barrier-var-c": (_name_case("c", var="barrier-var"), False),
+    "name-license-aya": (_name_case("aya", map="license"), False),
+    "name-panic-aya": (_name_case("aya", prog="panic"), False),
+    "name-let-ctx-c": (_name_case("c", ctx="ctx", var="ctx"), False),
+    "name-let-ctx-aya": (_name_case("aya", ctx="c", var="ctx"), False),
+    "name-long-map-vm": (long_name_vm, True),
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("names", nargs="*")
+    parser.add_argument("--no-vm", action="store_true")
+    parser.add_argument("--json", action="store_true", help="one JSON object per case")
+    args = parser.parse_args()
+    names = args.names or [n for n, (_, vm) in CASES.items() if not (vm and args.no_vm)]
+    bad = 0
+    with tempfile.TemporaryDirectory(prefix="hostile-") as base:
+        for name in names:
+            fn, _ = CASES[name]
+            sb = Sandbox(Path(base) / name)
+            started = time.monotonic()
+            try:
+                result = fn(sb)
+            except Exception as err:  # the harness's own failure: say so
+                result = Result("harness", False, f"{type(err).__name__}: {err}")
+            result = result or Result("skip", False, "cannot set up here")
+            bad += result.verdict != "ok" and result.code != "skip"
+            row = {"case": name, "exit": result.code, "traceback": result.traceback, "verdict": result.verdict,
+                   "seconds": round(time.monotonic() - started, 1)}
+            print(json.dumps(row) if args.json else
+                  f"{name:32} exit {str(result.code):>7}  {'TRACEBACK ' if result.traceback else ''}{result.verdict}",
+                  flush=True)
+            for path in sb.root.rglob("*"):  # let the temp dir go even after chmods
+                if path.is_dir() and not path.is_symlink():
+                    path.chmod(0o755)
+    print(f"{len(names)} cases, {bad} not holding")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
