@@ -33,30 +33,72 @@ class Diagnostic:
     notes: list[str] = field(default_factory=list)
 
     def render(self, source: str | None = None) -> str:
-        where = f"{self.span}: " if self.span else ""
-        out = [f"{where}error: {self.message}"]
+        where = f"{visible(str(self.span))}: " if self.span else ""
+        out = [f"{where}error: {shorten(visible(self.message))}"]
         if self.span is not None:
             text = source if source is not None else _read(self.span.file)
-            lines = text.splitlines() if text is not None else []
+            # The reader ends lines at \n only; so does the line shown here
+            # (splitlines would also split at \r, \f, U+2028, …).
+            lines = text.split("\n") if text is not None else []
             if 0 < self.span.line <= len(lines):
                 line = lines[self.span.line - 1]
+                start = max(0, self.span.col - 1 - CONTEXT_BEFORE)  # a window around a long line
+                shown = line[start : self.span.col - 1 + CONTEXT_AFTER]
+                prefix = line[start : self.span.col - 1]
                 width = (
                     self.span.end_col - self.span.col
                     if self.span.end_line == self.span.line
                     else len(line) - self.span.col + 1
                 )
+                width = max(1, min(width, len(shown) - len(prefix)))
                 gutter = f"{self.span.line:>4} | "
-                out.append(f"{gutter}{line}")
+                lead, tail = ("…" if start else ""), ("…" if len(line) > start + len(shown) else "")
+                out.append(f"{gutter}{lead}{visible(shown)}{tail}")
                 # Keep tabs in the padding so the caret lines up under them.
-                pad = "".join(c if c == "\t" else " " for c in line[: self.span.col - 1])
-                out.append(" " * len(gutter) + pad + "^" + "~" * max(0, width - 1))
-        out += [f"  note: {n}" for n in self.notes]
+                pad = "".join(c if c == "\t" else " " * len(visible(c)) for c in prefix)
+                underlined = sum(len(visible(c)) for c in line[self.span.col - 1 : self.span.col - 1 + width])
+                out.append(" " * (len(gutter) + len(lead)) + pad + "^" + "~" * max(0, underlined - 1))
+        out += [f"  note: {shorten(visible(n))}" for n in self.notes]
         return "\n".join(out)
+
+
+# How much of a long source line is shown around the error, in characters.
+CONTEXT_BEFORE = 60
+CONTEXT_AFTER = 120
+LONGEST_WORD = 120  # a longer run of non-blanks in a message is cut in the middle
+_INVISIBLE = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"}
+
+
+def visible(text: str) -> str:
+    """Control and format characters (ESC, BEL, \r, U+2028, bidi overrides)
+    escaped, so a source can never drive the terminal; \n and \t stay."""
+    import unicodedata
+
+    if text.isprintable():
+        return text
+    out = []
+    for c in text:
+        if c in "\n\t" or unicodedata.category(c) not in _INVISIBLE:
+            out.append(c)
+        else:
+            out.append(f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}" if ord(c) < 0x10000
+                       else f"\\U{ord(c):08x}")
+    return "".join(out)
+
+
+def shorten(text: str) -> str:
+    """A message quoting a 1 MB token shows its start and end, not all of it."""
+    import re
+
+    return re.sub(r"\S{%d,}" % (LONGEST_WORD + 1),
+                  lambda m: f"{m.group()[:LONGEST_WORD - 30]}…({len(m.group())} characters)…{m.group()[-20:]}",
+                  text)
 
 
 def _read(path: str) -> str | None:
     try:
-        return Path(path).read_text(encoding="utf-8", errors="replace")
+        with open(path, encoding="utf-8", errors="replace", newline="") as f:  # keep \r as the reader saw it
+            return f.read(1 << 24)
     except OSError:
         return None
 
@@ -83,7 +125,8 @@ class SourceError(TataraError):
 
 
 class UsageError(TataraError):
-    """A bad command-line value found after parsing (e.g. an unpinned --kernel)."""
+    """A command line that cannot be carried out as given (an output path that
+    is not ours, an option value out of range, an input that is no file, an unpinned --kernel)."""
 
     exit_code = ExitCode.USAGE
 

@@ -19,7 +19,7 @@ from . import backends, check, frontend, ir
 from .compile import BuildOptions, compile_generated, compile_into, compile_nix, outputs, staging, validate
 from .compile.manifest import Manifest
 from .compile.progress import Progress, make_progress
-from .errors import Diagnostic, ToolchainError
+from .errors import Diagnostic, SourceError, Span, ToolchainError
 
 
 def load_checked(source: Path, progress: Progress | None = None) -> ir.Module:
@@ -30,7 +30,7 @@ def load_checked(source: Path, progress: Progress | None = None) -> ir.Module:
         return check.check(module)
 
 
-def build(source: Path, out: Path, options: BuildOptions = BuildOptions(), progress: Progress | None = None,
+def build(source: Path, out: Path | str, options: BuildOptions = BuildOptions(), progress: Progress | None = None,
           module: ir.Module | None = None) -> Manifest:
     """Load, check, emit and compile one .tlisp file into OUT (`module`: already checked)."""
     progress = progress or make_progress()
@@ -48,12 +48,29 @@ def build(source: Path, out: Path, options: BuildOptions = BuildOptions(), progr
     return manifest
 
 
-def build_module(module: ir.Module, source: Path, out: Path, options: BuildOptions,
+def build_module(module: ir.Module, source: Path, out: Path | str, options: BuildOptions,
                  progress: Progress) -> Manifest:
-    with staging(out) as tmp:
+    require_something_to_build(module, Path(source))
+    with staging(out, (Path(source),)) as tmp:
         with progress.stage("emit", options.backend):
-            backends.emit(module, options.backend, tmp / "src")
+            backends.emit(module, options.backend, tmp / "src", mark=False)
         return compile_into(tmp, Path(source).stem, module.source_sha256, source.name, options, progress, module)
+
+
+def require_something_to_build(module: ir.Module, source: Path) -> None:
+    """An empty or all-comment file builds nothing: an error, not a green run."""
+    if module.programs or module.maps:
+        return
+    notes = []
+    try:
+        data = source.read_bytes()
+    except OSError:
+        data = b""
+    if b"\r" in data and b"\n" not in data:
+        notes.append("the file has CR-only line endings: only \\n ends a line, so a `;` comment runs to the "
+                     "end of the file; convert it to \\n line endings")
+    raise SourceError(Diagnostic(f"{source.name} defines no program and no map: nothing to build",
+                                 Span(file=str(source), line=1, col=1, end_line=1, end_col=1), notes))
 
 
 @dataclass

@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from .errors import RejectedError
+from .errors import RejectedError, ToolchainError
 from .vm.results import ProgramResult, Verification
 
 _OK = {"accepted": "[green]accepted[/]", "rejected": "[red]rejected[/]",
@@ -26,16 +26,27 @@ def merge_into_manifest(manifest: Path, matrix: Matrix) -> None:
     """Set `verification[kernel]` for each kernel run in an existing
     manifest.json (atomic replace). Results kept from earlier runs on other
     kernels stay only when they are about the same object bytes."""
-    data = json.loads(manifest.read_text())
+    try:
+        data = json.loads(manifest.read_text())
+    except (OSError, ValueError) as err:
+        raise ToolchainError(f"cannot update {manifest}: {getattr(err, 'strerror', None) or err}") from None
+    if not isinstance(data, dict) or "tatara_build_version" not in data:
+        raise ToolchainError(f"cannot update {manifest}: it is not a tatara-build manifest")
     digests = {o.sha256 for v in matrix.values() for o in v.objects}
-    earlier = data.get("verification") or {}
+    earlier = data.get("verification")
+    earlier = earlier if isinstance(earlier, dict) else {}
     kept = {name: v for name, v in earlier.items()
             if name not in matrix and isinstance(v, dict) and isinstance(v.get("objects"), list)
             and {o.get("sha256") for o in v["objects"]} == digests}
     data["verification"] = {**kept, **{name: v.model_dump(mode="json") for name, v in matrix.items()}}
     tmp = manifest.with_name(f".{manifest.name}.{os.getpid()}")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    tmp.replace(manifest)
+    try:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        tmp.replace(manifest)
+    except OSError as err:
+        raise ToolchainError(f"cannot update {manifest}: {err.strerror or err}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def render(v: Verification, console: Console | None = None) -> None:

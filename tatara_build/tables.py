@@ -502,6 +502,9 @@ def version_tuple(version: str) -> tuple[int, ...]:
 # BPF limits the checker enforces.
 STACK_LIMIT = 512
 MAX_LOOP_ITERATIONS = 1 << 16
+# A .tlisp source larger than this is refused before reading: real programs
+# are a few KB (the examples are < 3 KB); reading + checking 4 MiB takes ~2 s.
+MAX_SOURCE_BYTES = 4 << 20
 DEFAULT_MAX_INSNS = 1_000_000  # the kernel's own complexity limit
 EEXIST = 17  # errno of a BPF_NOEXIST insert that lost the race to another CPU
 

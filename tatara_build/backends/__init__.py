@@ -5,18 +5,16 @@ registers itself (base.DIALECTS); `dialects()` imports every module of this
 package, so a new backend is one new file.
 
 `emit(module, backend, out_dir)` writes into a temporary sibling directory
-and renames it into place, so a failure never leaves partial output."""
+and renames it into place, so a failure never leaves partial output; it
+replaces only a directory it generated before (tatara_build/outdir.py)."""
 
 from __future__ import annotations
 
-import os
 import pkgutil
-import shutil
-import tempfile
 from importlib import import_module
 from pathlib import Path
 
-from .. import ir
+from .. import ir, outdir
 from ..errors import TataraError
 from .base import DIALECTS, Generator, stem
 
@@ -46,24 +44,19 @@ def render(module: ir.Module, backend: str) -> dict[str, str]:
     return dialect(backend)(module).files()
 
 
-def emit(module: ir.Module, backend: str, out_dir: Path) -> list[Path]:
-    """Write the backend's files under out_dir; returns their paths. Files
-    of this backend already in out_dir are replaced as a whole."""
+def emit(module: ir.Module, backend: str, out_dir: Path | str, *, mark: bool = True) -> list[Path]:
+    """Write the backend's files as the whole of out_dir; returns their paths.
+    out_dir must be absent, empty or an earlier emit (its marker lists what
+    was generated there: outdir.EMIT); it is replaced as a whole, never
+    merged into, so none of the user's own files is ever overwritten.
+    `mark=False` (the build's OUT/src, owned by the build) writes no marker."""
     files = render(module, backend)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".tatara-emit-", dir=out_dir))
-    try:
+    with outdir.replacing(out_dir, outdir.EMIT, (Path(module.file),)) as staging:
         for rel, text in files.items():
             path = staging / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")
-        for top in sorted({Path(rel).parts[0] for rel in files}):
-            target = out_dir / top
-            if target.is_dir():
-                shutil.rmtree(target)
-            os.replace(staging / top, target)
-        written = [out_dir / rel for rel in sorted(files)]
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return written
+        if mark:
+            (staging / outdir.EMIT_MARKER).write_text(outdir.emit_marker(list(files)), encoding="utf-8")
+    final = outdir.canonical(out_dir)
+    return [final / rel for rel in sorted(files)]

@@ -5,7 +5,9 @@ Startup time is part of the interface (issue 18): `main` answers the hot
 command, `check FILE...` with plain file arguments, without importing typer,
 and the typer app with its stage modules is imported only when it is used.
 Every stage module imports its heavy dependencies (pydantic models, the
-backends, the VM, rich) inside the command that needs them."""
+backends, the VM, rich) inside the command that needs them. `main` turns
+every failure into one message and exit code (and, with --json, one JSON
+document); signals unwind (tatara_build/interrupts.py)."""
 
 from __future__ import annotations
 
@@ -22,13 +24,81 @@ def _load_app():
     return app
 
 
-def main() -> None:
-    from .fast import dispatch
+def main(argv: list[str] | None = None) -> None:
+    """The one place where anything that escapes a command becomes a message
+    and an exit code, never a traceback: usage errors (2), TataraErrors
+    (their code), signals (128 + N, tatara_build/interrupts.py), the
+    environment (OSError: 3) and our own bugs (3; the traceback only with
+    TATARA_DEBUG=1). With --json each of them is one JSON document on stdout."""
+    from .. import interrupts
 
-    code = dispatch(sys.argv[1:])
-    if code is not None:
-        sys.exit(code)
-    _load_app()()
+    args = sys.argv[1:] if argv is None else list(argv)
+    options = args[: args.index("--")] if "--" in args else args
+    json_mode = "--json" in options
+    interrupts.install()
+    sys.exit(_run(args, json_mode))
+
+
+def _run(args: list[str], json_mode: bool) -> int:
+    import os
+
+    from .. import interrupts
+    from ..errors import TataraError
+
+    def fail(code: int, message: str, diagnostics=()) -> int:
+        print(message, file=sys.stderr)
+        if json_mode:
+            import json
+
+            from .app import error_document
+
+            print(json.dumps(error_document(code, message, diagnostics), indent=2))
+        return code
+
+    try:
+        if not json_mode:  # the fast path prints no JSON documents
+            from .fast import dispatch
+
+            code = dispatch(args)
+            if code is not None:
+                return code
+        import typer
+        from typer import _click as click
+
+        from . import app as app_module
+
+        app_module.JSON_MODE = json_mode
+        command = typer.main.get_command(_load_app())
+        try:
+            result = command.main(args=args, prog_name="tatara-build", standalone_mode=False)
+        except click.exceptions.NoArgsIsHelpError as err:  # the help was shown
+            return fail(err.exit_code, "error: no command given") if json_mode else err.exit_code
+        except click.exceptions.ClickException as err:
+            return fail(err.exit_code, f"Usage: tatara-build {' '.join(args[:1])} …\nerror: {err.format_message()}\n"
+                                       "  (tatara-build --help, or tatara-build COMMAND --help)")
+        except typer.Exit as done:  # raised outside a command's own return path
+            return done.exit_code
+        except typer.Abort:
+            return fail(130, "tatara-build: aborted")
+        return result if isinstance(result, int) else 0
+    except interrupts.Interrupted as stop:
+        return fail(stop.exit_code, f"tatara-build: {stop}; stopped, temporary files removed")
+    except TataraError as err:  # from outside a command's own handler
+        if getattr(err, "shown_as_json", False):
+            json_mode = False
+        return fail(int(err.exit_code), err.render(), err.diagnostics)
+    except BrokenPipeError:
+        return 1
+    except OSError as err:
+        where = f" ({err.filename})" if err.filename else ""
+        return fail(3, f"error: {err.strerror or err}{where}")
+    except Exception as err:  # a bug of ours: still one clean message
+        if os.environ.get("TATARA_DEBUG"):
+            import traceback
+
+            traceback.print_exc()
+        return fail(3, f"internal error: {type(err).__name__}: {err}\n"
+                       "  (a bug in tatara-build; TATARA_DEBUG=1 shows where)")
 
 
 def __getattr__(name: str):

@@ -25,10 +25,33 @@ app = typer.Typer(
 
 F = TypeVar("F", bound=Callable[..., object])
 
+# Set by main() when the command line asks for --json: every failure is then
+# also one JSON document on stdout (usage errors included).
+JSON_MODE = False
+
+
+def error_document(code: int, message: str, diagnostics=()) -> dict:
+    """The one JSON shape of a failure: {"error": {exit_code, message, diagnostics}}."""
+    return {"error": {
+        "exit_code": int(code), "message": message,
+        "diagnostics": [{"message": d.message, "span": d.span.model_dump() if d.span else None, "notes": d.notes}
+                        for d in diagnostics],
+    }}
+
+
+def print_error_json(err: TataraError) -> None:
+    import json
+
+    print(json.dumps(error_document(err.exit_code, err.render(), err.diagnostics), indent=2))
+    err.shown_as_json = True
+
 
 def reports_errors(fn: F) -> F:
     """Render a `TataraError` (file:line:col, source line, caret) on stderr
-    and exit with its code; never show a traceback for one."""
+    and exit with its code; never show a traceback for one. In JSON mode
+    (--json given, or a command whose output is JSON only) the error is also
+    the one JSON document on stdout, unless the command already printed one
+    that carries it."""
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
@@ -36,22 +59,17 @@ def reports_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except TataraError as err:
             print(err.render(), file=sys.stderr)
+            json_mode = JSON_MODE or kwargs.get("json_out") is True or kwargs.get("json") is True
+            if json_mode and not getattr(err, "shown_as_json", False):
+                print_error_json(err)
             raise typer.Exit(int(err.exit_code)) from None
 
     return wrapper  # type: ignore[return-value]
 
 
 def json_errors(json_mode: bool, call: Callable[[], object]):
-    """Run `call`; with --json a failure is also a JSON object on stdout
-    (the rendered message stays on stderr)."""
-    try:
-        return call()
-    except TataraError as err:
-        if json_mode:
-            import json
-
-            print(json.dumps({"error": {"exit_code": int(err.exit_code), "message": err.render()}}, indent=2))
-        raise
+    """Run `call` (errors become JSON in `reports_errors`, once)."""
+    return call()
 
 
 # `tatara-build schema WHAT`: each stage registers the models it publishes.

@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from ..memo import dialect_index
-from .app import SCHEMAS, app, json_errors, reports_errors
+from .app import SCHEMAS, app, error_document, json_errors, reports_errors
 
 
 # one choice per registered dialect; from the memo of the registry, which
@@ -29,7 +29,36 @@ class Linker(str, Enum):
     llvm = "llvm"
 
 
-FILE = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="the .tlisp source file")
+def regular_file(value):
+    """A source must be a regular file: /dev/zero or a FIFO would be read
+    forever. Checked before anything runs (exit 2)."""
+    import os
+    import stat
+
+    if value is None:
+        return value
+    paths = value if isinstance(value, list) else [value]
+    for path in paths:
+        try:
+            mode = os.stat(path).st_mode
+        except OSError as err:
+            raise typer.BadParameter(f"{path}: {err.strerror or err}") from None
+        if not stat.S_ISREG(mode):
+            raise typer.BadParameter(f"{path} is not a regular file")
+    return value
+
+
+def out_path(value: str) -> str:
+    if value == "":
+        raise typer.BadParameter("is empty (an unset shell variable?): name the output directory")
+    return value
+
+
+FILE = typer.Argument(..., exists=True, dir_okay=False, readable=True, callback=regular_file,
+                      help="the .tlisp source file")
+OUT = typer.Option("out", "-o", "--out", callback=out_path,
+                   help="output directory: created, or replaced when it is an earlier tatara-build output "
+                        "(anything else is refused, exit 2)")
 BACKEND_HELP = "; ".join(f"{name}: {d['summary']}" for name, d in dialect_index().items())
 BACKEND = typer.Option(Backend("aya"), "--backend", help=BACKEND_HELP)
 VENDOR = typer.Option(None, "--vendor-dir", envvar="TATARA_VENDOR_DIR", file_okay=False,
@@ -41,7 +70,13 @@ LINKER = typer.Option(Linker.auto, "--linker",
 RUSTC = typer.Option(None, "--rustc", envvar="TATARA_RUSTC",
                      help="rustc to use (default: Debian's rustc-web when it has the BPF core, else PATH)")
 CLANG = typer.Option(None, "--clang", envvar="TATARA_CLANG", help="clang for the C backend (default: clang of the pinned LLVM major, clang-22, else clang on PATH)")
-CPU = typer.Option("v3", "--cpu", help="BPF CPU version: v1, v2, v3 (v3 needs kernel >= 5.1)")
+class Cpu(str, Enum):
+    v1 = "v1"
+    v2 = "v2"
+    v3 = "v3"
+
+
+CPU = typer.Option(Cpu.v3, "--cpu", help="BPF CPU version: v1, v2, v3 (v3 needs kernel >= 5.1)")
 JSON = typer.Option(False, "--json", help="print the manifest (or the error) as JSON on stdout, no progress")
 
 _RUST_NOTE = ("With a stable rustc (e.g. Debian's rustc-web) the aya build sets RUSTC_BOOTSTRAP=1, "
@@ -53,13 +88,6 @@ def _options(**kwargs):
 
     return BuildOptions(**{k: v for k, v in kwargs.items() if v is not None})
 
-
-def _terminate_cleanly() -> None:
-    """SIGTERM unwinds like an error, so the temp dir next to OUT is removed."""
-    import signal
-    import sys
-
-    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
 
 
 @app.command(help=f"""Build FILE into OUT/<file-stem>.o (all its programs and maps), OUT/src/ (the
@@ -73,7 +101,7 @@ Example: tatara-build build examples/drop-syn.tlisp --backend c -o out""")
 @reports_errors
 def build(
     file: Path = FILE,
-    out: Path = typer.Option(Path("out"), "-o", "--out", help="output directory (replaced atomically)"),
+    out: str = OUT,
     backend: Backend = BACKEND,
     engine: Engine = typer.Option(Engine.host, "--engine",
                                   help="host: toolchain on this machine; nix: `nix build <flake>#<file-stem>`"),
@@ -81,7 +109,7 @@ def build(
     linker: Linker = LINKER,
     rustc: Optional[str] = RUSTC,
     clang: Optional[str] = CLANG,
-    cpu: str = CPU,
+    cpu: Cpu = CPU,
     flake: Optional[Path] = typer.Option(None, "--flake", help="flake directory for --engine nix"),
     no_cache: bool = typer.Option(False, "--no-cache", help="always compile; don't read or write the cache"),
     json_out: bool = JSON,
@@ -90,9 +118,8 @@ def build(
     from ..compile.progress import make_progress
 
     options = _options(backend=backend.value, engine=engine.value, vendor_dir=vendor_dir, linker=linker.value,
-                       rustc=rustc, clang=clang, cpu=cpu, flake=flake, use_cache=not no_cache)
+                       rustc=rustc, clang=clang, cpu=cpu.value, flake=flake, use_cache=not no_cache)
     progress = make_progress(json_out)
-    _terminate_cleanly()
     manifest = json_errors(json_out, lambda: run_build(file, out, options, progress))
     if json_out:
         print(manifest.to_json(), end="")
@@ -100,7 +127,7 @@ def build(
         from .fast import object_line
 
         for obj in manifest.objects:
-            progress.note(object_line(out, obj.file, obj.sha256, obj.size, len(obj.programs)))
+            progress.note(object_line(Path(out), obj.file, obj.sha256, obj.size, len(obj.programs)))
 
 
 @app.command(help=f"""Build FILE twice, without the cache, in two differently named temporary
@@ -118,7 +145,7 @@ def repro(
     linker: Linker = LINKER,
     rustc: Optional[str] = RUSTC,
     clang: Optional[str] = CLANG,
-    cpu: str = CPU,
+    cpu: Cpu = CPU,
     json_out: bool = JSON,
 ) -> None:
     from ..pipeline import not_reproducible
@@ -126,19 +153,23 @@ def repro(
     from ..compile.progress import make_progress
 
     options = _options(backend=backend.value, vendor_dir=vendor_dir, linker=linker.value, rustc=rustc,
-                       clang=clang, cpu=cpu)
+                       clang=clang, cpu=cpu.value)
     progress = make_progress(json_out)
-    _terminate_cleanly()
     result = json_errors(json_out, lambda: run_repro(file, options, progress))
     rows = [{"file": a.file, "first": a.sha256, "second": b.sha256, "identical": a.sha256 == b.sha256}
             for a, b in zip(result.first.objects, result.second.objects)]
+    failure = None if result.identical else not_reproducible(result)
     if json_out:
-        print(json.dumps({"identical": result.identical, "objects": rows}, indent=2))
+        document = {"identical": result.identical, "objects": rows}
+        if failure is not None:  # one document: the rows and the error
+            document |= error_document(failure.exit_code, failure.render(), failure.diagnostics)
+            failure.shown_as_json = True
+        print(json.dumps(document, indent=2))
     else:
         for row in rows:
             print(f"{row['file']}  {row['first']}  {row['second']}  {'identical' if row['identical'] else 'DIFFERENT'}")
-    if not result.identical:
-        raise not_reproducible(result)
+    if failure is not None:
+        raise failure
 
 
 def _manifest_schema() -> type:

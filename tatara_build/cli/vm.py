@@ -5,13 +5,29 @@ boot."""
 from __future__ import annotations
 
 import json
+from enum import Enum
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from .app import SCHEMAS, app, json_errors, reports_errors
-from .build import BACKEND, CLANG, VENDOR, Backend
+from .app import SCHEMAS, app, error_document, json_errors, reports_errors
+from .build import BACKEND, CLANG, FILE, OUT, VENDOR, Backend, regular_file
+
+
+def positive_seconds(value: float) -> float:
+    import math
+
+    if not math.isfinite(value) or value <= 0:
+        raise typer.BadParameter(f"{value} is not a positive number of seconds")
+    return value
+
+
+class Accel(str, Enum):
+    auto = "auto"
+    kvm = "kvm"
+    tcg = "tcg"
+
 
 KERNEL = typer.Option(None, "--kernel", help="kernels to boot: a comma list of pinned lines (5.10, 6.1, 6.12, 7.2; "
                       "a version such as 6.12.5 names its line), `all`, or a path to a bzImage/vmlinuz. Default: "
@@ -19,8 +35,9 @@ KERNEL = typer.Option(None, "--kernel", help="kernels to boot: a comma list of p
 JOBS = typer.Option(None, "-j", "--jobs", min=1, help="VMs to run at once, one per kernel (default: the number of cores)")
 JUNIT = typer.Option(None, "--junit", dir_okay=False,
                      help="also write JUnit XML here: one testcase per program x kernel and per packet case")
-TIMEOUT = typer.Option(180.0, "--timeout", help="seconds before QEMU is killed (exit 5, 'VM timed out')")
-ACCEL = typer.Option("auto", "--accel", help="auto (KVM when a probe boot works, else TCG), kvm or tcg")
+TIMEOUT = typer.Option(180.0, "--timeout", callback=positive_seconds,
+                       help="seconds before QEMU is killed (exit 5, 'VM timed out')")
+ACCEL = typer.Option(Accel.auto, "--accel", help="auto (KVM when a probe boot works, else TCG), kvm or tcg")
 JSON = typer.Option(False, "--json", help="print the results as JSON on stdout instead of tables")
 
 
@@ -39,11 +56,13 @@ names the pin to bump), 4 when a program is rejected or over --max-insns, 5 when
 Example: tatara-build verify out/drop-syn.o --kernel all --junit out/junit.xml""")
 @reports_errors
 def verify(
-    objects: list[Path] = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="BPF objects (.o)"),
+    objects: list[Path] = typer.Argument(..., exists=True, dir_okay=False, readable=True, callback=regular_file,
+                                         help="BPF objects (.o)"),
     kernel: Optional[str] = KERNEL,
-    max_insns: Optional[int] = typer.Option(None, "--max-insns", help="verified-instruction budget per program, on each kernel"),
+    max_insns: Optional[int] = typer.Option(None, "--max-insns", min=1,
+                                            help="verified-instruction budget per program, on each kernel"),
     timeout: float = TIMEOUT,
-    accel: str = ACCEL,
+    accel: Accel = ACCEL,
     jobs: Optional[int] = JOBS,
     junit: Optional[Path] = JUNIT,
     json_out: bool = JSON,
@@ -56,7 +75,7 @@ def verify(
                                         generated=_generated_next_to(path), targets=_targets_from_manifest(path))
                        for path in objects]
         specs = kernels.parse_list(kernel) or [kernels.DEFAULT_KERNEL]
-        return matrix.run(object_jobs, specs, jobs=jobs, timeout=timeout, accel=accel)
+        return matrix.run(object_jobs, specs, jobs=jobs, timeout=timeout, accel=accel.value)
 
     results = _run(run, json_out, junit, "tatara-build verify")
     for manifest in _manifests_listing(objects):
@@ -87,19 +106,19 @@ or failed test, 5 VM failure or timeout.
 Example: tatara-build test examples/drop-syn.tlisp --backend c -o out --kernel all --junit junit.xml""")
 @reports_errors
 def test(
-    file: Path = typer.Argument(..., exists=True, dir_okay=False, readable=True, help="the .tlisp source file"),
+    file: Path = FILE,
     backend: Backend = BACKEND,
-    out: Path = typer.Option(Path("out"), "-o", "--out", help="output directory (replaced atomically)"),
+    out: str = OUT,
     vendor_dir: Optional[Path] = VENDOR,
     clang: Optional[str] = CLANG,
     kernel: Optional[str] = KERNEL,
     timeout: float = TIMEOUT,
-    accel: str = ACCEL,
+    accel: Accel = ACCEL,
     jobs: Optional[int] = JOBS,
     junit: Optional[Path] = JUNIT,
     json_out: bool = JSON,
 ) -> None:
-    from .. import pipeline, report
+    from .. import outdir, pipeline, report
     from ..check.kernels import promised
     from ..compile import BuildOptions
     from ..compile.progress import make_progress
@@ -115,12 +134,12 @@ def test(
         options = BuildOptions(**{k: v for k, v in dict(backend=backend.value, vendor_dir=vendor_dir,
                                                          clang=clang).items() if v is not None})
         manifest = pipeline.build(file, out, options, progress, module)
-        objects, case_jobs, map_jobs = cases.jobs(module, out, manifest)
-        return matrix.run(objects, specs, case_jobs, map_jobs, jobs=jobs, timeout=timeout, accel=accel,
+        objects, case_jobs, map_jobs = cases.jobs(module, outdir.canonical(out), manifest)
+        return matrix.run(objects, specs, case_jobs, map_jobs, jobs=jobs, timeout=timeout, accel=accel.value,
                           resolve=resolve)
 
     results = _run(run, json_out, junit, f"tatara-build test {file.name}")
-    report.merge_into_manifest(out / "manifest.json", results)
+    report.merge_into_manifest(outdir.canonical(out) / "manifest.json", results)
     _finish(results, json_out, junit, f"tatara-build test {file.name}")
 
 
@@ -180,13 +199,25 @@ def _finish(results, json_out: bool, junit: Optional[Path], name: str) -> None:
     from .. import junit as junit_xml
     from .. import report
 
+    from ..errors import TataraError
+
     if junit is not None:
         junit_xml.write(junit, results, name)
-    if json_out:
-        print(json_module.dumps({k: v.model_dump(mode="json") for k, v in results.items()}, indent=2))
+    try:
+        report.verdict_matrix(results)
+        failure = None
+    except TataraError as err:
+        failure = err
+    if json_out:  # one document: the results and, on failure, the error
+        document = {k: v.model_dump(mode="json") for k, v in results.items()}
+        if failure is not None:
+            document |= error_document(failure.exit_code, failure.render(), failure.diagnostics)
+            failure.shown_as_json = True
+        print(json_module.dumps(document, indent=2))
     else:
         report.render_matrix(results)
-    report.verdict_matrix(results)
+    if failure is not None:
+        raise failure
 
 
 def _generated_next_to(obj: Path) -> list[Path]:
@@ -213,9 +244,10 @@ def _manifests_listing(objects: list[Path]) -> list[Path]:
     found = []
     for directory in sorted({p.resolve().parent for p in objects}):
         manifest = directory / "manifest.json"
-        try:
-            listed = {o["file"] for o in json.loads(manifest.read_text()).get("objects", [])}
-        except (OSError, ValueError, TypeError, KeyError):
+        try:  # only a manifest tatara-build wrote is updated
+            data = json.loads(manifest.read_text())
+            listed = {o["file"] for o in data["objects"]} if "tatara_build_version" in data else set()
+        except (OSError, ValueError, TypeError, KeyError, AttributeError):
             continue
         if any(p.resolve().parent == directory and p.name in listed for p in objects):
             found.append(manifest)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Iterator
 
+from .. import outdir
 from ..errors import Diagnostic, ToolchainError
 from . import cache, elf
 from .progress import Progress, make_progress
@@ -61,34 +62,19 @@ def version() -> str:
 
 
 @contextmanager
-def staging(out: Path) -> Iterator[Path]:
-    """A temp dir next to OUT that replaces OUT on success, vanishes on failure."""
-    out = out.resolve()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
-    umask = os.umask(0)
-    os.umask(umask)
-    tmp.chmod(0o777 & ~umask)  # mkdtemp makes it 0700; OUT should look like any directory
-    try:
+def staging(out: Path | str, sources: tuple[Path, ...] = ()) -> Iterator[Path]:
+    """A temp dir next to OUT that replaces OUT on success, vanishes on failure.
+    OUT must be absent, empty or an earlier build output (outdir.BUILD)."""
+    with outdir.replacing(out, outdir.BUILD, sources) as tmp:
         yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old = None
-    if out.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent)) / "old"
-        out.rename(old)
-    tmp.rename(out)
-    if old is not None:
-        shutil.rmtree(old.parent, ignore_errors=True)
 
 
-def compile_generated(src: Path, stem: str, out: Path, options: BuildOptions = BuildOptions(),
-                    progress: Progress | None = None, source_sha256: str | None = None) -> Manifest:
+def compile_generated(src: Path, stem: str, out: Path | str, options: BuildOptions = BuildOptions(),
+                      progress: Progress | None = None, source_sha256: str | None = None) -> Manifest:
     """Build sources emitted earlier (a crate dir, or a dir with <stem>.bpf.c)."""
     progress = progress or make_progress()
     validate(options)
-    with staging(out) as tmp:
+    with staging(out, (Path(src),)) as tmp:
         shutil.copytree(src, tmp / "src", ignore=shutil.ignore_patterns("target"))
         return compile_into(tmp, stem, source_sha256 or cache.tree_digest(src), f"{stem} (generated)",
                            options, progress, None)
@@ -116,7 +102,7 @@ def compile_into(tmp: Path, stem: str, source_sha256: str, source_name: str, opt
     cached = cache.lookup(key) if options.use_cache else None
     if cached is not None:
         progress.note(f"cache hit {key[:16]} ({cache.cache_root()})")
-        shutil.copyfile(cached, obj)
+        obj.write_bytes(cached)
     else:
         work = tmp / ".work"
         work.mkdir()
@@ -189,12 +175,12 @@ def _driver_digest() -> str:
     return hashlib.sha256(b"".join(p.read_bytes() for p in sorted(here.glob("*.py")))).hexdigest()
 
 
-def compile_nix(source: Path, out: Path, options: BuildOptions, progress: Progress) -> Manifest:
+def compile_nix(source: Path, out: Path | str, options: BuildOptions, progress: Progress) -> Manifest:
     """The nix engine: the derivation loads, checks, emits and compiles."""
     from . import nix
     from .manifest import Manifest
 
-    with staging(out) as tmp:
+    with staging(out, (Path(source),)) as tmp:
         work = tmp / ".work"
         work.mkdir()
         with progress.stage("nix build", source.stem):

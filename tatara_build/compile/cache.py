@@ -35,23 +35,57 @@ def _entry(cache_key: str) -> Path:
     return cache_root() / "objects" / cache_key[:2] / cache_key
 
 
-def lookup(cache_key: str) -> Path | None:
-    """The cached object for this key, if any."""
-    obj = _entry(cache_key) / "object.o"
-    return obj if obj.is_file() else None
+def lookup(cache_key: str) -> bytes | None:
+    """The cached object's bytes for this key, only when they hash to the
+    sha256 recorded when the entry was stored: a flipped byte, a truncated
+    file or another object swapped in is never served. A bad entry is
+    removed, so the build that follows stores a good one."""
+    entry = _entry(cache_key)
+    try:
+        meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
+        recorded = meta.get("sha256") if isinstance(meta, dict) else None
+        data = _read_no_follow(entry / "object.o")
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        recorded, data = None, b""
+    if isinstance(recorded, str) and hashlib.sha256(data).hexdigest() == recorded:
+        return data
+    discard(entry)
+    return None
+
+
+def _read_no_follow(path: Path) -> bytes:
+    fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(fd, "rb") as f:
+        return f.read()
+
+
+def discard(entry: Path) -> None:
+    """Remove an entry atomically (renamed away first: a concurrent reader
+    sees it whole or not at all)."""
+    try:
+        trash = Path(tempfile.mkdtemp(prefix=".bad-", dir=entry.parent))
+        os.rename(entry, trash / "entry")
+    except OSError:
+        return
+    shutil.rmtree(trash, ignore_errors=True)
 
 
 def store(cache_key: str, obj: Path, meta: dict) -> None:
-    """Add an entry atomically (temp dir + rename); a racing writer wins. An
-    unwritable cache (e.g. HOME=/homeless-shelter in a Nix build) is skipped."""
+    """Add an entry atomically (temp dir + rename); a racing writer wins. The
+    object's sha256 is recorded: `lookup` serves nothing else. An unwritable
+    cache (e.g. HOME=/homeless-shelter in a Nix build) is skipped."""
     entry = _entry(cache_key)
     if entry.exists():
         return
     tmp = None
     try:
+        data = obj.read_bytes()
         entry.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=entry.parent))
-        shutil.copyfile(obj, tmp / "object.o")
+        (tmp / "object.o").write_bytes(data)
+        meta = {**meta, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
         tmp.rename(entry)
     except OSError:

@@ -31,7 +31,10 @@ def flags(cpu: str, source_dir: Path) -> list[str]:
 def compile_c(clang: Clang, source: Path, output: Path, *, cpu: str, source_date_epoch: str) -> Path:
     source_dir = source.parent.resolve()
     env = dict(os.environ, SOURCE_DATE_EPOCH=source_date_epoch)
-    ran = run("compile", [clang.path, *flags(cpu, source_dir), "-c", source.name, "-o", output.resolve()],
+    # `./-x.bpf.c`, not `-x.bpf.c`: a file name is never read as an option
+    # (clang has no `--`); other names stay bare, so DWARF keeps them as is.
+    name = f"./{source.name}" if source.name.startswith("-") else source.name
+    ran = run("compile", [clang.path, *flags(cpu, source_dir), "-c", name, "-o", output.resolve()],
               cwd=source_dir, env=env, check=False)
     if ran.exit_code != 0:
         raise failure(ran, f"clang could not compile the generated {source.name}")

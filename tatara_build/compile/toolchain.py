@@ -12,6 +12,7 @@ read its bitcode (the failure users most often report against bpf-linker).
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import os
 import re
@@ -81,7 +82,10 @@ def probe(argv: list[str | Path]) -> str:
         stat = tool.resolve().stat()
     except OSError:
         return ""
-    key = json.dumps([str(tool.resolve()), stat.st_size, stat.st_mtime_ns, *map(str, argv[1:])])
+    # ctime and inode too: a different binary copied in with the same size
+    # and `touch -r` mtime is still a different identity.
+    key = json.dumps([str(tool.resolve()), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino,
+                      *map(str, argv[1:])])
     if (tool.parent / "rustup").exists():  # a rustup proxy: its toolchain can change under it
         ran = run("toolchain", [tool, *argv[1:]], check=False)
         return ran.stdout if ran.exit_code == 0 else ""
@@ -97,22 +101,37 @@ def probe(argv: list[str | Path]) -> str:
 _PROBES = "toolchain-probes.json"
 
 
+def _entry_digest(key: str, output: str) -> str:
+    return hashlib.sha256(f"{key}\0{output}".encode("utf-8", "surrogatepass")).hexdigest()
+
+
 @functools.cache
 def _probe_memo(root: Path) -> dict[str, str]:
+    """The memo's entries whose output still hashes to the sha256 stored
+    with it; an edited, truncated or foreign entry is probed again."""
     try:
-        return json.loads((root / _PROBES).read_text())
+        stored = json.loads((root / _PROBES).read_text())
     except (OSError, ValueError):
         return {}
+    if not isinstance(stored, dict):
+        return {}
+    return {key: entry["output"] for key, entry in stored.items()
+            if isinstance(entry, dict) and isinstance(entry.get("output"), str)
+            and entry.get("sha256") == _entry_digest(key, entry["output"])}
 
 
 def _save_probe_memo(root: Path, memo: dict[str, str]) -> None:
+    tmp = None
     try:
         root.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=root, delete=False, suffix=".tmp") as tmp:
-            json.dump(memo, tmp, indent=1, sort_keys=True)
-        os.replace(tmp.name, root / _PROBES)
+        with tempfile.NamedTemporaryFile("w", dir=root, delete=False, suffix=".tmp") as f:
+            tmp = f.name
+            json.dump({key: {"output": output, "sha256": _entry_digest(key, output)} for key, output in memo.items()},
+                      f, indent=1, sort_keys=True)
+        os.replace(tmp, root / _PROBES)
     except OSError:
-        pass  # an unwritable cache only costs time
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)  # an unwritable cache only costs time
 
 
 def _which(name: str) -> Path | None:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import os
+import stat
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
 from .. import ir
-from ..errors import SourceError, Span
+from ..errors import SourceError, Span, UsageError
 from .forms import to_module
 from .reader import read
 
@@ -44,12 +46,32 @@ def collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def load(path: Path) -> ir.Module:
-    """Read a `.tlisp` file into an (unchecked) IR module."""
+def _read_source(path: Path) -> bytes:
+    """The bytes of a regular file of at most MAX_SOURCE_BYTES: a device or a
+    FIFO (which would be read forever) and a huge file are refused at once.
+    O_NONBLOCK: opening a FIFO must not wait for a writer before fstat."""
+    from ..tables import MAX_SOURCE_BYTES
+
     try:
-        data = Path(path).read_bytes()
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except OSError as err:
         raise SourceError(f"cannot read {path}: {err.strerror or err}") from None
+    with os.fdopen(fd, "rb") as f:
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise UsageError(f"{path} is not a regular file (a .tlisp source must be one)")
+            data = f.read(MAX_SOURCE_BYTES + 1)
+        except OSError as err:
+            raise SourceError(f"cannot read {path}: {err.strerror or err}") from None
+    if len(data) > MAX_SOURCE_BYTES:
+        raise UsageError(f"{path} is larger than {MAX_SOURCE_BYTES >> 20} MiB, the limit for a .tlisp source "
+                         "(is it the right file?)")
+    return data
+
+
+def load(path: Path) -> ir.Module:
+    """Read a `.tlisp` file into an (unchecked) IR module."""
+    data = _read_source(Path(path))
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as err:

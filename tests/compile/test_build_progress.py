@@ -33,7 +33,8 @@ def test_json_mode_is_quiet(capsys):
 def test_staging_replaces_out_whole(tmp_path):
     out = tmp_path / "out"
     out.mkdir()
-    (out / "stale.o").write_text("old")
+    (out / "stale.o").write_text("old")  # an earlier build output: its manifest lists it
+    (out / "manifest.json").write_text('{"tatara_build_version": "0", "objects": [{"file": "stale.o"}]}')
     with staging(out) as tmp:
         (tmp / "new.o").write_text("new")
     assert sorted(p.name for p in out.iterdir()) == ["new.o"]

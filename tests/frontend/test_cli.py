@@ -55,7 +55,10 @@ def test_ir_json(tmp_path):
 def test_ir_of_a_bad_file_is_an_error(tmp_path):
     path = write(tmp_path, program("(return :nope)"))
     result = run("ir", str(path), "--json")
-    assert result.exit_code == 1 and result.stdout == "" and "unknown return action" in result.stderr
+    assert result.exit_code == 1 and "unknown return action" in result.stderr
+    # `ir` prints JSON only: its failure is one JSON document too
+    error = json.loads(result.stdout)["error"]
+    assert error["exit_code"] == 1 and error["diagnostics"][0]["span"]["line"] == 6
 
 
 def test_non_utf8_file_points_at_the_byte(tmp_path):

@@ -1,0 +1,194 @@
+"""Output directories: tatara-build replaces a path only when it is absent,
+an empty directory, or an output tatara-build wrote earlier; the swap is a
+temp dir next to OUT renamed into place, so a failure or a signal leaves
+OUT as it was and no `.tmp-*` / `.old-*` sibling behind.
+
+Below every stage (build OUT, `emit -o`): the one place that decides what
+may be removed. What it refuses, and why:
+  - a symbolic link (the target is someone else's: never followed);
+  - anything that is not a directory (a source file, a device node, …);
+  - the current directory, a directory above it, or one holding the source;
+  - a directory whose contents tatara-build did not write (no marker, or
+    entries the marker does not account for).
+A mount point (e.g. `/`) cannot be renamed away: an environment error (3).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import stat
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+from .errors import Diagnostic, ToolchainError, UsageError
+
+# What a build OUT holds besides its objects (*.o listed in the manifest).
+BUILD_MANIFEST = "manifest.json"
+BUILD_ENTRIES = frozenset({BUILD_MANIFEST, "src"})
+# `emit -o DIR` writes this list of what it generated next to the files.
+EMIT_MARKER = ".tatara-emit.json"
+# Left by cargo in an emitted crate: derived, safe to replace with the crate.
+EMIT_BYPRODUCTS = frozenset({"target"})
+_SIGNALS = {signal.SIGINT, signal.SIGTERM, signal.SIGHUP}
+
+
+@dataclass(frozen=True)
+class Owner:
+    """How to recognise an earlier output of one kind: `foreign(dir)` names
+    the first entry tatara-build did not write, or says why the directory
+    is not its own; None when every entry is accounted for."""
+
+    what: str  # "build output" / "emitted sources", for messages
+    foreign: Callable[[Path], str | None]
+
+
+def _build_foreign(directory: Path) -> str | None:
+    manifest = directory / BUILD_MANIFEST
+    try:
+        if manifest.is_symlink() or not manifest.is_file():
+            return f"it has no {BUILD_MANIFEST} written by tatara-build"
+        data = json.loads(manifest.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return f"its {BUILD_MANIFEST} is not tatara-build's (not JSON)"
+    if not isinstance(data, dict) or "tatara_build_version" not in data:
+        return f"its {BUILD_MANIFEST} is not tatara-build's (no tatara_build_version field)"
+    objects = data.get("objects")
+    listed = {o.get("file") for o in objects if isinstance(o, dict)} if isinstance(objects, list) else set()
+    for entry in sorted(os.listdir(directory)):
+        if entry in BUILD_ENTRIES or entry in listed:
+            continue
+        return f"it holds `{entry}`, which tatara-build did not write"
+    return None
+
+
+def _emit_foreign(directory: Path) -> str | None:
+    marker = directory / EMIT_MARKER
+    try:
+        if marker.is_symlink() or not marker.is_file():
+            return f"it has no {EMIT_MARKER} (the list of files tatara-build generated there)"
+        files = json.loads(marker.read_text(encoding="utf-8")).get("files")
+    except (OSError, ValueError, AttributeError):
+        return f"its {EMIT_MARKER} is not tatara-build's"
+    if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
+        return f"its {EMIT_MARKER} is not tatara-build's"
+    ours = {EMIT_MARKER, *EMIT_BYPRODUCTS} | {Path(f).parts[0] for f in files if Path(f).parts}
+    for entry in sorted(os.listdir(directory)):
+        if entry not in ours:
+            return f"it holds `{entry}`, which tatara-build did not generate"
+    return None
+
+
+BUILD = Owner("build output", _build_foreign)
+EMIT = Owner("emitted sources", _emit_foreign)
+
+
+def emit_marker(files: list[str]) -> str:
+    return json.dumps({"generated_by": "tatara-build", "files": sorted(files)}, indent=1) + "\n"
+
+
+def canonical(out: Path | str) -> Path:
+    """OUT as an absolute path whose parent is resolved but whose last part is
+    not: a symlinked OUT stays visible as the link it is."""
+    text = os.fspath(out)
+    if text == "":
+        raise UsageError("-o/--out is empty (an unset shell variable?): name the output directory")
+    path = Path(os.path.abspath(text)) if Path(text).name in ("", ".", "..") else Path(text).absolute()
+    if path.name in ("", ".", ".."):
+        return path.resolve()
+    return path.parent.resolve() / path.name
+
+
+def check(out: Path | str, owner: Owner, sources: tuple[Path, ...] = ()) -> Path:
+    """The canonical OUT when tatara-build may replace it, else an error that
+    names the path and the reason (exit 2; exit 3 for a mount point)."""
+    path = canonical(out)
+
+    def refuse(why: str, hint: str = "choose another -o, or remove it yourself") -> UsageError:
+        return UsageError(Diagnostic(f"refusing to replace {path}: {why}", notes=[hint]))
+
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return path
+    except OSError as err:
+        raise ToolchainError(f"cannot inspect output path {path}: {err.strerror or err}") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise refuse(f"it is a symbolic link (to {os.readlink(path)}); tatara-build never writes through one",
+                     "name the real directory with -o, or remove the link")
+    if not stat.S_ISDIR(st.st_mode):
+        kind = "a regular file" if stat.S_ISREG(st.st_mode) else "not a directory"
+        raise refuse(f"it is {kind}; the output must be a directory")
+    if os.path.ismount(path):
+        raise ToolchainError(Diagnostic(f"cannot replace {path}: it is a mount point (or /), which cannot be "
+                                        "renamed", notes=["name a directory inside it with -o"]))
+    cwd = Path.cwd().resolve()
+    if cwd == path or path in cwd.parents:
+        raise refuse("it is the current directory or contains it")
+    for source in sources:
+        if path in Path(source).absolute().parents or path in Path(source).resolve().parents:
+            raise refuse(f"it contains the source {source}")
+    try:
+        if not any(os.scandir(path)):
+            return path
+        why = owner.foreign(path)
+    except OSError as err:
+        raise ToolchainError(f"cannot read output directory {path}: {err.strerror or err}") from None
+    if why is not None:
+        raise refuse(f"it is not an earlier tatara-build {owner.what}: {why}")
+    return path
+
+
+@contextmanager
+def replacing(out: Path | str, owner: Owner, sources: tuple[Path, ...] = ()) -> Iterator[Path]:
+    """A temp dir next to OUT that replaces OUT on success and vanishes on any
+    failure or signal. OUT is checked before (nothing is written when it may
+    not be replaced) and again just before the swap (it may have changed)."""
+    path = check(out, owner, sources)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o777 & ~umask)  # mkdtemp makes it 0700; OUT should look like any directory
+    except OSError as err:
+        raise _unwritable(path, err) from None
+    try:
+        yield tmp
+        check(path, owner, sources)
+        _swap(tmp, path)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _swap(tmp: Path, path: Path) -> None:
+    """OUT -> .old, tmp -> OUT, rm .old; signals wait until the renames are
+    done, so OUT is never found missing."""
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    old_parent = None
+    try:
+        if os.path.lexists(path):
+            old_parent = Path(tempfile.mkdtemp(prefix=f".{path.name}.old-", dir=path.parent))
+            os.rename(path, old_parent / "old")
+        try:
+            os.rename(tmp, path)
+        except OSError:
+            if old_parent is not None:
+                os.rename(old_parent / "old", path)  # put it back
+            raise
+    except OSError as err:
+        raise _unwritable(path, err) from None
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        if old_parent is not None:
+            shutil.rmtree(old_parent, ignore_errors=True)
+
+
+def _unwritable(path: Path, err: OSError) -> ToolchainError:
+    return ToolchainError(Diagnostic(f"cannot write the output {path}: {err.strerror or err}",
+                                     notes=["choose a writable -o"]))
