@@ -18,7 +18,7 @@ from pathlib import Path
 
 from ..errors import ToolchainError
 from .guest import INIT_SCRIPT
-from .kernels import cache_dir
+from .kernels import cache_dir, sha256_file
 
 # (path in the archive, file mode, content); directories are implied.
 Entry = tuple[str, int, bytes]
@@ -53,7 +53,14 @@ def _tool(name: str, *candidates: str) -> Path:
 
 def _libraries(binary: Path) -> list[Path]:
     """The shared objects `ldd` resolves for `binary`, with the loader."""
-    out = subprocess.run(["ldd", str(binary)], capture_output=True, text=True, check=False).stdout
+    ldd = shutil.which("ldd") or ("/usr/bin/ldd" if Path("/usr/bin/ldd").is_file() else None)
+    if ldd is None:
+        raise ToolchainError("ldd not found (it lists the libraries bpftool needs in the guest): install libc-bin, "
+                             "and check PATH")
+    try:
+        out = subprocess.run([ldd, str(binary)], capture_output=True, text=True, check=False).stdout
+    except OSError as err:
+        raise ToolchainError(f"cannot run {ldd}: {err.strerror or err}") from None
     return [Path(p) for p in re.findall(r"(/\S+) \(0x", out)]
 
 
@@ -70,31 +77,45 @@ def base_entries() -> list[Entry]:
     ]
     for lib in _libraries(bpftool):
         entries.append((str(lib), 0o100755, lib.resolve().read_bytes()))
-    applets = subprocess.run([str(busybox), "--list"], capture_output=True, text=True, check=True).stdout.split()
+    try:
+        applets = subprocess.run([str(busybox), "--list"], capture_output=True, text=True, check=True).stdout.split()
+    except (OSError, subprocess.CalledProcessError) as err:
+        raise ToolchainError(f"`{busybox} --list` failed: {err}") from None
     for applet in applets:
         if applet not in _BUSYBOX_SKIP:
             entries.append((f"bin/{applet}", 0o120777, b"busybox"))  # symlink: data is the target
     return entries
 
 
+def base_archive() -> bytes:
+    """The base archive, assembled from its inputs on every use (~35 ms):
+    nothing read back from a cache reaches the guest."""
+    return newc(base_entries())
+
+
 def base_image() -> Path:
-    """The cached base archive, keyed by the content of its inputs."""
-    entries = base_entries()
-    digest = hashlib.sha256()
-    for path, mode, data in sorted(entries):
-        digest.update(f"{path}\0{mode}\0{len(data)}\0".encode() + data)
-    path = cache_dir() / "initramfs" / f"base-{digest.hexdigest()[:16]}.cpio"
-    if not path.is_file():
+    """The base archive as a file in the cache, named by the sha256 of its
+    content and checked against it on every use: an edited file (say, its
+    /init) is rewritten, never booted."""
+    data = base_archive()
+    digest = hashlib.sha256(data).hexdigest()
+    path = cache_dir() / "initramfs" / f"base-{digest[:16]}.cpio"
+    try:
+        if path.is_file() and not path.is_symlink() and sha256_file(path) == digest:
+            return path
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}")  # matrix: one per VM thread
-        tmp.write_bytes(newc(entries))
+        tmp.write_bytes(data)
         tmp.rename(path)
+    except OSError as err:
+        raise ToolchainError(f"cannot write the initramfs cache {path}: {err.strerror or err}") from None
     return path
 
 
 def write_initrd(payload: list[Entry], dest: Path, base: Path | None = None) -> Path:
     """Base + payload into `dest` (one file, two concatenated archives; each
-    ends 4-byte aligned, which is all the kernel's unpacker needs)."""
-    base = base or base_image()
-    dest.write_bytes(base.read_bytes() + newc(payload))
+    ends 4-byte aligned, which is all the kernel's unpacker needs). Without
+    `base`, the base is assembled afresh, not read from the cache."""
+    base_bytes = base.read_bytes() if base is not None else base_archive()
+    dest.write_bytes(base_bytes + newc(payload))
     return dest
