@@ -99,7 +99,7 @@ def compile_into(tmp: Path, stem: str, source_sha256: str, source_name: str, opt
         plan = make_plan(tmp / "src", stem, options)
     key = cache.key(sources=cache.tree_digest(tmp / "src"), toolchain=plan.identity, flags=plan.flags,
                     driver=_driver_digest())
-    cached = cache.lookup(key) if options.use_cache else None
+    cached = cache.fetch(key) if options.use_cache else None
     if cached is not None:
         progress.note(f"cache hit {key[:16]} ({cache.cache_root()})")
         obj.write_bytes(cached)

@@ -31,28 +31,40 @@ def key(**parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
 
+OBJECT = "object.o"
+RECORD = "object.sha256"  # the content hash the object was stored under
+
+
 def _entry(cache_key: str) -> Path:
     return cache_root() / "objects" / cache_key[:2] / cache_key
 
 
-def lookup(cache_key: str) -> bytes | None:
+def fetch(cache_key: str) -> bytes | None:
     """The cached object's bytes for this key, only when they hash to the
     sha256 recorded when the entry was stored: a flipped byte, a truncated
     file or another object swapped in is never served. A bad entry is
-    removed, so the build that follows stores a good one."""
+    removed, so the build that follows stores a good one. (Bytes, not a
+    path: what was checked is what is used.)"""
     entry = _entry(cache_key)
     try:
-        meta = json.loads((entry / "meta.json").read_text(encoding="utf-8"))
-        recorded = meta.get("sha256") if isinstance(meta, dict) else None
-        data = _read_no_follow(entry / "object.o")
+        recorded = (entry / RECORD).read_text(encoding="ascii").strip()
+        data = _read_no_follow(entry / OBJECT)
     except FileNotFoundError:
+        if entry.exists():
+            discard(entry)
         return None
     except (OSError, ValueError):
-        recorded, data = None, b""
-    if isinstance(recorded, str) and hashlib.sha256(data).hexdigest() == recorded:
+        recorded, data = "", b""
+    if hashlib.sha256(data).hexdigest() == recorded:
         return data
     discard(entry)
     return None
+
+
+def lookup(cache_key: str) -> Path | None:
+    """The path of the cached object for this key, checked like `fetch`
+    (callers that read it later should prefer `fetch`)."""
+    return _entry(cache_key) / OBJECT if fetch(cache_key) is not None else None
 
 
 def _read_no_follow(path: Path) -> bytes:
@@ -84,8 +96,8 @@ def store(cache_key: str, obj: Path, meta: dict) -> None:
         data = obj.read_bytes()
         entry.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=".tmp-", dir=entry.parent))
-        (tmp / "object.o").write_bytes(data)
-        meta = {**meta, "sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+        (tmp / OBJECT).write_bytes(data)
+        (tmp / RECORD).write_text(hashlib.sha256(data).hexdigest() + "\n", encoding="ascii")
         (tmp / "meta.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
         tmp.rename(entry)
     except OSError:

@@ -79,7 +79,7 @@ def test_random_expressions_match_the_model(seed, tmp_path):
     exprs = cases(seed)
     path = tmp_path / "random.tlisp"
     path.write_text(source(exprs))
-    [c_file] = emit(check.check(frontend.load(path)), "c", tmp_path)
+    [c_file] = emit(check.check(frontend.load(path)), "c", tmp_path / "gen")
     obj = tmp_path / "random.o"
     subprocess.run(["clang", *CLANG_FLAGS, str(c_file), "-o", str(obj)], check=True)
     failures = []
