@@ -581,6 +581,19 @@ def sigint_test_qemu(sb: Sandbox) -> Result:
     return sig_test_qemu(sb, signal.SIGINT)
 
 
+def sig_test_matrix(sb: Sandbox) -> Result:
+    """Two kernels, one VM at a time: the VM runs in a worker thread, and the
+    second must never start."""
+    sb.kernels()
+    src = sb.source()
+    sb.run("build", src.name, "--backend", "c")
+    r = _signal_case(sb, ["test", src.name, "--backend", "c", "--accel", "tcg", "--kernel", "6.1,6.12", "-j", "1"],
+                     signal.SIGTERM, "qemu-system", 143)
+    if r.verdict == "ok" and "6.12" in r.stdout + r.stderr and "interrupted" not in r.stderr:
+        r.verdict = "the second kernel ran after the signal"
+    return r
+
+
 def sig_verify_qemu(sb: Sandbox) -> Result:
     sb.kernels()
     src = sb.source()
@@ -818,6 +831,7 @@ CASES: dict[str, tuple[Callable[[Sandbox], Result | None], bool]] = {
     "sigterm-test-in-qemu": (sig_test_qemu, True),
     "sigint-test-in-qemu": (sigint_test_qemu, True),
     "sigterm-verify-in-qemu": (sig_verify_qemu, True),
+    "sigterm-test-two-kernels": (sig_test_matrix, True),
     "sigterm-build-in-cargo": (sig_build_cargo, False),
     "sigint-build-in-clang": (sigint_build_clang, False),
     "input-dev-zero": (in_dev_zero, False),

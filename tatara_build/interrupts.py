@@ -5,9 +5,18 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import threading
 
 HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+# Process groups started from worker threads (QEMU, one per kernel): Python
+# runs signal handlers in the main thread only, so the handler kills these
+# itself; their threads then see the VM gone and unwind on their own.
+_GROUPS: set[int] = set()
+_LOCK = threading.Lock()
+_STOPPING = threading.Event()
 
 
 class Interrupted(BaseException):
@@ -22,11 +31,42 @@ class Interrupted(BaseException):
         return 128 + self.signum
 
 
+def stopping() -> bool:
+    """True once a signal arrived: start nothing new."""
+    return _STOPPING.is_set()
+
+
+def track(pgid: int) -> None:
+    """Kill process group `pgid` (with SIGKILL) if a signal arrives before
+    `untrack`; killed at once when one already has."""
+    with _LOCK:
+        _GROUPS.add(pgid)
+    if _STOPPING.is_set():
+        _kill_all()
+
+
+def untrack(pgid: int) -> None:
+    with _LOCK:
+        _GROUPS.discard(pgid)
+
+
+def _kill_all() -> None:
+    with _LOCK:
+        groups = list(_GROUPS)
+    for pgid in groups:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
 def _raise(signum: int, _frame) -> None:
     # Once unwinding has begun, further signals wait: a second Ctrl-C must
     # not cut short the cleanup that kills the children and removes temps.
     for other in HANDLED:
         signal.signal(other, signal.SIG_IGN)
+    _STOPPING.set()
+    _kill_all()
     raise Interrupted(signum)
 
 

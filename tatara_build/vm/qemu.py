@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import interrupts
 from ..errors import ToolchainError, VmError
 from .guest import DONE, READY
 from .kernels import cache_dir
@@ -55,12 +56,15 @@ def boot(kernel: Path, initrd: Path, *, timeout: float, accel: str, ready_within
     """Run the VM to completion. Returns None only when `ready_within` is set
     and /init did not start in time (a failed KVM probe); raises VmError on
     the hard timeout, with the console tail."""
+    if interrupts.stopping():  # a signal arrived: no new VM (matrix threads)
+        raise VmError("interrupted before the VM started")
     start = time.monotonic()
     proc = subprocess.Popen(
         command(kernel, initrd, accel),
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group: one kill takes all
     )
+    interrupts.track(proc.pid)  # a signal kills it even while this runs in a worker thread
     lines: list[str] = []
     ready_at: list[float] = []
     ready = threading.Event()
@@ -96,6 +100,7 @@ def _kill(proc: subprocess.Popen) -> None:
         except ProcessLookupError:
             pass
     proc.wait()
+    interrupts.untrack(proc.pid)
     if proc.stdout:
         proc.stdout.close()
 
