@@ -30,8 +30,8 @@ def merge_into_manifest(manifest: Path, matrix: Matrix) -> None:
         data = json.loads(manifest.read_text())
     except (OSError, ValueError) as err:
         raise ToolchainError(f"cannot update {manifest}: {getattr(err, 'strerror', None) or err}") from None
-    if not isinstance(data, dict) or "tatara_build_version" not in data:
-        raise ToolchainError(f"cannot update {manifest}: it is not a tatara-build manifest")
+    if not isinstance(data, dict):  # callers pass only manifests a build wrote (verify checks first)
+        raise ToolchainError(f"cannot update {manifest}: it is not a tatara-build manifest (not a JSON object)")
     digests = {o.sha256 for v in matrix.values() for o in v.objects}
     earlier = data.get("verification")
     earlier = earlier if isinstance(earlier, dict) else {}
