@@ -85,7 +85,7 @@ def _emit_foreign(directory: Path) -> str | None:
 
 
 BUILD = Owner("build output", _build_foreign)
-EMIT = Owner("emitted sources", _emit_foreign)
+EMIT = Owner("emit output", _emit_foreign)
 
 
 def emit_marker(files: list[str]) -> str:

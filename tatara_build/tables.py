@@ -505,6 +505,12 @@ MAX_LOOP_ITERATIONS = 1 << 16
 # A .tlisp source larger than this is refused before reading: real programs
 # are a few KB (the examples are < 3 KB); reading + checking 4 MiB takes ~2 s.
 MAX_SOURCE_BYTES = 4 << 20
+# The longest name (programs, maps, …; after `-` -> `_`) the VM's loader
+# pins and runs by symbol (vm/runner.py checks symbols against it): longer
+# ones are rejected by `check` (exit 1), not found out in the VM (exit 5).
+# The kernel keeps the first BPF_OBJ_NAME_LEN - 1 = 15 characters of a
+# program's or map's name itself, which is harmless: we never look up by it.
+MAX_NAME_LENGTH = 64
 DEFAULT_MAX_INSNS = 1_000_000  # the kernel's own complexity limit
 EEXIST = 17  # errno of a BPF_NOEXIST insert that lost the race to another CPU
 

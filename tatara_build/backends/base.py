@@ -244,7 +244,9 @@ class Generator:
         in `int x = x + 1`."""
         base = snake(checked_name(name, span))
         out, n = base, 1
-        while out in self.fn.used:
+        # `ctx` is the program's context parameter in both dialects, whatever
+        # the source calls it: a user binding never takes that spelling.
+        while out in self.fn.used or out == "ctx":
             n += 1
             out = f"{base}__{n}"
         self.fn.used.add(out)

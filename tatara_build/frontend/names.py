@@ -12,6 +12,9 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
+from ..tables import MAX_NAME_LENGTH
+from .reserved_c import C_RESERVED
+
 IDENT = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
 
 # C11 keywords, common C macros/types, Rust keywords (strict and reserved),
@@ -27,6 +30,12 @@ RESERVED = frozenset(
     main memcpy memmove memset memcmp bcmp
     """.split()
 )
+# What the generated code defines or includes: the C headers' macros and
+# clang's C library builtins (derived: reserved_c.py), and the aya crate's
+# own items (`fn panic`, the #[panic_handler]; `static LICENSE`, which a map
+# named `license` would also spell). `ctx` is not reserved: the backends
+# rename a user binding called so (base.Generator.bind).
+GENERATED_ITEMS = frozenset({"panic", "license"})
 # `bpf_*` is libbpf's and the kernel's namespace (helpers, macros).
 RESERVED_PREFIXES = ("bpf-",)
 
@@ -39,6 +48,14 @@ def ident_problem(name: str) -> str | None:
             f"invalid name `{name}`: names are lower-case words of [a-z0-9] joined by single `-`, "
             "starting with a letter (e.g. syn-drops)"
         )
+    if len(name) > MAX_NAME_LENGTH:
+        return (f"name `{name[:24]}…` is {len(name)} characters long; at most {MAX_NAME_LENGTH} fit the "
+                "symbols the loader pins and runs")
     if name.replace("-", "_") in RESERVED or name.startswith(RESERVED_PREFIXES):
         return f"`{name}` is reserved in the generated C or Rust (keywords, `bpf-…`, mem*); choose another name"
+    if name in C_RESERVED:
+        return (f"`{name}` is reserved: the generated C includes headers or uses C library builtins that define "
+                f"`{name.replace('-', '_')}`; choose another name")
+    if name in GENERATED_ITEMS:
+        return f"`{name}` is reserved: the generated Rust crate defines an item of that name; choose another name"
     return None

@@ -23,7 +23,7 @@ from .results import CaseResult, KernelInfo, MapCheck, ObjectResult, ProgramResu
 # target to be listed as suggestions.
 CHECKED_TARGETS = {"kprobe": 4, "tracepoint": 3, "lsm": 2}
 DEFAULT_TIMEOUT = 180.0  # seconds; TCG boots in ~3 s, the rest is BPF work
-_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_IDENT = re.compile(rf"^[A-Za-z_][A-Za-z0-9_]{{0,{tables.MAX_NAME_LENGTH - 1}}}$")
 
 
 @dataclass

@@ -25,14 +25,26 @@ def test_the_c_file_is_named_after_the_source_stem(file, stem):
     assert list(render(module, "c")) == [f"{stem}.bpf.c"]
 
 
-def test_c_emit_writes_one_file_and_leaves_other_files_alone(tmp_path):
+def test_c_emit_refuses_a_directory_holding_files_it_did_not_write(tmp_path):
+    from tatara_build.errors import UsageError
+
     (tmp_path / "notes.txt").write_text("mine")
-    (tmp_path / "drop-syn.bpf.c").write_text("stale")
-    written = emit(load(DROP_SYN), "c", tmp_path)
-    assert written == [tmp_path / "drop-syn.bpf.c"]
-    assert written[0].read_text() == render(load(DROP_SYN), "c")["drop-syn.bpf.c"]
+    (tmp_path / "drop-syn.bpf.c").write_text("my own, hand-written")
+    with pytest.raises(UsageError, match="refusing to replace"):
+        emit(load(DROP_SYN), "c", tmp_path)
     assert (tmp_path / "notes.txt").read_text() == "mine"
-    assert staging_dirs(tmp_path) == []
+    assert (tmp_path / "drop-syn.bpf.c").read_text() == "my own, hand-written"
+    assert staging_dirs(tmp_path) == [] and sorted(p.name for p in tmp_path.parent.glob(f".{tmp_path.name}.*")) == []
+
+
+def test_c_emit_writes_one_file_and_replaces_its_own_earlier_output(tmp_path):
+    out = tmp_path / "gen"
+    emit(load(DROP_SYN), "c", out)
+    written = emit(load(DROP_SYN), "c", out)
+    assert written == [out / "drop-syn.bpf.c"]
+    assert written[0].read_text() == render(load(DROP_SYN), "c")["drop-syn.bpf.c"]
+    assert sorted(p.name for p in out.iterdir()) == [".tatara-emit.json", "drop-syn.bpf.c"]
+    assert staging_dirs(tmp_path) == [] and [p.name for p in tmp_path.iterdir()] == ["gen"]
 
 
 def test_aya_emit_returns_every_file_sorted_and_creates_missing_parents(tmp_path):
