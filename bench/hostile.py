@@ -666,9 +666,21 @@ def dash_name(sb: Sandbox) -> Result:
     return r
 
 
+def _no_crates(r: Result) -> bool:
+    return r.code == 3 and any(w in r.stderr for w in ("crates.io", "--vendor-dir", "fetch failed"))
+
+
 def dash_name_aya(sb: Sandbox) -> Result:
+    """The crate is named after the file: `-x` cannot name one, which is said
+    as a source error (exit 1), never read as an option by cargo."""
     sb.source("-x.tlisp")
-    return expect(sb.run("build", "--backend", "aya", "-o", "out", "--", "-x.tlisp", timeout=600), (0, 3))
+    r = sb.run("build", "--backend", "aya", "-o", "out", "--", "-x.tlisp", timeout=600)
+    if _no_crates(r):
+        return Result("skip", False, "aya's crates are not reachable here (set TATARA_VENDOR_DIR)")
+    r = expect(r, (0, 1))
+    if r.code == 1 and "cannot name a crate" not in r.stderr:
+        r.verdict = "exit 1 without saying why"
+    return r
 
 
 def _empty_program(text: str, command: str = "build"):
@@ -778,6 +790,8 @@ def _name_case(backend: str, **names: str):
         if check.code == 1:
             return expect(check, (1,))
         built = sb.run("build", "n.tlisp", "--backend", backend, timeout=600)
+        if _no_crates(built):
+            return Result("skip", False, "aya's crates are not reachable here (set TATARA_VENDOR_DIR)")
         r = expect(built, (0,))
         if r.verdict != "ok":
             r.verdict = f"check passed, build exit {built.code}"
