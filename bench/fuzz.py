@@ -98,7 +98,9 @@ def mutate(rng: random.Random) -> str:
         if not tokens:
             break
         op = rng.randrange(7)
-        i = rng.randrange(len(tokens))
+        # Mostly an atom: a deleted paren only tests the reader's one error.
+        atoms = [k for k, t in enumerate(tokens) if t not in "()"]
+        i = rng.choice(atoms) if atoms and rng.random() < 0.85 else rng.randrange(len(tokens))
         if op == 0:
             del tokens[i]
         elif op == 1:
@@ -112,7 +114,7 @@ def mutate(rng: random.Random) -> str:
             tokens[i] = rng.choice(VOCABULARY)
         elif op == 5:
             pos = rng.randrange(len(text) + 1)
-            text = text[:pos] + rng.choice(HOSTILE_CHARS) + text[pos:]
+            text = text[:pos] + rng.choice(HOSTILE_CHARS) + text[pos:] if rng.random() < 0.3 else text
             continue
         else:
             pos = rng.randrange(len(text))
