@@ -179,12 +179,13 @@ def test_a_third_dialect_is_one_class(listing, tmp_path):
     test_every_dialect_spells_every_step_and_form(listing)
     for example in EXAMPLES:
         module = check.check(frontend.load(example))
-        (path,) = backends.emit(module, "listing", tmp_path)
+        # one directory each: emit replaces its own earlier output whole, never merges into it
+        (path,) = backends.emit(module, "listing", tmp_path / example.stem)
         text = path.read_text()
         assert path.name == f"{example.stem}.lst" and "; " + example.name in text
         for program in module.programs:
             assert f"section {program.kind.replace('-', '_')} {program.name}:" in text
-    drop_syn = (tmp_path / "drop-syn.lst").read_text()
+    drop_syn = (tmp_path / "drop-syn" / "drop-syn.lst").read_text()
     assert "parser tcp/l2:" in drop_syn and "fail-if" in drop_syn and "ret xdp_drop" in drop_syn
 
 
