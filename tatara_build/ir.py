@@ -435,12 +435,15 @@ class TestCase(Node):
 
 
 class TestDecl(Node):
-    """`(defbpf-test name :program p :cases (…) :expect-maps (…))`."""
+    """`(defbpf-test name :program p [:maps-before (…)] :cases (…) :expect-maps (…))`."""
 
     name: str
     program: str
     cases: list[TestCase]
     expect_maps: list[MapExpect] = []
+    # `:maps-before ((blocklist "10.1.2.0/24" 1) …)`: entries written into the
+    # maps before any case of the file runs, same key/value syntax.
+    maps_before: list[MapExpect] = []
 
 
 class Module(BaseModel):

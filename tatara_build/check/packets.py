@@ -80,12 +80,18 @@ def value_problem(layer: str, field: tables.LayerField, value: object) -> str | 
 
 
 def check_map_expects(test: ir.TestDecl, program: ir.ProgramDecl, maps: dict[str, ir.MapDecl]) -> list[Diagnostic]:
+    return (_check_entries(test.maps_before, "seeded", "written twice", program, maps)
+            + _check_entries(test.expect_maps, "expected", "expected twice", program, maps))
+
+
+def _check_entries(entries: list[ir.MapExpect], what: str, twice: str, program: ir.ProgramDecl,
+                   maps: dict[str, ir.MapDecl]) -> list[Diagnostic]:
     out = []
     seen: set[tuple[str, bytes]] = set()
-    for e in test.expect_maps:
+    for e in entries:
         m = maps.get(e.map)
         if m is None or e.map not in program.uses_maps:
-            out.append(Diagnostic(f"expected map `{e.map}` is not used by program `{program.name}`", e.span))
+            out.append(Diagnostic(f"{what} map `{e.map}` is not used by program `{program.name}`", e.span))
             continue
         if m.value is None:
             out.append(Diagnostic(f"{m.kind} map `{m.name}` has no key/value contents to compare", e.span))
@@ -96,7 +102,7 @@ def check_map_expects(test: ir.TestDecl, program: ir.ProgramDecl, maps: dict[str
         else:
             key = mapdata.key_bytes(m, e.key)
             if (e.map, key) in seen:
-                out.append(Diagnostic(f"`{e.map}` key {mapdata.show_key(e.key)} is expected twice", e.span))
+                out.append(Diagnostic(f"`{e.map}` key {mapdata.show_key(e.key)} is {twice}", e.span))
             seen.add((e.map, key))
             if tables.MAP_KINDS[m.kind].key_required and e.key >= m.max_entries:  # index-keyed (arrays)
                 out.append(Diagnostic(f"key {e.key} is beyond :max-entries {m.max_entries} of `{m.name}`", e.span))

@@ -182,7 +182,7 @@ def bpf_fn(form: SList, module: ir.Module) -> None:
 
 
 def defbpf_test(form: SList, module: ir.Module) -> None:
-    opts = options(form, form.items[2:], ("program", "cases", "expect-maps"), ("program", "cases"))
+    opts = options(form, form.items[2:], ("program", "maps-before", "cases", "expect-maps"), ("program", "cases"))
     cases = opts["cases"]
     if not isinstance(cases, SList) or not cases.items:
         raise FormError("expected :cases ((name :packet (…) :expect :action) …)", cases.span)
@@ -197,6 +197,11 @@ def defbpf_test(form: SList, module: ir.Module) -> None:
         if not isinstance(expects, SList):
             raise FormError("expected :expect-maps ((map key value) …)", expects.span)
         decl.expect_maps = [map_expect(e) for e in expects.items]
+    if "maps-before" in opts:
+        seeds = opts["maps-before"]
+        if not isinstance(seeds, SList):
+            raise FormError("expected :maps-before ((map key value) …)", seeds.span)
+        decl.maps_before = [map_expect(e) for e in seeds.items]
     module.tests.append(decl)
 
 

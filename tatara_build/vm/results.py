@@ -184,6 +184,18 @@ def attach_targets(found: list[Step]) -> dict[tuple[str, str], tuple[str, list[s
     return out
 
 
+def seed_error(found: list[Step]) -> str | None:
+    """bpftool's error from the `seeds` batch (`map update` of :maps-before),
+    if any; its exit code alone is not trusted (stale errno, see guest.py)."""
+    step = next((s for s in found if s.kind == "seeds"), None)
+    if step is None:
+        return None
+    errors = _LOADER_ERROR.findall(_BATCH_TRAILER.sub("", step.output))
+    if not errors:
+        return None
+    return next(line for line in step.output.splitlines() if line.startswith("Error: ") and not _BATCH_TRAILER.match(line))
+
+
 _EXPAND = {"inspect": _inspected, "loads": _batched_loads}
 
 

@@ -36,6 +36,9 @@ class ObjectJob:
     # ELF symbol -> (kind, attach target) of programs whose target the booted
     # kernel must have (kprobe functions, tracepoints, LSM hooks).
     targets: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # `:maps-before` entries written before any case runs: (map symbol, key
+    # bytes, value bytes, per-CPU map: the value goes to CPU 0, 0 elsewhere).
+    seeds: list[tuple[str, bytes, bytes, bool]] = field(default_factory=list)
 
 
 @dataclass
@@ -84,6 +87,9 @@ def run(objects: list[ObjectJob], kernel: Kernel, cases: list[CaseJob] = (), map
     found_targets = results.attach_targets(steps)
     object_results = [_object_result(i, job, steps, pinned, found_targets) for i, job in enumerate(objects)]
     case_results = _case_results(list(cases), steps)
+    if failed := results.seed_error(steps):  # the cases ran on maps without their :maps-before
+        for result in case_results:
+            result.passed, result.error = False, f"writing :maps-before failed: {failed}"
     map_checks = _map_checks(list(maps), steps)
     _skip_untestable(list(cases), case_results, map_checks, kernel)
     verified = all(o.loaded and all(p.verdict == "accepted" for p in o.programs) for o in object_results)
@@ -117,6 +123,17 @@ def _plan(objects: list[ObjectJob], cases: list[CaseJob], maps: list[MapJob] = (
                         "".join(f"{k} {t} {t[:CHECKED_TARGETS[k]]}\n" for k, t in targets).encode()))
     loads = "".join(f"prog loadall /job/o{i}.o /sys/fs/bpf/{i}/p pinmaps /sys/fs/bpf/{i}/m\n" for i in range(len(objects)))
     payload.append(("job/loads", 0o100644, loads.encode()))
+    seeds = []
+    for i, job in enumerate(objects):
+        for symbol, key, value, per_cpu in job.seeds:
+            if not _IDENT.match(symbol):
+                raise VmError(f"map symbol {symbol!r} is not a C identifier")
+            if per_cpu:  # bpftool takes each CPU's value padded to 8 bytes
+                value = value.ljust(-(-len(value) // 8) * 8, b"\0")
+            seeds.append(f"{i} {symbol} {int(per_cpu)} {key.hex()} {value.hex()}\n")
+    if seeds:
+        lines.append("seeds")
+        payload.append(("job/seeds", 0o100644, "".join(seeds).encode()))
     batch = []
     if cases:
         lines.append("runs")
