@@ -37,7 +37,7 @@ def jobs(module: ir.Module, out: Path, manifest: Manifest, object_index: int = 0
         for seed in test.maps_before:
             decl = map_decls[seed.map]
             objects[0].seeds.append((_map_symbol(seed, obj), mapdata.key_bytes(decl, seed.key),
-                                     mapdata.value_bytes(decl, seed.value), decl.kind.startswith("per-cpu")))
+                                     mapdata.value_bytes(decl, seed.value)))
     for test in module.tests:
         program = programs.get(test.program)
         if program is None:

@@ -27,9 +27,8 @@ import re
 #                                   /job/targets: `found`, or `missing` and the
 #                                   kernel's names starting with PREFIX (`near`),
 #                                   or `unknown` when the kernel lists none
-#   seeds                           `map update` of each `IDX MAP PERCPU KEYHEX
-#                                   VALUEHEX` line of /job/seeds, in one batch
-#                                   (per-CPU values: CPU 0 gets it, others 0)
+#   seeds                           `map update` of each `IDX MAP KEYHEX VALUEHEX`
+#                                   line of /job/seeds, in one bpftool batch
 #   inspect                         one JSON bpftool batch: `prog show` of every
 #                                   pinned program, `map dump` of each map in
 #                                   /job/dumps (`IDX MAP` lines: the maps tests
@@ -116,15 +115,9 @@ while read -r op a b c d e; do
     done < /job/targets
     done_ 0 ;;
   seeds)
-    cpus=$(awk -F- '{print ($2 == "" ? $1 : $2) + 1}' /sys/devices/system/cpu/possible)
     : > /tmp/seeds
-    while read -r i m percpu key value; do
-      v=$(echo "$value" | sed 's/../& /g')
-      if [ "$percpu" = 1 ]; then
-        zero=$(echo "$value" | sed 's/../00 /g'); n=1
-        while [ $n -lt $cpus ]; do v="$v $zero"; n=$((n+1)); done
-      fi
-      echo "map update pinned /sys/fs/bpf/$i/m/$m key hex $(echo "$key" | sed 's/../& /g') value hex $v" >> /tmp/seeds
+    while read -r i m key value; do
+      echo "map update pinned /sys/fs/bpf/$i/m/$m key hex $(echo "$key" | sed 's/../& /g') value hex $(echo "$value" | sed 's/../& /g')" >> /tmp/seeds
     done < /job/seeds
     step seeds
     bpftool batch file /tmp/seeds 2>&1

@@ -37,8 +37,9 @@ class ObjectJob:
     # kernel must have (kprobe functions, tracepoints, LSM hooks).
     targets: dict[str, tuple[str, str]] = field(default_factory=dict)
     # `:maps-before` entries written before any case runs: (map symbol, key
-    # bytes, value bytes, per-CPU map: the value goes to CPU 0, 0 elsewhere).
-    seeds: list[tuple[str, bytes, bytes, bool]] = field(default_factory=list)
+    # bytes, value bytes). bpftool writes a per-CPU map's value on every CPU
+    # (the guest has one).
+    seeds: list[tuple[str, bytes, bytes]] = field(default_factory=list)
 
 
 @dataclass
@@ -125,12 +126,10 @@ def _plan(objects: list[ObjectJob], cases: list[CaseJob], maps: list[MapJob] = (
     payload.append(("job/loads", 0o100644, loads.encode()))
     seeds = []
     for i, job in enumerate(objects):
-        for symbol, key, value, per_cpu in job.seeds:
+        for symbol, key, value in job.seeds:
             if not _IDENT.match(symbol):
                 raise VmError(f"map symbol {symbol!r} is not a C identifier")
-            if per_cpu:  # bpftool takes each CPU's value padded to 8 bytes
-                value = value.ljust(-(-len(value) // 8) * 8, b"\0")
-            seeds.append(f"{i} {symbol} {int(per_cpu)} {key.hex()} {value.hex()}\n")
+            seeds.append(f"{i} {symbol} {key.hex()} {value.hex()}\n")
     if seeds:
         lines.append("seeds")
         payload.append(("job/seeds", 0o100644, "".join(seeds).encode()))

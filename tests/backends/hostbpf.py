@@ -85,3 +85,15 @@ def map_value(root: Path, name: str, decl, key: int | str) -> int:
         for item in entry.get("values") or [entry]:
             total += mapdata.value_of(decl, bytes(int(b, 16) for b in item["value"]))
     return total
+
+
+def map_update(root: Path, name: str, decl, key: int | str, value: int) -> None:
+    """Write a test's `:maps-before` entry as the VM guest does (bpftool
+    writes a per-CPU map's value on every CPU)."""
+    from tatara_build import mapdata
+
+    key_bytes, value_bytes = mapdata.key_bytes(decl, key), mapdata.value_bytes(decl, value)
+    done = subprocess.run(["bpftool", "map", "update", "pinned", str(root / "m" / name),
+                           "key", *[str(b) for b in key_bytes], "value", *[str(b) for b in value_bytes]],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr

@@ -44,6 +44,10 @@ def run_tests(module, obj: Path) -> None:
     failures = []
     with hostbpf.loaded(obj) as (root, insns):
         assert insns, "the verifier reported no processed instructions"
+        for test in module.tests:  # :maps-before, before any case (as in the VM)
+            for seed in test.maps_before:
+                decl_map = next(m for m in module.maps if m.name == seed.map)
+                hostbpf.map_update(root, snake(seed.map), decl_map, seed.key, seed.value)
         for test in module.tests:
             decl = next(p for p in module.programs if p.name == test.program)
             kind = tables.PROGRAM_KINDS[decl.kind]

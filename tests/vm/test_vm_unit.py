@@ -373,14 +373,13 @@ def test_attach_targets_step_and_suggestions(tmp_path):
 def test_maps_before_become_a_seeds_step_and_a_failed_write_fails_the_cases(tmp_path):
     obj = tmp_path / "o.o"
     obj.write_bytes(b"x")
-    job = runner.ObjectJob(obj, seeds=[("nets", bytes([24, 0, 0, 0, 10, 1, 2, 0]), (5).to_bytes(4, "little"), False),
-                                       ("drops", bytes(4), (5).to_bytes(4, "little"), True)])
+    job = runner.ObjectJob(obj, seeds=[("nets", bytes([24, 0, 0, 0, 10, 1, 2, 0]), (5).to_bytes(4, "little")),
+                                       ("drops", bytes(4), (5).to_bytes(8, "little"))])
     plan, payload = runner._plan([job], [runner.CaseJob(0, "t", "c", "p", b"", "xdp-pass", 2)])
     lines = plan.splitlines()
     assert lines.index("pins") < lines.index("seeds") < lines.index("runs")
-    # per-CPU values are padded to 8 bytes (bpftool's per-CPU value size)
     assert dict((p, d) for p, _, d in payload)["job/seeds"] == (
-        b"0 nets 0 180000000a010200 05000000\n0 drops 1 00000000 0500000000000000\n")
+        b"0 nets 180000000a010200 05000000\n0 drops 00000000 0500000000000000\n")
     ok = results.steps(console(("seeds", "Error: reading batch file failed: File exists", 255),
                                ("run 0 p p0.bin 1 0", "Return value: 2, duration: 5ns", 0)))
     assert results.seed_error(ok) is None
@@ -389,21 +388,16 @@ def test_maps_before_become_a_seeds_step_and_a_failed_write_fails_the_cases(tmp_
 
 
 @pytest.mark.skipif(not shutil.which("busybox"), reason="busybox missing")
-def test_the_guest_writes_per_cpu_seeds_for_every_possible_cpu(tmp_path):
-    """The guest's seeds step, run by busybox with a fake CPU list: CPU 0
-    gets the value, the other possible CPUs get zeros."""
+def test_the_guest_turns_seed_lines_into_bpftool_map_updates(tmp_path):
     from tatara_build.vm import guest
 
     script = guest.INIT_SCRIPT
     start = script.index("  seeds)\n")
     body = script[start : script.index("    step seeds", start)].split("\n", 1)[1]
-    (tmp_path / "possible").write_text("0-2\n")
-    (tmp_path / "seeds").write_text("1 drops 1 00000000 0500000000000000\n0 nets 0 180000000a010200 05000000\n")
-    body = (body.replace("/sys/devices/system/cpu/possible", str(tmp_path / "possible"))
-            .replace("/job/seeds", str(tmp_path / "seeds")).replace("/tmp/seeds", str(tmp_path / "out")))
+    (tmp_path / "seeds").write_text("1 drops 00000000 0500000000000000\n0 nets 180000000a010200 05000000\n")
+    body = body.replace("/job/seeds", str(tmp_path / "seeds")).replace("/tmp/seeds", str(tmp_path / "out"))
     subprocess.run(["busybox", "sh", "-c", body], check=True)
     assert (tmp_path / "out").read_text().splitlines() == [
-        "map update pinned /sys/fs/bpf/1/m/drops key hex 00 00 00 00  value hex 05 00 00 00 00 00 00 00  "
-        "00 00 00 00 00 00 00 00  00 00 00 00 00 00 00 00 ",
+        "map update pinned /sys/fs/bpf/1/m/drops key hex 00 00 00 00  value hex 05 00 00 00 00 00 00 00 ",
         "map update pinned /sys/fs/bpf/0/m/nets key hex 18 00 00 00 0a 01 02 00  value hex 05 00 00 00 ",
     ]
