@@ -19,7 +19,7 @@ from pathlib import Path
 
 from tatara_build.compile.manifest import Manifest
 from tatara_build.frontend import load
-from tatara_build.vm import cases, results
+from tatara_build.vm import cases, results, runner
 
 
 class Checker:
@@ -54,12 +54,17 @@ class Checker:
             budget = obj.max_insns.get(symbol, obj.default_max_insns)
             self.check(insns is not None and insns <= budget,
                        f"{stem}: {symbol} verified {insns} insns, budget :max-insns {budget}")
+        for symbol, key, value in obj.seeds:  # :maps-before, as the VM guest writes them
+            status, out = self.sh(f"bpftool map update pinned {pin}/m/{symbol} key hex {' '.join(f'{b:02x}' for b in key)}"
+                                  f" value hex {' '.join(f'{b:02x}' for b in value)} 2>&1")
+            self.check(status == 0, f"{stem}: writing :maps-before into {symbol} failed:\n{out[-2000:]}")
         for job in case_jobs:
             self.case(stem, pin, job)
-        for job in map_jobs:
+        for job in map_jobs:  # compared as the VM run compares them (lpm prefixes, absent = 0)
             status, dump = self.sh(f"bpftool -j map dump pinned {pin}/m/{job.map} 2>&1")
-            got = (results.map_entries(dump) or {}).get(job.key) if status == 0 else None
-            self.check(got == job.value, f"{stem} {job.test}: map {job.map}[{job.key}] = {got}, expected {job.value}"
+            step = results.Step("dump", [str(job.object_index), job.map], dump, status)
+            (got,) = runner._map_checks([job], [step])
+            self.check(got.passed, f"{stem} {job.test}: map {job.map}[{job.key}] = {got.got}, expected {job.value}"
                        + ("" if status == 0 else f"\n{dump[-2000:]}"))
 
     def case(self, stem: str, pin: str, job: cases.CaseJob) -> None:
@@ -71,7 +76,8 @@ class Checker:
         if ran is None:
             self.check(False, f"{stem} {job.test}/{job.case}: test run failed:\n{out[-2000:]}")
         else:
-            self.check(ran[0] == job.expect_value, f"{stem} {job.test}/{job.case}: returned {ran[0]}, "
+            self.check(runner._as_signed32(ran[0]) == runner._as_signed32(job.expect_value),
+                       f"{stem} {job.test}/{job.case}: returned {ran[0]}, "
                                                    f"expected :{job.expect} ({job.expect_value})")
 
 
