@@ -7,6 +7,9 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
+// Legal source may compare a value with itself, e.g. (= x x): not an error here.
+#pragma clang diagnostic ignored "-Wtautological-compare"
+
 struct bpf_perf_event_data;
 
 struct {
@@ -33,7 +36,7 @@ static __always_inline void __add_samples_by_tgid(__u32 key, __u64 delta)
         slot = bpf_map_lookup_elem(&samples_by_tgid, &k);
     }
     if (slot)
-        __sync_fetch_and_add(slot, delta);
+        __atomic_fetch_add(slot, delta, __ATOMIC_RELAXED);
 }
 
 static __always_inline void __add_samples_total(__u32 key, __u64 delta)
@@ -41,7 +44,7 @@ static __always_inline void __add_samples_total(__u32 key, __u64 delta)
     __u32 k = key;
     __u64 *slot = bpf_map_lookup_elem(&samples_total, &k);
     if (slot)
-        __sync_fetch_and_add(slot, delta);
+        __atomic_fetch_add(slot, delta, __ATOMIC_RELAXED);
 }
 
 SEC("perf_event")

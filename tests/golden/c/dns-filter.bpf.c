@@ -7,6 +7,9 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
+// Legal source may compare a value with itself, e.g. (= x x): not an error here.
+#pragma clang diagnostic ignored "-Wtautological-compare"
+
 struct __sk_buff;
 
 static __always_inline __u8 __load8_net(struct __sk_buff *ctx, long off)
@@ -65,6 +68,7 @@ static __always_inline long __parse_tcp_l3_net(struct __sk_buff *ctx, long __l3p
             return -1;
         __u8 __v5 = ((__u8)((__load8_net(ctx, __q + 0)) & 0xf));
         long __p = __q + __v5 * 4;
+        asm volatile("" : "+r"(__p));
         if (!__has_net(ctx, __p + 20))
             return -1;
         return __p;
@@ -103,6 +107,7 @@ static __always_inline long __parse_udp_l3_net(struct __sk_buff *ctx, long __l3p
             return -1;
         __u8 __v10 = ((__u8)((__load8_net(ctx, __q + 0)) & 0xf));
         long __p = __q + __v10 * 4;
+        asm volatile("" : "+r"(__p));
         if (!__has_net(ctx, __p + 8))
             return -1;
         return __p;

@@ -7,6 +7,9 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
+// Legal source may compare a value with itself, e.g. (= x x): not an error here.
+#pragma clang diagnostic ignored "-Wtautological-compare"
+
 struct __sk_buff;
 struct xdp_md;
 
@@ -48,7 +51,7 @@ static __always_inline void __add_in_by_source(__u32 key, __u64 delta)
         slot = bpf_map_lookup_elem(&in_by_source, &k);
     }
     if (slot)
-        __sync_fetch_and_add(slot, delta);
+        __atomic_fetch_add(slot, delta, __ATOMIC_RELAXED);
 }
 
 static __always_inline void __add_out_by_port(__u16 key, __u64 delta)
@@ -61,7 +64,7 @@ static __always_inline void __add_out_by_port(__u16 key, __u64 delta)
         slot = bpf_map_lookup_elem(&out_by_port, &k);
     }
     if (slot)
-        __sync_fetch_and_add(slot, delta);
+        __atomic_fetch_add(slot, delta, __ATOMIC_RELAXED);
 }
 
 static __always_inline void __add_totals(__u32 key, __u64 delta)
@@ -69,7 +72,7 @@ static __always_inline void __add_totals(__u32 key, __u64 delta)
     __u32 k = key;
     __u64 *slot = bpf_map_lookup_elem(&totals, &k);
     if (slot)
-        __sync_fetch_and_add(slot, delta);
+        __atomic_fetch_add(slot, delta, __ATOMIC_RELAXED);
 }
 
 static __always_inline void *__l3(void *__data, void *__data_end, __u16 *__proto_out)
@@ -131,6 +134,7 @@ static __always_inline void *__parse_tcp(void *__data_end, void *__l3p, __u16 __
             return 0;
         __u8 __v5 = ((__u8)((*(__u8 *)(__q + 0)) & 0xf));
         void *__p = __q + __v5 * 4;
+        asm volatile("" : "+r"(__p));
         if (__p + 20 > __data_end)
             return 0;
         return __p;
@@ -169,6 +173,7 @@ static __always_inline void *__parse_udp(void *__data_end, void *__l3p, __u16 __
             return 0;
         __u8 __v10 = ((__u8)((*(__u8 *)(__q + 0)) & 0xf));
         void *__p = __q + __v10 * 4;
+        asm volatile("" : "+r"(__p));
         if (__p + 8 > __data_end)
             return 0;
         return __p;

@@ -7,6 +7,9 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
+// Legal source may compare a value with itself, e.g. (= x x): not an error here.
+#pragma clang diagnostic ignored "-Wtautological-compare"
+
 struct xdp_md;
 
 struct __lpm_key4 {
@@ -40,7 +43,7 @@ static __always_inline void __add_blocked_drops(__u32 key, __u64 delta)
     __u32 k = key;
     __u64 *slot = bpf_map_lookup_elem(&blocked_drops, &k);
     if (slot)
-        __sync_fetch_and_add(slot, delta);
+        __atomic_fetch_add(slot, delta, __ATOMIC_RELAXED);
 }
 
 static __always_inline void *__l3(void *__data, void *__data_end, __u16 *__proto_out)

@@ -7,6 +7,9 @@
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 
+// Legal source may compare a value with itself, e.g. (= x x): not an error here.
+#pragma clang diagnostic ignored "-Wtautological-compare"
+
 struct xdp_md;
 
 struct {
@@ -26,7 +29,7 @@ static __always_inline void __add_source_packets(__u32 key, __u64 delta)
         slot = bpf_map_lookup_elem(&source_packets, &k);
     }
     if (slot)
-        __sync_fetch_and_add(slot, delta);
+        __atomic_fetch_add(slot, delta, __ATOMIC_RELAXED);
 }
 
 static __always_inline __u64 __get_source_packets(__u32 key)

@@ -2,6 +2,7 @@
 // Do not edit: regenerate with `tatara-build emit FILE --backend aya`.
 #![no_std]
 #![no_main]
+#![feature(asm_experimental_arch)]
 #![allow(unused_mut, unused_parens, unused_unsafe, unused_variables, dead_code)]
 
 #[inline(always)]
@@ -76,7 +77,8 @@ fn __parse_tcp_l3_net(
             return None;
         }
         let __v5: u8 = __load8_net(__skb, __q + 0) & 0xf;
-        let __p: usize = __q + __v5 as usize * 4;
+        let mut __p: usize = __q + __v5 as usize * 4;
+        unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
         if !__has_net(__skb, __p + 20) {
             return None;
         }
@@ -124,7 +126,8 @@ fn __parse_udp_l3_net(
             return None;
         }
         let __v10: u8 = __load8_net(__skb, __q + 0) & 0xf;
-        let __p: usize = __q + __v10 as usize * 4;
+        let mut __p: usize = __q + __v10 as usize * 4;
+        unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
         if !__has_net(__skb, __p + 8) {
             return None;
         }

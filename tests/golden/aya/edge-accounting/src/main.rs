@@ -2,6 +2,7 @@
 // Do not edit: regenerate with `tatara-build emit FILE --backend aya`.
 #![no_std]
 #![no_main]
+#![feature(asm_experimental_arch)]
 #![feature(core_intrinsics)]
 #![allow(internal_features)]
 #![allow(unused_mut, unused_parens, unused_unsafe, unused_variables, dead_code)]
@@ -130,7 +131,8 @@ fn __parse_tcp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
             return None;
         }
         let __v5: u8 = unsafe { *((__q + 0) as *const u8) } & 0xf;
-        let __p: usize = __q + __v5 as usize * 4;
+        let mut __p: usize = __q + __v5 as usize * 4;
+        unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
         if __p + 20 > __data_end {
             return None;
         }
@@ -175,7 +177,8 @@ fn __parse_udp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
             return None;
         }
         let __v10: u8 = unsafe { *((__q + 0) as *const u8) } & 0xf;
-        let __p: usize = __q + __v10 as usize * 4;
+        let mut __p: usize = __q + __v10 as usize * 4;
+        unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
         if __p + 8 > __data_end {
             return None;
         }
