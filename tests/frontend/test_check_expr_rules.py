@@ -173,6 +173,13 @@ def test_kind_specific_rules_name_the_kind():
     assert one("(return (u64 1))", ":kprobe", "do_sys_open") == [
         ("type mismatch: expected u32, found u64", 9, ["convert explicitly: (u32 …)"])]
     assert one("(return :ok)", ":kprobe", "do_sys_open") == []
+    # the verifier refuses the coarse clock to tracing kinds, networking kinds have it
+    assert one("(let ((t (call ktime-coarse-ns))) (return :ok))", ":kprobe", "do_sys_open") == [
+        ("helper `ktime-coarse-ns` is not available to kprobe programs", 10,
+         ["available: get-current-cpu, get-prandom, ktime-ns, ktime-boot-ns, ktime-tai-ns, "
+          "get-current-pid-tgid, get-current-uid-gid"])]
+    assert one("(let ((t (call ktime-coarse-ns))) (return :ok))", ":lsm", "file_open") != []
+    assert one("(let ((t (call ktime-coarse-ns))) (return :xdp-pass))", ":xdp", "eth0") == []
 
 
 def test_deep_nesting_is_one_error_not_a_crash():
