@@ -71,19 +71,7 @@ def render(v: Verification, console: Console | None = None) -> None:
         if not obj.programs:
             programs.add_row(Path(obj.path).name, "-", "[red]failed[/]", *["-"] * 7)
     console.print(programs)
-    for obj in v.objects:
-        for p in obj.programs:
-            if p.verdict == "rejected" and p.verifier_log:
-                where = f" at {p.failing_span}" if p.failing_span else ""
-                console.print(f"[red]verifier log of {p.program}[/]{where}:")
-                console.print("\n".join(p.verifier_log.splitlines()[-25:]), markup=False, highlight=False)
-                if p.failing_source:
-                    console.print(f"failing source line: {p.failing_source}", markup=False)
-                if p.failing_span and p.failing_tlisp is not None:
-                    console.print(f"from {p.failing_span}:\n    {p.failing_tlisp.strip()}", markup=False, highlight=False)
-        if obj.loader_output:
-            console.print(f"[red]{Path(obj.path).name} did not load:[/]")
-            console.print(obj.loader_output, markup=False, highlight=False)
+    _render_load_failures(v, console)
     if v.cases:
         cases = Table(title="packet tests", title_justify="left")
         for column in ("test", "case", "expect", "got", "result", "ns/pkt"):
@@ -177,18 +165,28 @@ def _program(v: Verification, obj_name: str, program: str):
     return None, None
 
 
-def _render_failures(v: Verification, console: Console) -> None:
+def _render_load_failures(v: Verification, console: Console) -> None:
+    """Each rejected program's log tail and the .tlisp form it maps to, each
+    program over its budget, each object that did not load."""
     for obj in v.objects:
         for p in obj.programs:
             if p.verdict == "rejected" and p.verifier_log:
                 where = f" at {p.failing_span}" if p.failing_span else ""
                 console.print(f"[red]verifier log of {p.program}[/]{where}:")
                 console.print("\n".join(p.verifier_log.splitlines()[-25:]), markup=False, highlight=False)
+                if p.failing_source:
+                    console.print(f"failing source line: {p.failing_source}", markup=False)
+                if p.failing_span and p.failing_tlisp is not None:
+                    console.print(f"from {p.failing_span}:\n    {p.failing_tlisp.strip()}", markup=False, highlight=False)
             elif p.verdict == "over-budget":
                 console.print(f"[red]{p.program}[/] verified {p.verified_insns} insns, over :max-insns {p.max_insns}")
         if obj.loader_output:
             console.print(f"[red]{Path(obj.path).name} did not load:[/]")
             console.print(obj.loader_output, markup=False, highlight=False)
+
+
+def _render_failures(v: Verification, console: Console) -> None:
+    _render_load_failures(v, console)
     for c in v.cases:
         if not (c.passed or c.skipped):
             console.print(f"  {c.test}/{c.case}: expected {c.expect} ({c.expect_value}), got {c.error or c.got}",

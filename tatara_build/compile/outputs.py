@@ -103,7 +103,7 @@ def _recorded(output_key: str) -> str | None:
         return (entry / RECORD).read_text(encoding="ascii").strip()
     except (OSError, ValueError):
         if entry.exists():
-            _discard(entry)
+            cache.discard(entry)
         return None
 
 
@@ -143,15 +143,6 @@ def store(output_key: str, out: Path) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def _discard(entry: Path) -> None:
-    try:
-        trash = Path(tempfile.mkdtemp(prefix=".bad-", dir=entry.parent))
-        os.rename(entry, trash / "entry")
-    except OSError:
-        return
-    shutil.rmtree(trash, ignore_errors=True)
-
-
 def serve(output_key: str, out: Path, progress) -> dict | None:
     """On a hit: OUT replaced by the cached output (through `staging`, like
     any build) and its manifest as a dict; None on a miss. What is checked
@@ -174,7 +165,7 @@ def serve(output_key: str, out: Path, progress) -> dict | None:
                 raise _Damaged()
             manifest = json.loads((tmp / "manifest.json").read_text())
     except _Damaged:
-        _discard(_entry(output_key))
+        cache.discard(_entry(output_key))
         return None
     progress.note(f"cache hit {output_key[:16]} ({cache.cache_root()})")
     return manifest
