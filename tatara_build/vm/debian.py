@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import interrupts
 from ..errors import ToolchainError
 
 MIRROR = "http://deb.debian.org/debian"
@@ -64,14 +66,26 @@ def _mirror(name: str) -> str:
 
 
 def _apt(tool: str, s: Suite, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    # Its own process group, tracked: a matrix run fetches kernels in worker
+    # threads, and a signal must end the download, not wait for it.
+    command = [tool, *s.options(), *args]
     try:
-        return subprocess.run([tool, *s.options(), *args], cwd=cwd, capture_output=True, text=True,
-                              timeout=APT_TIMEOUT, check=False)
+        proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, start_new_session=True)
     except FileNotFoundError:
         raise ToolchainError(f"{tool} not found: kernels are fetched from Debian's archive with apt "
                              "(pass --kernel PATH to boot an image you have)") from None
+    interrupts.track(proc.pid)
+    try:
+        stdout, stderr = proc.communicate(timeout=APT_TIMEOUT)
     except subprocess.TimeoutExpired:
         raise ToolchainError(f"{tool} {' '.join(args)} timed out after {APT_TIMEOUT:.0f} s") from None
+    finally:
+        interrupts.untrack(proc.pid)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    return subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
 
 
 def update(s: Suite) -> None:

@@ -6,6 +6,7 @@ again, never booted). The cache tests install a real .deb built here."""
 from __future__ import annotations
 
 import hashlib
+import os
 import json
 import shutil
 import subprocess
@@ -175,3 +176,35 @@ def test_pin_updater_follows_meta_packages_to_the_image_and_takes_the_newest_of_
     suite = debian.suite("sid", tmp_path)
     assert pins._image_package(suite, index["linux-image-amd64"]["7.2.9-1"]) == ("linux-image-7.2.9+deb14-amd64", "7.2.9-1")
     assert debian.compare_versions("6.12.117-1~deb12u1", "6.12.117-1") == -1
+
+
+def test_a_signal_ends_a_kernel_download_running_in_a_worker_thread(tmp_path):
+    """The matrix fetches kernels in worker threads; the signal handler (in the
+    main thread) must kill apt's process group, not wait up to APT_TIMEOUT."""
+    import threading
+    import time
+
+    from tatara_build import interrupts
+
+    fake = tmp_path / "fake-apt"
+    child = tmp_path / "child.pid"
+    fake.write_text(f"#!/bin/sh\nsleep 300 &\necho $! > {child}\nwait\n")
+    fake.chmod(0o755)
+    s = debian.suite("bookworm", tmp_path / "cache")
+    done: list = []
+    worker = threading.Thread(target=lambda: done.append(debian._apt(str(fake), s, "download", "x")))
+    worker.start()
+    for _ in range(100):
+        if child.exists() and child.read_text().strip():
+            break
+        time.sleep(0.05)
+    grandchild = int(child.read_text())
+    started = time.monotonic()
+    interrupts._kill_all()  # what the handler does before raising in the main thread
+    worker.join(10)
+    assert not worker.is_alive() and time.monotonic() - started < 10
+    assert done and done[0].returncode != 0
+    with pytest.raises(ProcessLookupError):  # the whole group went, sleep included
+        for _ in range(50):
+            os.kill(grandchild, 0)
+            time.sleep(0.05)
