@@ -550,3 +550,24 @@ def _strip_spans(value):
     if isinstance(value, list):
         return [_strip_spans(v) for v in value]
     return value
+
+
+def children(node: Node) -> list[Node]:
+    """The nodes directly under `node`, in field order."""
+    out: list[Node] = []
+    for name in type(node).model_fields:
+        value = getattr(node, name)
+        if isinstance(value, Node):
+            out.append(value)
+        elif isinstance(value, list):
+            out += [v for v in value if isinstance(v, Node)]
+    return out
+
+
+def walk(body: list[Expr]):
+    """Every node under a body (pre-order)."""
+    stack = list(reversed(body))
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(reversed(children(node)))

@@ -175,12 +175,12 @@ class Generator:
     def function_body(self, decl: ir.ProgramDecl, fn: ir.BpfFn) -> list[str]:
         kind = tables.PROGRAM_KINDS[decl.kind]
         self.fn = Fn(kind=kind, ctx=checked_name(fn.ctx, fn.span))
-        self.fn.mutated = {e.name for e in walk(fn.body) if isinstance(e, ir.SetVar)}
+        self.fn.mutated = {e.name for e in ir.walk(fn.body) if isinstance(e, ir.SetVar)}
         self.read = kind.packet_read
         self.fn.l3_at = l3_anchor(fn.body)
         self.block(fn.body, RETURN, kind.return_type)
         body = self.fn.lines
-        parsed = {e.header for e in walk(fn.body) if isinstance(e, ir.Header)}
+        parsed = {e.header for e in ir.walk(fn.body) if isinstance(e, ir.Header)}
         if parsed:
             body = self.packet_prologue(pull_bytes(parsed) if kind.pull_first else None) + body
         return body
@@ -265,9 +265,9 @@ class Generator:
         """A binding the body never reads is still legal source: tell the
         compiler so (C's -Wall -Werror would reject it)."""
         # `(set! x x)` is dropped (stmt_set), so it reads nothing
-        dropped = {id(n.value) for n in walk(body) if isinstance(n, ir.SetVar) and isinstance(n.value, ir.Var)
+        dropped = {id(n.value) for n in ir.walk(body) if isinstance(n, ir.SetVar) and isinstance(n.value, ir.Var)
                    and n.value.name == n.name == name}
-        if not any(isinstance(n, ir.Var) and n.name == name and id(n) not in dropped for n in walk(body)):
+        if not any(isinstance(n, ir.Var) and n.name == name and id(n) not in dropped for n in ir.walk(body)):
             line = self.line_unread(target)
             if line:
                 self.emit(line)
@@ -652,20 +652,6 @@ def pull_bytes(headers: set[str]) -> int:
     return l2 + tags + l3 + l4
 
 
-def walk(body: list[ir.Expr]):
-    """Every node under a body (pre-order)."""
-    stack = list(reversed(body))
-    while stack:
-        node = stack.pop()
-        yield node
-        for name in type(node).model_fields:
-            child = getattr(node, name)
-            if isinstance(child, ir.Node):
-                stack.append(child)
-            elif isinstance(child, list):
-                stack.extend(c for c in reversed(child) if isinstance(c, ir.Node))
-
-
 def l3_anchor(body: list[ir.Expr]) -> ir.Expr | None:
     """Where a program locates L3, once: before the first statement of the
     innermost straight-line block that holds every parse above L2. Packet
@@ -674,7 +660,7 @@ def l3_anchor(body: list[ir.Expr]) -> ir.Expr | None:
     instead of once per `header` form (and not across earlier code)."""
 
     def parses(e: ir.Node) -> bool:
-        return any(isinstance(n, ir.Header) and above_l2(n.header) for n in walk([e]))
+        return any(isinstance(n, ir.Header) and above_l2(n.header) for n in ir.walk([e]))
 
     while True:
         holders = [e for e in body if parses(e)]
@@ -714,7 +700,7 @@ def is_pure_value(e: ir.Expr) -> bool:
 
 
 def has_effect(e: ir.Expr) -> bool:
-    return any(n.form in ("call", "map-get") for n in walk([e]))
+    return any(n.form in ("call", "map-get") for n in ir.walk([e]))
 
 
 def children(e: ir.Node) -> list[ir.Node]:

@@ -62,7 +62,7 @@ class Estimator:
         if isinstance(e, ir.IfLet):
             return self.node(e.value) + _dearer(self.node(e.then), self.node(e.otherwise))
         own = self.own(e)
-        for child in _children(e):
+        for child in ir.children(e):
             own = own + self.node(child)
         return own
 
@@ -85,23 +85,12 @@ def _dearer(a: Cost, b: Cost) -> Cost:
     return Cost(max(a.insns, b.insns), max(a.branches, b.branches))
 
 
-def _children(e: ir.Node) -> list[ir.Node]:
-    out = []
-    for name in type(e).model_fields:
-        value = getattr(e, name)
-        if isinstance(value, ir.Node):
-            out.append(value)
-        elif isinstance(value, list):
-            out += [v for v in value if isinstance(v, ir.Node)]
-    return out
-
-
 def _breaks(nodes: list[ir.Node]) -> bool:
     """A (break) of this loop (not of a loop nested in it)."""
     for n in nodes:
         if isinstance(n, ir.Break):
             return True
-        if not isinstance(n, ir.Loop) and _breaks(_children(n)):
+        if not isinstance(n, ir.Loop) and _breaks(ir.children(n)):
             return True
     return False
 
@@ -141,5 +130,5 @@ def _loops_in(nodes: list[ir.Node]) -> list[ir.Loop]:
     for n in nodes:
         if isinstance(n, ir.Loop):
             out.append(n)
-        out += _loops_in(_children(n))
+        out += _loops_in(ir.children(n))
     return out

@@ -76,7 +76,7 @@ def _features(p: ir.ProgramDecl, fn: ir.BpfFn | None,
     """Every feature the program uses, once, with the span of its first use."""
     found: list[tuple[tables.Since, Span | None]] = [(tables.PROGRAM_KIND_SINCE[p.kind], p.span)]
     if fn is not None:
-        for node in _walk(fn.body):
+        for node in ir.walk(fn.body):
             if isinstance(node, ir.Call) and node.helper in tables.HELPER_SINCE:
                 found.append((tables.HELPER_SINCE[node.helper], node.span))
             form = getattr(node, "form", None)
@@ -92,15 +92,3 @@ def _features(p: ir.ProgramDecl, fn: ir.BpfFn | None,
     for since, span in found:
         first.setdefault(since, span)
     return list(first.items())
-
-
-def _walk(value):
-    """Every IR node below `value`, depth first, in source order."""
-    if isinstance(value, list):
-        for item in value:
-            yield from _walk(item)
-    elif isinstance(value, ir.Node):
-        yield value
-        for name in type(value).model_fields:
-            if name != "span":
-                yield from _walk(getattr(value, name))
