@@ -87,13 +87,16 @@ def library_builtins(candidates: set[str]) -> set[str]:
     return refused
 
 
-def derive() -> list[str]:
-    names = header_macros() | library_builtins(libc_candidates())
-    return sorted(n.replace("_", "-") for n in names if not n.startswith("bpf_"))
+def derive() -> tuple[list[str], list[str]]:
+    """(the headers' macros, clang's library builtins), tatara spelling."""
+    def spelled(names: set[str]) -> list[str]:
+        return sorted(n.replace("_", "-") for n in names if not n.startswith("bpf_"))
+
+    macros = header_macros()
+    return spelled(macros), spelled(library_builtins(libc_candidates()) - macros)
 
 
-def module_text(names: list[str]) -> str:
-    """reserved_c.py: the derived names as data (wrapped, sorted)."""
+def _wrapped(names: list[str]) -> str:
     lines, line = [], ""
     for name in names:
         if len(line) + len(name) + 1 > 100:
@@ -101,20 +104,37 @@ def module_text(names: list[str]) -> str:
             line = ""
         line = f"{line} {name}" if line else name
     lines.append(line)
-    body = "\n".join(lines)
+    return "\n".join(lines)
+
+
+def module_text(derived: tuple[list[str], list[str]]) -> str:
+    """reserved_c.py: the derived names as data (wrapped, sorted)."""
+    macros, library = derived
     return (f'''"""Names the generated C cannot use, derived by scripts/reserved-names.py
 from the headers the C backend includes (their lowercase macros: tc-gen,
 offsetof, barrier-var, …) and from clang (C library functions it knows as
 builtins: abs, exit, log, index, …). Regenerate, do not edit:
 
     .venv/bin/python scripts/reserved-names.py > reserved_c.py && mv reserved_c.py tatara_build/frontend/
+
+A macro is refused for every name; a library builtin only for globals (maps,
+programs, functions: clang refuses to redeclare it), since a local variable
+may shadow a library function in C.
 """
 
-C_RESERVED = frozenset(
+C_MACROS = frozenset(
     """
-{body}
+{_wrapped(macros)}
     """.split()
 )
+
+C_LIBRARY = frozenset(
+    """
+{_wrapped(library)}
+    """.split()
+)
+
+C_RESERVED = C_MACROS | C_LIBRARY
 ''')
 
 

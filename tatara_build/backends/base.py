@@ -51,10 +51,10 @@ def stem(module: ir.Module) -> str:
     return name.removesuffix(".tlisp") if name.endswith(".tlisp") else Path(name).stem
 
 
-def checked_name(name: str, span) -> str:
+def checked_name(name: str, span, local: bool = False) -> str:
     """Only validated identifiers reach generated code (the frontend already
     rejects the rest; this keeps a hand-built IR from injecting text)."""
-    problem = ident_problem(name)
+    problem = ident_problem(name, local)
     if problem:
         raise SourceError(problem, span)
     return name
@@ -174,7 +174,7 @@ class Generator:
 
     def function_body(self, decl: ir.ProgramDecl, fn: ir.BpfFn) -> list[str]:
         kind = tables.PROGRAM_KINDS[decl.kind]
-        self.fn = Fn(kind=kind, ctx=checked_name(fn.ctx, fn.span))
+        self.fn = Fn(kind=kind, ctx=checked_name(fn.ctx, fn.span, local=True))
         self.fn.mutated = {e.name for e in ir.walk(fn.body) if isinstance(e, ir.SetVar)}
         self.read = kind.packet_read
         self.fn.l3_at = l3_anchor(fn.body)
@@ -242,7 +242,7 @@ class Generator:
         """A fresh target-language name for a user binding; shadowing gets a
         distinct name (`x__2`): C would read the new, uninitialised variable
         in `int x = x + 1`."""
-        base = snake(checked_name(name, span))
+        base = snake(checked_name(name, span, local=True))
         out, n = base, 1
         # `ctx` is the program's context parameter in both dialects, whatever
         # the source calls it: a user binding never takes that spelling.

@@ -33,7 +33,7 @@ def expr(d: Datum) -> ir.Expr:
     if type(d) is Symbol:
         if d.name in BODY_FORMS:
             raise FormError(f"`{d.name}` is a form; write ({d.name} …)", d.span)
-        return new.Var(span=d.span, name=name(d, "variable"))
+        return new.Var(span=d.span, name=name(d, "variable", local=True))
     if type(d) is Integer:
         return new.Int(span=d.span, value=d.value)
     if type(d) is Boolean:
@@ -111,7 +111,7 @@ def form_let(d: SList) -> ir.Expr:
     for b in bindings.items:
         if not isinstance(b, SList) or len(b.items) != 2:
             raise FormError("each binding is (name value)", b.span)
-        var = name(b.items[0], "variable")
+        var = name(b.items[0], "variable", local=True)
         if any(var == seen for _, seen, _ in pairs):
             raise FormError(f"`{var}` is bound twice in this let", b.items[0].span)
         pairs.append((b, var, expr(b.items[1])))
@@ -151,7 +151,7 @@ def form_cast(d: SList) -> ir.Expr:
 
 def form_set(d: SList) -> ir.Expr:
     var, value = arity(d, 2, 2, "(set! name value)")
-    return new.SetVar(span=d.span, name=name(var, "variable"), value=expr(value))
+    return new.SetVar(span=d.span, name=name(var, "variable", local=True), value=expr(value))
 
 
 def form_loop(d: SList) -> ir.Expr:
@@ -163,7 +163,7 @@ def form_loop(d: SList) -> ir.Expr:
     for bound in (start, end):
         if not isinstance(bound, Integer):
             raise FormError(f"loop bounds must be integer literals (the verifier needs a constant bound), got {describe(bound)}", bound.span)
-    return new.Loop(span=d.span, var=name(var, "loop variable"), start=start.value, end=end.value, body=body(args[1:], d))
+    return new.Loop(span=d.span, var=name(var, "loop variable", local=True), start=start.value, end=end.value, body=body(args[1:], d))
 
 
 def form_break(d: SList) -> ir.Expr:
@@ -173,7 +173,7 @@ def form_break(d: SList) -> ir.Expr:
 
 def form_header(d: SList) -> ir.Expr:
     ctx, which = arity(d, 2, 2, "(header ctx :tcp)")
-    return new.Header(span=d.span, ctx=name(ctx, "context"), header=keyword(which, "header", list(tables.HEADERS)))
+    return new.Header(span=d.span, ctx=name(ctx, "context", local=True), header=keyword(which, "header", list(tables.HEADERS)))
 
 
 def form_if_let(d: SList) -> ir.Expr:
@@ -183,7 +183,7 @@ def form_if_let(d: SList) -> ir.Expr:
         raise FormError("expected (if-let (name (header ctx :tcp)) then [else])", binding.span)
     otherwise = expr(args[2]) if len(args) == 3 else new.Begin(span=d.span, body=[])
     return new.IfLet(
-        span=d.span, name=name(binding.items[0], "variable"), value=expr(binding.items[1]), then=expr(args[1]), otherwise=otherwise
+        span=d.span, name=name(binding.items[0], "variable", local=True), value=expr(binding.items[1]), then=expr(args[1]), otherwise=otherwise
     )
 
 
@@ -194,7 +194,7 @@ def form_field(d: SList) -> ir.Expr:
 
 def form_ctx_field(d: SList) -> ir.Expr:
     ctx, field = arity(d, 2, 2, "(ctx-field ctx :name)")
-    return new.CtxField(span=d.span, ctx=name(ctx, "context"), field=keyword(field, "context field"))
+    return new.CtxField(span=d.span, ctx=name(ctx, "context", local=True), field=keyword(field, "context field"))
 
 
 def form_lpm_key(d: SList) -> ir.Expr:

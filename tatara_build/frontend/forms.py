@@ -175,7 +175,7 @@ def bpf_fn(form: SList, module: ir.Module) -> None:
         new.BpfFn(
             span=form.span,
             name=name(form.items[1], "function"),
-            ctx=name(params.items[0], "context parameter"),
+            ctx=name(params.items[0], "context parameter", local=True),
             body=[expr(x) for x in form.items[3:]],
         )
     )

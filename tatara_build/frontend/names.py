@@ -5,6 +5,11 @@ spelling never contains `__`, a leading/trailing `_` or an upper-case letter:
 generated code may use any such name for its own temporaries without a clash.
 Words that are keywords (or reserved names) in C or Rust are rejected too, as
 are `bpf-…` names (libbpf's `bpf_*` namespace) and the mem* builtins.
+
+Globals (maps, programs, functions, …) and locals (variables, parameters)
+differ in one thing: a C library builtin (`index`, `log`, `free`) or an item
+of the generated Rust crate (`panic`, `license`) clashes only with a global
+of that name; a local of that name shadows it, which C and Rust both allow.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ import re
 from functools import lru_cache
 
 from ..tables import MAX_NAME_LENGTH
-from .reserved_c import C_RESERVED
+from .reserved_c import C_LIBRARY, C_MACROS
 
 IDENT = re.compile(r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*")
 
@@ -34,15 +39,17 @@ RESERVED = frozenset(
 # clang's C library builtins (derived: reserved_c.py), and the aya crate's
 # own items (`fn panic`, the #[panic_handler]; `static LICENSE`, which a map
 # named `license` would also spell). `ctx` is not reserved: the backends
-# rename a user binding called so (base.Generator.bind).
+# rename a user binding called so (base.Generator.bind). Both sets (C_LIBRARY
+# and GENERATED_ITEMS) bind globals only; C_MACROS expand wherever they occur.
 GENERATED_ITEMS = frozenset({"panic", "license"})
 # `bpf_*` is libbpf's and the kernel's namespace (helpers, macros).
 RESERVED_PREFIXES = ("bpf-",)
 
 
 @lru_cache(maxsize=4096)  # the same few names recur all through a file
-def ident_problem(name: str) -> str | None:
-    """Why `name` is not a valid identifier, or None when it is."""
+def ident_problem(name: str, local: bool = False) -> str | None:
+    """Why `name` is not a valid identifier, or None when it is. `local`:
+    the name of a variable or parameter (inside a function body)."""
     if not IDENT.fullmatch(name):
         return (
             f"invalid name `{name}`: names are lower-case words of [a-z0-9] joined by single `-`, "
@@ -53,9 +60,15 @@ def ident_problem(name: str) -> str | None:
                 "symbols the loader pins and runs")
     if name.replace("-", "_") in RESERVED or name.startswith(RESERVED_PREFIXES):
         return f"`{name}` is reserved in the generated C or Rust (keywords, `bpf-…`, mem*); choose another name"
-    if name in C_RESERVED:
-        return (f"`{name}` is reserved: the generated C includes headers or uses C library builtins that define "
+    if name in C_MACROS:
+        return (f"`{name}` is reserved: the headers the generated C includes define a macro "
                 f"`{name.replace('-', '_')}`; choose another name")
+    if local:
+        return None
+    if name in C_LIBRARY:
+        return (f"`{name}` is reserved: `{name.replace('-', '_')}` is a C library builtin, which a map, program "
+                "or function may not redefine in the generated C (a local variable may use it); choose another name")
     if name in GENERATED_ITEMS:
-        return f"`{name}` is reserved: the generated Rust crate defines an item of that name; choose another name"
+        return (f"`{name}` is reserved: the generated Rust crate defines an item of that name (a local variable "
+                "may use it); choose another name")
     return None

@@ -4,33 +4,44 @@ offsetof, barrier-var, …) and from clang (C library functions it knows as
 builtins: abs, exit, log, index, …). Regenerate, do not edit:
 
     .venv/bin/python scripts/reserved-names.py > reserved_c.py && mv reserved_c.py tatara_build/frontend/
+
+A macro is refused for every name; a library builtin only for globals (maps,
+programs, functions: clang refuses to redeclare it), since a local variable
+may shadow a library function in C.
 """
 
-C_RESERVED = frozenset(
+C_MACROS = frozenset(
     """
-abort abs acos acosf acosh acoshf acoshl acosl aligned-alloc alloca asin asinf asinh asinhf asinhl
-asinl atan atan2 atan2f atan2l atanf atanh atanhf atanhl atanl barrier barrier-var bcmp bzero cabs
-cabsf cabsl cacos cacosf cacosh cacoshf cacoshl cacosl calloc carg cargf cargl casin casinf casinh
-casinhf casinhl casinl catan catanf catanh catanhf catanhl catanl cbrt cbrtf cbrtl ccos ccosf ccosh
-ccoshf ccoshl ccosl ceil ceilf ceill cexp cexpf cexpl cimag cimagf cimagl clog clogf clogl conj
-conjf conjl container-of copysign copysignf copysignl cos cosf cosh coshf coshl cosl cpow cpowf
-cpowl cproj cprojf cprojl creal crealf creall csin csinf csinh csinhf csinhl csinl csqrt csqrtf
-csqrtl ctan ctanf ctanh ctanhf ctanhl ctanl erf erfc erfcf erfcl erff erfl exit exp exp2 exp2f exp2l
-expf expl expm1 expm1f expm1l fabs fabsf fabsl fdim fdimf fdiml finite finitef finitel floor floorf
-floorl fma fmaf fmal fmax fmaxf fmaxl fmin fminf fminl fmod fmodf fmodl fopen fprintf fread free
-frexp frexpf frexpl fscanf fwrite hypot hypotf hypotl ilogb ilogbf ilogbl index isalnum isalpha
-isblank iscntrl isdigit isgraph islower isprint ispunct isspace isupper isxdigit labs ldexp ldexpf
-ldexpl lgamma lgammaf lgammal llabs llrint llrintf llrintl llround llroundf llroundl log log10
-log10f log10l log1p log1pf log1pl log2 log2f log2l logb logbf logbl logf logl lrint lrintf lrintl
-lround lroundf lroundl malloc memccpy memchr memcmp memcpy memmove memset modf modff modfl nan nanf
-nanl nearbyint nearbyintf nearbyintl nextafter nextafterf nextafterl nexttoward nexttowardf
-nexttowardl offsetof pow powf powl printf realloc remainder remainderf remainderl remquo remquof
-remquol rindex rint rintf rintl round roundf roundl scalbln scalblnf scalblnl scalbn scalbnf scalbnl
-scanf sin sinf sinh sinhf sinhl sinl snprintf sprintf sqrt sqrtf sqrtl sscanf stpcpy stpncpy
-strcasecmp strcat strchr strcmp strcpy strcspn strdup strerror strlen strncasecmp strncat strncmp
-strncpy strndup strpbrk strrchr strspn strstr strtod strtof strtok strtol strtold strtoll strtoul
-strtoull strxfrm tan tanf tanh tanhf tanhl tanl tc-gen tgamma tgammaf tgammal tolower toupper trunc
-truncf truncl vfork vfprintf vfscanf vprintf vscanf vsnprintf vsprintf vsscanf wcschr wcscmp wcslen
-wcsncmp wmemchr wmemcmp wmemcpy wmemmove
+barrier barrier-var container-of offsetof tc-gen
     """.split()
 )
+
+C_LIBRARY = frozenset(
+    """
+abort abs acos acosf acosh acoshf acoshl acosl aligned-alloc alloca asin asinf asinh asinhf asinhl
+asinl atan atan2 atan2f atan2l atanf atanh atanhf atanhl atanl bcmp bzero cabs cabsf cabsl cacos
+cacosf cacosh cacoshf cacoshl cacosl calloc carg cargf cargl casin casinf casinh casinhf casinhl
+casinl catan catanf catanh catanhf catanhl catanl cbrt cbrtf cbrtl ccos ccosf ccosh ccoshf ccoshl
+ccosl ceil ceilf ceill cexp cexpf cexpl cimag cimagf cimagl clog clogf clogl conj conjf conjl
+copysign copysignf copysignl cos cosf cosh coshf coshl cosl cpow cpowf cpowl cproj cprojf cprojl
+creal crealf creall csin csinf csinh csinhf csinhl csinl csqrt csqrtf csqrtl ctan ctanf ctanh ctanhf
+ctanhl ctanl erf erfc erfcf erfcl erff erfl exit exp exp2 exp2f exp2l expf expl expm1 expm1f expm1l
+fabs fabsf fabsl fdim fdimf fdiml finite finitef finitel floor floorf floorl fma fmaf fmal fmax
+fmaxf fmaxl fmin fminf fminl fmod fmodf fmodl fopen fprintf fread free frexp frexpf frexpl fscanf
+fwrite hypot hypotf hypotl ilogb ilogbf ilogbl index isalnum isalpha isblank iscntrl isdigit isgraph
+islower isprint ispunct isspace isupper isxdigit labs ldexp ldexpf ldexpl lgamma lgammaf lgammal
+llabs llrint llrintf llrintl llround llroundf llroundl log log10 log10f log10l log1p log1pf log1pl
+log2 log2f log2l logb logbf logbl logf logl lrint lrintf lrintl lround lroundf lroundl malloc
+memccpy memchr memcmp memcpy memmove memset modf modff modfl nan nanf nanl nearbyint nearbyintf
+nearbyintl nextafter nextafterf nextafterl nexttoward nexttowardf nexttowardl pow powf powl printf
+realloc remainder remainderf remainderl remquo remquof remquol rindex rint rintf rintl round roundf
+roundl scalbln scalblnf scalblnl scalbn scalbnf scalbnl scanf sin sinf sinh sinhf sinhl sinl
+snprintf sprintf sqrt sqrtf sqrtl sscanf stpcpy stpncpy strcasecmp strcat strchr strcmp strcpy
+strcspn strdup strerror strlen strncasecmp strncat strncmp strncpy strndup strpbrk strrchr strspn
+strstr strtod strtof strtok strtol strtold strtoll strtoul strtoull strxfrm tan tanf tanh tanhf
+tanhl tanl tgamma tgammaf tgammal tolower toupper trunc truncf truncl vfork vfprintf vfscanf vprintf
+vscanf vsnprintf vsprintf vsscanf wcschr wcscmp wcslen wcsncmp wmemchr wmemcmp wmemcpy wmemmove
+    """.split()
+)
+
+C_RESERVED = C_MACROS | C_LIBRARY

@@ -43,10 +43,11 @@ def describe(d: Datum) -> str:
 # --- small extractors -----------------------------------------------------------
 
 
-def name(d: Datum, what: str) -> str:
+def name(d: Datum, what: str, local: bool = False) -> str:
+    """A validated identifier; `local`: a variable or parameter's (names.py)."""
     if not isinstance(d, Symbol):
         raise FormError(f"expected {what} name, got {describe(d)}", d.span)
-    problem = ident_problem(d.name)
+    problem = ident_problem(d.name, local)
     if problem:
         raise FormError(problem, d.span)
     return d.name

@@ -18,7 +18,7 @@ from tatara_build import tables
 from tatara_build.backends import render
 from tatara_build.compile.clang import multiarch_include
 from tatara_build.frontend.names import GENERATED_ITEMS, ident_problem
-from tatara_build.frontend.reserved_c import C_RESERVED
+from tatara_build.frontend.reserved_c import C_LIBRARY, C_MACROS, C_RESERVED
 
 from .helpers import checked, problems
 
@@ -46,9 +46,45 @@ def test_the_committed_reserved_names_are_what_the_headers_and_clang_give():
 
 
 @pytest.mark.parametrize("name", sorted(C_RESERVED | GENERATED_ITEMS))
-def test_every_reserved_name_is_rejected_by_check_in_every_role(name):
-    for text in (program(map_name=name), program(prog=name), program(var=name)):
+def test_every_reserved_name_is_rejected_by_check_as_a_global(name):
+    for text in (program(map_name=name), program(prog=name)):
         assert any(f"`{name}` is reserved" in message for message, _, _ in problems(text)), text
+
+
+@pytest.mark.parametrize("name", sorted(C_MACROS))
+def test_a_header_macro_is_rejected_as_a_local_too(name):
+    """A macro expands wherever its name occurs, so no role may use it."""
+    for text in (program(var=name), program(ctx=name)):
+        assert any(f"`{name}` is reserved" in message for message, _, _ in problems(text)), text
+
+
+@pytest.mark.parametrize("name", ["index", "log", "free", "abs", "exit", "printf", "panic", "license"])
+def test_a_library_builtin_or_crate_item_is_a_valid_local_name(name):
+    """Only a global clashes with clang's builtins or the crate's items; a
+    local shadows them (issue 12: `index`, `log` were refused everywhere)."""
+    assert problems(program(var=name)) == []
+    assert problems(program(ctx=name)) == []
+    text = f"""(defbpf-program p :kind :xdp :attach (:target "eth0") :license "GPL")
+(bpf-fn p (ctx) (loop ({name} 0 4) (if (= {name} (u32 9)) (break))) (let (({name} (u32 1))) (set! {name} (+ {name} (u32 1)))
+  (if-let (ip (header ctx :ipv4)) (return :xdp-pass) (return :xdp-pass))))
+"""
+    assert problems(text) == []
+    module = checked(text)
+    rust = render(module, "aya")["src/main.rs"]
+    assert f"let {name}: u32" in rust or f"let mut {name}: u32" in rust
+    (c_text,) = render(module, "c").values()
+    assert f"__u32 {name} = " in c_text
+
+
+def test_reserved_messages_say_why_and_whether_a_local_may_use_it():
+    message = problems(program(map_name="index"))[0][0]
+    assert "`index` is reserved" in message and "C library builtin" in message and "local variable may" in message
+    message = problems(program(var="tc-gen"))[0][0]
+    assert "`tc-gen` is reserved" in message and "macro `tc_gen`" in message
+    message = problems(program(prog="panic"))[0][0]
+    assert "generated Rust crate" in message
+    message = problems(program(var="while"))[0][0]
+    assert "`while` is reserved" in message
 
 
 def _compile(c_source: str, tmp_path: Path) -> subprocess.CompletedProcess:
@@ -67,6 +103,8 @@ def test_every_candidate_name_check_accepts_compiles_in_every_role(tmp_path):
     candidates = {n.replace("_", "-") for n in derivation.header_macros() | derivation.libc_candidates()}
     candidates |= GENERATED_ITEMS | {"ctx", "data", "data-end", "license-text", "main2", "tc-gen2", "xdp-md"}
     accepted = sorted(n for n in candidates if ident_problem(n) is None)
+    locals_ = sorted(n for n in candidates if ident_problem(n, local=True) is None)
+    assert {"index", "log", "free", "abs"} <= set(locals_) and not set(C_MACROS) & set(locals_)
     assert len(accepted) > 50, "the candidate set is too small to say anything"
     as_maps = [f"(defbpf-map {name} :kind :array :key u32 :value u64 :max-entries 1)" for name in accepted]
     as_maps += ['(defbpf-program p :kind :xdp :attach (:target "eth0") :license "GPL" :uses-maps '
@@ -77,7 +115,7 @@ def test_every_candidate_name_check_accepts_compiles_in_every_role(tmp_path):
         f"(bpf-fn {name} (c) (if (= (u32 {i}) (u32 0)) (return :xdp-drop) (return :xdp-pass)))")]
     as_variables = ['(defbpf-map hits :kind :array :key u32 :value u64 :max-entries 1)',
                     '(defbpf-program p :kind :xdp :attach (:target "eth0") :license "GPL" :uses-maps (hits))',
-                    "(bpf-fn p (c) " + " ".join(f"(let (({name} (u64 1))) (map-add hits 0 {name}))" for name in accepted)
+                    "(bpf-fn p (c) " + " ".join(f"(let (({name} (u64 1))) (map-add hits 0 {name}))" for name in locals_)
                     + " (return :xdp-pass))"]
     for role, lines in (("maps", as_maps), ("programs", as_programs), ("variables", as_variables)):
         module = checked("\n".join(lines) + "\n")
