@@ -4,18 +4,22 @@ Jenkins). One <testsuite> per kernel; in it one <testcase> per program
 (did the verifier accept it within :max-insns), per program x packet case,
 and per map expectation. A rejected program's testcase carries the
 verifier log; its packet cases fail with the same reason. Skipped cases
-say why. Written atomically (temp file, then rename)."""
+say why. Written atomically (temp file, then rename), and only over a file
+tatara-build wrote (outdir.write_file): never over someone else's report, a
+source, a link or a device."""
 
 from __future__ import annotations
 
-import os
 import socket
 import xml.etree.ElementTree as ET
 from datetime import datetime, timezone
 from pathlib import Path
 
+from . import outdir
 from .errors import TataraError
 from .vm.results import Verification
+
+REPORT = outdir.JUNIT_REPORT
 
 # Characters XML 1.0 cannot carry (verifier logs are ASCII, but a loader's
 # output may hold anything); they become U+FFFD.
@@ -36,7 +40,7 @@ def document(matrix: dict[str, Verification], name: str = "tatara-build",
              failed: dict[str, TataraError] | None = None) -> ET.Element:
     """`failed`: kernels (or stages) that produced no results, e.g. a VM that
     timed out or a build that failed: one <error> testcase each."""
-    root = ET.Element("testsuites", name=name)
+    root = ET.Element("testsuites", name=name if name.startswith("tatara-build") else f"tatara-build {name}")
     totals = dict(tests=0, failures=0, errors=0, skipped=0)
     seconds = 0.0
     stamp = datetime.now(timezone.utc).replace(microsecond=0).isoformat()
@@ -126,8 +130,10 @@ def write(path: Path, matrix: dict[str, Verification], name: str = "tatara-build
           failed: dict[str, TataraError] | None = None) -> None:
     root = document(matrix, name, failed)
     ET.indent(root)
-    data = b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8") + b"\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}")
-    tmp.write_bytes(data)
-    tmp.replace(path)
+    data = outdir.XML_DECLARATION + ET.tostring(root, encoding="utf-8") + b"\n"
+    outdir.write_file(path, data, REPORT, "--junit")
+
+
+def check(path: Path) -> Path:
+    """Before a run: may --junit PATH be written (exit 2 if not)?"""
+    return outdir.check_file(path, REPORT, "--junit")

@@ -61,8 +61,8 @@ def _build_foreign(directory: Path) -> str | None:
     objects = data.get("objects")
     listed = {o.get("file") for o in objects if isinstance(o, dict)} if isinstance(objects, list) else set()
     for entry in sorted(os.listdir(directory)):
-        if entry in BUILD_ENTRIES or entry in listed:
-            continue
+        if entry in BUILD_ENTRIES or entry in listed or owned_file(directory / entry, JUNIT_REPORT):
+            continue  # a --junit report of ours may sit in OUT (`verify out/x.o --junit out/junit.xml`)
         return f"it holds `{entry}`, which tatara-build did not write"
     return None
 
@@ -192,3 +192,98 @@ def _swap(tmp: Path, path: Path) -> None:
 def _unwritable(path: Path, err: OSError) -> ToolchainError:
     return ToolchainError(Diagnostic(f"cannot write the output {path}: {err.strerror or err}",
                                      notes=["choose a writable -o"]))
+
+
+# --- single-file reports (--junit FILE) -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FileOwner:
+    """How to recognise a report file tatara-build wrote earlier, from its
+    first bytes: `what` names it in messages."""
+
+    what: str
+    head: Callable[[bytes], bool]
+
+
+def _report_path(path: Path | str, option: str) -> Path:
+    text = os.fspath(path)
+    if text == "":
+        raise UsageError(f"{option} is empty (an unset shell variable?): name the file to write")
+    return Path(os.path.abspath(text))
+
+
+XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8"?>\n'
+# junit.write's files: the root <testsuites> is always named "tatara-build …", first attribute.
+JUNIT_REPORT = FileOwner("JUnit report",
+                         lambda head: head.startswith(XML_DECLARATION + b'<testsuites name="tatara-build'))
+
+
+def owned_file(path: Path, owner: FileOwner, empty_ok: bool = False) -> bool:
+    """Is `path` a regular file (not a link) that tatara-build wrote as `owner`
+    (or, with `empty_ok`, an empty one: nothing to lose)?"""
+    try:
+        st = os.lstat(path)
+        if not stat.S_ISREG(st.st_mode):
+            return False
+        with open(path, "rb") as handle:
+            head = handle.read(4096)
+    except OSError:
+        return False
+    return (empty_ok and head == b"") or owner.head(head)
+
+
+def check_file(path: Path | str, owner: FileOwner, option: str) -> Path:
+    """The absolute path when tatara-build may write the report there: absent,
+    empty, or its own earlier report; else exit 2 naming the path and why."""
+    target = _report_path(path, option)
+
+    def refuse(why: str) -> UsageError:
+        return UsageError(Diagnostic(f"refusing to write {option} {target}: {why}",
+                                     notes=[f"choose another {option} path, or remove it yourself"]))
+
+    try:
+        st = os.lstat(target)
+    except FileNotFoundError:
+        return target
+    except NotADirectoryError:
+        raise refuse("a part of the path above it is not a directory") from None
+    except OSError as err:
+        raise ToolchainError(f"cannot inspect {option} {target}: {err.strerror or err}") from None
+    if stat.S_ISLNK(st.st_mode):
+        raise refuse(f"it is a symbolic link (to {os.readlink(target)}); tatara-build never writes through one")
+    if stat.S_ISDIR(st.st_mode):
+        raise refuse("it is a directory; name a file in it")
+    if not stat.S_ISREG(st.st_mode):
+        raise refuse("it is not a regular file (a device, FIFO or socket)")
+    if not owned_file(target, owner, empty_ok=True):
+        raise refuse(f"it is not an earlier tatara-build {owner.what} (the file would be lost)")
+    return target
+
+
+def write_file(path: Path | str, data: bytes, owner: FileOwner, option: str) -> Path:
+    """Write a report atomically (temp file next to it, renamed over it),
+    after checking ownership again: exit 2 when it may not be replaced, 3
+    when it cannot be written; no temp file is left either way."""
+    target = check_file(path, owner, option)
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _SIGNALS)
+    tmp = None
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{target.name}.tmp-", dir=target.parent)
+        tmp = Path(name)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        umask = os.umask(0)
+        os.umask(umask)
+        tmp.chmod(0o666 & ~umask)  # mkstemp makes it 0600; a report should look like any file
+        os.replace(tmp, target)
+        tmp = None
+    except OSError as err:
+        raise ToolchainError(Diagnostic(f"cannot write {option} {target}: {err.strerror or err}",
+                                        notes=[f"choose a writable {option} path"])) from None
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+    return target

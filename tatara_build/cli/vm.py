@@ -180,11 +180,14 @@ def _run(run, json_out: bool, junit: Optional[Path], name: str):
     appears: the kernels that finished, and an <error> for each failure."""
     from ..errors import TataraError
 
+    if junit is not None:
+        from .. import junit as junit_xml
+
+        junit_xml.check(junit)  # exit 2 before minutes of work, nothing written
     try:
         return json_errors(json_out, run)
     except TataraError as err:
         if junit is not None:
-            from .. import junit as junit_xml
 
             failed = getattr(err, "failed", None) or {"tatara-build": err}
             junit_xml.write(junit, getattr(err, "results", None) or {}, name, failed)

@@ -23,6 +23,7 @@ import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 from ..errors import ToolchainError, UsageError
 
@@ -129,6 +130,8 @@ class Kernel:
     package: str | None = None
     version: str | None = None
     no_packet_test_run: frozenset[str] = frozenset()  # unknown for a user's image: run everything
+    image_sha256: str | None = None  # of `image` when it is not the hashed artefact itself (the vmlinux)
+    fallback: Path | None = None  # the checked vmlinuz to boot when `image` fails its check
 
 
 def cache_dir() -> Path:
@@ -206,16 +209,48 @@ def _pinned(pin: KernelPin) -> Kernel:
             raise ToolchainError(f"kernel {pin.package}={pin.version}: the image in the .deb does not match its "
                                  f"pinned sha256 {pin.vmlinuz_sha256}")
     vmlinux = home / "vmlinux"
-    image = vmlinuz
-    if pin.vmlinux_sha256 and vmlinux.is_file():
-        if sha256_file(vmlinux) == pin.vmlinux_sha256:
-            image = vmlinux
-        else:
-            vmlinux.unlink()  # rebuilt from the checked vmlinuz next time
-    elif pin.vmlinux_sha256:
+    if pin.vmlinux_sha256 and not vmlinux.is_file():
         _extract_into(vmlinuz, vmlinux, pin.vmlinux_sha256)
-        image = vmlinux if vmlinux.is_file() else vmlinuz
-    return Kernel(pin.release, image, pin.vmlinuz_sha256, pin.package, pin.version, pin.no_packet_test_run)
+    if pin.vmlinux_sha256 and vmlinux.is_file():  # checked on the bytes QEMU reads: opened_image
+        return Kernel(pin.release, vmlinux, pin.vmlinuz_sha256, pin.package, pin.version, pin.no_packet_test_run,
+                      image_sha256=pin.vmlinux_sha256, fallback=vmlinuz)
+    return Kernel(pin.release, vmlinuz, pin.vmlinuz_sha256, pin.package, pin.version, pin.no_packet_test_run)
+
+
+def _sha256_fd(fd: int) -> str:
+    digest = hashlib.sha256()
+    offset = 0
+    while chunk := os.pread(fd, 1 << 20, offset):
+        digest.update(chunk)
+        offset += len(chunk)
+    return digest.hexdigest()
+
+
+@contextmanager
+def opened_image(kernel: Kernel) -> Iterator[tuple[Path, int]]:
+    """The image QEMU boots, as `/proc/self/fd/N` of a descriptor opened and
+    hashed here (pass N to QEMU): the bytes checked are the bytes booted, so
+    a file swapped into the cache after the check cannot boot. A cached
+    vmlinux that fails its pin is removed (re-extracted next time) and the
+    checked vmlinuz boots instead; anything else that fails is exit 3."""
+    tries = [(kernel.image, kernel.image_sha256 or kernel.sha256)]
+    if kernel.fallback is not None:
+        tries.append((kernel.fallback, kernel.sha256))
+    for path, expected in tries:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError as err:
+            raise ToolchainError(f"cannot read kernel image {path}: {err.strerror or err}") from None
+        try:
+            if _sha256_fd(fd) == expected:
+                yield Path(f"/proc/self/fd/{fd}"), fd
+                return
+        finally:
+            os.close(fd)
+        if path != tries[-1][0]:
+            path.unlink(missing_ok=True)  # a damaged vmlinux: re-extracted from the vmlinuz on the next run
+    raise ToolchainError(f"kernel image {kernel.image} does not match its sha256 {tries[0][1][:16]}… (changed "
+                         "since it was checked): not booted")
 
 
 def _extract_into(vmlinuz: Path, vmlinux: Path, expected: str) -> None:

@@ -52,10 +52,12 @@ def command(kernel: Path, initrd: Path, accel: str) -> list[str]:
     ]
 
 
-def boot(kernel: Path, initrd: Path, *, timeout: float, accel: str, ready_within: float | None = None) -> Boot | None:
+def boot(kernel: Path, initrd: Path, *, timeout: float, accel: str, ready_within: float | None = None,
+         pass_fds: tuple[int, ...] = ()) -> Boot | None:
     """Run the VM to completion. Returns None only when `ready_within` is set
     and /init did not start in time (a failed KVM probe); raises VmError on
-    the hard timeout, with the console tail."""
+    the hard timeout, with the console tail. `pass_fds`: descriptors QEMU
+    inherits (the kernel as /proc/self/fd/N: kernels.opened_image)."""
     if interrupts.stopping():  # a signal arrived: no new VM (matrix threads)
         raise VmError("interrupted before the VM started")
     start = time.monotonic()
@@ -63,6 +65,7 @@ def boot(kernel: Path, initrd: Path, *, timeout: float, accel: str, ready_within
         command(kernel, initrd, accel),
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group: one kill takes all
+        pass_fds=pass_fds,
     )
     interrupts.track(proc.pid)  # a signal kills it even while this runs in a worker thread
     lines: list[str] = []
@@ -105,23 +108,24 @@ def _kill(proc: subprocess.Popen) -> None:
         proc.stdout.close()
 
 
-def boot_best(kernel: Path, initrd: Path, *, timeout: float, accel: str = "auto") -> Boot:
+def boot_best(kernel: Path, initrd: Path, *, timeout: float, accel: str = "auto", pass_fds: tuple[int, ...] = ()) -> Boot:
     """`accel`: "kvm", "tcg", or "auto" (KVM if /dev/kvm opens and the cached
     probe verdict, or a probe boot, says it works; TCG otherwise)."""
     accel = os.environ.get("TATARA_VM_ACCEL", accel)
     if accel in ("kvm", "tcg"):
-        result = boot(kernel, initrd, timeout=timeout, accel=accel)
+        result = boot(kernel, initrd, timeout=timeout, accel=accel, pass_fds=pass_fds)
         assert result is not None
         return result
     verdict_file = _verdict_file()
     verdict = verdict_file.read_text().strip() if verdict_file.is_file() else None
     if verdict != "tcg" and _kvm_openable():
-        result = boot(kernel, initrd, timeout=timeout, accel="kvm", ready_within=None if verdict == "kvm" else KVM_PROBE_SECONDS)
+        result = boot(kernel, initrd, timeout=timeout, accel="kvm", pass_fds=pass_fds,
+                      ready_within=None if verdict == "kvm" else KVM_PROBE_SECONDS)
         if result is not None and DONE in result.console:
             _record(verdict_file, "kvm")
             return result
         _record(verdict_file, "tcg")
-    result = boot(kernel, initrd, timeout=timeout, accel="tcg")
+    result = boot(kernel, initrd, timeout=timeout, accel="tcg", pass_fds=pass_fds)
     assert result is not None
     return result
 

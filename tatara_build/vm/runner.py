@@ -13,7 +13,7 @@ from pathlib import Path
 
 from .. import mapdata, tables
 from ..errors import VmError
-from . import initramfs, qemu, results, sourcemap
+from . import initramfs, kernels, qemu, results, sourcemap
 from .guest import DONE, SAFE_TOKEN
 from .kernels import Kernel, sha256_file
 from .results import CaseResult, KernelInfo, MapCheck, ObjectResult, ProgramResult, Verification
@@ -76,7 +76,8 @@ def run(objects: list[ObjectJob], kernel: Kernel, cases: list[CaseJob] = (), map
     plan, payload = _plan(objects, list(cases), list(maps))  # payload includes /job/runs
     with tempfile.TemporaryDirectory(prefix="tatara-vm-") as tmp:
         initrd = initramfs.write_initrd(payload + [("job/plan", 0o100644, plan.encode())], Path(tmp) / "initrd")
-        boot = qemu.boot_best(kernel.image, initrd, timeout=timeout, accel=accel)
+        with kernels.opened_image(kernel) as (image, fd):  # the bytes checked are the bytes booted
+            boot = qemu.boot_best(image, initrd, timeout=timeout, accel=accel, pass_fds=(fd,))
     if DONE not in boot.console:
         lines = boot.console.splitlines()
         panic = next((line for line in lines if "Kernel panic" in line), None)  # above the stack dump
