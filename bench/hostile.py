@@ -519,6 +519,14 @@ def _alive(pids: dict[int, str]) -> list[str]:
             if pid in table and not table[pid][1].startswith("Z") and table[pid][2] == args]
 
 
+def default_signals() -> None:
+    """In the CLI's child: the signals under test at their defaults, whatever
+    this harness inherited (a background job ignores SIGINT, nohup SIGHUP,
+    and the CLI rightly keeps an inherited SIG_IGN)."""
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def _signal_case(sb: Sandbox, args: list[str], sig: int, wait_for: str, want: int, *, patience: float = 240) -> Result:
     """Start the CLI, wait until `wait_for` runs below it, send `sig` to the
     CLI alone (as `kill PID` would), then look for survivors among every
@@ -526,7 +534,7 @@ def _signal_case(sb: Sandbox, args: list[str], sig: int, wait_for: str, want: in
     out_before = snap(sb.cwd / "out")
     tmp_before = set(glob.glob(str(sb.tmp / "*")))
     proc = subprocess.Popen([*CLI, *args], cwd=sb.cwd, env=sb.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+                            text=True, start_new_session=True, preexec_fn=default_signals)
     deadline = time.monotonic() + patience
     below: dict[int, str] = {}
     while time.monotonic() < deadline and proc.poll() is None:
@@ -902,6 +910,585 @@ CASES: dict[str, tuple[Callable[[Sandbox], Result | None], bool]] = {
     "name-let-ctx-aya": (_name_case("aya", ctx="c", var="ctx"), False),
     "name-long-map-vm": (long_name_vm, True),
 }
+
+
+# --- more hostile and careless cases (second round) --------------------------
+
+def _junit_refused(make: Callable[[Sandbox], Path]):
+    """`--junit PATH` over something that is not an earlier report of ours:
+    exit 2 before anything runs, the thing untouched."""
+    def case(sb: Sandbox) -> Result:
+        src = sb.source()
+        victim = make(sb)
+        before = snap(victim)
+        r = expect(sb.run("test", src.name, "--backend", "c", "--junit", str(victim), "--accel", "tcg", timeout=60),
+                   (2,), victim=before)
+        if r.verdict == "ok" and not (sb.cwd / "out").exists() is False and (sb.cwd / "out").exists():
+            r.verdict = "built before refusing the --junit path"
+        return r
+    return case
+
+
+def _user_report(sb: Sandbox) -> Path:
+    path = sb.cwd / "report.xml"
+    path.write_text("my own notes, not a report\n")
+    return path
+
+
+def _pytest_report(sb: Sandbox) -> Path:
+    path = sb.cwd / "junit.xml"
+    path.write_text('<?xml version="1.0" encoding="utf-8"?><testsuites name="pytest tests"><testsuite name="x"/>'
+                    "</testsuites>\n")
+    return path
+
+
+def _report_link(sb: Sandbox) -> Path:
+    target = sb.root / "elsewhere.xml"
+    target.write_text("someone else's file\n")
+    (sb.cwd / "j.xml").symlink_to(target)
+    return sb.cwd / "j.xml"
+
+
+def _report_dir(sb: Sandbox) -> Path:
+    return victim_dir(sb.cwd / "reports")
+
+
+def _report_source(sb: Sandbox) -> Path:
+    return sb.cwd / "drop-syn.tlisp"
+
+
+def _report_fifo(sb: Sandbox) -> Path:
+    os.mkfifo(sb.cwd / "j.fifo")
+    return sb.cwd / "j.fifo"
+
+
+def junit_dev_null(sb: Sandbox) -> Result | None:
+    """A device node named as the report: never renamed over (as root that
+    would replace the node with a regular file)."""
+    src = sb.source()
+    dev = sb.cwd / "null"
+    try:
+        os.mknod(dev, 0o666 | stat.S_IFCHR, os.makedev(1, 3))
+    except OSError:
+        return None
+    r = expect(sb.run("test", src.name, "--backend", "c", "--junit", "null", timeout=60), (2,))
+    if not stat.S_ISCHR(os.lstat(dev).st_mode):
+        r.verdict = "the device node was replaced"
+    return r
+
+
+BAD = '(defbpf-program p :kind :xdp :attach (:target "eth0") :license "GPL")\n(bpf-fn p (ctx) (return :nope))\n'
+
+
+def junit_own_previous(sb: Sandbox) -> Result:
+    """An earlier report of ours is replaced (a bad source still writes one: exit 1)."""
+    sb.source("bad.tlisp", BAD)
+    first = expect(sb.run("test", "bad.tlisp", "--backend", "c", "--junit", "j.xml"), (1,))
+    if first.verdict != "ok" or not (sb.cwd / "j.xml").exists():
+        first.verdict = "no report written the first time" if first.verdict == "ok" else first.verdict
+        return first
+    before = (sb.cwd / "j.xml").read_bytes()
+    (sb.cwd / "j.xml").write_bytes(before.replace(b"tests=", b"tests =", 1))  # any change: rewritten again
+    r = expect(sb.run("test", "bad.tlisp", "--backend", "c", "--junit", "j.xml"), (1,))
+    if r.verdict == "ok" and b"tests =" in (sb.cwd / "j.xml").read_bytes():
+        r.verdict = "the earlier report was not replaced"
+    left = leftovers(sb.cwd, set()) + glob.glob(str(sb.cwd / ".j.xml*"))
+    if left:
+        r.verdict = f"left {left}"
+    return r
+
+
+def junit_empty_file(sb: Sandbox) -> Result:
+    """An empty file (`touch junit.xml` in a CI script) holds nothing to lose."""
+    sb.source("bad.tlisp", BAD)
+    (sb.cwd / "j.xml").write_text("")
+    r = expect(sb.run("test", "bad.tlisp", "--backend", "c", "--junit", "j.xml"), (1,))
+    if r.verdict == "ok" and b"<testsuites" not in (sb.cwd / "j.xml").read_bytes():
+        r.verdict = "no report written"
+    return r
+
+
+def junit_unwritable(sb: Sandbox) -> Result:
+    sb.source("bad.tlisp", BAD)
+    r = expect(sb.run("test", "bad.tlisp", "--backend", "c", "--junit", "/proc/tatara-x/j.xml"), (1, 3))
+    return r
+
+
+def junit_empty_string(sb: Sandbox) -> Result:
+    victim_dir(sb.cwd)
+    src = sb.source()
+    before = snap(sb.cwd)
+    return expect(sb.run("test", src.name, "--backend", "c", "--junit", "", timeout=60), (2,), cwd=before)
+
+
+def junit_inside_out(sb: Sandbox) -> Result:
+    """`test -o out --junit out/junit.xml` (what docs/ci.md shows), then a
+    rebuild into the same OUT: our report inside OUT is ours, not foreign."""
+    src = sb.source()
+    sb.source("bad.tlisp", BAD)
+    first = expect(sb.run("build", src.name, "--backend", "c"), (0,))
+    if first.verdict != "ok":
+        return first
+    second = expect(sb.run("test", "bad.tlisp", "--backend", "c", "--junit", "out/junit.xml"), (1,))
+    if second.verdict != "ok":
+        return second
+    return expect(sb.run("build", src.name, "--backend", "c"), (0,))
+
+
+# paths
+
+
+def path_spaces_unicode(sb: Sandbox) -> Result:
+    src = sb.source("drøp syn ☃.tlisp", where=sb.cwd / "my dir")
+    r = expect(sb.run("build", str(src.relative_to(sb.cwd)), "--backend", "c", "-o", "out dir/ü"), (0,))
+    if r.verdict == "ok" and not (sb.cwd / "out dir" / "ü" / "drøp syn ☃.o").is_file():
+        r.verdict = "no object under the unicode OUT"
+    return r
+
+
+def path_newline_name(sb: Sandbox) -> Result:
+    """A file name with a newline and an escape: builds, and an error about
+    it never writes raw control characters."""
+    sb.source("a\nb\x1b[31m.tlisp", "(defbpf-map x :kind :nope)\n")
+    r = expect(sb.run("check", "a\nb\x1b[31m.tlisp"), (1,))
+    if "\x1b" in r.stderr:
+        r.verdict = "raw escape from the file name on the terminal"
+    return r
+
+
+def path_newline_build(sb: Sandbox) -> Result:
+    sb.source("a\nb.tlisp")
+    return expect(sb.run("build", "a\nb.tlisp", "--backend", "c", "-o", "o\nut"), (0, 1))
+
+
+def path_very_long_out(sb: Sandbox) -> Result:
+    src = sb.source()
+    return expect(sb.run("build", src.name, "--backend", "c", "-o", "x" * 300), (2, 3))
+
+
+def path_very_deep_out(sb: Sandbox) -> Result:
+    src = sb.source()
+    deep = "/".join(["d" * 200] * 25)  # > PATH_MAX
+    return expect(sb.run("build", src.name, "--backend", "c", "-o", deep), (2, 3))
+
+
+def path_long_source(sb: Sandbox) -> Result:
+    return expect(sb.run("check", "s" * 300 + ".tlisp"), (2,))
+
+
+def out_trailing_slash(sb: Sandbox) -> Result:
+    src = sb.source()
+    first = expect(sb.run("build", src.name, "--backend", "c", "-o", "out/"), (0,))
+    if first.verdict != "ok":
+        return first
+    return expect(sb.run("build", src.name, "--backend", "c", "-o", "out/./"), (0,))
+
+
+def out_is_cache(sb: Sandbox) -> Result:
+    """-o at the cache itself (or inside it): refused, the cache intact."""
+    src = sb.source()
+    sb.run("build", src.name, "--backend", "c", "-o", "a")
+    cache = sb.cache / "tatara-build"
+    before = snap(cache)
+    r = expect(sb.run("build", src.name, "--backend", "c", "-o", str(cache)), (2,), cache=before)
+    if r.verdict != "ok":
+        return r
+    objects = cache / "objects"
+    return expect(sb.run("build", src.name, "--backend", "c", "-o", str(objects)), (2,), cache=snap(cache))
+
+
+def cache_inside_out(sb: Sandbox) -> Result:
+    """XDG_CACHE_HOME inside OUT: the build must not refuse its own OUT
+    forever, nor lose the cache silently with a traceback."""
+    src = sb.source()
+    env = dict(sb.env, XDG_CACHE_HOME=str(sb.cwd / "out" / "cache"))
+    first = expect(sb.run("build", src.name, "--backend", "c", env=env), (0, 2))
+    if first.verdict != "ok":
+        return first
+    return expect(sb.run("build", src.name, "--backend", "c", env=env), (0, 2))
+
+
+def concurrent_same_out(sb: Sandbox) -> Result:
+    """Two builds into one OUT at once: each exits 0 (or 2/3 cleanly), and OUT
+    ends as one whole build output; no temp siblings."""
+    src = sb.source()
+    other = sb.source("port-counter.tlisp", OTHER.read_text())
+    procs = [subprocess.Popen([*CLI, "build", name, "--backend", "c", "-o", "out", "--no-cache"], cwd=sb.cwd,
+                              env=sb.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for name in (src.name, other.name, src.name, other.name)]
+    results = [(p, *p.communicate(timeout=300)) for p in procs]
+    problems = []
+    for p, out, err in results:
+        if p.returncode not in (0, 2, 3) or "Traceback" in err:
+            problems.append(f"exit {p.returncode}: {err[-300:]}")
+    manifest = sb.cwd / "out" / "manifest.json"
+    try:
+        data = json.loads(manifest.read_text())
+        files = sorted(o["file"] for o in data["objects"])
+        listed = sorted(p.name for p in (sb.cwd / "out").iterdir() if p.suffix == ".o")
+        if files != listed or len(files) != 1:
+            problems.append(f"OUT mixes outputs: manifest {files}, objects {listed}")
+    except (OSError, ValueError, KeyError) as err:
+        problems.append(f"no whole OUT: {err}")
+    if not any(p.returncode == 0 for p, _, _ in results):
+        problems.append("no build succeeded")
+    left = leftovers(sb.cwd, set())
+    if left:
+        problems.append(f"left {left}")
+    code = ",".join(str(p.returncode) for p, _, _ in results)
+    return Result(code, any("Traceback" in e for _, _, e in results), "; ".join(problems) or "ok")
+
+
+def _slow_source(sb: Sandbox) -> Path:
+    """A source big enough (about 40k forms) that loading it takes a while."""
+    maps = "".join(f"(defbpf-map m{i} :kind :array :key u32 :value u64 :max-entries 1)\n" for i in range(40000))
+    return sb.source("slow.tlisp", maps + EXAMPLE.read_text())
+
+
+def _signal_at(sb: Sandbox, args: list[str], sig: int, after: float, want: tuple[int, ...],
+               marker: str | None = None) -> Result:
+    """Send `sig` `after` seconds after the CLI starts, or once `marker`
+    shows on its stderr; a run that ended before the signal is a skip."""
+    out_before = snap(sb.cwd / "out")
+    tmp_before = set(glob.glob(str(sb.tmp / "*")))
+    proc = subprocess.Popen([*CLI, *args], cwd=sb.cwd, env=sb.env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, start_new_session=True, preexec_fn=default_signals)
+    seen = ""
+    if marker is not None:
+        assert proc.stderr is not None
+        while marker not in seen and (line := proc.stderr.readline()):
+            seen += line
+    time.sleep(after)
+    below = _descendants(proc.pid)
+    if proc.poll() is not None:
+        proc.communicate()
+        return Result("skip", False, f"the run ended (exit {proc.returncode}) before the signal")
+    proc.send_signal(sig)
+    stdout, stderr = proc.communicate(timeout=120)
+    stderr = seen + stderr
+    time.sleep(0.5)
+    r = expect(Result(proc.returncode, "Traceback" in stderr, "ok", stdout, stderr), want, out=out_before)
+    problems = [] if r.verdict == "ok" else [r.verdict]
+    survivors = _alive(below)
+    if survivors:
+        problems.append(f"survivors: {survivors[:3]}")
+    left = sorted(set(glob.glob(str(sb.tmp / "*"))) - tmp_before) + leftovers(sb.cwd, set())
+    if left:
+        problems.append(f"left {left}")
+    r.verdict = "; ".join(problems) or "ok"
+    return r
+
+
+def sigterm_while_loading(sb: Sandbox) -> Result:
+    src = sb.source()
+    sb.run("build", src.name, "--backend", "c")  # an OUT that must stay as it was
+    slow = _slow_source(sb)
+    return _signal_at(sb, ["build", slow.name, "--backend", "c", "-o", "out"], signal.SIGTERM, 0.05, (143,),
+                      marker="load slow.tlisp")
+
+
+def sigint_while_checking(sb: Sandbox) -> Result:
+    slow = _slow_source(sb)
+    return _signal_at(sb, ["check", slow.name], signal.SIGINT, 0.4, (130,))
+
+
+def sigterm_at_start(sb: Sandbox) -> Result:
+    """Before Python has even imported the CLI: still 143 (or the default
+    SIGTERM death), nothing written."""
+    src = sb.source()
+    sb.run("build", src.name, "--backend", "c")
+    r = _signal_at(sb, ["build", src.name, "--backend", "c", "--no-cache"], signal.SIGTERM, 0.01, (143, -15))
+    return r
+
+
+def sighup_build_clang(sb: Sandbox) -> Result:
+    """A closed terminal (SIGHUP) mid-compile: 129, OUT as it was, clang gone."""
+    src = sb.source()
+    sb.run("build", src.name, "--backend", "c")
+    wrapper = sb.root / "slow-clang"
+    wrapper.write_text(f"#!/bin/sh\nsleep 30\nexec {shutil.which('clang')} \"$@\"\n")
+    wrapper.chmod(0o755)
+    return _signal_case(sb, ["build", src.name, "--backend", "c", "--no-cache", "--clang", str(wrapper)],
+                        signal.SIGHUP, "sleep 30", 129)
+
+
+def _mounted(sb: Sandbox, where: Path, options: str) -> bool:
+    where.mkdir(parents=True, exist_ok=True)
+    return subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(where)],
+                          capture_output=True).returncode == 0
+
+
+def _umount(where: Path) -> None:
+    subprocess.run(["umount", "-l", str(where)], capture_output=True)
+
+
+def readonly_cache(sb: Sandbox) -> Result | None:
+    """A read-only cache dir: the build still works (the cache is a speed-up)."""
+    src = sb.source()
+    if not _mounted(sb, sb.cache, "ro,size=1m"):
+        return None
+    try:
+        return expect(sb.run("build", src.name, "--backend", "c"), (0,))
+    finally:
+        _umount(sb.cache)
+
+
+def full_disk_out(sb: Sandbox) -> Result | None:
+    """OUT on a full file system: exit 3 with a message, nothing left there."""
+    src = sb.source()
+    disk = sb.cwd / "disk"
+    if not _mounted(sb, disk, "size=8k"):
+        return None
+    try:
+        (disk / "filler").write_bytes(b"\0" * 4096)
+        r = expect(sb.run("build", src.name, "--backend", "c", "-o", "disk/out", "--no-cache"), (3,))
+        left = sorted(p.name for p in disk.iterdir() if p.name != "filler")
+        if left:
+            r.verdict = ("" if r.verdict == "ok" else r.verdict + "; ") + f"left {left}"
+        if r.verdict == "ok" and "space" not in r.stderr.lower():
+            r.verdict = "no word of the full disk"
+        return r
+    finally:
+        _umount(disk)
+
+
+def full_disk_cache(sb: Sandbox) -> Result | None:
+    """A full cache file system: the build still succeeds (nothing cached)."""
+    src = sb.source()
+    if not _mounted(sb, sb.cache, "size=8k"):
+        return None
+    try:
+        r = expect(sb.run("build", src.name, "--backend", "c"), (0,))
+        if r.verdict == "ok":
+            r = expect(sb.run("build", src.name, "--backend", "c"), (0,))
+        return r
+    finally:
+        _umount(sb.cache)
+
+
+def full_disk_tmp(sb: Sandbox) -> Result | None:
+    """$TMPDIR full: exit 3 (or 0 if nothing needed it), never a traceback."""
+    src = sb.source()
+    if not _mounted(sb, sb.tmp, "size=4k"):
+        return None
+    try:
+        (sb.tmp / "filler").write_bytes(b"\0" * 4096)
+        return expect(sb.run("build", src.name, "--backend", "c", "--no-cache"), (0, 3))
+    finally:
+        _umount(sb.tmp)
+
+
+def _manifest_edit(text: str, command: str = "build", code: tuple[int, ...] = (2,)):
+    def case(sb: Sandbox) -> Result:
+        src = sb.source()
+        first = expect(sb.run("build", src.name, "--backend", "c"), (0,))
+        if first.verdict != "ok":
+            return first
+        (sb.cwd / "out" / "manifest.json").write_text(text)
+        before = snap(sb.cwd / "out")
+        r = expect(sb.run(command, src.name, "--backend", "c"), code, out=before if code == (2,) else (sb.cwd / "out", before[1]))
+        return r
+    return case
+
+
+def manifest_traversal(sb: Sandbox) -> Result:
+    """A manifest (ours in shape) that lists `../precious` as an object: the
+    rebuild replaces OUT only; the file outside stays."""
+    src = sb.source()
+    sb.run("build", src.name, "--backend", "c")
+    precious = sb.cwd / "precious"
+    precious.write_text("keep\n")
+    manifest = sb.cwd / "out" / "manifest.json"
+    data = json.loads(manifest.read_text())
+    data["objects"].append({"file": "../precious"})
+    data["objects"].append({"file": "/etc/passwd"})
+    manifest.write_text(json.dumps(data))
+    return expect(sb.run("build", src.name, "--backend", "c"), (0, 2), precious=snap(precious))
+
+
+def _source_bytes(data: bytes, command: str = "check", codes: tuple[int, ...] = (1,)):
+    def case(sb: Sandbox) -> Result:
+        (sb.cwd / "s.tlisp").write_bytes(data)
+        args = [command, "s.tlisp"] + (["--backend", "c"] if command == "build" else [])
+        r = expect(sb.run(*args), codes)
+        raw = [c for c in r.stderr if (ord(c) < 32 and c not in "\n\t") or 0x7f <= ord(c) < 0xa0]
+        if raw:
+            r.verdict = ("" if r.verdict == "ok" else r.verdict + "; ") + f"raw control characters {raw[:3]!r}"
+        if r.verdict == "ok" and r.code == 1 and "s.tlisp:" not in r.stderr:
+            r.verdict = "no file:line:col"
+        return r
+    return case
+
+
+def env_case(patch: dict[str, str | None], codes: tuple[int, ...], command: tuple[str, ...] = ("build",),
+             cwd_cache: bool = False):
+    def case(sb: Sandbox) -> Result:
+        src = sb.source()
+        env = dict(sb.env)
+        for k, v in patch.items():
+            if v is None:
+                env.pop(k, None)
+            else:
+                env[k] = v.replace("{cwd}", str(sb.cwd)).replace("{root}", str(sb.root))
+        args = [*command, src.name] + (["--backend", "c"] if command[0] in ("build", "test") else [])
+        r = expect(sb.run(*args, env=env, timeout=120), codes)
+        if r.verdict == "ok" and r.code == 3 and not r.stderr.strip():
+            r.verdict = "exit 3 without a message"
+        return r
+    return case
+
+
+def xdg_relative(sb: Sandbox) -> Result:
+    """A relative XDG_CACHE_HOME is invalid (XDG spec: ignore it): no cache
+    directory appears under the cwd, the build works."""
+    src = sb.source()
+    env = dict(sb.env, XDG_CACHE_HOME="rel-cache", HOME=str(sb.root / "home"))
+    r = expect(sb.run("build", src.name, "--backend", "c", env=env), (0,))
+    if r.verdict == "ok" and (sb.cwd / "rel-cache").exists():
+        r.verdict = "made a cache under the working directory (relative XDG_CACHE_HOME used)"
+    return r
+
+
+def xdg_is_file(sb: Sandbox) -> Result:
+    src = sb.source()
+    (sb.root / "cachefile").write_text("not a directory\n")
+    env = dict(sb.env, XDG_CACHE_HOME=str(sb.root / "cachefile"))
+    r = expect(sb.run("build", src.name, "--backend", "c", env=env), (0, 3))
+    if (sb.root / "cachefile").read_text() != "not a directory\n":
+        r.verdict = "the file was changed"
+    return r
+
+
+def cwd_deleted(sb: Sandbox) -> Result:
+    src = sb.source()
+    gone = sb.cwd / "gone"
+    gone.mkdir()
+    proc = subprocess.Popen(["sh", "-c", f'cd "{gone}" && rmdir "{gone}" && exec "$@"', "sh", *CLI, "build",
+                             str(src), "--backend", "c", "-o", str(sb.cwd / "o")],
+                            env=sb.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = proc.communicate(timeout=120)
+    return expect(Result(proc.returncode, "Traceback" in err, "ok", out, err), (0, 2, 3))
+
+
+def stdout_closed_pipe(sb: Sandbox) -> Result:
+    """`tatara-build ir x --json | head -c 1`: the reader goes away; no
+    BrokenPipeError traceback."""
+    src = sb.source()
+    proc = subprocess.Popen(["sh", "-c", '"$@" | head -c 1 >/dev/null', "sh", *CLI, "ir", src.name, "--json"],
+                            cwd=sb.cwd, env=sb.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out, err = proc.communicate(timeout=60)
+    return expect(Result(proc.returncode, "Traceback" in err or "BrokenPipe" in err, "ok", out, err), (0,))
+
+
+def stdout_full(sb: Sandbox) -> Result:
+    """stdout on /dev/full: exit 3 or 0, no traceback."""
+    src = sb.source()
+    with open("/dev/full", "w") as full:
+        proc = subprocess.run([*CLI, "ir", src.name, "--json"], cwd=sb.cwd, env=sb.env, stdout=full,
+                              stderr=subprocess.PIPE, text=True, timeout=60)
+    return expect(Result(proc.returncode, "Traceback" in proc.stderr, "ok", "", proc.stderr), (1, 3))
+
+
+def ascii_locale(sb: Sandbox) -> Result:
+    """An ASCII-only terminal (LANG=C, PYTHONIOENCODING=ascii) and a unicode
+    path in the error: no UnicodeEncodeError."""
+    sb.source("ü☃.tlisp", ";; ☃ snow\n(defbpf-map ☃ :kind :nope)\n")
+    env = dict(sb.env, LANG="C", LC_ALL="C", PYTHONIOENCODING="ascii")
+    return expect(sb.run("check", "ü☃.tlisp", env=env), (1,))
+
+
+def emit_unicode_out(sb: Sandbox) -> Result:
+    src = sb.source()
+    return expect(sb.run("emit", src.name, "--backend", "c", "-o", "gen ü/x y"), (0,))
+
+
+def source_symlink_to_dev(sb: Sandbox) -> Result:
+    (sb.cwd / "s.tlisp").symlink_to("/dev/zero")
+    return expect(sb.run("build", "s.tlisp", "--backend", "c", timeout=30), (2,))
+
+
+def source_unreadable(sb: Sandbox) -> Result:
+    """A source nobody may read: as root it is readable (then exit 0)."""
+    src = sb.source()
+    src.chmod(0)
+    return expect(sb.run("check", src.name), (0,) if os.geteuid() == 0 else (2,))
+
+
+def json_junit_refused(sb: Sandbox) -> Result:
+    src = sb.source()
+    (sb.cwd / "notes.txt").write_text("keep\n")
+    r = expect(sb.run("test", src.name, "--backend", "c", "--json", "--junit", "notes.txt"), (2,),
+               notes=(sb.cwd / "notes.txt", tree_digest(sb.cwd / "notes.txt")))
+    if not _one_json(r):
+        r.verdict = ("" if r.verdict == "ok" else r.verdict + "; ") + "stdout is not one JSON document"
+    return r
+
+
+CASES.update({
+    "junit-over-user-file": (_junit_refused(_user_report), False),
+    "junit-over-pytest-report": (_junit_refused(_pytest_report), False),
+    "junit-symlink": (_junit_refused(_report_link), False),
+    "junit-directory": (_junit_refused(_report_dir), False),
+    "junit-the-source": (_junit_refused(_report_source), False),
+    "junit-fifo": (_junit_refused(_report_fifo), False),
+    "junit-char-device": (junit_dev_null, False),
+    "junit-own-previous": (junit_own_previous, False),
+    "junit-empty-file": (junit_empty_file, False),
+    "junit-unwritable": (junit_unwritable, False),
+    "junit-empty-string": (junit_empty_string, False),
+    "junit-inside-out-then-rebuild": (junit_inside_out, False),
+    "json-junit-refused": (json_junit_refused, False),
+    "path-spaces-unicode": (path_spaces_unicode, False),
+    "path-newline-escape-in-name": (path_newline_name, False),
+    "path-newline-build": (path_newline_build, False),
+    "path-very-long-out": (path_very_long_out, False),
+    "path-deeper-than-path-max": (path_very_deep_out, False),
+    "path-long-source-name": (path_long_source, False),
+    "out-trailing-slash": (out_trailing_slash, False),
+    "out-is-the-cache": (out_is_cache, False),
+    "cache-inside-out": (cache_inside_out, False),
+    "concurrent-builds-same-out": (concurrent_same_out, False),
+    "sigterm-while-loading": (sigterm_while_loading, False),
+    "sigint-while-checking": (sigint_while_checking, False),
+    "sigterm-at-start": (sigterm_at_start, False),
+    "sighup-build-in-clang": (sighup_build_clang, False),
+    "readonly-cache": (readonly_cache, False),
+    "full-disk-out": (full_disk_out, False),
+    "full-disk-cache": (full_disk_cache, False),
+    "full-disk-tmpdir": (full_disk_tmp, False),
+    "manifest-garbage": (_manifest_edit("{not json"), False),
+    "manifest-empty": (_manifest_edit(""), False),
+    "manifest-objects-not-list": (_manifest_edit('{"tatara_build_version": "0", "objects": 7}'), False),
+    "manifest-traversal-entries": (manifest_traversal, False),
+    "source-binary": (_source_bytes(bytes(range(256)) * 8), False),
+    "source-invalid-utf8": (_source_bytes(b"(defbpf-map x :kind :array)\n; caf\xe9\n(\xff)\n"), False),
+    "source-nul-bytes": (_source_bytes(b"(defbpf-map x\0 :kind :array)\n"), False),
+    "source-bom": (_source_bytes(b"\xef\xbb\xbf" + EXAMPLE.read_bytes(), codes=(0,)), False),
+    "source-bom-error-caret": (_caret("\ufeff(defbpf-map x :kind :nope)\n", "(defbpf-map"), False),
+    "source-utf16": (_source_bytes(EXAMPLE.read_text().encode("utf-16")), False),
+    "source-symlink-to-dev-zero": (source_symlink_to_dev, False),
+    "source-mode-000": (source_unreadable, False),
+    "env-vendor-dir-garbage": (env_case({"TATARA_VENDOR_DIR": "/nonexistent\n$(rm -rf /)"}, (0, 3)), False),
+    "env-provenance-garbage": (env_case({"TATARA_PROVENANCE": "{not json"}, (0, 3)), False),
+    "env-provenance-list": (env_case({"TATARA_PROVENANCE": "[1,2]"}, (0, 3)), False),
+    "env-clang-garbage": (env_case({"TATARA_CLANG": "/nonexistent/clang"}, (0, 3)), False),
+    "env-clang-not-clang": (env_case({"TATARA_CLANG": "/bin/true"}, (0, 3)), False),
+    "env-llvm-bin-garbage": (env_case({"TATARA_LLVM_BIN": "/nonexistent"}, (0, 3)), False),
+    "env-vm-accel-garbage": (env_case({"TATARA_VM_ACCEL": "warp"}, (0, 2, 3)), False),
+    "env-debug-garbage": (env_case({"TATARA_DEBUG": "\x1b[31m"}, (0,)), False),
+    "env-source-date-epoch-garbage": (env_case({"SOURCE_DATE_EPOCH": "yesterday"}, (0, 3)), False),
+    "env-home-unset": (env_case({"HOME": None, "XDG_CACHE_HOME": None}, (0, 3)), False),
+    "env-home-nonexistent": (env_case({"HOME": "/nonexistent/home", "XDG_CACHE_HOME": None}, (0, 3)), False),
+    "env-xdg-relative": (xdg_relative, False),
+    "env-xdg-is-a-file": (xdg_is_file, False),
+    "env-tmpdir-missing": (env_case({"TMPDIR": "{root}/no-such-tmp"}, (0, 3)), False),
+    "env-cargo-home-garbage": (env_case({"CARGO_HOME": "/nonexistent"}, (0,)), False),
+    "cwd-deleted": (cwd_deleted, False),
+    "stdout-closed-pipe": (stdout_closed_pipe, False),
+    "stdout-dev-full": (stdout_full, False),
+    "ascii-locale-unicode-error": (ascii_locale, False),
+    "emit-unicode-out": (emit_unicode_out, False),
+})
 
 
 def main() -> int:

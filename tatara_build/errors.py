@@ -33,7 +33,7 @@ class Diagnostic:
     notes: list[str] = field(default_factory=list)
 
     def render(self, source: str | None = None) -> str:
-        where = f"{visible(str(self.span))}: " if self.span else ""
+        where = f"{visible(str(self.span), keep='')}: " if self.span else ""
         out = [f"{where}error: {shorten(visible(self.message))}"]
         if self.span is not None:
             text = source if source is not None else _read(self.span.file)
@@ -69,16 +69,17 @@ LONGEST_WORD = 120  # a longer run of non-blanks in a message is cut in the midd
 _INVISIBLE = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"}
 
 
-def visible(text: str) -> str:
+def visible(text: str, keep: str = "\n\t") -> str:
     """Control and format characters (ESC, BEL, \r, U+2028, bidi overrides)
-    escaped, so a source can never drive the terminal; \n and \t stay."""
+    escaped, so a source can never drive the terminal; those in `keep` stay
+    (a file name keeps none: a newline in it would split its line)."""
     import unicodedata
 
     if text.isprintable():
         return text
     out = []
     for c in text:
-        if c in "\n\t" or unicodedata.category(c) not in _INVISIBLE:
+        if c in keep or unicodedata.category(c) not in _INVISIBLE:
             out.append(c)
         else:
             out.append(f"\\x{ord(c):02x}" if ord(c) < 0x100 else f"\\u{ord(c):04x}" if ord(c) < 0x10000
@@ -98,7 +99,7 @@ def shorten(text: str) -> str:
 def _read(path: str) -> str | None:
     try:
         with open(path, encoding="utf-8", errors="replace", newline="") as f:  # keep \r as the reader saw it
-            return f.read(1 << 24)
+            return f.read(1 << 24).removeprefix("\ufeff")  # as frontend.load reads it
     except OSError:
         return None
 

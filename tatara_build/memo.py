@@ -22,9 +22,26 @@ import tempfile
 from pathlib import Path
 
 
-def _cache_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "tatara-build"
+def cache_root() -> Path:
+    """$XDG_CACHE_HOME/tatara-build, the one place every cache lives (objects,
+    outputs, probes, kernels, cargo targets). As the XDG spec says, a relative
+    XDG_CACHE_HOME is invalid and ignored (else the cache would move with the
+    cwd, even into OUT); without a usable HOME the cache goes to a directory
+    of this user's under the temp dir."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if os.path.isabs(base):
+        return Path(base) / "tatara-build"
+    home = os.environ.get("HOME", "")
+    if not os.path.isabs(home):
+        try:
+            import pwd
+
+            home = pwd.getpwuid(os.getuid()).pw_dir
+        except (ImportError, KeyError):
+            home = ""
+    if os.path.isabs(home):
+        return Path(home) / ".cache" / "tatara-build"
+    return Path(tempfile.gettempdir()) / f"tatara-build-cache-{os.getuid()}"
 
 
 @functools.cache
@@ -46,7 +63,7 @@ _DIALECTS = "dialects.json"
 
 def dialect_index() -> dict[str, dict[str, str | None]]:
     """{name: {"summary": …, "compiler": …}} in the registry's order."""
-    path = _cache_root() / _DIALECTS
+    path = cache_root() / _DIALECTS
     try:
         memo = json.loads(path.read_text())
         if memo.get("code") == code_digest() and isinstance(memo.get("dialects"), dict):

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from .errors import Diagnostic, ToolchainError, UsageError
+from .memo import cache_root
 
 # What a build OUT holds besides its objects (*.o listed in the manifest).
 BUILD_MANIFEST = "manifest.json"
@@ -104,6 +105,13 @@ def canonical(out: Path | str) -> Path:
     return path.parent.resolve() / path.name
 
 
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except OSError:  # a loop, or a part that cannot be read: compare as written
+        return Path(os.path.abspath(path))
+
+
 def check(out: Path | str, owner: Owner, sources: tuple[Path, ...] = ()) -> Path:
     """The canonical OUT when tatara-build may replace it, else an error that
     names the path and the reason (exit 2; exit 3 for a mount point)."""
@@ -112,6 +120,9 @@ def check(out: Path | str, owner: Owner, sources: tuple[Path, ...] = ()) -> Path
     def refuse(why: str, hint: str = "choose another -o, or remove it yourself") -> UsageError:
         return UsageError(Diagnostic(f"refusing to replace {path}: {why}", notes=[hint]))
 
+    cache = _resolved(cache_root())
+    if path == cache or cache in path.parents:
+        raise refuse(f"it is inside tatara-build's cache {cache}")
     try:
         st = os.lstat(path)
     except FileNotFoundError:
@@ -127,6 +138,9 @@ def check(out: Path | str, owner: Owner, sources: tuple[Path, ...] = ()) -> Path
     if os.path.ismount(path):
         raise ToolchainError(Diagnostic(f"cannot replace {path}: it is a mount point (or /), which cannot be "
                                         "renamed", notes=["name a directory inside it with -o"]))
+    if path in cache.parents:
+        raise refuse(f"it holds tatara-build's cache {cache} (XDG_CACHE_HOME points into it)",
+                     "set XDG_CACHE_HOME outside the output, or choose another -o")
     cwd = Path.cwd().resolve()
     if cwd == path or path in cwd.parents:
         raise refuse("it is the current directory or contains it")

@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from .errors import RejectedError, ToolchainError
+from .errors import RejectedError, ToolchainError, visible
 from .vm.results import ProgramResult, Verification
 
 _OK = {"accepted": "[green]accepted[/]", "rejected": "[red]rejected[/]",
@@ -49,6 +49,14 @@ def merge_into_manifest(manifest: Path, matrix: Matrix) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _user(text: str) -> str:
+    """A file or kernel name the user chose, inside rich markup: its control
+    characters escaped and its `[` never read as a style tag."""
+    from rich.markup import escape
+
+    return escape(visible(text, keep=""))
+
+
 def render(v: Verification, console: Console | None = None) -> None:
     if console is None:
         console = Console(stderr=True)
@@ -56,7 +64,7 @@ def render(v: Verification, console: Console | None = None) -> None:
             console = Console(stderr=True, width=140)
     kernel = f"{v.kernel.package} {v.kernel.version}" if v.kernel.package else v.kernel.name
     loads = "" if v.load_seconds is None else f", loading {v.load_seconds:.2f} s"
-    console.print(f"[bold]kernel[/] {kernel} (sha256 {v.kernel.sha256[:16]}…, {v.accel}), "
+    console.print(f"[bold]kernel[/] {_user(kernel)} (sha256 {v.kernel.sha256[:16]}…, {v.accel}), "
                   f"VM {v.boot_seconds:.2f} s{loads}", highlight=False)
     programs = Table(title="verifier", title_justify="left")
     for column in ("object", "program", "verdict", "insns", "budget", "states/peak", "stack", "xlated", "jited", "verify µs"):
@@ -64,12 +72,12 @@ def render(v: Verification, console: Console | None = None) -> None:
     for obj in v.objects:
         for p in obj.programs:
             programs.add_row(
-                Path(obj.path).name, p.program, _OK[p.verdict], _n(p.verified_insns), _n(p.max_insns),
+                _user(Path(obj.path).name), p.program, _OK[p.verdict], _n(p.verified_insns), _n(p.max_insns),
                 f"{_n(p.total_states)}/{_n(p.peak_states)}", _n(p.stack_depth), _n(p.xlated_bytes),
                 _n(p.jited_bytes), _n(p.verification_time_us),
             )
         if not obj.programs:
-            programs.add_row(Path(obj.path).name, "-", "[red]failed[/]", *["-"] * 7)
+            programs.add_row(_user(Path(obj.path).name), "-", "[red]failed[/]", *["-"] * 7)
     console.print(programs)
     _render_load_failures(v, console)
     if v.cases:
@@ -108,14 +116,14 @@ def render_matrix(matrix: Matrix, console: Console | None = None) -> None:
     for name, v in matrix.items():
         kernel = f"{v.kernel.package} {v.kernel.version}" if v.kernel.package else v.kernel.name
         loads = "" if v.load_seconds is None else f", loading {v.load_seconds:.2f} s"
-        console.print(f"[bold]kernel {name}[/] {kernel} ({v.accel}), VM {v.boot_seconds:.2f} s{loads}", highlight=False)
+        console.print(f"[bold]kernel {_user(name)}[/] {_user(kernel)} ({v.accel}), VM {v.boot_seconds:.2f} s{loads}", highlight=False)
     table = Table(title="kernel matrix (verdict insns/states, packet cases passed/run)", title_justify="left")
     table.add_column("program")
     for name in matrix:
-        table.add_column(name)
+        table.add_column(_user(name))
     table.add_column("insns spread", justify="right")
     for obj_name, program in _programs(matrix):
-        row, counts = [f"{obj_name}:{program}"], []
+        row, counts = [_user(f"{obj_name}:{program}")], []
         for v in matrix.values():
             obj, p = _program(v, obj_name, program)
             if p is None:
@@ -137,7 +145,7 @@ def render_matrix(matrix: Matrix, console: Console | None = None) -> None:
     console.print(table)
     for name, v in matrix.items():
         if not v.passed:
-            console.print(f"[red]kernel {name}:[/]")
+            console.print(f"[red]kernel {_user(name)}:[/]")
             _render_failures(v, console)
         for reason in dict.fromkeys(x.skipped for x in [*v.cases, *v.maps] if x.skipped):
             console.print(f"[yellow]skipped on {name}:[/] {reason}")
@@ -181,7 +189,7 @@ def _render_load_failures(v: Verification, console: Console) -> None:
             elif p.verdict == "over-budget":
                 console.print(f"[red]{p.program}[/] verified {p.verified_insns} insns, over :max-insns {p.max_insns}")
         if obj.loader_output:
-            console.print(f"[red]{Path(obj.path).name} did not load:[/]")
+            console.print(f"[red]{_user(Path(obj.path).name)} did not load:[/]")
             console.print(obj.loader_output, markup=False, highlight=False)
 
 

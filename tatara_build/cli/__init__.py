@@ -36,7 +36,33 @@ def main(argv: list[str] | None = None) -> None:
     options = args[: args.index("--")] if "--" in args else args
     json_mode = "--json" in options
     interrupts.install()
-    sys.exit(_run(args, json_mode))
+    code = _run(args, json_mode)
+    sys.exit(_flushed(code))
+
+
+def _flushed(code: int) -> int:
+    """Flush stdout now: a reader that went away (`| head`) or a full disk
+    (`> /dev/full`) is an exit code here, not Python's "Exception ignored"
+    at shutdown. stdout then points at /dev/null so the final flush is quiet."""
+    import os
+
+    try:
+        sys.stdout.flush()
+        return code
+    except BrokenPipeError:
+        failed = code or 1
+    except OSError as err:
+        try:
+            print(f"error: cannot write the output: {err.strerror or err}", file=sys.stderr)
+        except OSError:
+            pass
+        failed = code or 3
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return failed
 
 
 def _run(args: list[str], json_mode: bool) -> int:
@@ -46,13 +72,16 @@ def _run(args: list[str], json_mode: bool) -> int:
     from ..errors import TataraError
 
     def fail(code: int, message: str, diagnostics=()) -> int:
-        print(message, file=sys.stderr)
-        if json_mode:
-            import json
+        try:
+            print(message, file=sys.stderr)
+            if json_mode:
+                import json
 
-            from .app import error_document
+                from .app import error_document
 
-            print(json.dumps(error_document(code, message, diagnostics), indent=2))
+                print(json.dumps(error_document(code, message, diagnostics), indent=2), flush=True)
+        except OSError:  # stdout or stderr itself is what failed (a full disk, a closed pipe)
+            pass
         return code
 
     try:

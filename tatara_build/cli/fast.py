@@ -32,7 +32,7 @@ def check_files(files: list[Path]) -> int:
     """Check every file, print one OK line per good one and each failure
     on stderr; the worst exit code."""
     from ..check import check
-    from ..errors import ExitCode, TataraError
+    from ..errors import ExitCode, TataraError, visible
     from ..frontend import load
 
     code = ExitCode.OK
@@ -42,10 +42,10 @@ def check_files(files: list[Path]) -> int:
         except TataraError as err:
             print(err.render(), file=sys.stderr)
             n = len(err.diagnostics)
-            print(f"FAILED {path}: {n} error{'s' if n != 1 else ''}", file=sys.stderr)
+            print(f"FAILED {visible(str(path), keep='')}: {n} error{'s' if n != 1 else ''}", file=sys.stderr)
             code = max(code, err.exit_code)
             continue
-        print(f"OK {path}: {summary(module)}")
+        print(f"OK {visible(str(path), keep='')}: {summary(module)}")
     return int(code)
 
 

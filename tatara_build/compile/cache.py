@@ -13,9 +13,7 @@ import tempfile
 from pathlib import Path
 
 
-def cache_root() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "tatara-build"
+from ..memo import cache_root  # noqa: E402  (the one definition; re-exported for the build stages)
 
 
 def tree_digest(root: Path) -> str:

@@ -27,7 +27,9 @@ class Progress:
         self.line(message)
 
     def line(self, text: str) -> None:
-        print(f"tatara-build: {text}", file=self.stream, flush=True)
+        from ..errors import visible
+
+        print(f"tatara-build: {visible(text, keep='')}", file=self.stream, flush=True)
 
 
 class Quiet(Progress):
@@ -45,12 +47,18 @@ class RichProgress(Progress):
     @contextmanager
     def stage(self, name: str, detail: str = "") -> Iterator[None]:
         started = time.monotonic()
-        with self.console.status(f"[bold]{name}[/] {detail}"):
+        from rich.markup import escape
+
+        from ..errors import visible
+
+        with self.console.status(f"[bold]{name}[/] {escape(visible(detail, keep=''))}"):
             yield
         self.console.print(f"[green]✓[/] {name} [dim]{time.monotonic() - started:.2f} s[/]", highlight=False)
 
     def line(self, text: str) -> None:
-        self.console.print(text, highlight=False, markup=False, soft_wrap=True)
+        from ..errors import visible
+
+        self.console.print(visible(text, keep=""), highlight=False, markup=False, soft_wrap=True)
 
 
 def make_progress(json_mode: bool = False) -> Progress:

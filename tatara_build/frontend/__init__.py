@@ -80,6 +80,8 @@ def load(path: Path) -> ir.Module:
         col = len(before) - before.rfind("\n")  # characters, not bytes
         span = Span(file=str(path), line=line, col=col, end_line=line, end_col=col + 1)
         raise SourceError(f"not UTF-8 text: byte 0x{data[err.start]:02x} at offset {err.start}", span) from None
-    module = parse(text, str(path))
+    # A byte-order mark (some Windows editors write one) is not part of the text;
+    # no editor shows it, so columns are counted without it.
+    module = parse(text.removeprefix("\ufeff"), str(path))
     module.source_sha256 = hashlib.sha256(data).hexdigest()
     return module

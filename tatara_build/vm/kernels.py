@@ -135,8 +135,9 @@ class Kernel:
 
 
 def cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "tatara-build"
+    from ..memo import cache_root
+
+    return cache_root()
 
 
 def sha256_file(path: Path) -> str:

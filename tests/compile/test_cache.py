@@ -34,6 +34,34 @@ def test_cache_root_follows_xdg_cache_home_else_home(monkeypatch, tmp_path):
         assert cache.cache_root() == tmp_path / "home" / ".cache" / "tatara-build"
 
 
+def test_a_relative_xdg_cache_home_is_ignored_and_a_missing_home_is_not_an_error(monkeypatch, tmp_path):
+    """XDG: a relative XDG_CACHE_HOME is invalid (it would follow the cwd, into
+    OUT even). Without HOME the user's passwd home is used; without either, a
+    directory of the user's under the temp dir."""
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", "rel-cache")
+    assert cache.cache_root() == tmp_path / "home" / ".cache" / "tatara-build"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    for home in (None, "relative/home"):
+        if home is None:
+            monkeypatch.delenv("HOME")
+        else:
+            monkeypatch.setenv("HOME", home)
+        import pwd
+
+        assert cache.cache_root() == Path(pwd.getpwuid(os.getuid()).pw_dir) / ".cache" / "tatara-build"
+        monkeypatch.setattr(pwd, "getpwuid", lambda uid: (_ for _ in ()).throw(KeyError(uid)))
+        (tmp_path / "t").mkdir(exist_ok=True)
+        monkeypatch.setenv("TMPDIR", str(tmp_path / "t"))
+        import tempfile
+
+        monkeypatch.setattr(tempfile, "tempdir", None)
+        assert cache.cache_root() == tmp_path / "t" / f"tatara-build-cache-{os.getuid()}"
+        monkeypatch.undo()
+        monkeypatch.setenv("HOME", str(tmp_path / "home"))
+        monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+
+
 def test_two_keys_sharing_a_prefix_never_share_an_entry(tmp_path, isolated_cache):
     first = "ab" + "0" * 61 + "1"
     second = "ab" + "0" * 61 + "2"
