@@ -36,7 +36,10 @@ def main(argv: list[str] | None = None) -> None:
     options = args[: args.index("--")] if "--" in args else args
     json_mode = "--json" in options
     interrupts.install()
-    code = _run(args, json_mode)
+    try:
+        code = _run(args, json_mode)
+    except interrupts.Interrupted as stop:  # it landed before _run's own handler was in place
+        code = stop.exit_code
     sys.exit(_flushed(code))
 
 
