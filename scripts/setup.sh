@@ -7,12 +7,13 @@ cd "$(dirname "$0")/.."
 # clang-22 (bookworm-security): the C backend's compiler, the LLVM major of the
 # pinned nightly and of nixpkgs' llvmPackages_22; clang (14, Debian's default)
 # stays for the compiler matrix; llvm/libbpf-dev: C backend; bpftool: loader;
-# qemu/busybox/cpio: the VM; rustc-web + bpf core + llvm-22: the Rust link
+# qemu/busybox/cpio: the VM; gcc/libelf-dev/zlib1g-dev/libc6-dev (+ libbpf-dev):
+# the VM guest's static libbpf tool (vm/tool.py); rustc-web + bpf core + llvm-22: the Rust link
 # driver test; rustfmt-web: the generated Rust is checked with rustfmt;
 # nix-bin: parsing and evaluating the Nix library in tests;
 # debian-archive-keyring: the VM kernels come from Debian's suites (5.10 to 7.2).
 PACKAGES=(python3-venv clang clang-22 llvm libbpf-dev bpftool qemu-system-x86 busybox-static
-          cpio zstd nix-bin rustc-web cargo-web libstd-rust-web-dev-bpf llvm-22 llvm-22-tools
+          gcc libc6-dev libelf-dev zlib1g-dev cpio zstd nix-bin rustc-web cargo-web libstd-rust-web-dev-bpf llvm-22 llvm-22-tools
           rustfmt-web debian-archive-keyring)
 
 missing=()

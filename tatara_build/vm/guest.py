@@ -1,7 +1,20 @@
 """The guest side: /init, a busybox shell script that mounts proc, sysfs and
 bpffs, follows /job/plan (written by the host, validated tokens only) and
 prints every step's output between `@@BEGIN <step…>` and `@@END <rc>` lines on
-the serial console, then powers off."""
+the serial console, then powers off.
+
+Besides busybox and bpftool the guest has our own static libbpf tool,
+/bin/tatara-guest (source: vm/tool/tatara-guest.c, whose header is the full
+interface; built by vm/tool.py):
+    tatara-guest load OBJ PIN_DIR          load with statistics-only verifier
+        logs, pin at PIN_DIR/p/PROG and PIN_DIR/m/MAP; the full log only for
+        a rejected program (bounded)
+    tatara-guest events MAP_PIN…           drain pinned ring buffers now
+    tatara-guest run-and-drain MAP_PIN… -- CMD…
+                                           readers on ring buffers and
+        perf-event arrays first (a perf array drops records nobody reads),
+        run CMD, then print `EVENT MAP_PIN HEX` per record (`-` when empty),
+        `LOST MAP_PIN N` per perf array, `error: MAP_PIN: why` per unreadable map."""
 
 from __future__ import annotations
 
@@ -19,7 +32,14 @@ import re
 #                                   never reached IDX (no object is verified twice)
 #   pins                            every pinned program, /sys/fs/bpf/IDX/p/NAME
 #   runs                            all runs of /job/runs in one bpftool batch
-#                                   (bpftool starts slowly under TCG)
+#                                   (bpftool starts slowly under TCG); when
+#                                   /job/events names pinned ring buffers or
+#                                   perf-event arrays (one path a line), the
+#                                   batch runs under `tatara-guest run-and-drain
+#                                   PINS -- …`, which opens a reader on each
+#                                   first and prints their records after the
+#                                   batch's output: `EVENT PIN HEX`, `LOST PIN N`
+#                                   (perf), `error: PIN: why` (results.events)
 #   run IDX PROG PKT REPEAT N       BPF_PROG_TEST_RUN with /job/PKT, unless the
 #                                   batch already ran case N (it stops at the
 #                                   first failing command: later ones run here)
@@ -143,7 +163,11 @@ while read -r op a b c d e; do
     done ;;
   runs)
     step runs
-    bpftool batch file /job/runs > /tmp/runs 2>&1
+    if [ -s /job/events ]; then
+      tatara-guest run-and-drain $(cat /job/events) -- bpftool batch file /job/runs > /tmp/runs 2>&1
+    else
+      bpftool batch file /job/runs > /tmp/runs 2>&1
+    fi
     rc=$?
     cat /tmp/runs
     BATCHED=$(grep -c "^Return value" /tmp/runs)

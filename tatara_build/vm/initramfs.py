@@ -3,8 +3,8 @@ uid/gid 0, sorted names). Uncompressed: under TCG the kernel's gunzip of the
 2.4 MB base costs more (~0.4 s a boot, measured) than QEMU loading 5 MB.
 
 Two archives, concatenated (the kernel unpacks them in order): a base with
-busybox-static, bpftool and the libraries `ldd` lists, and /init — cached
-by content — and a small per-run payload with the objects, packets and plan."""
+busybox-static, bpftool and the libraries `ldd` lists, our static
+tatara-guest (vm/tool.py) and /init — cached by content — and a small per-run payload with the objects, packets and plan."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from pathlib import Path
 
 from ..errors import ToolchainError
 from .guest import INIT_SCRIPT
+from . import tool
 from .kernels import cache_dir, sha256_file
 
 # (path in the archive, file mode, content); directories are implied.
@@ -72,6 +73,7 @@ def base_entries() -> list[Entry]:
     entries: list[Entry] = [
         ("bin/busybox", 0o100755, busybox.read_bytes()),
         ("bin/bpftool", 0o100755, bpftool.read_bytes()),
+        (tool.GUEST_PATH, 0o100755, tool.binary()),
         ("init", 0o100755, INIT_SCRIPT.encode()),
         *((mount_point, 0o040755, b"") for mount_point in ("dev", "proc", "sys", "tmp")),
     ]

@@ -71,6 +71,17 @@ class MapCheck(BaseModel):
     skipped: str | None = None
 
 
+class EventStream(BaseModel):
+    """What the guest drained from one ring buffer or perf-event array
+    after the cases ran (see the `runs` step in guest.py)."""
+
+    object: int  # the object's index in this boot
+    map: str  # its ELF symbol (the pin name)
+    records: list[str] = []  # each record's bytes as hex, in order (perf: padded, see tatara-guest.c)
+    lost: int = 0  # records the kernel dropped (perf buffers)
+    error: str | None = None  # the guest could not read it
+
+
 class Verification(BaseModel):
     kernel: KernelInfo
     accel: str
@@ -80,6 +91,7 @@ class Verification(BaseModel):
     objects: list[ObjectResult]
     cases: list[CaseResult] = []
     maps: list[MapCheck] = []
+    events: list[EventStream] = []
     verified: bool  # every object loaded, every program accepted within its budget
     passed: bool  # verified, and every packet case and map expectation passed
 
@@ -196,6 +208,33 @@ def seed_error(found: list[Step]) -> str | None:
     return next(line for line in step.output.splitlines() if line.startswith("Error: ") and not _BATCH_TRAILER.match(line))
 
 
+_EVENT_PIN = r"/sys/fs/bpf/(\d+)/m/([A-Za-z0-9_.]+)"
+_EVENT = re.compile(rf"^EVENT {_EVENT_PIN} ([0-9a-f]*|-)$", re.M)
+_LOST = re.compile(rf"^LOST {_EVENT_PIN} (\d+)$", re.M)
+_EVENT_ERROR = re.compile(rf"^error: {_EVENT_PIN}: (.*)$", re.M)
+
+
+def events(found: list[Step], wanted: list[tuple[int, str]]) -> list[EventStream]:
+    """The records `tatara-guest run-and-drain` printed after the `runs`
+    step's batch, one stream per wanted (object index, map symbol)."""
+    step = next((s for s in found if s.kind == "runs"), None)
+    output = step.output if step else ""
+    streams = {(i, m): EventStream(object=i, map=m) for i, m in wanted}
+    if step is None:
+        for stream in streams.values():
+            stream.error = "no packet case ran, so nothing was drained"
+    for m in _EVENT.finditer(output):
+        if stream := streams.get((int(m[1]), m[2])):
+            stream.records.append("" if m[3] == "-" else m[3])
+    for m in _LOST.finditer(output):
+        if stream := streams.get((int(m[1]), m[2])):
+            stream.lost = int(m[3])
+    for m in _EVENT_ERROR.finditer(output):
+        if stream := streams.get((int(m[1]), m[2])):
+            stream.error = m[3]
+    return list(streams.values())
+
+
 _EXPAND = {"inspect": _inspected, "loads": _batched_loads}
 
 
@@ -206,24 +245,28 @@ class LoadLog:
     failed: bool
 
 
+# `tatara-guest load` prints `program SECTION NAME` and the log blocks
+# (bpftool -d printed libbpf's `sec 'S': found program 'N'` and blocks
+# prefixed `libbpf: `).
 _LOG_BLOCK = re.compile(
-    r"libbpf: prog '(?P<name>[^']+)': -- BEGIN PROG LOAD LOG --\n(?P<log>.*?)\n-- END PROG LOAD LOG --",
-    re.S,
+    r"^(?:libbpf: )?prog '(?P<name>[^']+)': -- BEGIN PROG LOAD LOG --\n(?P<log>.*?)\n-- END PROG LOAD LOG --",
+    re.S | re.M,
 )
-_FOUND_PROGRAM = re.compile(r"sec '([^']+)': found program '([^']+)'")
+_FOUND_PROGRAM = re.compile(r"sec '([^']+)': found program '([^']+)'|^program (\S+) (\S+)$", re.M)
 _STATS = re.compile(r"processed (\d+) insns \(limit \d+\).*?total_states (\d+) peak_states (\d+)")
 
 
 def program_names(load_output: str) -> list[str]:
     """Entry programs; functions in `.text` (memcpy, helpers) are subprograms."""
-    return list(dict.fromkeys(name for section, name in _FOUND_PROGRAM.findall(load_output) if section != ".text"))
+    found = ((m[1] or m[3], m[2] or m[4]) for m in _FOUND_PROGRAM.finditer(load_output))
+    return list(dict.fromkeys(name for section, name in found if section != ".text"))
 
 
 def load_logs(load_output: str) -> dict[str, LoadLog]:
     logs = {}
     for m in _LOG_BLOCK.finditer(load_output):
         name = m["name"]
-        failed = f"libbpf: prog '{name}': failed to load" in load_output
+        failed = f"prog '{name}': failed to load" in load_output
         logs[name] = LoadLog(name, m["log"], failed)
     return logs
 

@@ -40,6 +40,9 @@ class ObjectJob:
     # bytes, value bytes). bpftool writes a per-CPU map's value on every CPU
     # (the guest has one).
     seeds: list[tuple[str, bytes, bytes]] = field(default_factory=list)
+    # Ring buffers and perf-event arrays (map symbols) whose records the
+    # cases produce: read while the cases run, reported in Verification.events.
+    events: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -93,6 +96,7 @@ def run(objects: list[ObjectJob], kernel: Kernel, cases: list[CaseJob] = (), map
         for result in case_results:
             result.passed, result.error = False, f"writing :maps-before failed: {failed}"
     map_checks = _map_checks(list(maps), steps)
+    streams = results.events(steps, _event_maps(objects))
     _skip_untestable(list(cases), case_results, map_checks, kernel)
     verified = all(o.loaded and all(p.verdict == "accepted" for p in o.programs) for o in object_results)
     passed = (verified and all(c.passed or c.skipped for c in case_results)
@@ -103,7 +107,7 @@ def run(objects: list[ObjectJob], kernel: Kernel, cases: list[CaseJob] = (), map
         accel=boot.accel, boot_seconds=round(boot.seconds, 3),
         guest_ready_seconds=round(boot.ready_seconds, 3) if boot.ready_seconds else None,
         load_seconds=round(sum(load_steps), 3) if load_steps else None,
-        objects=object_results, cases=case_results, maps=map_checks, verified=verified, passed=passed,
+        objects=object_results, cases=case_results, maps=map_checks, events=streams, verified=verified, passed=passed,
     )
 
 
@@ -145,6 +149,11 @@ def _plan(objects: list[ObjectJob], cases: list[CaseJob], maps: list[MapJob] = (
         batch.append(f"prog run pinned /sys/fs/bpf/{case.object_index}/p/{case.program} "
                      f"data_in /job/p{n}.bin repeat {case.repeat}")
     payload.append(("job/runs", 0o100644, "".join(f"{b}\n" for b in batch).encode()))
+    event_maps = _event_maps(objects)
+    for _, symbol in event_maps:
+        if not _IDENT.match(symbol):
+            raise VmError(f"map symbol {symbol!r} is not a C identifier")
+    payload.append(("job/events", 0o100644, "".join(f"/sys/fs/bpf/{i}/m/{m}\n" for i, m in event_maps).encode()))
     # Only the maps a test expects are dumped: a ring buffer or perf-event
     # array cannot be, and its error would end the inspect batch.
     dumps = list(dict.fromkeys((m.object_index, m.map) for m in maps))
@@ -157,6 +166,11 @@ def _plan(objects: list[ObjectJob], cases: list[CaseJob], maps: list[MapJob] = (
     lines += [f"dump {i} {m}" for i, m in dumps]
     assert all(SAFE_TOKEN.match(tok) for line in lines for tok in line.split())
     return "\n".join(lines) + "\n", payload
+
+
+def _event_maps(objects: list[ObjectJob]) -> list[tuple[int, str]]:
+    """(object index, map symbol) of every event map to read, in order."""
+    return list(dict.fromkeys((i, symbol) for i, job in enumerate(objects) for symbol in job.events))
 
 
 def _object_result(index: int, job: ObjectJob, steps: list[results.Step],

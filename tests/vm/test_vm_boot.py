@@ -29,6 +29,7 @@ KINDS = sorted((REPO / "tests" / "backends" / "fixtures").glob("kind-*.tlisp"))
 REJECTED = REPO / "tests" / "vm" / "fixtures" / "reject-return.tlisp"
 MULTI = REPO / "tests" / "vm" / "fixtures" / "multi-object.tlisp"  # 3 programs, 5 map kinds
 BAD_TARGETS = REPO / "tests" / "vm" / "fixtures" / "bad-targets.tlisp"
+EVENTS = REPO / "tests" / "vm" / "fixtures" / "events.bpf.c"  # a ring buffer and a perf-event array
 # Map semantics the kernel must agree with: lpm keys in network order.
 MAP_FIXTURES = [REPO / "tests" / "backends" / "fixtures" / "map-lpm-trie.tlisp"]
 # 6.1's and 6.12's BPF_PROG_TEST_RUN leave data_end unset for cgroup-skb:
@@ -99,6 +100,13 @@ def shared(tmp_path_factory):
     objects.append(runner.ObjectJob(tmp / "drop-syn" / "drop-syn.o", default_max_insns=10))
     index["unsafe"] = len(objects)
     objects.append(runner.ObjectJob(clang_bpf(UNSAFE, tmp / "unsafe.o"), generated=[UNSAFE]))
+    # Records read by the guest tool while the cases run (two runs of one
+    # packet, one of another: their first bytes tell them apart).
+    index["events"] = events = len(objects)
+    objects.append(runner.ObjectJob(clang_bpf(EVENTS, tmp / "events.o"), events=["ring", "perf"]))
+    xdp_pass = tables.PROGRAM_KINDS["xdp"].actions["xdp-pass"].value
+    case_jobs += [runner.CaseJob(events, "events", name, "emit", packet, "xdp-pass", xdp_pass, repeat)
+                  for name, packet, repeat in (("a", b"\xab" * 20, 2), ("b", b"\xcd" * 30, 1))]
     nostd = nostd_object(tmp)
     if isinstance(nostd, Path):
         index["nostd"] = len(objects)
@@ -201,6 +209,17 @@ def test_rejection_is_mapped_back_to_the_tlisp_form(shared):
     assert program.failing_span == f"{REJECTED.name}:{expected_line}:5"
     assert program.failing_tlisp.strip() == "(return verdict)))"
     assert program.failing_source.startswith("return ")
+
+
+def test_ring_buffer_and_perf_array_records_are_read_in_order(shared):
+    v, index, _, _ = shared
+    record = lambda first, length: (0x7A7A7A7A).to_bytes(4, "little") + length.to_bytes(4, "little") + bytes([first, 0, 0, 0])
+    expected = [record(0xAB, 20).hex()] * 2 + [record(0xCD, 30).hex()]
+    streams = {s.map: s for s in v.events if s.object == index["events"]}
+    assert set(streams) == {"ring", "perf"}
+    assert streams["ring"].records == expected and streams["ring"].error is None
+    # a 12-byte perf record needs no padding (4 + 12 is a multiple of 8)
+    assert streams["perf"].records == expected and streams["perf"].lost == 0 and streams["perf"].error is None
 
 
 def test_nostd_rust_fixture_loads(shared):

@@ -1,0 +1,385 @@
+/* tatara-guest: the VM guest's own BPF tool (static, libbpf), at
+ * /bin/tatara-guest in the initramfs. Built on the host by
+ * tatara_build/vm/tool.py; every argument comes from the host's plan
+ * (validated tokens), so errors here are bugs or kernel refusals, reported
+ * as lines on stdout, never as crashes.
+ *
+ * Interface (stable: vm/results.py parses it; keep guest.py's header in step):
+ *
+ *   tatara-guest load OBJ PIN_DIR
+ *     Load every program and map of OBJ through the verifier, asking the
+ *     kernel for statistics only (log_level 4: "processed N insns ...",
+ *     "verification time N usec", "stack depth N"), never the full log: a
+ *     program near the 1M-insn limit would log gigabytes. On success, pins
+ *     programs at PIN_DIR/p/NAME and maps at PIN_DIR/m/NAME (libbpf's
+ *     bpf_object__pin_programs/pin_maps, the layout `bpftool prog loadall
+ *     OBJ PIN_DIR/p pinmaps PIN_DIR/m` gives). When a program is rejected,
+ *     the object is opened again and only that program is loaded once more,
+ *     with the full log (level 1|2|4) in a buffer of at most LOG_FULL_BYTES;
+ *     kernels before 6.4 keep the head of a log that does not fit, which
+ *     misses the failing instruction, so then the statistics-only log is
+ *     shown with a note instead. Output, one item per line:
+ *       program SECTION NAME                   every entry program, in order
+ *       prog 'NAME': -- BEGIN PROG LOAD LOG --  then the kernel's log text,
+ *       -- END PROG LOAD LOG --                 for every program the kernel saw
+ *       prog 'NAME': failed to load: ERRNO      the rejected program
+ *       libbpf: ...                             libbpf's warnings and info
+ *       error: ...                              why the object did not load/pin
+ *     Exit 0: every program loaded and everything pinned; 1: not; 2: usage.
+ *
+ *   tatara-guest events MAP_PIN...
+ *     Drain pinned BPF ring buffers (BPF_MAP_TYPE_RINGBUF) now: every record
+ *     written so far, one line each. A perf-event array cannot be drained
+ *     afterwards (records with no reader are dropped): use run-and-drain.
+ *
+ *   tatara-guest run-and-drain MAP_PIN... -- CMD [ARG...]
+ *     Open a reader on every map (ring buffer; or perf-event array: one perf
+ *     buffer per possible CPU, written into the map's slots, so this must
+ *     happen before the programs run), run CMD (its output passes through
+ *     unchanged, before any EVENT line), then drain every map.
+ *
+ *   Event lines (both commands), after everything else, maps in argument order:
+ *       EVENT MAP_PIN HEX          one record: its bytes as lowercase hex ("-": empty)
+ *       LOST MAP_PIN COUNT         perf buffers: records the kernel dropped
+ *       error: MAP_PIN: ...        that map has no reader (not pinned, wrong type)
+ *     A ring buffer record is exactly what the program submitted. A perf
+ *     record is the raw sample, which the kernel pads so that 4 + its size is
+ *     a multiple of 8: up to 7 trailing bytes of undefined content; compare
+ *     only the event type's size.
+ *     Exit: CMD's exit code if it failed; else 1 if any map had no reader;
+ *     else 0. 2: usage.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#define LOG_STATS_BYTES (1u << 20)  /* level 4: a few hundred bytes; room for warnings */
+#define LOG_FULL_BYTES (16u << 20)  /* the rejection log, at most */
+#define PERF_PAGES 64               /* per CPU: 256 KiB */
+#define MAX_MAPS 64
+
+static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list args)
+{
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	return vfprintf(stdout, fmt, args);  /* libbpf's messages start with "libbpf: " */
+}
+
+static int usage(void)
+{
+	fputs("usage: tatara-guest load OBJ PIN_DIR\n"
+	      "       tatara-guest events MAP_PIN...\n"
+	      "       tatara-guest run-and-drain MAP_PIN... -- CMD [ARG...]\n", stderr);
+	return 2;
+}
+
+/* --- load ---------------------------------------------------------------- */
+
+static int is_entry(const struct bpf_program *prog)
+{
+	return strcmp(bpf_program__section_name(prog), ".text") != 0;
+}
+
+static void print_log(const char *name, const char *log)
+{
+	size_t n = strlen(log);
+	printf("prog '%s': -- BEGIN PROG LOAD LOG --\n%s%s-- END PROG LOAD LOG --\n", name, log,
+	       n && log[n - 1] != '\n' ? "\n" : "");
+}
+
+static struct bpf_object *open_object(const char *path)
+{
+	struct bpf_object *obj = bpf_object__open_file(path, NULL);
+	if (!obj)
+		printf("error: cannot open %s: %s\n", path, strerror(errno));
+	return obj;
+}
+
+/* Load `failed` alone again with the full verifier log and print it (or the
+ * statistics-only `stats` log when the kernel kept only the log's head).
+ * Returns 1 when the kernel rejected it again, 0 when it loaded alone (the
+ * object failed for another reason: its statistics are printed). */
+static int reload_with_full_log(const char *path, const char *failed, const char *stats)
+{
+	struct bpf_object *obj = open_object(path);
+	struct bpf_program *prog;
+	char *log = calloc(1, LOG_FULL_BYTES);
+	if (!obj || !log) {
+		print_log(failed, stats);
+		free(log);
+		bpf_object__close(obj);
+		return 1;
+	}
+	bpf_object__for_each_program(prog, obj) {
+		if (!is_entry(prog))
+			continue;
+		if (strcmp(bpf_program__name(prog), failed) == 0) {
+			bpf_program__set_log_level(prog, 1 | 2 | 4);
+			bpf_program__set_log_buf(prog, log, LOG_FULL_BYTES);
+		} else {
+			bpf_program__set_autoload(prog, false);
+		}
+	}
+	libbpf_set_print(NULL);  /* the first attempt already printed libbpf's words */
+	int err = bpf_object__load(obj);
+	libbpf_set_print(print_libbpf);
+	/* A full buffer that does not end in the statistics is a head-only log. */
+	int head_only = strlen(log) >= LOG_FULL_BYTES - 1 && !strstr(log + LOG_FULL_BYTES / 2, "processed ");
+	if (err && log[0] && !head_only) {
+		print_log(failed, log);
+	} else if (err && head_only) {
+		char *both = malloc(strlen(stats) + 256);
+		if (both)
+			sprintf(both, "(the full verifier log is over %u MB and this kernel keeps only its head: left out; "
+				"the statistics-only log follows)\n%s", LOG_FULL_BYTES >> 20, stats);
+		print_log(failed, both ? both : stats);
+		free(both);
+	} else {
+		print_log(failed, stats);
+	}
+	free(log);
+	bpf_object__close(obj);
+	return err != 0;
+}
+
+static int cmd_load(const char *path, const char *dir)
+{
+	char progs[4096], maps[4096];
+	if (snprintf(progs, sizeof progs, "%s/p", dir) >= (int)sizeof progs ||
+	    snprintf(maps, sizeof maps, "%s/m", dir) >= (int)sizeof maps)
+		return usage();
+	struct bpf_object *obj = open_object(path);
+	if (!obj)
+		return 1;
+	struct bpf_program *prog;
+	int n = 0;
+	bpf_object__for_each_program(prog, obj) {
+		if (is_entry(prog))
+			n++;
+	}
+	char **logs = calloc(n ? n : 1, sizeof *logs);
+	int i = 0;
+	bpf_object__for_each_program(prog, obj) {
+		if (!is_entry(prog))
+			continue;
+		printf("program %s %s\n", bpf_program__section_name(prog), bpf_program__name(prog));
+		logs[i] = calloc(1, LOG_STATS_BYTES);
+		if (!logs[i]) {
+			puts("error: out of memory");
+			return 1;
+		}
+		bpf_program__set_log_level(prog, 4);
+		bpf_program__set_log_buf(prog, logs[i], LOG_STATS_BYTES);
+		i++;
+	}
+	fflush(stdout);
+	int err = bpf_object__load(obj);
+	fflush(stdout);
+	/* libbpf loads programs in order, stops at the first rejection and then
+	 * closes every fd: the rejected program is the last one the kernel
+	 * wrote a log for. */
+	int last = -1;
+	for (i = 0; err && i < n; i++)
+		if (logs[i][0])
+			last = i;
+	i = 0;
+	bpf_object__for_each_program(prog, obj) {
+		if (!is_entry(prog))
+			continue;
+		const char *name = bpf_program__name(prog);
+		if (i == last && reload_with_full_log(path, name, logs[i]))
+			printf("prog '%s': failed to load: %d\n", name, err);
+		else if (i != last && logs[i][0])
+			print_log(name, logs[i]);
+		i++;
+	}
+	int rc = 0;
+	if (err) {
+		printf("error: loading %s failed: %s\n", path, strerror(-err));
+		rc = 1;
+	} else if ((mkdir(dir, 0700) && errno != EEXIST) ||
+		   (err = bpf_object__pin_programs(obj, progs)) || (err = bpf_object__pin_maps(obj, maps))) {
+		printf("error: pinning under %s failed: %s\n", dir, strerror(err ? -err : errno));
+		rc = 1;
+	}
+	for (int k = 0; k < n; k++)
+		free(logs[k]);
+	free(logs);
+	bpf_object__close(obj);
+	return rc;
+}
+
+/* --- events -------------------------------------------------------------- */
+
+struct reader {
+	const char *name;         /* the pin path as given: the EVENT line's map */
+	struct ring_buffer *ring; /* one of these two */
+	struct perf_buffer *perf;
+	int fd;                   /* kept open: a perf array's slots live as long as it */
+	unsigned long long lost;
+	char *records;            /* "EVENT ..." lines, printed after CMD's output */
+	size_t size;
+	FILE *out;
+};
+
+static void record(struct reader *r, const void *data, size_t size)
+{
+	const unsigned char *bytes = data;
+	fprintf(r->out, "EVENT %s ", r->name);
+	if (!size)
+		fputc('-', r->out);
+	for (size_t k = 0; k < size; k++)
+		fprintf(r->out, "%02x", bytes[k]);
+	fputc('\n', r->out);
+}
+
+static int on_ring(void *ctx, void *data, size_t size)
+{
+	record(ctx, data, size);
+	return 0;
+}
+
+static void on_perf(void *ctx, int cpu, void *data, __u32 size)
+{
+	(void)cpu;
+	record(ctx, data, size);
+}
+
+static void on_lost(void *ctx, int cpu, __u64 count)
+{
+	(void)cpu;
+	((struct reader *)ctx)->lost += count;
+}
+
+/* A reader on the pinned map, or an `error:` line (returns -1). */
+static int open_reader(struct reader *r, int perf_allowed)
+{
+	struct bpf_map_info info = {0};
+	__u32 len = sizeof info;
+	int fd = bpf_obj_get(r->name);
+	if (fd < 0) {
+		printf("error: %s: cannot open the pinned map: %s\n", r->name, strerror(errno));
+		return -1;
+	}
+	if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
+		printf("error: %s: not a map: %s\n", r->name, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	r->out = open_memstream(&r->records, &r->size);
+	if (!r->out) {
+		printf("error: %s: out of memory\n", r->name);
+		close(fd);
+		return -1;
+	}
+	if (info.type == BPF_MAP_TYPE_RINGBUF) {
+		r->ring = ring_buffer__new(fd, on_ring, r, NULL);
+	} else if (info.type == BPF_MAP_TYPE_PERF_EVENT_ARRAY && perf_allowed) {
+		r->perf = perf_buffer__new(fd, PERF_PAGES, on_perf, on_lost, r, NULL);
+	} else {
+		printf("error: %s: map type %u is not a ring buffer%s\n", r->name, info.type,
+		       info.type == BPF_MAP_TYPE_PERF_EVENT_ARRAY
+			       ? " (a perf-event array needs its reader before the program runs: use run-and-drain)"
+			       : perf_allowed ? " or a perf-event array" : "");
+		close(fd);
+		return -1;
+	}
+	if (!r->ring && !r->perf) {
+		printf("error: %s: cannot open a reader: %s\n", r->name, strerror(errno));
+		close(fd);
+		return -1;
+	}
+	/* The kernel clears the perf slots this fd's file wrote when it is
+	 * closed: keep it open until the records are drained. */
+	r->fd = fd;
+	return 0;
+}
+
+static void drain(struct reader *r)
+{
+	if (r->ring)
+		ring_buffer__consume(r->ring);
+	if (r->perf)
+		perf_buffer__consume(r->perf);
+	fclose(r->out);
+	r->out = NULL;
+	fwrite(r->records, 1, r->size, stdout);
+	if (r->perf)
+		printf("LOST %s %llu\n", r->name, r->lost);
+	ring_buffer__free(r->ring);
+	perf_buffer__free(r->perf);
+	close(r->fd);
+	free(r->records);
+}
+
+static int run(char **argv)
+{
+	fflush(stdout);
+	pid_t pid = fork();
+	if (pid < 0) {
+		printf("error: fork: %s\n", strerror(errno));
+		return 1;
+	}
+	if (pid == 0) {
+		execvp(argv[0], argv);
+		printf("error: cannot run %s: %s\n", argv[0], strerror(errno));
+		fflush(stdout);
+		_exit(127);
+	}
+	int status;
+	while (waitpid(pid, &status, 0) < 0)
+		if (errno != EINTR)
+			return 1;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+static int cmd_events(int argc, char **argv, int with_command)
+{
+	struct reader readers[MAX_MAPS] = {0};
+	int n = 0, bad = 0;
+	char **command = NULL;
+	for (int k = 0; k < argc; k++) {
+		if (with_command && strcmp(argv[k], "--") == 0) {
+			command = argv + k + 1;
+			break;
+		}
+		if (n == MAX_MAPS)
+			return usage();
+		readers[n++].name = argv[k];
+	}
+	if (!n || (with_command && (!command || !command[0])))
+		return usage();
+	int ok[MAX_MAPS];
+	for (int k = 0; k < n; k++) {
+		ok[k] = open_reader(&readers[k], with_command) == 0;
+		bad |= !ok[k];
+	}
+	int rc = with_command ? run(command) : 0;
+	fflush(stdout);
+	for (int k = 0; k < n; k++)
+		if (ok[k])
+			drain(&readers[k]);
+	return rc ? rc : bad;
+}
+
+int main(int argc, char **argv)
+{
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	libbpf_set_print(print_libbpf);
+	if (argc == 4 && strcmp(argv[1], "load") == 0)
+		return cmd_load(argv[2], argv[3]);
+	if (argc >= 3 && strcmp(argv[1], "events") == 0)
+		return cmd_events(argc - 2, argv + 2, 0);
+	if (argc >= 5 && strcmp(argv[1], "run-and-drain") == 0)
+		return cmd_events(argc - 2, argv + 2, 1);
+	return usage();
+}
