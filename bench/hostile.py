@@ -1424,7 +1424,18 @@ def json_junit_refused(sb: Sandbox) -> Result:
     return r
 
 
+def junit_is_out(sb: Sandbox) -> Result:
+    """`test -o out --junit out`: the report and the output cannot be one
+    path; refused before the build (nothing written)."""
+    src = sb.source()
+    r = expect(sb.run("test", src.name, "--backend", "c", "-o", "out", "--junit", "out", timeout=60), (2,))
+    if r.verdict == "ok" and (sb.cwd / "out").exists():
+        r.verdict = "built before refusing"
+    return r
+
+
 CASES.update({
+    "junit-is-out": (junit_is_out, False),
     "junit-over-user-file": (_junit_refused(_user_report), False),
     "junit-over-pytest-report": (_junit_refused(_pytest_report), False),
     "junit-symlink": (_junit_refused(_report_link), False),

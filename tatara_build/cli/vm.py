@@ -138,6 +138,10 @@ def test(
         return matrix.run(objects, specs, case_jobs, map_jobs, jobs=jobs, timeout=timeout, accel=accel.value,
                           resolve=resolve)
 
+    if junit is not None and outdir.canonical(junit) == outdir.canonical(out):
+        from ..errors import UsageError
+
+        raise UsageError(f"--junit {junit} is the output directory -o {out}: name a file, e.g. {out}/junit.xml")
     results = _run(run, json_out, junit, f"tatara-build test {file.name}")
     report.merge_into_manifest(outdir.canonical(out) / "manifest.json", results)
     _finish(results, json_out, junit, f"tatara-build test {file.name}")
