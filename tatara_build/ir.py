@@ -422,6 +422,14 @@ class MapExpect(Node):
     value: int
 
 
+class EventExpect(Node):
+    """`(events 60)`: one record the test's program sent to event map `events`
+    (ring-buf or perf-event-array) during the test's cases, in order."""
+
+    map: str
+    value: int
+
+
 class TestCase(Node):
     """`(syn :packet ((eth) (ipv4) (tcp :flags (syn))) :expect :xdp-drop)`;
     or `:packet-hex "…"`; `:truncate N` cuts the built packet to N bytes."""
@@ -444,6 +452,9 @@ class TestDecl(Node):
     # `:maps-before ((blocklist "10.1.2.0/24" 1) …)`: entries written into the
     # maps before any case of the file runs, same key/value syntax.
     maps_before: list[MapExpect] = []
+    # `:expect-events ((events 60) …)`: every record each listed map got during
+    # this test's cases, in order (`()`: none at all); None: not compared.
+    expect_events: list[EventExpect] | None = None
 
 
 class Module(BaseModel):

@@ -93,6 +93,14 @@ def document(matrix: dict[str, Verification], name: str = "tatara-build",
                 counts["skipped"] += 1
             elif not m.passed:
                 _fail(case, counts, f"map {m.map}[{m.key}] = {m.got}, expected {m.expected}", "map-check", "")
+        for e in v.event_checks:
+            case = _case(suite, counts, f"{kernel}.events", f"{e.test}/{e.map}", 0.0)
+            if e.skipped:
+                ET.SubElement(case, "skipped", message=_text(e.skipped))
+                counts["skipped"] += 1
+            elif not e.passed:
+                _fail(case, counts, f"events of {e.map}: " + (e.error or "; ".join(e.diff)), "event-check",
+                      "\n".join(e.diff))
         for key, value in counts.items():
             suite.set(key, str(value))
             totals[key] += value

@@ -98,7 +98,19 @@ def render(v: Verification, console: Console | None = None) -> None:
             maps.add_row(m.test, m.map, str(m.key), str(m.expected), _n(m.got),
                          _result(m.passed, m.skipped))
         console.print(maps)
-    for reason in dict.fromkeys(x.skipped for x in [*v.cases, *v.maps] if x.skipped):
+    if v.event_checks:
+        events = Table(title="events of each test's cases", title_justify="left")
+        for column in ("test", "map", "expected", "got", "result"):
+            events.add_column(column)
+        for e in v.event_checks:
+            events.add_row(e.test, e.map, _records(e.expected), e.error or _records(e.got),
+                           _result(e.passed, e.skipped))
+        console.print(events)
+        for e in v.event_checks:
+            if not (e.passed or e.skipped) and e.diff:
+                console.print(f"  {e.test}: events of {e.map}:\n    " + "\n    ".join(e.diff), markup=False,
+                              highlight=False)
+    for reason in dict.fromkeys(x.skipped for x in [*v.cases, *v.maps, *v.event_checks] if x.skipped):
         console.print(f"[yellow]skipped:[/] {reason}")
 
 
@@ -147,7 +159,7 @@ def render_matrix(matrix: Matrix, console: Console | None = None) -> None:
         if not v.passed:
             console.print(f"[red]kernel {_user(name)}:[/]")
             _render_failures(v, console)
-        for reason in dict.fromkeys(x.skipped for x in [*v.cases, *v.maps] if x.skipped):
+        for reason in dict.fromkeys(x.skipped for x in [*v.cases, *v.maps, *v.event_checks] if x.skipped):
             console.print(f"[yellow]skipped on {name}:[/] {reason}")
 
 
@@ -202,6 +214,9 @@ def _render_failures(v: Verification, console: Console) -> None:
     for m in v.maps:
         if not (m.passed or m.skipped):
             console.print(f"  {m.test}: map {m.map}[{m.key}] = {m.got}, expected {m.expected}", markup=False, highlight=False)
+    for e in v.event_checks:
+        if not (e.passed or e.skipped):
+            console.print(f"  {e.test}: {_event_problem(e)}", markup=False, highlight=False)
 
 
 def verdict_matrix(matrix: Matrix) -> None:
@@ -233,7 +248,20 @@ def _problems(v: Verification) -> list[str]:
                  for c in v.cases if not (c.passed or c.skipped)]
     problems += [f"{m.test}: map {m.map}[{m.key}] = {m.got}, expected {m.expected}"
                  for m in v.maps if not (m.passed or m.skipped)]
+    problems += [f"{e.test}: {_event_problem(e)}" for e in v.event_checks if not (e.passed or e.skipped)]
     return problems or ["failed (see the report above)"]  # never a silent pass
+
+
+def _event_problem(e) -> str:
+    if e.error:
+        return f"events of {e.map} could not be read: {e.error}"
+    return f"events of {e.map} differ: " + "; ".join(e.diff)
+
+
+def _records(records: list[str] | None) -> str:
+    if records is None:
+        return "-"
+    return " ".join(records) if records else "(none)"
 
 
 def _last_line(text: str) -> str:

@@ -32,6 +32,10 @@ HELPERS: dict[str, Helper] = {
         Helper("ktime-boot-ns", "u64", 125),
         Helper("ktime-coarse-ns", "u64", 160),
         Helper("ktime-tai-ns", "u64", 208),
+        # The task's comm, NUL-padded: a 16-byte array, written straight into
+        # where it is stored (an event record or a struct field); spelled
+        # `(current-comm)`.
+        Helper("current-comm", "array:u8:16", 16),
     ]
 }
 
@@ -42,7 +46,7 @@ NET_HELPERS = ("get-current-cpu", "get-prandom", "ktime-ns", "ktime-boot-ns", "k
 # BPF_PROG_TYPE_KPROBE", tracepoint, perf-event; LSM too, seen on 6.1 and 6.12).
 BASE_HELPERS = tuple(h for h in NET_HELPERS if h != "ktime-coarse-ns")
 # Tracing kinds also see the current task.
-TASK_HELPERS = BASE_HELPERS + ("get-current-pid-tgid", "get-current-uid-gid")
+TASK_HELPERS = BASE_HELPERS + ("get-current-pid-tgid", "get-current-uid-gid", "current-comm")
 
 # --- program kinds ----------------------------------------------------------
 
@@ -229,6 +233,11 @@ class MapKind:
     key_required: str | None  # fixed key type, e.g. "u32" for arrays; None = any
     has_value: bool = True  # ring-buf etc. declare no key/value
     kernel_id: int = 0
+    # event-output: "reserve" writes the record in place in the map's own
+    # memory (ring buffers: reserve, fill, submit; a full buffer drops the
+    # record), "copy" builds it on the stack and the helper copies it
+    # (perf-event arrays); None: no events.
+    events: str | None = None
 
 
 MAP_KINDS: dict[str, MapKind] = {
@@ -240,8 +249,10 @@ MAP_KINDS: dict[str, MapKind] = {
         MapKind("array", "BPF_MAP_TYPE_ARRAY", OPS_ARRAY, "u32", kernel_id=2),
         MapKind("per-cpu-array", "BPF_MAP_TYPE_PERCPU_ARRAY", OPS_ARRAY, "u32", kernel_id=6),
         MapKind("lpm-trie", "BPF_MAP_TYPE_LPM_TRIE", frozenset({"map-get", "map-lookup", "map-set", "map-delete"}), None, kernel_id=11),
-        MapKind("ring-buf", "BPF_MAP_TYPE_RINGBUF", frozenset({"event-output"}), None, has_value=False, kernel_id=27),
-        MapKind("perf-event-array", "BPF_MAP_TYPE_PERF_EVENT_ARRAY", frozenset({"event-output"}), None, has_value=False, kernel_id=4),
+        MapKind("ring-buf", "BPF_MAP_TYPE_RINGBUF", frozenset({"event-output"}), None, has_value=False, kernel_id=27,
+                events="reserve"),
+        MapKind("perf-event-array", "BPF_MAP_TYPE_PERF_EVENT_ARRAY", frozenset({"event-output"}), None, has_value=False,
+                kernel_id=4, events="copy"),
         MapKind("stack-trace", "BPF_MAP_TYPE_STACK_TRACE", frozenset(), None, has_value=False, kernel_id=7),
     ]
 }
@@ -488,6 +499,7 @@ HELPER_SINCE: dict[str, Since] = {
     "ktime-ns": Since("4.1", "helper `ktime-ns` (bpf_ktime_get_ns)"),
     "get-current-pid-tgid": Since("4.2", "helper `get-current-pid-tgid` (bpf_get_current_pid_tgid)"),
     "get-current-uid-gid": Since("4.2", "helper `get-current-uid-gid` (bpf_get_current_uid_gid)"),
+    "current-comm": Since("4.2", "`(current-comm)` (bpf_get_current_comm)"),
     "ktime-boot-ns": Since("5.8", "helper `ktime-boot-ns` (bpf_ktime_get_boot_ns)"),
     "ktime-coarse-ns": Since("5.11", "helper `ktime-coarse-ns` (bpf_ktime_get_coarse_ns)"),
     "ktime-tai-ns": Since("6.1", "helper `ktime-tai-ns` (bpf_ktime_get_tai_ns)"),
@@ -505,6 +517,9 @@ def version_tuple(version: str) -> tuple[int, ...]:
 
 # BPF limits the checker enforces.
 STACK_LIMIT = 512
+# A ring-buf record is its value plus this header (BPF_RINGBUF_HDR_SZ),
+# rounded up to 8 bytes; it must fit in the buffer (kernel/bpf/ringbuf.c).
+RINGBUF_HEADER = 8
 MAX_LOOP_ITERATIONS = 1 << 16
 # A .tlisp source larger than this is refused before reading: real programs
 # are a few KB (the examples are < 3 KB); reading + checking 4 MiB takes ~2 s.

@@ -83,7 +83,9 @@ HELPERS = {name: f"aya_ebpf::helpers::{fn}" for name, fn in (
     ("get-current-cpu", "bpf_get_smp_processor_id"), ("get-current-pid-tgid", "bpf_get_current_pid_tgid"),
     ("get-current-uid-gid", "bpf_get_current_uid_gid"), ("get-prandom", "bpf_get_prandom_u32"),
     ("ktime-ns", "bpf_ktime_get_ns"), ("ktime-boot-ns", "bpf_ktime_get_boot_ns"),
-    ("ktime-coarse-ns", "bpf_ktime_get_coarse_ns"), ("ktime-tai-ns", "bpf_ktime_get_tai_ns"))}
+    ("ktime-coarse-ns", "bpf_ktime_get_coarse_ns"), ("ktime-tai-ns", "bpf_ktime_get_tai_ns"),
+    # (buf, size): an array helper, called raw on the place it fills (line_fill)
+    ("current-comm", "generated::bpf_get_current_comm"))}
 INTS = {t: t for t in ("u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64")}
 
 
@@ -108,7 +110,8 @@ MAPS = {
     "per-cpu-hash": Map(_BTF + "PerCpuHashMap<{k}, {v}, {n}>", HASH_OPS),
     "lpm-trie": Map(_BTF + "LpmTrie<{k}, {v}, {n}>",
                     {"ptr": "{m}.get(&{k})", "set": "{m}.insert(&{k}, {v}, 0)", "delete": "{m}.remove(&{k})"}),
-    "ring-buf": Map(_BTF + "RingBuf<(), {n}>", {"output": "let _ = {m}.output_untyped::<{t}>({v}, 0);"}),
+    # events: reserve_untyped::<T>, write in place, submit (Generator.stmt_event_output)
+    "ring-buf": Map(_BTF + "RingBuf<(), {n}>", {}),
     "perf-event-array": Map(_BTF + "PerfEventArray", {"output": "{m}.output(&ctx, &{v}, 0);"}),
     "stack-trace": Map(_BTF + "StackTrace<{n}>", {}),
 }
@@ -124,6 +127,9 @@ CRATE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 
 
 def rtype(t: str) -> str:
+    if t.startswith("array:"):
+        _, elem, n = t.split(":")
+        return f"[{INTS[elem]}; {int(n)}]"
     if t.startswith("lpm-key:"):
         return f"{LPM_KEY}<{lpm_data_rust(lpm_width(t))}>"
     if t == "header":
@@ -340,6 +346,29 @@ class AyaGenerator(Generator):
 
     def line_event_output(self, decl: ir.MapDecl, tmp: str, t: str) -> str:
         return MAPS[decl.kind].ops["output"].format(m=screaming(decl.name), v=tmp, t=rtype(t))
+
+    def open_reserve(self, rec: str, decl: ir.MapDecl, t: str) -> str:
+        return self.wrap(f"if let Some(mut {rec}) =", f"{screaming(decl.name)}.reserve_untyped::<{rtype(t)}>(0) {{")
+
+    def line_store(self, rec: str, value: str) -> str:
+        return f"{rec}.write({unparen(value)});"
+
+    def line_submit(self, rec: str) -> str:
+        return f"{rec}.submit(0);"
+
+    def record_ptr(self, rec: str) -> str:
+        return f"{rec}.as_mut_ptr()"
+
+    def array_ptr(self, name: str) -> str:
+        return f"{name}.as_mut_ptr()"
+
+    def line_let_array(self, name: str, t: str) -> str:
+        elem, n = rtype(t)[1:-1].split("; ")
+        return f"let mut {name}: {rtype(t)} = [0{elem}; {n}];"
+
+    def line_fill(self, helper: tables.Helper, ptr: str, t: str) -> str:
+        size = tables.INT_TYPES[t.split(":")[1]].bits // 8 * int(t.rsplit(":", 1)[1])
+        return f"unsafe {{ {HELPERS[helper.name]}({ptr}.cast(), {size}) }};"
 
     def packet_prologue(self, pull: int | None) -> list[str]:
         if self.read:

@@ -113,7 +113,8 @@ class Generator:
         "spell_int", "spell_bool", "spell_default", "spell_action", "spell_binary", "spell_cast", "spell_call",
         "spell_ctx_field", "spell_field", "spell_found", "spell_found_ptr", "spell_deref", "line_return",
         "line_discard", "line_assign", "line_let", "line_unread", "open_if", "open_while", "line_lookup",
-        "line_event_output", "packet_prologue", "line_locate_l3", "l3_args", "guard", "line_fail", "read_ctx", "files",
+        "line_event_output", "open_reserve", "line_store", "line_submit", "record_ptr", "line_fill", "line_let_array",
+        "array_ptr", "packet_prologue", "line_locate_l3", "l3_args", "guard", "line_fail", "read_ctx", "files",
         "section_prefix")
 
     def __init_subclass__(cls, **kwargs):
@@ -403,10 +404,38 @@ class Generator:
         self.emit(f"{self.helper_name(op, snake(decl.name))}({values});")
 
     def stmt_event_output(self, e: ir.EventOutput, dest, dest_type) -> None:
+        """Ring buffers: reserve the record, write the value straight into it,
+        submit (a full buffer drops the event: nothing to write into). Perf
+        arrays: build the value on the stack; the helper copies it. The value
+        is computed before the reservation, so no path (a return inside it)
+        leaves a reservation open, which the verifier refuses."""
         decl = self.map_decl(e.map, e.span, "event-output")
+        t = e.value.type
+        fill = self.array_fill(e.value)
+        value = None if fill else self.value(e.value)
+        if tables.MAP_KINDS[decl.kind].events == "reserve":
+            rec = self.temp()
+            self.open(self.open_reserve(rec, decl, t))
+            self.emit(self.line_fill(fill, self.record_ptr(rec), t) if fill else self.line_store(rec, value))
+            self.emit(self.line_submit(rec))
+            self.close(self.close_scope())
+            return
         tmp = self.temp()
-        self.emit(self.line_let(tmp, e.value.type, self.value(e.value), False))
-        self.emit(self.line_event_output(decl, tmp, e.value.type))
+        if fill:
+            self.emit(self.line_let_array(tmp, t))
+            self.emit(self.line_fill(fill, self.array_ptr(tmp), t))
+        else:
+            self.emit(self.line_let(tmp, t, value, False))
+        self.emit(self.line_event_output(decl, tmp, t))
+
+    @staticmethod
+    def array_fill(e: ir.Expr) -> tables.Helper | None:
+        """The helper that writes an array value in place ((current-comm)), or None."""
+        if isinstance(e, ir.Call):
+            helper = tables.HELPERS.get(e.helper)
+            if helper is not None and helper.returns.startswith("array:"):
+                return helper
+        return None
 
     def stmt_return_value(self, e: ir.ReturnValue, dest, dest_type) -> None:
         self.emit(self.line_return_value(self.value(e.value)))

@@ -12,7 +12,7 @@ from .. import ir, tables
 from .. import mapdata
 from . import parsers
 from .base import (BINARY, INDENT, Generator, balanced, format_target, lpm_address_types, lpm_width, snake,
-                   stem)
+                   stem, unparen)
 from .parsers import above_l2
 
 # --- spellings, keyed by the names tables.py defines ---------------------------
@@ -45,6 +45,7 @@ HELPERS = {
     "get-current-uid-gid": "bpf_get_current_uid_gid", "get-prandom": "bpf_get_prandom_u32",
     "ktime-ns": "bpf_ktime_get_ns", "ktime-boot-ns": "bpf_ktime_get_boot_ns",
     "ktime-coarse-ns": "bpf_ktime_get_coarse_ns", "ktime-tai-ns": "bpf_ktime_get_tai_ns",
+    "current-comm": "bpf_get_current_comm",  # (buf, size): an array helper, see line_fill
 }
 INTS = {"u8": "__u8", "u16": "__u16", "u32": "__u32", "u64": "__u64",
         "i8": "__s8", "i16": "__s16", "i32": "__s32", "i64": "__s64"}
@@ -60,7 +61,7 @@ class Map:
 MAPS = {
     **{kind: Map() for kind in ("hash", "lru-hash", "per-cpu-hash", "array", "per-cpu-array")},
     "lpm-trie": Map(("__uint(map_flags, BPF_F_NO_PREALLOC);",)),
-    "ring-buf": Map(output="bpf_ringbuf_output(&{map}, &{v}, sizeof({v}), 0);"),
+    "ring-buf": Map(),  # events are reserved, written in place and submitted (Generator.stmt_event_output)
     "perf-event-array": Map(("__uint(key_size, sizeof(__u32));", "__uint(value_size, sizeof(__u32));"), sized=False,
                             output="bpf_perf_event_output(ctx, &{map}, BPF_F_CURRENT_CPU, &{v}, sizeof({v}));"),
     "stack-trace": Map(("__uint(key_size, sizeof(__u32));", "__uint(value_size, 127 * sizeof(__u64));")),
@@ -74,6 +75,9 @@ PIN = 'asm volatile("" : "+r"({}));'
 
 
 def ctype(t: str) -> str:
+    """The C type of a value; an array's is its element's (see decl)."""
+    if t.startswith("array:"):
+        return INTS[t.split(":")[1]]
     if t == "bool":
         return "_Bool"
     if t == "header":
@@ -81,6 +85,17 @@ def ctype(t: str) -> str:
     if t.startswith("lpm-key:"):
         return f"struct {lpm_struct(lpm_width(t))}"
     return INTS[t]
+
+
+def array_len(t: str) -> int:
+    return int(t.rsplit(":", 1)[1])
+
+
+def record_size(t: str) -> str:
+    """`sizeof` of a value of type t, as C spells it."""
+    if t.startswith("array:"):
+        return str(tables.INT_TYPES[t.split(":")[1]].bits // 8 * array_len(t))
+    return f"sizeof({ctype(t)})"
 
 
 def lpm_struct(width: int) -> str:
@@ -230,6 +245,28 @@ class CGenerator(Generator):
 
     def line_event_output(self, decl: ir.MapDecl, tmp: str, t: str) -> str:
         return MAPS[decl.kind].output.format(map=snake(decl.name), v=tmp)
+
+    def open_reserve(self, rec: str, decl: ir.MapDecl, t: str) -> str:
+        return (f"{ctype(t)} *{rec} = bpf_ringbuf_reserve(&{snake(decl.name)}, {record_size(t)}, 0);\n"
+                f"if ({rec}) {{")
+
+    def line_store(self, rec: str, value: str) -> str:
+        return f"*{rec} = {unparen(value)};"
+
+    def line_submit(self, rec: str) -> str:
+        return f"bpf_ringbuf_submit({rec}, 0);"
+
+    def record_ptr(self, rec: str) -> str:
+        return rec
+
+    def array_ptr(self, name: str) -> str:
+        return name
+
+    def line_let_array(self, name: str, t: str) -> str:
+        return f"{ctype(t)} {name}[{array_len(t)}] = {{0}};"
+
+    def line_fill(self, helper: tables.Helper, ptr: str, t: str) -> str:
+        return f"{HELPERS[helper.name]}({ptr}, {record_size(t)});"
 
     def packet_prologue(self, pull: int | None) -> list[str]:
         if self.read:

@@ -19,6 +19,7 @@ from collections import Counter
 from .. import ir, mapdata, tables
 from ..errors import Diagnostic, SourceError
 from .cost import check_cost
+from .events import check_events
 from .exprs import FunctionChecker
 from .kernels import check_kernels
 from .packets import check_tests
@@ -57,6 +58,7 @@ def check(module: ir.Module) -> ir.Module:
             found = FunctionChecker(fn, program, maps, global_names).run()
             errors += found or check_cost(fn, program, maps)  # costs need a well-typed body
     errors += check_tests(module, programs, maps)
+    errors += check_events(module)
     errors += check_kernels(module, programs, maps)
     if errors:
         errors.sort(key=lambda d: (d.span.line, d.span.col) if d.span else (0, 0))

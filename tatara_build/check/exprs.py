@@ -16,7 +16,8 @@ from typing import Callable, get_args
 
 from .. import ir, mapdata, tables
 from ..errors import Diagnostic, Span
-from .types import BOOL, ERROR, NEVER, UNIT, fits, header, header_name, is_int, is_scalar, option, show, slot_bytes
+from .types import (BOOL, ERROR, NEVER, UNIT, array_parts, fits, header, header_name, is_int, is_scalar, option, show,
+                    size_of, slot_bytes)
 
 MAX_NESTING = 200  # keeps the recursive walk far from Python's stack limit
 
@@ -70,6 +71,9 @@ class FunctionChecker:
         self.stack = 0
         self.max_stack = 0
         self.stack_reported = False
+        # The value being stored in place (an event record, a struct field):
+        # the only place an array-valued helper such as (current-comm) may be.
+        self.stored: ir.Node | None = None
 
     # --- entry -----------------------------------------------------------------
 
@@ -301,9 +305,14 @@ def _call(c: FunctionChecker, e: ir.Call, env, expected):
     if h is None:
         raise Problem(f"unknown helper `{e.helper}`", e.span, *suggestion(e.helper, tables.HELPERS), "known: " + ", ".join(tables.HELPERS))
     if e.helper not in c.kind.helpers:
+        kinds = [k.name for k in tables.PROGRAM_KINDS.values() if e.helper in k.helpers]
         raise Problem(
-            f"helper `{e.helper}` is not available to {c.kind.name} programs", e.span, "available: " + ", ".join(c.kind.helpers)
+            f"helper `{e.helper}` is not available to {c.kind.name} programs", e.span,
+            "available: " + ", ".join(c.kind.helpers), f"`{e.helper}` is available to {', '.join(kinds)} programs"
         )
+    if array_parts(h.returns) is not None and c.stored is not e:
+        raise Problem(f"({e.helper}) gives an {show(h.returns)} value, written straight where it is stored: use it as the "
+                      "value of (event-output MAP …) or as a struct field in (make …)", e.span)
     if len(e.args) != len(h.params):
         raise Problem(f"helper `{e.helper}` takes {len(h.params)} argument(s), got {len(e.args)}", e.span)
     for arg, t in zip(e.args, h.params):
@@ -543,10 +552,27 @@ def _lpm_key(c, e, env, expected):
 @rule(ir.EventOutput)
 def _event_output(c: FunctionChecker, e: ir.EventOutput, env, expected):
     m = c.map_for(e, "event-output")
-    t = c.check(e.value, env, m.value)
-    if t != ERROR and not is_int(t):
-        raise Problem(f"event-output sends an integer, found {show(t)}", e.value.span)
-    c.map_temps(e.span, t)
+    c.stored = e.value
+    try:
+        t = c.check(e.value, env, m.value)
+    finally:
+        c.stored = None
+    if t == ERROR:
+        return UNIT
+    size = size_of(t)
+    if size is None or t == BOOL:
+        raise Problem(f"event-output sends an integer, a struct or (current-comm); found {show(t)}", e.value.span)
+    if tables.MAP_KINDS[m.kind].events == "reserve":
+        record = (size + tables.RINGBUF_HEADER + 7) // 8 * 8
+        if record > m.max_entries:
+            raise Problem(f"a {size}-byte event does not fit in ring-buf `{m.name}` of {m.max_entries} bytes "
+                          f"(each record also takes an {tables.RINGBUF_HEADER}-byte header)", e.value.span,
+                          "raise the map's :max-entries (a power of two)")
+        # The record is written in place in the ring buffer; only a scalar
+        # is computed first (a register or one stack slot).
+        c.map_temps(e.span, t if is_scalar(t) else None)
+    else:
+        c.map_temps(e.span, t)  # built on the stack, copied by the helper
     return UNIT
 
 

@@ -27,6 +27,31 @@ def option(inner: str) -> str:
     return f"option:{inner}"
 
 
+def array(elem: str, n: int) -> str:
+    return f"array:{elem}:{n}"
+
+
+def array_parts(t: str) -> tuple[str, int] | None:
+    """`array:u8:16` -> ("u8", 16); None for any other type."""
+    if not t.startswith("array:"):
+        return None
+    elem, _, n = t.removeprefix("array:").rpartition(":")
+    return elem, int(n)
+
+
+def size_of(t: str) -> int | None:
+    """Bytes of a value of type `t` as C lays it out (None: not a stored value)."""
+    if t in INT_TYPES:
+        return INT_TYPES[t].bits // 8
+    if t == BOOL:
+        return 1
+    parts = array_parts(t)
+    if parts is not None:
+        elem = size_of(parts[0])
+        return None if elem is None else elem * parts[1]
+    return None
+
+
 def header_name(t: str) -> str | None:
     return t[len("header:"):] if t.startswith("header:") else None
 
@@ -38,7 +63,8 @@ def slot_bytes(t: str) -> int:
     the slots it spans."""
     if t.startswith("lpm-key:"):
         return (4 + int(t.removeprefix("lpm-key:")) + 7) // 8 * 8
-    return 8
+    size = size_of(t)
+    return 8 if size is None else max(8, (size + 7) // 8 * 8)
 
 
 def fits(value: int, t: str) -> bool:

@@ -102,6 +102,13 @@ def form_call(d: SList) -> ir.Expr:
     return new.Call(span=d.span, helper=name(args[0], "helper"), args=[expr(a) for a in args[1:]])
 
 
+def form_current_comm(d: SList) -> ir.Expr:
+    """`(current-comm)`: the helper call that yields the task's comm (an
+    array, so it has a form of its own rather than `(call …)`)."""
+    arity(d, 0, 0, "(current-comm)")
+    return new.Call(span=d.span, helper="current-comm", args=[])
+
+
 def form_let(d: SList) -> ir.Expr:
     args = arity(d, 2, None, "(let ((name value) …) body…)")
     bindings = args[0]
@@ -225,6 +232,7 @@ def form_map(d: SList) -> ir.Expr:
 BODY_FORMS: dict[str, Callable[[SList], ir.Expr]] = {
     "return": form_return,
     "call": form_call,
+    "current-comm": form_current_comm,
     "let": form_let,
     "if": form_if,
     "begin": form_begin,

@@ -182,7 +182,8 @@ def bpf_fn(form: SList, module: ir.Module) -> None:
 
 
 def defbpf_test(form: SList, module: ir.Module) -> None:
-    opts = options(form, form.items[2:], ("program", "maps-before", "cases", "expect-maps"), ("program", "cases"))
+    opts = options(form, form.items[2:], ("program", "maps-before", "cases", "expect-maps", "expect-events"),
+                   ("program", "cases"))
     cases = opts["cases"]
     if not isinstance(cases, SList) or not cases.items:
         raise FormError("expected :cases ((name :packet (…) :expect :action) …)", cases.span)
@@ -202,6 +203,11 @@ def defbpf_test(form: SList, module: ir.Module) -> None:
         if not isinstance(seeds, SList):
             raise FormError("expected :maps-before ((map key value) …)", seeds.span)
         decl.maps_before = [map_expect(e) for e in seeds.items]
+    if "expect-events" in opts:
+        events = opts["expect-events"]
+        if not isinstance(events, SList):
+            raise FormError("expected :expect-events ((map value) …), e.g. :expect-events ((events 60))", events.span)
+        decl.expect_events = [event_expect(e) for e in events.items]
     module.tests.append(decl)
 
 
@@ -257,6 +263,12 @@ def map_expect(d: Datum) -> ir.MapExpect:
         key=map_key(d.items[1]),
         value=integer(d.items[2], "the value", -(1 << 63)),
     )
+
+
+def event_expect(d: Datum) -> ir.EventExpect:
+    if not isinstance(d, SList) or len(d.items) != 2:
+        raise FormError(f"expected an event as (map value), e.g. (events 60), got {describe(d)}", d.span)
+    return new.EventExpect(span=d.span, map=name(d.items[0], "map"), value=integer(d.items[1], "the event", -(1 << 63)))
 
 
 def map_key(d: Datum) -> int | str:

@@ -11,7 +11,7 @@ from .. import ir, mapdata, packets, tables
 from ..backends import dialects
 from ..compile.manifest import Manifest, ObjectInfo
 from ..errors import SourceError
-from .runner import CaseJob, MapJob, ObjectJob
+from .runner import CaseJob, EventJob, MapJob, ObjectJob
 
 GENERATED_SUFFIXES = tuple(d.source_suffix for d in dialects().values())  # what the verifier's line info names
 
@@ -38,6 +38,20 @@ def jobs(module: ir.Module, out: Path, manifest: Manifest, object_index: int = 0
             decl = map_decls[seed.map]
             objects[0].seeds.append((_map_symbol(seed, obj), mapdata.key_bytes(decl, seed.key),
                                      mapdata.value_bytes(decl, seed.value)))
+    from ..check.events import event_sends  # the module is checked: its bodies are typed
+
+    sends = event_sends(module)
+    records = {m: uses[0][1] for m, uses in sends.items()}
+    for test in module.tests:
+        for expect in test.expect_events or []:
+            if expect.map not in records:
+                raise SourceError(f"no program sends events to `{expect.map}`", expect.span)
+        listed = dict.fromkeys(e.map for e in test.expect_events or [])
+        if test.expect_events == []:  # `()`: none of the program's event maps gets a record
+            listed = dict.fromkeys(m for m, uses in sends.items() if any(p == test.program for p, _, _ in uses))
+        for name in listed:
+            values = [e.value for e in test.expect_events if e.map == name]
+            objects[0].events.append(EventJob(test.name, _c_name(name), name, records[name], values))
     for test in module.tests:
         program = programs.get(test.program)
         if program is None:

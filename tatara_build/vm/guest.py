@@ -40,6 +40,11 @@ import re
 #                                   first and prints their records after the
 #                                   batch's output: `EVENT PIN HEX`, `LOST PIN N`
 #                                   (perf), `error: PIN: why` (results.events)
+#   runs-events K FIRST             the batch /job/runsK (cases FIRST…) run by
+#                                   `tatara-guest run-and-drain` with readers on
+#                                   the event maps listed in /job/eventsK (pin
+#                                   paths; empty: a plain batch), which prints
+#                                   their records after the batch (EVENT lines)
 #   run IDX PROG PKT REPEAT N       BPF_PROG_TEST_RUN with /job/PKT, unless the
 #                                   batch already ran case N (it stops at the
 #                                   first failing command: later ones run here)
@@ -171,6 +176,17 @@ while read -r op a b c d e; do
     rc=$?
     cat /tmp/runs
     BATCHED=$(grep -c "^Return value" /tmp/runs)
+    done_ $rc ;;
+  runs-events)
+    step runs-events $a $b
+    if [ -s /job/events$a ]; then
+      tatara-guest run-and-drain $(cat /job/events$a) -- bpftool batch file /job/runs$a > /tmp/runs 2>&1
+    else
+      bpftool batch file /job/runs$a > /tmp/runs 2>&1
+    fi
+    rc=$?
+    cat /tmp/runs
+    BATCHED=$((b + $(grep -c "^Return value" /tmp/runs)))
     done_ $rc ;;
   run)
     [ -n "$BATCHED" ] && [ "$e" -lt "$BATCHED" ] && continue

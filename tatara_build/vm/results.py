@@ -82,6 +82,21 @@ class EventStream(BaseModel):
     error: str | None = None  # the guest could not read it
 
 
+class EventCheck(BaseModel):
+    """A test's `:expect-events` of one map: the records it got during the
+    test's cases, in order, against the expected ones."""
+
+    test: str
+    map: str  # the map's name in the source
+    symbol: str | None = None
+    expected: list[str]  # as the test writes them
+    got: list[str] | None = None  # as the test would write them; None: not read
+    passed: bool
+    diff: list[str] = []  # per event: expected vs got
+    error: str | None = None  # the reader's error
+    skipped: str | None = None
+
+
 class Verification(BaseModel):
     kernel: KernelInfo
     accel: str
@@ -92,6 +107,7 @@ class Verification(BaseModel):
     cases: list[CaseResult] = []
     maps: list[MapCheck] = []
     events: list[EventStream] = []
+    event_checks: list[EventCheck] = []  # each test's :expect-events
     verified: bool  # every object loaded, every program accepted within its budget
     passed: bool  # verified, and every packet case and map expectation passed
 
@@ -216,23 +232,36 @@ _EVENT_ERROR = re.compile(rf"^error: {_EVENT_PIN}: (.*)$", re.M)
 
 def events(found: list[Step], wanted: list[tuple[int, str]]) -> list[EventStream]:
     """The records `tatara-guest run-and-drain` printed after the `runs`
-    step's batch, one stream per wanted (object index, map symbol)."""
-    step = next((s for s in found if s.kind == "runs"), None)
-    output = step.output if step else ""
+    step's batch (or after each `runs-events` batch, in order), one stream
+    per wanted (object index, map symbol)."""
+    batches = [s for s in found if s.kind in ("runs", "runs-events")]
     streams = {(i, m): EventStream(object=i, map=m) for i, m in wanted}
-    if step is None:
+    if not batches:
         for stream in streams.values():
             stream.error = "no packet case ran, so nothing was drained"
-    for m in _EVENT.finditer(output):
-        if stream := streams.get((int(m[1]), m[2])):
-            stream.records.append("" if m[3] == "-" else m[3])
-    for m in _LOST.finditer(output):
-        if stream := streams.get((int(m[1]), m[2])):
-            stream.lost = int(m[3])
-    for m in _EVENT_ERROR.finditer(output):
-        if stream := streams.get((int(m[1]), m[2])):
-            stream.error = m[3]
+    for step in batches:
+        for key, drained in drained_streams(step.output).items():
+            if stream := streams.get(key):
+                stream.records += drained.records
+                stream.lost += drained.lost
+                stream.error = drained.error or stream.error
     return list(streams.values())
+
+
+def drained_streams(output: str) -> dict[tuple[int, str], EventStream]:
+    """Every stream one run-and-drain printed, by (object index, map symbol)."""
+    streams: dict[tuple[int, str], EventStream] = {}
+
+    def stream(m) -> EventStream:
+        return streams.setdefault((int(m[1]), m[2]), EventStream(object=int(m[1]), map=m[2]))
+
+    for m in _EVENT.finditer(output):
+        stream(m).records.append("" if m[3] == "-" else m[3])
+    for m in _LOST.finditer(output):
+        stream(m).lost = int(m[3])
+    for m in _EVENT_ERROR.finditer(output):
+        stream(m).error = m[3]
+    return streams
 
 
 _EXPAND = {"inspect": _inspected, "loads": _batched_loads}

@@ -11,12 +11,12 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import mapdata, tables
+from .. import eventdata, mapdata, tables
 from ..errors import VmError
 from . import initramfs, kernels, qemu, results, sourcemap
 from .guest import DONE, SAFE_TOKEN
 from .kernels import Kernel, sha256_file
-from .results import CaseResult, KernelInfo, MapCheck, ObjectResult, ProgramResult, Verification
+from .results import CaseResult, EventCheck, KernelInfo, MapCheck, ObjectResult, ProgramResult, Verification
 
 # Kinds whose attach target the guest looks up on the booted kernel, with
 # how many leading characters the kernel's names must share with a missing
@@ -43,6 +43,18 @@ class ObjectJob:
     # Ring buffers and perf-event arrays (map symbols) whose records the
     # cases produce: read while the cases run, reported in Verification.events.
     events: list[str] = field(default_factory=list)
+    # `:expect-events` of its tests: the records each map gets during each
+    # test's own cases (the guest's tool reads them around those cases).
+    expect_events: list[EventJob] = field(default_factory=list)
+
+
+@dataclass
+class EventJob:
+    test: str
+    map: str  # ELF name of the map (the pin name)
+    name: str  # as the source writes it
+    type: str  # the record type (checker's spelling)
+    expected: list = field(default_factory=list)  # values as the test writes them (eventdata)
 
 
 @dataclass
@@ -97,17 +109,19 @@ def run(objects: list[ObjectJob], kernel: Kernel, cases: list[CaseJob] = (), map
             result.passed, result.error = False, f"writing :maps-before failed: {failed}"
     map_checks = _map_checks(list(maps), steps)
     streams = results.events(steps, _event_maps(objects))
-    _skip_untestable(list(cases), case_results, map_checks, kernel)
+    event_checks = _event_checks(objects, list(cases), steps)
+    _skip_untestable(list(cases), case_results, [*map_checks, *event_checks], kernel)
     verified = all(o.loaded and all(p.verdict == "accepted" for p in o.programs) for o in object_results)
     passed = (verified and all(c.passed or c.skipped for c in case_results)
-              and all(m.passed or m.skipped for m in map_checks))
+              and all(m.passed or m.skipped for m in [*map_checks, *event_checks]))
     load_steps = [s.seconds for s in steps if s.kind in ("loads", "load") and s.seconds is not None]
     return Verification(
         kernel=KernelInfo(name=kernel.name, package=kernel.package, version=kernel.version, sha256=kernel.sha256),
         accel=boot.accel, boot_seconds=round(boot.seconds, 3),
         guest_ready_seconds=round(boot.ready_seconds, 3) if boot.ready_seconds else None,
         load_seconds=round(sum(load_steps), 3) if load_steps else None,
-        objects=object_results, cases=case_results, maps=map_checks, events=streams, verified=verified, passed=passed,
+        objects=object_results, cases=case_results, maps=map_checks, events=streams, event_checks=event_checks,
+        verified=verified, passed=passed,
     )
 
 
@@ -138,6 +152,30 @@ def _plan(objects: list[ObjectJob], cases: list[CaseJob], maps: list[MapJob] = (
     if seeds:
         lines.append("seeds")
         payload.append(("job/seeds", 0o100644, "".join(seeds).encode()))
+    event_maps = _event_maps(objects)
+    for _, symbol in event_maps + [(i, e.map) for i, job in enumerate(objects) for e in job.expect_events]:
+        if not _IDENT.match(symbol):
+            raise VmError(f"map symbol {symbol!r} is not a C identifier")
+    if any(job.expect_events for job in objects):
+        pins = {i: list(dict.fromkeys([*job.events, *(e.map for e in job.expect_events)])) for i, job in enumerate(objects)}
+        lines += _event_runs(cases, {i: [f"/sys/fs/bpf/{i}/m/{m}" for m in maps_] for i, maps_ in pins.items()}, payload)
+    else:
+        lines += _runs(cases, payload)
+    payload.append(("job/events", 0o100644, "".join(f"/sys/fs/bpf/{i}/m/{m}\n" for i, m in event_maps).encode()))
+    # Only the maps a test expects are dumped: a ring buffer or perf-event
+    # array cannot be, and its error would end the inspect batch.
+    dumps = list(dict.fromkeys((m.object_index, m.map) for m in maps))
+    for _, symbol in dumps:
+        if not _IDENT.match(symbol):
+            raise VmError(f"map symbol {symbol!r} is not a C identifier")
+    payload.append(("job/dumps", 0o100644, "".join(f"{i} {m}\n" for i, m in dumps).encode()))
+    lines.append("inspect")
+    lines += [f"show {i}" for i in range(len(objects))]
+    lines += [f"dump {i} {m}" for i, m in dumps]
+    assert all(SAFE_TOKEN.match(tok) for line in lines for tok in line.split())
+    return "\n".join(lines) + "\n", payload
+
+
     batch = []
     if cases:
         lines.append("runs")
@@ -154,23 +192,80 @@ def _plan(objects: list[ObjectJob], cases: list[CaseJob], maps: list[MapJob] = (
         if not _IDENT.match(symbol):
             raise VmError(f"map symbol {symbol!r} is not a C identifier")
     payload.append(("job/events", 0o100644, "".join(f"/sys/fs/bpf/{i}/m/{m}\n" for i, m in event_maps).encode()))
-    # Only the maps a test expects are dumped: a ring buffer or perf-event
-    # array cannot be, and its error would end the inspect batch.
-    dumps = list(dict.fromkeys((m.object_index, m.map) for m in maps))
-    for _, symbol in dumps:
-        if not _IDENT.match(symbol):
-            raise VmError(f"map symbol {symbol!r} is not a C identifier")
-    payload.append(("job/dumps", 0o100644, "".join(f"{i} {m}\n" for i, m in dumps).encode()))
-    lines.append("inspect")
-    lines += [f"show {i}" for i in range(len(objects))]
-    lines += [f"dump {i} {m}" for i, m in dumps]
-    assert all(SAFE_TOKEN.match(tok) for line in lines for tok in line.split())
-    return "\n".join(lines) + "\n", payload
 
 
-def _event_maps(objects: list[ObjectJob]) -> list[tuple[int, str]]:
-    """(object index, map symbol) of every event map to read, in order."""
-    return list(dict.fromkeys((i, symbol) for i, job in enumerate(objects) for symbol in job.events))
+def _run_line(n: int, case: CaseJob, payload: list) -> tuple[str, str]:
+    """Case n's packet file; its fallback plan line and its batch command."""
+    if not _IDENT.match(case.program):
+        raise VmError(f"program symbol {case.program!r} is not a C identifier")
+    payload.append((f"job/p{n}.bin", 0o100644, case.packet))
+    return (f"run {case.object_index} {case.program} p{n}.bin {case.repeat} {n}",
+            f"prog run pinned /sys/fs/bpf/{case.object_index}/p/{case.program} data_in /job/p{n}.bin repeat {case.repeat}")
+
+
+def _runs(cases: list[CaseJob], payload: list) -> list[str]:
+    """Every case in one bpftool batch (`run` lines: its fallback)."""
+    lines, batch = ["runs"] if cases else [], []
+    for n, case in enumerate(cases):
+        line, command = _run_line(n, case, payload)
+        lines.append(line)
+        batch.append(command)
+    payload.append(("job/runs", 0o100644, "".join(f"{b}\n" for b in batch).encode()))
+    return lines
+
+
+def _event_runs(cases: list[CaseJob], event_pins: dict[int, list[str]], payload: list) -> list[str]:
+    """With events expected: the cases of each test (in order) as a batch of
+    their own, run by the guest's tool between opening readers on the
+    object's event maps and draining them, so each test sees the records
+    its own cases sent (and a perf-event array has its reader before the
+    program runs). `runs-events K FIRST`: batch K holds cases FIRST…"""
+    lines: list[str] = []
+    segments: list[list[int]] = []
+    for n, case in enumerate(cases):
+        if not segments or (cases[segments[-1][0]].object_index, cases[segments[-1][0]].test) != (case.object_index, case.test):
+            segments.append([])
+        segments[-1].append(n)
+    for k, members in enumerate(segments):
+        pins = event_pins.get(cases[members[0]].object_index, [])
+        payload.append((f"job/events{k}", 0o100644, " ".join(pins).encode()))
+        run_lines, batch = [], []
+        for n in members:
+            line, command = _run_line(n, cases[n], payload)
+            run_lines.append(line)
+            batch.append(command)
+        payload.append((f"job/runs{k}", 0o100644, "".join(f"{b}\n" for b in batch).encode()))
+        lines += [f"runs-events {k} {members[0]}", *run_lines]
+    return lines
+
+
+def _event_checks(objects: list[ObjectJob], cases: list[CaseJob], steps: list[results.Step]) -> list[EventCheck]:
+    """Each test's expected events against what its batch's drain printed."""
+    drained: dict[tuple[int, str], dict] = {}  # (object, test) -> its batch's streams
+    for step in steps:
+        if step.kind == "runs-events" and len(step.args) == 2 and int(step.args[1]) < len(cases):
+            case = cases[int(step.args[1])]
+            drained[(case.object_index, case.test)] = results.drained_streams(step.output)
+    out = []
+    for i, job in enumerate(objects):
+        for e in job.expect_events:
+            check = EventCheck(test=e.test, map=e.name, symbol=e.map,
+                               expected=[eventdata.show_expected(e.type, v) for v in e.expected], passed=False)
+            found = drained.get((i, e.test))
+            stream = (found or {}).get((i, e.map))
+            if found is None:
+                check.error = "the test's cases did not run"
+            elif stream is not None and stream.error:
+                check.error = stream.error
+            else:
+                got = [bytes.fromhex(r) for r in (stream.records if stream else [])]
+                check.got = [eventdata.show(e.type, r) for r in got]
+                check.diff = eventdata.diff(e.type, e.expected, got)
+                if stream is not None and stream.lost:
+                    check.diff.append(f"the kernel lost {stream.lost} record(s) (perf buffer full)")
+                check.passed = not check.diff
+            out.append(check)
+    return out
 
 
 def _object_result(index: int, job: ObjectJob, steps: list[results.Step],
@@ -223,15 +318,18 @@ def _object_result(index: int, job: ObjectJob, steps: list[results.Step],
 
 def _case_results(cases: list[CaseJob], steps: list[results.Step]) -> list[CaseResult]:
     """Case N's output: the batch's N-th result, else its own `run` step."""
-    batch = next((s for s in steps if s.kind == "runs"), None)
-    batched = results.prog_runs(batch.output) if batch else []
+    batched: dict[int, tuple[int, int]] = {}
+    for s in steps:
+        if s.kind == "runs" or (s.kind == "runs-events" and len(s.args) == 2):
+            first = int(s.args[1]) if s.kind == "runs-events" else 0
+            batched.update({first + k: r for k, r in enumerate(results.prog_runs(s.output))})
     runs = {s.args[4]: s for s in steps if s.kind == "run" and len(s.args) == 5}
     out = []
     for n, case in enumerate(cases):
         result = CaseResult(test=case.test, case=case.case, program=case.program, expect=case.expect,
                             expect_value=case.expect_value, repeat=case.repeat, passed=False)
         step = runs.get(str(n))
-        parsed = batched[n] if n < len(batched) else results.prog_run(step.output) if step else None
+        parsed = batched.get(n) or (results.prog_run(step.output) if step else None)
         if parsed is None:
             result.error = (step.output.strip().splitlines() or ["no output"])[-1] if step else "not run"
         else:
@@ -241,7 +339,7 @@ def _case_results(cases: list[CaseJob], steps: list[results.Step]) -> list[CaseR
     return out
 
 
-def _skip_untestable(cases: list[CaseJob], case_results: list[CaseResult], map_checks: list[MapCheck],
+def _skip_untestable(cases: list[CaseJob], case_results: list[CaseResult], map_checks: list[MapCheck | EventCheck],
                      kernel: Kernel) -> None:
     """A case this kernel's test-run cannot show (its kind gets no packet
     pointers there, and the program reads headers) is reported as skipped

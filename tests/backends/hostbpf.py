@@ -97,3 +97,106 @@ def map_update(root: Path, name: str, decl, key: int | str, value: int) -> None:
                            "key", *[str(b) for b in key_bytes], "value", *[str(b) for b in value_bytes]],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+# --- events -----------------------------------------------------------------
+# A ring buffer is read as a user-space consumer does (what libbpf's
+# ring_buffer__poll does): map the consumer page read-write and the producer
+# page plus the data pages (mapped twice by the kernel) read-only, then walk
+# the records from the consumer position to the producer position. A perf
+# event array is read by `bpftool map event_pipe`, started before the runs.
+_BPF_OBJ_GET = 7
+_SYS_BPF = 321  # x86_64
+_RINGBUF_BUSY, _RINGBUF_DISCARD = 1 << 31, 1 << 30
+
+
+def _pinned_fd(path: Path) -> int:
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    name = ctypes.create_string_buffer(str(path).encode())
+    attr = (ctypes.c_uint64 * 2)(ctypes.addressof(name), 0)
+    libc.syscall.restype = ctypes.c_long
+    fd = libc.syscall(_SYS_BPF, _BPF_OBJ_GET, ctypes.byref(attr), ctypes.sizeof(attr))
+    if fd < 0:
+        raise OSError(ctypes.get_errno(), f"BPF_OBJ_GET {path}")
+    return fd
+
+
+def ringbuf_records(root: Path, name: str, size: int) -> list[bytes]:
+    """Every record submitted to ring-buf `name` (of `size` bytes) since the
+    last read, in order; the consumer position moves past them."""
+    import mmap
+    import struct
+
+    page = mmap.PAGESIZE
+    fd = _pinned_fd(root / "m" / name)
+    try:
+        consumer = mmap.mmap(fd, page, mmap.MAP_SHARED, mmap.PROT_READ | mmap.PROT_WRITE, offset=0)
+        data = mmap.mmap(fd, page + 2 * size, mmap.MAP_SHARED, mmap.PROT_READ, offset=page)
+    finally:
+        os.close(fd)
+    try:
+        cons, = struct.unpack_from("<Q", consumer, 0)
+        prod, = struct.unpack_from("<Q", data, 0)
+        out = []
+        while cons < prod:
+            at = page + (cons & (size - 1))
+            length, _ = struct.unpack_from("<II", data, at)
+            assert not length & _RINGBUF_BUSY, "a record is still being written"
+            n = length & ~(_RINGBUF_BUSY | _RINGBUF_DISCARD)
+            if not length & _RINGBUF_DISCARD:
+                out.append(bytes(data[at + 8:at + 8 + n]))
+            cons += (n + 8 + 7) // 8 * 8
+        struct.pack_into("<Q", consumer, 0, cons)
+        return out
+    finally:
+        consumer.close()
+        data.close()
+
+
+@contextlib.contextmanager
+def perf_events(root: Path, name: str):
+    """Yield a list that holds, after the block, every record sent to
+    perf-event-array `name` while it ran (bpftool map event_pipe installs a
+    perf event per CPU into the map and prints each record as JSON)."""
+    proc = subprocess.Popen(["bpftool", "-j", "map", "event_pipe", "pinned", str(root / "m" / name)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    records: list[bytes] = []
+    try:
+        _wait_installed(root / "m" / name, proc)
+        yield records
+    finally:
+        import signal
+
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=30)
+    records += perf_records(out)
+
+
+def perf_records(out: str) -> list[bytes]:
+    """The records in `bpftool -j map event_pipe` output (a JSON array, or
+    objects, among its other lines). Perf pads each to 4 bytes short of a
+    multiple of 8: compare only the record type's size."""
+    items = []
+    for line in out.splitlines():
+        try:
+            value = json.loads(line)
+        except ValueError:
+            continue
+        items += value if isinstance(value, list) else [value]
+    return [bytes(int(b) for b in item["data"]) for item in items if isinstance(item, dict) and "data" in item]
+
+
+def _wait_installed(path: Path, proc, timeout: float = 10.0) -> None:
+    """Until the map holds a perf event (bpftool has opened them)."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = subprocess.run(["bpftool", "-j", "map", "dump", "pinned", str(path)], capture_output=True, text=True)
+        if done.returncode == 0 and json.loads(done.stdout or "[]"):
+            return
+        assert proc.poll() is None, proc.stderr.read()
+        time.sleep(0.05)
+    raise AssertionError("bpftool map event_pipe installed no perf event")

@@ -146,6 +146,13 @@ def define_listing() -> type[base.Generator]:
         else_ = lambda self: "else"  # noqa: E731
         line_lookup = lambda self, p, d, k: f"lookup {p}, {self.MAPS[d.kind]} {d.name}, {k}"  # noqa: E731
         line_event_output = lambda self, d, v, t: f"output {d.name}, {v}"  # noqa: E731
+        open_reserve = lambda self, r, d, t: f"reserve {r}, {d.name}, {t}"  # noqa: E731
+        line_store = lambda self, r, v: f"store {r}, {v}"  # noqa: E731
+        line_submit = lambda self, r: f"submit {r}"  # noqa: E731
+        record_ptr = lambda self, r: r  # noqa: E731
+        array_ptr = lambda self, n: n  # noqa: E731
+        line_let_array = lambda self, n, t: f"array {n}:{t}"  # noqa: E731
+        line_fill = lambda self, h, p, t: f"fill {p}, {h.name}"  # noqa: E731
         packet_prologue = lambda self, pull: ["    packet __data, __data_end"]  # noqa: E731
         line_locate_l3 = lambda self, loc: f"call {loc}"  # noqa: E731
         l3_args = lambda self: "__l3"  # noqa: E731

@@ -12,7 +12,7 @@ from tatara_build.frontend import parse
 
 from .helpers import program
 
-KNOWN_FORMS = ("known forms: != % & * + - / < << <= = > >= >> ^ and begin bool break call cast ctx-field do "
+KNOWN_FORMS = ("known forms: != % & * + - / < << <= = > >= >> ^ and begin bool break call cast ctx-field current-comm do "
                "event-output field header i16 i32 i64 i8 if if-let let loop lpm-key map-add map-delete map-get "
                "map-lookup map-set not or return set! u16 u32 u64 u8 |")
 

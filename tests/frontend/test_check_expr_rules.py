@@ -60,11 +60,12 @@ REJECTED = [
     ("(return :xdp-dorp)", "unknown return action `:xdp-dorp` for xdp programs", 1, ["did you mean `xdp-drop`?", XDP_ACTIONS]),
     ("(call ktime-nss) (return :xdp-pass)", "unknown helper `ktime-nss`", 1,
      ["did you mean `ktime-ns`?", "known: get-current-cpu, get-current-pid-tgid, get-current-uid-gid, get-prandom, ktime-ns, "
-      "ktime-boot-ns, ktime-coarse-ns, ktime-tai-ns"]),
+      "ktime-boot-ns, ktime-coarse-ns, ktime-tai-ns, current-comm"]),
     ("(call get-current-pid-tgid) (return :xdp-pass)", "helper `get-current-pid-tgid` is not available to xdp programs", 1,
-     ["available: get-current-cpu, get-prandom, ktime-ns, ktime-boot-ns, ktime-coarse-ns, ktime-tai-ns"]),
+     ["available: get-current-cpu, get-prandom, ktime-ns, ktime-boot-ns, ktime-coarse-ns, ktime-tai-ns",
+      "`get-current-pid-tgid` is available to kprobe, tracepoint, lsm, perf-event programs"]),
     ("(call ktime-ns (u32 1) (u32 2)) (return :xdp-pass)", "helper `ktime-ns` takes 0 argument(s), got 2", 1, []),
-    ("(event-output events #t) (return :xdp-pass)", "event-output sends an integer, found bool", 22, []),
+    ("(event-output events #t) (return :xdp-pass)", "event-output sends an integer, a struct or (current-comm); found bool", 22, []),
     ("(if-let (v (map-lookup ghost (u32 1))) (return :xdp-drop) (return :xdp-pass))", "unknown map `ghost`", 12, []),
     ("(map-get cuonts (u32 1)) (return :xdp-pass)", "unknown map `cuonts`", 1, ["did you mean `counts`?"]),
     ("(map-add arr 0 1)",
@@ -177,7 +178,8 @@ def test_kind_specific_rules_name_the_kind():
     assert one("(let ((t (call ktime-coarse-ns))) (return :ok))", ":kprobe", "do_sys_open") == [
         ("helper `ktime-coarse-ns` is not available to kprobe programs", 10,
          ["available: get-current-cpu, get-prandom, ktime-ns, ktime-boot-ns, ktime-tai-ns, "
-          "get-current-pid-tgid, get-current-uid-gid"])]
+          "get-current-pid-tgid, get-current-uid-gid, current-comm",
+          "`ktime-coarse-ns` is available to xdp, tc, socket-filter, cgroup-skb programs"])]
     assert one("(let ((t (call ktime-coarse-ns))) (return :ok))", ":lsm", "file_open") != []
     assert one("(let ((t (call ktime-coarse-ns))) (return :xdp-pass))", ":xdp", "eth0") == []
 

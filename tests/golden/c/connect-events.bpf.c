@@ -43,8 +43,11 @@ int connect_events(struct pt_regs *ctx)
     {
         __u64 pid_tgid = bpf_get_current_pid_tgid(); /* connect-events.tlisp:15:3 */
         __add_connects_by_tgid((__u32)((__u64)(pid_tgid >> (32ULL & 63))), 1ULL); /* connect-events.tlisp:16:5 */
-        __u64 __t1 = pid_tgid; /* connect-events.tlisp:17:5 */
-        bpf_ringbuf_output(&connect_ring, &__t1, sizeof(__t1), 0);
+        __u64 *__t1 = bpf_ringbuf_reserve(&connect_ring, sizeof(__u64), 0); /* connect-events.tlisp:17:5 */
+        if (__t1) {
+            *__t1 = pid_tgid;
+            bpf_ringbuf_submit(__t1, 0);
+        }
     }
     return 0; /* connect-events.tlisp:18:3 */
 }

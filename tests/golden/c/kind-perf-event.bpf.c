@@ -20,8 +20,11 @@ struct {
 SEC("perf_event")
 int kind_perf_event(struct bpf_perf_event_data *ctx)
 {
-    __u32 __t1 = bpf_get_smp_processor_id(); /* kind-perf-event.tlisp:5:3 */
-    bpf_ringbuf_output(&samples, &__t1, sizeof(__t1), 0);
+    __u32 *__t1 = bpf_ringbuf_reserve(&samples, sizeof(__u32), 0); /* kind-perf-event.tlisp:5:3 */
+    if (__t1) {
+        *__t1 = bpf_get_smp_processor_id();
+        bpf_ringbuf_submit(__t1, 0);
+    }
     return 0; /* kind-perf-event.tlisp:6:3 */
 }
 

@@ -33,8 +33,11 @@ struct {
 SEC("kprobe/do_sys_openat2")
 int map_events(struct pt_regs *ctx)
 {
-    __u64 __t1 = bpf_ktime_get_ns(); /* map-events.tlisp:7:3 */
-    bpf_ringbuf_output(&ring, &__t1, sizeof(__t1), 0);
+    __u64 *__t1 = bpf_ringbuf_reserve(&ring, sizeof(__u64), 0); /* map-events.tlisp:7:3 */
+    if (__t1) {
+        *__t1 = bpf_ktime_get_ns();
+        bpf_ringbuf_submit(__t1, 0);
+    }
     __u64 __t2 = bpf_get_current_pid_tgid(); /* map-events.tlisp:8:3 */
     bpf_perf_event_output(ctx, &perf, BPF_F_CURRENT_CPU, &__t2, sizeof(__t2));
     return 0; /* map-events.tlisp:9:3 */

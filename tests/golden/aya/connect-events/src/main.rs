@@ -41,8 +41,10 @@ pub fn connect_events(ctx: aya_ebpf::programs::ProbeContext) -> u32 {
         let pid_tgid: u64 = unsafe { aya_ebpf::helpers::bpf_get_current_pid_tgid() }; // connect-events.tlisp:15:3
         let __t1: u32 = pid_tgid.wrapping_shr(32u64 as u32) as u32; // connect-events.tlisp:16:5
         __add_connects_by_tgid(__t1, 1u64);
-        let __t2: u64 = pid_tgid; // connect-events.tlisp:17:5
-        let _ = CONNECT_RING.output_untyped::<u64>(__t2, 0);
+        if let Some(mut __t2) = CONNECT_RING.reserve_untyped::<u64>(0) {
+            __t2.write(pid_tgid); // connect-events.tlisp:17:5
+            __t2.submit(0);
+        }
     }
     return 0; // connect-events.tlisp:18:3
 }

@@ -9,8 +9,10 @@ static SAMPLES: aya_ebpf::btf_maps::RingBuf<(), 4096> = aya_ebpf::btf_maps::Ring
 
 #[aya_ebpf::macros::perf_event]
 pub fn kind_perf_event(ctx: aya_ebpf::programs::PerfEventContext) -> u32 {
-    let __t1: u32 = unsafe { aya_ebpf::helpers::bpf_get_smp_processor_id() }; // kind-perf-event.tlisp:5:3
-    let _ = SAMPLES.output_untyped::<u32>(__t1, 0);
+    if let Some(mut __t1) = SAMPLES.reserve_untyped::<u32>(0) {
+        __t1.write(unsafe { aya_ebpf::helpers::bpf_get_smp_processor_id() }); // kind-perf-event.tlisp:5:3
+        __t1.submit(0);
+    }
     return 0; // kind-perf-event.tlisp:6:3
 }
 

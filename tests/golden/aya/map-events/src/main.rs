@@ -15,8 +15,10 @@ static STACKS: aya_ebpf::btf_maps::StackTrace<64> = aya_ebpf::btf_maps::StackTra
 
 #[aya_ebpf::macros::kprobe(function = "do_sys_openat2")]
 pub fn map_events(ctx: aya_ebpf::programs::ProbeContext) -> u32 {
-    let __t1: u64 = unsafe { aya_ebpf::helpers::bpf_ktime_get_ns() }; // map-events.tlisp:7:3
-    let _ = RING.output_untyped::<u64>(__t1, 0);
+    if let Some(mut __t1) = RING.reserve_untyped::<u64>(0) {
+        __t1.write(unsafe { aya_ebpf::helpers::bpf_ktime_get_ns() }); // map-events.tlisp:7:3
+        __t1.submit(0);
+    }
     let __t2: u64 = unsafe { aya_ebpf::helpers::bpf_get_current_pid_tgid() }; // map-events.tlisp:8:3
     PERF.output(&ctx, &__t2, 0);
     return 0; // map-events.tlisp:9:3

@@ -1,0 +1,73 @@
+"""Event maps (ring-buf, perf-event-array): the one record type each carries,
+and the `:expect-events` of tests.
+
+A map's records all have one type, the type of the values its
+`(event-output MAP …)` forms send (in every program of the file), so a
+reader in user space decodes every record one way; the manifest records it
+(`maps[].event_type`). A second type sent to the same map is an error at
+that form. Runs after the bodies are typed."""
+
+from __future__ import annotations
+
+from .. import eventdata, ir, tables
+from ..errors import Diagnostic, Span
+from .types import ERROR, show
+
+
+def event_sends(module: ir.Module) -> dict[str, list[tuple[str, str, Span | None]]]:
+    """map -> (program, value type, span) of every typed event-output, in order."""
+    out: dict[str, list[tuple[str, str, Span | None]]] = {}
+    for fn in module.functions:
+        for node in ir.walk(fn.body):
+            if isinstance(node, ir.EventOutput) and node.value.type not in (None, ERROR):
+                out.setdefault(node.map, []).append((fn.name, node.value.type, node.span))
+    return out
+
+
+def event_types(module: ir.Module) -> dict[str, str]:
+    """map -> the type of its records (maps no program sends to are absent)."""
+    return {m: sends[0][1] for m, sends in event_sends(module).items()}
+
+
+def check_events(module: ir.Module) -> list[Diagnostic]:
+    out = []
+    sends = event_sends(module)
+    for m, uses in sends.items():
+        first = uses[0]
+        for program, t, span in uses[1:]:
+            if t != first[1]:
+                out.append(Diagnostic(
+                    f"event map `{m}` carries {show(first[1])} records (sent by `{first[0]}` at {first[2]}); this "
+                    f"sends {show(t)}: every record of one map has one type, so a reader can decode them", span,
+                    ["send the same type (a cast, or one struct for every event), or use a second map"]))
+    out += check_expected_events(module, sends)
+    return out
+
+
+def check_expected_events(module: ir.Module, sends) -> list[Diagnostic]:
+    out = []
+    maps = {m.name: m for m in module.maps}
+    programs = {p.name: p for p in module.programs}
+    for test in module.tests:
+        program = programs.get(test.program)
+        if program is None or not tables.PROGRAM_KINDS[program.kind].test_run:
+            continue  # check_tests reports it
+        for e in test.expect_events or []:
+            m = maps.get(e.map)
+            if m is None or e.map not in program.uses_maps:
+                out.append(Diagnostic(f"expected events of map `{e.map}`, which program `{program.name}` does not use",
+                                      e.span))
+                continue
+            if tables.MAP_KINDS[m.kind].events is None:
+                out.append(Diagnostic(f"{m.kind} map `{m.name}` receives no events: :expect-events lists ring-buf and "
+                                      "perf-event-array maps (use :expect-maps for map contents)", e.span))
+                continue
+            types = {t for p, t, _ in sends.get(e.map, []) if p == program.name}
+            if not types:
+                out.append(Diagnostic(f"program `{program.name}` never sends events to `{e.map}` "
+                                      "(no (event-output …) of it in its body)", e.span))
+                continue
+            problem = eventdata.problem(sends[e.map][0][1], e.value)
+            if problem:
+                out.append(Diagnostic(f"event of `{e.map}`: {problem}", e.span))
+    return out

@@ -1,0 +1,107 @@
+"""Events: event-output on ring buffers and perf-event arrays, (current-comm),
+one record type per event map, and `:expect-events` in tests. Every misuse
+is one message at the form that has it."""
+
+from __future__ import annotations
+
+import pytest
+
+from tatara_build import ir
+
+from .helpers import checked, position, problems
+
+MAPS = """\
+(defbpf-map ring :kind :ring-buf :max-entries 4096)
+(defbpf-map perf :kind :perf-event-array :max-entries 4)
+(defbpf-map counts :kind :hash :key u32 :value u64 :max-entries 16)
+"""
+
+
+def tracer(body: str, kind: str = ":kprobe", target: str = "tcp_v4_connect") -> str:
+    return MAPS + (f'(defbpf-program p :kind {kind} :attach (:target "{target}") :uses-maps (ring perf counts))\n'
+                   f"(bpf-fn p (ctx)\n{body})\n")
+
+
+def packets(body: str, tests: str = "") -> str:
+    return MAPS + ('(defbpf-program p :kind :xdp :attach (:target "eth0") :uses-maps (ring perf counts))\n'
+                   f"(bpf-fn p (ctx)\n{body})\n{tests}")
+
+
+ACCEPTED = [
+    tracer("(event-output ring (current-comm)) (event-output perf (current-comm)) (return :ok)"),
+    tracer("(event-output ring (current-comm)) (return :ok)", ":tracepoint", "sched/sched_process_exec"),
+    tracer("(event-output ring (current-comm)) (return :allow)", ":lsm", "file_open"),
+    tracer("(event-output perf (current-comm)) (return :ok)", ":perf-event", "cpu-clock"),
+    packets("(event-output ring (ctx-field ctx :len)) (event-output ring (u32 7)) (return :xdp-pass)"),
+]
+
+
+@pytest.mark.parametrize("text", ACCEPTED)
+def test_accepted(text):
+    assert problems(text) == []
+
+
+REJECTED = [
+    # text, message, the snippet it points at
+    (packets("(event-output ring (current-comm)) (return :xdp-pass)"),
+     "helper `current-comm` is not available to xdp programs", "(current-comm)"),
+    (tracer("(let ((c (current-comm))) (return :ok))"),
+     "(current-comm) gives an array:u8:16 value, written straight where it is stored: use it as the value of "
+     "(event-output MAP …) or as a struct field in (make …)", "(current-comm)"),
+    (tracer("(map-set counts (u32 1) (current-comm)) (return :ok)"),
+     "(current-comm) gives an array:u8:16 value, written straight where it is stored: use it as the value of "
+     "(event-output MAP …) or as a struct field in (make …)", "(current-comm)"),
+    (tracer("(event-output ring (begin (current-comm))) (return :ok)"),
+     "(current-comm) gives an array:u8:16 value, written straight where it is stored: use it as the value of "
+     "(event-output MAP …) or as a struct field in (make …)", "(current-comm)))"),
+    (tracer("(event-output counts (u64 1)) (return :ok)"),
+     "`event-output` is not supported on hash map `counts`; allowed: map-add, map-delete, map-get, map-lookup, map-set",
+     "(event-output counts"),
+    (tracer("(event-output ring #t) (return :ok)"),
+     "event-output sends an integer, a struct or (current-comm); found bool", "#t"),
+    (tracer("(event-output ring 5) (return :ok)"),
+     "cannot infer the integer type of 5; write it with a width, e.g. (u32 5)", "5)"),
+    (tracer("(event-output ring (u32 1)) (event-output ring (u64 1)) (return :ok)"),
+     "event map `ring` carries u32 records (sent by `p` at t.tlisp:6:1); this sends u64: every record of one map "
+     "has one type, so a reader can decode them", "(event-output ring (u64"),
+    (tracer("(event-output ring (current-comm)) (event-output ring (call get-current-pid-tgid)) (return :ok)"),
+     "event map `ring` carries array:u8:16 records (sent by `p` at t.tlisp:6:1); this sends u64: every record of "
+     "one map has one type, so a reader can decode them", "(event-output ring (call"),
+    (packets("(event-output ring (u32 1)) (return :xdp-pass)",
+             "(defbpf-test t :program p :cases ((a :packet ((eth)) :expect :xdp-pass)) :expect-events ((ring -1)))"),
+     "event of `ring`: -1 does not fit in u32 (0 to 4294967295)", "(ring -1)"),
+    (packets("(event-output ring (u32 1)) (return :xdp-pass)",
+             "(defbpf-test t :program p :cases ((a :packet ((eth)) :expect :xdp-pass)) :expect-events ((perf 1)))"),
+     "program `p` never sends events to `perf` (no (event-output …) of it in its body)", "(perf 1)"),
+    (packets("(event-output ring (u32 1)) (return :xdp-pass)",
+             "(defbpf-test t :program p :cases ((a :packet ((eth)) :expect :xdp-pass)) :expect-events ((counts 1)))"),
+     "hash map `counts` receives no events: :expect-events lists ring-buf and perf-event-array maps (use "
+     ":expect-maps for map contents)", "(counts 1)"),
+    (packets("(event-output ring (u32 1)) (return :xdp-pass)",
+             "(defbpf-test t :program p :cases ((a :packet ((eth)) :expect :xdp-pass)) :expect-events ((rnig 1)))"),
+     "expected events of map `rnig`, which program `p` does not use", "(rnig 1)"),
+    (packets("(event-output ring (u32 1)) (return :xdp-pass)",
+             "(defbpf-test t :program p :cases ((a :packet ((eth)) :expect :xdp-pass)) :expect-events (ring 1))"),
+     "expected an event as (map value), e.g. (events 60), got `ring`", "ring 1))"),
+    (packets("(event-output ring (u32 1)) (return :xdp-pass)",
+             "(defbpf-test t :program p :cases ((a :packet ((eth)) :expect :xdp-pass)) :expect-events ring)"),
+     "expected :expect-events ((map value) …), e.g. :expect-events ((events 60))", "ring)"),
+]
+
+
+@pytest.mark.parametrize("text, message, snippet", REJECTED, ids=[r[1][:60] for r in REJECTED])
+def test_rejected_at_the_form(text, message, snippet):
+    line, col = position(text, snippet)
+    assert problems(text) == [(message, line, col)]
+
+
+def test_expect_events_are_kept_in_order_and_empty_means_none():
+    text = packets("(event-output ring (u32 1)) (return :xdp-pass)",
+                   "(defbpf-test t :program p :cases ((a :packet ((eth)) :expect :xdp-pass)) "
+                   ":expect-events ((ring 3) (ring 1) (ring 2)))\n"
+                   "(defbpf-test u :program p :cases ((a :packet ((eth)) :expect :xdp-pass)) :expect-events ())\n"
+                   "(defbpf-test v :program p :cases ((a :packet ((eth)) :expect :xdp-pass)))\n")
+    t, u, v = checked(text).tests
+    assert [(e.map, e.value) for e in t.expect_events] == [("ring", 3), ("ring", 1), ("ring", 2)]
+    assert (u.expect_events, v.expect_events) == ([], None)
+    assert ir.from_json(ir.to_json(checked(text))).tests[0].expect_events == t.expect_events
