@@ -141,7 +141,20 @@ def describe(obj: Path, module=None) -> ObjectInfo:
         programs.append(Program(symbol=symbol, section=section, name=decl.name if decl else None, kind=kind,
                                 attach=target, direction=attach.direction if attach else None))
     return ObjectInfo(file=obj.name, sha256=hashlib.sha256(data).hexdigest(), size=len(data),
-                      sections=parsed.sections, programs=programs, maps=parsed.maps())
+                      sections=parsed.sections, programs=programs, maps=parsed.maps(), events=event_maps(module))
+
+
+def event_maps(module) -> list:
+    """Each event map's record type, from the checked module's event-output forms."""
+    from .. import eventdata
+    from ..check.events import event_types
+    from .manifest import EventMap
+
+    if module is None:
+        return []
+    kinds = {m.name: m.kind for m in module.maps}
+    return [EventMap(symbol=name.replace("-", "_"), name=name, kind=kinds[name], record=t,
+                     size=eventdata.record_size(t)) for name, t in event_types(module).items()]
 
 
 def _provenance() -> dict | None:

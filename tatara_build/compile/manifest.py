@@ -34,6 +34,16 @@ class Program(_Model):
     direction: str | None = Field(None, description="tc: ingress or egress")
 
 
+class EventMap(_Model):
+    symbol: str = Field(description="ELF/BTF name of the map (what a loader opens)")
+    name: str = Field(description="tatara-lisp name (defbpf-map)")
+    kind: str = Field(description="ring-buf or perf-event-array")
+    record: str = Field(description="type of every record the programs send: an integer type (u32), "
+                        "array:<elem>:<n> ((current-comm) is array:u8:16) or struct:<name>")
+    size: int = Field(description="bytes of one record as C lays it out, little-endian integers (perf-event "
+                      "records arrive padded: read only this many bytes)")
+
+
 class ObjectInfo(_Model):
     file: str = Field(description="object file name, relative to OUT")
     sha256: str
@@ -41,6 +51,8 @@ class ObjectInfo(_Model):
     sections: list[str]
     programs: list[Program]
     maps: list[str] = Field(description="variables in .maps (BTF-defined maps)")
+    events: list[EventMap] = Field([], description="event maps and the one record type each carries, so a "
+                                   "reader in any language can decode them")
 
 
 class Toolchain(_Model):

@@ -8,12 +8,13 @@ with the default build; this is the quick check."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
 import pytest
 
-from tatara_build import packets, tables
+from tatara_build import eventdata, packets, tables
 from tatara_build.backends import emit
 from tatara_build.backends.base import snake
 
@@ -51,17 +52,53 @@ def run_tests(module, obj: Path) -> None:
         for test in module.tests:
             decl = next(p for p in module.programs if p.name == test.program)
             kind = tables.PROGRAM_KINDS[decl.kind]
-            for case in test.cases:
-                got = hostbpf.run(root, snake(test.program), packets.build_case(case), case.repeat)
-                want = kind.actions[case.expect].value & 0xFFFFFFFF
-                if got != want:
-                    failures.append(f"{test.name}/{case.name}: got {got}, expected {want} (:{case.expect})")
+            with test_events(module, test, root) as events:
+                for case in test.cases:
+                    got = hostbpf.run(root, snake(test.program), packets.build_case(case), case.repeat)
+                    want = kind.actions[case.expect].value & 0xFFFFFFFF
+                    if got != want:
+                        failures.append(f"{test.name}/{case.name}: got {got}, expected {want} (:{case.expect})")
+            for name, (record_type, expected) in events.items():
+                for line in eventdata.diff(record_type, expected, events.got[name]):
+                    failures.append(f"{test.name}: events of {name}: {line}")
             for expect in test.expect_maps:
                 decl_map = next(m for m in module.maps if m.name == expect.map)
                 got = hostbpf.map_value(root, snake(expect.map), decl_map, expect.key)
                 if got != expect.value:
                     failures.append(f"{test.name}: {expect.map}[{expect.key}] = {got}, expected {expect.value}")
     assert not failures, "\n".join(failures)
+
+
+class Events(dict):
+    """map -> (record type, expected values) of one test; `got` after its cases."""
+
+    got: dict[str, list[bytes]]
+
+
+@contextlib.contextmanager
+def test_events(module, test, root: Path):
+    """Read the events of one test's cases as the VM does: ring buffers
+    drained before (records of earlier tests dropped) and after, perf
+    arrays read by a reader open while the cases run."""
+    from tatara_build.check.events import event_sends
+
+    sends = event_sends(module)
+    listed = [e.map for e in test.expect_events or []]
+    if test.expect_events == []:
+        listed = [m for m, uses in sends.items() if any(p == test.program for p, _, _ in uses)]
+    events = Events({m: (sends[m][0][1], [e.value for e in test.expect_events if e.map == m])
+                     for m in dict.fromkeys(listed)})
+    events.got = {}
+    decls = {m.name: m for m in module.maps}
+    rings = [m for m in events if decls[m].kind == "ring-buf"]
+    for m in rings:
+        hostbpf.ringbuf_records(root, snake(m), decls[m].max_entries)
+    with contextlib.ExitStack() as stack:
+        perf = {m: stack.enter_context(hostbpf.perf_events(root, snake(m))) for m in events if m not in rings}
+        yield events
+    events.got.update(perf)
+    for m in rings:
+        events.got[m] = hostbpf.ringbuf_records(root, snake(m), decls[m].max_entries)
 
 
 def loadable(path: Path) -> bool:
