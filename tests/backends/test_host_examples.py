@@ -52,7 +52,7 @@ def run_tests(module, obj: Path) -> None:
         for test in module.tests:
             decl = next(p for p in module.programs if p.name == test.program)
             kind = tables.PROGRAM_KINDS[decl.kind]
-            with test_events(module, test, root) as events:
+            with read_events(module, test, root) as events:
                 for case in test.cases:
                     got = hostbpf.run(root, snake(test.program), packets.build_case(case), case.repeat)
                     want = kind.actions[case.expect].value & 0xFFFFFFFF
@@ -76,7 +76,7 @@ class Events(dict):
 
 
 @contextlib.contextmanager
-def test_events(module, test, root: Path):
+def read_events(module, test, root: Path):
     """Read the events of one test's cases as the VM does: ring buffers
     drained before (records of earlier tests dropped) and after, perf
     arrays read by a reader open while the cases run."""

@@ -236,7 +236,9 @@ def statement(rng: random.Random, s: Scope, depth: int, tail: bool = True) -> st
                 if "map-get" in m.ops else "(begin)"
         op = rng.choice(ops)
         if op == "event-output":
-            return f"(event-output {m.name} {int_expr(rng, s, rng.choice(INTS), depth + 1)})"
+            # one record type per event map (the checker holds every send to it)
+            record = INTS[sum(map(ord, m.name)) % len(INTS)]
+            return f"(event-output {m.name} {int_expr(rng, s, record, depth + 1)})"
         key = key_expr(rng, s, m, depth + 1)
         if op == "map-delete":
             return f"(map-delete {m.name} {key})"
