@@ -51,7 +51,9 @@ def jobs(module: ir.Module, out: Path, manifest: Manifest, object_index: int = 0
             listed = dict.fromkeys(m for m, uses in sends.items() if any(p == test.program for p, _, _ in uses))
         for name in listed:
             values = [e.value for e in test.expect_events if e.map == name]
-            objects[0].events.append(EventJob(test.name, _c_name(name), name, records[name], values))
+            objects[0].expect_events.append(EventJob(test.name, _c_name(name), name, records[name], values))
+            if _c_name(name) not in objects[0].events:
+                objects[0].events.append(_c_name(name))
     for test in module.tests:
         program = programs.get(test.program)
         if program is None:

@@ -176,22 +176,9 @@ def _plan(objects: list[ObjectJob], cases: list[CaseJob], maps: list[MapJob] = (
     return "\n".join(lines) + "\n", payload
 
 
-    batch = []
-    if cases:
-        lines.append("runs")
-    for n, case in enumerate(cases):
-        if not _IDENT.match(case.program):
-            raise VmError(f"program symbol {case.program!r} is not a C identifier")
-        payload.append((f"job/p{n}.bin", 0o100644, case.packet))
-        lines.append(f"run {case.object_index} {case.program} p{n}.bin {case.repeat} {n}")
-        batch.append(f"prog run pinned /sys/fs/bpf/{case.object_index}/p/{case.program} "
-                     f"data_in /job/p{n}.bin repeat {case.repeat}")
-    payload.append(("job/runs", 0o100644, "".join(f"{b}\n" for b in batch).encode()))
-    event_maps = _event_maps(objects)
-    for _, symbol in event_maps:
-        if not _IDENT.match(symbol):
-            raise VmError(f"map symbol {symbol!r} is not a C identifier")
-    payload.append(("job/events", 0o100644, "".join(f"/sys/fs/bpf/{i}/m/{m}\n" for i, m in event_maps).encode()))
+def _event_maps(objects: list[ObjectJob]) -> list[tuple[int, str]]:
+    """(object index, map symbol) of every event map to read, in order."""
+    return list(dict.fromkeys((i, symbol) for i, job in enumerate(objects) for symbol in job.events))
 
 
 def _run_line(n: int, case: CaseJob, payload: list) -> tuple[str, str]:
