@@ -51,12 +51,17 @@ def show(t: str, raw: bytes) -> str:
         return f"{len(raw)} bytes {raw.hex() or '-'} (a {t} has {size})"
     raw = raw[:size]
     if t in tables.INT_TYPES:
-        return str(int.from_bytes(raw, "little", signed=tables.INT_TYPES[t].signed))
+        return show_int(int.from_bytes(raw, "little", signed=tables.INT_TYPES[t].signed))
     return raw.hex()
 
 
 def show_expected(t: str, value) -> str:
-    return str(value)
+    return show_int(value) if isinstance(value, int) else str(value)
+
+
+def show_int(value: int) -> str:
+    """Small numbers in decimal, large ones (addresses, packed fields) in hex."""
+    return str(value) if -65536 < value < 65536 else hex(value)
 
 
 def matches(t: str, want: tuple[bytes, bytes], got: bytes) -> bool:

@@ -38,8 +38,13 @@ def jobs(module: ir.Module, out: Path, manifest: Manifest, object_index: int = 0
             decl = map_decls[seed.map]
             objects[0].seeds.append((_map_symbol(seed, obj), mapdata.key_bytes(decl, seed.key),
                                      mapdata.value_bytes(decl, seed.value)))
-    from ..check.events import event_sends  # the module is checked: its bodies are typed
+    from ..check.events import event_sends
 
+    if any(t.expect_events is not None for t in module.tests) and any(
+            isinstance(n, ir.EventOutput) and n.type is None for f in module.functions for n in ir.walk(f.body)):
+        from ..check import check  # record types come from the typed bodies: type a module loaded unchecked
+
+        module = check(module.model_copy(deep=True))
     sends = event_sends(module)
     records = {m: uses[0][1] for m, uses in sends.items()}
     for test in module.tests:
