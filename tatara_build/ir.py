@@ -293,6 +293,38 @@ class LpmKey(Node):
     address: list[Expr]
 
 
+class Arg(Node):
+    """`(arg ctx N)`: argument N (u64) of a kprobe (its registers), a
+    syscall-entry tracepoint (`args[N]`) or an LSM hook (its BTF-typed
+    arguments); tables.PROGRAM_KINDS[kind].args says how."""
+
+    form: Literal["arg"] = "arg"
+    ctx: str
+    index: int
+
+
+class TpField(Node):
+    """`(tp-field ctx :prev_pid)`: a named field of the program's tracepoint
+    record, typed and placed by the target kernel's BTF
+    (struct trace_event_raw_<name>). Field names are the kernel's."""
+
+    form: Literal["tp-field"] = "tp-field"
+    ctx: str
+    field: str
+
+
+class CoreRead(Node):
+    """`(core-read PTR sock :__sk_common :skc_daddr)`: a read through a
+    kernel pointer (a u64), STRUCT and fields being the kernel's own C names
+    resolved against the target kernel's BTF; a field of struct type goes on
+    into it, a pointer field followed by more fields is read and followed."""
+
+    form: Literal["core-read"] = "core-read"
+    value: Expr
+    struct: str
+    fields: list[str]
+
+
 Expr = Annotated[
     Union[
         Return,
@@ -324,6 +356,9 @@ Expr = Annotated[
         CtxField,
         EventOutput,
         LpmKey,
+        Arg,
+        TpField,
+        CoreRead,
     ],
     Field(discriminator="form"),
 ]

@@ -91,6 +91,33 @@ PACKET_READS = {r.name: r for r in (LOAD_BYTES, LOAD_BYTES_NET)}
 
 
 @dataclass(frozen=True)
+class ArgAccess:
+    """How `(arg ctx N)` reads argument N (a u64) of a kind's context: the
+    8-byte slot at `offsets[N]` bytes into the context (read directly, as
+    PT_REGS_PARMn, `ctx->args[N]` and BTF-typed contexts are). `offsets`
+    None: slot N of a u64 array whose length is the hook's arity in the
+    target kernel's BTF (LSM hooks, fentry-style)."""
+
+    name: str
+    offsets: tuple[int, ...] | None
+    what: str  # how messages name the arguments
+    # Attach targets (regular expressions over category/name) the access is
+    # valid for; empty: every target of the kind.
+    targets: tuple[str, ...] = ()
+
+
+# x86_64 (the pinned kernels are amd64): struct pt_regs holds r15 r14 r13 r12
+# bp bx r11 r10 r9 r8 ax cx dx si di …, 8 bytes each; the C calling
+# convention passes arguments 1-6 in di si dx cx r8 r9 (PT_REGS_PARM1..6).
+KPROBE_ARGS = ArgAccess("pt-regs", (112, 104, 96, 88, 72, 64), "the probed function's arguments (x86_64 registers)")
+# struct trace_event_raw_sys_enter: the 8-byte common header, the syscall
+# number (long), then unsigned long args[6].
+SYSCALL_ARGS = ArgAccess("syscall", tuple(16 + 8 * n for n in range(6)), "the syscall's arguments (args[0..5])",
+                         (r"syscalls/sys_enter_[a-z0-9_]+", r"raw_syscalls/sys_enter"))
+BTF_ARGS = ArgAccess("btf", None, "the hook's arguments (its BTF prototype in the target kernel)")
+
+
+@dataclass(frozen=True)
 class ProgramKind:
     name: str
     return_type: str  # IR scalar type of a `(return EXPR)` value
@@ -117,6 +144,12 @@ class ProgramKind:
     # Direct access over an skb: pull the bytes the parsers may read into
     # the linear head first (bpf_skb_pull_data), as hand-written tc does.
     pull_first: bool = False
+    args: ArgAccess | None = None  # what `(arg ctx N)` reads; None: the kind has no arguments
+    # Reads kernel memory (bpf_probe_read_kernel): `core-read` is allowed.
+    kernel_reads: bool = False
+    # `(tp-field ctx :f)`: named fields of its tracepoint record, from the
+    # target kernel's BTF struct trace_event_raw_<name>.
+    tp_fields: bool = False
 
 
 def _actions(*items: tuple) -> dict[str, Action]:
@@ -167,11 +200,13 @@ PROGRAM_KINDS: dict[str, ProgramKind] = {
             "kprobe", "u32",
             _actions(("ok", 0), ("err", 1)),
             TASK_HELPERS, None, True, "kernel function to probe", True, False,
+            args=KPROBE_ARGS, kernel_reads=True,
         ),
         ProgramKind(
             "tracepoint", "u32",
             _actions(("ok", 0), ("err", 1)),
             TASK_HELPERS, None, True, "tracepoint as category/name", True, False,
+            args=SYSCALL_ARGS, kernel_reads=True, tp_fields=True,
         ),
         ProgramKind(
             "cgroup-skb", "i32",
@@ -185,6 +220,7 @@ PROGRAM_KINDS: dict[str, ProgramKind] = {
             _actions(("allow", 0), ("deny", -1)),
             TASK_HELPERS, None, True, "LSM hook name, e.g. file_open", True, False,
             return_range=(-4095, 0),  # 0 or -errno (enforced by the verifier from 6.13 on)
+            args=BTF_ARGS, kernel_reads=True,
         ),
         ProgramKind(
             "perf-event", "u32",
@@ -193,6 +229,7 @@ PROGRAM_KINDS: dict[str, ProgramKind] = {
             attach_targets=("cpu-clock", "task-clock", "page-faults", "context-switches", "cpu-migrations",
                             "cpu-cycles", "instructions", "cache-references", "cache-misses", "branch-instructions",
                             "branch-misses", "bus-cycles", "ref-cycles"),
+            kernel_reads=True,
         ),
     ]
 }
@@ -460,6 +497,8 @@ LAYER_FLAG_BITS = {"tcp": TCP_FLAG_BITS, "ipv4": IPV4_FLAG_BITS}
 # holds one Debian build of each). `:kernel` and `:kernels` name these; a
 # longer version ("6.12.5") names its line.
 KERNEL_LINES = ("5.10", "6.1", "6.12", "7.2")
+# The kernel `test` boots, and whose types `check` uses, when a program promises none.
+DEFAULT_KERNEL_LINE = "6.1"
 
 
 @dataclass(frozen=True)
@@ -507,6 +546,7 @@ HELPER_SINCE: dict[str, Since] = {
 # Body forms whose code needs a newer verifier, by the IR's `form` name.
 FORM_SINCE: dict[str, Since] = {
     "loop": Since("5.3", "bounded loops"),
+    "core-read": Since("5.5", "core-read (bpf_probe_read_kernel with BTF CO-RE)"),
 }
 
 
@@ -563,6 +603,7 @@ VERIFIER_COSTS: dict[str, VerifierCost] = {
     "map-set": VerifierCost(10),
     "map-delete": VerifierCost(4),
     "event-output": VerifierCost(6),
+    "core-read": VerifierCost(8),  # per hop: a probe read into a stack slot
     "header:eth": VerifierCost(5),
     "header:vlan": VerifierCost(5),
     "header:ipv4": VerifierCost(90, 10),  # Ethernet, VLAN, IHL, each bounds-checked

@@ -159,6 +159,7 @@ class AyaGenerator(Generator):
     source_suffix = ".rs"
     comment = ("// ", "")
     compiler = "cargo"
+    relocates = False  # aya has no CO-RE (aya-rs/aya#349): offsets from the target kernels' BTF
     PROGRAMS, MAPS, HELPERS, CTX_FIELDS, ACTIONS, INTS = PROGRAMS, MAPS, HELPERS, CTX_FIELDS, ACTIONS, INTS
 
     def files(self) -> dict[str, str]:
@@ -182,6 +183,7 @@ class AyaGenerator(Generator):
         super().__init__(module)
         self.atomic_adds: set[str] = set()  # value types of atomic map-add
         self.pinned = False  # a parser pins a pointer (PIN): the crate needs asm on BPF
+        self.core_reads: dict[tuple, tuple[str, tuple, str]] = {}  # path -> (support function, hops, type)
 
     # --- values -------------------------------------------------------------
 
@@ -286,6 +288,36 @@ class AyaGenerator(Generator):
         tmp = self.temp()
         self.emit(self.line_let(tmp, t, text, False))
         return tmp
+
+    def spell_ctx_u64(self, offset: int) -> str:
+        # a direct context load, as ProbeContext::arg / LsmContext::arg read
+        return self.hoist(f"unsafe {{ *(aya_ebpf::EbpfContext::as_ptr(&ctx) as *const u64).add({offset // 8}) }}", "u64")
+
+    def spell_core_read(self, layouts, pointer: str, e: ir.CoreRead) -> str:
+        """No CO-RE in aya (aya-rs/aya#349): bpf_probe_read_kernel at the
+        offsets of the target kernels' BTF, which must all agree."""
+        hops = self.fixed_layout(layouts, e, f"`{e.struct}.{'.'.join(e.fields)}`")
+        key = (e.struct, tuple(e.fields), tuple(h.offset for h in hops))
+        if key not in self.core_reads:
+            self.core_reads[key] = (self.helper_name("core_read", str(len(self.core_reads) + 1)), hops, e.type)
+        return f"{self.core_reads[key][0]}({unparen(pointer)})"
+
+    def core_read_helper(self, name: str, hops, t: str) -> list[str]:
+        body, src = [f"{INDENT}use aya_ebpf::helpers::bpf_probe_read_kernel as read;"], "p"
+        for i, hop in enumerate(hops):
+            last = i == len(hops) - 1
+            read = f"unsafe {{ read({src}.wrapping_add({hop.offset}) as *const {rtype(t) if last else 'u64'}) }}.unwrap_or(0)"
+            if last:
+                body.append(f"{INDENT}{read}")
+            else:
+                body.append(f"{INDENT}let p{i + 1}: u64 = {read};")
+                src = f"p{i + 1}"
+        return ["#[inline(always)]", f"fn {name}(p: u64) -> {rtype(t)} {{", *body, "}"]
+
+    def spell_tp_field(self, layouts, e: ir.TpField) -> str:
+        (hop,) = self.fixed_layout(layouts, e, f"tracepoint field `{e.field}`")
+        at = f"(aya_ebpf::EbpfContext::as_ptr(&ctx) as usize + {hop.offset})"
+        return self.hoist_always(f"unsafe {{ *({at} as *const {rtype(e.type)}) }}", e.type)
 
     def spell_found(self, name: str) -> str:
         return f"let Some({name}) = {name}"
@@ -568,6 +600,8 @@ class AyaGenerator(Generator):
             out += lines + [""]
         for width in sorted(self.lpm_widths):
             out += self.lpm_key_helper(width) + [""]
+        for name, hops, t in self.core_reads.values():
+            out += self.core_read_helper(name, hops, t) + [""]
         parsers_ = []
         for access in self.support_accesses():
             for name, steps in self.parser_plans(access):

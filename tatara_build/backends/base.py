@@ -25,8 +25,10 @@ from typing import ClassVar
 from .. import ir, mapdata, tables
 from . import parsers
 from .parsers import above_l2
+from .. import kernelbtf
 from ..check import LICENSE_TEXT, section_target_ok
-from ..errors import SourceError
+from ..check.kernels import target_kernels
+from ..errors import Diagnostic, SourceError
 from ..frontend.names import ident_problem
 
 RETURN = "<return>"
@@ -97,6 +99,9 @@ class Generator:
 
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""  # one line for --help
+    # Kernel struct offsets (core-read, tp-field) are relocated by the loader
+    # (CO-RE); False: taken from the target kernels' BTF and compiled in.
+    relocates: ClassVar[bool] = True
     source_suffix: ClassVar[str] = ""  # of the generated source the verifier's line info names
     comment: ClassVar[tuple[str, str]] = ("", "")  # opener and closer of a one-line comment
     compiler: ClassVar[str | None] = None  # the compile stage's planner for the files: "clang", "cargo"
@@ -115,7 +120,7 @@ class Generator:
         "line_discard", "line_assign", "line_let", "line_unread", "open_if", "open_while", "line_lookup",
         "line_event_output", "open_reserve", "line_store", "line_submit", "record_ptr", "line_fill", "line_let_array",
         "array_ptr", "packet_prologue", "line_locate_l3", "l3_args", "guard", "line_fail", "read_ctx", "files",
-        "section_prefix")
+        "section_prefix", "spell_ctx_u64", "spell_core_read", "spell_tp_field")
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -145,6 +150,8 @@ class Generator:
         self.map_helpers: set[tuple[str, str]] = set()  # (get|set|add|delete, map)
         self.int_helpers: set[tuple[str, str]] = set()  # (op, type)
         self.lpm_widths: set[int] = set()  # address bytes of the lpm keys built
+        # Kernels whose struct layouts a dialect without CO-RE compiled in.
+        self.layout_kernels: set[str] = set()
         for decl in module.maps:
             checked_name(decl.name, decl.span)
 
@@ -175,6 +182,7 @@ class Generator:
 
     def function_body(self, decl: ir.ProgramDecl, fn: ir.BpfFn) -> list[str]:
         kind = tables.PROGRAM_KINDS[decl.kind]
+        self.program = decl
         self.fn = Fn(kind=kind, ctx=checked_name(fn.ctx, fn.span, local=True))
         self.fn.mutated = {e.name for e in ir.walk(fn.body) if isinstance(e, ir.SetVar)}
         self.read = kind.packet_read
@@ -564,6 +572,63 @@ class Generator:
         args = self.arguments([e.prefix, *e.address])
         return f"{self.helper_name('lpm_key', str(width))}({', '.join(unparen(a) for a in args)})"
 
+    # --- probe arguments and kernel types ---------------------------------------
+
+    def value_arg(self, e: ir.Arg) -> str:
+        access = self.fn.kind.args
+        if access is None:
+            raise SourceError(f"{self.fn.kind.name} programs have no arguments", e.span)
+        offset = access.offsets[e.index] if access.offsets is not None else 8 * e.index
+        return self.spell_ctx_u64(offset)
+
+    def kernel_layouts(self, e: ir.Node, resolve) -> dict[str, tuple[kernelbtf.Hop, ...]]:
+        """`resolve(types)` on each kernel the program targets (the checker
+        has resolved the same on the same kernels)."""
+        from ..errors import ToolchainError
+
+        out = {}
+        for line in target_kernels(self.program):
+            try:
+                out[line] = resolve(kernelbtf.kernel_types(line))
+            except kernelbtf.KernelDataError as err:
+                raise ToolchainError(str(err)) from None
+            except kernelbtf.PathError as err:
+                raise SourceError(str(err), e.span) from None
+        return out
+
+    def value_core_read(self, e: ir.CoreRead) -> str:
+        pointer = self.operand(e.value)
+        layouts = self.kernel_layouts(e, lambda types: kernelbtf.resolve_path(types, e.struct, e.fields))
+        return self.spell_core_read(layouts, pointer, e)
+
+    def value_tp_field(self, e: ir.TpField) -> str:
+        target = self.program.attach.target if self.program.attach else ""
+
+        def resolve(types):
+            record = kernelbtf.tracepoint_record(types, target)
+            member = kernelbtf.tracepoint_fields(record, target).get(e.field) if record else None
+            if member is None:
+                raise kernelbtf.PathError(f"tracepoint `{target}` has no field `{e.field}` on kernel {types.release}", 0)
+            return (kernelbtf.Hop(record.key, (kernelbtf.Step(record.key, record.kind, e.field, member.offset_bits,
+                                                               member.type),)),)
+
+        return self.spell_tp_field(self.kernel_layouts(e, resolve), e)
+
+    def fixed_layout(self, layouts: dict[str, tuple[kernelbtf.Hop, ...]], e: ir.Node, what: str) -> tuple[kernelbtf.Hop, ...]:
+        """For a dialect without CO-RE relocations: the one layout every
+        target kernel shares (offsets compiled in), or an error naming them."""
+        (first, hops), *rest = layouts.items()
+        for line, other in rest:
+            if [h.offset for h in other] != [h.offset for h in hops]:
+                shown = lambda hs: "+".join(str(h.offset) for h in hs)  # noqa: E731
+                raise SourceError(Diagnostic(
+                    f"{what} is at byte offset {shown(hops)} on kernel {first} but {shown(other)} on kernel {line}: "
+                    f"the {self.name} backend compiles offsets in (no CO-RE relocations, aya-rs/aya#349), so one "
+                    "object cannot serve both", e.span,
+                    ["promise one kernel (:kernel \"6.1\"), or build with --backend c (CO-RE: one object for all)"]))
+        self.layout_kernels.update(layouts)
+        return hops
+
     def value_field(self, e: ir.HeaderField) -> str:
         header = (e.value.type or "").removeprefix("header:")
         spec = tables.HEADERS.get(header)
@@ -656,6 +721,20 @@ class Generator:
         return [self.line_fail()]
 
 
+def layout_kernels(module: ir.Module | None, backend: str) -> list[str] | None:
+    """The kernels whose struct layouts an object of this backend compiles
+    in (None: it has none, or the loader relocates them): the object is
+    only valid on these (the manifest says so)."""
+    if module is None or DIALECTS[backend].relocates:
+        return None
+    programs = {p.name: p for p in module.programs}
+    lines: set[str] = set()
+    for fn in module.functions:
+        if fn.name in programs and any(isinstance(n, (ir.CoreRead, ir.TpField)) for n in ir.walk(fn.body)):
+            lines.update(target_kernels(programs[fn.name]))
+    return sorted(lines, key=tables.version_tuple) or None
+
+
 COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "gt": ">", "le": "<=", "ge": ">="}
 
 
@@ -720,7 +799,8 @@ def is_empty(e: ir.Expr) -> bool:
     return isinstance(e, ir.Begin) and not e.body
 
 
-PURE_FORMS = {"int", "bool", "var", "compare", "not", "and", "or", "binary", "cast", "field", "ctx-field"}
+PURE_FORMS = {"int", "bool", "var", "compare", "not", "and", "or", "binary", "cast", "field", "ctx-field", "arg",
+              "tp-field", "core-read"}
 
 
 def is_pure_value(e: ir.Expr) -> bool:

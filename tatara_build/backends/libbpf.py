@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import ir, tables
+import re
+
+from .. import ir, kernelbtf, tables
 from .. import mapdata
 from . import parsers
 from .base import (BINARY, INDENT, Generator, balanced, format_target, lpm_address_types, lpm_width, snake,
@@ -116,6 +118,31 @@ def decl(t: str, name: str) -> str:
     return f"{c}{name}" if c.endswith("*") else f"{c} {name}"
 
 
+LOCAL_FLAVOR = "___tatara"  # libbpf ignores a `___suffix` when it matches a local type to the kernel's
+KERNEL_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def local_name(key: str) -> str:
+    """The C tag of a kernel struct's local definition: its name with a
+    flavor suffix (so it never clashes with a UAPI header's definition of
+    the same struct), or one made up for an anonymous struct."""
+    name = f"__anon{key.removeprefix('(anon)')}" if key.startswith("(anon)") else key
+    assert KERNEL_IDENT.fullmatch(name), "kernel names from BTF are C identifiers"
+    return name + LOCAL_FLAVOR
+
+
+def member_ctype(member_type: str) -> str:
+    """How a local struct declares a member of this BTF type string."""
+    kind, _, rest = member_type.partition(":")
+    if kind == "ptr":
+        return "void *"
+    if kind == "comp":
+        return f"struct {local_name(rest)}"  # the keyword is fixed by the definition (see local_keyword)
+    t = kernelbtf.value_type(member_type)
+    assert t is not None, member_type
+    return INTS[t]
+
+
 class CGenerator(Generator):
     name = "c"
     summary = "libbpf C, needs only clang"
@@ -124,6 +151,13 @@ class CGenerator(Generator):
     compiler = "clang"
     PROGRAMS, MAPS, HELPERS, CTX_FIELDS, INTS = PROGRAMS, MAPS, HELPERS, CTX_FIELDS, INTS
     ACTIONS = {a.uapi: a.uapi for k in tables.PROGRAM_KINDS.values() for a in k.actions.values() if a.uapi}
+
+    def __init__(self, module: ir.Module):
+        super().__init__(module)
+        # kernel struct key -> (struct|union, member -> BTF type string): local CO-RE definitions
+        self.local_structs: dict[str, tuple[str, dict[str, str]]] = {}
+        # (struct, fields) -> (support function, hops, value type)
+        self.core_reads: dict[tuple, tuple[str, tuple, str]] = {}
 
     def files(self) -> dict[str, str]:
         return {f"{stem(self.module)}.bpf.c": self.render()}
@@ -194,6 +228,72 @@ class CGenerator(Generator):
         if spec.type == "bool":
             return f"({value} != 0)"
         return f"(({ctype(spec.type)}){value})"
+
+    def spell_ctx_u64(self, offset: int) -> str:
+        return f"((__u64 *)(void *)ctx)[{offset // 8}]"
+
+    def local_struct(self, hop: kernelbtf.Hop) -> str:
+        """Declare the members a hop passes through in the local CO-RE
+        structs (only those: libbpf matches members by name); the root's tag."""
+        for step in hop.steps:  # an embedded member is always followed by a step into it
+            _, members = self.local_structs.setdefault(step.container, (step.container_kind, {}))
+            members[step.member] = step.type
+        return local_name(hop.root)
+
+    def member_path(self, hop: kernelbtf.Hop) -> str:
+        assert all(KERNEL_IDENT.fullmatch(s.member) for s in hop.steps), "fields are checked C identifiers"
+        return ".".join(s.member for s in hop.steps)
+
+    def spell_core_read(self, layouts, pointer: str, e: ir.CoreRead) -> str:
+        hops = next(iter(layouts.values()))  # CO-RE: libbpf relocates the offsets on the target kernel
+        key = (e.struct, tuple(e.fields))
+        if key not in self.core_reads:
+            self.core_reads[key] = (self.helper_name("core_read", str(len(self.core_reads) + 1)), hops, e.type)
+        return f"{self.core_reads[key][0]}({unparen(pointer)})"
+
+    def core_read_helper(self, name: str, hops: tuple[kernelbtf.Hop, ...], t: str) -> list[str]:
+        """One `bpf_core_read` (bpf_probe_read_kernel of a relocated address)
+        per hop: pointers are followed, the last read is the value."""
+        body, src = [], "p"
+        for i, hop in enumerate(hops):
+            last = i == len(hops) - 1
+            var, c = ("v", ctype(t)) if last else (f"p{i + 1}", "__u64")
+            body += [f"{INDENT}{c} {var} = 0;",
+                     f"{INDENT}bpf_core_read(&{var}, sizeof({var}), "
+                     f"&((struct {self.local_struct(hop)} *)(unsigned long){src})->{self.member_path(hop)});"]
+            src = var
+        return [f"static __always_inline {ctype(t)} {name}(__u64 p)", "{", *body, f"{INDENT}return v;", "}"]
+
+    def spell_tp_field(self, layouts, e: ir.TpField) -> str:
+        (hop,) = next(iter(layouts.values()))
+        # a direct context load at a CO-RE relocated offset
+        return f"(({ctype(e.type)})((struct {self.local_struct(hop)} *)ctx)->{self.member_path(hop)})"
+
+    def local_struct_lines(self) -> list[str]:
+        """The local CO-RE definitions, each after the structs it embeds."""
+        out, done = [], set()
+
+        def emit(key: str) -> None:
+            if key in done:
+                return
+            done.add(key)
+            kind, members = self.local_structs[key]
+            for member_type in members.values():
+                if member_type.startswith("comp:"):
+                    emit(member_type.removeprefix("comp:"))
+            out.append(f"{kind} {local_name(key)} {{")
+            for member, member_type in members.items():
+                out.append(f"{INDENT}{member_ctype(member_type).replace('struct ', self.local_keyword(member_type), 1)}"
+                           f"{'' if member_type.startswith('ptr') else ' '}{member};")
+            out.extend(["} __attribute__((preserve_access_index));", ""])
+
+        for key in sorted(self.local_structs):
+            emit(key)
+        return out
+
+    def local_keyword(self, member_type: str) -> str:
+        target = member_type.removeprefix("comp:")
+        return self.local_structs[target][0] + " " if target in self.local_structs else "struct "
 
     def spell_found(self, name: str) -> str:
         return f"{name} >= 0" if self.read else name
@@ -452,6 +552,7 @@ class CGenerator(Generator):
             "#include <linux/pkt_cls.h>",
             "#include <bpf/bpf_helpers.h>",
             "#include <bpf/bpf_endian.h>",
+            *(["#include <bpf/bpf_core_read.h>"] if self.core_reads else []),
             "",
             "// Legal source may compare a value with itself, e.g. (= x x): not an error here.",
             '#pragma clang diagnostic ignored "-Wtautological-compare"',
@@ -474,6 +575,15 @@ class CGenerator(Generator):
             out += self.int_helper(op, t) + [""]
         for op, name in sorted(self.map_helpers):
             out += self.map_helper(op, self.maps[name]) + [""]
+        core = []
+        for name, hops, t in self.core_reads.values():
+            core += self.core_read_helper(name, hops, t) + [""]
+        if self.local_structs:
+            # generated from the target kernel's BTF, only what is read
+            out += ["// Kernel structs, only the members read: libbpf relocates each access (CO-RE) against",
+                    "// the running kernel's BTF, so their offsets here do not matter.",
+                    *self.local_struct_lines()]
+        out += core
         parsers_ = []
         for access in self.support_accesses():
             for name, steps in self.parser_plans(access):

@@ -11,11 +11,13 @@ unifies with anything so one mistake is reported once.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Callable, get_args
 
 from .. import ir, mapdata, tables
 from ..errors import Diagnostic, Span
+from .kernels import target_kernels
 from .types import (BOOL, ERROR, NEVER, UNIT, array_parts, fits, header, header_name, is_int, is_scalar, option, show,
                     size_of, slot_bytes)
 
@@ -574,6 +576,122 @@ def _event_output(c: FunctionChecker, e: ir.EventOutput, env, expected):
     else:
         c.map_temps(e.span, t)  # built on the stack, copied by the helper
     return UNIT
+
+
+
+
+# --- kernel arguments and types (tables.ProgramKind.args, kernelbtf) ----------------------
+
+
+def kernel_types(line: str):
+    from .. import kernelbtf
+    from ..errors import ToolchainError
+
+    try:
+        return kernelbtf.kernel_types(line)
+    except kernelbtf.KernelDataError as e:
+        raise ToolchainError(str(e)) from None
+
+
+def _target(c: FunctionChecker) -> str:
+    return (c.program.attach.target if c.program.attach else None) or ""
+
+
+@rule(ir.Arg)
+def _arg(c: FunctionChecker, e: ir.Arg, env, expected):
+    if e.ctx != c.fn.ctx:
+        raise Problem(f"`{e.ctx}` is not the program context (`{c.fn.ctx}`)", e.span)
+    access = c.kind.args
+    if access is None:
+        with_args = [k.name for k in tables.PROGRAM_KINDS.values() if k.args]
+        raise Problem(f"{c.kind.name} programs have no arguments to read with (arg …)", e.span,
+                      "arguments exist for: " + ", ".join(with_args))
+    target = _target(c)
+    if access.targets and not any(re.fullmatch(t, target) for t in access.targets):
+        notes = ["read the fields of this tracepoint by name: (tp-field ctx :field)"] if c.kind.tp_fields else []
+        raise Problem(f"(arg ctx N) reads {access.what}; `{target}` is not a syscall-entry tracepoint "
+                      "(syscalls/sys_enter_*)", e.span, *notes)
+    if access.offsets is not None:
+        if not 0 <= e.index < len(access.offsets):
+            raise Problem(f"argument {e.index} is out of range: {c.kind.name} programs read {access.what}, "
+                          f"numbered 0 to {len(access.offsets) - 1}", e.span)
+        return "u64"
+    for line in target_kernels(c.program):
+        arity = kernel_types(line).lsm_hooks.get(target)
+        if arity is None:
+            raise Problem(f"kernel {line} has no LSM hook `{target}` (no bpf_lsm_{target} in its BTF)", e.span)
+        if not 0 <= e.index < arity:
+            raise Problem(f"argument {e.index} is out of range: LSM hook `{target}` takes {arity} argument(s) on "
+                          f"kernel {line}, numbered 0 to {arity - 1}", e.span)
+    return "u64"
+
+
+@rule(ir.TpField)
+def _tp_field(c: FunctionChecker, e: ir.TpField, env, expected):
+    from .. import kernelbtf
+
+    if e.ctx != c.fn.ctx:
+        raise Problem(f"`{e.ctx}` is not the program context (`{c.fn.ctx}`)", e.span)
+    if not c.kind.tp_fields:
+        raise Problem(f"(tp-field …) reads tracepoint records; {c.kind.name} programs have none", e.span,
+                      *(["read arguments with (arg ctx N)"] if c.kind.args else []))
+    target = _target(c)
+    access = c.kind.args
+    if access is not None and any(re.fullmatch(t, target) for t in access.targets):
+        raise Problem(f"`{target}` is a syscall-entry tracepoint: read its arguments with (arg ctx N), "
+                      "N the syscall argument's position (e.g. openat's flags: (arg ctx 2))", e.span)
+    found: str | None = None
+    for line in target_kernels(c.program):
+        types = kernel_types(line)
+        record = kernelbtf.tracepoint_record(types, target)
+        struct = kernelbtf.TP_RECORD.format(target.partition("/")[2])
+        if record is None:
+            raise Problem(f"kernel {line} has no `struct {struct}` in its BTF, which tp-field needs for tracepoint "
+                          f"`{target}`", e.span,
+                          "tp-field knows tracepoints declared with TRACE_EVENT; one defined from an event class "
+                          "(DEFINE_EVENT) is not named in the BTF: read its arguments in a kprobe instead",
+                          *suggestion(struct, [n for n in types.names() if n.startswith("trace_event_raw_")]))
+        fields = kernelbtf.tracepoint_fields(record, target)
+        member = fields.get(e.field)
+        if member is None:
+            raise Problem(f"tracepoint `{target}` has no field `{e.field}` on kernel {line}", e.span,
+                          *suggestion(e.field, fields), "fields: " + " ".join(f":{f}" for f in fields))
+        t = kernelbtf.value_type(member.type)
+        if t is None or member.bitfield:
+            raise Problem(f"field `{e.field}` of tracepoint `{target}` is {kernelbtf.describe_type(member.type)} on "
+                          f"kernel {line}: tp-field reads integers and pointers", e.span)
+        if found is not None and t != found:
+            raise Problem(f"field `{e.field}` of `{target}` is {found} on one promised kernel and {t} on kernel {line}",
+                          e.span, "promise kernels that agree, or read it per kernel in separate programs")
+        found = t
+    return found
+
+
+@rule(ir.CoreRead)
+def _core_read(c: FunctionChecker, e: ir.CoreRead, env, expected):
+    from .. import kernelbtf
+
+    if not c.kind.kernel_reads:
+        readers = [k.name for k in tables.PROGRAM_KINDS.values() if k.kernel_reads]
+        raise Problem(f"{c.kind.name} programs cannot read kernel memory: core-read is for tracing kinds "
+                      f"({', '.join(readers)})", e.span)
+    c.check(e.value, env, "u64")
+    found: str | None = None
+    for line in target_kernels(c.program):
+        types = kernel_types(line)
+        try:
+            hops = kernelbtf.resolve_path(types, e.struct, e.fields)
+        except kernelbtf.PathError as p:
+            word = e.struct if p.index < 0 else e.fields[p.index]
+            raise Problem(str(p) + (f" (promised by program `{c.program.name}`)" if c.program.kernels or c.program.kernel else ""),
+                          e.span, *suggestion(word, p.choices)) from None
+        t = kernelbtf.value_type(hops[-1].type)
+        if found is not None and t != found:
+            raise Problem(f"`{e.struct}.{'.'.join(e.fields)}` is {found} on one promised kernel and {t} on kernel "
+                          f"{line}", e.span, "promise kernels that agree on the field's type")
+        found = t
+    c.map_temps(e.span, "u64")  # the read's destination lives on the stack
+    return found
 
 
 _missing = [cls for cls in get_args(get_args(ir.Expr)[0]) if cls not in RULES]

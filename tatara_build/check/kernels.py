@@ -26,6 +26,13 @@ def promised(p: ir.ProgramDecl) -> list[str]:
     return list(dict.fromkeys(line for line in lines if line))
 
 
+def target_kernels(program: ir.ProgramDecl) -> list[str]:
+    """The pinned kernel lines whose types (BTF) a program is checked
+    against and laid out by: its promises, or the default kernel."""
+    lines = [line for line in promised(program) if line in tables.KERNEL_LINES]
+    return lines or [tables.DEFAULT_KERNEL_LINE]
+
+
 def check_kernels(module: ir.Module, programs: dict[str, ir.ProgramDecl],
                   maps: dict[str, ir.MapDecl]) -> list[Diagnostic]:
     out: list[Diagnostic] = []

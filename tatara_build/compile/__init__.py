@@ -91,6 +91,7 @@ def validate(options: BuildOptions) -> None:
 
 def compile_into(tmp: Path, stem: str, source_sha256: str, source_name: str, options: BuildOptions,
                 progress: Progress, module) -> Manifest:
+    from ..backends.base import layout_kernels
     from .engine import plan as make_plan
     from .manifest import Manifest
 
@@ -116,6 +117,7 @@ def compile_into(tmp: Path, stem: str, source_sha256: str, source_name: str, opt
         tatara_build_version=version(), source=source_name, source_sha256=source_sha256,
         backend=options.backend, engine=options.engine, objects=[describe(obj, module)],
         toolchain=plan.toolchain, crates=_crates(tmp / "src" / "Cargo.lock"), nix=_provenance(),
+        kernel_layout=layout_kernels(module, options.backend),
     )
     (tmp / "manifest.json").write_text(manifest.to_json())
     return manifest

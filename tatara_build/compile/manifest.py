@@ -83,6 +83,10 @@ class Manifest(_Model):
     objects: list[ObjectInfo]
     toolchain: Toolchain
     crates: list[Crate] = Field([], description="the generated Cargo.lock's packages (aya backend)")
+    kernel_layout: list[str] | None = Field(
+        None, description="kernel lines whose struct layouts are compiled into the object (core-read / tp-field "
+        "offsets taken from their BTF: the aya backend has no CO-RE); the object is valid on these only. None: "
+        "nothing kernel-specific, or relocated by the loader (C backend, CO-RE)")
     nix: dict[str, Any] | None = Field(None, description="flake input revs (nix engine)")
     verification: dict[str, Any] | None = Field(None, description="filled by the vm stage")
 

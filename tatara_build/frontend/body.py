@@ -7,6 +7,7 @@ forms, with the closest match."""
 
 from __future__ import annotations
 
+import re
 from typing import Callable, Sequence
 
 from .. import ir, tables
@@ -204,6 +205,47 @@ def form_ctx_field(d: SList) -> ir.Expr:
     return new.CtxField(span=d.span, ctx=name(ctx, "context", local=True), field=keyword(field, "context field"))
 
 
+C_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+
+
+def kernel_name(d: Datum, what: str) -> str:
+    """A kernel C name (struct, field): the one place `_` is allowed. It is
+    checked against the kernel's BTF later; here only that it is an identifier."""
+    text = d.name if isinstance(d, (Symbol, Keyword)) else None
+    if text is None or not C_IDENT.fullmatch(text):
+        shown = f"`{text}`" if text is not None else describe(d)
+        raise FormError(f"expected {what}, the kernel's C name ([A-Za-z_][A-Za-z0-9_]*, up to 128), got {shown}", d.span,
+                        *(["kernel names are spelled as in C: `-` is `_` there"] if text and "-" in text else []))
+    return text
+
+
+def form_arg(d: SList) -> ir.Expr:
+    ctx, index = arity(d, 2, 2, "(arg ctx N)")
+    if not isinstance(index, Integer):
+        raise FormError(f"the argument number must be an integer literal, got {describe(index)}", index.span)
+    return new.Arg(span=d.span, ctx=name(ctx, "context"), index=index.value)
+
+
+def form_tp_field(d: SList) -> ir.Expr:
+    ctx, field = arity(d, 2, 2, "(tp-field ctx :field)")
+    if not isinstance(field, Keyword):
+        raise FormError(f"expected the tracepoint field as a :keyword, got {describe(field)}", field.span)
+    return new.TpField(span=d.span, ctx=name(ctx, "context"), field=kernel_name(field, "a tracepoint field"))
+
+
+def form_core_read(d: SList) -> ir.Expr:
+    args = arity(d, 3, None, "(core-read PTR struct :field :field …), e.g. (core-read (arg ctx 0) sock :__sk_common :skc_daddr)")
+    pointer, struct, *fields = args
+    if not isinstance(struct, Symbol):
+        raise FormError(f"expected the kernel struct's C name (e.g. sock, task_struct), got {describe(struct)}", struct.span)
+    names = []
+    for f in fields:
+        if not isinstance(f, Keyword):
+            raise FormError(f"expected a field of the kernel struct as a :keyword, got {describe(f)}", f.span)
+        names.append(kernel_name(f, "a struct field"))
+    return new.CoreRead(span=d.span, value=expr(pointer), struct=kernel_name(struct, "a kernel struct"), fields=names)
+
+
 def form_lpm_key(d: SList) -> ir.Expr:
     args = arity(d, 2, 3, "(lpm-key prefix-bits address), or (lpm-key prefix-bits hi lo) for IPv6 tries")
     return new.LpmKey(span=d.span, prefix=expr(args[0]), address=[expr(a) for a in args[1:]])
@@ -250,6 +292,9 @@ BODY_FORMS: dict[str, Callable[[SList], ir.Expr]] = {
     "ctx-field": form_ctx_field,
     **dict.fromkeys(MAP_FORMS, form_map),
     "lpm-key": form_lpm_key,
+    "arg": form_arg,
+    "tp-field": form_tp_field,
+    "core-read": form_core_read,
 }
 # Every list head `expr` accepts: the named forms, operators and cast shorthands.
 HANDLERS: dict[str, Callable[[SList], ir.Expr]] = {
