@@ -159,6 +159,9 @@ def define_listing() -> type[base.Generator]:
         guard = lambda self, c: [f"fail-if {c}"]  # noqa: E731
         line_fail = lambda self: "fail"  # noqa: E731
         read_ctx = lambda self: "ctx"  # noqa: E731
+        spell_ctx_u64 = lambda self, off: f"(load.8 ctx+{off})"  # noqa: E731
+        spell_core_read = lambda self, layouts, p, e: f"(kread {p} {e.struct}.{'.'.join(e.fields)})"  # noqa: E731
+        spell_tp_field = lambda self, layouts, e: f"(load ctx.{e.field})"  # noqa: E731
         step_load = lambda self, s: [f"let {s.var}, {self.spell_field(s.ptr, s.field)}"]  # noqa: E731
         step_reload = lambda self, s: [f"mov {s.var}, {self.spell_field(s.ptr, s.field)}"]  # noqa: E731
         step_offset = lambda self, s: [f"let {s.var}, {s.base}+{s.size}"]  # noqa: E731

@@ -12,9 +12,9 @@ from tatara_build.frontend import parse
 
 from .helpers import program
 
-KNOWN_FORMS = ("known forms: != % & * + - / < << <= = > >= >> ^ and begin bool break call cast ctx-field current-comm do "
+KNOWN_FORMS = ("known forms: != % & * + - / < << <= = > >= >> ^ and arg begin bool break call cast core-read ctx-field current-comm do "
                "event-output field header i16 i32 i64 i8 if if-let let loop lpm-key map-add map-delete map-get "
-               "map-lookup map-set not or return set! u16 u32 u64 u8 |")
+               "map-lookup map-set not or return set! tp-field u16 u32 u64 u8 |")
 
 BAD = [
     ('return', '`return` is a form; write (return …)', 1, []),

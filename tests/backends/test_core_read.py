@@ -1,0 +1,82 @@
+"""Kernel reads in both dialects: the C backend declares only the members
+it reads, flavored and CO-RE relocatable, so one object serves every
+promised kernel (the VM matrix loads connect-tracer and openat-watch on each
+pinned kernel); the aya backend compiles in the offsets of the target
+kernels' BTF, refuses kernels that disagree, and the manifest says which
+kernels the object is tied to."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+
+import pytest
+
+from tatara_build import backends, check, frontend
+from tatara_build.backends.base import layout_kernels
+from tatara_build.errors import SourceError
+
+from .helpers import CLANG_FLAGS
+
+SOURCE = """\
+(defbpf-map counts :kind :hash :key u64 :value u64 :max-entries 16)
+(defbpf-program p :kind :kprobe :attach (:target "tcp_connect") :uses-maps (counts) {promise})
+(bpf-fn p (ctx)
+  (let ((sk (arg ctx 0)))
+    (map-add counts (u64 (core-read sk sock :__sk_common :skc_dport)) 1)
+    (map-add counts (u64 (core-read sk sock :__sk_common :skc_daddr)) 1)
+    (map-add counts (u64 (core-read sk sock :{far})) 1)
+    (map-add counts (u64 (core-read sk bpf_sock :mark)) 1))
+  (return :ok))
+"""
+
+
+def module(promise: str = ':kernel "6.1"', far: str = "sk_socket :file :f_flags"):
+    return check.check(frontend.parse(SOURCE.format(promise=promise, far=far), "reads.tlisp"))
+
+
+def test_c_declares_only_the_members_read_with_a_flavor_and_relocations():
+    text = backends.render(module(), "c")["reads.bpf.c"]
+    assert "#include <bpf/bpf_core_read.h>" in text
+    assert ("struct sock_common___tatara {\n    __u32 skc_daddr;\n    __u16 skc_dport;\n"
+            "} __attribute__((preserve_access_index));") in text or \
+           ("struct sock_common___tatara {\n    __u16 skc_dport;\n    __u32 skc_daddr;\n"
+            "} __attribute__((preserve_access_index));") in text
+    assert ("struct sock___tatara {\n    struct sock_common___tatara __sk_common;\n    void *sk_socket;\n"
+            "} __attribute__((preserve_access_index));") in text
+    # three reads for sk->sk_socket->file->f_flags, each relocated
+    assert text.count("bpf_core_read(&") == 2 + 3 + 1
+    assert "&((struct socket___tatara *)(unsigned long)p1)->file);" in text
+    # bpf_sock is also a UAPI struct (linux/bpf.h): the flavor keeps the two apart
+    assert "struct bpf_sock___tatara {" in text
+
+
+@pytest.mark.skipif(shutil.which("clang") is None, reason="clang not installed")
+def test_c_compiles_and_carries_core_relocations(tmp_path):
+    [c_file] = backends.emit(module(':kernels ("5.10" "7.2")'), "c", tmp_path / "src")
+    obj = tmp_path / "reads.o"
+    done = subprocess.run(["clang", *CLANG_FLAGS, str(c_file), "-o", str(obj)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    data = obj.read_bytes()
+    assert b".BTF.ext" in data and b"sock___tatara" in data
+
+
+def test_aya_compiles_offsets_in_from_the_kernels_btf():
+    main = backends.render(module(), "aya")["src/main.rs"]
+    assert "read(p.wrapping_add(12) as *const u16)" in main  # skc_dport
+    assert "let p1: u64 = unsafe { read(p.wrapping_add(624) as *const u64) }.unwrap_or(0);" in main  # 6.1's sk_socket
+    assert layout_kernels(module(), "aya") == ["6.1"]
+    assert layout_kernels(module(), "c") is None
+
+
+def test_aya_refuses_promised_kernels_whose_offsets_differ():
+    with pytest.raises(SourceError) as err:
+        backends.render(module(':kernels ("5.10" "6.1")'), "aya")
+    (d,) = err.value.diagnostics
+    assert d.message.startswith("`sock.sk_socket.file.f_flags` is at byte offset 640+16+64 on kernel 5.10 but "
+                                "624+16+64 on kernel 6.1: the aya backend compiles offsets in")
+    assert (d.span.line, d.span.col) == (7, 26)
+    # the same reads with stable offsets build for both
+    both = module(':kernels ("5.10" "6.1")', far="__sk_common :skc_family")
+    assert "src/main.rs" in backends.render(both, "aya")
+    assert layout_kernels(both, "aya") == ["5.10", "6.1"]
