@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import gzip
 import marshal
-import mmap
 import os
 import re
 import struct
@@ -91,18 +90,15 @@ class KernelTypes:
 
 def btf_section(path: Path) -> bytes:
     """The `.BTF` section of an ELF vmlinux."""
-    with path.open("rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
-        if data[:4] != b"\x7fELF" or data[4] != 2:
-            raise KernelDataError(f"{path} is not an ELF64 kernel")
-        shoff, = struct.unpack_from("<Q", data, 0x28)
-        shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
-        headers = [struct.unpack_from("<IIQQQQIIQQ", data, shoff + i * shentsize) for i in range(shnum)]
-        strtab = headers[shstrndx][4]
-        for h in headers:
-            start = strtab + h[0]
-            if data[start:data.find(b"\0", start)] == b".BTF":
-                return bytes(data[h[4]:h[4] + h[5]])
-    raise KernelDataError(f"{path} has no .BTF section (a kernel built without CONFIG_DEBUG_INFO_BTF)")
+    from .compile import elf  # the project's ELF reader (imported only to build an index)
+
+    data = path.read_bytes()
+    if data[:4] != b"\x7fELF" or data[4] != 2:
+        raise KernelDataError(f"{path} is not an ELF64 kernel")
+    start, size = elf.section_range(data, ".BTF")
+    if size == 0:
+        raise KernelDataError(f"{path} has no .BTF section (a kernel built without CONFIG_DEBUG_INFO_BTF)")
+    return data[start:start + size]
 
 
 def build_index(btf: bytes) -> dict:
