@@ -258,10 +258,13 @@ def index_for(release: str, vmlinux: Path, sha256: str) -> KernelTypes:
     data = _cached(sha256)
     if data is None:
         data = {**build_index(btf_section(vmlinux)), "vmlinux_sha256": sha256}
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}")
-        tmp.write_bytes(gzip.compress(marshal.dumps(data), compresslevel=6, mtime=0))
-        tmp.replace(path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_bytes(gzip.compress(marshal.dumps(data), compresslevel=6, mtime=0))
+            tmp.replace(path)
+        except OSError:
+            tmp.unlink(missing_ok=True)  # an unwritable cache: parse again next time
     types = KernelTypes(release, data)
     _LOADED[sha256] = types
     return types
