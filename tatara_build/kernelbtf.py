@@ -228,8 +228,9 @@ _LOADED: dict[str, KernelTypes] = {}
 
 
 def _cache_dir() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "tatara-build" / "btf"
+    from .memo import cache_root
+
+    return cache_root() / "btf"
 
 
 def _entry(sha256: str) -> str:
