@@ -58,6 +58,10 @@ class Checker:
             status, out = self.sh(f"bpftool map update pinned {pin}/m/{symbol} key hex {' '.join(f'{b:02x}' for b in key)}"
                                   f" value hex {' '.join(f'{b:02x}' for b in value)} 2>&1")
             self.check(status == 0, f"{stem}: writing :maps-before into {symbol} failed:\n{out[-2000:]}")
+        for symbol, key, program in obj.slots:  # prog-array :programs, as the VM guest fills them
+            status, out = self.sh(f"bpftool map update pinned {pin}/m/{symbol} key hex {' '.join(f'{b:02x}' for b in key)}"
+                                  f" value pinned {pin}/p/{program} 2>&1")
+            self.check(status == 0, f"{stem}: filling prog-array {symbol} with {program} failed:\n{out[-2000:]}")
         for job in case_jobs:
             self.case(stem, pin, job)
         for job in map_jobs:  # compared as the VM run compares them (lpm prefixes, absent = 0)

@@ -325,6 +325,63 @@ class CoreRead(Node):
     fields: list[str]
 
 
+class Redirect(Node):
+    """`(redirect IFINDEX [:ingress])`: bpf_redirect; its value is the action
+    the program returns (xdp: XDP_REDIRECT, tc: TC_ACT_REDIRECT, or the
+    failure action), typed as the kind's return type."""
+
+    form: Literal["redirect"] = "redirect"
+    ifindex: Expr
+    ingress: bool = False  # tc: BPF_F_INGRESS
+
+
+class RedirectMap(Node):
+    """`(redirect-map MAP KEY [:FALLBACK])`: bpf_redirect_map over a devmap,
+    devmap-hash, cpumap or xskmap; XDP_REDIRECT, or FALLBACK (an action
+    below 4, default xdp-aborted) when the slot is empty."""
+
+    form: Literal["redirect-map"] = "redirect-map"
+    map: str
+    key: Expr
+    fallback: str | None = None
+
+
+class TailCall(Node):
+    """`(tail-call ctx MAP INDEX)`: jump to the program in a prog-array slot;
+    returns (unit) only when the slot is empty."""
+
+    form: Literal["tail-call"] = "tail-call"
+    ctx: str
+    map: str
+    index: Expr
+
+
+class AdjustHead(Node):
+    """`(adjust-head ctx DELTA)`: bpf_xdp_adjust_head; 0 or -errno (i64)."""
+
+    form: Literal["adjust-head"] = "adjust-head"
+    ctx: str
+    delta: Expr
+
+
+class AdjustTail(Node):
+    """`(adjust-tail ctx DELTA)`: bpf_xdp_adjust_tail; 0 or -errno (i64)."""
+
+    form: Literal["adjust-tail"] = "adjust-tail"
+    ctx: str
+    delta: Expr
+
+
+class GetStackId(Node):
+    """`(get-stackid ctx MAP [FLAGS])`: the id of the current stack in a
+    stack-trace map, or -errno (i64)."""
+
+    form: Literal["get-stackid"] = "get-stackid"
+    ctx: str
+    map: str
+    flags: Expr | None = None
+
+
 Expr = Annotated[
     Union[
         Return,
@@ -359,6 +416,12 @@ Expr = Annotated[
         Arg,
         TpField,
         CoreRead,
+        Redirect,
+        RedirectMap,
+        TailCall,
+        AdjustHead,
+        AdjustTail,
+        GetStackId,
     ],
     Field(discriminator="form"),
 ]
@@ -385,7 +448,20 @@ MapKind = Literal[
     "perf-event-array",
     "stack-trace",
     "lpm-trie",
+    "devmap",
+    "devmap-hash",
+    "cpumap",
+    "xskmap",
+    "prog-array",
 ]
+
+
+class ProgramSlot(Node):
+    """`(0 parse-v4)` in a prog-array's `:programs`: the loader puts program
+    `parse-v4` (of the same file) into slot 0."""
+
+    index: int
+    program: str
 
 
 class MapDecl(Node):
@@ -401,6 +477,7 @@ class MapDecl(Node):
     key_size: int | None = None
     max_entries: int
     pin_path: str | None = None
+    programs: list[ProgramSlot] | None = None  # prog-array: the slots the loader fills
 
 
 ProgramKind = Literal[

@@ -18,35 +18,94 @@ class Helper:
     returns: str  # IR scalar type
     kernel_id: int  # BPF_FUNC_* number
     params: tuple[str, ...] = ()  # IR types of the arguments
+    kernel_fn: str = ""  # the kernel's name (bpf_get_smp_processor_id), for messages and the reference
 
 
 HELPERS: dict[str, Helper] = {
     h.name: h
     for h in [
-        Helper("get-current-cpu", "u32", 8),
-        Helper("get-current-pid-tgid", "u64", 14),
-        Helper("get-current-uid-gid", "u64", 15),
-        Helper("get-prandom", "u32", 7),
-        Helper("ktime-ns", "u64", 5),
+        Helper("get-current-cpu", "u32", 8, kernel_fn="bpf_get_smp_processor_id"),
+        Helper("get-current-pid-tgid", "u64", 14, kernel_fn="bpf_get_current_pid_tgid"),
+        Helper("get-current-uid-gid", "u64", 15, kernel_fn="bpf_get_current_uid_gid"),
+        Helper("get-prandom", "u32", 7, kernel_fn="bpf_get_prandom_u32"),
+        Helper("ktime-ns", "u64", 5, kernel_fn="bpf_ktime_get_ns"),
         # CLOCK_BOOTTIME (counts suspend), a cheaper coarse clock, and TAI.
-        Helper("ktime-boot-ns", "u64", 125),
-        Helper("ktime-coarse-ns", "u64", 160),
-        Helper("ktime-tai-ns", "u64", 208),
+        Helper("ktime-boot-ns", "u64", 125, kernel_fn="bpf_ktime_get_boot_ns"),
+        Helper("ktime-coarse-ns", "u64", 160, kernel_fn="bpf_ktime_get_coarse_ns"),
+        Helper("ktime-tai-ns", "u64", 208, kernel_fn="bpf_ktime_get_tai_ns"),
+        # bpf_get_smp_processor_id under its kernel name (same helper as get-current-cpu).
+        Helper("get-smp-processor-id", "u32", 8, kernel_fn="bpf_get_smp_processor_id"),
+        Helper("get-numa-node-id", "u32", 42, kernel_fn="bpf_get_numa_node_id"),
+        Helper("jiffies64", "u64", 118, kernel_fn="bpf_jiffies64"),
+        # The running task's `struct task_struct *`, as a u64 (a kernel address).
+        Helper("get-current-task", "u64", 35, kernel_fn="bpf_get_current_task"),
+        Helper("get-current-cgroup-id", "u64", 80, kernel_fn="bpf_get_current_cgroup_id"),
         # The task's comm, NUL-padded: a 16-byte array, written straight into
         # where it is stored (an event record or a struct field); spelled
         # `(current-comm)`.
-        Helper("current-comm", "array:u8:16", 16),
+        Helper("current-comm", "array:u8:16", 16, kernel_fn="bpf_get_current_comm"),
     ]
 }
 
 # Helpers of bpf_base_func_proto: what networking kinds may call ...
-NET_HELPERS = ("get-current-cpu", "get-prandom", "ktime-ns", "ktime-boot-ns", "ktime-coarse-ns", "ktime-tai-ns")
+NET_HELPERS = ("get-current-cpu", "get-smp-processor-id", "get-numa-node-id", "get-prandom", "ktime-ns",
+               "ktime-boot-ns", "ktime-coarse-ns", "ktime-tai-ns", "jiffies64")
 # ... except the coarse clock, which the verifier refuses to tracing kinds
 # (kernel selftests verifier/helper_restricted: "forbidden in
 # BPF_PROG_TYPE_KPROBE", tracepoint, perf-event; LSM too, seen on 6.1 and 6.12).
 BASE_HELPERS = tuple(h for h in NET_HELPERS if h != "ktime-coarse-ns")
-# Tracing kinds also see the current task.
-TASK_HELPERS = BASE_HELPERS + ("get-current-pid-tgid", "get-current-uid-gid", "current-comm")
+# Tracing kinds also see the current task (bpf_tracing_func_proto): its ids,
+# comm, task pointer and cgroup.
+TASK_HELPERS = BASE_HELPERS + ("get-current-pid-tgid", "get-current-uid-gid", "current-comm",
+                               "get-current-task", "get-current-cgroup-id")
+
+
+@dataclass(frozen=True)
+class HelperForm:
+    """A helper with a body form of its own (it takes a map, the context or an
+    action, which `(call …)` cannot pass): which kinds may use it is
+    ProgramKind.forms, its first kernel FORM_SINCE."""
+
+    name: str  # the body form, e.g. "redirect-map"
+    kernel_fn: str  # the kernel's helper, e.g. "bpf_redirect_map"
+    kernel_id: int  # BPF_FUNC_* number
+    returns: str  # IR type of the form's value ("action": the kind's return type)
+    usage: str  # how it is written
+    summary: str  # one line for the reference
+
+
+HELPER_FORMS: dict[str, HelperForm] = {
+    f.name: f
+    for f in [
+        HelperForm("redirect", "bpf_redirect", 23, "action", "(redirect IFINDEX [:ingress])",
+                   "send the packet out of interface IFINDEX (tc :ingress: into its receive path); "
+                   "the value is the action to return"),
+        HelperForm("redirect-map", "bpf_redirect_map", 51, "action", "(redirect-map MAP KEY [:FALLBACK])",
+                   "redirect through a devmap, devmap-hash, cpumap or xskmap slot; the value is the action "
+                   "to return (:xdp-redirect, or FALLBACK, default :xdp-aborted, when the slot is empty)"),
+        HelperForm("tail-call", "bpf_tail_call", 12, "unit", "(tail-call CTX MAP INDEX)",
+                   "jump to the program in slot INDEX of a prog-array; when the slot is empty it falls "
+                   "through and the next form runs"),
+        HelperForm("adjust-head", "bpf_xdp_adjust_head", 44, "i64", "(adjust-head CTX DELTA)",
+                   "move the packet start by DELTA (i32) bytes (negative: grow); 0 or a negative errno; "
+                   "headers bound before it cannot be used after it"),
+        HelperForm("adjust-tail", "bpf_xdp_adjust_tail", 65, "i64", "(adjust-tail CTX DELTA)",
+                   "move the packet end by DELTA (i32) bytes (negative: trim); 0 or a negative errno; "
+                   "headers bound before it cannot be used after it"),
+        HelperForm("get-stackid", "bpf_get_stackid", 27, "i64", "(get-stackid CTX MAP [FLAGS])",
+                   "record the current stack in a stack-trace map; its id, or a negative errno "
+                   "(FLAGS u64: 256 = user stack, 1024 = reuse an id whose hash collides)"),
+    ]
+}
+# bpf_get_stackid flags: BPF_F_SKIP_FIELD_MASK | USER_STACK | FAST_STACK_CMP | REUSE_STACKID
+STACKID_FLAGS = 0xFF | 1 << 8 | 1 << 9 | 1 << 10
+REDIRECT_INGRESS = 1  # BPF_F_INGRESS: tc redirect into the device's receive path
+REDIRECT_INGRESS_KINDS = ("tc",)  # kinds whose bpf_redirect takes it
+# Helper forms per kind family (the kernel's func_proto lists).
+NET_FORMS = ("tail-call",)
+XDP_FORMS = ("redirect", "redirect-map", "tail-call", "adjust-head", "adjust-tail")
+TC_FORMS = ("redirect", "tail-call")
+TRACE_FORMS = ("tail-call", "get-stackid")
 
 # --- program kinds ----------------------------------------------------------
 
@@ -150,6 +209,8 @@ class ProgramKind:
     # `(tp-field ctx :f)`: named fields of its tracepoint record, from the
     # target kernel's BTF struct trace_event_raw_<name>.
     tp_fields: bool = False
+    # Helper forms (HELPER_FORMS) the kind may use.
+    forms: tuple[str, ...] = ()
 
 
 def _actions(*items: tuple) -> dict[str, Action]:
@@ -175,7 +236,7 @@ PROGRAM_KINDS: dict[str, ProgramKind] = {
                 ("xdp-redirect", 4, "XDP_REDIRECT"),
             ),
             NET_HELPERS, "l2", True, "network interface to attach to", False, True,
-            _ctx_fields(("len", "u32"), ("ingress-ifindex", "u32")),
+            _ctx_fields(("len", "u32"), ("ingress-ifindex", "u32")), forms=XDP_FORMS,
         ),
         ProgramKind(
             "tc", "i32",
@@ -188,32 +249,33 @@ PROGRAM_KINDS: dict[str, ProgramKind] = {
                 ("tc-act-redirect", 7, "TC_ACT_REDIRECT"),
             ),
             NET_HELPERS, "l2", True, "network interface to attach to (:direction ingress|egress)", False, True,
-            _SKB_FIELDS, pull_first=True,
+            _SKB_FIELDS, pull_first=True, forms=TC_FORMS,
         ),
         ProgramKind(
             "socket-filter", "i64",
             _actions(("drop", 0), ("keep", -1)),
             NET_HELPERS, "l3", False, "unused", False, True,
             {name: _SKB_FIELDS[name] for name in ("len", "protocol")}, packet_read=LOAD_BYTES_NET,
+            forms=NET_FORMS,
         ),
         ProgramKind(
             "kprobe", "u32",
             _actions(("ok", 0), ("err", 1)),
             TASK_HELPERS, None, True, "kernel function to probe", True, False,
-            args=KPROBE_ARGS, kernel_reads=True,
+            args=KPROBE_ARGS, kernel_reads=True, forms=TRACE_FORMS,
         ),
         ProgramKind(
             "tracepoint", "u32",
             _actions(("ok", 0), ("err", 1)),
             TASK_HELPERS, None, True, "tracepoint as category/name", True, False,
-            args=SYSCALL_ARGS, kernel_reads=True, tp_fields=True,
+            args=SYSCALL_ARGS, kernel_reads=True, tp_fields=True, forms=TRACE_FORMS,
         ),
         ProgramKind(
             "cgroup-skb", "i32",
             _actions(("deny", 0), ("allow", 1)),
             NET_HELPERS, "l3", False, "direction: ingress or egress", True, True,
             _SKB_FIELDS, attach_targets=("ingress", "egress"), default_target="ingress", packet_read=LOAD_BYTES,
-            return_range=(0, 1),
+            return_range=(0, 1), forms=NET_FORMS,
         ),
         ProgramKind(
             "lsm", "i32",
@@ -221,11 +283,14 @@ PROGRAM_KINDS: dict[str, ProgramKind] = {
             TASK_HELPERS, None, True, "LSM hook name, e.g. file_open", True, False,
             return_range=(-4095, 0),  # 0 or -errno (enforced by the verifier from 6.13 on)
             args=BTF_ARGS, kernel_reads=True,
+            # no tail calls: an LSM program is tied to its hook's BTF id
+            forms=("get-stackid",),
         ),
         ProgramKind(
             "perf-event", "u32",
             _actions(("ok", 0), ("err", 1)),
             TASK_HELPERS, None, False, "perf event the loader opens (PERF_EVENTS), e.g. cpu-clock", False, False,
+            forms=TRACE_FORMS,
             attach_targets=("cpu-clock", "task-clock", "page-faults", "context-switches", "cpu-migrations",
                             "cpu-cycles", "instructions", "cache-references", "cache-misses", "branch-instructions",
                             "branch-misses", "bus-cycles", "ref-cycles"),
@@ -275,6 +340,13 @@ class MapKind:
     # record), "copy" builds it on the stack and the helper copies it
     # (perf-event arrays); None: no events.
     events: str | None = None
+    # The value type the kernel fixes (None: the declaration's :value); the
+    # declaration may leave :key/:value out and gets these.
+    value_required: str | None = None
+    # Tests may write and read entries (:maps-before, :expect-maps); not
+    # where values are file descriptors (xskmap; prog-array: `:programs`).
+    test_entries: bool = True
+    summary: str = ""  # one line for the reference
 
 
 MAP_KINDS: dict[str, MapKind] = {
@@ -290,7 +362,23 @@ MAP_KINDS: dict[str, MapKind] = {
                 events="reserve"),
         MapKind("perf-event-array", "BPF_MAP_TYPE_PERF_EVENT_ARRAY", frozenset({"event-output"}), None, has_value=False,
                 kernel_id=4, events="copy"),
-        MapKind("stack-trace", "BPF_MAP_TYPE_STACK_TRACE", frozenset(), None, has_value=False, kernel_id=7),
+        MapKind("stack-trace", "BPF_MAP_TYPE_STACK_TRACE", frozenset({"get-stackid"}), None, has_value=False, kernel_id=7,
+                summary="stacks recorded by get-stackid (127 frames each), read from user space"),
+        # Redirect targets (redirect-map). devmap and cpumap values are the
+        # kernel's struct bpf_devmap_val / bpf_cpumap_val (8 bytes, as aya
+        # declares them): the ifindex (cpumap: queue size) in the low 32 bits,
+        # an XDP program fd in the high 32 (0: none).
+        MapKind("devmap", "BPF_MAP_TYPE_DEVMAP", frozenset({"redirect-map"}), "u32", kernel_id=14,
+                value_required="u64", summary="slot -> interface (ifindex in the low 32 bits of the value)"),
+        MapKind("devmap-hash", "BPF_MAP_TYPE_DEVMAP_HASH", frozenset({"redirect-map"}), "u32", kernel_id=25,
+                value_required="u64", summary="u32 key -> interface (ifindex in the low 32 bits of the value)"),
+        MapKind("cpumap", "BPF_MAP_TYPE_CPUMAP", frozenset({"redirect-map"}), "u32", kernel_id=16,
+                value_required="u64", summary="CPU -> queue (queue size in the low 32 bits of the value)"),
+        MapKind("xskmap", "BPF_MAP_TYPE_XSKMAP", frozenset({"redirect-map"}), "u32", kernel_id=17,
+                value_required="u32", test_entries=False, summary="slot -> AF_XDP socket (set by its loader)"),
+        MapKind("prog-array", "BPF_MAP_TYPE_PROG_ARRAY", frozenset({"tail-call"}), "u32", kernel_id=3,
+                value_required="u32", test_entries=False,
+                summary="slot -> program for tail-call (slots: the map's :programs, filled by the loader)"),
     ]
 }
 
@@ -531,6 +619,11 @@ MAP_KIND_SINCE: dict[str, Since] = {
     "lru-hash": Since("4.10", "LRU hash maps"),
     "lpm-trie": Since("4.11", "LPM trie maps"),
     "ring-buf": Since("5.8", "ring buffers (BPF_MAP_TYPE_RINGBUF)"),
+    "prog-array": Since("4.2", "program arrays (BPF_MAP_TYPE_PROG_ARRAY)"),
+    "devmap": Since("4.14", "device maps (BPF_MAP_TYPE_DEVMAP)"),
+    "cpumap": Since("4.15", "CPU maps (BPF_MAP_TYPE_CPUMAP)"),
+    "xskmap": Since("4.18", "AF_XDP socket maps (BPF_MAP_TYPE_XSKMAP)"),
+    "devmap-hash": Since("5.4", "hashed device maps (BPF_MAP_TYPE_DEVMAP_HASH)"),
 }
 HELPER_SINCE: dict[str, Since] = {
     "get-prandom": Since("4.1", "helper `get-prandom` (bpf_get_prandom_u32)"),
@@ -542,11 +635,22 @@ HELPER_SINCE: dict[str, Since] = {
     "ktime-boot-ns": Since("5.8", "helper `ktime-boot-ns` (bpf_ktime_get_boot_ns)"),
     "ktime-coarse-ns": Since("5.11", "helper `ktime-coarse-ns` (bpf_ktime_get_coarse_ns)"),
     "ktime-tai-ns": Since("6.1", "helper `ktime-tai-ns` (bpf_ktime_get_tai_ns)"),
+    "get-smp-processor-id": Since("4.1", "helper `get-smp-processor-id` (bpf_get_smp_processor_id)"),
+    "get-current-task": Since("4.8", "helper `get-current-task` (bpf_get_current_task)"),
+    "get-numa-node-id": Since("4.10", "helper `get-numa-node-id` (bpf_get_numa_node_id)"),
+    "get-current-cgroup-id": Since("4.18", "helper `get-current-cgroup-id` (bpf_get_current_cgroup_id)"),
+    "jiffies64": Since("5.5", "helper `jiffies64` (bpf_jiffies64)"),
 }
 # Body forms whose code needs a newer verifier, by the IR's `form` name.
 FORM_SINCE: dict[str, Since] = {
     "loop": Since("5.3", "bounded loops"),
     "core-read": Since("5.5", "core-read (bpf_probe_read_kernel with BTF CO-RE)"),
+    "tail-call": Since("4.2", "tail calls (bpf_tail_call)"),
+    "redirect": Since("4.4", "`redirect` (bpf_redirect; XDP from 4.14)"),
+    "get-stackid": Since("4.6", "`get-stackid` (bpf_get_stackid)"),
+    "adjust-head": Since("4.10", "`adjust-head` (bpf_xdp_adjust_head)"),
+    "redirect-map": Since("4.14", "`redirect-map` (bpf_redirect_map; an empty slot's fallback action from 5.6)"),
+    "adjust-tail": Since("4.18", "`adjust-tail` (bpf_xdp_adjust_tail)"),
 }
 
 

@@ -85,7 +85,33 @@ HELPERS = {name: f"aya_ebpf::helpers::{fn}" for name, fn in (
     ("ktime-ns", "bpf_ktime_get_ns"), ("ktime-boot-ns", "bpf_ktime_get_boot_ns"),
     ("ktime-coarse-ns", "bpf_ktime_get_coarse_ns"), ("ktime-tai-ns", "bpf_ktime_get_tai_ns"),
     # (buf, size): an array helper, called raw on the place it fills (line_fill)
-    ("current-comm", "generated::bpf_get_current_comm"))}
+    ("current-comm", "generated::bpf_get_current_comm"),
+    ("get-smp-processor-id", "bpf_get_smp_processor_id"), ("get-numa-node-id", "bpf_get_numa_node_id"),
+    ("jiffies64", "bpf_jiffies64"), ("get-current-task", "bpf_get_current_task"),
+    ("get-current-cgroup-id", "bpf_get_current_cgroup_id"))}
+# Helpers whose binding returns another type than the table's (c_long).
+HELPER_CASTS = {"get-numa-node-id": "u32"}
+FORMS = {  # tables.HELPER_FORMS over `ctx`; `{map}` is the map's static
+    "redirect": "(unsafe {{ aya_ebpf::helpers::bpf_redirect({ifindex}, {flags}) }} as {ret})",
+    "redirect-map": "__redirect_{name}({key}, {fallback})",  # FORM_SUPPORT
+    "tail-call": "unsafe {{ {map}.tail_call(&ctx, {index}) }};",
+    "adjust-head": "(unsafe {{ aya_ebpf::helpers::bpf_xdp_adjust_head(ctx.ctx, {delta}) }} as i64)",
+    "adjust-tail": "(unsafe {{ aya_ebpf::helpers::bpf_xdp_adjust_tail(ctx.ctx, {delta}) }} as i64)",
+    "get-stackid": "__stackid_{name}(&ctx, {flags})",  # FORM_SUPPORT
+}
+# Support functions of helper forms, one per map used (`{map}` the static,
+# `{name}` its snake_case name): aya returns Results, the language the value.
+FORM_SUPPORT = {
+    # Ok(XDP_REDIRECT), or Err(the fallback action) when the slot is empty
+    "redirect-map": ["#[inline(always)]", "fn __redirect_{name}(key: u32, fallback: u64) -> u32 {{",
+                     INDENT + "match {map}.redirect(key, fallback) {{", INDENT * 2 + "Ok(action) => action,",
+                     INDENT * 2 + "Err(action) => action,", INDENT + "}}", "}}"],
+    # Ok(stack id), or Err(-errno)
+    "get-stackid": ["#[inline(always)]", "fn __stackid_{name}<C: StackIdContext>(ctx: &C, flags: u64) -> i64 {{",
+                    INDENT + "match ctx.get_stackid(&{map}, flags) {{", INDENT * 2 + "Ok(id) => id,",
+                    INDENT * 2 + "Err(errno) => errno as i64,", INDENT + "}}", "}}"],
+}
+FORM_USES = {"get-stackid": "use aya_ebpf::programs::tracing::StackIdContext;"}
 INTS = {t: t for t in ("u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64")}
 
 
@@ -114,6 +140,13 @@ MAPS = {
     "ring-buf": Map(_BTF + "RingBuf<(), {n}>", {}),
     "perf-event-array": Map(_BTF + "PerfEventArray", {"output": "{m}.output(&ctx, &{v}, 0);"}),
     "stack-trace": Map(_BTF + "StackTrace<{n}>", {}),
+    # key/value fixed by the kernel: aya declares them (devmap, cpumap: the
+    # 8-byte bpf_devmap_val / bpf_cpumap_val, as the C backend's u64)
+    "devmap": Map(_BTF + "DevMap<{n}>", {}),
+    "devmap-hash": Map(_BTF + "DevMapHash<{n}>", {}),
+    "cpumap": Map(_BTF + "CpuMap<{n}>", {}),
+    "xskmap": Map(_BTF + "XskMap<{n}>", {}),
+    "prog-array": Map(_BTF + "ProgramArray<{n}>", {}),
 }
 # parsers.Pin in Rust: an empty asm! on the pointer. Its operand is an
 # explicit register because rustc rejects an unused `reg` operand and LLVM's
@@ -160,7 +193,7 @@ class AyaGenerator(Generator):
     comment = ("// ", "")
     compiler = "cargo"
     relocates = False  # aya has no CO-RE (aya-rs/aya#349): offsets from the target kernels' BTF
-    PROGRAMS, MAPS, HELPERS, CTX_FIELDS, ACTIONS, INTS = PROGRAMS, MAPS, HELPERS, CTX_FIELDS, ACTIONS, INTS
+    PROGRAMS, MAPS, HELPERS, CTX_FIELDS, ACTIONS, INTS, FORMS = PROGRAMS, MAPS, HELPERS, CTX_FIELDS, ACTIONS, INTS, FORMS
 
     def files(self) -> dict[str, str]:
         """The crate: Cargo.toml, Cargo.lock, rust-toolchain.toml, .cargo/config.toml, src/main.rs."""
@@ -184,6 +217,7 @@ class AyaGenerator(Generator):
         self.atomic_adds: set[str] = set()  # value types of atomic map-add
         self.pinned = False  # a parser pins a pointer (PIN): the crate needs asm on BPF
         self.core_reads: dict[tuple, tuple[str, tuple, str]] = {}  # path -> (support function, hops, type)
+        self.form_support: set[tuple[str, str]] = set()  # (helper form, map) with a FORM_SUPPORT function
 
     # --- values -------------------------------------------------------------
 
@@ -234,7 +268,18 @@ class AyaGenerator(Generator):
         return f"({value} as {rtype(dst)})"
 
     def spell_call(self, helper: tables.Helper, args: list[str]) -> str:
-        return f"unsafe {{ {HELPERS[helper.name]}({', '.join(args)}) }}"
+        call = f"unsafe {{ {HELPERS[helper.name]}({', '.join(args)}) }}"
+        cast = HELPER_CASTS.get(helper.name)
+        return f"({call} as {cast})" if cast else call
+
+    def map_symbol(self, decl: ir.MapDecl) -> str:
+        return screaming(decl.name)
+
+    def helper_form(self, e: ir.Node, **args) -> str:
+        if e.form in FORM_SUPPORT:
+            self.form_support.add((e.form, e.map))
+        text = super().helper_form(e, **args)
+        return text if text.endswith(";") else self.hoist(text, e.type)
 
     def spell_ctx_field(self, spec: tables.CtxField) -> str:
         return f"({CTX_FIELDS[self.fn.kind.name][spec.name]})"
@@ -602,6 +647,12 @@ class AyaGenerator(Generator):
             out += self.lpm_key_helper(width) + [""]
         for name, hops, t in self.core_reads.values():
             out += self.core_read_helper(name, hops, t) + [""]
+        for form, name in sorted(self.form_support):
+            decl = self.maps[name]
+            out += [line.format(map=screaming(decl.name), name=snake(decl.name)) for line in FORM_SUPPORT[form]] + [""]
+        uses = sorted({FORM_USES[form] for form, _ in self.form_support if form in FORM_USES})
+        if uses:
+            out[5:5] = uses
         parsers_ = []
         for access in self.support_accesses():
             for name, steps in self.parser_plans(access):

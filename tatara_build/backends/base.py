@@ -111,6 +111,10 @@ class Generator:
     CTX_FIELDS: ClassVar[dict] = {}
     ACTIONS: ClassVar[dict] = {}
     INTS: ClassVar[dict] = {}
+    # tables.HELPER_FORMS -> a template over the form's parts: `{map}` (the
+    # map's symbol, map_symbol; `{name}` its snake_case name), `{ret}` (the kind's return type), and the
+    # arguments by their IR field names (`{key}`, `{ifindex}`, `{delta}`…).
+    FORMS: ClassVar[dict] = {}
 
     # What every dialect spells (besides `step_<key>` for each parsers.STEPS
     # class and the tables above); the walk calls these.
@@ -120,7 +124,7 @@ class Generator:
         "line_discard", "line_assign", "line_let", "line_unread", "open_if", "open_while", "line_lookup",
         "line_event_output", "open_reserve", "line_store", "line_submit", "record_ptr", "line_fill", "line_let_array",
         "array_ptr", "packet_prologue", "line_locate_l3", "l3_args", "guard", "line_fail", "read_ctx", "files",
-        "section_prefix", "spell_ctx_u64", "spell_core_read", "spell_tp_field")
+        "section_prefix", "spell_ctx_u64", "spell_core_read", "spell_tp_field", "map_symbol")
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -444,6 +448,38 @@ class Generator:
             if helper is not None and helper.returns.startswith("array:"):
                 return helper
         return None
+
+    # Helper forms (tables.HELPER_FORMS): one template per form in the dialect's FORMS.
+
+    def helper_form(self, e: ir.Node, **args: ir.Expr | None) -> str:
+        parts = {"ret": self.INTS[self.fn.kind.return_type]}
+        if hasattr(e, "map"):
+            decl = self.map_decl(e.map, e.span, e.form)
+            parts["map"], parts["name"] = self.map_symbol(decl), snake(decl.name)
+        given = {k: v for k, v in args.items() if isinstance(v, ir.Node)}
+        parts.update({k: v for k, v in args.items() if isinstance(v, str)})
+        parts.update(zip(given, (unparen(a) for a in self.arguments(list(given.values())))))
+        return self.FORMS[e.form].format(**parts)
+
+    def value_redirect(self, e: ir.Redirect) -> str:
+        flags = self.spell_int(tables.REDIRECT_INGRESS if e.ingress else 0, "u64")
+        return self.helper_form(e, ifindex=e.ifindex, flags=flags)
+
+    def value_redirect_map(self, e: ir.RedirectMap) -> str:
+        fallback = self.fn.kind.actions[e.fallback].value if e.fallback else 0
+        return self.helper_form(e, key=e.key, fallback=self.spell_int(fallback, "u64"))
+
+    def stmt_tail_call(self, e: ir.TailCall, dest, dest_type) -> None:
+        self.emit(self.helper_form(e, index=e.index))
+
+    def value_adjust_head(self, e: ir.AdjustHead) -> str:
+        return self.helper_form(e, delta=e.delta)
+
+    value_adjust_tail = value_adjust_head
+
+    def value_get_stackid(self, e: ir.GetStackId) -> str:
+        flags = e.flags if e.flags is not None else self.spell_int(0, "u64")
+        return self.helper_form(e, flags=flags)
 
     def stmt_return_value(self, e: ir.ReturnValue, dest, dest_type) -> None:
         self.emit(self.line_return_value(self.value(e.value)))
@@ -808,8 +844,11 @@ def is_pure_value(e: ir.Expr) -> bool:
     return e.form in PURE_FORMS and all(is_pure_value(c) for c in children(e))
 
 
+EFFECT_FORMS = {"call", "map-get", *tables.HELPER_FORMS}
+
+
 def has_effect(e: ir.Expr) -> bool:
-    return any(n.form in ("call", "map-get") for n in ir.walk([e]))
+    return any(n.form in EFFECT_FORMS for n in ir.walk([e]))
 
 
 def children(e: ir.Node) -> list[ir.Node]:

@@ -48,6 +48,17 @@ HELPERS = {
     "ktime-ns": "bpf_ktime_get_ns", "ktime-boot-ns": "bpf_ktime_get_boot_ns",
     "ktime-coarse-ns": "bpf_ktime_get_coarse_ns", "ktime-tai-ns": "bpf_ktime_get_tai_ns",
     "current-comm": "bpf_get_current_comm",  # (buf, size): an array helper, see line_fill
+    "get-smp-processor-id": "bpf_get_smp_processor_id", "get-numa-node-id": "bpf_get_numa_node_id",
+    "jiffies64": "bpf_jiffies64", "get-current-task": "bpf_get_current_task",
+    "get-current-cgroup-id": "bpf_get_current_cgroup_id",
+}
+FORMS = {  # tables.HELPER_FORMS over `ctx`; helpers return long: narrowed explicitly
+    "redirect": "(({ret})bpf_redirect({ifindex}, {flags}))",
+    "redirect-map": "(({ret})bpf_redirect_map(&{map}, {key}, {fallback}))",
+    "tail-call": "bpf_tail_call(ctx, &{map}, {index});",
+    "adjust-head": "((__s64)bpf_xdp_adjust_head(ctx, {delta}))",
+    "adjust-tail": "((__s64)bpf_xdp_adjust_tail(ctx, {delta}))",
+    "get-stackid": "((__s64)bpf_get_stackid(ctx, &{map}, {flags}))",
 }
 INTS = {"u8": "__u8", "u16": "__u16", "u32": "__u32", "u64": "__u64",
         "i8": "__s8", "i16": "__s16", "i32": "__s32", "i64": "__s64"}
@@ -67,6 +78,8 @@ MAPS = {
     "perf-event-array": Map(("__uint(key_size, sizeof(__u32));", "__uint(value_size, sizeof(__u32));"), sized=False,
                             output="bpf_perf_event_output(ctx, &{map}, BPF_F_CURRENT_CPU, &{v}, sizeof({v}));"),
     "stack-trace": Map(("__uint(key_size, sizeof(__u32));", "__uint(value_size, 127 * sizeof(__u64));")),
+    # key/value fixed by the kernel (tables.MapKind.value_required), declared by type
+    **{kind: Map() for kind in ("devmap", "devmap-hash", "cpumap", "xskmap", "prog-array")},
 }
 SWAP = {1: "", 2: "bpf_ntohs", 4: "bpf_ntohl", 8: "bpf_be64_to_cpu"}
 TO_NETWORK = {1: "", 2: "bpf_htons", 4: "bpf_htonl", 8: "bpf_cpu_to_be64"}
@@ -149,7 +162,7 @@ class CGenerator(Generator):
     source_suffix = ".c"
     comment = ("/* ", " */")
     compiler = "clang"
-    PROGRAMS, MAPS, HELPERS, CTX_FIELDS, INTS = PROGRAMS, MAPS, HELPERS, CTX_FIELDS, INTS
+    PROGRAMS, MAPS, HELPERS, CTX_FIELDS, INTS, FORMS = PROGRAMS, MAPS, HELPERS, CTX_FIELDS, INTS, FORMS
     ACTIONS = {a.uapi: a.uapi for k in tables.PROGRAM_KINDS.values() for a in k.actions.values() if a.uapi}
 
     def __init__(self, module: ir.Module):
@@ -167,6 +180,9 @@ class CGenerator(Generator):
         return PROGRAMS[kind].section.split("/")[0]
 
     # --- values -------------------------------------------------------------
+
+    def map_symbol(self, decl: ir.MapDecl) -> str:
+        return snake(decl.name)
 
     def spell_int(self, value: int, t: str) -> str:
         if t == "bool":

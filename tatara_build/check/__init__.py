@@ -50,6 +50,7 @@ def check(module: ir.Module) -> ir.Module:
     for p in module.programs:
         errors += check_program(p, maps)
     errors += check_pairing(module, programs)
+    errors += check_slots(module, programs)
     errors += check_policies(module, programs, maps)
     global_names = set(maps) | set(programs)
     for fn in module.functions:
@@ -91,6 +92,14 @@ def repeated(names: list[str]) -> list[str]:
 def check_map(m: ir.MapDecl) -> list[Diagnostic]:
     kind = tables.MAP_KINDS[m.kind]
     out = []
+    if kind.value_required:  # key and value fixed by the kernel (the frontend fills them in when left out)
+        for which, want in (("key", "u32"), ("value", kind.value_required)):
+            got = getattr(m, which)
+            if got != want:
+                out.append(Diagnostic(f"{m.kind} map `{m.name}` has the kernel's {which} type {want}, not {got}; "
+                                      f"leave :{which} out", m.span))
+    if m.programs and "tail-call" not in kind.ops:
+        out.append(Diagnostic(f":programs is for prog-array maps; `{m.name}` is a {m.kind} map", m.programs[0].span))
     if m.key_size is not None and not mapdata.is_lpm(m):
         out.append(Diagnostic(f":key-size {m.key_size} is only for lpm-trie maps (IPv6 prefixes); "
                               f"{m.kind} map `{m.name}` takes 1, 2, 4 or 8", m.span))
@@ -110,6 +119,40 @@ def check_map(m: ir.MapDecl) -> list[Diagnostic]:
                               "(u32 for IPv4) or :key-size 16 (IPv6)", m.span))
     if m.kind == "ring-buf" and (m.max_entries < 4096 or m.max_entries & (m.max_entries - 1)):
         out.append(Diagnostic(f"ring-buf `{m.name}`: :max-entries is its size in bytes, a power of two of at least 4096", m.span))
+    return out
+
+
+def check_slots(module: ir.Module, programs: dict[str, ir.ProgramDecl]) -> list[Diagnostic]:
+    """prog-array `:programs`: each slot once, below :max-entries, naming a
+    program of this file; the kernel ties a prog-array to one program type,
+    so its slot programs and the programs that tail-call through it (its
+    :uses-maps) share one kind."""
+    out = []
+    for m in module.maps:
+        seen: set[int] = set()
+        kinds: dict[str, str] = {}  # kind -> the first program of that kind
+        for slot in m.programs or []:
+            if slot.index in seen:
+                out.append(Diagnostic(f"slot {slot.index} of `{m.name}` is filled twice", slot.span))
+            seen.add(slot.index)
+            if slot.index >= m.max_entries:
+                out.append(Diagnostic(f"slot {slot.index} is beyond :max-entries {m.max_entries} of `{m.name}`", slot.span))
+            p = programs.get(slot.program)
+            if p is None:
+                close = difflib.get_close_matches(slot.program, list(programs), n=1)
+                out.append(Diagnostic(f"slot {slot.index} of `{m.name}` names unknown program `{slot.program}`",
+                                      slot.span, [f"did you mean `{close[0]}`?"] if close else []))
+                continue
+            kinds.setdefault(p.kind, p.name)
+        if not m.programs:
+            continue
+        for p in module.programs:
+            if m.name in p.uses_maps:
+                kinds.setdefault(p.kind, p.name)
+        if len(kinds) > 1:
+            shown = ", ".join(f"`{name}` is {kind}" for kind, name in kinds.items())
+            out.append(Diagnostic(f"prog-array `{m.name}` mixes program kinds ({shown}): the kernel holds a "
+                                  "prog-array to one program type, its slots and its callers alike", m.span))
     return out
 
 

@@ -28,6 +28,7 @@ MAX_NESTING = 200  # keeps the recursive walk far from Python's stack limit
 class Binding:
     type: str
     how: str  # "let", "loop", "if-let"
+    epoch: int = 0  # packet adjusts seen before the binding (headers: stale after one more)
 
 
 class Problem(Exception):
@@ -76,6 +77,10 @@ class FunctionChecker:
         # The value being stored in place (an event record, a struct field):
         # the only place an array-valued helper such as (current-comm) may be.
         self.stored: ir.Node | None = None
+        # (adjust-head/-tail) seen so far in walk order: packet pointers
+        # taken before one are invalid after it (the verifier forgets them).
+        self.epoch = 0
+        self.adjusted_at: Span | None = None
 
     # --- entry -----------------------------------------------------------------
 
@@ -271,6 +276,10 @@ def _var(c: FunctionChecker, e: ir.Var, env, expected):
     b = env.get(e.name)
     if b is None:
         raise Problem(f"unknown variable `{e.name}`", e.span, *suggestion(e.name, env))
+    if b.epoch < c.epoch and header_name(b.type) is not None:
+        raise Problem(f"header `{e.name}` was parsed before the packet was adjusted (at {c.adjusted_at}); its "
+                      "pointer is invalid after adjust-head/adjust-tail (the verifier refuses it)", e.span,
+                      "read the fields you need before the adjust, e.g. (let ((ttl (field ip :ttl))) (adjust-head …) …)")
     return b.type
 
 
@@ -304,6 +313,8 @@ def _return_value(c: FunctionChecker, e: ir.ReturnValue, env, expected):
 @rule(ir.Call)
 def _call(c: FunctionChecker, e: ir.Call, env, expected):
     h = tables.HELPERS.get(e.helper)
+    if h is None and e.helper in tables.HELPER_FORMS:
+        raise Problem(f"`{e.helper}` is a form of its own: write {tables.HELPER_FORMS[e.helper].usage}", e.span)
     if h is None:
         raise Problem(f"unknown helper `{e.helper}`", e.span, *suggestion(e.helper, tables.HELPERS), "known: " + ", ".join(tables.HELPERS))
     if e.helper not in c.kind.helpers:
@@ -327,7 +338,7 @@ def _let(c: FunctionChecker, e: ir.Let, env, expected):
     t = c.check(e.value, env, None)
     if t != ERROR and not is_scalar(t):
         raise Problem(f"`{e.name}` cannot be bound to {show(t)}; let binds integers and booleans", e.value.span)
-    inner = c.bind(env, e.name, Binding(t, "let"), e.span)
+    inner = c.bind(env, e.name, Binding(t, "let", c.epoch), e.span)
     c.push_stack(slot_bytes(t), e.span)
     try:
         return c.sequence(e.body, inner, expected)
@@ -430,8 +441,12 @@ def _loop(c: FunctionChecker, e: ir.Loop, env, expected):
         raise Problem(f"loop end {e.end} is below its start {e.start}", e.span)
     if e.end - e.start > tables.MAX_LOOP_ITERATIONS:
         raise Problem(f"loop runs {e.end - e.start} times, over the limit of {tables.MAX_LOOP_ITERATIONS}", e.span)
-    inner = c.bind(env, e.var, Binding("u32", "loop"), e.span)
+    inner = c.bind(env, e.var, Binding("u32", "loop", c.epoch), e.span)
     c.push_stack(slot_bytes("u32"), e.span)
+    if any(isinstance(n, (ir.AdjustHead, ir.AdjustTail)) for n in ir.walk(e.body)):
+        # the next iteration runs after this one's adjust
+        c.epoch += 1
+        c.adjusted_at = c.adjusted_at or e.span
     c.loops += 1
     try:
         c.sequence(e.body, inner, None)
@@ -457,6 +472,10 @@ def _optional(c: FunctionChecker, e: ir.Node, env) -> str:
             raise Problem(f"packet access (header) is not available to {c.kind.name} programs", e.span)
         if c.kind.packet == "l3" and e.header in tables.L2_HEADERS:
             raise Problem(f"{c.kind.name} programs see packets from the IP header on; `:{e.header}` is not reachable", e.span)
+        if c.epoch:
+            raise Problem(f"(header …) after the packet was adjusted (at {c.adjusted_at}): a program parses its "
+                          "packet before adjust-head/adjust-tail only", e.span,
+                          "parse before the adjust, or tail-call a program that parses the new packet")
         inner = header(e.header)
     elif isinstance(e, ir.MapLookup):
         m = c.map_for(e, "map-lookup")
@@ -484,7 +503,7 @@ def _if_let(c: FunctionChecker, e: ir.IfLet, env, expected):
         c.errors.append(p.diagnostic)
         e.value.type = ERROR
         inner = ERROR
-    then_env = c.bind(env, e.name, Binding(inner, "if-let"), e.span)
+    then_env = c.bind(env, e.name, Binding(inner, "if-let", c.epoch), e.span)
     tt = c.check(e.then, then_env, expected)
     to = c.check(e.otherwise, env, expected if expected is not None or not is_scalar(tt) else tt)
     return c.join(tt, to, e.span, "the branches of this if-let")
@@ -692,6 +711,90 @@ def _core_read(c: FunctionChecker, e: ir.CoreRead, env, expected):
         found = t
     c.map_temps(e.span, "u64")  # the read's destination lives on the stack
     return found
+
+
+# --- helper forms (tables.HELPER_FORMS) ---------------------------------------------
+
+
+def helper_form(c: FunctionChecker, e: ir.Node) -> tables.HelperForm:
+    """The form's table entry, after checking that this kind may use it and
+    that its context argument (if any) is the program's."""
+    f = tables.HELPER_FORMS[e.form]
+    if e.form not in c.kind.forms:
+        kinds = [k.name for k in tables.PROGRAM_KINDS.values() if e.form in k.forms]
+        raise Problem(f"({e.form} …) ({f.kernel_fn}) is not available to {c.kind.name} programs "
+                      f"(only to {', '.join(kinds)})", e.span)
+    ctx = getattr(e, "ctx", None)
+    if ctx is not None and ctx != c.fn.ctx:
+        raise Problem(f"`{ctx}` is not the program context (`{c.fn.ctx}`)", e.span, f"write {f.usage}")
+    return f
+
+
+def form_map(c: FunctionChecker, e: ir.Node) -> ir.MapDecl:
+    """The map of a helper form: declared, in :uses-maps, of a kind the form takes."""
+    m = c.maps.get(e.map)
+    if m is not None and e.form not in tables.MAP_KINDS[m.kind].ops:
+        kinds = [k.name for k in tables.MAP_KINDS.values() if e.form in k.ops]
+        raise Problem(f"({e.form} …) needs a {' or '.join(kinds)} map; `{m.name}` is a {m.kind} map", e.span)
+    return c.map_for(e, e.form)
+
+
+@rule(ir.Redirect)
+def _redirect(c: FunctionChecker, e: ir.Redirect, env, expected):
+    helper_form(c, e)
+    if e.ingress and c.kind.name not in tables.REDIRECT_INGRESS_KINDS:
+        raise Problem(f":ingress (BPF_F_INGRESS) is for {', '.join(tables.REDIRECT_INGRESS_KINDS)} programs; "
+                      f"{c.kind.name} redirects transmit only", e.span)
+    c.check(e.ifindex, env, "u32")
+    return c.kind.return_type
+
+
+@rule(ir.RedirectMap)
+def _redirect_map(c: FunctionChecker, e: ir.RedirectMap, env, expected):
+    helper_form(c, e)
+    m = form_map(c, e)
+    c.check(e.key, env, m.key or "u32")
+    if e.fallback is not None:
+        action = c.kind.actions.get(e.fallback)
+        fits_flags = [a for a in c.kind.actions.values() if 0 <= a.value < 4]
+        if action is None or action not in fits_flags:
+            raise Problem(f"the fallback of redirect-map is the action returned when the slot is empty, one of "
+                          + " ".join(f":{a.name}" for a in fits_flags) + f"; got :{e.fallback}", e.span)
+    return c.kind.return_type
+
+
+@rule(ir.TailCall)
+def _tail_call(c: FunctionChecker, e: ir.TailCall, env, expected):
+    helper_form(c, e)
+    m = form_map(c, e)
+    c.check(e.index, env, "u32")
+    if isinstance(e.index, ir.Int) and e.index.value >= m.max_entries:
+        raise Problem(f"slot {e.index.value} is beyond :max-entries {m.max_entries} of `{m.name}`: the tail call "
+                      "would always fall through", e.index.span)
+    return UNIT
+
+
+@rule(ir.AdjustHead)
+@rule(ir.AdjustTail)
+def _adjust(c: FunctionChecker, e, env, expected):
+    helper_form(c, e)
+    c.check(e.delta, env, "i32")
+    c.epoch += 1
+    c.adjusted_at = c.adjusted_at or e.span
+    return "i64"
+
+
+@rule(ir.GetStackId)
+def _get_stackid(c: FunctionChecker, e: ir.GetStackId, env, expected):
+    helper_form(c, e)
+    form_map(c, e)
+    if e.flags is not None:
+        c.check(e.flags, env, "u64")
+        if isinstance(e.flags, ir.Int) and e.flags.value & ~tables.STACKID_FLAGS:
+            raise Problem(f"get-stackid flags {e.flags.value:#x} has bits the kernel refuses (-EINVAL at run time); "
+                          f"allowed: {tables.STACKID_FLAGS:#x} (frames to skip 0-255, 256 user stack, "
+                          "512 fast compare, 1024 reuse the id)", e.flags.span)
+    return "i64"
 
 
 _missing = [cls for cls in get_args(get_args(ir.Expr)[0]) if cls not in RULES]

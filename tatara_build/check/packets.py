@@ -93,6 +93,11 @@ def _check_entries(entries: list[ir.MapExpect], what: str, twice: str, program: 
         if m is None or e.map not in program.uses_maps:
             out.append(Diagnostic(f"{what} map `{e.map}` is not used by program `{program.name}`", e.span))
             continue
+        if not tables.MAP_KINDS[m.kind].test_entries:
+            slots = " (its slots are the map's :programs)" if "tail-call" in tables.MAP_KINDS[m.kind].ops else ""
+            out.append(Diagnostic(f"{m.kind} map `{m.name}` holds file descriptors: tests cannot write or compare "
+                                  f"its entries{slots}", e.span))
+            continue
         if m.value is None:
             out.append(Diagnostic(f"{m.kind} map `{m.name}` has no key/value contents to compare", e.span))
             continue

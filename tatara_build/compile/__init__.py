@@ -127,7 +127,7 @@ def describe(obj: Path, module=None) -> ObjectInfo:
     """sha256, size, sections, programs (matched to the module's declarations) and maps."""
     from ..backends import dialects
     from ..tables import PROGRAM_KINDS
-    from .manifest import ObjectInfo, Program
+    from .manifest import ObjectInfo, Program, Slot
 
     data = obj.read_bytes()
     parsed = elf.parse(data)
@@ -142,8 +142,11 @@ def describe(obj: Path, module=None) -> ObjectInfo:
         target = (attach.target if attach else None) or (PROGRAM_KINDS[decl.kind].default_target if decl else None)
         programs.append(Program(symbol=symbol, section=section, name=decl.name if decl else None, kind=kind,
                                 attach=target, direction=attach.direction if attach else None))
+    slots = [Slot(map=m.name.replace("-", "_"), index=s.index, program=s.program.replace("-", "_"))
+             for m in (module.maps if module is not None else []) for s in m.programs or []]
     return ObjectInfo(file=obj.name, sha256=hashlib.sha256(data).hexdigest(), size=len(data),
-                      sections=parsed.sections, programs=programs, maps=parsed.maps(), events=event_maps(module))
+                      sections=parsed.sections, programs=programs, maps=parsed.maps(), events=event_maps(module),
+                      slots=slots)
 
 
 def event_maps(module) -> list:

@@ -44,6 +44,12 @@ class EventMap(_Model):
                       "records arrive padded: read only this many bytes)")
 
 
+class Slot(_Model):
+    map: str = Field(description="ELF symbol of the prog-array")
+    index: int
+    program: str = Field(description="ELF symbol of the program the loader puts in the slot")
+
+
 class ObjectInfo(_Model):
     file: str = Field(description="object file name, relative to OUT")
     sha256: str
@@ -53,6 +59,7 @@ class ObjectInfo(_Model):
     maps: list[str] = Field(description="variables in .maps (BTF-defined maps)")
     events: list[EventMap] = Field([], description="event maps and the one record type each carries, so a "
                                    "reader in any language can decode them")
+    slots: list[Slot] = Field([], description="prog-array slots a loader fills after loading (the maps' :programs)")
 
 
 class Toolchain(_Model):

@@ -251,6 +251,42 @@ def form_lpm_key(d: SList) -> ir.Expr:
     return new.LpmKey(span=d.span, prefix=expr(args[0]), address=[expr(a) for a in args[1:]])
 
 
+def form_redirect(d: SList) -> ir.Expr:
+    args = arity(d, 1, 2, "(redirect IFINDEX) or, on tc, (redirect IFINDEX :ingress)")
+    ingress = False
+    if len(args) == 2:
+        keyword(args[1], "redirect flag", ["ingress"])
+        ingress = True
+    return new.Redirect(span=d.span, ifindex=expr(args[0]), ingress=ingress)
+
+
+def form_redirect_map(d: SList) -> ir.Expr:
+    args = arity(d, 2, 3, "(redirect-map map key [:fallback-action])")
+    node = new.RedirectMap(span=d.span, map=name(args[0], "map"), key=expr(args[1]))
+    if len(args) == 3:
+        node.fallback = keyword(args[2], "fallback action")
+    return node
+
+
+def form_tail_call(d: SList) -> ir.Expr:
+    ctx, m, index = arity(d, 3, 3, "(tail-call ctx map index)")
+    return new.TailCall(span=d.span, ctx=name(ctx, "context"), map=name(m, "map"), index=expr(index))
+
+
+def form_adjust(d: SList) -> ir.Expr:
+    ctx, delta = arity(d, 2, 2, f"({d.head} ctx delta)")
+    make = new.AdjustHead if d.head == "adjust-head" else new.AdjustTail
+    return make(span=d.span, ctx=name(ctx, "context"), delta=expr(delta))
+
+
+def form_get_stackid(d: SList) -> ir.Expr:
+    args = arity(d, 2, 3, "(get-stackid ctx map [flags])")
+    node = new.GetStackId(span=d.span, ctx=name(args[0], "context"), map=name(args[1], "map"))
+    if len(args) == 3:
+        node.flags = expr(args[2])
+    return node
+
+
 # Map forms: IR model, usage, and the argument names after the map. One
 # plain handler reads this table (no closures made at import, which mutation
 # testing could not reach).
@@ -295,6 +331,12 @@ BODY_FORMS: dict[str, Callable[[SList], ir.Expr]] = {
     "arg": form_arg,
     "tp-field": form_tp_field,
     "core-read": form_core_read,
+    "redirect": form_redirect,
+    "redirect-map": form_redirect_map,
+    "tail-call": form_tail_call,
+    "adjust-head": form_adjust,
+    "adjust-tail": form_adjust,
+    "get-stackid": form_get_stackid,
 }
 # Every list head `expr` accepts: the named forms, operators and cast shorthands.
 HANDLERS: dict[str, Callable[[SList], ir.Expr]] = {

@@ -70,7 +70,8 @@ def declaration(d: Datum, module: ir.Module) -> None:
 
 
 def defbpf_map(form: SList, module: ir.Module) -> None:
-    opts = options(form, form.items[2:], ("kind", "key", "value", "key-size", "value-size", "max-entries", "pin-path"), ("kind", "max-entries"))
+    opts = options(form, form.items[2:], ("kind", "key", "value", "key-size", "value-size", "max-entries", "pin-path",
+                                          "programs"), ("kind", "max-entries"))
     decl = new.MapDecl(
         span=form.span,
         name=name(form.items[1], "map"),
@@ -83,7 +84,26 @@ def defbpf_map(form: SList, module: ir.Module) -> None:
         decl.key_size = WIDE_KEY_BYTES  # lpm-trie IPv6 keys (the checker holds it to lpm-trie)
     if "pin-path" in opts:
         raise FormError(*pin_path_unsupported(opts["pin-path"].span))
+    if "programs" in opts:
+        decl.programs = program_slots(opts["programs"])
+    fixed = tables.MAP_KINDS[decl.kind].value_required
+    if fixed:  # the kernel fixes key and value (the checker holds given ones to them)
+        decl.key, decl.value = decl.key or "u32", decl.value or fixed
     module.maps.append(decl)
+
+
+def program_slots(d: Datum) -> list[ir.ProgramSlot]:
+    """`:programs ((0 parse-v4) (1 parse-v6))`: a prog-array's slots."""
+    usage = "expected :programs ((index program) …), e.g. :programs ((0 parse-v4) (1 parse-v6))"
+    if not isinstance(d, SList) or not d.items:
+        raise FormError(usage, d.span)
+    out = []
+    for slot in d.items:
+        if not isinstance(slot, SList) or len(slot.items) != 2:
+            raise FormError(usage, slot.span)
+        out.append(new.ProgramSlot(span=slot.span, index=integer(slot.items[0], "the slot index", 0, (1 << 32) - 1),
+                                   program=name(slot.items[1], "program")))
+    return out
 
 
 def map_type(opts: dict[str, Datum], which: str) -> str | None:

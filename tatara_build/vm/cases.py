@@ -33,6 +33,10 @@ def jobs(module: ir.Module, out: Path, manifest: Manifest, object_index: int = 0
     objects = [ObjectJob(out / obj.file, budgets, tables.DEFAULT_MAX_INSNS, generated, Path(module.file), targets)]
     cases: list[CaseJob] = []
     maps: list[MapJob] = []
+    for decl in module.maps:  # prog-array slots: filled with the seeds
+        for slot in decl.programs or []:
+            objects[0].slots.append((_c_name(decl.name), mapdata.key_bytes(decl, slot.index),
+                                     symbols.get(slot.program, _c_name(slot.program))))
     for test in module.tests:
         for seed in test.maps_before:
             decl = map_decls[seed.map]

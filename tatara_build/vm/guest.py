@@ -53,7 +53,9 @@ import re
 #                                   kernel's names starting with PREFIX (`near`),
 #                                   or `unknown` when the kernel lists none
 #   seeds                           `map update` of each `IDX MAP KEYHEX VALUEHEX`
-#                                   line of /job/seeds, in one bpftool batch
+#                                   line of /job/seeds (`IDX MAP KEYHEX @PROG`: a
+#                                   prog-array slot gets program PROG of object
+#                                   IDX), in one bpftool batch
 #   inspect                         one JSON bpftool batch: `prog show` of every
 #                                   pinned program, `map dump` of each map in
 #                                   /job/dumps (`IDX MAP` lines: the maps tests
@@ -142,7 +144,11 @@ while read -r op a b c d e; do
   seeds)
     : > /tmp/seeds
     while read -r i m key value; do
-      echo "map update pinned /sys/fs/bpf/$i/m/$m key hex $(echo "$key" | sed 's/../& /g') value hex $(echo "$value" | sed 's/../& /g')" >> /tmp/seeds
+      case "$value" in
+      @*) v="pinned /sys/fs/bpf/$i/p/${value#@}" ;;
+      *) v="hex $(echo "$value" | sed 's/../& /g')" ;;
+      esac
+      echo "map update pinned /sys/fs/bpf/$i/m/$m key hex $(echo "$key" | sed 's/../& /g') value $v" >> /tmp/seeds
     done < /job/seeds
     step seeds
     bpftool batch file /tmp/seeds 2>&1

@@ -46,6 +46,8 @@ class ObjectJob:
     # `:expect-events` of its tests: the records each map gets during each
     # test's own cases (the guest's tool reads them around those cases).
     expect_events: list[EventJob] = field(default_factory=list)
+    # prog-array slots filled with the seeds: (map symbol, key bytes, program symbol)
+    slots: list[tuple[str, bytes, str]] = field(default_factory=list)
 
 
 @dataclass
@@ -149,6 +151,10 @@ def _plan(objects: list[ObjectJob], cases: list[CaseJob], maps: list[MapJob] = (
             if not _IDENT.match(symbol):
                 raise VmError(f"map symbol {symbol!r} is not a C identifier")
             seeds.append(f"{i} {symbol} {key.hex()} {value.hex()}\n")
+        for symbol, key, program in job.slots:
+            if not (_IDENT.match(symbol) and _IDENT.match(program)):
+                raise VmError(f"prog-array slot {symbol!r} -> {program!r} is not C identifiers")
+            seeds.append(f"{i} {symbol} {key.hex()} @{program}\n")
     if seeds:
         lines.append("seeds")
         payload.append(("job/seeds", 0o100644, "".join(seeds).encode()))

@@ -87,6 +87,16 @@ def map_value(root: Path, name: str, decl, key: int | str) -> int:
     return total
 
 
+def slot_update(root: Path, name: str, decl, index: int, program: str) -> None:
+    """Fill a prog-array slot with a pinned program of the object, as the VM guest does."""
+    from tatara_build import mapdata
+
+    done = subprocess.run(["bpftool", "map", "update", "pinned", str(root / "m" / name), "key",
+                           *[str(b) for b in mapdata.key_bytes(decl, index)], "value", "pinned", str(root / "p" / program)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
 def map_update(root: Path, name: str, decl, key: int | str, value: int) -> None:
     """Write a test's `:maps-before` entry as the VM guest does (bpftool
     writes a per-CPU map's value on every CPU)."""

@@ -23,6 +23,7 @@ def test_every_dialect_covers_every_kind(dialect):
     assert set(dialect.PROGRAMS) >= set(tables.PROGRAM_KINDS)
     assert set(dialect.MAPS) >= set(tables.MAP_KINDS)
     assert set(dialect.HELPERS) >= set(tables.HELPERS)
+    assert set(dialect.FORMS) >= set(tables.HELPER_FORMS)
     assert set(dialect.INTS) >= set(tables.INT_TYPES)
     actions = {a.uapi for k in tables.PROGRAM_KINDS.values() for a in k.actions.values() if a.uapi}
     assert set(dialect.ACTIONS) >= actions
@@ -109,6 +110,7 @@ def define_listing() -> type[base.Generator]:
         CTX_FIELDS = {k.name: {f: f"ctx.{f}" for f in k.ctx_fields} for k in tables.PROGRAM_KINDS.values()}
         ACTIONS = {a.uapi: a.uapi.lower() for k in tables.PROGRAM_KINDS.values() for a in k.actions.values() if a.uapi}
         INTS = {t: t for t in tables.INT_TYPES}
+        FORMS = {f: f"({f} {{map}} …)" for f in tables.HELPER_FORMS}
 
         def files(self):
             out = [f"; {self.module.file}"]
@@ -162,6 +164,7 @@ def define_listing() -> type[base.Generator]:
         spell_ctx_u64 = lambda self, off: f"(load.8 ctx+{off})"  # noqa: E731
         spell_core_read = lambda self, layouts, p, e: f"(kread {p} {e.struct}.{'.'.join(e.fields)})"  # noqa: E731
         spell_tp_field = lambda self, layouts, e: f"(load ctx.{e.field})"  # noqa: E731
+        map_symbol = lambda self, d: d.name  # noqa: E731
         step_load = lambda self, s: [f"let {s.var}, {self.spell_field(s.ptr, s.field)}"]  # noqa: E731
         step_reload = lambda self, s: [f"mov {s.var}, {self.spell_field(s.ptr, s.field)}"]  # noqa: E731
         step_offset = lambda self, s: [f"let {s.var}, {s.base}+{s.size}"]  # noqa: E731

@@ -45,6 +45,9 @@ def run_tests(module, obj: Path) -> None:
     failures = []
     with hostbpf.loaded(obj) as (root, insns):
         assert insns, "the verifier reported no processed instructions"
+        for decl_map in module.maps:  # prog-array slots, as the VM fills them
+            for slot in decl_map.programs or []:
+                hostbpf.slot_update(root, snake(decl_map.name), decl_map, slot.index, snake(slot.program))
         for test in module.tests:  # :maps-before, before any case (as in the VM)
             for seed in test.maps_before:
                 decl_map = next(m for m in module.maps if m.name == seed.map)

@@ -50,3 +50,19 @@ def test_unknown_fields_and_values_are_refused(bad):
         sample(**bad)
     with pytest.raises(ValidationError):
         manifest.Program(symbol="x", section="xdp", extra=1)
+
+
+def test_the_manifest_records_prog_array_slots_for_the_loader(tmp_path):
+    import shutil
+    from pathlib import Path
+
+    from tatara_build.compile import BuildOptions
+    from tatara_build.pipeline import build
+
+    if shutil.which("clang") is None:
+        pytest.skip("needs clang")
+    source = Path(__file__).resolve().parents[2] / "examples" / "tail-dispatch.tlisp"
+    manifest = build(source, tmp_path / "out", BuildOptions(backend="c", use_cache=False))
+    slots = [(s.map, s.index, s.program) for s in manifest.objects[0].slots]
+    assert slots == [("handlers", 0, "handle_ipv4"), ("handlers", 1, "handle_ipv6")]
+    assert {p.symbol for p in manifest.objects[0].programs} >= {"handle_ipv4", "handle_ipv6"}

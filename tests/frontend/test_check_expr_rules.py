@@ -60,9 +60,11 @@ REJECTED = [
     ("(return :xdp-dorp)", "unknown return action `:xdp-dorp` for xdp programs", 1, ["did you mean `xdp-drop`?", XDP_ACTIONS]),
     ("(call ktime-nss) (return :xdp-pass)", "unknown helper `ktime-nss`", 1,
      ["did you mean `ktime-ns`?", "known: get-current-cpu, get-current-pid-tgid, get-current-uid-gid, get-prandom, ktime-ns, "
-      "ktime-boot-ns, ktime-coarse-ns, ktime-tai-ns, current-comm"]),
+      "ktime-boot-ns, ktime-coarse-ns, ktime-tai-ns, get-smp-processor-id, get-numa-node-id, jiffies64, "
+      "get-current-task, get-current-cgroup-id, current-comm"]),
     ("(call get-current-pid-tgid) (return :xdp-pass)", "helper `get-current-pid-tgid` is not available to xdp programs", 1,
-     ["available: get-current-cpu, get-prandom, ktime-ns, ktime-boot-ns, ktime-coarse-ns, ktime-tai-ns",
+     ["available: get-current-cpu, get-smp-processor-id, get-numa-node-id, get-prandom, ktime-ns, ktime-boot-ns, "
+      "ktime-coarse-ns, ktime-tai-ns, jiffies64",
       "`get-current-pid-tgid` is available to kprobe, tracepoint, lsm, perf-event programs"]),
     ("(call ktime-ns (u32 1) (u32 2)) (return :xdp-pass)", "helper `ktime-ns` takes 0 argument(s), got 2", 1, []),
     ("(event-output events #t) (return :xdp-pass)", "event-output sends an integer, a struct or (current-comm); found bool", 22, []),
@@ -177,8 +179,9 @@ def test_kind_specific_rules_name_the_kind():
     # the verifier refuses the coarse clock to tracing kinds, networking kinds have it
     assert one("(let ((t (call ktime-coarse-ns))) (return :ok))", ":kprobe", "do_sys_open") == [
         ("helper `ktime-coarse-ns` is not available to kprobe programs", 10,
-         ["available: get-current-cpu, get-prandom, ktime-ns, ktime-boot-ns, ktime-tai-ns, "
-          "get-current-pid-tgid, get-current-uid-gid, current-comm",
+         ["available: get-current-cpu, get-smp-processor-id, get-numa-node-id, get-prandom, ktime-ns, ktime-boot-ns, "
+          "ktime-tai-ns, jiffies64, get-current-pid-tgid, get-current-uid-gid, current-comm, get-current-task, "
+          "get-current-cgroup-id",
           "`ktime-coarse-ns` is available to xdp, tc, socket-filter, cgroup-skb programs"])]
     assert one("(let ((t (call ktime-coarse-ns))) (return :ok))", ":lsm", "file_open") != []
     assert one("(let ((t (call ktime-coarse-ns))) (return :xdp-pass))", ":xdp", "eth0") == []

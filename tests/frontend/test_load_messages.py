@@ -130,7 +130,7 @@ def test_an_unknown_option_lists_the_options():
         parse("(defbpf-map m :kind :hash :kee u32 :value u64 :max-entries 1)", "t.tlisp")
     d = caught.value.diagnostics[0]
     assert d.notes == ["did you mean `key`?",
-                       "options: :kind :key :value :key-size :value-size :max-entries :pin-path"]
+                       "options: :kind :key :value :key-size :value-size :max-entries :pin-path :programs"]
 
 
 def test_a_negative_expected_map_value_is_read():

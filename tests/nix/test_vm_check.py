@@ -158,5 +158,6 @@ def test_every_example_c_object_passes_its_packet_tests_on_the_host_kernel(sourc
         bpffs.rmdir()
     module = load(source)
     checks = len(module.programs) + sum(len(t.cases) + len(t.expect_maps) + len(t.maps_before) for t in module.tests)
+    checks += sum(len(m.programs or []) for m in module.maps)  # prog-array slots filled
     assert result.failures == []
-    assert result.passed == 1 + checks  # load + a budget per program + cases + maps
+    assert result.passed == 1 + checks  # load + a budget per program + cases + maps + slots

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from tatara_build import mapdata, tables
 
 INTS = list(tables.INT_TYPES)
+MAP_FORMS = frozenset({"map-get", "map-lookup", "map-set", "map-delete", "map-add", "event-output"})
 ARITH = ["+", "-", "*", "/", "%", "&", "|", "^", "<<", ">>"]
 COMPARE = ["=", "!=", "<", ">", "<=", ">="]
 # Kinds the generator covers: every kind; the ones with packets get headers.
@@ -40,7 +41,8 @@ class Map:
 
     @property
     def ops(self) -> frozenset[str]:
-        return tables.MAP_KINDS[self.kind].ops
+        # the map forms this generator writes (helper forms such as redirect-map are not generated)
+        return tables.MAP_KINDS[self.kind].ops & MAP_FORMS
 
 
 @dataclass
@@ -270,6 +272,8 @@ def maps(rng: random.Random) -> list[Map]:
                 out.append(Map(name, kind, None, rng.choice(INTS), key_size=16))
             else:
                 out.append(Map(name, kind, rng.choice(["u8", "u16", "u32", "u64"]), rng.choice(INTS)))
+        elif spec.value_required:  # key and value fixed by the kernel
+            out.append(Map(name, kind, "u32", spec.value_required))
         else:
             out.append(Map(name, kind, spec.key_required or rng.choice(INTS), rng.choice(INTS)))
     return out
