@@ -366,6 +366,18 @@ def describe_type(member_type: str) -> str:
     return {"bool": "a bool", "other": f"a {rest}"}.get(kind, member_type)
 
 
+def nested_fields(types: KernelTypes, comp: Composite) -> list[str]:
+    """Fields one embedded struct down, spelled as the path to them
+    (`__sk_common :skc_prot`): where the kernel's own macros point
+    (`#define sk_prot __sk_common.skc_prot`)."""
+    out = []
+    for member in comp.members.values():
+        inner = types.named(member.type.removeprefix("comp:")) if member.type.startswith("comp:") else None
+        if inner is not None:
+            out += [f"{member.name} :{name}" for name in inner.members]
+    return out
+
+
 def resolve_path(types: KernelTypes, struct: str, fields: list[str]) -> tuple[Hop, ...]:
     """The reads of `(core-read PTR struct :f1 :f2 …)` on this kernel."""
     where = f"kernel {types.release}"
@@ -380,7 +392,8 @@ def resolve_path(types: KernelTypes, struct: str, fields: list[str]) -> tuple[Ho
         owner = "struct" if comp.kind == "struct" else "union"
         shown = comp.key if not comp.key.startswith("(anon)") else f"{root.key}.{'.'.join(s.member for s in steps)}"
         if member is None:
-            raise PathError(f"{owner} `{shown}` on {where} has no field `{name}`", i, list(comp.members))
+            raise PathError(f"{owner} `{shown}` on {where} has no field `{name}`", i,
+                            list(comp.members) + nested_fields(types, comp))
         if member.bitfield:
             raise PathError(f"`{shown}.{name}` is a {member.bitfield}-bit bitfield on {where}: bitfields cannot be "
                             "read with core-read", i)

@@ -686,6 +686,17 @@ def _tp_field(c: FunctionChecker, e: ir.TpField, env, expected):
     return found
 
 
+def path_suggestion(word: str, choices: list[str]) -> list[str]:
+    """The closest field, or the closest path one embedded struct down
+    (`sk_prot` -> `:__sk_common :skc_prot`), whichever is closer."""
+    import difflib
+
+    spelled = {c.rsplit(":", 1)[-1]: c for c in reversed(choices)}  # field name -> how to write it
+    close = difflib.get_close_matches(word, list(spelled), n=1)
+    return [f"did you mean `:{spelled[close[0]]}`?" if " " in spelled[close[0]] else f"did you mean `{close[0]}`?"] \
+        if close else []
+
+
 @rule(ir.CoreRead)
 def _core_read(c: FunctionChecker, e: ir.CoreRead, env, expected):
     from .. import kernelbtf
@@ -703,7 +714,7 @@ def _core_read(c: FunctionChecker, e: ir.CoreRead, env, expected):
         except kernelbtf.PathError as p:
             word = e.struct if p.index < 0 else e.fields[p.index]
             raise Problem(str(p) + (f" (promised by program `{c.program.name}`)" if c.program.kernels or c.program.kernel else ""),
-                          e.span, *suggestion(word, p.choices)) from None
+                          e.span, *path_suggestion(word, p.choices)) from None
         t = kernelbtf.value_type(hops[-1].type)
         if found is not None and t != found:
             raise Problem(f"`{e.struct}.{'.'.join(e.fields)}` is {found} on one promised kernel and {t} on kernel "

@@ -133,6 +133,8 @@ def test_reads_are_typed_by_the_kernels_fields():
 @pytest.mark.parametrize("body, where, message, notes", [
     ("(core-read (arg ctx 0) sock :__sk_common :skc_dadr)", "(core-read",
      "struct `sock_common` on kernel 6.1 has no field `skc_dadr`", ["did you mean `skc_daddr`?"]),
+    ("(core-read (arg ctx 0) sock :sk_prot)", "(core-read",  # a kernel macro for __sk_common.skc_prot
+     "struct `sock` on kernel 6.1 has no field `sk_prot`", ["did you mean `:__sk_common :skc_prot`?"]),
     ("(core-read (arg ctx 0) sokc :x)", "(core-read", "kernel 6.1 has no struct or union `sokc` in its BTF",
      ["did you mean `sock`?"]),
     ("(core-read (arg ctx 0) sock :__sk_common)", "(core-read",
