@@ -272,6 +272,40 @@ class CtxField(Node):
     field: str
 
 
+class Load(Node):
+    """`(load H OFFSET T)`: the unsigned integer T read big-endian (like
+    `field` values) at byte OFFSET past the end of header H (TCP: past its
+    options; IPv4: past IHL * 4). Optional: only usable through `if-let`,
+    which binds it when those bytes are in the packet."""
+
+    form: Literal["load"] = "load"
+    value: Expr
+    offset: Expr
+    to: Literal["u8", "u16", "u32", "u64"]
+
+
+class SetField(Node):
+    """`(set-field! H :f X)`: write field `f` of `value`. On a parsed
+    packet header (header:<h>): the field in network byte order (bitfields
+    keep their other bits), with the header's and the L4 checksums kept
+    right; on a struct map value: a store into the map value."""
+
+    form: Literal["set-field!"] = "set-field!"
+    value: Expr
+    field: str
+    new: Expr
+
+
+class SetCtxField(Node):
+    """`(set-ctx-field! ctx :mark X)`: write a writable field of the
+    program's context (tables.PROGRAM_KINDS[kind].ctx_fields[f].writable)."""
+
+    form: Literal["set-ctx-field!"] = "set-ctx-field!"
+    ctx: str
+    field: str
+    value: Expr
+
+
 class EventOutput(Node):
     """`(event-output m value)`: push an integer to a ring-buf (or, with the
     program's context, a perf-event-array)."""
@@ -412,6 +446,9 @@ Expr = Annotated[
         MapAdd,
         CtxField,
         EventOutput,
+        SetField,
+        SetCtxField,
+        Load,
         LpmKey,
         Arg,
         TpField,
@@ -552,6 +589,11 @@ class TestCase(Node):
     truncate: int | None = None
     expect: str  # a return-action keyword of the program's kind
     repeat: int = 1
+    # `:expect-packet ((eth) (ipv4 :ttl 63) (tcp))` / `:expect-packet-hex "…"`:
+    # the packet the program leaves (test-run's data_out), byte for byte,
+    # checksums as the packet builder computes them.
+    expect_layers: list[Layer] | None = None
+    expect_packet_hex: str | None = None
 
 
 class TestDecl(Node):

@@ -35,6 +35,28 @@ def build_case(case: ir.TestCase) -> bytes:
     return packet
 
 
+def expected_packet(case: ir.TestCase) -> bytes | None:
+    """The packet a case expects the program to leave (`:expect-packet`), or None."""
+    if case.expect_packet_hex is not None:
+        return _hex(case.expect_packet_hex, case)
+    return build(case.expect_layers) if case.expect_layers else None
+
+
+def describe_diff(expected: bytes, got: bytes, limit: int = 8) -> str:
+    """Where two packets differ, byte by byte: `offset: expected -> got`."""
+    if expected == got:
+        return ""
+    lines = []
+    if len(expected) != len(got):
+        lines.append(f"length {len(expected)} expected, got {len(got)}")
+    diffs = [i for i in range(min(len(expected), len(got))) if expected[i] != got[i]]
+    for i in diffs[:limit]:
+        lines.append(f"byte {i} (0x{i:x}): expected {expected[i]:02x}, got {got[i]:02x}")
+    if len(diffs) > limit:
+        lines.append(f"... {len(diffs) - limit} more differing bytes")
+    return "; ".join(lines)
+
+
 def build(layers: list[ir.Layer]) -> bytes:
     """Encode the layers innermost first, so each knows its payload."""
     values = [_fields(layer) for layer in layers]

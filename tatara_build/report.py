@@ -86,6 +86,8 @@ def render(v: Verification, console: Console | None = None) -> None:
             cases.add_column(column, justify="right" if column == "ns/pkt" else "left")
         for c in v.cases:
             got = c.error or ("-" if c.got is None else str(c.got))
+            if c.packet_diff:
+                got += " (packet differs)"
             cases.add_row(c.test, c.case, f"{c.expect} ({c.expect_value})", got,
                           _result(c.passed, c.skipped),
                           f"{c.ns_per_packet:.0f}" if c.ns_per_packet is not None and c.repeat > 1 else "-")
@@ -209,14 +211,24 @@ def _render_failures(v: Verification, console: Console) -> None:
     _render_load_failures(v, console)
     for c in v.cases:
         if not (c.passed or c.skipped):
-            console.print(f"  {c.test}/{c.case}: expected {c.expect} ({c.expect_value}), got {c.error or c.got}",
-                          markup=False, highlight=False)
+            console.print(f"  {c.test}/{c.case}: {_case_problem(c, True)}", markup=False, highlight=False)
     for m in v.maps:
         if not (m.passed or m.skipped):
             console.print(f"  {m.test}: map {m.map}[{m.key}] = {m.got}, expected {m.expected}", markup=False, highlight=False)
     for e in v.event_checks:
         if not (e.passed or e.skipped):
             console.print(f"  {e.test}: {_event_problem(e)}", markup=False, highlight=False)
+
+
+def _case_problem(c, value: bool = False) -> str:
+    """Why a packet case failed: the action (`value`: with its number), or
+    the packet it left (the bytes that differ, both packets in hex)."""
+    expect = f"{c.expect} ({c.expect_value})" if value else c.expect
+    if c.error or c.got is None or c.packet_diff is None:
+        return f"expected {expect}, got {c.error or c.got}"
+    wrong_action = "" if (c.got - c.expect_value) % (1 << 32) == 0 else f"expected {expect}, got {c.got}; "
+    return (f"{wrong_action}the packet differs from :expect-packet: {c.packet_diff}\n"
+            f"    expected {c.expected_packet}\n    got      {c.got_packet}")
 
 
 def verdict_matrix(matrix: Matrix) -> None:
@@ -244,8 +256,7 @@ def _problems(v: Verification) -> list[str]:
     # a map): never an empty reason.
     problems += [f"{Path(o.path).name}: did not load" + (f" ({_last_line(o.loader_output)})" if o.loader_output else "")
                  for o in v.objects if not o.loaded and all(p.verdict == "accepted" for p in o.programs)]
-    problems += [f"{c.test}/{c.case}: expected {c.expect}, got {c.error or c.got}"
-                 for c in v.cases if not (c.passed or c.skipped)]
+    problems += [f"{c.test}/{c.case}: {_case_problem(c)}" for c in v.cases if not (c.passed or c.skipped)]
     problems += [f"{m.test}: map {m.map}[{m.key}] = {m.got}, expected {m.expected}"
                  for m in v.maps if not (m.passed or m.skipped)]
     problems += [f"{e.test}: {_event_problem(e)}" for e in v.event_checks if not (e.passed or e.skipped)]

@@ -121,6 +121,10 @@ class Action:
 class CtxField:
     name: str
     type: str  # IR scalar type
+    # `(set-ctx-field! ctx :f X)` may write it: the kernel's
+    # <kind>_is_valid_access allows BPF_WRITE at this __sk_buff offset
+    # (tc_cls_act_is_valid_access, cg_skb_is_valid_access).
+    writable: bool = False
 
 
 @dataclass(frozen=True)
@@ -147,6 +151,13 @@ LOAD_BYTES_NET = PacketRead(
     "bpf_skb_load_bytes_relative(skb, {off}, {dst}, {n}, BPF_HDR_START_NET)",
     ("aya_ebpf::bindings::bpf_hdr_start_off::BPF_HDR_START_NET", "aya_ebpf::helpers::bpf_skb_load_bytes_relative"))
 PACKET_READS = {r.name: r for r in (LOAD_BYTES, LOAD_BYTES_NET)}
+# How a kind whose packet writes go through helpers (packet_write
+# "helpers": tc, where skb->data is the Ethernet header) reads its packet in
+# a program that writes: the helpers invalidate every direct packet pointer.
+WRITE_READ = LOAD_BYTES
+# UAPI flags of bpf_l4_csum_replace (include/uapi/linux/bpf.h).
+BPF_F_PSEUDO_HDR = 0x10
+BPF_F_MARK_MANGLED_0 = 0x20
 
 
 @dataclass(frozen=True)
@@ -211,17 +222,33 @@ class ProgramKind:
     tp_fields: bool = False
     # Helper forms (HELPER_FORMS) the kind may use.
     forms: tuple[str, ...] = ()
+    # How `(set-field! H :f X)` writes packet bytes: "direct" (stores through
+    # the packet pointer, checksums updated incrementally in the program,
+    # RFC 1624: XDP), "helpers" (bpf_skb_store_bytes and
+    # bpf_l3/l4_csum_replace, which keep skb->csum right too: tc; such a
+    # program reads its packet through bpf_skb_load_bytes, WRITE_READ, since
+    # those helpers invalidate every packet pointer), None: no packet writes
+    # (socket filters and cgroup-skb cannot write packet data).
+    packet_write: str | None = None
 
 
 def _actions(*items: tuple) -> dict[str, Action]:
     return {a[0]: Action(*a) for a in items}
 
 
-def _ctx_fields(*items: tuple[str, str]) -> dict[str, CtxField]:
-    return {name: CtxField(name, t) for name, t in items}
+def _ctx_fields(*items: tuple) -> dict[str, CtxField]:
+    return {item[0]: CtxField(*item) for item in items}
 
 
 _SKB_FIELDS = _ctx_fields(("len", "u32"), ("protocol", "u16"), ("mark", "u32"), ("ifindex", "u32"))
+# tc may write mark, priority, tc_classid, tc_index and queue_mapping
+# (besides cb[] and tstamp); cgroup-skb mark and priority (its reads of
+# tc_classid are refused); socket filters only cb[].
+_TC_FIELDS = _ctx_fields(("len", "u32"), ("protocol", "u16"), ("mark", "u32", True), ("ifindex", "u32"),
+                         ("priority", "u32", True), ("tc-classid", "u32", True), ("tc-index", "u32", True),
+                         ("queue-mapping", "u32", True))
+_CGROUP_SKB_FIELDS = _ctx_fields(("len", "u32"), ("protocol", "u16"), ("mark", "u32", True), ("ifindex", "u32"),
+                                 ("priority", "u32", True))
 
 PROGRAM_KINDS: dict[str, ProgramKind] = {
     k.name: k
@@ -236,7 +263,7 @@ PROGRAM_KINDS: dict[str, ProgramKind] = {
                 ("xdp-redirect", 4, "XDP_REDIRECT"),
             ),
             NET_HELPERS, "l2", True, "network interface to attach to", False, True,
-            _ctx_fields(("len", "u32"), ("ingress-ifindex", "u32")), forms=XDP_FORMS,
+            _ctx_fields(("len", "u32"), ("ingress-ifindex", "u32")), forms=XDP_FORMS, packet_write="direct",
         ),
         ProgramKind(
             "tc", "i32",
@@ -249,7 +276,7 @@ PROGRAM_KINDS: dict[str, ProgramKind] = {
                 ("tc-act-redirect", 7, "TC_ACT_REDIRECT"),
             ),
             NET_HELPERS, "l2", True, "network interface to attach to (:direction ingress|egress)", False, True,
-            _SKB_FIELDS, pull_first=True, forms=TC_FORMS,
+            _TC_FIELDS, pull_first=True, forms=TC_FORMS, packet_write="helpers",
         ),
         ProgramKind(
             "socket-filter", "i64",
@@ -274,7 +301,7 @@ PROGRAM_KINDS: dict[str, ProgramKind] = {
             "cgroup-skb", "i32",
             _actions(("deny", 0), ("allow", 1)),
             NET_HELPERS, "l3", False, "direction: ingress or egress", True, True,
-            _SKB_FIELDS, attach_targets=("ingress", "egress"), default_target="ingress", packet_read=LOAD_BYTES,
+            _CGROUP_SKB_FIELDS, attach_targets=("ingress", "egress"), default_target="ingress", packet_read=LOAD_BYTES,
             return_range=(0, 1), forms=NET_FORMS,
         ),
         ProgramKind(
@@ -427,6 +454,10 @@ IPPROTO_TCP = 6
 IPPROTO_UDP = 17
 IPPROTO_ICMPV6 = 58
 MAX_VLAN_TAGS = 2  # the L3 parse skips up to this many 802.1Q/802.1ad tags
+# `(load H OFFSET T)`: the largest OFFSET past a header's end (the verifier
+# needs a bound on a variable packet offset; a larger run-time offset is
+# "not in the packet"). Covers a 1500-byte MTU's payload with room to spare.
+MAX_LOAD_OFFSET = 4095
 
 
 @dataclass(frozen=True)
@@ -441,6 +472,12 @@ class HeaderFieldSpec:
     type: str
     mask: int | None = None
     shift: int = 0
+    # `(set-field! H :f X)` may write it. Not writable: what parsing or the
+    # packet's framing depends on (versions, lengths, protocols, fragment
+    # fields) and the checksums (kept right by every write).
+    writable: bool = False
+    # Part of the pseudo-header that L4 checksums cover (IP addresses).
+    pseudo: bool = False
 
 
 @dataclass(frozen=True)
@@ -462,6 +499,14 @@ class HeaderSpec:
     # (field, value): the L3 header is told apart by this field's value where
     # no L2 header says (cgroup-skb starts at L3: the IP version nibble).
     version: tuple[str, int] | None = None
+    # The field holding this header's checksum; a write to any other field
+    # updates it. For L4 headers with `pseudo_header` it also covers the IP
+    # addresses (writes to `pseudo` fields of the IP header update it).
+    checksum: str | None = None
+    pseudo_header: bool = False
+    # A checksum of 0 means "none" (UDP over IPv4): left 0; a computed 0 is
+    # sent as 0xFFFF.
+    zero_checksum: bool = False
 
 
 ROLES = ("l2", "tag", "l3", "l4")
@@ -474,44 +519,60 @@ def _fields(*specs: HeaderFieldSpec) -> dict[str, HeaderFieldSpec]:
 F = HeaderFieldSpec
 _TCP_FLAGS = ("fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr")
 
+W = True  # writable, for the table below
 HEADERS: dict[str, HeaderSpec] = {
     h.name: h
     for h in [
         HeaderSpec("eth", 14, (), _fields(F("type", 12, 2, "u16")), "l2", next_protocol="type"),
         HeaderSpec("vlan", 4, (("eth", ETH_P_8021Q), ("eth", ETH_P_8021AD)), _fields(
-            F("id", 0, 2, "u16", 0x0FFF), F("pcp", 0, 2, "u8", 0x7, 13), F("type", 2, 2, "u16"),
+            F("id", 0, 2, "u16", 0x0FFF, writable=W), F("pcp", 0, 2, "u8", 0x7, 13, writable=W), F("type", 2, 2, "u16"),
         ), "tag", next_protocol="type"),
         # IPv4: ihl >= 5 checked, header length ihl*4 bounds-checked before L4.
         HeaderSpec("ipv4", 20, (("eth", ETH_P_IP),), _fields(
-            F("version", 0, 1, "u8", 0xF, 4), F("ihl", 0, 1, "u8", 0xF), F("tos", 1, 1, "u8"),
-            F("total-len", 2, 2, "u16"), F("id", 4, 2, "u16"), F("frag-offset", 6, 2, "u16", 0x1FFF),
-            F("df", 6, 2, "bool", 0x1, 14), F("mf", 6, 2, "bool", 0x1, 13), F("ttl", 8, 1, "u8"),
-            F("protocol", 9, 1, "u8"), F("checksum", 10, 2, "u16"), F("src", 12, 4, "u32"), F("dst", 16, 4, "u32"),
-        ), "l3", next_protocol="protocol", length=("ihl", 4), fragment="frag-offset", version=("version", 4)),
+            F("version", 0, 1, "u8", 0xF, 4), F("ihl", 0, 1, "u8", 0xF), F("tos", 1, 1, "u8", writable=W),
+            F("total-len", 2, 2, "u16"), F("id", 4, 2, "u16", writable=W), F("frag-offset", 6, 2, "u16", 0x1FFF),
+            F("df", 6, 2, "bool", 0x1, 14, writable=W), F("mf", 6, 2, "bool", 0x1, 13), F("ttl", 8, 1, "u8", writable=W),
+            F("protocol", 9, 1, "u8"), F("checksum", 10, 2, "u16"),
+            F("src", 12, 4, "u32", writable=W, pseudo=True), F("dst", 16, 4, "u32", writable=W, pseudo=True),
+        ), "l3", next_protocol="protocol", length=("ihl", 4), fragment="frag-offset", version=("version", 4),
+            checksum="checksum"),
         HeaderSpec("ipv6", 40, (("eth", ETH_P_IPV6),), _fields(
             F("version", 0, 1, "u8", 0xF, 4), F("payload-len", 4, 2, "u16"), F("next-header", 6, 1, "u8"),
-            F("hop-limit", 7, 1, "u8"), F("src-hi", 8, 8, "u64"), F("src-lo", 16, 8, "u64"),
-            F("dst-hi", 24, 8, "u64"), F("dst-lo", 32, 8, "u64"),
+            F("hop-limit", 7, 1, "u8", writable=W), F("src-hi", 8, 8, "u64", writable=W, pseudo=True),
+            F("src-lo", 16, 8, "u64", writable=W, pseudo=True), F("dst-hi", 24, 8, "u64", writable=W, pseudo=True),
+            F("dst-lo", 32, 8, "u64", writable=W, pseudo=True),
         ), "l3", next_protocol="next-header", version=("version", 6)),
         # L4 over IPv4 only when the packet is not a non-first fragment.
         HeaderSpec("tcp", 20, (("ipv4", IPPROTO_TCP), ("ipv6", IPPROTO_TCP)), _fields(
-            F("src-port", 0, 2, "u16"), F("dst-port", 2, 2, "u16"), F("seq", 4, 4, "u32"),
-            F("ack-seq", 8, 4, "u32"), F("data-offset", 12, 1, "u8", 0xF, 4), F("flags", 13, 1, "u8"),
-            *(F(flag, 13, 1, "bool", 0x1, bit) for bit, flag in enumerate(_TCP_FLAGS)),
-            F("window", 14, 2, "u16"), F("checksum", 16, 2, "u16"), F("urg-ptr", 18, 2, "u16"),
-        ), "l4"),
+            F("src-port", 0, 2, "u16", writable=W), F("dst-port", 2, 2, "u16", writable=W),
+            F("seq", 4, 4, "u32", writable=W), F("ack-seq", 8, 4, "u32", writable=W),
+            F("data-offset", 12, 1, "u8", 0xF, 4), F("flags", 13, 1, "u8", writable=W),
+            *(F(flag, 13, 1, "bool", 0x1, bit, writable=W) for bit, flag in enumerate(_TCP_FLAGS)),
+            F("window", 14, 2, "u16", writable=W), F("checksum", 16, 2, "u16"), F("urg-ptr", 18, 2, "u16", writable=W),
+        ), "l4", length=("data-offset", 4), checksum="checksum", pseudo_header=True),
         HeaderSpec("udp", 8, (("ipv4", IPPROTO_UDP), ("ipv6", IPPROTO_UDP)), _fields(
-            F("src-port", 0, 2, "u16"), F("dst-port", 2, 2, "u16"), F("len", 4, 2, "u16"), F("checksum", 6, 2, "u16"),
-        ), "l4"),
+            F("src-port", 0, 2, "u16", writable=W), F("dst-port", 2, 2, "u16", writable=W), F("len", 4, 2, "u16"),
+            F("checksum", 6, 2, "u16"),
+        ), "l4", checksum="checksum", pseudo_header=True, zero_checksum=True),
         HeaderSpec("icmp", 4, (("ipv4", IPPROTO_ICMP),), _fields(
-            F("type", 0, 1, "u8"), F("code", 1, 1, "u8"), F("checksum", 2, 2, "u16"),
-        ), "l4"),
+            F("type", 0, 1, "u8", writable=W), F("code", 1, 1, "u8", writable=W), F("checksum", 2, 2, "u16"),
+        ), "l4", checksum="checksum"),
         HeaderSpec("icmpv6", 4, (("ipv6", IPPROTO_ICMPV6),), _fields(
-            F("type", 0, 1, "u8"), F("code", 1, 1, "u8"), F("checksum", 2, 2, "u16"),
-        ), "l4"),
+            F("type", 0, 1, "u8", writable=W), F("code", 1, 1, "u8", writable=W), F("checksum", 2, 2, "u16"),
+        ), "l4", checksum="checksum", pseudo_header=True),
     ]
 }
 
+
+def field_bits(spec: HeaderFieldSpec) -> int:
+    """How many bits a write to this field keeps: the mask's width, else
+    the field's bytes (a bool is one bit)."""
+    return spec.mask.bit_length() if spec.mask is not None else spec.size * 8
+
+
+def pseudo_checked(l3: str) -> list[str]:
+    """The L4 headers over `l3` whose checksum covers its addresses."""
+    return [h.name for h in HEADERS.values() if h.pseudo_header and any(o == l3 for o, _ in h.via)]
 
 
 def headers_with(*roles: str) -> list[str]:

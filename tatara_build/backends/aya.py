@@ -20,7 +20,7 @@ from .. import ir, tables
 from ..errors import SourceError
 from .. import mapdata
 from . import parsers
-from .base import (BINARY, INDENT, Generator, format_target, is_pure_value, lpm_address_types, lpm_width,
+from .base import (BINARY, INDENT, Csum, FieldWrite, Generator, format_target, is_pure_value, lpm_address_types, lpm_width,
                    screaming, snake, stem, unparen)
 from .parsers import above_l2
 
@@ -72,12 +72,13 @@ ACTIONS = {
 _SKB_FIELDS = {
     "len": "ctx.len()",
     "protocol": "u16::from_be(ctx.skb.protocol() as u16)",
-    "mark": "unsafe { (*ctx.skb.skb).mark }",
-    "ifindex": "unsafe { (*ctx.skb.skb).ifindex }",
+    **{f: f"unsafe {{ (*ctx.skb.skb).{f.replace('-', '_')} }}"
+       for f in ("mark", "ifindex", "priority", "tc-classid", "tc-index", "queue-mapping")},
 }
-CTX_FIELDS = {  # kind -> field -> Rust expression over `ctx`
+CTX_FIELDS = {  # kind -> field -> Rust expression over `ctx` (writable ones: `(*ctx.skb.skb).<snake name>`)
     "xdp": {"len": "(ctx.data_end() - ctx.data()) as u32", "ingress-ifindex": "unsafe { (*ctx.ctx).ingress_ifindex }"},
-    "tc": _SKB_FIELDS, "socket-filter": _SKB_FIELDS, "cgroup-skb": _SKB_FIELDS,
+    **{kind: {f: _SKB_FIELDS[f] for f in tables.PROGRAM_KINDS[kind].ctx_fields}
+       for kind in ("tc", "socket-filter", "cgroup-skb")},
 }
 HELPERS = {name: f"aya_ebpf::helpers::{fn}" for name, fn in (
     ("get-current-cpu", "bpf_get_smp_processor_id"), ("get-current-pid-tgid", "bpf_get_current_pid_tgid"),
@@ -155,7 +156,9 @@ MAPS = {
 # callee-saved, so it survives the helper calls around it.
 PIN = 'unsafe {{ core::arch::asm!("", inout("r6") {}, options(nomem, nostack, preserves_flags)) }};'
 ATOMIC = ("u32", "u64", "i32", "i64")  # BPF atomics are 32 and 64 bits wide
-SKB_CONTEXT = "aya_ebpf::programs::SkBuffContext"  # the context of kinds that read packets through helpers
+# What packet reads through helpers take: the context's raw skb pointer
+# (`ctx.skb.skb` of SkBuffContext and TcContext alike).
+SKB = "*mut aya_ebpf::bindings::__sk_buff"
 CRATE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 
 
@@ -172,6 +175,8 @@ def rtype(t: str) -> str:
         return "Option<usize>"
     if t == "bool":
         return "bool"
+    if t.startswith("option:"):
+        return f"Option<{rtype(t.removeprefix('option:'))}>"
     return INTS[t]
 
 
@@ -180,6 +185,15 @@ def lpm_data_rust(width: int, key: str | None = None) -> str:
     integer of the key's width, or u64 halves (16 bytes)."""
     parts = lpm_address_types(width, key or tables.UNSIGNED_BY_BYTES.get(width))
     return rtype(parts[0]) if len(parts) == 1 else f"[{rtype(parts[0])}; {len(parts)}]"
+
+
+def fn_head(name: str, params: list[str], ret: str = "") -> list[str]:
+    """`fn name(params) -> ret {`, one parameter per line past rustfmt's width."""
+    tail = f" -> {ret} {{" if ret else " {"
+    line = f"fn {name}({', '.join(params)}){tail}"
+    if len(line) <= MAX_WIDTH:
+        return [line]
+    return [f"fn {name}(", *(f"{INDENT}{p}," for p in params), f"){tail}"]
 
 
 def indent(lines: str, depth: int) -> list[str]:
@@ -218,6 +232,8 @@ class AyaGenerator(Generator):
         self.pinned = False  # a parser pins a pointer (PIN): the crate needs asm on BPF
         self.core_reads: dict[tuple, tuple[str, tuple, str]] = {}  # path -> (support function, hops, type)
         self.form_support: set[tuple[str, str]] = set()  # (helper form, map) with a FORM_SUPPORT function
+        self.csum_support = False  # a direct write fixes checksums in the program (__csum_set)
+        self.store_support = False  # a helper write (__store_skb, __l3/l4_csum_skb)
 
     # --- values -------------------------------------------------------------
 
@@ -449,7 +465,7 @@ class AyaGenerator(Generator):
 
     def packet_prologue(self, pull: int | None) -> list[str]:
         if self.read:
-            return [f"{INDENT}let __skb = &ctx;"]  # offsets from the packet start, read through the helper
+            return [f"{INDENT}let __skb: {SKB} = ctx.skb.skb;"]  # offsets from the packet start, read through the helper
         out = []
         if pull:
             # Headers past the skb's linear head are invisible to direct
@@ -469,6 +485,15 @@ class AyaGenerator(Generator):
 
     def l3_args(self) -> str:
         return "__skb, __l3" if self.read else "__data_end, __l3"
+
+    def l2_args(self) -> str:
+        return "__skb, 0" if self.read else "__data, __data_end"
+
+    def pkt_arg(self) -> str:
+        return "__skb" if self.read else "__data_end"
+
+    def line_set_ctx_field(self, spec: tables.CtxField, value: str) -> str:
+        return self.wrap(f"unsafe {{ (*ctx.skb.skb).{snake(spec.name)} =", f"{value} }};")
 
     def read_ctx(self) -> str:
         return "__skb"
@@ -555,19 +580,135 @@ class AyaGenerator(Generator):
         for name, size in sorted(self.loads):
             read, r = tables.PACKET_READS[name], f"u{size * 8}"
             call = read.aya.format(off="off as u32", dst="dst", n=size)
-            out += ["#[inline(always)]", f"fn {self.helper_name(f'load{size * 8}', name)}(ctx: &{SKB_CONTEXT}, off: usize) -> {r} {{",
+            out += ["#[inline(always)]", f"fn {self.helper_name(f'load{size * 8}', name)}(skb: {SKB}, off: usize) -> {r} {{",
                     *(f"{INDENT}use {u};" for u in read.aya_uses),
-                    f"{INDENT}let skb = ctx.skb.skb as *const core::ffi::c_void;", f"{INDENT}let mut v: {r} = 0;",
+                    f"{INDENT}let skb = skb as *const core::ffi::c_void;", f"{INDENT}let mut v: {r} = 0;",
                     f"{INDENT}let dst = &mut v as *mut {r} as *mut core::ffi::c_void;",
                     f"{INDENT}let _ = unsafe {{ {call} }};", f"{INDENT}v", "}", ""]
         for name in sorted({a.partition("_")[2] for a in self.headers_needed} - {""}):
             read = tables.PACKET_READS[name]
             call = read.aya.format(off="(end - 1) as u32", dst="dst", n=1)
-            out += ["#[inline(always)]", f"fn {self.helper_name('has', name)}(ctx: &{SKB_CONTEXT}, end: usize) -> bool {{",
+            out += ["#[inline(always)]", f"fn {self.helper_name('has', name)}(skb: {SKB}, end: usize) -> bool {{",
                     *(f"{INDENT}use {u};" for u in read.aya_uses),
-                    f"{INDENT}let skb = ctx.skb.skb as *const core::ffi::c_void;", f"{INDENT}let mut b: u8 = 0;",
+                    f"{INDENT}let skb = skb as *const core::ffi::c_void;", f"{INDENT}let mut b: u8 = 0;",
                     f"{INDENT}let dst = &mut b as *mut u8 as *mut core::ffi::c_void;",
                     f"{INDENT}unsafe {{ {call} == 0 }}", "}", ""]
+        return out
+
+    # --- header field writes (base.field_write) ------------------------------------
+
+    def write_helper(self, w: FieldWrite, access: str) -> list[str]:
+        """`__set_<h>_<f>`, as the C dialect's: the field stored in network
+        order (other bits of its bytes kept), checksums fixed in the program
+        (RFC 1624) with direct access, by bpf_l3/l4_csum_replace with helpers."""
+        f, (roff, rsize) = w.field, w.region
+        fr, rr = f"u{f.size * 8}", f"u{rsize * 8}"
+        value = f"(__v as {fr})"
+        if f.mask is None:
+            merged = f"{value}.to_be()" if f.size > 1 else value
+        else:
+            keep = hex(~(f.mask << f.shift) & ((1 << f.size * 8) - 1))
+            cur = f"{fr}::from_be(__c)" if f.size > 1 else "__c"
+            host = f"(({cur} & {keep}) | (({value} & {hex(f.mask)}) << {f.shift}))"
+            merged = f"{host}.to_be()" if f.size > 1 else host
+        params = [f"__skb: {SKB}" if self.read else "__data_end: usize"]
+        if w.pseudo:
+            params.append("__l3: Option<(usize, u16)>")
+        params += ["__h: usize", f"__v: {rtype(f.type)}"]
+        if self.read:
+            self.loads.update({(self.read.name, rsize), (self.read.name, f.size)})
+            self.store_support = True
+            load = lambda size, off: f"{self.helper_name(f'load{size * 8}', self.read.name)}(__skb, __h + {off})"  # noqa: E731
+            body = [f"let __old: {rr} = {load(rsize, roff)};", f"let __c: {fr} = {load(f.size, f.offset)};",
+                    f"let __w: {fr} = {merged};", f"__store_skb(__skb, __h + {f.offset}, &__w as *const {fr} as *const _, {f.size});",
+                    f"let __new: {rr} = {load(rsize, roff)};"]
+        else:
+            raw = lambda size, off: f"unsafe {{ *((__h + {off}) as *const u{size * 8}) }}"  # noqa: E731
+            body = [f"let __old: {rr} = {raw(rsize, roff)};", f"let __c: {fr} = {raw(f.size, f.offset)};",
+                    f"let __w: {fr} = {merged};", f"unsafe {{ *((__h + {f.offset}) as *mut {fr}) = __w }};",
+                    f"let __new: {rr} = {raw(rsize, roff)};"]
+        if f.mask is None:  # the whole field is replaced: its old bytes are not needed
+            body = [line for line in body if not line.startswith("let __c:")]
+        if not (w.own or w.pseudo):  # no checksum covers it (IPv6 hop limit, VLAN tag)
+            body = [line for line in body if " __old" not in line and " __new" not in line]
+        if not self.read and (w.own or w.pseudo):  # the changed words' sums, for every checksum fixed
+            words = " + ".join(f"((__old >> {16 * i}) & 0xffff) as u32" for i in range(rsize // 2))
+            body += [f"let __from: u32 = {words if rsize > 2 else '__old as u32'};",
+                     f"let __to: u32 = {words.replace('__old', '__new') if rsize > 2 else '__new as u32'};"]
+        if w.own:
+            body += self.csum_fix(w.own, "__h", rsize)
+        for c in w.pseudo:
+            body += [f"if let Some(__l4) = {self.parser_name(c.header, access)}({self.l3_args()}) {{",
+                     *(INDENT + line for line in self.csum_fix(c, "__l4", rsize)), "}"]
+        return ["#[inline(always)]", *fn_head(self.write_name(w.header, f.name, access), params),
+                *(INDENT + line for line in body), "}"]
+
+    # --- loads past a header (`load`) ------------------------------------------------
+
+    def line_load(self, name: str, t: str, call: str) -> tuple[str, str]:
+        return self.line_let(name, f"option:{t}", f"{call})", False), f"let Some({name}) = {name}"
+
+    def load_helper(self, header: str, size: int, access: str) -> list[str]:
+        """`__load_<h>_<bits>(packet, h, off)`: the big-endian integer at
+        `off` bytes past the header's end, None past the packet's end; `off`
+        is bounded (MAX_LOAD_OFFSET) for the verifier."""
+        r = f"u{size * 8}"
+        spec = tables.HEADERS[header]
+        end = str(spec.min_len)
+        if spec.length:
+            field, scale = spec.length
+            end = f"({self.spell_field('__h', spec.fields[field])} as usize) * {scale}"
+        params = [f"__skb: {SKB}" if self.read else "__data_end: usize", "__h: usize", "__off: u32"]
+        body = [f"if __off > {tables.MAX_LOAD_OFFSET} {{", f"{INDENT}return None;", "}",
+                f"let __end: usize = {end};", f"let {'' if self.read else 'mut '}__p: usize = __h + __end + __off as usize;"]
+        if self.read:
+            call = self.read.aya.format(off="__p as u32", dst="dst", n=size)
+            body = [*(f"use {u};" for u in self.read.aya_uses), *body, "let skb = __skb as *const core::ffi::c_void;",
+                    f"let mut __v: {r} = 0;", f"let dst = &mut __v as *mut {r} as *mut core::ffi::c_void;",
+                    f"if unsafe {{ {call} }} != 0 {{", f"{INDENT}return None;", "}"]
+        else:
+            self.pinned = True
+            body += [PIN.format("__p"), f"if __p + {size} > __data_end {{", f"{INDENT}return None;", "}",
+                     f"let __v: {r} = unsafe {{ *(__p as *const {r}) }};"]
+        value = f"{r}::from_be(__v)" if size > 1 else "__v"
+        return ["#[inline(always)]", *fn_head(self.load_name(header, size, access), params, f"Option<{r}>"),
+                *(INDENT + line for line in body), f"{INDENT}Some({value})", "}"]
+
+    def csum_fix(self, c: Csum, at: str, rsize: int) -> list[str]:
+        if not self.read:
+            self.csum_support = True
+            return [f"__csum_set({at} + {c.offset}, __from, __to, {'true' if c.zero_none else 'false'});"]
+        parts = [("__old as u64", "__new as u64")] if rsize <= 4 else \
+            [("__old as u32 as u64", "__new as u32 as u64"), ("(__old >> 32) as u64", "(__new >> 32) as u64")]
+        size = min(rsize, 4)
+        if not c.l4:
+            return [f"__l3_csum_skb(__skb, {at} + {c.offset}, {o}, {n}, {size});" for o, n in parts]
+        flags = size | tables.BPF_F_PSEUDO_HDR * c.pseudo | tables.BPF_F_MARK_MANGLED_0 * c.zero_none
+        return [f"__l4_csum_skb(__skb, {at} + {c.offset}, {o}, {n}, {hex(flags)});" for o, n in parts]
+
+    def csum_helpers(self) -> list[str]:
+        """RFC 1624 eqn. 3 over 16-bit words as stored (direct writes), and
+        the skb helpers of helper writes, behind short wrappers."""
+        out = []
+        if self.csum_support:
+            out += ["#[inline(always)]", "fn __csum_fold(s: u32) -> u32 {", f"{INDENT}let s = (s & 0xffff) + (s >> 16);",
+                    f"{INDENT}(s & 0xffff) + (s >> 16)", "}", "",
+                    "#[inline(always)]", "fn __csum_set(at: usize, from: u32, to: u32, zero_none: bool) {",
+                    f"{INDENT}let c: u16 = unsafe {{ *(at as *const u16) }};",
+                    f"{INDENT}if zero_none && c == 0 {{", f"{INDENT * 2}return;", f"{INDENT}}}",
+                    f"{INDENT}let s: u32 = ((!c) as u32) + (!__csum_fold(from) & 0xffff) + __csum_fold(to);",
+                    f"{INDENT}let n: u16 = !(__csum_fold(s) as u16);",
+                    f"{INDENT}let n: u16 = if zero_none && n == 0 {{ 0xffff }} else {{ n }};",
+                    f"{INDENT}unsafe {{ *(at as *mut u16) = n }};", "}", ""]
+        if self.store_support:
+            h = "aya_ebpf::helpers::"
+            out += ["#[inline(always)]", *fn_head("__store_skb", [f"skb: {SKB}", "off: usize", "src: *const core::ffi::c_void", "n: u32"]),
+                    f"{INDENT}use {h}bpf_skb_store_bytes;",
+                    f"{INDENT}let _ = unsafe {{ bpf_skb_store_bytes(skb as *mut _, off as u32, src, n, 0) }};", "}", ""]
+            for name, helper in (("l3", "bpf_l3_csum_replace"), ("l4", "bpf_l4_csum_replace")):
+                out += ["#[inline(always)]", *fn_head(f"__{name}_csum_skb", [f"skb: {SKB}", "off: usize", "from: u64", "to: u64", "flags: u64"]),
+                        f"{INDENT}use {h}{helper};",
+                        f"{INDENT}let _ = unsafe {{ {helper}(skb as *mut _, off as u32, from, to, flags) }};", "}", ""]
         return out
 
     def parser(self, name: str, packet: str, steps: tuple[parsers.Step, ...]) -> list[str]:
@@ -577,11 +718,8 @@ class AyaGenerator(Generator):
         params = ["__data_end: usize", "__l3: Option<(usize, u16)>"] if not is_l3 and above_l2(name) else \
             ["__data: usize", "__data_end: usize"]
         if self.read:  # no data_end: reads are checked by the helper
-            params = [f"__skb: &{SKB_CONTEXT}", *(p for p in params if not p.startswith("__data_end"))]
-        head = [f"fn {fname}({', '.join(params)}) -> {ret} {{"]
-        if len(head[0]) > MAX_WIDTH:  # rustfmt's layout: one parameter per line
-            head = [f"fn {fname}(", *(f"{INDENT}{p}," for p in params), f") -> {ret} {{"]
-        return ["#[inline(always)]", *head, *self.spell_steps(steps), "}"]
+            params = [f"__skb: {SKB}", *(p for p in params if not p.startswith("__data_end"))]
+        return ["#[inline(always)]", *fn_head(fname, params, ret), *self.spell_steps(steps), "}"]
 
     # --- parser steps (parsers.py): the ones brace dialects share are in base.py
 
@@ -657,7 +795,8 @@ class AyaGenerator(Generator):
         for access in self.support_accesses():
             for name, steps in self.parser_plans(access):
                 parsers_ += self.parser(name, access, steps) + [""]
-        out += self.packet_read_helpers() + parsers_
+            parsers_ += self.write_helpers(access) + self.load_helpers(access)
+        out += self.packet_read_helpers() + self.csum_helpers() + parsers_
         features = ["#![feature(core_intrinsics)]", "#![allow(internal_features)]"] if self.atomic_adds else []
         if self.pinned:
             features.insert(0, "#![feature(asm_experimental_arch)]")  # inline asm on BPF

@@ -123,7 +123,8 @@ class Generator:
         "spell_ctx_field", "spell_field", "spell_found", "spell_found_ptr", "spell_deref", "line_return",
         "line_discard", "line_assign", "line_let", "line_unread", "open_if", "open_while", "line_lookup",
         "line_event_output", "open_reserve", "line_store", "line_submit", "record_ptr", "line_fill", "line_let_array",
-        "array_ptr", "packet_prologue", "line_locate_l3", "l3_args", "guard", "line_fail", "read_ctx", "files",
+        "array_ptr", "packet_prologue", "line_locate_l3", "l3_args", "l2_args", "pkt_arg", "guard",
+        "line_set_ctx_field", "write_helper", "load_helper", "line_load", "line_fail", "read_ctx", "files",
         "section_prefix", "spell_ctx_u64", "spell_core_read", "spell_tp_field", "map_symbol")
 
     def __init_subclass__(cls, **kwargs):
@@ -156,6 +157,8 @@ class Generator:
         self.lpm_widths: set[int] = set()  # address bytes of the lpm keys built
         # Kernels whose struct layouts a dialect without CO-RE compiled in.
         self.layout_kernels: set[str] = set()
+        self.writes: set[tuple[str, str, str]] = set()  # (access, header, field) of set-field! on headers
+        self.payload_loads: set[tuple[str, str, int]] = set()  # (access, header, bytes) of `load`s
         for decl in module.maps:
             checked_name(decl.name, decl.span)
 
@@ -189,13 +192,16 @@ class Generator:
         self.program = decl
         self.fn = Fn(kind=kind, ctx=checked_name(fn.ctx, fn.span, local=True))
         self.fn.mutated = {e.name for e in ir.walk(fn.body) if isinstance(e, ir.SetVar)}
-        self.read = kind.packet_read
+        self.read = packet_read(kind, fn.body)
         self.fn.l3_at = l3_anchor(fn.body)
         self.block(fn.body, RETURN, kind.return_type)
         body = self.fn.lines
         parsed = {e.header for e in ir.walk(fn.body) if isinstance(e, ir.Header)}
         if parsed:
-            body = self.packet_prologue(pull_bytes(parsed) if kind.pull_first else None) + body
+            pull = pull_bytes(parsed) if kind.pull_first else None
+            if pull and any(isinstance(n, ir.Load) for n in ir.walk(fn.body)):
+                pull += tables.MAX_LOAD_OFFSET + 8  # the payload a `load` may read
+            body = self.packet_prologue(pull) + body
         return body
 
     # --- statements -------------------------------------------------------
@@ -311,7 +317,7 @@ class Generator:
         with self.lowering(e):
             if e is self.fn.l3_at:
                 self.emit(self.line_locate_l3(self.l3_locator(self.access())))
-            method = getattr(self, "stmt_" + e.form.replace("-", "_"), None)
+            method = getattr(self, "stmt_" + e.form.replace("-", "_").rstrip("!"), None)
             if method is not None:
                 method(e, dest, dest_type)
                 return
@@ -366,6 +372,19 @@ class Generator:
             name = self.bind(e.name, e.span)
             self.emit(self.line_let(name, "header", found, False))
             self.open(self.open_if(self.spell_found(name)))
+        elif isinstance(e.value, ir.Load):
+            load = e.value
+            header = (load.value.type or "").removeprefix("header:")
+            assert header in tables.HEADERS, "the checker only lets loads past headers through"
+            size = tables.INT_TYPES[load.to].bits // 8
+            self.payload_loads.add((self.access(), header, size))
+            ptr, off = self.arguments([load.value, load.offset])
+            call = f"{self.load_name(header, size, self.access())}({self.pkt_arg()}, {ptr}, {unparen(off)}"
+            self.open(self.open_scope())
+            name = self.bind(e.name, e.span)
+            let, cond = self.line_load(name, load.to, call)
+            self.emit(let)
+            self.open(self.open_if(cond))
         elif isinstance(e.value, ir.MapLookup):
             decl = self.map_decl(e.value.map, e.value.span)
             ptr = self.temp()
@@ -498,7 +517,7 @@ class Generator:
             return self.lower_value(e)
 
     def lower_value(self, e: ir.Expr) -> str:
-        method = getattr(self, "value_" + e.form.replace("-", "_"), None)
+        method = getattr(self, "value_" + e.form.replace("-", "_").rstrip("!"), None)
         if method is not None:
             return method(e)
         if e.type in (None, "unit", "never"):
@@ -683,15 +702,65 @@ class Generator:
         if self.fn.kind.packet is None:
             raise SourceError(f"{self.fn.kind.name} programs have no packet to parse", e.span)
         self.headers_needed.setdefault(self.access(), set()).add(e.header)
-        args = self.l3_args() if above_l2(e.header) else "__data, __data_end"
+        args = self.l3_args() if above_l2(e.header) else self.l2_args()
         return f"{self.parser_name(e.header, self.access())}({args})"
+
+    def stmt_set_field(self, e: ir.SetField, dest, dest_type) -> None:
+        """A header field write: one support function per (access, header,
+        field), `__set_<h>_<f>(packet, [l3,] header, value)`, spelled by the
+        dialect from `field_write` (region, checksums to fix)."""
+        header = (e.value.type or "").removeprefix("header:")
+        assert header in tables.HEADERS, "the checker only lets header writes through"
+        plan = field_write(header, e.field)
+        access = self.access()
+        ptr, new = self.arguments([e.value, e.new])
+        self.writes.add((access, header, e.field))
+        if plan.pseudo:  # the L4 checksums over this address are found by their parsers
+            self.headers_needed.setdefault(access, set()).update(c.header for c in plan.pseudo)
+        args = self.l3_args() if plan.pseudo else self.pkt_arg()
+        self.emit(f"{self.write_name(header, e.field, access)}({args}, {ptr}, {unparen(new)});")
+
+    def stmt_set_ctx_field(self, e: ir.SetCtxField, dest, dest_type) -> None:
+        spec = self.fn.kind.ctx_fields.get(e.field)
+        if spec is None or not spec.writable:
+            raise SourceError(f"context field `:{e.field}` is not writable", e.span)
+        self.emit(self.line_set_ctx_field(spec, unparen(self.value(e.value))))
+
+    def load_name(self, header: str, size: int, access: str) -> str:
+        return f"__load_{header}_{size * 8}" + ("" if access == "l2" else f"_{access}")
+
+    def end_offset(self, header: str, ptr: str) -> str:
+        """Where the header ends, from `ptr`: its length field scaled (IPv4
+        IHL, TCP data offset), else its fixed size."""
+        spec = tables.HEADERS[header]
+        if not spec.length:
+            return str(spec.min_len)
+        field, scale = spec.length
+        return f"{self.spell_field(ptr, spec.fields[field])} * {scale}"
+
+    def load_helpers(self, access: str) -> list[str]:
+        out = []
+        for a, header, size in sorted(self.payload_loads):
+            if a == access:
+                out += self.load_helper(header, size, access) + [""]
+        return out
+
+    def write_name(self, header: str, field: str, access: str) -> str:
+        return f"__set_{header}_{snake(field)}" + ("" if access == "l2" else f"_{access}")
+
+    def write_helpers(self, access: str) -> list[str]:
+        """The write functions this access needs, spelled by the dialect."""
+        out = []
+        for a, header, field in sorted(self.writes):
+            if a == access:
+                out += self.write_helper(field_write(header, field), access) + [""]
+        return out
 
     def access(self) -> str:
         """How the current program reaches its packet: its start ("l2",
         "l3"), and the helper read's name when it does not use pointers
         ("l3_skb"). Support functions are generated once per access."""
-        kind = self.fn.kind
-        return kind.packet + (f"_{kind.packet_read.name}" if kind.packet_read else "")
+        return self.fn.kind.packet + (f"_{self.read.name}" if self.read else "")
 
     def support_accesses(self):
         """Each access the programs used, in order, with self.read set for
@@ -769,6 +838,50 @@ def layout_kernels(module: ir.Module | None, backend: str) -> list[str] | None:
         if fn.name in programs and any(isinstance(n, (ir.CoreRead, ir.TpField)) for n in ir.walk(fn.body)):
             lines.update(target_kernels(programs[fn.name]))
     return sorted(lines, key=tables.version_tuple) or None
+
+
+@dataclass(frozen=True)
+class Csum:
+    """A checksum a header field write must fix."""
+
+    header: str  # the header holding it (found by its parser when it is not the one written)
+    offset: int  # of the checksum field from that header's start
+    l4: bool  # an L4 checksum (tc: bpf_l4_csum_replace; l3: bpf_l3_csum_replace)
+    pseudo: bool  # the written bytes are in its pseudo-header (an IP address)
+    zero_none: bool  # 0 means "no checksum" (UDP over IPv4): leave it; a computed 0 is sent as 0xFFFF
+
+
+@dataclass(frozen=True)
+class FieldWrite:
+    header: str
+    field: tables.HeaderFieldSpec
+    region: tuple[int, int]  # (offset, bytes): the 16-bit words the write changes
+    own: Csum | None  # the header's own checksum
+    pseudo: tuple[Csum, ...]  # L4 checksums whose pseudo-header holds this field
+
+
+def field_write(header: str, name: str) -> FieldWrite:
+    """What writing `name` of `header` touches, from tables.HEADERS."""
+    spec = tables.HEADERS[header]
+    field = spec.fields[name]
+    start, end = field.offset & ~1, (field.offset + field.size + 1) & ~1
+    own = None
+    if spec.checksum and spec.checksum != name:
+        own = Csum(header, spec.fields[spec.checksum].offset, spec.role == "l4", False, spec.zero_checksum)
+    pseudo = ()
+    if field.pseudo:
+        pseudo = tuple(Csum(l4, tables.HEADERS[l4].fields[tables.HEADERS[l4].checksum].offset, True, True,
+                            tables.HEADERS[l4].zero_checksum) for l4 in tables.pseudo_checked(header))
+    return FieldWrite(header, field, (start, end - start), own, pseudo)
+
+
+def packet_read(kind: tables.ProgramKind, body: list[ir.Expr]) -> tables.PacketRead | None:
+    """How a program reads its packet: the kind's helper read, or, for a
+    kind whose writes go through helpers, WRITE_READ when it writes."""
+    if kind.packet_read or kind.packet_write != "helpers":
+        return kind.packet_read
+    writes = any(isinstance(n, ir.SetField) and (n.value.type or "").startswith("header:") for n in ir.walk(body))
+    return tables.WRITE_READ if writes else None
 
 
 COMPARE = {"eq": "==", "ne": "!=", "lt": "<", "gt": ">", "le": "<=", "ge": ">="}

@@ -13,8 +13,8 @@ import re
 from .. import ir, kernelbtf, tables
 from .. import mapdata
 from . import parsers
-from .base import (BINARY, INDENT, Generator, balanced, format_target, lpm_address_types, lpm_width, snake,
-                   stem, unparen)
+from .base import (BINARY, INDENT, Csum, FieldWrite, Generator, balanced, format_target, lpm_address_types,
+                   lpm_width, snake, stem, unparen)
 from .parsers import above_l2
 
 # --- spellings, keyed by the names tables.py defines ---------------------------
@@ -37,10 +37,12 @@ PROGRAMS = {
     "perf-event": Program("perf_event", "struct bpf_perf_event_data *"),
 }
 _SKB_FIELDS = {"len": "ctx->len", "protocol": "bpf_ntohs(ctx->protocol)", "mark": "ctx->mark",
-               "ifindex": "ctx->ifindex"}
-CTX_FIELDS = {  # kind -> field -> C expression over `ctx`
+               "ifindex": "ctx->ifindex", "priority": "ctx->priority", "tc-classid": "ctx->tc_classid",
+               "tc-index": "ctx->tc_index", "queue-mapping": "ctx->queue_mapping"}
+CTX_FIELDS = {  # kind -> field -> C expression over `ctx` (writable ones: `ctx-><snake name>`)
     "xdp": {"len": "(__u32)(ctx->data_end - ctx->data)", "ingress-ifindex": "ctx->ingress_ifindex"},
-    "tc": _SKB_FIELDS, "socket-filter": _SKB_FIELDS, "cgroup-skb": _SKB_FIELDS,
+    **{kind: {f: _SKB_FIELDS[f] for f in tables.PROGRAM_KINDS[kind].ctx_fields}
+       for kind in ("tc", "socket-filter", "cgroup-skb")},
 }
 HELPERS = {
     "get-current-cpu": "bpf_get_smp_processor_id", "get-current-pid-tgid": "bpf_get_current_pid_tgid",
@@ -164,6 +166,8 @@ class CGenerator(Generator):
     compiler = "clang"
     PROGRAMS, MAPS, HELPERS, CTX_FIELDS, INTS, FORMS = PROGRAMS, MAPS, HELPERS, CTX_FIELDS, INTS, FORMS
     ACTIONS = {a.uapi: a.uapi for k in tables.PROGRAM_KINDS.values() for a in k.actions.values() if a.uapi}
+
+    csum_support = False  # a direct write fixes checksums in the program (__csum_set)
 
     def __init__(self, module: ir.Module):
         super().__init__(module)
@@ -314,6 +318,9 @@ class CGenerator(Generator):
     def spell_found(self, name: str) -> str:
         return f"{name} >= 0" if self.read else name
 
+    def line_set_ctx_field(self, spec: tables.CtxField, value: str) -> str:
+        return f"ctx->{snake(spec.name)} = {value};"
+
     def spell_found_ptr(self, ptr: str) -> str:
         return ptr
 
@@ -404,6 +411,12 @@ class CGenerator(Generator):
 
     def l3_args(self) -> str:
         return "ctx, __l3p, __l3proto" if self.read else "__data_end, __l3p, __l3proto"
+
+    def l2_args(self) -> str:
+        return "ctx, 0" if self.read else "__data, __data_end"
+
+    def pkt_arg(self) -> str:
+        return "ctx" if self.read else "__data_end"
 
     # Direct access passes packet pointers (NULL: not this packet); helper
     # reads pass offsets from the packet start (-1: not this packet).
@@ -502,6 +515,102 @@ class CGenerator(Generator):
                     "{", f"{INDENT}__u8 b;", f"{INDENT}return {call} == 0;", "}", ""]
         return out
 
+    # --- header field writes (base.field_write) ------------------------------------
+
+    def write_helper(self, w: FieldWrite, access: str) -> list[str]:
+        """`__set_<h>_<f>`: store the field (network order, the other bits
+        of its bytes kept) and fix the checksums over the changed 16-bit
+        words: in the program (RFC 1624) with direct access; through
+        bpf_l3/l4_csum_replace, which keep skb->csum right too, with helper
+        access (the L4 checksums over an address where their parsers find them)."""
+        f, (roff, rsize) = w.field, w.region
+        fc, rc = f"__u{f.size * 8}", f"__u{rsize * 8}"
+        params = "void *__data_end, void *__l3p, __u16 __l3proto" if w.pseudo else "void *__data_end"
+        if self.read:
+            params = params.replace("void *__data_end", "struct __sk_buff *ctx").replace("void *__l3p", "long __l3p")
+        value = f"({fc})(__v ? 1 : 0)" if f.type == "bool" else f"({fc})__v"
+        swap, to_net = SWAP[f.size], TO_NETWORK[f.size]
+        if f.mask is None:
+            merged = f"{to_net}({value})" if to_net else value
+        else:
+            keep = f"({swap}(__c) & {hex(~(f.mask << f.shift) & ((1 << f.size * 8) - 1))})" if swap else \
+                f"(__c & {hex(~(f.mask << f.shift) & 0xFF)})"
+            host = f"({fc})({keep} | (({value} & {hex(f.mask)}) << {f.shift}))"
+            merged = f"{to_net}({host})" if to_net else host
+        if self.read:
+            self.loads.update({(self.read.name, rsize), (self.read.name, f.size)})
+            load = lambda size, off: f"{self.helper_name(f'load{size * 8}', self.read.name)}(ctx, __h + {off})"  # noqa: E731
+            body = [f"{rc} __old = {load(rsize, roff)};", f"{fc} __c = {load(f.size, f.offset)};",
+                    f"{fc} __w = {merged};", f"bpf_skb_store_bytes(ctx, __h + {f.offset}, &__w, {f.size}, 0);",
+                    f"{rc} __new = {load(rsize, roff)};"]
+        else:
+            raw = lambda size, off: f"*(__u{size * 8} *)(__h + {off})"  # noqa: E731
+            body = ["(void)__data_end;", f"{rc} __old = {raw(rsize, roff)};", f"{fc} __c = {raw(f.size, f.offset)};",
+                    f"{raw(f.size, f.offset)} = {merged};", f"{rc} __new = {raw(rsize, roff)};"]
+        if f.mask is None:  # the whole field is replaced: its old bytes are not needed
+            body = [line for line in body if " __c = " not in line]
+        if not (w.own or w.pseudo):  # no checksum covers it (IPv6 hop limit, VLAN tag)
+            body = [line for line in body if " __old" not in line and " __new" not in line]
+        if w.own:
+            body += self.csum_fix(w.own, "__h", rsize)
+        for c in w.pseudo:
+            var = f"__l4_{c.header}"
+            body += [f"{self.ptr_type()}{var} = {self.parser_name(c.header, access)}({self.l3_args()});",
+                     f"if ({self.spell_found(var)}) {{", *(INDENT + line for line in self.csum_fix(c, var, rsize)), "}"]
+        return [f"static __always_inline void {self.write_name(w.header, f.name, access)}({params}, "
+                f"{self.ptr_type()}__h, {ctype(f.type)} __v)", "{", *(INDENT + line for line in body), "}"]
+
+    # --- loads past a header (`load`) ------------------------------------------------
+
+    def line_load(self, name: str, t: str, call: str) -> tuple[str, str]:
+        return f"{ctype(t)} {name} = 0;", f"{call}, &{name})"
+
+    def load_helper(self, header: str, size: int, access: str) -> list[str]:
+        """`__load_<h>_<bits>(packet, h, off, &out)`: 1 and the big-endian
+        integer at `off` bytes past the header's end when the packet has
+        it; `off` is bounded (MAX_LOAD_OFFSET) for the verifier."""
+        c = f"__u{size * 8}"
+        swap = SWAP[size]
+        head = f"static __always_inline int {self.load_name(header, size, access)}("
+        guard = [f"if (__off > {tables.MAX_LOAD_OFFSET})", f"{INDENT}return 0;"]
+        if self.read:
+            read = self.read.c.format(off=f"__h + {self.end_offset(header, '__h')} + __off", dst="&__v", n=size)
+            body = [f"{c} __v = 0;", *guard, f"if ({read})", f"{INDENT}return 0;"]
+            params = f"struct __sk_buff *ctx, long __h, __u32 __off, {c} *__out)"
+        else:
+            body = [*guard, f"void *__p = __h + {self.end_offset(header, '__h')} + __off;", PIN.format("__p"),
+                    f"if (__p + {size} > __data_end)", f"{INDENT}return 0;", f"{c} __v = *({c} *)__p;"]
+            params = f"void *__data_end, void *__h, __u32 __off, {c} *__out)"
+        value = f"{swap}(__v)" if swap else "__v"
+        return [head + params, "{", *(INDENT + line for line in body), f"{INDENT}*__out = {value};",
+                f"{INDENT}return 1;", "}"]
+
+    def csum_fix(self, c: Csum, at: str, rsize: int) -> list[str]:
+        """Fix the checksum at `at + c.offset` for the region's old and new
+        bytes. Helpers take at most 4 bytes per call (an 8-byte region is two)."""
+        if not self.read:
+            self.csum_support = True
+            words = lambda v: " + ".join(f"(({v} >> {16 * i}) & 0xffff)" for i in range(rsize // 2))  # noqa: E731
+            return [f"__csum_set({at} + {c.offset}, {words('__old')}, {words('__new')}, {int(c.zero_none)});"]
+        parts = [("__old", "__new")] if rsize <= 4 else \
+            [("(__u32)__old", "(__u32)__new"), ("(__u32)(__old >> 32)", "(__u32)(__new >> 32)")]
+        size = min(rsize, 4)
+        if not c.l4:
+            return [f"bpf_l3_csum_replace(ctx, {at} + {c.offset}, {o}, {n}, {size});" for o, n in parts]
+        flags = " | ".join([str(size)] + ["BPF_F_PSEUDO_HDR"] * c.pseudo + ["BPF_F_MARK_MANGLED_0"] * c.zero_none)
+        return [f"bpf_l4_csum_replace(ctx, {at} + {c.offset}, {o}, {n}, {flags});" for o, n in parts]
+
+    def csum_helpers(self) -> list[str]:
+        """RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'), over 16-bit words as
+        stored (ones' complement sums do not depend on byte order)."""
+        return ["static __always_inline __u32 __csum_fold(__u32 s)", "{",
+                f"{INDENT}s = (s & 0xffff) + (s >> 16);", f"{INDENT}return (s & 0xffff) + (s >> 16);", "}", "",
+                "static __always_inline void __csum_set(void *at, __u32 from, __u32 to, int zero_none)", "{",
+                f"{INDENT}__u16 c = *(__u16 *)at;",
+                f"{INDENT}if (zero_none && !c)", f"{INDENT * 2}return;",
+                f"{INDENT}c = (__u16)~__csum_fold((__u16)~c + (__u16)~__csum_fold(from) + __csum_fold(to));",
+                f"{INDENT}*(__u16 *)at = zero_none && !c ? 0xffff : c;", "}", ""]
+
     def parser(self, name: str, packet: str, steps: tuple[parsers.Step, ...]) -> list[str]:
         is_l3 = name == parsers.L3
         fname = self.l3_locator(packet) if is_l3 else self.parser_name(name, packet)
@@ -513,7 +622,7 @@ class CGenerator(Generator):
         else:
             params = f"{ptr}__data, void *__data_end"
         if self.read:  # no data_end: reads are checked by the helper
-            params = "struct __sk_buff *ctx, " + params.replace("void *__data_end, ", "")
+            params = "struct __sk_buff *ctx, " + ", ".join(p for p in params.split(", ") if p != "void *__data_end")
         return [f"static __always_inline {ptr}{fname}({params})", "{", *self.spell_steps(steps), "}"]
 
     # --- parser steps (parsers.py): the ones brace dialects share are in base.py
@@ -604,7 +713,8 @@ class CGenerator(Generator):
         for access in self.support_accesses():
             for name, steps in self.parser_plans(access):
                 parsers_ += self.parser(name, access, steps) + [""]
-        out += self.packet_read_helpers() + parsers_
+            parsers_ += self.write_helpers(access) + self.load_helpers(access)
+        out += self.packet_read_helpers() + (self.csum_helpers() if self.csum_support else []) + parsers_
         for decl, body in functions:
             ctx = PROGRAMS[decl.kind].ctx
             out += [f'SEC("{format_target(PROGRAMS[decl.kind].section, decl)}")',

@@ -477,22 +477,36 @@ def _optional(c: FunctionChecker, e: ir.Node, env) -> str:
                           "packet before adjust-head/adjust-tail only", e.span,
                           "parse before the adjust, or tail-call a program that parses the new packet")
         inner = header(e.header)
+    elif isinstance(e, ir.Load):
+        t = c.check(e.value, env, None)
+        if t != ERROR and header_name(t) is None:
+            raise Problem(f"(load …) reads past a parsed header bound by if-let, found {show(t)}", e.value.span)
+        c.check(e.offset, env, "u32")
+        if isinstance(e.offset, ir.Int) and e.offset.value > tables.MAX_LOAD_OFFSET:
+            raise Problem(f"load offset {e.offset.value} is past the limit of {tables.MAX_LOAD_OFFSET} bytes after the "
+                          "header (the verifier needs a bound)", e.offset.span)
+        c.map_temps(e.span, e.to)
+        inner = e.to
     elif isinstance(e, ir.MapLookup):
         m = c.map_for(e, "map-lookup")
         c.check_key(m, e.key, env)
         c.map_temps(e.span, key_type(m))
         inner = m.value or ERROR
     else:
-        raise Problem("if-let needs (header ctx :name) or (map-lookup map key) as its value", e.span)
+        raise Problem("if-let needs (header ctx :name), (load header offset type) or (map-lookup map key) as its value",
+                      e.span)
     e.type = option(inner)
     return inner
 
 
 @rule(ir.Header)
 @rule(ir.MapLookup)
+@rule(ir.Load)
 def _needs_if_let(c, e, env, expected):
-    what = "(header …) can fail" if isinstance(e, ir.Header) else "(map-lookup …) can find nothing"
-    raise Problem(f"{what}; use it through (if-let (name …) then else), or use map-get", e.span)
+    what = {ir.Header: "(header …) can fail", ir.Load: "(load …) can be past the packet's end"}.get(
+        type(e), "(map-lookup …) can find nothing")
+    hint = ", or use map-get" if isinstance(e, ir.MapLookup) else ""
+    raise Problem(f"{what}; use it through (if-let (name …) then else){hint}", e.span)
 
 
 @rule(ir.IfLet)
@@ -536,6 +550,57 @@ def _ctx_field(c: FunctionChecker, e: ir.CtxField, env, expected):
         known = " ".join(f":{f}" for f in fields) or "none"
         raise Problem(f"{c.kind.name} programs have no context field `:{e.field}`", e.span, *suggestion(e.field, fields), "known: " + known)
     return spec.type
+
+
+@rule(ir.SetField)
+def _set_field(c: FunctionChecker, e: ir.SetField, env, expected):
+    t = c.check(e.value, env, None)
+    if t == ERROR:
+        return UNIT
+    name = header_name(t)
+    if name is None:
+        raise Problem(f"(set-field! …) needs a parsed header bound by if-let, found {show(t)}", e.value.span)
+    if c.kind.packet_write is None:
+        raise Problem(f"{c.kind.name} programs cannot write packet data (the kernel gives them read-only packet "
+                      "access); packet writes are for "
+                      + ", ".join(k.name for k in tables.PROGRAM_KINDS.values() if k.packet_write), e.span)
+    fields = tables.HEADERS[name].fields
+    spec = fields.get(e.field)
+    if spec is None:
+        raise Problem(
+            f"unknown {name} field `:{e.field}`", e.span, *suggestion(e.field, fields), "known: " + " ".join(f":{f}" for f in fields)
+        )
+    writable = [f for f, s in fields.items() if s.writable]
+    if not spec.writable:
+        raise Problem(f"{name} field `:{e.field}` is read-only: parsing, framing or checksums depend on it",
+                      e.span, "writable " + name + " fields: " + (" ".join(f":{f}" for f in writable) or "none"))
+    c.check(e.new, env, spec.type)
+    bits = tables.field_bits(spec)
+    if isinstance(e.new, ir.Int) and spec.type != BOOL and bits < tables.INT_TYPES[spec.type].bits \
+            and not 0 <= e.new.value < 1 << bits:
+        raise Problem(f"{e.new.value} does not fit the {bits}-bit field {name} `:{e.field}` (0 to {(1 << bits) - 1})",
+                      e.new.span, "a computed value keeps its low bits only")
+    c.map_temps(e.span, spec.type)
+    return UNIT
+
+
+@rule(ir.SetCtxField)
+def _set_ctx_field(c: FunctionChecker, e: ir.SetCtxField, env, expected):
+    if e.ctx != c.fn.ctx:
+        raise Problem(f"`{e.ctx}` is not the program context (`{c.fn.ctx}`)", e.span)
+    fields = c.kind.ctx_fields
+    writable = [f for f, s in fields.items() if s.writable]
+    spec = fields.get(e.field)
+    if spec is None:
+        known = " ".join(f":{f}" for f in fields) or "none"
+        raise Problem(f"{c.kind.name} programs have no context field `:{e.field}`", e.span,
+                      *suggestion(e.field, writable or fields), "writable: " + (" ".join(f":{f}" for f in writable) or "none"),
+                      "readable: " + known)
+    if not spec.writable:
+        raise Problem(f"context field `:{e.field}` of {c.kind.name} programs is read-only (the verifier refuses the write)",
+                      e.span, "writable: " + (" ".join(f":{f}" for f in writable) or "none"))
+    c.check(e.value, env, spec.type)
+    return UNIT
 
 
 @rule(ir.MapGet)

@@ -32,7 +32,7 @@ def check_tests(module: ir.Module, programs: dict[str, ir.ProgramDecl], maps: di
             if case.expect not in kind.actions:
                 known = " ".join(f":{a}" for a in kind.actions)
                 out.append(Diagnostic(f"`:{case.expect}` is not a {kind.name} action", case.span, [f"known: {known}"]))
-            for layer in case.layers:
+            for layer in case.layers + (case.expect_layers or []):
                 out += check_layer(layer)
         out += check_map_expects(test, program, maps)
     return out

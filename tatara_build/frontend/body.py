@@ -2,7 +2,7 @@
 return, call, let (multi-binding lets become nested single lets), if,
 comparisons, begin/do, and/or/not, arithmetic (n-ary + * & | ^ fold left),
 casts `(cast u32 x)` / `(u32 x)`, set!, loop, break, header, if-let, field,
-ctx-field and the map forms. An unknown head is an error naming the known
+ctx-field, set-field!, set-ctx-field! and the map forms. An unknown head is an error naming the known
 forms, with the closest match."""
 
 from __future__ import annotations
@@ -246,6 +246,27 @@ def form_core_read(d: SList) -> ir.Expr:
     return new.CoreRead(span=d.span, value=expr(pointer), struct=kernel_name(struct, "a kernel struct"), fields=names)
 
 
+LOAD_TYPES = ("u8", "u16", "u32", "u64")
+
+
+def form_load(d: SList) -> ir.Expr:
+    value, offset, to = arity(d, 3, 3, "(load header offset type), e.g. (load tcp 0 u32)")
+    if not isinstance(to, Symbol) or to.name not in LOAD_TYPES:
+        raise FormError(f"expected the type read, one of {', '.join(LOAD_TYPES)}, got {describe(to)}", to.span)
+    return new.Load(span=d.span, value=expr(value), offset=expr(offset), to=to.name)
+
+
+def form_set_field(d: SList) -> ir.Expr:
+    value, field, new_value = arity(d, 3, 3, "(set-field! header :name value)")
+    return new.SetField(span=d.span, value=expr(value), field=keyword(field, "field"), new=expr(new_value))
+
+
+def form_set_ctx_field(d: SList) -> ir.Expr:
+    ctx, field, value = arity(d, 3, 3, "(set-ctx-field! ctx :name value)")
+    return new.SetCtxField(span=d.span, ctx=name(ctx, "context"), field=keyword(field, "context field"),
+                           value=expr(value))
+
+
 def form_lpm_key(d: SList) -> ir.Expr:
     args = arity(d, 2, 3, "(lpm-key prefix-bits address), or (lpm-key prefix-bits hi lo) for IPv6 tries")
     return new.LpmKey(span=d.span, prefix=expr(args[0]), address=[expr(a) for a in args[1:]])
@@ -326,6 +347,9 @@ BODY_FORMS: dict[str, Callable[[SList], ir.Expr]] = {
     "if-let": form_if_let,
     "field": form_field,
     "ctx-field": form_ctx_field,
+    "set-field!": form_set_field,
+    "load": form_load,
+    "set-ctx-field!": form_set_ctx_field,
     **dict.fromkeys(MAP_FORMS, form_map),
     "lpm-key": form_lpm_key,
     "arg": form_arg,

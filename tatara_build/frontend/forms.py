@@ -235,7 +235,8 @@ def test_case(d: Datum) -> ir.TestCase:
     if not isinstance(d, SList) or len(d.items) < 1:
         raise FormError(f"expected a test case (name :packet (…) :expect :action), got {describe(d)}", d.span)
     form = SList(d.pos, (Symbol(d.pos, "test case"), *d.items[1:]))
-    opts = options(form, d.items[1:], ("packet", "packet-hex", "truncate", "expect", "repeat"), ("expect",))
+    opts = options(form, d.items[1:], ("packet", "packet-hex", "truncate", "expect", "repeat", "expect-packet",
+                                       "expect-packet-hex"), ("expect",))
     if ("packet" in opts) == ("packet-hex" in opts):
         raise FormError("a test case needs exactly one of :packet or :packet-hex", d.span)
     case = new.TestCase(span=d.span, name=name(d.items[0], "test case"), expect=keyword(opts["expect"], ":expect"))
@@ -246,6 +247,16 @@ def test_case(d: Datum) -> ir.TestCase:
         case.layers = [layer(x) for x in layers.items]
     else:
         case.packet_hex = string(opts["packet-hex"], ":packet-hex", HEX_TEXT, "an even number of hex digits")
+    if "expect-packet" in opts and "expect-packet-hex" in opts:
+        raise FormError("a test case has at most one of :expect-packet or :expect-packet-hex", d.span)
+    if "expect-packet" in opts:
+        layers = opts["expect-packet"]
+        if not isinstance(layers, SList) or not layers.items:
+            raise FormError("expected :expect-packet ((eth) (ipv4) …)", layers.span)
+        case.expect_layers = [layer(x) for x in layers.items]
+    if "expect-packet-hex" in opts:
+        case.expect_packet_hex = string(opts["expect-packet-hex"], ":expect-packet-hex", HEX_TEXT,
+                                        "an even number of hex digits")
     if "truncate" in opts:
         case.truncate = integer(opts["truncate"], ":truncate", 0, 65535)
     if "repeat" in opts:

@@ -79,7 +79,8 @@ def jobs(module: ir.Module, out: Path, manifest: Manifest, object_index: int = 0
                 known = ", ".join(f":{a}" for a in kind.actions)
                 raise SourceError(f"unknown action :{case.expect} for {program.kind}; known: {known}", case.span)
             cases.append(CaseJob(object_index, test.name, case.name, symbol, packets.build_case(case), case.expect,
-                                 action.value, case.repeat, program.kind, reads_packet))
+                                 action.value, case.repeat, program.kind, reads_packet,
+                                 packets.expected_packet(case)))
         for expect in test.expect_maps:
             decl = map_decls[expect.map]
             maps.append(MapJob(object_index, test.name, _map_symbol(expect, obj), expect.key, expect.value, expect.map,

@@ -45,9 +45,12 @@ import re
 #                                   the event maps listed in /job/eventsK (pin
 #                                   paths; empty: a plain batch), which prints
 #                                   their records after the batch (EVENT lines)
-#   run IDX PROG PKT REPEAT N       BPF_PROG_TEST_RUN with /job/PKT, unless the
+#   run IDX PROG PKT REPEAT N [out] BPF_PROG_TEST_RUN with /job/PKT, unless the
 #                                   batch already ran case N (it stops at the
-#                                   first failing command: later ones run here)
+#                                   first failing command: later ones run here);
+#                                   `out`: keep the packet it leaves, /tmp/oN.bin
+#   outs                            `out N HEX` for every /tmp/oN.bin (what
+#                                   `:expect-packet` cases compare)
 #   targets                         for each `KIND TARGET PREFIX` line of
 #                                   /job/targets: `found`, or `missing` and the
 #                                   kernel's names starting with PREFIX (`near`),
@@ -109,7 +112,7 @@ names() {
   lsm) awk 'index($3, "bpf_lsm_") == 1 {print substr($3, 9)}' /proc/kallsyms ;;
   esac
 }
-while read -r op a b c d e; do
+while read -r op a b c d e f; do
   case "$op" in
   loads)
     i=0; while [ $i -lt $a ]; do mkdir -p /sys/fs/bpf/$i; i=$((i+1)); done
@@ -197,8 +200,19 @@ while read -r op a b c d e; do
   run)
     [ -n "$BATCHED" ] && [ "$e" -lt "$BATCHED" ] && continue
     step run $a $b $c $d $e
-    bpftool prog run pinned /sys/fs/bpf/$a/p/$b data_in /job/$c repeat $d 2>&1
+    if [ "$f" = out ]; then
+      bpftool prog run pinned /sys/fs/bpf/$a/p/$b data_in /job/$c data_out /tmp/o$e.bin repeat $d 2>&1
+    else
+      bpftool prog run pinned /sys/fs/bpf/$a/p/$b data_in /job/$c repeat $d 2>&1
+    fi
     done_ $? ;;
+  outs)
+    step outs
+    for o in /tmp/o*.bin; do
+      [ -e "$o" ] || continue
+      n=${o#/tmp/o}; echo "out ${n%.bin} $(xxd -p "$o" | tr -d '\n')"
+    done
+    done_ 0 ;;
   dump)
     [ -n "$INSPECTED" ] && continue
     [ -e "/sys/fs/bpf/$a/m/$b" ] || continue

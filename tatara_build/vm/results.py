@@ -58,6 +58,9 @@ class CaseResult(BaseModel):
     ns_per_packet: float | None = None
     error: str | None = None
     skipped: str | None = None  # why this kernel cannot run it (not a failure)
+    expected_packet: str | None = None  # `:expect-packet`, hex
+    got_packet: str | None = None  # what test-run left (data_out), hex
+    packet_diff: str | None = None  # where they differ, when they do
 
 
 class MapCheck(BaseModel):
@@ -326,6 +329,15 @@ def prog_run(output: str) -> tuple[int, int] | None:
     """(return value, ns per run) from `bpftool prog run`."""
     m = _RUN.search(output)
     return (int(m[1]), int(m[2])) if m else None
+
+
+def packet_outputs(output: str) -> dict[str, bytes]:
+    """Case number -> the packet test-run left, from the `outs` step's
+    `out N HEX` lines."""
+    found = {}
+    for m in re.finditer(r"^out (\d+) ([0-9a-f]*)$", output, re.M):
+        found[m[1]] = bytes.fromhex(m[2])
+    return found
 
 
 def prog_runs(output: str) -> list[tuple[int, int]]:

@@ -11,7 +11,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import eventdata, mapdata, tables
+from .. import eventdata, mapdata, packets, tables
 from ..errors import VmError
 from . import initramfs, kernels, qemu, results, sourcemap
 from .guest import DONE, SAFE_TOKEN
@@ -71,6 +71,7 @@ class CaseJob:
     repeat: int = 1
     kind: str = ""  # the program's kind
     reads_packet: bool = False  # its body parses headers (direct packet access)
+    expect_packet: bytes | None = None  # `:expect-packet`: what test-run must leave (data_out)
 
 
 @dataclass
@@ -167,6 +168,8 @@ def _plan(objects: list[ObjectJob], cases: list[CaseJob], maps: list[MapJob] = (
         lines += _event_runs(cases, {i: [f"/sys/fs/bpf/{i}/m/{m}" for m in maps_] for i, maps_ in pins.items()}, payload)
     else:
         lines += _runs(cases, payload)
+    if any(case.expect_packet is not None for case in cases):
+        lines.append("outs")
     payload.append(("job/events", 0o100644, "".join(f"/sys/fs/bpf/{i}/m/{m}\n" for i, m in event_maps).encode()))
     # Only the maps a test expects are dumped: a ring buffer or perf-event
     # array cannot be, and its error would end the inspect batch.
@@ -192,8 +195,10 @@ def _run_line(n: int, case: CaseJob, payload: list) -> tuple[str, str]:
     if not _IDENT.match(case.program):
         raise VmError(f"program symbol {case.program!r} is not a C identifier")
     payload.append((f"job/p{n}.bin", 0o100644, case.packet))
-    return (f"run {case.object_index} {case.program} p{n}.bin {case.repeat} {n}",
-            f"prog run pinned /sys/fs/bpf/{case.object_index}/p/{case.program} data_in /job/p{n}.bin repeat {case.repeat}")
+    out = case.expect_packet is not None  # keep test-run's data_out (the `outs` step prints it)
+    return (f"run {case.object_index} {case.program} p{n}.bin {case.repeat} {n}" + (" out" if out else ""),
+            f"prog run pinned /sys/fs/bpf/{case.object_index}/p/{case.program} data_in /job/p{n}.bin"
+            + (f" data_out /tmp/o{n}.bin" if out else "") + f" repeat {case.repeat}")
 
 
 def _runs(cases: list[CaseJob], payload: list) -> list[str]:
@@ -317,6 +322,7 @@ def _case_results(cases: list[CaseJob], steps: list[results.Step]) -> list[CaseR
             first = int(s.args[1]) if s.kind == "runs-events" else 0
             batched.update({first + k: r for k, r in enumerate(results.prog_runs(s.output))})
     runs = {s.args[4]: s for s in steps if s.kind == "run" and len(s.args) == 5}
+    outputs = results.packet_outputs(next((s.output for s in steps if s.kind == "outs"), ""))
     out = []
     for n, case in enumerate(cases):
         result = CaseResult(test=case.test, case=case.case, program=case.program, expect=case.expect,
@@ -328,8 +334,23 @@ def _case_results(cases: list[CaseJob], steps: list[results.Step]) -> list[CaseR
         else:
             result.got, result.ns_per_packet = parsed[0], float(parsed[1])
             result.passed = _as_signed32(result.got) == _as_signed32(case.expect_value)
+        if case.expect_packet is not None:
+            _compare_packet(result, case.expect_packet, outputs.get(str(n)))
         out.append(result)
     return out
+
+
+def _compare_packet(result: CaseResult, expected: bytes, got: bytes | None) -> None:
+    """`:expect-packet`: the packet test-run left must be these bytes."""
+    result.expected_packet = expected.hex()
+    if got is None:
+        result.passed = False
+        result.error = result.error or "test-run returned no packet (data_out)"
+        return
+    result.got_packet = got.hex()
+    if got != expected:
+        result.passed = False
+        result.packet_diff = packets.describe_diff(expected, got)
 
 
 def _skip_untestable(cases: list[CaseJob], case_results: list[CaseResult], map_checks: list[MapCheck | EventCheck],

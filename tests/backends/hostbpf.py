@@ -41,15 +41,23 @@ def loaded(obj: Path):
 
 
 def run(root: Path, program: str, packet: bytes, repeat: int = 1) -> int:
-    data = root.parent / f"{root.name}.pkt"
+    return run_out(root, program, packet, repeat)[0]
+
+
+def run_out(root: Path, program: str, packet: bytes, repeat: int = 1) -> tuple[int, bytes]:
+    """(return value, the packet the program left: test-run's data_out)."""
+    data, out = root.parent / f"{root.name}.pkt", root.parent / f"{root.name}.out"
     data.write_bytes(packet)
     try:
         done = subprocess.run(["bpftool", "-j", "prog", "run", "pinned", str(root / "p" / program), "data_in",
-                               str(data), "repeat", str(repeat)], capture_output=True, text=True, timeout=60)
+                               str(data), "data_out", str(out), "repeat", str(repeat)],
+                              capture_output=True, text=True, timeout=60)
+        left = out.read_bytes() if out.exists() else b""
     finally:
         data.unlink()
+        out.unlink(missing_ok=True)
     assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout)["retval"]
+    return json.loads(done.stdout)["retval"], left
 
 
 def map_sum(root: Path, name: str, key: bytes) -> int:

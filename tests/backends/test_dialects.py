@@ -158,6 +158,12 @@ def define_listing() -> type[base.Generator]:
         packet_prologue = lambda self, pull: ["    packet __data, __data_end"]  # noqa: E731
         line_locate_l3 = lambda self, loc: f"call {loc}"  # noqa: E731
         l3_args = lambda self: "__l3"  # noqa: E731
+        l2_args = lambda self: "__data"  # noqa: E731
+        pkt_arg = lambda self: "__data"  # noqa: E731
+        line_set_ctx_field = lambda self, spec, v: f"store ctx.{spec.name}, {v}"  # noqa: E731
+        write_helper = lambda self, w, access: [f"set {w.header}.{w.field.name}"]  # noqa: E731
+        load_helper = lambda self, header, size, access: [f"load {header}.{size}"]  # noqa: E731
+        line_load = lambda self, name, t, call: (f"let {name}:{t}, {call})", f"(some? {name})")  # noqa: E731
         guard = lambda self, c: [f"fail-if {c}"]  # noqa: E731
         line_fail = lambda self: "fail"  # noqa: E731
         read_ctx = lambda self: "ctx"  # noqa: E731

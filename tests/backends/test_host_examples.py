@@ -57,10 +57,14 @@ def run_tests(module, obj: Path) -> None:
             kind = tables.PROGRAM_KINDS[decl.kind]
             with read_events(module, test, root) as events:
                 for case in test.cases:
-                    got = hostbpf.run(root, snake(test.program), packets.build_case(case), case.repeat)
+                    got, left = hostbpf.run_out(root, snake(test.program), packets.build_case(case), case.repeat)
                     want = kind.actions[case.expect].value & 0xFFFFFFFF
                     if got != want:
                         failures.append(f"{test.name}/{case.name}: got {got}, expected {want} (:{case.expect})")
+                    expected = packets.expected_packet(case)
+                    if expected is not None and left != expected:
+                        failures.append(f"{test.name}/{case.name}: packet differs from :expect-packet: "
+                                        f"{packets.describe_diff(expected, left)}")
             for name, (record_type, expected) in events.items():
                 for line in eventdata.diff(record_type, expected, events.got[name]):
                     failures.append(f"{test.name}: events of {name}: {line}")

@@ -135,6 +135,9 @@ def test_every_example_and_program_kind_is_accepted_and_passes_its_packet_tests(
         assert all(c.got is not None for c in mine), [c for c in mine if c.got is None]
         assert not any(c.skipped for c in mine)
         assert all(c.passed for c in mine), [c for c in mine if not c.passed]
+        # :expect-packet cases compared the packet test-run left (data_out)
+        wanted = {c.name for t in module.tests for c in t.cases if c.expect_layers or c.expect_packet_hex}
+        assert {c.case for c in mine if c.got_packet is not None and c.got_packet == c.expected_packet} == wanted
         assert all(m.passed for m in v.maps if m.test in {t.name for t in module.tests})
 
 

@@ -6,10 +6,10 @@
 #![allow(unused_mut, unused_parens, unused_unsafe, unused_variables, dead_code)]
 
 #[inline(always)]
-fn __load8_net(ctx: &aya_ebpf::programs::SkBuffContext, off: usize) -> u8 {
+fn __load8_net(skb: *mut aya_ebpf::bindings::__sk_buff, off: usize) -> u8 {
     use aya_ebpf::bindings::bpf_hdr_start_off::BPF_HDR_START_NET;
     use aya_ebpf::helpers::bpf_skb_load_bytes_relative;
-    let skb = ctx.skb.skb as *const core::ffi::c_void;
+    let skb = skb as *const core::ffi::c_void;
     let mut v: u8 = 0;
     let dst = &mut v as *mut u8 as *mut core::ffi::c_void;
     let _ = unsafe { bpf_skb_load_bytes_relative(skb, off as u32, dst, 1, BPF_HDR_START_NET) };
@@ -17,10 +17,10 @@ fn __load8_net(ctx: &aya_ebpf::programs::SkBuffContext, off: usize) -> u8 {
 }
 
 #[inline(always)]
-fn __load16_net(ctx: &aya_ebpf::programs::SkBuffContext, off: usize) -> u16 {
+fn __load16_net(skb: *mut aya_ebpf::bindings::__sk_buff, off: usize) -> u16 {
     use aya_ebpf::bindings::bpf_hdr_start_off::BPF_HDR_START_NET;
     use aya_ebpf::helpers::bpf_skb_load_bytes_relative;
-    let skb = ctx.skb.skb as *const core::ffi::c_void;
+    let skb = skb as *const core::ffi::c_void;
     let mut v: u16 = 0;
     let dst = &mut v as *mut u16 as *mut core::ffi::c_void;
     let _ = unsafe { bpf_skb_load_bytes_relative(skb, off as u32, dst, 2, BPF_HDR_START_NET) };
@@ -28,17 +28,17 @@ fn __load16_net(ctx: &aya_ebpf::programs::SkBuffContext, off: usize) -> u16 {
 }
 
 #[inline(always)]
-fn __has_net(ctx: &aya_ebpf::programs::SkBuffContext, end: usize) -> bool {
+fn __has_net(skb: *mut aya_ebpf::bindings::__sk_buff, end: usize) -> bool {
     use aya_ebpf::bindings::bpf_hdr_start_off::BPF_HDR_START_NET;
     use aya_ebpf::helpers::bpf_skb_load_bytes_relative;
-    let skb = ctx.skb.skb as *const core::ffi::c_void;
+    let skb = skb as *const core::ffi::c_void;
     let mut b: u8 = 0;
     let dst = &mut b as *mut u8 as *mut core::ffi::c_void;
     unsafe { bpf_skb_load_bytes_relative(skb, (end - 1) as u32, dst, 1, BPF_HDR_START_NET) == 0 }
 }
 
 #[inline(always)]
-fn __l3_l3_net(__skb: &aya_ebpf::programs::SkBuffContext, __data: usize) -> Option<(usize, u16)> {
+fn __l3_l3_net(__skb: *mut aya_ebpf::bindings::__sk_buff, __data: usize) -> Option<(usize, u16)> {
     if !__has_net(__skb, __data + 20) {
         return None;
     }
@@ -54,7 +54,7 @@ fn __l3_l3_net(__skb: &aya_ebpf::programs::SkBuffContext, __data: usize) -> Opti
 
 #[inline(always)]
 fn __parse_tcp_l3_net(
-    __skb: &aya_ebpf::programs::SkBuffContext,
+    __skb: *mut aya_ebpf::bindings::__sk_buff,
     __l3: Option<(usize, u16)>,
 ) -> Option<usize> {
     let Some((__q, __proto)) = __l3 else {
@@ -103,7 +103,7 @@ fn __parse_tcp_l3_net(
 
 #[inline(always)]
 fn __parse_udp_l3_net(
-    __skb: &aya_ebpf::programs::SkBuffContext,
+    __skb: *mut aya_ebpf::bindings::__sk_buff,
     __l3: Option<(usize, u16)>,
 ) -> Option<usize> {
     let Some((__q, __proto)) = __l3 else {
@@ -152,7 +152,7 @@ fn __parse_udp_l3_net(
 
 #[aya_ebpf::macros::socket_filter]
 pub fn dns_filter(ctx: aya_ebpf::programs::SkBuffContext) -> i64 {
-    let __skb = &ctx;
+    let __skb: *mut aya_ebpf::bindings::__sk_buff = ctx.skb.skb;
     let __l3: Option<(usize, u16)> = __l3_l3_net(__skb, 0); // dns-filter.tlisp:9:3
     {
         let udp: Option<usize> = __parse_udp_l3_net(__skb, __l3);

@@ -6,9 +6,9 @@
 #![allow(unused_mut, unused_parens, unused_unsafe, unused_variables, dead_code)]
 
 #[inline(always)]
-fn __load8_skb(ctx: &aya_ebpf::programs::SkBuffContext, off: usize) -> u8 {
+fn __load8_skb(skb: *mut aya_ebpf::bindings::__sk_buff, off: usize) -> u8 {
     use aya_ebpf::helpers::bpf_skb_load_bytes;
-    let skb = ctx.skb.skb as *const core::ffi::c_void;
+    let skb = skb as *const core::ffi::c_void;
     let mut v: u8 = 0;
     let dst = &mut v as *mut u8 as *mut core::ffi::c_void;
     let _ = unsafe { bpf_skb_load_bytes(skb, off as u32, dst, 1) };
@@ -16,9 +16,9 @@ fn __load8_skb(ctx: &aya_ebpf::programs::SkBuffContext, off: usize) -> u8 {
 }
 
 #[inline(always)]
-fn __load16_skb(ctx: &aya_ebpf::programs::SkBuffContext, off: usize) -> u16 {
+fn __load16_skb(skb: *mut aya_ebpf::bindings::__sk_buff, off: usize) -> u16 {
     use aya_ebpf::helpers::bpf_skb_load_bytes;
-    let skb = ctx.skb.skb as *const core::ffi::c_void;
+    let skb = skb as *const core::ffi::c_void;
     let mut v: u16 = 0;
     let dst = &mut v as *mut u16 as *mut core::ffi::c_void;
     let _ = unsafe { bpf_skb_load_bytes(skb, off as u32, dst, 2) };
@@ -26,16 +26,16 @@ fn __load16_skb(ctx: &aya_ebpf::programs::SkBuffContext, off: usize) -> u16 {
 }
 
 #[inline(always)]
-fn __has_skb(ctx: &aya_ebpf::programs::SkBuffContext, end: usize) -> bool {
+fn __has_skb(skb: *mut aya_ebpf::bindings::__sk_buff, end: usize) -> bool {
     use aya_ebpf::helpers::bpf_skb_load_bytes;
-    let skb = ctx.skb.skb as *const core::ffi::c_void;
+    let skb = skb as *const core::ffi::c_void;
     let mut b: u8 = 0;
     let dst = &mut b as *mut u8 as *mut core::ffi::c_void;
     unsafe { bpf_skb_load_bytes(skb, (end - 1) as u32, dst, 1) == 0 }
 }
 
 #[inline(always)]
-fn __l3_l3_skb(__skb: &aya_ebpf::programs::SkBuffContext, __data: usize) -> Option<(usize, u16)> {
+fn __l3_l3_skb(__skb: *mut aya_ebpf::bindings::__sk_buff, __data: usize) -> Option<(usize, u16)> {
     if !__has_skb(__skb, __data + 20) {
         return None;
     }
@@ -51,7 +51,7 @@ fn __l3_l3_skb(__skb: &aya_ebpf::programs::SkBuffContext, __data: usize) -> Opti
 
 #[inline(always)]
 fn __parse_ipv6_l3_skb(
-    __skb: &aya_ebpf::programs::SkBuffContext,
+    __skb: *mut aya_ebpf::bindings::__sk_buff,
     __l3: Option<(usize, u16)>,
 ) -> Option<usize> {
     let Some((__p, __proto)) = __l3 else {
@@ -68,7 +68,7 @@ fn __parse_ipv6_l3_skb(
 
 #[inline(always)]
 fn __parse_tcp_l3_skb(
-    __skb: &aya_ebpf::programs::SkBuffContext,
+    __skb: *mut aya_ebpf::bindings::__sk_buff,
     __l3: Option<(usize, u16)>,
 ) -> Option<usize> {
     let Some((__q, __proto)) = __l3 else {
@@ -117,7 +117,7 @@ fn __parse_tcp_l3_skb(
 
 #[aya_ebpf::macros::cgroup_skb(ingress)]
 pub fn kind_cgroup_skb(ctx: aya_ebpf::programs::SkBuffContext) -> i32 {
-    let __skb = &ctx;
+    let __skb: *mut aya_ebpf::bindings::__sk_buff = ctx.skb.skb;
     let __l3: Option<(usize, u16)> = __l3_l3_skb(__skb, 0); // kind-cgroup-skb.tlisp:4:3
     {
         let tcp: Option<usize> = __parse_tcp_l3_skb(__skb, __l3);
