@@ -47,6 +47,8 @@ def program_kind(kind: tables.ProgramKind) -> list[str]:
     out = [f"### {kind.name}", ""]
     facts = [f"since Linux {_since(tables.PROGRAM_KIND_SINCE, kind.name)}",
              f"`(return EXPR)` type {_code(kind.return_type)}"]
+    if kind.packet_write:
+        facts.append(f"packet writes, `set-field!`: {kind.packet_write}")
     if kind.return_range:
         facts.append(f"exit values {kind.return_range[0]}..{kind.return_range[1]} only")
     facts.append(f":attach :target: {kind.attach_help}" + (" (required)" if kind.needs_attach_target else ""))
@@ -55,8 +57,9 @@ def program_kind(kind: tables.ProgramKind) -> list[str]:
     out += ["Actions:", ""]
     out += _table(["action", "value", "kernel constant"],
                   [[_code(f":{a.name}"), str(a.value), a.uapi or "-"] for a in kind.actions.values()])
-    out += ["Context fields, `(ctx-field CTX :name)`:", ""]
-    out += _table(["field", "type"], [[_code(f":{f.name}"), f.type] for f in kind.ctx_fields.values()])
+    out += ["Context fields, `(ctx-field CTX :name)`; writable ones also `(set-ctx-field! CTX :name X)`:", ""]
+    out += _table(["field", "type", "writable"], [[_code(f":{f.name}"), f.type, "yes" if f.writable else "-"]
+                                                 for f in kind.ctx_fields.values()])
     out += ["Helpers, `(call NAME)` (array-valued ones, `(NAME)`, only where the value is stored):", ""]
     out += _table(["helper", "returns", "kernel helper", "since"],
                   [[_code(h), tables.HELPERS[h].returns, tables.HELPERS[h].kernel_fn, _since(tables.HELPER_SINCE, h)]
@@ -94,15 +97,16 @@ def map_kinds() -> list[str]:
 
 
 def headers() -> list[str]:
-    out = ["## Packet headers", "", "Fields are read in host byte order; bools are single bits.", ""]
+    out = ["## Packet headers", "", "Fields are read in host byte order; bools are single bits. Writable fields "
+           "take `(set-field! H :name X)` (checksums kept right).", ""]
     for h in tables.HEADERS.values():
         via = ", ".join(f"{outer} {hex(sel)}" for outer, sel in h.via) or "the packet start"
         out += [f"### :{h.name}", "", f"{h.role} header, at least {h.min_len} bytes, reached via {via}.", ""]
         rows = []
         for f in h.fields.values():
             bits = f"mask {hex(f.mask)}" + (f" >> {f.shift}" if f.shift else "") if f.mask is not None else "-"
-            rows.append([_code(f":{f.name}"), f.type, str(f.offset), str(f.size), bits])
-        out += _table(["field", "type", "offset", "bytes", "bits"], rows)
+            rows.append([_code(f":{f.name}"), f.type, str(f.offset), str(f.size), bits, "yes" if f.writable else "-"])
+        out += _table(["field", "type", "offset", "bytes", "bits", "writable"], rows)
     return out
 
 
