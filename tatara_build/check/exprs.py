@@ -528,16 +528,25 @@ def _field(c: FunctionChecker, e: ir.HeaderField, env, expected):
     t = c.check(e.value, env, None)
     if t == ERROR:
         return ERROR
+    return header_field(e, header_of(t, e, "field")).type
+
+
+def header_of(t: str, e: ir.Node, form: str) -> str:
+    """The header a `field`/`set-field!` operand's type names."""
     name = header_name(t)
     if name is None:
-        raise Problem(f"(field …) needs a parsed header bound by if-let, found {show(t)}", e.value.span)
+        raise Problem(f"({form} …) needs a parsed header bound by if-let, found {show(t)}", e.value.span)
+    return name
+
+
+def header_field(e: ir.Node, name: str) -> tables.HeaderFieldSpec:
     fields = tables.HEADERS[name].fields
     spec = fields.get(e.field)
     if spec is None:
         raise Problem(
             f"unknown {name} field `:{e.field}`", e.span, *suggestion(e.field, fields), "known: " + " ".join(f":{f}" for f in fields)
         )
-    return spec.type
+    return spec
 
 
 @rule(ir.CtxField)
@@ -557,19 +566,13 @@ def _set_field(c: FunctionChecker, e: ir.SetField, env, expected):
     t = c.check(e.value, env, None)
     if t == ERROR:
         return UNIT
-    name = header_name(t)
-    if name is None:
-        raise Problem(f"(set-field! …) needs a parsed header bound by if-let, found {show(t)}", e.value.span)
+    name = header_of(t, e, "set-field!")
     if c.kind.packet_write is None:
         raise Problem(f"{c.kind.name} programs cannot write packet data (the kernel gives them read-only packet "
                       "access); packet writes are for "
                       + ", ".join(k.name for k in tables.PROGRAM_KINDS.values() if k.packet_write), e.span)
+    spec = header_field(e, name)
     fields = tables.HEADERS[name].fields
-    spec = fields.get(e.field)
-    if spec is None:
-        raise Problem(
-            f"unknown {name} field `:{e.field}`", e.span, *suggestion(e.field, fields), "known: " + " ".join(f":{f}" for f in fields)
-        )
     writable = [f for f, s in fields.items() if s.writable]
     if not spec.writable:
         raise Problem(f"{name} field `:{e.field}` is read-only: parsing, framing or checksums depend on it",
