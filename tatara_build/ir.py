@@ -414,6 +414,21 @@ class GetStackId(Node):
     ctx: str
     map: str
     flags: Expr | None = None
+class FuncCall(Node):
+    """`(bucket len)`: a call of a `defbpf-func` declared in the file."""
+
+    form: Literal["func-call"] = "func-call"
+    name: str
+    args: list[Expr] = []
+
+
+class Printk(Node):
+    """`(printk "dropped %u from %x" a b)`: bpf_trace_printk with a literal
+    format (validated printable ASCII) checked against the argument types."""
+
+    form: Literal["printk"] = "printk"
+    format: str
+    args: list[Expr] = []
 
 
 Expr = Annotated[
@@ -459,6 +474,8 @@ Expr = Annotated[
         AdjustHead,
         AdjustTail,
         GetStackId,
+        FuncCall,
+        Printk,
     ],
     Field(discriminator="form"),
 ]
@@ -473,6 +490,33 @@ class BpfFn(Node):
     name: str
     ctx: str
     body: list[Expr]
+
+
+class Param(Node):
+    """`(len u32)`: a parameter of a defbpf-func."""
+
+    name: str
+    param_type: ScalarType
+
+
+class FuncDecl(Node):
+    """`(defbpf-func name ((p TYPE) …) [:returns TYPE] body…)`: a typed
+    function the bodies call; without :returns it gives no value. It may call
+    functions declared before it, never itself."""
+
+    name: str
+    params: list[Param] = []
+    returns: ScalarType | None = None
+    body: list[Expr]
+
+
+class ConstDecl(Node):
+    """`(defbpf-const limit u64 100)`: a read-only global in .rodata with a
+    default, set by the loader before load."""
+
+    name: str
+    const_type: ScalarType
+    default: int  # bool: 0 or 1
 
 
 MapKind = Literal[
@@ -596,6 +640,13 @@ class TestCase(Node):
     expect_packet_hex: str | None = None
 
 
+class ConstSet(Node):
+    """`(limit 3)` in a test's `:consts`: the value the loader writes before load."""
+
+    name: str
+    value: int  # bool: 0 or 1
+
+
 class TestDecl(Node):
     """`(defbpf-test name :program p [:maps-before (…)] :cases (…) :expect-maps (…))`."""
 
@@ -609,6 +660,9 @@ class TestDecl(Node):
     # `:expect-events ((events 60) …)`: every record each listed map got during
     # this test's cases, in order (`()`: none at all); None: not compared.
     expect_events: list[EventExpect] | None = None
+    # `:consts ((limit 3))`: defbpf-const values the loader sets before load;
+    # tests with the same set share one copy of the object (and its maps).
+    consts: list[ConstSet] = []
 
 
 class Module(BaseModel):
@@ -622,6 +676,8 @@ class Module(BaseModel):
     programs: list[ProgramDecl] = []
     policies: list[PolicyDecl] = []
     functions: list[BpfFn] = []
+    consts: list[ConstDecl] = []
+    funcs: list[FuncDecl] = []
     tests: list[TestDecl] = []
 
 

@@ -440,6 +440,23 @@ INT_TYPES: dict[str, IntInfo] = {
     "i64": IntInfo(64, True),
 }
 
+SCALAR_TYPES = (*INT_TYPES, "bool")
+
+# --- printk ---------------------------------------------------------------
+# bpf_trace_printk: a literal format, at most 3 arguments, each conversion
+# taking the argument types listed (the kernel reads a 32-bit value for the
+# conversions without `l`, 64 bits with `l`/`ll`). `%%` prints a percent
+# sign (kernels before 5.13 refuse a format holding it: the helper returns
+# an error and prints nothing).
+PRINTK_MAX_ARGS = 3
+PRINTK_MAX_FORMAT = 128  # characters; the format is a string in .rodata
+PRINTK_CONVERSIONS: dict[str, tuple[str, ...]] = {
+    **dict.fromkeys(("d", "i"), ("i8", "i16", "i32")),
+    **dict.fromkeys(("u", "x"), ("u8", "u16", "u32", "bool")),
+    **dict.fromkeys(("ld", "li", "lld", "lli"), ("i64",)),
+    **dict.fromkeys(("lu", "lx", "llu", "llx"), ("u64",)),
+}
+
 UNSIGNED_BY_BYTES = {info.bits // 8: name for name, info in INT_TYPES.items() if not info.signed}
 
 # --- packet headers (what `header` parses and `field` reads) ---------------

@@ -27,6 +27,7 @@ from . import parsers
 from .parsers import above_l2
 from .. import kernelbtf
 from ..check import LICENSE_TEXT, section_target_ok
+from ..check.exprs import printk_conversions
 from ..check.kernels import target_kernels
 from ..errors import Diagnostic, SourceError
 from ..frontend.names import ident_problem
@@ -66,7 +67,7 @@ def checked_name(name: str, span, local: bool = False) -> str:
 class Fn:
     """State of the function being generated."""
 
-    kind: tables.ProgramKind
+    kind: tables.ProgramKind | None  # None: a defbpf-func (no context)
     ctx: str
     lines: list[str] = field(default_factory=list)
     depth: int = 1
@@ -77,6 +78,7 @@ class Fn:
     span: object = None  # the form being lowered (its span goes into markers)
     marked: object = None  # the span of the last marker written
     l3_at: object = None  # the statement before which L3 is located (see l3_anchor)
+    func: ir.FuncDecl | None = None  # the defbpf-func being generated
 
 
 # Every dialect by name, in registration order: the one list the CLI
@@ -125,7 +127,8 @@ class Generator:
         "line_event_output", "open_reserve", "line_store", "line_submit", "record_ptr", "line_fill", "line_let_array",
         "array_ptr", "packet_prologue", "line_locate_l3", "l3_args", "l2_args", "pkt_arg", "guard",
         "line_set_ctx_field", "write_helper", "load_helper", "line_load", "line_fail", "read_ctx", "files",
-        "section_prefix", "spell_ctx_u64", "spell_core_read", "spell_tp_field", "map_symbol")
+        "section_prefix", "spell_ctx_u64", "spell_core_read", "spell_tp_field", "map_symbol",
+        "spell_const", "const_lines", "line_printk", "func_lines")
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -159,7 +162,8 @@ class Generator:
         self.layout_kernels: set[str] = set()
         self.writes: set[tuple[str, str, str]] = set()  # (access, header, field) of set-field! on headers
         self.payload_loads: set[tuple[str, str, int]] = set()  # (access, header, bytes) of `load`s
-        for decl in module.maps:
+        self.consts = {c.name: c for c in module.consts}
+        for decl in [*module.maps, *module.consts, *module.funcs]:
             checked_name(decl.name, decl.span)
 
     # Both dialects are brace languages; these spellings are shared.
@@ -185,6 +189,21 @@ class Generator:
                 raise SourceError(f"bpf-fn `{fn.name}` has no defbpf-program declaration", fn.span)
             checked_name(fn.name, fn.span)
             out.append((decl, self.function_body(decl, fn)))
+        return out
+
+    def subroutines(self) -> list[list[str]]:
+        """Each defbpf-func, in declaration order (a function calls only
+        earlier ones, so C needs no prototypes), spelled by `func_lines`."""
+        out = []
+        for decl in self.module.funcs:
+            self.fn = Fn(kind=None, ctx="", func=decl)  # "" is no name: nothing resolves to the context
+            self.fn.mutated = {e.name for e in ir.walk(decl.body) if isinstance(e, ir.SetVar)}
+            self.read = None
+            params = [(self.bind(p.name, p.span), p.param_type, p.name in self.fn.mutated) for p in decl.params]
+            for (target, _, _), p in zip(params, decl.params):
+                self.mark_if_unread(target, p.name, decl.body)
+            self.block(decl.body, RETURN if decl.returns else DISCARD, decl.returns)
+            out.append(self.func_lines(snake(decl.name), params, decl.returns, self.fn.lines))
         return out
 
     def function_body(self, decl: ir.ProgramDecl, fn: ir.BpfFn) -> list[str]:
@@ -278,6 +297,8 @@ class Generator:
                 return scope[name]
         if name == self.fn.ctx:
             return "ctx"
+        if name in self.consts:  # no variable shadows a const (checker)
+            return self.spell_const(self.consts[name])
         raise SourceError(f"unbound variable `{name}`", span)
 
     def mark_if_unread(self, target: str, name: str, body: list[ir.Expr]) -> None:
@@ -501,7 +522,24 @@ class Generator:
         return self.helper_form(e, flags=flags)
 
     def stmt_return_value(self, e: ir.ReturnValue, dest, dest_type) -> None:
-        self.emit(self.line_return_value(self.value(e.value)))
+        value = self.value(e.value)
+        self.emit(self.line_return(value) if self.fn.func else self.line_return_value(value))
+
+    def stmt_printk(self, e: ir.Printk, dest, dest_type) -> None:
+        conversions = printk_conversions(e.format)
+        assert isinstance(conversions, list) and len(conversions) == len(e.args), "the checker matches the format"
+        assert all(" " <= ch <= "~" for ch in e.format), "the frontend holds formats to printable ASCII"
+        args = [(a, e.args[i].type, conv) for i, (a, conv) in enumerate(zip(self.arguments(e.args), conversions))]
+        self.emit(self.line_printk(e.format, args))
+
+    def stmt_func_call(self, e: ir.FuncCall, dest, dest_type) -> None:
+        if e.type == "unit":  # a function without :returns: a plain call statement
+            self.emit(f"{self.value_func_call(e)};")
+        else:
+            self.deliver(self.value_func_call(e), dest, e)
+
+    def value_func_call(self, e: ir.FuncCall) -> str:
+        return f"{snake(checked_name(e.name, e.span))}({', '.join(unparen(a) for a in self.arguments(e.args))})"
 
     def line_return_value(self, value: str) -> str:
         return self.line_return(value)
@@ -957,7 +995,7 @@ def is_pure_value(e: ir.Expr) -> bool:
     return e.form in PURE_FORMS and all(is_pure_value(c) for c in children(e))
 
 
-EFFECT_FORMS = {"call", "map-get", *tables.HELPER_FORMS}
+EFFECT_FORMS = {"call", "map-get", "func-call", "printk", *tables.HELPER_FORMS}
 
 
 def has_effect(e: ir.Expr) -> bool:

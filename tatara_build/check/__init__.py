@@ -20,7 +20,7 @@ from .. import ir, mapdata, tables
 from ..errors import Diagnostic, SourceError
 from .cost import check_cost
 from .events import check_events
-from .exprs import FunctionChecker
+from .exprs import FuncInfo, FunctionChecker
 from .kernels import check_kernels
 from .packets import check_tests
 
@@ -52,14 +52,27 @@ def check(module: ir.Module) -> ir.Module:
     errors += check_pairing(module, programs)
     errors += check_slots(module, programs)
     errors += check_policies(module, programs, maps)
-    global_names = set(maps) | set(programs)
+    consts = {c.name: c for c in module.consts}
+    for c in module.consts:
+        errors += check_const(c)
+    global_names = set(maps) | set(programs) | set(consts) | {f.name for f in module.funcs}
+    license_ = module.programs[0].license if module.programs else None
+    calls = {f.name: list(dict.fromkeys(n.name for n in ir.walk(f.body) if isinstance(n, ir.FuncCall)))
+             for f in module.funcs}
+    funcs: dict[str, FuncInfo] = {}
+    for index, f in enumerate(module.funcs):
+        if f.name in funcs:
+            continue  # a duplicate: reported by duplicates()
+        info = funcs[f.name] = FuncInfo(f, index)
+        errors += FunctionChecker(f, None, maps, global_names, consts, funcs, info, calls, license_).run_func()
     for fn in module.functions:
         program = programs.get(fn.name)
         if program is not None:
-            found = FunctionChecker(fn, program, maps, global_names).run()
+            found = FunctionChecker(fn, program, maps, global_names, consts, funcs, license_=program.license).run()
             errors += found or check_cost(fn, program, maps)  # costs need a well-typed body
     errors += check_tests(module, programs, maps)
     errors += check_events(module)
+    errors += check_test_consts(module, consts)
     errors += check_kernels(module, programs, maps)
     if errors:
         errors.sort(key=lambda d: (d.span.line, d.span.col) if d.span else (0, 0))
@@ -70,8 +83,8 @@ def check(module: ir.Module) -> ir.Module:
 def duplicates(module: ir.Module) -> list[Diagnostic]:
     out = []
     groups = {
-        "map or program": [*module.maps, *module.programs],
-        "function": module.functions,
+        "map, program, const or function": [*module.maps, *module.programs, *module.consts, *module.funcs],
+        "bpf-fn": module.functions,
         "policy": module.policies,
         "test": module.tests,
     }
@@ -83,6 +96,45 @@ def duplicates(module: ir.Module) -> list[Diagnostic]:
             else:
                 seen[d.name] = d
     return out
+
+
+def check_const(c: ir.ConstDecl) -> list[Diagnostic]:
+    problem = const_value_problem(c, c.default)
+    return [Diagnostic(f"default of defbpf-const `{c.name}`: {problem}", c.span)] if problem else []
+
+
+def const_value_problem(c: ir.ConstDecl, value: int) -> str | None:
+    if c.const_type == "bool":
+        return None if value in (0, 1) else f"expected #t or #f for a bool, got {value}"
+    info = tables.INT_TYPES[c.const_type]
+    if not info.min <= value <= info.max:
+        return f"{value} does not fit in {c.const_type} ({info.min} to {info.max})"
+    return None
+
+
+def check_test_consts(module: ir.Module, consts: dict[str, ir.ConstDecl]) -> list[Diagnostic]:
+    """`:consts ((name value) …)`: declared consts, each once, values in range."""
+    out = []
+    for test in module.tests:
+        seen: set[str] = set()
+        for item in test.consts:
+            decl = consts.get(item.name)
+            if decl is None:
+                out.append(Diagnostic(f"test `{test.name}` sets unknown const `{item.name}`", item.span,
+                                      [*suggestion(item.name, consts), "declare it: (defbpf-const NAME TYPE DEFAULT)"]))
+                continue
+            if item.name in seen:
+                out.append(Diagnostic(f"test `{test.name}` sets const `{item.name}` twice", item.span))
+            seen.add(item.name)
+            problem = const_value_problem(decl, item.value)
+            if problem:
+                out.append(Diagnostic(f"value of const `{item.name}`: {problem}", item.span))
+    return out
+
+
+def suggestion(word: str, known) -> list[str]:
+    close = difflib.get_close_matches(word, list(known), n=1)
+    return [f"did you mean `{close[0]}`?"] if close else []
 
 
 def repeated(names: list[str]) -> list[str]:

@@ -27,8 +27,26 @@ MAX_NESTING = 200  # keeps the recursive walk far from Python's stack limit
 @dataclass(frozen=True)
 class Binding:
     type: str
-    how: str  # "let", "loop", "if-let"
+    how: str  # "let", "loop", "if-let", "param"
     epoch: int = 0  # packet adjusts seen before the binding (headers: stale after one more)
+
+
+@dataclass
+class FuncInfo:
+    """What a checked defbpf-func brings to each call site: its stack (own
+    frame and its callees'), and the maps and helpers it uses, directly or
+    through the functions it calls (the caller's :uses-maps and kind must
+    allow them)."""
+
+    decl: ir.FuncDecl
+    index: int  # declaration order: a function may call only lower indexes
+    stack: int = 0
+    maps: dict[str, Span | None] = None  # name -> first use
+    helpers: dict[str, Span | None] = None
+
+    def __post_init__(self):
+        self.maps = {} if self.maps is None else self.maps
+        self.helpers = {} if self.helpers is None else self.helpers
 
 
 class Problem(Exception):
@@ -62,12 +80,25 @@ def needs_context(e: ir.Node) -> bool:
 
 
 class FunctionChecker:
-    def __init__(self, fn: ir.BpfFn, program: ir.ProgramDecl, maps: dict[str, ir.MapDecl], globals_: set[str]):
+    """Checks a program body (`bpf-fn`, `program` its declaration) or, with
+    `func`, a defbpf-func (`program` None: no context, no kind; the maps and
+    helpers it uses are recorded in `func` and checked at each call)."""
+
+    def __init__(self, fn: ir.BpfFn | ir.FuncDecl, program: ir.ProgramDecl | None, maps: dict[str, ir.MapDecl],
+                 globals_: set[str], consts: dict[str, ir.ConstDecl] | None = None,
+                 funcs: dict[str, FuncInfo] | None = None, func: FuncInfo | None = None,
+                 calls: dict[str, list[str]] | None = None, license_: str | None = None):
         self.fn = fn
         self.program = program
-        self.kind = tables.PROGRAM_KINDS[program.kind]
+        self.kind = tables.PROGRAM_KINDS[program.kind] if program is not None else None
+        self.ctx = fn.ctx if isinstance(fn, ir.BpfFn) else None
+        self.func = func
         self.maps = maps
-        self.globals = globals_  # map/program names: locals may not shadow them
+        self.globals = globals_  # map/program/const/function names: locals may not shadow them
+        self.consts = consts or {}
+        self.funcs = funcs or {}
+        self.calls = calls or {}  # function -> functions its body calls (to name cycles)
+        self.license = license_
         self.errors: list[Diagnostic] = []
         self.loops = 0
         self.depth = 0
@@ -83,6 +114,20 @@ class FunctionChecker:
         self.adjusted_at: Span | None = None
 
     # --- entry -----------------------------------------------------------------
+
+    def run_func(self) -> list[Diagnostic]:
+        """A defbpf-func: parameters are variables; the body's last
+        expression is its result (or every path ends in (return VALUE))."""
+        decl, env = self.fn, {}
+        for p in decl.params:
+            try:
+                env = self.bind(env, p.name, Binding(p.param_type, "param"), p.span)
+            except Problem as problem:
+                self.errors.append(problem.diagnostic)
+            self.push_stack(slot_bytes(p.param_type), p.span)
+        self.sequence(decl.body, env, decl.returns)
+        self.func.stack = self.max_stack
+        return self.errors
 
     def run(self) -> list[Diagnostic]:
         if self.fn.ctx in self.globals:
@@ -109,6 +154,9 @@ class FunctionChecker:
         try:
             if self.depth > MAX_NESTING:
                 raise Problem(f"expression nested more than {MAX_NESTING} deep", e.span)
+            if self.kind is None and type(e) not in FUNC_FORMS:
+                raise Problem(f"({e.form} …) needs a program (its context or kind); defbpf-func `{self.fn.name}` "
+                              "has none: do it in the program and pass the values as arguments", e.span)
             t = RULES[type(e)](self, e, env, expected)
             if expected is not None and t not in (expected, NEVER, ERROR):
                 raise Problem(f"type mismatch: expected {show(expected)}, found {show(t)}", e.span, *cast_hint(t, expected))
@@ -168,10 +216,12 @@ class FunctionChecker:
             )
 
     def bind(self, env: dict[str, Binding], name: str, binding: Binding, span: Span | None) -> dict[str, Binding]:
-        if name == self.fn.ctx:
+        if name == self.ctx:
             raise Problem(f"`{name}` is the program context; choose another variable name", span)
+        if name in self.consts:
+            raise Problem(f"variable `{name}` has the name of defbpf-const `{name}`; choose another name", span)
         if name in self.globals:
-            raise Problem(f"variable `{name}` has the name of a map or program; choose another name", span)
+            raise Problem(f"variable `{name}` has the name of a map, program or function; choose another name", span)
         return {**env, name: binding}
 
     # --- map access --------------------------------------------------------------
@@ -180,7 +230,9 @@ class FunctionChecker:
         m = self.maps.get(e.map)
         if m is None:
             raise Problem(f"unknown map `{e.map}`", e.span, *suggestion(e.map, self.maps))
-        if e.map not in self.program.uses_maps:
+        if self.program is None:  # a function: its caller's :uses-maps must list it
+            self.func.maps.setdefault(e.map, e.span)
+        elif e.map not in self.program.uses_maps:
             raise Problem(
                 f"map `{e.map}` is not listed in :uses-maps of program `{self.program.name}`", e.span,
                 f"add it: :uses-maps ({' '.join([*self.program.uses_maps, e.map])})",
@@ -269,13 +321,18 @@ def _bool(c, e, env, expected):
 
 @rule(ir.Var)
 def _var(c: FunctionChecker, e: ir.Var, env, expected):
-    if e.name == c.fn.ctx:
+    if e.name == c.ctx:
         raise Problem(
             f"the context `{e.name}` is not a value; use (header {e.name} :tcp) or (ctx-field {e.name} :len)", e.span
         )
     b = env.get(e.name)
     if b is None:
-        raise Problem(f"unknown variable `{e.name}`", e.span, *suggestion(e.name, env))
+        const = c.consts.get(e.name)
+        if const is not None:
+            return const.const_type
+        if e.name in c.funcs:
+            raise Problem(f"`{e.name}` is a function; call it: ({e.name} …)", e.span)
+        raise Problem(f"unknown variable `{e.name}`", e.span, *suggestion(e.name, [*env, *c.consts]))
     if b.epoch < c.epoch and header_name(b.type) is not None:
         raise Problem(f"header `{e.name}` was parsed before the packet was adjusted (at {c.adjusted_at}); its "
                       "pointer is invalid after adjust-head/adjust-tail (the verifier refuses it)", e.span,
@@ -285,6 +342,9 @@ def _var(c: FunctionChecker, e: ir.Var, env, expected):
 
 @rule(ir.Return)
 def _return(c: FunctionChecker, e: ir.Return, env, expected):
+    if c.kind is None:
+        raise Problem(f"(return :{e.action}) ends a program; defbpf-func `{c.fn.name}` returns a value: "
+                      "(return VALUE), or give the value as its last expression", e.span)
     if e.action not in c.kind.actions:
         known = list(c.kind.actions)
         raise Problem(
@@ -296,6 +356,12 @@ def _return(c: FunctionChecker, e: ir.Return, env, expected):
 
 @rule(ir.ReturnValue)
 def _return_value(c: FunctionChecker, e: ir.ReturnValue, env, expected):
+    if c.kind is None:
+        if c.fn.returns is None:
+            raise Problem(f"defbpf-func `{c.fn.name}` has no :returns type, so it returns no value", e.span,
+                          f"declare one: (defbpf-func {c.fn.name} (…) :returns u32 …)")
+        c.check(e.value, env, c.fn.returns)
+        return NEVER
     c.check(e.value, env, c.kind.return_type)
     if c.kind.return_range is not None:
         # The verifier checks the exit value's range for these kinds; the
@@ -317,7 +383,9 @@ def _call(c: FunctionChecker, e: ir.Call, env, expected):
         raise Problem(f"`{e.helper}` is a form of its own: write {tables.HELPER_FORMS[e.helper].usage}", e.span)
     if h is None:
         raise Problem(f"unknown helper `{e.helper}`", e.span, *suggestion(e.helper, tables.HELPERS), "known: " + ", ".join(tables.HELPERS))
-    if e.helper not in c.kind.helpers:
+    if c.kind is None:
+        c.func.helpers.setdefault(e.helper, e.span)
+    elif e.helper not in c.kind.helpers:
         kinds = [k.name for k in tables.PROGRAM_KINDS.values() if e.helper in k.helpers]
         raise Problem(
             f"helper `{e.helper}` is not available to {c.kind.name} programs", e.span,
@@ -424,9 +492,11 @@ def _cast(c: FunctionChecker, e: ir.Cast, env, expected):
 @rule(ir.SetVar)
 def _set(c: FunctionChecker, e: ir.SetVar, env, expected):
     b = env.get(e.name)
+    if b is None and e.name in c.consts:
+        raise Problem(f"`{e.name}` is a defbpf-const: it is read-only (the loader sets it before load)", e.span)
     if b is None:
         raise Problem(f"unknown variable `{e.name}`", e.span, *suggestion(e.name, env))
-    if b.how != "let":
+    if b.how not in ("let", "param"):
         raise Problem(f"`{e.name}` is a {b.how} variable; only let-bound variables can be changed with set!", e.span)
     c.check(e.value, env, b.type)
     return UNIT
@@ -466,8 +536,11 @@ def _break(c: FunctionChecker, e, env, expected):
 def _optional(c: FunctionChecker, e: ir.Node, env) -> str:
     """Type of the value inside a (header …) or (map-lookup …)."""
     if isinstance(e, ir.Header):
-        if e.ctx != c.fn.ctx:
-            raise Problem(f"`{e.ctx}` is not the program context (`{c.fn.ctx}`)", e.span)
+        if c.kind is None:
+            raise Problem(f"defbpf-func `{c.fn.name}` has no program context: parse headers in the program "
+                          "and pass the fields it needs as arguments", e.span)
+        if e.ctx != c.ctx:
+            raise Problem(f"`{e.ctx}` is not the program context (`{c.ctx}`)", e.span)
         if c.kind.packet is None:
             raise Problem(f"packet access (header) is not available to {c.kind.name} programs", e.span)
         if c.kind.packet == "l3" and e.header in tables.L2_HEADERS:
@@ -551,8 +624,11 @@ def header_field(e: ir.Node, name: str) -> tables.HeaderFieldSpec:
 
 @rule(ir.CtxField)
 def _ctx_field(c: FunctionChecker, e: ir.CtxField, env, expected):
-    if e.ctx != c.fn.ctx:
-        raise Problem(f"`{e.ctx}` is not the program context (`{c.fn.ctx}`)", e.span)
+    if c.kind is None:
+        raise Problem(f"defbpf-func `{c.fn.name}` has no program context: read (ctx-field …) in the program "
+                      "and pass the value as an argument", e.span)
+    if e.ctx != c.ctx:
+        raise Problem(f"`{e.ctx}` is not the program context (`{c.ctx}`)", e.span)
     fields = c.kind.ctx_fields
     spec = fields.get(e.field)
     if spec is None:
@@ -641,6 +717,9 @@ def _lpm_key(c, e, env, expected):
 @rule(ir.EventOutput)
 def _event_output(c: FunctionChecker, e: ir.EventOutput, env, expected):
     m = c.map_for(e, "event-output")
+    if c.kind is None and m.kind == "perf-event-array":
+        raise Problem(f"a perf-event-array output needs the program context, which defbpf-func `{c.fn.name}` "
+                      "does not have: output from the program", e.span)
     c.stored = e.value
     try:
         t = c.check(e.value, env, m.value)
@@ -874,7 +953,116 @@ def _get_stackid(c: FunctionChecker, e: ir.GetStackId, env, expected):
                           f"allowed: {tables.STACKID_FLAGS:#x} (frames to skip 0-255, 256 user stack, "
                           "512 fast compare, 1024 reuse the id)", e.flags.span)
     return "i64"
+@rule(ir.FuncCall)
+def _func_call(c: FunctionChecker, e: ir.FuncCall, env, expected):
+    callee = c.funcs.get(e.name)
+    if c.func is not None and (callee is None or callee.index >= c.func.index) and e.name in c.calls:
+        me = c.fn.name
+        if e.name == me:
+            raise Problem(f"recursion: `{me}` calls itself; BPF has no recursion (the verifier refuses it)", e.span)
+        cycle = call_path(c.calls, e.name, me)
+        if cycle:
+            raise Problem(f"recursion: {' -> '.join([me, *cycle])}; functions cannot call themselves, "
+                          "directly or through others", e.span)
+        raise Problem(f"`{e.name}` is declared after `{me}`: a function may call only functions declared "
+                      "before it", e.span, f"move (defbpf-func {e.name} …) above (defbpf-func {me} …)")
+    if callee is None:
+        raise Problem(f"unknown function `{e.name}`", e.span, *suggestion(e.name, c.calls))
+    decl = callee.decl
+    if len(e.args) != len(decl.params):
+        raise Problem(f"function `{e.name}` takes {len(decl.params)} argument(s), got {len(e.args)}", e.span)
+    for arg, p in zip(e.args, decl.params):
+        c.check(arg, env, p.param_type)
+    if c.func is not None:
+        for name, span in callee.maps.items():
+            c.func.maps.setdefault(name, span)
+        for name, span in callee.helpers.items():
+            c.func.helpers.setdefault(name, span)
+    else:
+        missing = [m for m in callee.maps if m not in c.program.uses_maps]
+        if missing:
+            raise Problem(f"function `{e.name}` uses map(s) {', '.join(missing)}, not listed in :uses-maps of "
+                          f"program `{c.program.name}`", e.span,
+                          f"add them: :uses-maps ({' '.join([*c.program.uses_maps, *missing])})")
+        refused = [h for h in callee.helpers if h not in c.kind.helpers]
+        if refused:
+            raise Problem(f"function `{e.name}` calls helper(s) {', '.join(refused)}, not available to "
+                          f"{c.kind.name} programs", e.span, "available: " + ", ".join(c.kind.helpers))
+    # Inlined: the callee's frame sits on the caller's stack while it runs.
+    c.push_stack(callee.stack, e.span)
+    c.stack -= callee.stack
+    return decl.returns or UNIT
 
+
+def call_path(calls: dict[str, list[str]], start: str, goal: str) -> list[str] | None:
+    """The functions from `start` to `goal` along calls, e.g. [g, h, f]; None when none."""
+    seen, stack = set(), [(start, [start])]
+    while stack:
+        name, path = stack.pop()
+        if name == goal:
+            return path
+        if name in seen:
+            continue
+        seen.add(name)
+        stack += [(n, [*path, n]) for n in reversed(calls.get(name, []))]
+    return None
+
+
+@rule(ir.Printk)
+def _printk(c: FunctionChecker, e: ir.Printk, env, expected):
+    if c.license is not None and c.license not in tables.GPL_COMPATIBLE:
+        raise Problem(f"printk (bpf_trace_printk) is GPL-only: the file's programs have license {c.license!r}",
+                      e.span, "GPL-compatible: " + ", ".join(tables.GPL_COMPATIBLE))
+    conversions = printk_conversions(e.format)
+    if isinstance(conversions, str):
+        raise Problem(conversions, e.span)
+    if len(e.args) > tables.PRINTK_MAX_ARGS:
+        raise Problem(f"printk takes at most {tables.PRINTK_MAX_ARGS} arguments (bpf_trace_printk), "
+                      f"got {len(e.args)}", e.span)
+    if len(conversions) != len(e.args):
+        raise Problem(f"printk format has {len(conversions)} conversion(s) but {len(e.args)} argument(s) follow",
+                      e.span)
+    for i, (conv, arg) in enumerate(zip(conversions, e.args), start=1):
+        allowed = tables.PRINTK_CONVERSIONS[conv]
+        widest = [t for t in allowed if t != BOOL][-1]  # what a bare literal is printed as
+        t = c.check(arg, env, widest if needs_context(arg) else None)
+        if t in (ERROR, NEVER):
+            continue
+        if t not in allowed:
+            fits_ = [k for k, ts in tables.PRINTK_CONVERSIONS.items() if t in ts]
+            raise Problem(f"printk argument {i} is {show(t)} but `%{conv}` formats {' or '.join(allowed)}",
+                          arg.span, *([f"for {t} write %{' or %'.join(fits_[:2])}"] if fits_ else []))
+    return UNIT
+
+
+def printk_conversions(fmt: str) -> list[str] | str:
+    """The conversions of a printk format, in order (`%%` is none), or why
+    the format is refused."""
+    out, i = [], 0
+    while i < len(fmt):
+        if fmt[i] != "%":
+            i += 1
+            continue
+        if fmt.startswith("%%", i):
+            i += 2
+            continue
+        conv = next((k for k in sorted(tables.PRINTK_CONVERSIONS, key=len, reverse=True) if fmt.startswith(k, i + 1)),
+                    None)
+        if conv is None:
+            bad = fmt[i:i + 4]
+            return (f"printk format: unsupported conversion {bad!r} at character {i + 1}; allowed: "
+                    + " ".join(f"%{k}" for k in tables.PRINTK_CONVERSIONS) + " %% (no flags or widths)")
+        out.append(conv)
+        i += 1 + len(conv)
+    return out
+
+
+# What a defbpf-func body may hold (the rest needs a program's context or kind).
+# Header, ctx-field and (return :action) have rules of their own that say why not.
+FUNC_FORMS = {ir.Int, ir.Bool, ir.Var, ir.Begin, ir.Let, ir.If, ir.Compare, ir.And, ir.Or, ir.Not, ir.Binary,
+              ir.Cast, ir.SetVar, ir.Loop, ir.Break, ir.Call, ir.MapGet, ir.MapSet, ir.MapAdd, ir.MapDelete,
+              ir.MapLookup, ir.IfLet, ir.HeaderField, ir.Return, ir.ReturnValue, ir.EventOutput, ir.LpmKey,
+              ir.FuncCall, ir.Printk, ir.Header, ir.CtxField}
 
 _missing = [cls for cls in get_args(get_args(ir.Expr)[0]) if cls not in RULES]
 assert not _missing, f"checker has no rule for {_missing}"

@@ -37,12 +37,13 @@ def check_kernels(module: ir.Module, programs: dict[str, ir.ProgramDecl],
                   maps: dict[str, ir.MapDecl]) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     bodies = {f.name: f for f in module.functions}
+    funcs = {f.name: f for f in module.funcs}
     for p in module.programs:
         out += _pinned(p)
         lines = [line for line in promised(p) if line in tables.KERNEL_LINES]
         if not lines:
             continue
-        for since, what_span in _features(p, bodies.get(p.name), maps):
+        for since, what_span in _features(p, bodies.get(p.name), maps, funcs):
             lacking = [line for line in lines if tables.version_tuple(line) < tables.version_tuple(since.version)]
             if lacking:
                 out.append(Diagnostic(
@@ -78,12 +79,25 @@ def _repeated(items: list[str | None]) -> list[str]:
     return out
 
 
-def _features(p: ir.ProgramDecl, fn: ir.BpfFn | None,
-              maps: dict[str, ir.MapDecl]) -> list[tuple[tables.Since, Span | None]]:
-    """Every feature the program uses, once, with the span of its first use."""
+def _reachable(body: list[ir.Expr], funcs: dict[str, ir.FuncDecl]):
+    """Every node of a body and of the functions it calls (each once)."""
+    seen: set[str] = set()
+    pending = [body]
+    while pending:
+        for node in ir.walk(pending.pop()):
+            yield node
+            if isinstance(node, ir.FuncCall) and node.name in funcs and node.name not in seen:
+                seen.add(node.name)
+                pending.append(funcs[node.name].body)
+
+
+def _features(p: ir.ProgramDecl, fn: ir.BpfFn | None, maps: dict[str, ir.MapDecl],
+              funcs: dict[str, ir.FuncDecl] | None = None) -> list[tuple[tables.Since, Span | None]]:
+    """Every feature the program uses (in its body and the functions it
+    calls), once, with the span of its first use."""
     found: list[tuple[tables.Since, Span | None]] = [(tables.PROGRAM_KIND_SINCE[p.kind], p.span)]
     if fn is not None:
-        for node in ir.walk(fn.body):
+        for node in _reachable(fn.body, funcs or {}):
             if isinstance(node, ir.Call) and node.helper in tables.HELPER_SINCE:
                 found.append((tables.HELPER_SINCE[node.helper], node.span))
             form = getattr(node, "form", None)

@@ -8,7 +8,8 @@ forms, with the closest match."""
 from __future__ import annotations
 
 import re
-from typing import Callable, Sequence
+from contextlib import contextmanager
+from typing import Callable, Iterator, Sequence
 
 from .. import ir, tables
 from ..ir import trusted as new  # unvalidated constructors: values are checked here
@@ -20,6 +21,26 @@ COMPARE_OPS = {"=": "eq", "!=": "ne", "<": "lt", ">": "gt", "<=": "le", ">=": "g
 # Operators that fold left over 2+ operands; the others take exactly two.
 FOLDING_OPS = {"+": "add", "*": "mul", "&": "bit-and", "|": "bit-or", "^": "bit-xor"}
 PAIR_OPS = {"-": "sub", "/": "div", "%": "rem", "<<": "shl", ">>": "shr"}
+# printk formats go into generated C and Rust string literals: printable
+# ASCII only (the backends escape `"`, `\\` and `?`), at most
+# tables.PRINTK_MAX_FORMAT characters.
+PRINTK_TEXT = re.compile(r"[ -~]*")
+# Names of the file's defbpf-funcs while it is converted: a list headed by
+# one is a call. One set, changed in place (replacing it would free objects
+# a caller may have frozen, see frontend.collector_paused).
+_FUNCS: set[str] = set()
+
+
+@contextmanager
+def declared_funcs(names: set[str]) -> Iterator[None]:
+    outer = set(_FUNCS)
+    _FUNCS.clear()
+    _FUNCS.update(names)
+    try:
+        yield
+    finally:
+        _FUNCS.clear()
+        _FUNCS.update(outer)
 
 
 def expr(d: Datum) -> ir.Expr:
@@ -30,6 +51,8 @@ def expr(d: Datum) -> ir.Expr:
             handler = HANDLERS.get(items[0].name)
             if handler is not None:
                 return handler(d)
+            if items[0].name in _FUNCS:
+                return form_func_call(d)
         return bad_list(d)
     if type(d) is Symbol:
         if d.name in BODY_FORMS:
@@ -42,7 +65,8 @@ def expr(d: Datum) -> ir.Expr:
     if type(d) is Keyword:
         raise FormError(f"a keyword `:{d.name}` is not a value here; return actions are written (return :{d.name})", d.span)
     assert type(d) is String
-    raise FormError("strings are only allowed in declarations, not in bpf-fn bodies", d.span)
+    raise FormError("strings are only allowed in declarations and as the format of (printk \"…\" …), "
+                    "not elsewhere in bodies", d.span)
 
 
 def bad_list(d: SList) -> ir.Expr:
@@ -52,7 +76,30 @@ def bad_list(d: SList) -> ir.Expr:
     if head is None:
         raise FormError(f"expected a form name at the head of the list, got {describe(d.items[0])}", d.items[0].span)
     known = sorted(HANDLERS)
-    raise FormError(f"unknown form `{head}`", d.items[0].span, *suggest(head, known), "known forms: " + " ".join(known))
+    funcs = sorted(_FUNCS)
+    notes = [*suggest(head, known + funcs), "known forms: " + " ".join(known)]
+    if funcs:
+        notes.append("functions (defbpf-func): " + " ".join(funcs))
+    raise FormError(f"unknown form `{head}`", d.items[0].span, *notes)
+
+
+def form_func_call(d: SList) -> ir.Expr:
+    return new.FuncCall(span=d.span, name=d.head, args=[expr(a) for a in d.items[1:]])
+
+
+def form_printk(d: SList) -> ir.Expr:
+    args = arity(d, 1, None, '(printk "format %u" args…)')
+    fmt = args[0]
+    if not isinstance(fmt, String):
+        raise FormError(f"printk's format must be a string literal, got {describe(fmt)}", fmt.span)
+    bad = next((ch for ch in fmt.value if not PRINTK_TEXT.fullmatch(ch)), None)
+    if bad is not None:
+        raise FormError(f"printk format may hold printable ASCII only, found {bad!r}", fmt.span,
+                        "the kernel's trace buffer adds the line break itself")
+    if len(fmt.value) > tables.PRINTK_MAX_FORMAT:
+        raise FormError(f"printk format is {len(fmt.value)} characters long, over the limit of "
+                        f"{tables.PRINTK_MAX_FORMAT}", fmt.span)
+    return new.Printk(span=d.span, format=fmt.value, args=[expr(a) for a in args[1:]])
 
 
 def form_compare(d: SList) -> ir.Expr:
@@ -361,6 +408,7 @@ BODY_FORMS: dict[str, Callable[[SList], ir.Expr]] = {
     "adjust-head": form_adjust,
     "adjust-tail": form_adjust,
     "get-stackid": form_get_stackid,
+    "printk": form_printk,
 }
 # Every list head `expr` accepts: the named forms, operators and cast shorthands.
 HANDLERS: dict[str, Callable[[SList], ir.Expr]] = {

@@ -14,8 +14,8 @@ from typing import Callable
 from .. import ir, tables
 from ..ir import trusted as new  # unvalidated constructors: values are checked here
 from ..errors import Diagnostic, SourceError
-from .body import expr
-from .reader import Datum, Integer, Keyword, SList, String, Symbol
+from .body import HANDLERS, declared_funcs, expr
+from .reader import Boolean, Datum, Integer, Keyword, SList, String, Symbol
 from .shapes import FormError, describe, integer, keyword, name, name_list, options, string, suggest
 
 # Strings that end up inside generated code (SEC("…"), #[lsm(hook = "…")],
@@ -45,11 +45,16 @@ WIDE_KEY_BYTES = 16  # `:key-size 16`: an lpm-trie key with an IPv6 address
 def to_module(data: list[Datum], file: str, source_sha256: str) -> ir.Module:
     module = new.Module(file=file, source_sha256=source_sha256)
     errors: list[Diagnostic] = []
-    for d in data:
-        try:
-            declaration(d, module)
-        except FormError as err:
-            errors.append(err.diagnostic)
+    # Calls are written (name args…): a body knows a function by its name,
+    # wherever in the file it is declared (the checker orders the calls).
+    funcs = {d.items[1].name for d in data if isinstance(d, SList) and d.head == "defbpf-func"
+             and len(d.items) > 1 and isinstance(d.items[1], Symbol)}
+    with declared_funcs(funcs):
+        for d in data:
+            try:
+                declaration(d, module)
+            except FormError as err:
+                errors.append(err.diagnostic)
     if errors:
         raise SourceError(errors)
     return module
@@ -201,8 +206,78 @@ def bpf_fn(form: SList, module: ir.Module) -> None:
     )
 
 
+def scalar_type(d: Datum, what: str) -> str:
+    if not isinstance(d, Symbol) or d.name not in tables.SCALAR_TYPES:
+        raise FormError(f"expected the type of {what} ({', '.join(tables.SCALAR_TYPES)}), got {describe(d)}", d.span)
+    return d.name
+
+
+def scalar_literal(d: Datum, what: str) -> int:
+    """An integer literal, or #t / #f (stored as 1 / 0); its range is the checker's."""
+    if isinstance(d, Boolean):
+        return int(d.value)
+    return integer(d, what, -(1 << 63))
+
+
+def global_name(d: Datum, what: str) -> str:
+    """A const or function name: bodies write it where a form name could
+    stand, so it may not be one."""
+    text = name(d, what)
+    if text in HANDLERS:
+        raise FormError(f"`{text}` is a body form; a {what} cannot take its name", d.span)
+    return text
+
+
+def defbpf_const(form: SList, module: ir.Module) -> None:
+    if len(form.items) != 4:
+        raise FormError("expected (defbpf-const name type default), e.g. (defbpf-const limit u64 100)", form.span)
+    module.consts.append(new.ConstDecl(
+        span=form.span, name=global_name(form.items[1], "const"), const_type=scalar_type(form.items[2], "the const"),
+        default=scalar_literal(form.items[3], "the default")))
+
+
+def defbpf_func(form: SList, module: ir.Module) -> None:
+    usage = "expected (defbpf-func name ((param type) …) [:returns type] body…)"
+    if len(form.items) < 4 or not isinstance(form.items[2], SList):
+        raise FormError(usage, form.span)
+    params: list[ir.Param] = []
+    for p in form.items[2].items:
+        if not isinstance(p, SList) or len(p.items) != 2:
+            raise FormError(f"each parameter is (name type), got {describe(p)}", p.span)
+        pname = name(p.items[0], "parameter")
+        if any(q.name == pname for q in params):
+            raise FormError(f"parameter `{pname}` is declared twice", p.items[0].span)
+        params.append(new.Param(span=p.span, name=pname, param_type=scalar_type(p.items[1], f"parameter `{pname}`")))
+    rest = list(form.items[3:])
+    returns = None
+    if rest and isinstance(rest[0], Keyword):
+        if rest[0].name != "returns":
+            raise FormError(f"unknown option `:{rest[0].name}` for defbpf-func (only :returns TYPE)", rest[0].span)
+        if len(rest) < 2:
+            raise FormError("`:returns` needs a type", rest[0].span)
+        returns = scalar_type(rest[1], ":returns")
+        rest = rest[2:]
+    if not rest:
+        raise FormError(f"defbpf-func `{form.items[1].name}` needs a body" if isinstance(form.items[1], Symbol) else usage,
+                        form.span)
+    module.funcs.append(new.FuncDecl(span=form.span, name=global_name(form.items[1], "function"), params=params,
+                                     returns=returns, body=[expr(x) for x in rest]))
+
+
+def const_sets(d: Datum) -> list[ir.ConstSet]:
+    if not isinstance(d, SList):
+        raise FormError("expected :consts ((name value) …)", d.span)
+    out = []
+    for item in d.items:
+        if not isinstance(item, SList) or len(item.items) != 2:
+            raise FormError("expected (name value) in :consts", item.span)
+        out.append(new.ConstSet(span=item.span, name=name(item.items[0], "const"),
+                                value=scalar_literal(item.items[1], "the const's value")))
+    return out
+
+
 def defbpf_test(form: SList, module: ir.Module) -> None:
-    opts = options(form, form.items[2:], ("program", "maps-before", "cases", "expect-maps", "expect-events"),
+    opts = options(form, form.items[2:], ("program", "maps-before", "consts", "cases", "expect-maps", "expect-events"),
                    ("program", "cases"))
     cases = opts["cases"]
     if not isinstance(cases, SList) or not cases.items:
@@ -228,6 +303,8 @@ def defbpf_test(form: SList, module: ir.Module) -> None:
         if not isinstance(events, SList):
             raise FormError("expected :expect-events ((map value) …), e.g. :expect-events ((events 60))", events.span)
         decl.expect_events = [event_expect(e) for e in events.items]
+    if "consts" in opts:
+        decl.consts = const_sets(opts["consts"])
     module.tests.append(decl)
 
 
@@ -316,4 +393,6 @@ DECLARATIONS: dict[str, Callable[[SList, ir.Module], None]] = {
     "defbpf-policy": defbpf_policy,
     "bpf-fn": bpf_fn,
     "defbpf-test": defbpf_test,
+    "defbpf-const": defbpf_const,
+    "defbpf-func": defbpf_func,
 }

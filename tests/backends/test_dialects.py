@@ -179,6 +179,10 @@ def define_listing() -> type[base.Generator]:
         step_take_l3 = lambda self, s: [f"let {s.ptr} {s.proto}, __l3"]  # noqa: E731
         step_ret_l3 = lambda self, s: [f"ret {s.ptr} {s.proto}"]  # noqa: E731
         step_ret_by_version = lambda self, s: [f"ret-by {s.var} {s.table}"]  # noqa: E731
+        spell_const = lambda self, c: f"[rodata {c.name}]"  # noqa: E731
+        const_lines = lambda self, c: [f"rodata {c.name}:{c.const_type} = {c.default}"]  # noqa: E731
+        line_printk = lambda self, fmt, args: f"printk {fmt!r} {' '.join(a for a, _, _ in args)}"  # noqa: E731
+        func_lines = lambda self, n, ps, r, body: [f"func {n}:", *body]  # noqa: E731
 
     return Listing
 

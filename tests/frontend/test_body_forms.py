@@ -14,13 +14,13 @@ from .helpers import program
 
 KNOWN_FORMS = ("known forms: != % & * + - / < << <= = > >= >> ^ adjust-head adjust-tail and arg begin bool break call "
                "cast core-read ctx-field current-comm do event-output field get-stackid header i16 i32 i64 i8 if if-let "
-               "let load loop lpm-key map-add map-delete map-get map-lookup map-set not or redirect redirect-map return set! "
+               "let load loop lpm-key map-add map-delete map-get map-lookup map-set not or printk redirect redirect-map return set! "
                "set-ctx-field! set-field! tail-call tp-field u16 u32 u64 u8 |")
 
 BAD = [
     ('return', '`return` is a form; write (return …)', 1, []),
     (':xdp-pass', 'a keyword `:xdp-pass` is not a value here; return actions are written (return :xdp-pass)', 1, []),
-    ('"s"', 'strings are only allowed in declarations, not in bpf-fn bodies', 1, []),
+    ('"s"', 'strings are only allowed in declarations and as the format of (printk "…" …), not elsewhere in bodies', 1, []),
     ('()', 'empty list `()` is not an expression', 1, []),
     ('((return :xdp-pass))', 'expected a form name at the head of the list, got a list `(return …)`', 2, []),
     ('(5 1)', 'expected a form name at the head of the list, got integer 5', 2, []),

@@ -24,7 +24,7 @@ REJECTED = [
     ("(let ((ctx (u32 1))) (return :xdp-pass))", "`ctx` is the program context; choose another variable name", 1, []),
     ("(loop (ctx 0 4) (break)) (return :xdp-pass)", "`ctx` is the program context; choose another variable name", 1, []),
     ("(if-let (arr (header ctx :tcp)) (return :xdp-drop)) (return :xdp-pass)",
-     "variable `arr` has the name of a map or program; choose another name", 1, []),
+     "variable `arr` has the name of a map, program or function; choose another name", 1, []),
     ("(if-let (v (map-lookup counts (u32 1))) (set! v (u64 2))) (return :xdp-pass)",
      "`v` is a if-let variable; only let-bound variables can be changed with set!", 41, []),
     ("(let ((x (u32 1))) (set! x (u64 2)) (return :xdp-pass))", "type mismatch: expected u32, found u64", 28,
