@@ -26,6 +26,7 @@ class Checker:
     def __init__(self, machine, bpffs: str = "/sys/fs/bpf/tatara", scratch: str = "/tmp") -> None:
         self.machine = machine
         self.bpffs = bpffs
+        self.scratch = scratch
         self.packet = f"{scratch}/tatara-packet"
         self.failures: list[str] = []
         self.passed = 0
@@ -40,13 +41,26 @@ class Checker:
             self.failures.append(failure)
 
     def example(self, stem: str, out: Path, source: Path) -> None:
-        """`out`: the object derivation's output (<stem>.o, manifest.json, src/)."""
+        """`out`: the object derivation's output (<stem>.o, manifest.json, src/).
+        Tests with `:consts` run on copies of the object with their values
+        in .rodata (cases.jobs lists one object per distinct set)."""
         manifest = Manifest.model_validate_json((out / "manifest.json").read_text())
-        [obj], case_jobs, map_jobs = cases.jobs(load(source), out, manifest)
-        pin = f"{self.bpffs}/{stem}"
-        status, log = self.sh(f"mkdir -p {pin} && bpftool -d prog loadall {shlex.quote(str(obj.path))} "
+        objects, case_jobs, map_jobs = cases.jobs(load(source), out, manifest)
+        for index, obj in enumerate(objects):
+            self.object(stem, index, obj, [j for j in case_jobs if j.object_index == index],
+                        [j for j in map_jobs if j.object_index == index])
+
+    def object(self, stem: str, index: int, obj: runner.ObjectJob, case_jobs: list, map_jobs: list) -> None:
+        pin = f"{self.bpffs}/{stem}" + (f"-{index}" if index else "")
+        path = str(obj.path)
+        if obj.patches:  # a copy with a test's :consts written into .rodata
+            path = f"{self.scratch}/tatara-{stem}-{index}.o"
+            data = base64.b64encode(obj.data()).decode()
+            status, out = self.sh(f"echo {data} | base64 -d > {shlex.quote(path)}")
+            self.check(status == 0, f"{stem}: writing the object with :consts {obj.consts} failed:\n{out[-2000:]}")
+        status, log = self.sh(f"mkdir -p {pin} && bpftool -d prog loadall {shlex.quote(path)} "
                               f"{pin}/p pinmaps {pin}/m 2>&1")
-        self.check(status == 0, f"{stem}: the verifier rejected {obj.path.name}:\n{log[-4000:]}")
+        self.check(status == 0, f"{stem}: the verifier rejected {obj.label}:\n{log[-4000:]}")
         if status != 0:
             return
         for symbol, load_log in results.load_logs(log).items():

@@ -515,12 +515,19 @@ class AyaGenerator(Generator):
         format a byte string; PrintkArg takes integers (bool as u32)."""
         text = fmt.replace("\\", "\\\\").replace('"', '\\"')
         values = [f"{unparen(v)} as u32" if t == "bool" else unparen(v) for v, t, _ in args]
-        call = f'aya_ebpf::helpers::bpf_printk!(b"{text}"{"".join(", " + v for v in values)})'
-        if len(INDENT) * self.fn.depth + len(call) + 12 > MAX_WIDTH:
-            named = [self.hoist_always(v, "u32" if t == "bool" else t) if not is_atom(v) else v
-                     for v, (_, t, _) in zip(values, args)]
-            call = f'aya_ebpf::helpers::bpf_printk!(b"{text}"{"".join(", " + v for v in named)})'
-        return f"unsafe {{ {call} }};"
+        values = [v if is_atom(v) else self.hoist_always(v, "u32" if t == "bool" else t)
+                  for v, (_, t, _) in zip(values, args)]
+        parts = [f'b"{text}"', *values]
+        macro = "aya_ebpf::helpers::bpf_printk!"
+        inner = ", ".join(parts)
+        depth = len(INDENT) * self.fn.depth
+        # rustfmt's three layouts of `unsafe { m!(args) };`, by width
+        if depth + len(f"unsafe {{ {macro}({inner}) }};") <= MAX_WIDTH and len(inner) <= 60:
+            return f"unsafe {{ {macro}({inner}) }};"
+        if depth + len(INDENT) + len(f"{macro}({inner})") <= MAX_WIDTH and len(inner) <= 60:
+            return f"unsafe {{\n{INDENT}{macro}({inner})\n}};"
+        rows = ",\n".join(INDENT * 2 + p for p in parts)
+        return f"unsafe {{\n{INDENT}{macro}(\n{rows}\n{INDENT})\n}};"
 
     def func_lines(self, name: str, params: list[tuple[str, str, bool]], returns: str | None,
                    body: list[str]) -> list[str]:

@@ -146,7 +146,7 @@ def describe(obj: Path, module=None) -> ObjectInfo:
              for m in (module.maps if module is not None else []) for s in m.programs or []]
     return ObjectInfo(file=obj.name, sha256=hashlib.sha256(data).hexdigest(), size=len(data),
                       sections=parsed.sections, programs=programs, maps=parsed.maps(), events=event_maps(module),
-                      slots=slots)
+                      slots=slots, consts=_consts(parsed, module))
 
 
 def event_maps(module) -> list:
@@ -160,6 +160,21 @@ def event_maps(module) -> list:
     kinds = {m.name: m.kind for m in module.maps}
     return [EventMap(symbol=name.replace("-", "_"), name=name, kind=kinds[name], record=t,
                      size=eventdata.record_size(t)) for name, t in event_types(module).items()]
+
+
+def _consts(parsed: elf.Elf, module) -> list:
+    """Each defbpf-const with where its bytes are: the C backend names the
+    variable `limit`, the aya backend `LIMIT`; whichever the object has."""
+    from .manifest import Const
+
+    out = []
+    for c in (module.consts if module is not None else []):
+        snake = c.name.replace("-", "_")
+        sym = parsed.variable((snake, snake.upper()))
+        out.append(Const(name=c.name, type=c.const_type, default=c.default, symbol=sym.name if sym else None,
+                         section=sym.section if sym else None, offset=sym.value if sym else None,
+                         size=sym.size if sym else None))
+    return out
 
 
 def _provenance() -> dict | None:

@@ -18,6 +18,8 @@ class Symbol:
     section: str
     kind: int  # STT_*
     binding: int  # STB_*
+    value: int = 0  # st_value: the offset in its section (relocatable objects)
+    size: int = 0  # st_size
 
 
 @dataclass(frozen=True)
@@ -31,6 +33,11 @@ class Elf:
         return [(s.name, s.section) for s in self.symbols
                 if s.kind == STT_FUNC and s.binding == STB_GLOBAL
                 and s.section in self.exec_sections and s.section != ".text"]
+
+    def variable(self, names: tuple[str, ...]) -> Symbol | None:
+        """The data object (a global variable) with one of these names."""
+        return next((s for s in self.symbols if s.kind == STT_OBJECT and s.name in names
+                     and s.section != ".maps"), None)
 
     def maps(self) -> list[str]:
         return [s.name for s in self.symbols if s.section == ".maps" and s.kind == STT_OBJECT]
@@ -59,9 +66,10 @@ def parse(data: bytes) -> Elf:
             continue
         strtab, entsize = h[6], h[9] or 24
         for off in range(h[4] + entsize, h[4] + h[5], entsize):  # skip the null symbol
-            st_name, st_info, _other, st_shndx = struct.unpack_from("<IBBH", data, off)
+            st_name, st_info, _other, st_shndx, st_value, st_size = struct.unpack_from("<IBBHQQ", data, off)
             if 0 < st_shndx < len(names) and st_name:
-                symbols.append(Symbol(cstr(strtab, st_name), names[st_shndx], st_info & 0xF, st_info >> 4))
+                symbols.append(Symbol(cstr(strtab, st_name), names[st_shndx], st_info & 0xF, st_info >> 4,
+                                      st_value, st_size))
     return Elf([n for n in names if n], exec_sections, symbols)
 
 

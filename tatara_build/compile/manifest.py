@@ -50,6 +50,19 @@ class Slot(_Model):
     program: str = Field(description="ELF symbol of the program the loader puts in the slot")
 
 
+class Const(_Model):
+    name: str = Field(description="tatara-lisp name (defbpf-const)")
+    type: str = Field(description="u8…u64, i8…i64 or bool (one byte, 0 or 1); little-endian in the object")
+    default: int = Field(description="the value in the object as built")
+    symbol: str | None = Field(None, description="ELF symbol of the variable (None: not in the object)")
+    section: str | None = Field(None, description="ELF section holding it: .rodata, which libbpf and aya load "
+                                "as a read-only array map frozen after the loader wrote it")
+    offset: int | None = Field(None, description="byte offset of the value in that section: a loader sets the "
+                               "const by writing `size` bytes there before load (libbpf skeleton rodata, "
+                               "aya EbpfLoader::set_global)")
+    size: int | None = None
+
+
 class ObjectInfo(_Model):
     file: str = Field(description="object file name, relative to OUT")
     sha256: str
@@ -60,6 +73,7 @@ class ObjectInfo(_Model):
     events: list[EventMap] = Field([], description="event maps and the one record type each carries, so a "
                                    "reader in any language can decode them")
     slots: list[Slot] = Field([], description="prog-array slots a loader fills after loading (the maps' :programs)")
+    consts: list[Const] = Field([], description="defbpf-const globals, read from the object's symbol table")
 
 
 class Toolchain(_Model):

@@ -30,7 +30,22 @@ def jobs(module: ir.Module, out: Path, manifest: Manifest, object_index: int = 0
     }
     targets = {symbols.get(p.name, _c_name(p.name)): (p.kind, p.attach.target) for p in module.programs
                if p.attach is not None and p.attach.target is not None}
-    objects = [ObjectJob(out / obj.file, budgets, tables.DEFAULT_MAX_INSNS, generated, Path(module.file), targets)]
+    base = ObjectJob(out / obj.file, budgets, tables.DEFAULT_MAX_INSNS, generated, Path(module.file), targets)
+    # Tests with the same `:consts` share one object; the first is the object
+    # as built (the defaults), each other set a patched copy with maps of its own.
+    groups: dict[tuple, int] = {(): 0}
+    objects = [base]
+    group_of: dict[str, int] = {}
+    const_info = {c.name: c for c in obj.consts}
+    for test in module.tests:
+        key = tuple(sorted((c.name, c.value) for c in test.consts))
+        if key not in groups:
+            groups[key] = len(objects)
+            copy = ObjectJob(base.path, budgets, tables.DEFAULT_MAX_INSNS, generated, Path(module.file), targets)
+            copy.consts = dict(key)
+            copy.patches = const_patches((out / obj.file).read_bytes(), const_info, test)
+            objects.append(copy)
+        group_of[test.name] = groups[key]
     cases: list[CaseJob] = []
     maps: list[MapJob] = []
     for decl in module.maps:  # prog-array slots: filled with the seeds
@@ -40,8 +55,8 @@ def jobs(module: ir.Module, out: Path, manifest: Manifest, object_index: int = 0
     for test in module.tests:
         for seed in test.maps_before:
             decl = map_decls[seed.map]
-            objects[0].seeds.append((_map_symbol(seed, obj), mapdata.key_bytes(decl, seed.key),
-                                     mapdata.value_bytes(decl, seed.value)))
+            objects[group_of[test.name]].seeds.append((_map_symbol(seed, obj), mapdata.key_bytes(decl, seed.key),
+                                                       mapdata.value_bytes(decl, seed.value)))
     from ..check.events import event_sends
 
     if any(t.expect_events is not None for t in module.tests) and any(
@@ -60,10 +75,11 @@ def jobs(module: ir.Module, out: Path, manifest: Manifest, object_index: int = 0
             listed = dict.fromkeys(m for m, uses in sends.items() if any(p == test.program for p, _, _ in uses))
         for name in listed:
             values = [e.value for e in test.expect_events if e.map == name]
-            objects[0].expect_events.append(EventJob(test.name, _c_name(name), name, records[name], values))
-            if _c_name(name) not in objects[0].events:
-                objects[0].events.append(_c_name(name))
+            objects[group_of[test.name]].expect_events.append(EventJob(test.name, _c_name(name), name, records[name], values))
+            if _c_name(name) not in objects[group_of[test.name]].events:
+                objects[group_of[test.name]].events.append(_c_name(name))
     for test in module.tests:
+        index = object_index + group_of[test.name]
         program = programs.get(test.program)
         if program is None:
             raise SourceError(f"defbpf-test {test.name}: no program named {test.program}", test.span)
@@ -78,15 +94,44 @@ def jobs(module: ir.Module, out: Path, manifest: Manifest, object_index: int = 0
             if action is None:
                 known = ", ".join(f":{a}" for a in kind.actions)
                 raise SourceError(f"unknown action :{case.expect} for {program.kind}; known: {known}", case.span)
-            cases.append(CaseJob(object_index, test.name, case.name, symbol, packets.build_case(case), case.expect,
+            cases.append(CaseJob(index, test.name, case.name, symbol, packets.build_case(case), case.expect,
                                  action.value, case.repeat, program.kind, reads_packet,
                                  packets.expected_packet(case)))
         for expect in test.expect_maps:
             decl = map_decls[expect.map]
-            maps.append(MapJob(object_index, test.name, _map_symbol(expect, obj), expect.key, expect.value, expect.map,
+            maps.append(MapJob(index, test.name, _map_symbol(expect, obj), expect.key, expect.value, expect.map,
                                key_bytes=mapdata.key_bytes(decl, expect.key), lpm=mapdata.is_lpm(decl),
                                value_type=decl.value))
     return objects, cases, maps
+
+
+def const_bytes(t: str, value: int) -> bytes:
+    """A const's value as the object stores it: little-endian (BPF is
+    little-endian here), two's complement; bool is one byte."""
+    if t == "bool":
+        return bytes([1 if value else 0])
+    info = tables.INT_TYPES[t]
+    return (value & ((1 << info.bits) - 1)).to_bytes(info.bits // 8, "little")
+
+
+def const_patches(data: bytes, consts: dict, test: ir.TestDecl) -> list[tuple[int, bytes]]:
+    """(file offset, bytes) that set a test's `:consts` in the object's
+    data, at the offsets the manifest recorded from its symbol table."""
+    from ..compile import elf
+
+    out = []
+    for item in test.consts:
+        info = consts.get(item.name)
+        if info is None or info.symbol is None or info.offset is None:
+            raise SourceError(f"test {test.name}: const {item.name} is not in the object (the manifest lists "
+                              f"{', '.join(c for c in consts) or 'no consts'}); rebuild it", item.span)
+        start, size = elf.section_range(data, info.section)
+        value = const_bytes(info.type, item.value)
+        if info.size != len(value) or info.offset + len(value) > size:
+            raise SourceError(f"test {test.name}: const {item.name} is {info.size} bytes at {info.section}+"
+                              f"{info.offset} in the object, not a {info.type}; rebuild it", item.span)
+        out.append((start + info.offset, value))
+    return out
 
 
 def _reads_packet(value) -> bool:

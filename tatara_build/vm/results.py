@@ -44,6 +44,7 @@ class ObjectResult(BaseModel):
     loaded: bool
     programs: list[ProgramResult]
     loader_output: str | None = None  # tail, when the object failed as a whole
+    consts: dict[str, int] | None = None  # a copy loaded with a test's `:consts` (path ends in [name=value,…])
 
 
 class CaseResult(BaseModel):

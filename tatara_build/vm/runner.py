@@ -6,6 +6,7 @@ the kernel reports the average ns per run), then the maps are dumped."""
 from __future__ import annotations
 
 import difflib
+import hashlib
 import re
 import tempfile
 from dataclasses import dataclass, field
@@ -48,6 +49,26 @@ class ObjectJob:
     expect_events: list[EventJob] = field(default_factory=list)
     # prog-array slots filled with the seeds: (map symbol, key bytes, program symbol)
     slots: list[tuple[str, bytes, str]] = field(default_factory=list)
+
+    # `:consts`: (file offset, bytes) written into a copy of the object's
+    # .rodata before it goes into the guest, as libbpf's skeleton writes the
+    # rodata map's initial value; the built object is never changed.
+    patches: list[tuple[int, bytes]] = field(default_factory=list)
+    consts: dict[str, int] = field(default_factory=dict)  # name -> value the patches set (for reports)
+
+    def data(self) -> bytes:
+        data = bytearray(self.path.read_bytes())
+        for offset, value in self.patches:
+            assert 0 <= offset and offset + len(value) <= len(data), "cases.jobs places patches inside .rodata"
+            data[offset:offset + len(value)] = value
+        return bytes(data)
+
+    @property
+    def label(self) -> str:
+        """The object's path; a copy with `:consts` gets them appended: `x.o[limit=3]`."""
+        if not self.consts:
+            return str(self.path)
+        return f"{self.path}[{','.join(f'{k}={v}' for k, v in self.consts.items())}]"
 
 
 @dataclass
@@ -134,7 +155,7 @@ def _plan(objects: list[ObjectJob], cases: list[CaseJob], maps: list[MapJob] = (
     lines, payload = [f"loads {len(objects)}"], []
     for i, job in enumerate(objects):
         lines.append(f"load {i} o{i}.o")
-        payload.append((f"job/o{i}.o", 0o100644, job.path.read_bytes()))
+        payload.append((f"job/o{i}.o", 0o100644, job.data()))
     lines.append("pins")
     targets = sorted({t for job in objects for t in job.targets.values() if t[0] in CHECKED_TARGETS})
     for kind, target in targets:
@@ -310,8 +331,9 @@ def _object_result(index: int, job: ObjectJob, steps: list[results.Step],
               and (pinned is None or all((str(index), name) in pinned for name in names)))
     explained = any(p.verifier_log for p in programs)  # else show what the loader said
     tail = None if loaded or explained else "\n".join(output.splitlines()[-40:]) or "(no output from the loader)"
-    return ObjectResult(path=str(job.path), sha256=sha256_file(job.path), loaded=loaded, programs=programs,
-                        loader_output=tail)
+    sha256 = hashlib.sha256(job.data()).hexdigest() if job.patches else sha256_file(job.path)
+    return ObjectResult(path=job.label, sha256=sha256, loaded=loaded, programs=programs,
+                        loader_output=tail, consts=job.consts or None)
 
 
 def _case_results(cases: list[CaseJob], steps: list[results.Step]) -> list[CaseResult]:

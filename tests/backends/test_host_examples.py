@@ -42,17 +42,41 @@ def aya_object(module, tmp: Path, stem: str) -> Path:
 
 
 def run_tests(module, obj: Path) -> None:
+    """Every test of the module, as the VM runs them: tests with the same
+    `:consts` share one object (the first group the object as built), each
+    other set a copy with those values written into its .rodata."""
+    from tatara_build.compile import describe
+    from tatara_build.vm.cases import const_patches
+
+    info = {c.name: c for c in describe(obj, module).consts}
+    groups: dict[tuple, list] = {(): []}
+    for test in module.tests:
+        groups.setdefault(tuple(sorted((c.name, c.value) for c in test.consts)), []).append(test)
+    failures = []
+    for n, (key, tests) in enumerate(groups.items()):
+        target = obj
+        if key:
+            data = bytearray(obj.read_bytes())
+            for offset, value in const_patches(bytes(data), info, tests[0]):
+                data[offset:offset + len(value)] = value
+            target = obj.with_name(f"{obj.stem}-consts{n}.o")
+            target.write_bytes(bytes(data))
+        failures += run_group(module, target, tests)
+    assert not failures, "\n".join(failures)
+
+
+def run_group(module, obj: Path, tests: list) -> list[str]:
     failures = []
     with hostbpf.loaded(obj) as (root, insns):
         assert insns, "the verifier reported no processed instructions"
         for decl_map in module.maps:  # prog-array slots, as the VM fills them
             for slot in decl_map.programs or []:
                 hostbpf.slot_update(root, snake(decl_map.name), decl_map, slot.index, snake(slot.program))
-        for test in module.tests:  # :maps-before, before any case (as in the VM)
+        for test in tests:  # :maps-before, before any case (as in the VM)
             for seed in test.maps_before:
                 decl_map = next(m for m in module.maps if m.name == seed.map)
                 hostbpf.map_update(root, snake(seed.map), decl_map, seed.key, seed.value)
-        for test in module.tests:
+        for test in tests:
             decl = next(p for p in module.programs if p.name == test.program)
             kind = tables.PROGRAM_KINDS[decl.kind]
             with read_events(module, test, root) as events:
@@ -73,7 +97,7 @@ def run_tests(module, obj: Path) -> None:
                 got = hostbpf.map_value(root, snake(expect.map), decl_map, expect.key)
                 if got != expect.value:
                     failures.append(f"{test.name}: {expect.map}[{expect.key}] = {got}, expected {expect.value}")
-    assert not failures, "\n".join(failures)
+    return failures
 
 
 class Events(dict):

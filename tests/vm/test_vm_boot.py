@@ -141,6 +141,26 @@ def test_every_example_and_program_kind_is_accepted_and_passes_its_packet_tests(
         assert all(m.passed for m in v.maps if m.test in {t.name for t in module.tests})
 
 
+def test_consts_set_by_a_test_reach_the_verifier_in_a_copy_of_the_object(shared):
+    """const-rate-limit: tests with `:consts` run on copies whose .rodata has
+    the loader's values (the built object keeps its defaults), one copy per
+    distinct set; the verifier sees the value: with `verbose` on it walks the
+    printk path it prunes in the object as built."""
+    v, index, modules, _ = shared
+    base = index["const-rate-limit"]
+    objs = v.objects[base:base + 3]
+    assert [o.consts for o in objs] == [None, {"limit": 1}, {"limit": 1, "verbose": 1}]
+    assert objs[1].path.endswith("const-rate-limit.o[limit=1]") and objs[0].sha256 != objs[1].sha256
+    assert all(o.loaded and all(p.verdict == "accepted" for p in o.programs) for o in objs)
+    insns = [{p.program: p.verified_insns for p in o.programs} for o in objs]
+    assert insns[2]["limit_in"] > insns[0]["limit_in"], insns
+    by_case = {(c.test, c.case): c for c in v.cases}
+    # the same second packet: passes under the default budget of 3, dropped under the loader's 1
+    assert by_case[("default-budget", "first-three")].passed and by_case[("loader-budget", "second")].passed
+    assert by_case[("loader-budget", "second")].got == 1  # XDP_DROP
+    assert all(m.passed for m in v.maps if m.test in ("loader-budget", "egress-budget", "verbose-drops"))
+
+
 def test_many_programs_and_maps_in_one_object_load_once_and_pass(shared):
     """bpftool's batch ends with a stale errno after pinning them all; the
     verdict comes from the pins (the generic test above checks the cases)."""
