@@ -60,7 +60,7 @@ class Checker:
             self.check(status == 0, f"{stem}: writing the object with :consts {obj.consts} failed:\n{out[-2000:]}")
         status, log = self.sh(f"mkdir -p {pin} && bpftool -d prog loadall {shlex.quote(path)} "
                               f"{pin}/p pinmaps {pin}/m 2>&1")
-        self.check(status == 0, f"{stem}: the verifier rejected {obj.label}:\n{log[-4000:]}")
+        self.check(status == 0, f"{stem}: the verifier rejected {Path(obj.label).name}:\n{log[-4000:]}")
         if status != 0:
             return
         for symbol, load_log in results.load_logs(log).items():

@@ -120,3 +120,60 @@ def test_aya_parsers_verify_and_read_right_under_llvm_22(cpu, tmp_path, monkeypa
                 if got != want:
                     failures.append(f"{probe.name}/{case.name}: returned {got:#x}, expected {want:#x}")
     assert ETH_HLEN == 14 and not failures, "\n".join(failures)
+
+
+CONSTS_SOURCE = """\
+(defbpf-const limit u32 5)
+(defbpf-const neg i16 -3)
+(defbpf-const on bool #f)
+(defbpf-func over ((x u32)) :returns bool (> x limit))
+(defbpf-func classify ((x u32)) :returns u32
+  (let ((r (u32 0)))
+    (if (over x) (set! r (+ r 1)))
+    (if on (set! r (+ r 2)))
+    (if (< neg (i16 0)) (set! r (+ r 4)))
+    r))
+(defbpf-program p :kind :xdp :attach (:target "eth0"))
+(bpf-fn p (ctx) (return :xdp-pass))
+(defbpf-test t :program p :consts ((limit 10) (neg 3) (on #t)) :cases ((a :packet ((eth)) :expect :xdp-pass)))
+"""
+
+
+@pytest.mark.skipif(HOST is not None, reason=str(HOST))
+def test_aya_consts_and_functions_read_the_loaders_values_under_llvm_22(tmp_path, monkeypatch):
+    """The aya dialect's defbpf-const (`#[no_mangle] static` read with
+    read_volatile) and defbpf-func (`#[inline(always)] fn`) spellings, in
+    the no_std harness: the statics land in .rodata under the names the
+    manifest records, and a copy with the test's `:consts` written there
+    (as the VM does) gives the loader's answer, not the defaults'."""
+    from tatara_build.compile import describe
+    from tatara_build.vm.cases import const_patches
+
+    rust_or_skip()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    (tmp_path / "consts.tlisp").write_text(CONSTS_SOURCE)
+    module = check.check(frontend.load(tmp_path / "consts.tlisp"))
+    gen = AyaGenerator(module)
+    out = [HARNESS_HEAD]
+    for const in module.consts:
+        out += gen.const_lines(const) + [""]
+    for lines in gen.subroutines():
+        out += lines + [""]
+    out += ["#[no_mangle]", '#[link_section = "xdp"]', 'pub extern "C" fn probe(ctx: *const XdpMd) -> u32 {',
+            "    classify(7u32)", "}", ""]
+    crate = tmp_path / "crate"
+    shutil.copytree(NOSTD_CRATE, crate)
+    (crate / "src" / "main.rs").write_text("\n".join(out) + HARNESS_TAIL)
+    compile_generated(crate, "nostd-xdp", tmp_path / "out", BuildOptions(linker="llvm", use_cache=False))
+    obj = tmp_path / "out" / "nostd-xdp.o"
+    consts = {c.name: c for c in describe(obj, module).consts}
+    assert {c.symbol: c.section for c in consts.values()} == {"LIMIT": ".rodata", "NEG": ".rodata", "ON": ".rodata"}
+    data = bytearray(obj.read_bytes())
+    for offset, value in const_patches(bytes(data), consts, module.tests[0]):
+        data[offset:offset + len(value)] = value
+    patched = tmp_path / "patched.o"
+    patched.write_bytes(bytes(data))
+    for path, want in ((obj, 1 + 4), (patched, 2)):  # 7 > 5, neg < 0; then 7 <= 10, on, neg > 0
+        with hostbpf.loaded(path) as (root, insns):
+            assert insns
+            assert hostbpf.run(root, "probe", bytes(64)) == want, path.name
