@@ -244,7 +244,7 @@ def defbpf_func(form: SList, module: ir.Module) -> None:
     for p in form.items[2].items:
         if not isinstance(p, SList) or len(p.items) != 2:
             raise FormError(f"each parameter is (name type), got {describe(p)}", p.span)
-        pname = name(p.items[0], "parameter")
+        pname = name(p.items[0], "parameter", local=True)
         if any(q.name == pname for q in params):
             raise FormError(f"parameter `{pname}` is declared twice", p.items[0].span)
         params.append(new.Param(span=p.span, name=pname, param_type=scalar_type(p.items[1], f"parameter `{pname}`")))
