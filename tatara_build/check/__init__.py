@@ -69,7 +69,8 @@ def check(module: ir.Module) -> ir.Module:
         program = programs.get(fn.name)
         if program is not None:
             found = FunctionChecker(fn, program, maps, global_names, consts, funcs, license_=program.license).run()
-            errors += found or check_cost(fn, program, maps)  # costs need a well-typed body
+            # costs need a well-typed body (and well-typed functions: they are checked first)
+            errors += found or check_cost(fn, program, maps, {f.name: f for f in module.funcs})
     errors += check_tests(module, programs, maps)
     errors += check_events(module)
     errors += check_test_consts(module, consts)

@@ -39,9 +39,11 @@ def _of(name: str) -> Cost:
 
 
 class Estimator:
-    def __init__(self, maps: dict[str, ir.MapDecl]):
+    def __init__(self, maps: dict[str, ir.MapDecl], funcs: dict[str, ir.FuncDecl] | None = None):
         self.maps = maps
-        self.loops: list[tuple[ir.Loop, Cost]] = []  # every loop with its total cost
+        self.funcs = funcs or {}  # a call costs its function's body (both backends inline it)
+        self.loops: list[tuple[ir.Loop, Cost]] = []  # every outermost loop with its total cost
+        self.depth = 0  # loops around the node being estimated
 
     def body(self, nodes: list[ir.Node]) -> Cost:
         total = Cost()
@@ -54,9 +56,16 @@ class Estimator:
             iterations = max(0, e.end - e.start)
             if _breaks(e.body):
                 iterations = min(iterations, 1)
-            cost = (self.body(e.body) + _of("loop-iteration")).times(iterations)
-            self.loops.append((e, cost))
+            self.depth += 1
+            try:
+                cost = (self.body(e.body) + _of("loop-iteration")).times(iterations)
+            finally:
+                self.depth -= 1
+            if self.depth == 0:
+                self.loops.append((e, cost))
             return cost
+        if isinstance(e, ir.FuncCall) and e.name in self.funcs:
+            return self.body(e.args) + self.body(self.funcs[e.name].body)
         if isinstance(e, ir.If):
             return self.node(e.cond) + _of("op") + _dearer(self.node(e.then), self.node(e.otherwise))
         if isinstance(e, ir.IfLet):
@@ -95,10 +104,12 @@ def _breaks(nodes: list[ir.Node]) -> bool:
     return False
 
 
-def check_cost(fn: ir.BpfFn, program: ir.ProgramDecl, maps: dict[str, ir.MapDecl]) -> list[Diagnostic]:
+def check_cost(fn: ir.BpfFn, program: ir.ProgramDecl, maps: dict[str, ir.MapDecl],
+               funcs: dict[str, ir.FuncDecl] | None = None) -> list[Diagnostic]:
     """Only loops are estimated: straight-line code costs the verifier its
-    length once (a few hundred instructions), loops are what reach the limits."""
-    estimator = Estimator(maps)
+    length once (a few hundred instructions), loops are what reach the limits.
+    A loop in a called function counts where it is called."""
+    estimator = Estimator(maps, funcs)
     estimator.body(fn.body)
     nested = {id(inner) for outer, _ in estimator.loops for inner in _loops_in(outer.body)}
     outermost = [(loop, cost) for loop, cost in estimator.loops if id(loop) not in nested]

@@ -170,3 +170,10 @@ def test_kernel_promises_look_into_called_functions():
     text = src(funcs, "(printk \"%llu\" (now)) (return :xdp-pass)").replace(":license", ':kernels ("5.10") :license')
     found = problems(text)
     assert any("kernel 5.10" in m and "ktime-tai-ns" in m for m, _, _ in found), found
+
+
+def test_loops_in_functions_count_where_they_are_called():
+    funcs = "(defbpf-func spin ((k u32)) (loop (i 0 256) (map-add hits k 1)))"
+    assert not problems(src(funcs, "(spin (u32 1)) (return :xdp-pass)"))
+    found = problems(src(funcs, "(loop (j 0 64) (spin j)) (return :xdp-pass)"))
+    assert any("this loop runs 64 times" in m for m, _, _ in found), found
