@@ -48,10 +48,11 @@ def jobs(module: ir.Module, out: Path, manifest: Manifest, object_index: int = 0
         group_of[test.name] = groups[key]
     cases: list[CaseJob] = []
     maps: list[MapJob] = []
-    for decl in module.maps:  # prog-array slots: filled with the seeds
+    for decl in module.maps:  # prog-array slots: filled with the seeds, in every copy of the object
         for slot in decl.programs or []:
-            objects[0].slots.append((_c_name(decl.name), mapdata.key_bytes(decl, slot.index),
-                                     symbols.get(slot.program, _c_name(slot.program))))
+            for job in objects:
+                job.slots.append((_c_name(decl.name), mapdata.key_bytes(decl, slot.index),
+                                  symbols.get(slot.program, _c_name(slot.program))))
     for test in module.tests:
         for seed in test.maps_before:
             decl = map_decls[seed.map]

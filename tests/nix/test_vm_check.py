@@ -162,4 +162,5 @@ def test_every_example_c_object_passes_its_packet_tests_on_the_host_kernel(sourc
     checks += sum(len(m.programs or []) for m in module.maps)  # prog-array slots filled
     assert result.failures == []
     # per :consts copy of the object (written first): its write, load and a budget per program
-    assert result.passed == 1 + checks + copies * (2 + len(module.programs))
+    slots = sum(len(m.programs or []) for m in module.maps)
+    assert result.passed == 1 + checks + copies * (2 + len(module.programs) + slots)
