@@ -76,6 +76,8 @@ REJECTED = [
      "type mismatch: expected u32, found no value (unit)", "(if (> x"),
     ("(defbpf-func f ((x u32)) :returns u32 (ctx-field ctx :len))", "(return :xdp-pass)",
      "defbpf-func `f` has no program context", "(ctx-field"),
+    ("(defbpf-func f ((x u32)) :returns u32 (redirect x))", "(return :xdp-pass)",
+     "(redirect …) needs a program (its context or kind); defbpf-func `f` has none", "(redirect x)"),
     ("(defbpf-func f ((x u32)) (event-output events x))", "(return :xdp-pass)",
      "a perf-event-array output needs the program context", "(event-output"),
     ("(defbpf-func f ((x u32)) (map-add hits x 1))", "(f (u32 1)) (return :xdp-pass)",
