@@ -68,6 +68,14 @@ def program_kind(kind: tables.ProgramKind) -> list[str]:
     out += _table(["form", "value", "kernel helper", "since"],
                   [[_code(tables.HELPER_FORMS[f].usage), _form_type(tables.HELPER_FORMS[f], kind),
                     tables.HELPER_FORMS[f].kernel_fn, _since(tables.FORM_SINCE, f)] for f in kind.forms])
+    reads = []
+    if kind.args is not None:
+        reads.append(f"`(arg CTX N)`: {kind.args.what}")
+    if kind.tp_fields:
+        reads.append("`(tp-field CTX :field)`: its tracepoint record's fields, from the target kernel's BTF")
+    if kind.kernel_reads:
+        reads.append("`(core-read PTR STRUCT :field …)`: kernel memory through BTF-typed pointers")
+    out += (["Kernel data:", ""] + [f"- {r}" for r in reads] + [""]) if reads else []
     headers = _reachable(kind)
     if headers:
         how = "direct packet access" if kind.packet_read is None else "read through a helper"
