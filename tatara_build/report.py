@@ -276,7 +276,7 @@ def _records(records: list[str] | None) -> str:
 
 
 def _last_line(text: str) -> str:
-    return next((line.strip() for line in reversed(text.splitlines()) if line.startswith("Error: ")),
+    return next((line.strip() for line in reversed(text.splitlines()) if line.lower().startswith("error: ")),
                 text.strip().splitlines()[-1] if text.strip() else "")
 
 

@@ -43,7 +43,8 @@ JSON = typer.Option(False, "--json", help="print the results as JSON on stdout i
 
 @app.command(help="""Load each OBJ in a QEMU VM booted on the target kernel: verdict, verified
 instructions, states, stack depth, xlated/jited size and verification time per program; on
-rejection the verifier log with the failing source line. One VM boot for all objects. A
+rejection the verifier log with the failing source line (a program rejected after more than
+20,000 instructions: the verifier's message and statistics). One VM boot for all objects. A
 manifest.json next to the objects gets the results under `verification`.
 
 With several kernels (`--kernel 5.10,6.1,6.12,7.2` or `all`) one VM per kernel runs, up to -j

@@ -21,15 +21,10 @@ from __future__ import annotations
 import re
 
 # Plan lines (one step each; every token matches SAFE_TOKEN):
-#   loads COUNT                     every `prog loadall` of /job/loads in one
-#                                   bpftool batch (it stops at the first object
-#                                   that fails: later ones load below). Its exit
-#                                   code means nothing: bpftool 7.1 ends a batch
-#                                   with a stale errno ("reading batch file
-#                                   failed: File exists") after loads that pinned
-#                                   fine, so the host decides from the pins
-#   load IDX FILE                   bpftool -d prog loadall, only when the batch
-#                                   never reached IDX (no object is verified twice)
+#   load IDX FILE                   tatara-guest load /job/FILE /sys/fs/bpf/IDX:
+#                                   statistics-only verifier logs (a full log
+#                                   only for a rejected program), pins at
+#                                   IDX/p/PROG and IDX/m/MAP; one object a step
 #   pins                            every pinned program, /sys/fs/bpf/IDX/p/NAME
 #   runs                            all runs of /job/runs in one bpftool batch
 #                                   (bpftool starts slowly under TCG); when
@@ -82,10 +77,10 @@ echo "@@TATARA-READY $(cut -d' ' -f1 /proc/uptime)"
 now() { cut -d' ' -f1 /proc/uptime; }
 step() { echo "@@BEGIN $*"; T0=$(now); }
 done_() { echo; echo "@@END $1 $T0 $(now)"; }
-# Verifier logs keep their first and last lines only: a program near the
-# complexity limit logs tens of MB, which would fill the guest's RAM (its
-# files live there) and take minutes on the serial console. The statistics
-# and the failing instruction are at the end. Stdin ends with "@@RC n".
+# Verifier logs keep their first and last lines only: a rejected program's
+# instruction log can be MBs (tatara-guest bounds it at 16 MB), which would
+# take minutes on the serial console. The statistics and the failing
+# instruction are at the end. Stdin ends with "@@RC n".
 shorten() {
   awk -v head=__LOG_HEAD__ -v tail=__LOG_TAIL__ '
     /^@@RC [0-9]+$/ { rc = $2; exit }
@@ -114,18 +109,9 @@ names() {
 }
 while read -r op a b c d e f; do
   case "$op" in
-  loads)
-    i=0; while [ $i -lt $a ]; do mkdir -p /sys/fs/bpf/$i; i=$((i+1)); done
-    step loads
-    { bpftool -d batch file /job/loads; echo "@@RC $?"; } 2>&1 | shorten > /tmp/loads
-    rc=$?
-    cat /tmp/loads
-    done_ $rc ;;
   load)
-    grep -q "^libbpf: loading /job/$b\$" /tmp/loads 2>/dev/null && continue
-    mkdir -p /sys/fs/bpf/$a
     step load $a $b
-    { bpftool -d prog loadall /job/$b /sys/fs/bpf/$a/p pinmaps /sys/fs/bpf/$a/m; echo "@@RC $?"; } 2>&1 | shorten
+    { tatara-guest load /job/$b /sys/fs/bpf/$a; echo "@@RC $?"; } 2>&1 | shorten
     done_ $? ;;
   pins)
     step pins

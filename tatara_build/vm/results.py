@@ -170,26 +170,10 @@ def _inspected(step: Step) -> list[Step]:
     return out
 
 
-_LOADING = re.compile(r"^libbpf: loading /job/o(\d+)\.o$", re.M)
 # bpftool 7.1 ends a batch whose last command succeeded with this line when
 # a stale errno (EEXIST from creating the pin directories) is left over.
 _BATCH_TRAILER = re.compile(r"^Error: reading batch file failed: .*$", re.M)
 _LOADER_ERROR = re.compile(r"^Error: ", re.M)
-
-
-def _batched_loads(step: Step) -> list[Step]:
-    """A `bpftool -d batch` of loadalls, split per object it reached. The
-    batch's exit code is not the verdict (see guest.py): an object failed
-    when bpftool printed an error in its part of the output; whether its
-    programs are in the kernel is then checked against the pins."""
-    output = _BATCH_TRAILER.sub("", step.output)
-    starts = list(_LOADING.finditer(output))
-    out = []
-    for n, start in enumerate(starts):
-        end = starts[n + 1].start() if n + 1 < len(starts) else len(output)
-        part = output[start.start() : end].strip("\n")
-        out.append(Step("load", [start[1], f"o{start[1]}.o"], part, 1 if _LOADER_ERROR.search(part) else 0))
-    return out
 
 
 _PIN = re.compile(r"^/sys/fs/bpf/(\d+)/p/([^/\s]+)$", re.M)
@@ -268,7 +252,7 @@ def drained_streams(output: str) -> dict[tuple[int, str], EventStream]:
     return streams
 
 
-_EXPAND = {"inspect": _inspected, "loads": _batched_loads}
+_EXPAND = {"inspect": _inspected}
 
 
 @dataclass

@@ -138,7 +138,7 @@ def run(objects: list[ObjectJob], kernel: Kernel, cases: list[CaseJob] = (), map
     verified = all(o.loaded and all(p.verdict == "accepted" for p in o.programs) for o in object_results)
     passed = (verified and all(c.passed or c.skipped for c in case_results)
               and all(m.passed or m.skipped for m in [*map_checks, *event_checks]))
-    load_steps = [s.seconds for s in steps if s.kind in ("loads", "load") and s.seconds is not None]
+    load_steps = [s.seconds for s in steps if s.kind == "load" and s.seconds is not None]
     return Verification(
         kernel=KernelInfo(name=kernel.name, package=kernel.package, version=kernel.version, sha256=kernel.sha256),
         accel=boot.accel, boot_seconds=round(boot.seconds, 3),
@@ -152,7 +152,7 @@ def run(objects: list[ObjectJob], kernel: Kernel, cases: list[CaseJob] = (), map
 def _plan(objects: list[ObjectJob], cases: list[CaseJob], maps: list[MapJob] = ()) -> tuple[str, list[initramfs.Entry]]:
     """The guest's plan and the files it names. Every token is ours (indexes,
     file names) or an ELF symbol checked against a C identifier pattern."""
-    lines, payload = [f"loads {len(objects)}"], []
+    lines, payload = [], []
     for i, job in enumerate(objects):
         lines.append(f"load {i} o{i}.o")
         payload.append((f"job/o{i}.o", 0o100644, job.data()))
@@ -165,8 +165,6 @@ def _plan(objects: list[ObjectJob], cases: list[CaseJob], maps: list[MapJob] = (
         lines.append("targets")
         payload.append(("job/targets", 0o100644,
                         "".join(f"{k} {t} {t[:CHECKED_TARGETS[k]]}\n" for k, t in targets).encode()))
-    loads = "".join(f"prog loadall /job/o{i}.o /sys/fs/bpf/{i}/p pinmaps /sys/fs/bpf/{i}/m\n" for i in range(len(objects)))
-    payload.append(("job/loads", 0o100644, loads.encode()))
     seeds = []
     for i, job in enumerate(objects):
         for symbol, key, value in job.seeds:

@@ -21,6 +21,7 @@ from tatara_build.vm import results, tool
 REPO = Path(__file__).resolve().parents[2]
 UNSAFE = REPO / "tests" / "fixtures" / "unsafe" / "unsafe-read.bpf.c"
 EVENTS = REPO / "tests" / "vm" / "fixtures" / "events.bpf.c"
+TOO_COMPLEX = REPO / "tests" / "vm" / "fixtures" / "too-complex.bpf.c"
 MULTI_PROGRAM = r"""
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
@@ -138,9 +139,9 @@ def guest_tool(tmp_path_factory):
     return path
 
 
-def _clang(source: Path, out: Path) -> Path:
+def _clang(source: Path, out: Path, *defines: str) -> Path:
     subprocess.run(["clang", "-O2", "-g", "-target", "bpf", "-I/usr/include/x86_64-linux-gnu", "-fno-ident",
-                    "-c", str(source), "-o", str(out)], check=True, capture_output=True)
+                    *defines, "-c", str(source), "-o", str(out)], check=True, capture_output=True)
     return out
 
 
@@ -187,6 +188,28 @@ def test_a_rejection_after_an_accepted_program_blames_only_the_rejected_one(gues
     assert not logs["first"].failed and results.log_stats(logs["first"].text)["verified_insns"] > 0
     assert "second" not in logs  # libbpf stopped at the rejection: never verified
     assert "error: loading" in done.stdout and not (bpffs / "0").exists()
+
+
+@host
+def test_over_the_complexity_limit_is_the_verifiers_own_message_without_a_second_verification(guest_tool, bpffs, tmp_path):
+    obj = _clang(TOO_COMPLEX, tmp_path / "big.o")
+    done = subprocess.run([guest_tool, "load", obj, bpffs / "0"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    log = results.load_logs(done.stdout)["too_large"]
+    assert log.failed and "BPF program is too large. Processed 1000001 insn" in log.text
+    assert results.log_stats(log.text)["verified_insns"] == 1000001
+    assert len(log.text.splitlines()) < 10  # statistics only, once
+
+
+@host
+def test_a_rejection_after_many_instructions_keeps_the_message_and_says_why_the_trace_is_left_out(guest_tool, bpffs, tmp_path):
+    obj = _clang(TOO_COMPLEX, tmp_path / "late.o", "-DLATE_REJECT")
+    done = subprocess.run([guest_tool, "load", obj, bpffs / "0"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    log = results.load_logs(done.stdout)["late_reject"]
+    assert log.failed and "invalid access to packet" in log.text
+    assert "the instruction log is left out: the verifier processed" in log.text
+    assert results.log_stats(log.text)["verified_insns"] > 20000
 
 
 @host

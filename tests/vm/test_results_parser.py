@@ -1,6 +1,6 @@
 """The guest console parser (vm/results.py) on outputs a real run produces and the edge cases
-around them: an object holding two programs (each keeps its own log and verdict), the second
-and later objects of a batched load, timings, bpftool's JSON with entries it does not key."""
+around them: an object holding two programs (each keeps its own log and verdict; in bpftool -d's
+form, which nix/vm_check.py still parses), timings, bpftool's JSON with entries it does not key."""
 
 from __future__ import annotations
 
@@ -86,25 +86,6 @@ def test_console_noise_before_a_marker_and_between_blocks_is_ignored():
     assert [(s.kind, s.args, s.rc) for s in found] == [("dump", ["0", "hits"], 0), ("show", ["0", "p"], 0)]
     assert results.map_entries(found[0].output) == {80: 4}
     assert found[1].output == SHOW
-
-
-def test_a_batched_load_of_three_objects_gives_each_exactly_its_own_output():
-    # BTF line info puts C source lines in the log; one may end in a name and trailing blanks
-    outputs = [LOAD_OK.replace("drop_syn", name) + "\n; if (len > MAX)  \n; n = MAX" for name in ("a", "b", "c")]
-    batch = "".join(f"libbpf: loading /job/o{i}.o\n{out}\n" for i, out in enumerate(outputs))
-    steps = results.steps(console(("loads 3", batch, 0)))
-    assert [(s.kind, s.args, s.rc) for s in steps] == [("load", [str(i), f"o{i}.o"], 0) for i in range(3)]
-    for i, step in enumerate(steps):
-        assert step.output == f"libbpf: loading /job/o{i}.o\n{outputs[i]}"
-        assert results.program_names(step.output) == ["abc"[i]]
-    # an object whose part of the output has a bpftool error is marked failed, its neighbours are not
-    failing = batch.rsplit("libbpf: loading", 1)[0] + "libbpf: loading /job/o2.o\nXdp failed\nError: failed to load object file"
-    failed = results.steps(console(("loads 3", failing, 255)))
-    assert [(s.args[0], s.rc) for s in failed] == [("0", 0), ("1", 0), ("2", 1)]
-    assert "/job/o2.o" not in failed[1].output and failed[2].output.endswith("Error: failed to load object file")
-    # bpftool 7.1's stale-errno trailer after a good batch is not an error of the last object
-    trailer = batch + "Error: reading batch file failed: File exists\n"
-    assert [s.rc for s in results.steps(console(("loads 3", trailer, 255)))] == [0, 0, 0]
 
 
 def test_inspect_items_without_a_pinned_path_are_skipped_and_the_rest_are_usable():

@@ -21,15 +21,13 @@ PERCPU_DUMP = (
     '"0x00","0x00","0x00"]},{"cpu":1,"value":["0x01","0x01","0x00","0x00","0x00","0x00","0x00","0x00"]}]}]'
 )
 HASH_DUMP = '[{"key":["0x50","0x00"],"value":["0x04","0x00","0x00","0x00","0x00","0x00","0x00","0x00"]}]'
-LOAD_OK = """libbpf: sec '.text': found program 'memcpy' at insn offset 0 (0 bytes), code size 75 insns (600 bytes)
-libbpf: sec 'xdp': found program 'drop_syn' at insn offset 0 (0 bytes), code size 76 insns (608 bytes)
-libbpf: prog 'drop_syn': -- BEGIN PROG LOAD LOG --
-func#0 @0
+# What `tatara-guest load` prints for an object that loads (vm/tool/tatara-guest.c).
+LOAD_OK = """program xdp drop_syn
+prog 'drop_syn': -- BEGIN PROG LOAD LOG --
 verification time 16369 usec
 stack depth 4
 processed 225 insns (limit 1000000) max_states_per_insn 3 total_states 19 peak_states 17 mark_read 4
--- END PROG LOAD LOG --
-libbpf: prog 'drop_syn': pinned at '/sys/fs/bpf/0/p/drop_syn'"""
+-- END PROG LOAD LOG --"""
 SHOW = '{"id":6,"type":"xdp","name":"drop_syn","bytes_xlated":608,"jited":true,"bytes_jited":463}'
 
 
@@ -105,34 +103,28 @@ def test_inspect_batch_becomes_show_and_dump_steps():
     assert results.steps(console(("inspect", "Error: nope", 255))) == []
 
 
-def test_batched_loads_split_per_object_and_mark_the_failed_one():
-    second = LOAD_OK.replace("drop_syn", "other")
-    failed = "libbpf: loading /job/o2.o\nlibbpf: elf: '/job/o2.o' is not a proper ELF object\nError: failed"
-    output = f"libbpf: loading /job/o0.o\n{LOAD_OK}\nlibbpf: loading /job/o1.o\n{second}\n{failed}"
-    steps = results.steps(console(("loads 4", output, 255), ("load 3 o3.o", LOAD_OK, 0)))
-    assert [(s.kind, s.args, s.rc) for s in steps] == [
-        ("load", ["0", "o0.o"], 0), ("load", ["1", "o1.o"], 0), ("load", ["2", "o2.o"], 1), ("load", ["3", "o3.o"], 0)]
+def test_each_object_is_one_load_step_and_a_failed_one_is_marked_by_its_exit_code():
+    failed = "program xdp other\nlibbpf: elf: '/job/o1.o' is not a proper ELF object\nerror: cannot open /job/o1.o"
+    steps = results.steps(console(("load 0 o0.o", LOAD_OK, 0), ("load 1 o1.o", failed, 1)))
+    assert [(s.kind, s.args, s.rc) for s in steps] == [("load", ["0", "o0.o"], 0), ("load", ["1", "o1.o"], 1)]
     assert results.program_names(steps[0].output) == ["drop_syn"] and results.program_names(steps[1].output) == ["other"]
-    everything = results.steps(console(("loads 2", output.split("libbpf: loading /job/o2.o")[0], 0)))
-    assert [s.args[0] for s in everything] == ["0", "1"]
+    stats = results.log_stats(results.load_logs(steps[0].output)["drop_syn"].text)
+    assert stats == {"verified_insns": 225, "total_states": 19, "peak_states": 17, "stack_depth": 4,
+                     "verification_time_us": 16369}
 
 
-# What a 6.1 guest printed for one object with three programs: every program
-# and map pinned, then bpftool's batch failed on a stale errno (exit 255).
-MULTI_LOAD = "libbpf: loading /job/o0.o\n" + "\n".join(
-    f"libbpf: sec '{sec}': found program '{name}' at insn offset 0 (0 bytes), code size 9 insns (72 bytes)"
-    for sec, name in (("xdp", "ingress"), ("tc", "egress"), ("kprobe/tcp_v4_connect", "counter"))
-) + "\n" + "\n".join(f"libbpf: prog '{n}': pinned at '/sys/fs/bpf/0/p/{n}'" for n in ("ingress", "egress", "counter")) + (
-    "\nlibbpf: pinned map '/sys/fs/bpf/0/m/pkts'\nError: reading batch file failed: File exists")
+# What `tatara-guest load` printed for one object with three programs.
+MULTI_LOAD = "\n".join(f"program {sec} {name}" for sec, name in (("xdp", "ingress"), ("tc", "egress"),
+                                                                 ("kprobe/tcp_v4_connect", "counter")))
 
 
-def test_a_batch_that_pinned_everything_is_loaded_whatever_its_exit_code(tmp_path):
-    """The stale-errno batch failure of bpftool 7.1: success is decided from
-    the pins, and the plan never loads an object the batch reached again."""
+def test_an_object_is_loaded_only_when_every_program_is_pinned(tmp_path):
+    """Success is decided from the pins the guest lists after the loads,
+    and the plan loads every object once, with our own loader."""
     obj = tmp_path / "o.o"
     obj.write_bytes(b"x")
     pins = "\n".join(f"/sys/fs/bpf/0/p/{n}" for n in ("counter", "egress", "ingress"))
-    steps = results.steps(console(("loads 1", MULTI_LOAD, 255), ("pins", pins, 0)))
+    steps = results.steps(console(("load 0 o0.o", MULTI_LOAD, 0), ("pins", pins, 0)))
     assert [(s.kind, s.rc) for s in steps] == [("load", 0), ("pins", 0)]
     pinned = results.pinned_programs(steps)
     got = runner._object_result(0, runner.ObjectJob(obj), steps, pinned)
@@ -141,11 +133,11 @@ def test_a_batch_that_pinned_everything_is_loaded_whatever_its_exit_code(tmp_pat
     # One program missing from the pins: not loaded, whatever the loader said.
     partial = runner._object_result(0, runner.ObjectJob(obj), steps, pinned - {("0", "egress")})
     assert not partial.loaded and "egress" in partial.loader_output
-    # The guest skips `load IDX` for any object the batch reached.
-    plan, _ = runner._plan([runner.ObjectJob(obj)], [])
-    assert plan.splitlines()[:3] == ["loads 1", "load 0 o0.o", "pins"]
+    plan, payload = runner._plan([runner.ObjectJob(obj), runner.ObjectJob(obj)], [])
+    assert plan.splitlines()[:3] == ["load 0 o0.o", "load 1 o1.o", "pins"]
+    assert not [p for p, _, _ in payload if p == "job/loads"]
     from tatara_build.vm import guest
-    assert 'grep -q "^libbpf: loading /job/$b\\$" /tmp/loads' in guest.INIT_SCRIPT
+    assert "tatara-guest load /job/$b /sys/fs/bpf/$a" in guest.INIT_SCRIPT and "bpftool -d" not in guest.INIT_SCRIPT
 
 
 def test_only_expected_maps_are_dumped(tmp_path):
@@ -232,8 +224,7 @@ def test_plan_refuses_names_that_are_not_c_identifiers(tmp_path):
     with pytest.raises(VmError, match="not a C identifier"):
         runner._plan([runner.ObjectJob(obj)], [bad])
     plan, payload = runner._plan([runner.ObjectJob(obj)], [runner.CaseJob(0, "t", "c", "drop_syn", b"ab", "xdp-pass", 2, 7)])
-    assert plan.splitlines() == ["loads 1", "load 0 o0.o", "pins", "runs", "run 0 drop_syn p0.bin 7 0", "inspect", "show 0"]
-    assert ("job/loads", 0o100644, b"prog loadall /job/o0.o /sys/fs/bpf/0/p pinmaps /sys/fs/bpf/0/m\n") in payload
+    assert plan.splitlines() == ["load 0 o0.o", "pins", "runs", "run 0 drop_syn p0.bin 7 0", "inspect", "show 0"]
     assert ("job/p0.bin", 0o100644, b"ab") in payload
     assert ("job/runs", 0o100644, b"prog run pinned /sys/fs/bpf/0/p/drop_syn data_in /job/p0.bin repeat 7\n") in payload
 
@@ -314,13 +305,13 @@ def test_an_object_that_did_not_load_always_has_a_reason(tmp_path):
 
     obj = tmp_path / "o.o"
     obj.write_bytes(b"x")
-    steps = results.steps(console(("load 0 o0.o", LOAD_OK + "\nError: failed to pin all programs", 255),
+    steps = results.steps(console(("load 0 o0.o", LOAD_OK + "\nerror: pinning under /sys/fs/bpf/0 failed: File exists", 1),
                                   ("pins", "/sys/fs/bpf/0/p/drop_syn", 0), ("show 0 drop_syn", SHOW, 0)))
     got = runner._object_result(0, runner.ObjectJob(obj), steps, results.pinned_programs(steps))
     assert not got.loaded and got.programs[0].verdict == "accepted"
     v = results.Verification(kernel=results.KernelInfo(name="6.1", sha256="0"), accel="tcg", boot_seconds=1.0,
                              objects=[got], verified=False, passed=False)
-    with pytest.raises(RejectedError, match=r"o\.o: did not load \(Error: failed to pin all programs\)"):
+    with pytest.raises(RejectedError, match=r"o\.o: did not load \(error: pinning under /sys/fs/bpf/0 failed: File exists\)"):
         report.verdict(v)
 
 
@@ -335,16 +326,16 @@ def test_the_guest_keeps_the_head_and_tail_of_each_verifier_log_and_the_exit_cod
     start = script.index("shorten() {")
     shorten = script[start : script.index("\n}\n", start) + 3]
     log = "\n".join(str(n) for n in range(1, 5001))
-    text = (f"libbpf: loading /job/o0.o\nlibbpf: prog 'a': -- BEGIN PROG LOAD LOG --\n{log}\n"
+    text = (f"program xdp a\nprog 'a': -- BEGIN PROG LOAD LOG --\n{log}\n"
             "processed 9 insns (limit 1000000) max_states_per_insn 0 total_states 1 peak_states 1 mark_read 0\n"
-            "-- END PROG LOAD LOG --\nError: failed to load object file\n@@RC 255\n")
+            "-- END PROG LOAD LOG --\nerror: loading /job/o0.o failed: Permission denied\n@@RC 1\n")
     ran = subprocess.run(["busybox", "sh", "-c", shorten + "shorten"], input=text, capture_output=True, text=True)
-    assert ran.returncode == 255
+    assert ran.returncode == 1
     lines = ran.stdout.splitlines()
     assert len(lines) == 2 + guest.LOG_HEAD_LINES + 1 + guest.LOG_TAIL_LINES + 2
     assert lines[2 : 2 + guest.LOG_HEAD_LINES] == [str(n) for n in range(1, guest.LOG_HEAD_LINES + 1)]
     assert lines[2 + guest.LOG_HEAD_LINES] == f"... {5001 - guest.LOG_TAIL_LINES - guest.LOG_HEAD_LINES} lines of the verifier log left out ..."
-    assert lines[-1] == "Error: failed to load object file" and "@@RC" not in ran.stdout
+    assert lines[-1] == "error: loading /job/o0.o failed: Permission denied" and "@@RC" not in ran.stdout
     logs = results.load_logs(ran.stdout)
     assert results.log_stats(logs["a"].text)["verified_insns"] == 9
 

@@ -13,12 +13,17 @@
  *     program near the 1M-insn limit would log gigabytes. On success, pins
  *     programs at PIN_DIR/p/NAME and maps at PIN_DIR/m/NAME (libbpf's
  *     bpf_object__pin_programs/pin_maps, the layout `bpftool prog loadall
- *     OBJ PIN_DIR/p pinmaps PIN_DIR/m` gives). When a program is rejected,
- *     the object is opened again and only that program is loaded once more,
- *     with the full log (level 1|2|4) in a buffer of at most LOG_FULL_BYTES;
- *     kernels before 6.4 keep the head of a log that does not fit, which
- *     misses the failing instruction, so then the statistics-only log is
- *     shown with a note instead. Output, one item per line:
+ *     OBJ PIN_DIR/p pinmaps PIN_DIR/m` gives). When a program is rejected
+ *     after at most FULL_LOG_MAX_INSNS processed instructions, the object is
+ *     opened again and only that program is loaded once more, with the
+ *     instruction log (level 1|4: each instruction with its source line,
+ *     libbpf's own default on failure) in a buffer of at most
+ *     LOG_FULL_BYTES; kernels before 6.4 keep the head of a log that does
+ *     not fit, which misses the failing instruction, so then (and for a
+ *     program over the complexity limit, or one rejected after more
+ *     instructions: logging each one costs ~10x the verification) the
+ *     statistics-only log is shown, which has the verifier's message.
+ *     Output, one item per line:
  *       program SECTION NAME                   every entry program, in order
  *       prog 'NAME': -- BEGIN PROG LOAD LOG --  then the kernel's log text,
  *       -- END PROG LOAD LOG --                 for every program the kernel saw
@@ -64,6 +69,7 @@
 
 #define LOG_STATS_BYTES (1u << 20)  /* level 4: a few hundred bytes; room for warnings */
 #define LOG_FULL_BYTES (16u << 20)  /* the rejection log, at most */
+#define FULL_LOG_MAX_INSNS 20000    /* reload for the log only below this; under TCG ~15 s */
 #define PERF_PAGES 64               /* per CPU: 256 KiB */
 #define MAX_MAPS 64
 
@@ -104,12 +110,41 @@ static struct bpf_object *open_object(const char *path)
 	return obj;
 }
 
-/* Load `failed` alone again with the full verifier log and print it (or the
- * statistics-only `stats` log when the kernel kept only the log's head).
- * Returns 1 when the kernel rejected it again, 0 when it loaded alone (the
- * object failed for another reason: its statistics are printed). */
+/* The number after "processed " in a statistics log; -1 without one. */
+static long processed(const char *log)
+{
+	const char *at = strstr(log, "processed ");
+	return at ? strtol(at + 10, NULL, 10) : -1;
+}
+
+static void print_note(const char *name, const char *note, const char *stats)
+{
+	char *both = malloc(strlen(note) + strlen(stats) + 2);
+	if (both)
+		sprintf(both, "%s\n%s", note, stats);
+	print_log(name, both ? both : stats);
+	free(both);
+}
+
+/* Load `failed` alone again with the instruction log and print it, or the
+ * statistics-only `stats` log with a note when that log would cost too much
+ * or come back without its end. Returns 1 when the kernel rejected it
+ * again, 0 when it loaded alone (the object failed for another reason). */
 static int reload_with_full_log(const char *path, const char *failed, const char *stats)
 {
+	long insns = processed(stats);
+	char note[512];
+	if (strstr(stats, "BPF program is too large")) {
+		print_log(failed, stats);  /* the complexity limit: no one instruction is at fault */
+		return 1;
+	}
+	if (insns > FULL_LOG_MAX_INSNS) {
+		snprintf(note, sizeof note,
+			 "(the instruction log is left out: the verifier processed %ld instructions, and logging "
+			 "each costs about ten times verifying it; the statistics-only log follows)", insns);
+		print_note(failed, note, stats);
+		return 1;
+	}
 	struct bpf_object *obj = open_object(path);
 	struct bpf_program *prog;
 	char *log = calloc(1, LOG_FULL_BYTES);
@@ -123,7 +158,7 @@ static int reload_with_full_log(const char *path, const char *failed, const char
 		if (!is_entry(prog))
 			continue;
 		if (strcmp(bpf_program__name(prog), failed) == 0) {
-			bpf_program__set_log_level(prog, 1 | 2 | 4);
+			bpf_program__set_log_level(prog, 1 | 4);
 			bpf_program__set_log_buf(prog, log, LOG_FULL_BYTES);
 		} else {
 			bpf_program__set_autoload(prog, false);
@@ -137,12 +172,10 @@ static int reload_with_full_log(const char *path, const char *failed, const char
 	if (err && log[0] && !head_only) {
 		print_log(failed, log);
 	} else if (err && head_only) {
-		char *both = malloc(strlen(stats) + 256);
-		if (both)
-			sprintf(both, "(the full verifier log is over %u MB and this kernel keeps only its head: left out; "
-				"the statistics-only log follows)\n%s", LOG_FULL_BYTES >> 20, stats);
-		print_log(failed, both ? both : stats);
-		free(both);
+		snprintf(note, sizeof note,
+			 "(the instruction log is over %u MB and this kernel keeps only its head: left out; "
+			 "the statistics-only log follows)", LOG_FULL_BYTES >> 20);
+		print_note(failed, note, stats);
 	} else {
 		print_log(failed, stats);
 	}
