@@ -1,6 +1,6 @@
 # bpf-linker built against the LLVM of the pinned nightly, not nixpkgs' own
-# rustc (its default `llvmPackagesForLinker ? rustc.llvmPackages`): nightly
-# 2026-07-30 is LLVM 22, and bpf-linker 0.10.x/0.11.x both have an
+# rustc (its default `llvmPackagesForLinker ? rustc.llvmPackages`): the pinned
+# nightly is LLVM 22 (pins.nix), and bpf-linker 0.10.x/0.11.x both have an
 # `llvm-22` feature, selected from this package set's major version.
 { pkgs, toolchain }:
 pkgs.bpf-linker.override {

@@ -18,15 +18,15 @@ from importlib import resources
 
 from .. import ir, tables
 from ..errors import SourceError
+from ..pins import AYA_EBPF_VERSION, NIGHTLY
 from .. import mapdata
 from . import parsers
 from .base import (BINARY, INDENT, Csum, FieldWrite, Generator, format_target, is_pure_value, lpm_address_types, lpm_width,
                    screaming, snake, stem, unparen)
 from .parsers import above_l2
 
-AYA_EBPF_VERSION = "0.2.1"
-# A nightly on LLVM 22, the LLVM of the pinned link tools (DESIGN.md, Nix facts).
-NIGHTLY = "nightly-2026-07-30"
+# AYA_EBPF_VERSION and NIGHTLY (on LLVM 22, the LLVM of the pinned link tools)
+# come from tatara_build/pins.json, which nix/pins.nix reads too.
 EDITION = "2024"
 MAX_INLINE = 72  # longer (indent + expression) get their own `let` (rustfmt's width is 100)
 MAX_OPERAND = 40  # a longer operand of a larger expression is named first

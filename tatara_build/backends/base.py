@@ -30,7 +30,7 @@ from ..check import LICENSE_TEXT, section_target_ok
 from ..check.exprs import printk_conversions
 from ..check.kernels import target_kernels
 from ..errors import Diagnostic, SourceError
-from ..frontend.names import ident_problem
+from ..frontend.names import ident_problem, symbol
 
 RETURN = "<return>"
 DISCARD = "<discard>"
@@ -41,7 +41,7 @@ BRACES = {"{", "}", "} else {"}
 
 
 def snake(name: str) -> str:
-    return name.replace("-", "_")
+    return symbol(name)
 
 
 def screaming(name: str) -> str:

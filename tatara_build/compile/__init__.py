@@ -126,12 +126,13 @@ def compile_into(tmp: Path, stem: str, source_sha256: str, source_name: str, opt
 def describe(obj: Path, module=None) -> ObjectInfo:
     """sha256, size, sections, programs (matched to the module's declarations) and maps."""
     from ..backends import dialects
+    from ..frontend.names import symbol as c_symbol
     from ..tables import PROGRAM_KINDS
     from .manifest import ObjectInfo, Program, Slot
 
     data = obj.read_bytes()
     parsed = elf.parse(data)
-    decls = {p.name.replace("-", "_"): p for p in (module.programs if module is not None else [])}
+    decls = {c_symbol(p.name): p for p in (module.programs if module is not None else [])}
     # the section prefix each backend writes -> kind
     by_section = {dialect.section_prefix(kind): kind for dialect in dialects().values() for kind in PROGRAM_KINDS}
     programs = []
@@ -142,7 +143,7 @@ def describe(obj: Path, module=None) -> ObjectInfo:
         target = (attach.target if attach else None) or (PROGRAM_KINDS[decl.kind].default_target if decl else None)
         programs.append(Program(symbol=symbol, section=section, name=decl.name if decl else None, kind=kind,
                                 attach=target, direction=attach.direction if attach else None))
-    slots = [Slot(map=m.name.replace("-", "_"), index=s.index, program=s.program.replace("-", "_"))
+    slots = [Slot(map=c_symbol(m.name), index=s.index, program=c_symbol(s.program))
              for m in (module.maps if module is not None else []) for s in m.programs or []]
     return ObjectInfo(file=obj.name, sha256=hashlib.sha256(data).hexdigest(), size=len(data),
                       sections=parsed.sections, programs=programs, maps=parsed.maps(), events=event_maps(module),
@@ -153,23 +154,25 @@ def event_maps(module) -> list:
     """Each event map's record type, from the checked module's event-output forms."""
     from .. import eventdata
     from ..check.events import event_types
+    from ..frontend.names import symbol
     from .manifest import EventMap
 
     if module is None:
         return []
     kinds = {m.name: m.kind for m in module.maps}
-    return [EventMap(symbol=name.replace("-", "_"), name=name, kind=kinds[name], record=t,
+    return [EventMap(symbol=symbol(name), name=name, kind=kinds[name], record=t,
                      size=eventdata.record_size(t)) for name, t in event_types(module).items()]
 
 
 def _consts(parsed: elf.Elf, module) -> list:
     """Each defbpf-const with where its bytes are: the C backend names the
     variable `limit`, the aya backend `LIMIT`; whichever the object has."""
+    from ..frontend.names import symbol
     from .manifest import Const
 
     out = []
     for c in (module.consts if module is not None else []):
-        snake = c.name.replace("-", "_")
+        snake = symbol(c.name)
         sym = parsed.variable((snake, snake.upper()))
         out.append(Const(name=c.name, type=c.const_type, default=c.default, symbol=sym.name if sym else None,
                          section=sym.section if sym else None, offset=sym.value if sym else None,

@@ -1,13 +1,18 @@
-"""The one subprocess wrapper of the build stage (via `sh`): it records the
-command line, its duration and the tail of its stderr, and turns a failure
-into a ToolchainError that names the stage, the command and that tail."""
+"""The one subprocess wrapper (the build stage and the vm stage): it records
+the command line, its duration and the tail of its stderr, and turns a
+failure into a ToolchainError that names the stage, the command and that
+tail. `run` (via `sh`) is for tools that print text; `run_bytes` for tools
+whose output is data (a tar stream, a decompressed kernel) or that a signal
+must end from any thread (apt-get in a matrix worker): its own process
+group, tracked by interrupts.py. QEMU, which streams its console while it
+runs, is the one process started elsewhere (vm/qemu.py)."""
 
 from __future__ import annotations
 
 import os
 import shlex
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import Diagnostic, ToolchainError
@@ -23,6 +28,7 @@ class Ran:
     exit_code: int
     stdout: str
     stderr: str
+    data: bytes = b""  # run_bytes: stdout as bytes (stdout is its text only with decode=True)
 
     @property
     def command(self) -> str:
@@ -76,6 +82,56 @@ def run(
     ran = Ran(stage, args, time.monotonic() - started, code, _text(out), _text(err))
     LOG.runs.append(ran)
     if check and code != 0:
+        raise failure(ran)
+    return ran
+
+
+def run_bytes(
+    stage: str,
+    argv: list[str | os.PathLike],
+    *,
+    input: bytes | None = None,
+    cwd: Path | None = None,
+    check: bool = True,
+    timeout: float | None = None,
+    decode: bool = False,
+    missing: str | None = None,
+) -> Ran:
+    """Run `argv` with `input` on stdin; stdout is kept as bytes (`data`).
+    `missing`: the message when the program does not exist (else a generic
+    one). A non-zero exit raises ToolchainError with `check`; a timeout
+    always does; a signal kills the whole group (interrupts.py)."""
+    import signal
+    import subprocess
+
+    from .. import interrupts
+
+    args = [str(a) for a in argv]
+    started = time.monotonic()
+    try:
+        proc = subprocess.Popen(args, cwd=cwd, stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    except OSError as err:
+        found = not isinstance(err, FileNotFoundError)
+        message = f"{stage}: cannot run {args[0]}: {err.strerror or err}" if found or not missing else missing
+        raise ToolchainError(Diagnostic(message, notes=[f"command: {shlex.join(args)}"])) from None
+    interrupts.track(proc.pid)
+    try:
+        out, err = proc.communicate(input, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise ToolchainError(Diagnostic(f"{stage}: timed out after {timeout:.0f} s",
+                                        notes=[f"command: {shlex.join(args)}"])) from None
+    finally:
+        interrupts.untrack(proc.pid)
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            proc.wait()
+    ran = Ran(stage, args, time.monotonic() - started, proc.returncode, _text(out) if decode else "", _text(err), out)
+    LOG.runs.append(replace(ran, data=b""))  # the log keeps the record, not a kernel's bytes
+    if check and ran.exit_code != 0:
         raise failure(ran)
     return ran
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import Diagnostic, ToolchainError
+from ..pins import LLVM_MAJOR
 from .cache import cache_root
 from .run import run
 
@@ -30,10 +31,10 @@ LLVM_TOOLS = ("llvm-link", "opt", "llc")
 _LLVM_VERSION = re.compile(r"LLVM version:? (\d+)\.(\d+)\.(\d+)")
 _APT_HINT = "apt-get install rustc-web cargo-web libstd-rust-web-dev-bpf llvm-22"
 # The LLVM major of the pinned toolchain: the nightly's LLVM, the link tools',
-# and the Nix build's llvmPackages_22.clang (nix/pins.nix `llvmMajor`; a test
-# keeps the two equal). The C backend prefers the clang of this major so a
-# host build and a Nix build give the same object.
-PINNED_LLVM_MAJOR = 22
+# and the Nix build's llvmPackages_22.clang: `llvmMajor` of tatara_build/pins.json,
+# which nix/pins.nix reads too. The C backend prefers the clang of this major
+# so a host build and a Nix build give the same object.
+PINNED_LLVM_MAJOR = LLVM_MAJOR
 # Debian names it clang-22 (bookworm-security), also in /usr/lib/llvm-22;
 # Nix's llvmPackages_22.clang puts a plain `clang` on PATH.
 CLANG_CANDIDATES = (f"clang-{PINNED_LLVM_MAJOR}", f"/usr/lib/llvm-{PINNED_LLVM_MAJOR}/bin/clang", "clang")

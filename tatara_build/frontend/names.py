@@ -46,6 +46,13 @@ GENERATED_ITEMS = frozenset({"panic", "license"})
 RESERVED_PREFIXES = ("bpf-",)
 
 
+def symbol(name: str) -> str:
+    """The C/Rust/ELF spelling of a valid name: `-` becomes `_` (syn-drops
+    -> syn_drops). The one place this rule lives: the backends spell names
+    with it and the build and vm stages find programs and maps by it."""
+    return name.replace("-", "_")
+
+
 @lru_cache(maxsize=4096)  # the same few names recur all through a file
 def ident_problem(name: str, local: bool = False) -> str | None:
     """Why `name` is not a valid identifier, or None when it is. `local`:
@@ -58,15 +65,15 @@ def ident_problem(name: str, local: bool = False) -> str | None:
     if len(name) > MAX_NAME_LENGTH:
         return (f"name `{name[:24]}…` is {len(name)} characters long; at most {MAX_NAME_LENGTH} fit the "
                 "symbols the loader pins and runs")
-    if name.replace("-", "_") in RESERVED or name.startswith(RESERVED_PREFIXES):
+    if symbol(name) in RESERVED or name.startswith(RESERVED_PREFIXES):
         return f"`{name}` is reserved in the generated C or Rust (keywords, `bpf-…`, mem*); choose another name"
     if name in C_MACROS:
         return (f"`{name}` is reserved: the headers the generated C includes define a macro "
-                f"`{name.replace('-', '_')}`; choose another name")
+                f"`{symbol(name)}`; choose another name")
     if local:
         return None
     if name in C_LIBRARY:
-        return (f"`{name}` is reserved: `{name.replace('-', '_')}` is a C library builtin, which a map, program "
+        return (f"`{name}` is reserved: `{symbol(name)}` is a C library builtin, which a map, program "
                 "or function may not redefine in the generated C (a local variable may use it); choose another name")
     if name in GENERATED_ITEMS:
         return (f"`{name}` is reserved: the generated Rust crate defines an item of that name (a local variable "

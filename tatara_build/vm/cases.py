@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .. import ir, mapdata, packets, tables
+from ..frontend import names
 from ..backends import dialects
 from ..compile.manifest import Manifest, ObjectInfo
 from ..errors import SourceError
@@ -26,9 +27,9 @@ def jobs(module: ir.Module, out: Path, manifest: Manifest, object_index: int = 0
     symbols = {p.name: p.symbol for p in obj.programs if p.name}
     generated = sorted(p for p in (out / "src").rglob("*") if p.suffix in GENERATED_SUFFIXES and "target" not in p.parts)
     budgets = {
-        symbols.get(p.name, _c_name(p.name)): p.max_insns or tables.DEFAULT_MAX_INSNS for p in module.programs
+        symbols.get(p.name, names.symbol(p.name)): p.max_insns or tables.DEFAULT_MAX_INSNS for p in module.programs
     }
-    targets = {symbols.get(p.name, _c_name(p.name)): (p.kind, p.attach.target) for p in module.programs
+    targets = {symbols.get(p.name, names.symbol(p.name)): (p.kind, p.attach.target) for p in module.programs
                if p.attach is not None and p.attach.target is not None}
     base = ObjectJob(out / obj.file, budgets, tables.DEFAULT_MAX_INSNS, generated, Path(module.file), targets)
     # Tests with the same `:consts` share one object; the first is the object
@@ -51,8 +52,8 @@ def jobs(module: ir.Module, out: Path, manifest: Manifest, object_index: int = 0
     for decl in module.maps:  # prog-array slots: filled with the seeds, in every copy of the object
         for slot in decl.programs or []:
             for job in objects:
-                job.slots.append((_c_name(decl.name), mapdata.key_bytes(decl, slot.index),
-                                  symbols.get(slot.program, _c_name(slot.program))))
+                job.slots.append((names.symbol(decl.name), mapdata.key_bytes(decl, slot.index),
+                                  symbols.get(slot.program, names.symbol(slot.program))))
     for test in module.tests:
         for seed in test.maps_before:
             decl = map_decls[seed.map]
@@ -76,9 +77,9 @@ def jobs(module: ir.Module, out: Path, manifest: Manifest, object_index: int = 0
             listed = dict.fromkeys(m for m, uses in sends.items() if any(p == test.program for p, _, _ in uses))
         for name in listed:
             values = [e.value for e in test.expect_events if e.map == name]
-            objects[group_of[test.name]].expect_events.append(EventJob(test.name, _c_name(name), name, records[name], values))
-            if _c_name(name) not in objects[group_of[test.name]].events:
-                objects[group_of[test.name]].events.append(_c_name(name))
+            objects[group_of[test.name]].expect_events.append(EventJob(test.name, names.symbol(name), name, records[name], values))
+            if names.symbol(name) not in objects[group_of[test.name]].events:
+                objects[group_of[test.name]].events.append(names.symbol(name))
     for test in module.tests:
         index = object_index + group_of[test.name]
         program = programs.get(test.program)
@@ -87,7 +88,7 @@ def jobs(module: ir.Module, out: Path, manifest: Manifest, object_index: int = 0
         kind = tables.PROGRAM_KINDS[program.kind]
         if not kind.test_run:
             raise SourceError(f"{program.kind} programs cannot be run with packets (BPF_PROG_TEST_RUN)", test.span)
-        symbol = symbols.get(program.name, _c_name(program.name))
+        symbol = symbols.get(program.name, names.symbol(program.name))
         # Direct packet access only: helper reads need no test-run packet pointers.
         reads_packet = kind.packet_read is None and _reads_packet(bodies.get(program.name, []))
         for case in test.cases:
@@ -146,12 +147,9 @@ def _reads_packet(value) -> bool:
     return False
 
 
-def _c_name(name: str) -> str:
-    return name.replace("-", "_")
-
 
 def _map_symbol(expect: ir.MapExpect, obj: ObjectInfo) -> str:
-    symbol = _c_name(expect.map)
+    symbol = names.symbol(expect.map)
     if obj.maps and symbol not in obj.maps:
         raise SourceError(f"map {expect.map} is not in {obj.file} (it has: {', '.join(obj.maps)})", expect.span)
     return symbol

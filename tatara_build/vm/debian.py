@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import os
 import re
-import signal
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .. import interrupts
+from ..compile.run import Ran, run_bytes
 from ..errors import ToolchainError
 
 MIRROR = "http://deb.debian.org/debian"
@@ -65,27 +63,12 @@ def _mirror(name: str) -> str:
     return SECURITY_MIRROR if name.endswith("-security") else MIRROR
 
 
-def _apt(tool: str, s: Suite, *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def _apt(tool: str, s: Suite, *args: str, cwd: Path | None = None) -> Ran:
     # Its own process group, tracked: a matrix run fetches kernels in worker
     # threads, and a signal must end the download, not wait for it.
-    command = [tool, *s.options(), *args]
-    try:
-        proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, start_new_session=True)
-    except FileNotFoundError:
-        raise ToolchainError(f"{tool} not found: kernels are fetched from Debian's archive with apt "
-                             "(pass --kernel PATH to boot an image you have)") from None
-    interrupts.track(proc.pid)
-    try:
-        stdout, stderr = proc.communicate(timeout=APT_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        raise ToolchainError(f"{tool} {' '.join(args)} timed out after {APT_TIMEOUT:.0f} s") from None
-    finally:
-        interrupts.untrack(proc.pid)
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    return subprocess.CompletedProcess(command, proc.returncode, stdout, stderr)
+    return run_bytes("kernel download", [tool, *s.options(), *args], cwd=cwd, check=False, timeout=APT_TIMEOUT,
+                     decode=True, missing=f"{tool} not found: kernels are fetched from Debian's archive with apt "
+                                          "(pass --kernel PATH to boot an image you have)")
 
 
 def update(s: Suite) -> None:
@@ -94,7 +77,7 @@ def update(s: Suite) -> None:
         raise ToolchainError(f"{KEYRING} is missing: install debian-archive-keyring")
     ran = _apt("apt-get", s, "update")
     errors = [line for line in (ran.stdout + ran.stderr).splitlines() if line.startswith(("E:", "W:", "Err:"))]
-    if ran.returncode != 0 or any(line.startswith(("E:", "Err:")) for line in errors):
+    if ran.exit_code != 0 or any(line.startswith(("E:", "Err:")) for line in errors):
         raise ToolchainError(f"apt-get update of Debian {s.name} failed:\n  " + "\n  ".join(errors[-8:] or [ran.stderr[-400:]]))
 
 
@@ -102,7 +85,7 @@ def versions(s: Suite, package: str) -> dict[str, dict[str, str]]:
     """version -> the index stanza's fields, for `package` in this suite."""
     ran = _apt("apt-cache", s, "show", "--all-versions", package)
     out: dict[str, dict[str, str]] = {}
-    if ran.returncode != 0:
+    if ran.exit_code != 0:
         return out
     for stanza in ran.stdout.split("\n\n"):
         fields = dict(re.findall(r"^([A-Za-z0-9-]+): ?(.*)$", stanza, re.M))
@@ -117,7 +100,7 @@ def download(s: Suite, package: str, version: str, into: Path) -> Path:
     into.mkdir(parents=True, exist_ok=True)
     os.chmod(into, 0o755)  # apt's unprivileged _apt user writes the file here
     ran = _apt("apt-get", s, "download", f"{package}={version}", cwd=into)
-    if ran.returncode != 0:
+    if ran.exit_code != 0:
         if version not in versions(s, package):
             raise Dropped(s.name, package, version)
         raise ToolchainError(f"apt-get download {package}={version} failed: {ran.stderr.strip()[-400:]}")
@@ -140,5 +123,6 @@ def compare_versions(a: str, b: str) -> int:
     """dpkg's ordering of two version strings: -1, 0 or 1."""
     if a == b:
         return 0
-    lower = subprocess.run(["dpkg", "--compare-versions", a, "lt", b], check=False).returncode == 0
+    lower = run_bytes("kernel pins", ["dpkg", "--compare-versions", a, "lt", b], check=False,
+                      missing="dpkg not found: kernel versions are ordered with dpkg --compare-versions").exit_code == 0
     return -1 if lower else 1

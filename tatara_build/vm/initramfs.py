@@ -12,10 +12,10 @@ import hashlib
 import os
 import re
 import shutil
-import subprocess
 import threading
 from pathlib import Path
 
+from ..compile.run import run_bytes
 from ..errors import ToolchainError
 from .guest import INIT_SCRIPT
 from . import tool
@@ -58,10 +58,7 @@ def _libraries(binary: Path) -> list[Path]:
     if ldd is None:
         raise ToolchainError("ldd not found (it lists the libraries bpftool needs in the guest): install libc-bin, "
                              "and check PATH")
-    try:
-        out = subprocess.run([ldd, str(binary)], capture_output=True, text=True, check=False).stdout
-    except OSError as err:
-        raise ToolchainError(f"cannot run {ldd}: {err.strerror or err}") from None
+    out = run_bytes("initramfs", [ldd, binary], check=False, decode=True).stdout  # exit 1: a static binary
     return [Path(p) for p in re.findall(r"(/\S+) \(0x", out)]
 
 
@@ -79,10 +76,7 @@ def base_entries() -> list[Entry]:
     ]
     for lib in _libraries(bpftool):
         entries.append((str(lib), 0o100755, lib.resolve().read_bytes()))
-    try:
-        applets = subprocess.run([str(busybox), "--list"], capture_output=True, text=True, check=True).stdout.split()
-    except (OSError, subprocess.CalledProcessError) as err:
-        raise ToolchainError(f"`{busybox} --list` failed: {err}") from None
+    applets = run_bytes("initramfs", [busybox, "--list"], decode=True).stdout.split()
     for applet in applets:
         if applet not in _BUSYBOX_SKIP:
             entries.append((f"bin/{applet}", 0o120777, b"busybox"))  # symlink: data is the target

@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import struct
-import subprocess
 import tarfile
 import tempfile
 import threading
@@ -25,6 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
+from ..compile.run import run_bytes
 from ..errors import ToolchainError, UsageError
 
 
@@ -293,7 +293,8 @@ def fetch_deb(pin_suite: str, package: str, version: str, into: Path) -> Path:
 
 def deb_member(deb: Path, member: str, dest: Path) -> None:
     """Extract one file of a .deb (nothing is installed) to `dest`."""
-    tar = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], check=True, capture_output=True).stdout
+    tar = run_bytes("kernel unpack", ["dpkg-deb", "--fsys-tarfile", deb],
+                    missing="dpkg-deb not found: kernel packages are unpacked with it (install dpkg)").data
     with tarfile.open(fileobj=io.BytesIO(tar)) as archive:
         try:
             info = archive.getmember(member)
@@ -358,9 +359,12 @@ def extract_vmlinux(bzimage: bytes) -> bytes | None:
             elf = gzip.GzipFile(fileobj=io.BytesIO(payload)).read()
         elif payload.startswith(b"\x28\xb5\x2f\xfd") and shutil.which("zstd"):
             # the payload ends with the 4-byte decompressed size, not zstd data
-            elf = subprocess.run(["zstd", "-dcq"], input=payload[:-4], capture_output=True, check=True).stdout
+            ran = run_bytes("kernel unpack", ["zstd", "-dcq"], input=payload[:-4], check=False)
+            if ran.exit_code != 0:
+                return None
+            elf = ran.data
         else:
             return None
-    except (lzma.LZMAError, OSError, EOFError, subprocess.SubprocessError):
+    except (lzma.LZMAError, OSError, EOFError, ToolchainError):
         return None
     return elf if elf.startswith(b"\x7fELF") else None

@@ -81,10 +81,10 @@ def pin(line: str, suite_name: str, package: str, version: str, old: kernels.Ker
 
 
 def _image_member(deb: Path) -> str:
-    import subprocess
+    from ..compile.run import run_bytes
 
-    tar = subprocess.run(["dpkg-deb", "--fsys-tarfile", str(deb)], check=True, capture_output=True).stdout
-    names = subprocess.run(["tar", "-t"], input=tar, check=True, capture_output=True).stdout.decode().splitlines()
+    tar = run_bytes("kernel pins", ["dpkg-deb", "--fsys-tarfile", deb]).data
+    names = run_bytes("kernel pins", ["tar", "-t"], input=tar, decode=True).stdout.splitlines()
     found = [n for n in names if re.match(r"^\./boot/vmlinuz-|^\./usr/lib/modules/[^/]+/vmlinuz$", n)]
     if len(found) != 1:
         raise SystemExit(f"{deb.name}: expected one kernel image, found {found or 'none'}")

@@ -61,6 +61,8 @@ def boot(kernel: Path, initrd: Path, *, timeout: float, accel: str, ready_within
     if interrupts.stopping():  # a signal arrived: no new VM (matrix threads)
         raise VmError("interrupted before the VM started")
     start = time.monotonic()
+    # The one process not started through compile/run.py: its console is
+    # read line by line while it runs (READY, the KVM probe's deadline).
     proc = subprocess.Popen(
         command(kernel, initrd, accel),
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -92,7 +94,9 @@ def boot(kernel: Path, initrd: Path, *, timeout: float, accel: str, ready_within
         raise VmError(f"VM timed out after {timeout:.0f} s ({accel}); console tail:\n{tail}") from None
     finally:
         _kill(proc)
-        reader.join(timeout=5)
+        reader.join(timeout=5)  # QEMU is gone: the reader sees EOF; only then is its pipe closed
+        if proc.stdout:
+            proc.stdout.close()
     return Boot("\n".join(lines), time.monotonic() - start, ready_at[0] if ready_at else None, accel, proc.pid)
 
 
@@ -104,8 +108,6 @@ def _kill(proc: subprocess.Popen) -> None:
             pass
     proc.wait()
     interrupts.untrack(proc.pid)
-    if proc.stdout:
-        proc.stdout.close()
 
 
 def boot_best(kernel: Path, initrd: Path, *, timeout: float, accel: str = "auto", pass_fds: tuple[int, ...] = ()) -> Boot:

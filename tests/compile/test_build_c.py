@@ -163,14 +163,14 @@ def _fake_clang(directory, name: str, version: str):
     return exe
 
 
-def test_the_pinned_llvm_major_is_nix_pins_llvm_major():
+def test_the_pinned_llvm_major_is_the_pins_files():
+    import json
     from pathlib import Path
-    import re
 
     from tatara_build.compile.toolchain import PINNED_LLVM_MAJOR
 
-    pins = (Path(__file__).resolve().parents[2] / "nix" / "pins.nix").read_text()
-    assert int(re.search(r"llvmMajor\s*=\s*(\d+);", pins).group(1)) == PINNED_LLVM_MAJOR
+    pins = json.loads((Path(__file__).resolve().parents[2] / "tatara_build" / "pins.json").read_text())
+    assert pins["llvmMajor"] == PINNED_LLVM_MAJOR == 22
 
 
 def test_clang_of_the_pinned_major_is_preferred_then_a_recorded_fallback(tmp_path, monkeypatch):

@@ -203,7 +203,7 @@ def test_a_signal_ends_a_kernel_download_running_in_a_worker_thread(tmp_path):
     interrupts._kill_all()  # what the handler does before raising in the main thread
     worker.join(10)
     assert not worker.is_alive() and time.monotonic() - started < 10
-    assert done and done[0].returncode != 0
+    assert done and done[0].exit_code != 0
     with pytest.raises(ProcessLookupError):  # the whole group went, sleep included
         for _ in range(50):
             os.kill(grandchild, 0)

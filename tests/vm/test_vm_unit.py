@@ -392,3 +392,25 @@ def test_the_guest_turns_seed_lines_into_bpftool_map_updates(tmp_path):
         "map update pinned /sys/fs/bpf/1/m/drops key hex 00 00 00 00  value hex 05 00 00 00 00 00 00 00 ",
         "map update pinned /sys/fs/bpf/0/m/nets key hex 18 00 00 00 0a 01 02 00  value hex 05 00 00 00 ",
     ]
+
+
+def test_vm_tools_run_through_the_one_wrapper_and_fail_as_toolchain_errors(tmp_path):
+    """No vm/ module starts a process itself except qemu.py (it reads the
+    console while QEMU runs); a failing tool is exit 3 with its command and
+    stderr, never a traceback."""
+    from tatara_build.errors import ExitCode, ToolchainError
+    from tatara_build.vm import debian, kernels
+
+    vm_dir = Path(kernels.__file__).parent
+    direct = [p.name for p in sorted(vm_dir.glob("*.py")) if "subprocess" in p.read_text() and p.name != "qemu.py"]
+    assert direct == []
+    bad = tmp_path / "bad.deb"
+    bad.write_bytes(b"not a deb")
+    with pytest.raises(ToolchainError) as err:
+        kernels.deb_member(bad, "./boot/vmlinuz", tmp_path / "out")
+    assert err.value.exit_code == ExitCode.TOOLCHAIN and "dpkg-deb --fsys-tarfile" in err.value.render()
+    zstd_junk = bytearray(0x400)
+    zstd_junk[0x1F1], zstd_junk[0x202:0x206] = 1, b"HdrS"
+    struct.pack_into("<II", zstd_junk, 0x248, 0x10, 12)
+    assert kernels.extract_vmlinux(bytes(zstd_junk) + b"\0" * 0x10 + b"\x28\xb5\x2f\xfd" + b"junkjunk") is None
+    assert debian.compare_versions("6.1.2-1", "6.1.10-1") == -1 and debian.compare_versions("7.2", "6.1") == 1
