@@ -62,6 +62,24 @@ def header_macros() -> set[str]:
     return {n for n in names if TATARA_NAME.fullmatch(n)}
 
 
+def struct_tags() -> set[str]:
+    """Struct and union tags the included headers define completely (a
+    defbpf-struct of that name would redefine them), and those of the
+    program contexts the C backend declares (`struct pt_regs`: a user
+    struct of that name would become the kprobe context's type)."""
+    from tatara_build.backends.libbpf import PROGRAMS
+
+    ran = _clang(["-target", "bpf", *multiarch_include(), "-Xclang", "-ast-dump=json", "-fsyntax-only"],
+                 "\n".join(includes()) + "\n")
+    ran.check_returncode()
+    found = {node["name"] for node in json.loads(ran.stdout).get("inner", [])
+             if node.get("kind") == "RecordDecl" and node.get("completeDefinition")
+             and TATARA_NAME.fullmatch(node.get("name", ""))}
+    found |= {m.group(1) for p in PROGRAMS.values()
+              if (m := re.fullmatch(r"struct ([a-z0-9_]+) \*", p.ctx)) and TATARA_NAME.fullmatch(m.group(1))}
+    return found
+
+
 def libc_candidates() -> set[str]:
     text = "".join(f"#include <{h}>\n" for h in LIBC_HEADERS)
     ran = _clang(["-Xclang", "-ast-dump=json", "-fsyntax-only"], text)
@@ -87,13 +105,14 @@ def library_builtins(candidates: set[str]) -> set[str]:
     return refused
 
 
-def derive() -> tuple[list[str], list[str]]:
-    """(the headers' macros, clang's library builtins), tatara spelling."""
+def derive() -> tuple[list[str], list[str], list[str]]:
+    """(the headers' macros, clang's library builtins, the headers' struct
+    tags), tatara spelling."""
     def spelled(names: set[str]) -> list[str]:
         return sorted(n.replace("_", "-") for n in names if not n.startswith("bpf_"))
 
     macros = header_macros()
-    return spelled(macros), spelled(library_builtins(libc_candidates()) - macros)
+    return spelled(macros), spelled(library_builtins(libc_candidates()) - macros), spelled(struct_tags())
 
 
 def _wrapped(names: list[str]) -> str:
@@ -107,9 +126,9 @@ def _wrapped(names: list[str]) -> str:
     return "\n".join(lines)
 
 
-def module_text(derived: tuple[list[str], list[str]]) -> str:
+def module_text(derived: tuple[list[str], list[str], list[str]]) -> str:
     """reserved_c.py: the derived names as data (wrapped, sorted)."""
-    macros, library = derived
+    macros, library, tags = derived
     return (f'''"""Names the generated C cannot use, derived by scripts/reserved-names.py
 from the headers the C backend includes (their lowercase macros: tc-gen,
 offsetof, barrier-var, …) and from clang (C library functions it knows as
@@ -119,7 +138,8 @@ builtins: abs, exit, log, index, …). Regenerate, do not edit:
 
 A macro is refused for every name; a library builtin only for globals (maps,
 programs, functions: clang refuses to redeclare it), since a local variable
-may shadow a library function in C.
+may shadow a library function in C. A struct tag the headers define (or a
+program context's) is refused as a defbpf-struct name only (`struct NAME`).
 """
 
 C_MACROS = frozenset(
@@ -135,6 +155,12 @@ C_LIBRARY = frozenset(
 )
 
 C_RESERVED = C_MACROS | C_LIBRARY
+
+C_STRUCT_TAGS = frozenset(
+    """
+{_wrapped(tags)}
+    """.split()
+)
 ''')
 
 

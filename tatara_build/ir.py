@@ -357,6 +357,35 @@ class CoreRead(Node):
     value: Expr
     struct: str
     fields: list[str]
+class Make(Node):
+    """`(make flow :packets 1 :bytes len)`: a struct value; omitted fields
+    (and padding) are zero. `fields[i]` gets `values[i]`."""
+
+    form: Literal["make"] = "make"
+    struct: str
+    fields: list[str] = []
+    values: list[Expr] = []
+
+
+class SetField(Node):
+    """`(set-field! X :f V)`: X a map value bound by if-let on map-lookup
+    (`ref:struct:<n>`: writes through to the map), or a parsed header
+    (a packet write)."""
+
+    form: Literal["set-field!"] = "set-field!"
+    value: Expr
+    field: str
+    new: Expr
+
+
+class FieldAdd(Node):
+    """`(field-add! X :f DELTA)`: an atomic add to an integer field of a map
+    value bound by if-let on map-lookup (fields under 32 bits: a plain add)."""
+
+    form: Literal["field-add!"] = "field-add!"
+    value: Expr
+    field: str
+    delta: Expr
 
 
 class Redirect(Node):
@@ -476,6 +505,9 @@ Expr = Annotated[
         GetStackId,
         FuncCall,
         Printk,
+        Make,
+        SetField,
+        FieldAdd,
     ],
     Field(discriminator="form"),
 ]
@@ -537,6 +569,25 @@ MapKind = Literal[
 ]
 
 
+# A field's or map key's/value's type besides the integers: a struct
+# (`struct:flow`) or, in struct fields only, a fixed array (`array:u8:16`).
+StructType = Annotated[str, Field(pattern=r"^struct:[a-z][a-z0-9]*(-[a-z0-9]+)*$")]
+ArrayType = Annotated[str, Field(pattern=r"^array:[ui](8|16|32|64):[1-9][0-9]{0,3}$")]
+
+
+class StructField(Node):
+    name: str
+    type: Union[IntType, ArrayType, StructType]  # type: ignore[assignment]
+
+
+class StructDecl(Node):
+    """`(defbpf-struct flow (packets u64) (bytes u64) (comm (array u8 16)))`:
+    fields in order, laid out as C does (structs.py)."""
+
+    name: str
+    fields: list[StructField]
+
+
 class ProgramSlot(Node):
     """`(0 parse-v4)` in a prog-array's `:programs`: the loader puts program
     `parse-v4` (of the same file) into slot 0."""
@@ -547,12 +598,13 @@ class ProgramSlot(Node):
 
 class MapDecl(Node):
     """`(defbpf-map name :kind :hash :key u32 :value u64 :max-entries 1024)`;
-    upstream's `:key-size` / `:value-size` (bytes) map to u8…u64."""
+    upstream's `:key-size` / `:value-size` (bytes) map to u8…u64. `:key flow`
+    / `:value flow` name a defbpf-struct (stored as `struct:flow`)."""
 
     name: str
     kind: MapKind
-    key: IntType | None = None
-    value: IntType | None = None
+    key: Union[IntType, StructType, None] = None
+    value: Union[IntType, StructType, None] = None
     # lpm-trie only: `:key-size 16` (IPv6 prefixes), wider than any integer
     # type; `key` is then None. Narrower lpm keys use `key` (u32: IPv4).
     key_size: int | None = None
@@ -605,14 +657,24 @@ class Layer(Node):
     fields: dict[str, PacketValue] = {}
 
 
+class StructLit(Node):
+    """A struct value in test data, `(make flow :packets 4)`: integer fields,
+    nested structs, arrays as lists of integers (u8 arrays also as strings)."""
+
+    struct: str
+    fields: dict[str, Union[int, str, list[int], StructLit]] = {}
+
+
 class MapExpect(Node):
     """After all cases: `(syn-drops 0 3)`, the value at key 0 is 3 (per-CPU
     maps: the sum over CPUs). lpm-trie keys may be prefixes written as text,
-    `("10.1.2.0/24" 1)` (see mapdata)."""
+    `("10.1.2.0/24" 1)` (see mapdata). Struct keys and values are written
+    `(make flow :packets 4)`; an expected struct compares only the fields it
+    names."""
 
     map: str
-    key: Union[int, str]
-    value: int
+    key: Union[int, str, StructLit]
+    value: Union[int, StructLit]
 
 
 class EventExpect(Node):
@@ -672,6 +734,7 @@ class Module(BaseModel):
 
     file: str
     source_sha256: str
+    structs: list[StructDecl] = []
     maps: list[MapDecl] = []
     programs: list[ProgramDecl] = []
     policies: list[PolicyDecl] = []

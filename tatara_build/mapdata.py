@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from . import ir, tables
+from . import ir, structs, tables
 
 LPM_KINDS = ("lpm-trie",)
 LPM_DATA_BYTES = (1, 2, 4, 8, 16)  # address widths an lpm-trie key may have
@@ -35,24 +35,52 @@ def lpm_data_bytes(decl: ir.MapDecl) -> int:
     return tables.INT_TYPES[decl.key].bits // 8
 
 
-def key_size(decl: ir.MapDecl) -> int:
+def key_size(decl: ir.MapDecl, layouts: dict | None = None) -> int:
     """The map's key_size as the kernel sees it."""
     if is_lpm(decl):
         return 4 + lpm_data_bytes(decl)
-    return tables.INT_TYPES[decl.key].bits // 8
+    return structs.byte_size(decl.key, layouts or {})
 
 
-def key_problem(decl: ir.MapDecl, key: int | str) -> str | None:
+Layouts = dict[str, structs.Layout]
+
+
+def struct_value(t: str, value, layouts: Layouts | None) -> tuple[bytes, bytes]:
+    """(bytes, mask) of a test's struct value for a key or value of type `t`
+    (`struct:<name>`); ValueError says what is wrong."""
+    name = structs.struct_name(t)
+    if not isinstance(value, ir.StructLit):
+        raise ValueError(f"this map holds struct `{name}`: write (make {name} :field value …)")
+    if value.struct != name:
+        raise ValueError(f"this map holds struct `{name}`, got (make {value.struct} …)")
+    layout = (layouts or {}).get(name)
+    if layout is None:
+        raise ValueError(f"unknown struct `{name}`")
+    return structs.encode(layout, plain(value), layouts)
+
+
+def plain(value):
+    """A StructLit as nested dicts (structs.encode's input)."""
+    if isinstance(value, ir.StructLit):
+        return {k: plain(v) for k, v in value.fields.items()}
+    return value
+
+
+def key_problem(decl: ir.MapDecl, key, layouts: Layouts | None = None) -> str | None:
     try:
-        key_bytes(decl, key)
+        key_bytes(decl, key, layouts)
     except ValueError as err:
         return str(err)
     return None
 
 
-def key_bytes(decl: ir.MapDecl, key: int | str) -> bytes:
-    """The key as stored (lpm: bits past the prefix cleared); ValueError says
-    what is wrong with it."""
+def key_bytes(decl: ir.MapDecl, key, layouts: Layouts | None = None) -> bytes:
+    """The key as stored (lpm: bits past the prefix cleared; a struct: every
+    byte, unnamed fields and padding zero); ValueError says what is wrong."""
+    if structs.struct_name(decl.key):
+        return struct_value(decl.key, key, layouts)[0]
+    if isinstance(key, ir.StructLit):
+        raise ValueError(f"{decl.kind} map `{decl.name}` has {decl.key or 'address'} keys, not structs")
     if not is_lpm(decl):
         if isinstance(key, str):
             raise ValueError(f"{decl.kind} map `{decl.name}` has integer keys ({decl.key}), got {key!r}")
@@ -103,15 +131,30 @@ def canonical_lpm_key(raw: bytes) -> bytes:
     return lpm_key(int.from_bytes(raw[:4], "little"), raw[4:])
 
 
-def value_problem(decl: ir.MapDecl, value: int) -> str | None:
+def value_problem(decl: ir.MapDecl, value, layouts: Layouts | None = None) -> str | None:
     try:
-        value_bytes(decl, value)
+        value_bytes(decl, value, layouts)
     except ValueError as err:
         return str(err)
     return None
 
 
-def value_bytes(decl: ir.MapDecl, value: int) -> bytes:
+def value_bytes(decl: ir.MapDecl, value, layouts: Layouts | None = None) -> bytes:
+    return value_and_mask(decl, value, layouts)[0]
+
+
+def value_and_mask(decl: ir.MapDecl, value, layouts: Layouts | None = None) -> tuple[bytes, bytes]:
+    """The value as stored and the mask of its bytes a test compares (a
+    struct: the fields it names; an integer: all)."""
+    if structs.struct_name(decl.value):
+        return struct_value(decl.value, value, layouts)
+    if isinstance(value, ir.StructLit):
+        raise ValueError(f"map `{decl.name}` holds {decl.value} values, not structs")
+    raw = int_value_bytes(decl, value)
+    return raw, b"\xff" * len(raw)
+
+
+def int_value_bytes(decl: ir.MapDecl, value: int) -> bytes:
     info = tables.INT_TYPES[decl.value]
     if not info.min <= value <= info.max:
         raise ValueError(f"value {value} does not fit the map's value type {decl.value}")
@@ -128,5 +171,79 @@ def decode_value(value_type: str, raw: bytes) -> int:
     return int.from_bytes(raw[: info.bits // 8], "little", signed=info.signed)
 
 
-def show_key(key: int | str) -> str:
+def show_key(key) -> str:
+    if isinstance(key, ir.StructLit):
+        return show_struct(key)
     return key if isinstance(key, str) else str(key)
+
+
+def show_struct(value) -> str:
+    """`(make flow :packets 4)`, as tests write it."""
+    if isinstance(value, ir.StructLit):
+        return f"(make {value.struct}" + "".join(f" :{k} {show_struct(v)}" for k, v in value.fields.items()) + ")"
+    if isinstance(value, list):
+        return "(" + " ".join(str(v) for v in value) + ")"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+# --- values read back: per-CPU sums, partial struct expectations -------------------
+
+
+def total(decl: ir.MapDecl, raws: list[bytes], layouts: Layouts | None = None):
+    """The value of one entry from its per-CPU copies (one for other maps):
+    an integer summed over CPUs; a struct's bytes with every integer field
+    summed (wrapping at its width)."""
+    name = structs.struct_name(decl.value)
+    if name is None:
+        return sum(value_of(decl, raw) for raw in raws)
+    return _sum_bytes(decl.value, raws, layouts or {})
+
+
+def _sum_bytes(t: str, raws: list[bytes], layouts: Layouts) -> bytes:
+    if t in tables.INT_TYPES:
+        info = tables.INT_TYPES[t]
+        n = info.bits // 8
+        value = sum(int.from_bytes(raw[:n], "little") for raw in raws) % (1 << info.bits)
+        return value.to_bytes(n, "little")
+    parts = structs.array_parts(t)
+    if parts is not None:
+        elem, count = parts
+        size = structs.byte_size(elem, layouts)
+        return b"".join(_sum_bytes(elem, [r[i * size:(i + 1) * size] for r in raws], layouts) for i in range(count))
+    layout = layouts[structs.struct_name(t)]
+    out = bytearray(raws[0][:layout.size] if raws else bytes(layout.size))
+    for f in layout.fields:
+        out[f.offset:f.offset + f.size] = _sum_bytes(f.type, [r[f.offset:f.offset + f.size] for r in raws], layouts)
+    return bytes(out)
+
+
+def matches(decl: ir.MapDecl, expected, got, layouts: Layouts | None = None) -> bool:
+    """Does a value read back (total()) meet a test's expectation? A struct
+    expectation compares only the fields it names."""
+    if not structs.struct_name(decl.value):
+        return got == expected
+    if got is None:
+        return False
+    want, mask = value_and_mask(decl, expected, layouts)
+    return all((g & m) == (w & m) for g, w, m in zip(got, want, mask))
+
+
+def show_value(decl: ir.MapDecl, value, layouts: Layouts | None = None) -> str | int | None:
+    """A value for reports: integers as they are, structs as
+    `(make flow :packets 3 …)` (from a test, or decoded from bytes)."""
+    if isinstance(value, ir.StructLit):
+        return show_struct(value)
+    if isinstance(value, bytes) and structs.struct_name(decl.value):
+        layout = (layouts or {})[structs.struct_name(decl.value)]
+        return show_decoded(layout.name, structs.decode(layout, value, layouts or {}))
+    return value
+
+
+def show_decoded(name: str, fields: dict) -> str:
+    def one(v):
+        if isinstance(v, dict):
+            return "(" + " ".join(f":{k} {one(x)}" for k, x in v.items()) + ")"
+        if isinstance(v, list):
+            return "(" + " ".join(str(x) for x in v) + ")"
+        return str(v)
+    return f"(make {name}" + "".join(f" :{k} {one(v)}" for k, v in fields.items()) + ")"

@@ -286,5 +286,5 @@ def _result(passed: bool, skipped: str | None) -> str:
     return "[green]pass[/]" if passed else "[red]FAIL[/]"
 
 
-def _n(value: int | None) -> str:
+def _n(value: int | str | None) -> str:
     return "-" if value is None else str(value)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import tomllib
 from importlib import resources
 
-from .. import ir, tables
+from .. import ir, structs, tables
 from ..errors import SourceError
 from ..pins import AYA_EBPF_VERSION, NIGHTLY
 from .. import mapdata
@@ -159,13 +159,45 @@ ATOMIC = ("u32", "u64", "i32", "i64")  # BPF atomics are 32 and 64 bits wide
 # What packet reads through helpers take: the context's raw skb pointer
 # (`ctx.skb.skb` of SkBuffContext and TcContext alike).
 SKB = "*mut aya_ebpf::bindings::__sk_buff"
+ZEROED = "__zeroed"
+# A struct value of all-zero bytes (`make`, an absent `map-get`). Not
+# `core::mem::zeroed()`: that is an llvm.memset, which the BPF backend
+# cannot lower past a few stores once memcpy is expanded in order (the
+# link step's --bpf-expand-memcpy-in-order): "A call to built-in function
+# 'memset' is not supported". Volatile stores of the struct's alignment are
+# never merged into one; every byte is a member (gaps are __padN arrays).
+ZEROED_FN = [
+    "#[inline(always)]",
+    f"fn {ZEROED}<T: Copy>() -> T {{",
+    "    let mut v = core::mem::MaybeUninit::<T>::uninit();",
+    "    let p = v.as_mut_ptr() as *mut u8;",
+    "    let mut i = 0;",
+    "    while i < core::mem::size_of::<T>() {",
+    "        unsafe {",
+    "            match core::mem::align_of::<T>() {",
+    "                8 => core::ptr::write_volatile(p.add(i) as *mut u64, 0),",
+    "                4 => core::ptr::write_volatile(p.add(i) as *mut u32, 0),",
+    "                2 => core::ptr::write_volatile(p.add(i) as *mut u16, 0),",
+    "                _ => core::ptr::write_volatile(p.add(i), 0),",
+    "            }",
+    "        }",
+    "        i += core::mem::align_of::<T>();",
+    "    }",
+    "    unsafe { v.assume_init() }",
+    "}",
+]
+SKB_CONTEXT = "aya_ebpf::programs::SkBuffContext"  # the context of kinds that read packets through helpers
 CRATE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 
 
 def rtype(t: str) -> str:
-    if t.startswith("array:"):
-        _, elem, n = t.split(":")
-        return f"[{INTS[elem]}; {int(n)}]"
+    if structs.ref_name(t):
+        return f"*mut {snake(structs.ref_name(t))}"
+    if structs.struct_name(t):
+        return snake(structs.struct_name(t))  # the C name, so BTF names agree across backends
+    parts = structs.array_parts(t)
+    if parts is not None:
+        return f"[{INTS[parts[0]]}; {parts[1]}]"
     if t.startswith("lpm-key:"):
         return f"{LPM_KEY}<{lpm_data_rust(lpm_width(t))}>"
     if t == "header":
@@ -389,6 +421,49 @@ class AyaGenerator(Generator):
     def spell_deref(self, ptr: str, decl: ir.MapDecl) -> str:
         return f"unsafe {{ *{ptr} }}"
 
+    # --- structs ----------------------------------------------------------------
+
+    def line_zeroed(self, name: str, t: str) -> str:
+        return f"let mut {name}: {rtype(t)} = {ZEROED}();"
+
+    def spell_member(self, value: str, member: str) -> str:
+        return f"{value}.{member}"
+
+    def spell_ref_member(self, ref: str, member: str) -> str:
+        return f"unsafe {{ (*{ref}).{member} }}"
+
+    def spell_ref_deref(self, ref: str) -> str:
+        return f"unsafe {{ *{ref} }}"
+
+    def line_set_member(self, ref: str, member: str, value: str) -> str:
+        return f"unsafe {{ (*{ref}).{member} = {unparen(value)} }};"
+
+    def line_copy_array(self, name: str, member: str, value: str) -> str:
+        return self.line_assign(f"{name}.{member}", value)
+
+    def line_field_add(self, ref: str, member: str, delta: str, t: str) -> str:
+        if t in ATOMIC:
+            self.atomic_adds.add(t)
+            slot = self.temp()  # named, so the call stays on one line (rustfmt)
+            self.emit(f"let {slot}: *mut {rtype(t)} = unsafe {{ &raw mut (*{ref}).{member} }};")
+            if not is_atom(delta):
+                delta = self.hoist_always(delta, t)
+            return f"{self.helper_name('atomic_add', t)}({slot}, {delta});"
+        return f"unsafe {{ (*{ref}).{member} = (*{ref}).{member}.wrapping_add({unparen(delta)}) }};"
+
+    def struct_decl_lines(self, struct: ir.StructDecl) -> list[str]:
+        """`#[repr(C)]` under the C name, gaps as explicit `__padN` bytes
+        (structs.members): the layout C gives."""
+        out, pads = ["#[repr(C)]", "#[derive(Clone, Copy)]", "#[allow(non_camel_case_types)]",
+                     f"pub struct {snake(struct.name)} {{"], 0
+        for member, t, size in structs.members(self.layouts[struct.name]):
+            if t is None:
+                out.append(f"{INDENT}pub __pad{pads}: [u8; {size}],")
+                pads += 1
+            else:
+                out.append(f"{INDENT}pub {snake(member)}: {rtype(t)},")
+        return out + ["}"]
+
     # --- statements -----------------------------------------------------------
 
     def markable(self, line: str) -> bool:
@@ -435,7 +510,8 @@ class AyaGenerator(Generator):
                                t=rtype(decl.value) if decl.value else "u64")
 
     def line_lookup(self, ptr: str, decl: ir.MapDecl, key: str) -> str:
-        return f"let {ptr} = {self.op('ptr', decl, key)};"
+        # a struct value is written through the pointer (set-field!, field-add!)
+        return f"let {ptr} = {self.op('ptr_mut' if structs.struct_name(decl.value) else 'ptr', decl, key)};"
 
     def line_event_output(self, decl: ir.MapDecl, tmp: str, t: str) -> str:
         return MAPS[decl.kind].ops["output"].format(m=screaming(decl.name), v=tmp, t=rtype(t))
@@ -567,8 +643,9 @@ class AyaGenerator(Generator):
         body = [f"{INDENT}let map = &{screaming(decl.name)};"]
         if op == "get":
             head = f"fn {name}(key: {k}) -> {v} {{"
+            absent = f"{ZEROED}()" if structs.struct_name(decl.value) else "0"
             body += [f"{INDENT}match {self.op('ptr', decl, 'key', m='map')} {{",
-                     f"{INDENT * 2}Some(value) => unsafe {{ *value }},", f"{INDENT * 2}None => 0,", f"{INDENT}}}"]
+                     f"{INDENT * 2}Some(value) => unsafe {{ *value }},", f"{INDENT * 2}None => {absent},", f"{INDENT}}}"]
         elif op == "set":
             head = f"fn {name}(key: {k}, value: {v}) {{"
             body += [f"{INDENT}let _ = {self.op('set', decl, 'key', 'value', m='map')};"]
@@ -813,6 +890,10 @@ class AyaGenerator(Generator):
             "#![allow(unused_mut, unused_parens, unused_unsafe, unused_variables, dead_code)]",
             "",
         ]
+        for struct in self.module.structs:
+            out += self.struct_decl_lines(struct) + [""]
+        if self.module.structs:
+            out += ZEROED_FN + [""]
         for decl in self.module.maps:
             out += self.map_static(decl) + [""]
         for const in self.module.consts:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
 
-from .. import ir, mapdata, tables
+from .. import ir, mapdata, structs, tables
 from . import parsers
 from .parsers import above_l2
 from .. import kernelbtf
@@ -79,6 +79,7 @@ class Fn:
     marked: object = None  # the span of the last marker written
     l3_at: object = None  # the statement before which L3 is located (see l3_anchor)
     func: ir.FuncDecl | None = None  # the defbpf-func being generated
+    refs: set[str] = field(default_factory=set)  # bindings that point into a map value (ref:struct:<n>)
 
 
 # Every dialect by name, in registration order: the one list the CLI
@@ -128,7 +129,8 @@ class Generator:
         "array_ptr", "packet_prologue", "line_locate_l3", "l3_args", "l2_args", "pkt_arg", "guard",
         "line_set_ctx_field", "write_helper", "load_helper", "line_load", "line_fail", "read_ctx", "files",
         "section_prefix", "spell_ctx_u64", "spell_core_read", "spell_tp_field", "map_symbol",
-        "spell_const", "const_lines", "line_printk", "func_lines")
+        "spell_const", "const_lines", "line_printk", "func_lines", "line_zeroed", "spell_member",
+        "spell_ref_member", "line_set_member", "line_copy_array", "line_field_add", "spell_ref_deref")
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -165,6 +167,11 @@ class Generator:
         self.consts = {c.name: c for c in module.consts}
         for decl in [*module.maps, *module.consts, *module.funcs]:
             checked_name(decl.name, decl.span)
+        self.layouts = structs.layouts(module.structs)  # checked: every struct has one
+        for decl in module.structs:
+            checked_name(decl.name, decl.span)
+            for f in decl.fields:
+                checked_name(f.name, f.span)
 
     # Both dialects are brace languages; these spellings are shared.
     def line_break(self) -> str:
@@ -413,7 +420,13 @@ class Generator:
             self.emit(self.line_lookup(ptr, decl, self.value(self.key_expr(decl, e.value.key))))
             self.open(self.open_if(self.spell_found_ptr(ptr)))
             name = self.bind(e.name, e.span)
-            self.emit(self.line_let(name, decl.value, self.spell_deref(ptr, decl), False))
+            if structs.struct_name(decl.value):
+                # a struct value stays in the map: the binding is the pointer
+                # (field reads, set-field! and field-add! go through it)
+                self.fn.refs.add(name)
+                self.emit(self.line_let(name, structs.ref_type(structs.struct_name(decl.value)), ptr, False))
+            else:
+                self.emit(self.line_let(name, decl.value, self.spell_deref(ptr, decl), False))
             self.mark_if_unread(name, e.name, [e.then])
         else:
             raise SourceError("if-let needs (header …) or (map-lookup …)", e.value.span)
@@ -521,6 +534,19 @@ class Generator:
         flags = e.flags if e.flags is not None else self.spell_int(0, "u64")
         return self.helper_form(e, flags=flags)
 
+    def set_map_field(self, e: ir.SetField) -> None:
+        """`(set-field! v :f X)` on a map value (ref:struct): a store through
+        the pointer."""
+        ref = self.value(e.value)
+        self.emit(self.line_set_member(ref, snake(checked_name(e.field, e.span)), self.operand(e.new)))
+
+    def stmt_field_add(self, e: ir.FieldAdd, dest, dest_type) -> None:
+        """`(field-add! v :f D)`: an atomic add for 32/64-bit fields (BPF has
+        none narrower: a plain add there)."""
+        ref = self.value(e.value)
+        spec = self.layouts[structs.ref_name(e.value.type)].field(e.field)
+        self.emit(self.line_field_add(ref, snake(checked_name(e.field, e.span)), self.operand(e.delta), spec.type))
+
     def stmt_return_value(self, e: ir.ReturnValue, dest, dest_type) -> None:
         value = self.value(e.value)
         self.emit(self.line_return(value) if self.fn.func else self.line_return_value(value))
@@ -581,7 +607,25 @@ class Generator:
         return self.spell_bool(e.value)
 
     def value_var(self, e: ir.Var) -> str:
-        return self.lookup(e.name, e.span)
+        name = self.lookup(e.name, e.span)
+        if name in self.fn.refs and structs.struct_name(e.type):
+            return self.spell_ref_deref(name)  # a copy of the map value
+        return name
+
+    def value_make(self, e: ir.Make) -> str:
+        """`(make s :f v …)`: a zeroed temporary (padding too: struct keys
+        hash the same on both backends), then each named field."""
+        layout = self.layouts[e.struct]
+        values = [(layout.field(f), self.operand(v)) for f, v in zip(e.fields, e.values)]
+        tmp = self.temp()
+        self.emit(self.line_zeroed(tmp, e.type))
+        for spec, value in values:
+            member = snake(checked_name(spec.name, e.span))
+            if structs.array_parts(spec.type):
+                self.emit(self.line_copy_array(tmp, member, value))
+            else:
+                self.emit(self.line_assign(f"{tmp}.{member}", value))
+        return tmp
 
     def value_compare(self, e: ir.Compare) -> str:
         return f"({self.operand(e.left)} {COMPARE[e.op]} {self.operand(e.right)})"
@@ -723,7 +767,12 @@ class Generator:
         return hops
 
     def value_field(self, e: ir.HeaderField) -> str:
-        header = (e.value.type or "").removeprefix("header:")
+        t = e.value.type or ""
+        if structs.ref_name(t):
+            return self.spell_ref_member(self.value(e.value), snake(checked_name(e.field, e.span)))
+        if structs.struct_name(t):
+            return self.spell_member(self.value(e.value), snake(checked_name(e.field, e.span)))
+        header = t.removeprefix("header:")
         spec = tables.HEADERS.get(header)
         if spec is None or e.field not in spec.fields:
             raise SourceError(f"unknown field `:{e.field}`", e.span)
@@ -746,7 +795,11 @@ class Generator:
     def stmt_set_field(self, e: ir.SetField, dest, dest_type) -> None:
         """A header field write: one support function per (access, header,
         field), `__set_<h>_<f>(packet, [l3,] header, value)`, spelled by the
-        dialect from `field_write` (region, checksums to fix)."""
+        dialect from `field_write` (region, checksums to fix). On a map's
+        struct value (ref:struct): a store through the pointer."""
+        if structs.ref_name(e.value.type):
+            self.set_map_field(e)
+            return
         header = (e.value.type or "").removeprefix("header:")
         assert header in tables.HEADERS, "the checker only lets header writes through"
         plan = field_write(header, e.field)

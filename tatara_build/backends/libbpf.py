@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import re
 
-from .. import ir, kernelbtf, tables
+from .. import ir, kernelbtf, structs, tables
 from .. import mapdata
 from . import parsers
 from .base import (BINARY, INDENT, Csum, FieldWrite, Generator, balanced, format_target, lpm_address_types,
@@ -99,6 +99,10 @@ def ctype(t: str) -> str:
     """The C type of a value; an array's is its element's (see decl)."""
     if t.startswith("array:"):
         return INTS[t.split(":")[1]]
+    if structs.ref_name(t):
+        return f"struct {snake(structs.ref_name(t))} *"
+    if structs.struct_name(t):
+        return f"struct {snake(structs.struct_name(t))}"
     if t == "bool":
         return "_Bool"
     if t == "header":
@@ -207,7 +211,7 @@ class CGenerator(Generator):
         return "1" if value else "0"
 
     def spell_default(self, t: str) -> str:
-        return "0"
+        return "{0}" if structs.struct_name(t) else "0"
 
     def spell_action(self, action: tables.Action) -> str:
         return action.uapi or str(action.value)
@@ -330,6 +334,45 @@ class CGenerator(Generator):
 
     def spell_deref(self, ptr: str, decl: ir.MapDecl) -> str:
         return f"*{ptr}"
+
+    # --- structs ----------------------------------------------------------------
+
+    def line_zeroed(self, name: str, t: str) -> str:
+        return f"{decl(t, name)};\n__builtin_memset(&{name}, 0, sizeof({name}));"
+
+    def spell_member(self, value: str, member: str) -> str:
+        return f"{value}.{member}"
+
+    def spell_ref_member(self, ref: str, member: str) -> str:
+        return f"{ref}->{member}"
+
+    def spell_ref_deref(self, ref: str) -> str:
+        return f"(*{ref})"
+
+    def line_set_member(self, ref: str, member: str, value: str) -> str:
+        return f"{ref}->{member} = {value};"
+
+    def line_copy_array(self, name: str, member: str, value: str) -> str:
+        return f"__builtin_memcpy({name}.{member}, {value}, sizeof({name}.{member}));"
+
+    def line_field_add(self, ref: str, member: str, delta: str, t: str) -> str:
+        if tables.INT_TYPES[t].bits >= 32:  # see map_helper: a relaxed add whose result is unused
+            return f"__atomic_fetch_add(&{ref}->{member}, {delta}, __ATOMIC_RELAXED);"
+        return f"{ref}->{member} = {self.spell_binary('add', f'{ref}->{member}', delta, t)};"
+
+    def struct_decl_lines(self, struct: ir.StructDecl) -> list[str]:
+        """The C declaration, gaps as explicit `__padN` bytes (structs.members):
+        the layout structs.py computes and the manifest records."""
+        out, pads = [f"struct {snake(struct.name)} {{"], 0
+        for member, t, size in structs.members(self.layouts[struct.name]):
+            if t is None:
+                out.append(f"{INDENT}__u8 __pad{pads}[{size}];")
+                pads += 1
+                continue
+            parts = structs.array_parts(t)
+            out.append(f"{INDENT}{INTS[parts[0]]} {snake(member)}[{parts[1]}];" if parts else
+                       f"{INDENT}{decl(t, snake(member))};")
+        return out + ["};"]
 
     # --- statements -----------------------------------------------------------
 
@@ -480,6 +523,10 @@ class CGenerator(Generator):
         m, kt, vt = snake(decl.name), self.key_type(decl), ctype(decl.value or "u64")
         name = self.helper_name(op, m)
         key = f"{kt} k = key;"
+        if op == "get" and structs.struct_name(decl.value):
+            return [f"static __always_inline {vt} {name}({kt} key)", "{", INDENT + key, f"{INDENT}{vt} zero;",
+                    f"{INDENT}{vt} *v = bpf_map_lookup_elem(&{m}, &k);", f"{INDENT}if (v)", f"{INDENT * 2}return *v;",
+                    f"{INDENT}__builtin_memset(&zero, 0, sizeof(zero));", f"{INDENT}return zero;", "}"]
         if op == "get":
             return [f"static __always_inline {vt} {name}({kt} key)", "{", INDENT + key,
                     f"{INDENT}{vt} *v = bpf_map_lookup_elem(&{m}, &k);", f"{INDENT}return v ? *v : 0;", "}"]
@@ -720,6 +767,8 @@ class CGenerator(Generator):
         for width in sorted({mapdata.lpm_data_bytes(d) for d in self.module.maps if mapdata.is_lpm(d)}):
             out += [f"struct {lpm_struct(width)} {{", f"{INDENT}__u32 prefixlen;",
                     f"{INDENT}{lpm_data_member(width, self.lpm_key_types[width])};", "} __attribute__((packed));", ""]
+        for struct in self.module.structs:
+            out += self.struct_decl_lines(struct) + [""]
         for decl in self.module.maps:
             out += self.map_decl_lines(decl) + [""]
         for const in self.module.consts:

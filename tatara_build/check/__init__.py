@@ -16,7 +16,8 @@ import difflib
 import re
 from collections import Counter
 
-from .. import ir, mapdata, tables
+from .. import ir, mapdata, structs, tables
+from ..frontend.reserved_c import C_STRUCT_TAGS
 from ..errors import Diagnostic, SourceError
 from .cost import check_cost
 from .events import check_events
@@ -45,8 +46,10 @@ def check(module: ir.Module) -> ir.Module:
     errors += check_license(module.programs)
     maps = {m.name: m for m in module.maps}
     programs = {p.name: p for p in module.programs}
+    layouts, found = check_structs(module.structs)
+    errors += found
     for m in module.maps:
-        errors += check_map(m)
+        errors += check_map(m) + check_map_structs(m, layouts)
     for p in module.programs:
         errors += check_program(p, maps)
     errors += check_pairing(module, programs)
@@ -55,7 +58,7 @@ def check(module: ir.Module) -> ir.Module:
     consts = {c.name: c for c in module.consts}
     for c in module.consts:
         errors += check_const(c)
-    global_names = set(maps) | set(programs) | set(consts) | {f.name for f in module.funcs}
+    global_names = set(maps) | set(programs) | set(consts) | {f.name for f in module.funcs} | {s.name for s in module.structs}
     license_ = module.programs[0].license if module.programs else None
     calls = {f.name: list(dict.fromkeys(n.name for n in ir.walk(f.body) if isinstance(n, ir.FuncCall)))
              for f in module.funcs}
@@ -64,14 +67,16 @@ def check(module: ir.Module) -> ir.Module:
         if f.name in funcs:
             continue  # a duplicate: reported by duplicates()
         info = funcs[f.name] = FuncInfo(f, index)
-        errors += FunctionChecker(f, None, maps, global_names, consts, funcs, info, calls, license_).run_func()
+        errors += FunctionChecker(f, None, maps, global_names, consts, funcs, info, calls, license_,
+                                  layouts).run_func()
     for fn in module.functions:
         program = programs.get(fn.name)
         if program is not None:
-            found = FunctionChecker(fn, program, maps, global_names, consts, funcs, license_=program.license).run()
+            found = FunctionChecker(fn, program, maps, global_names, consts, funcs, license_=program.license,
+                                    layouts=layouts).run()
             # costs need a well-typed body (and well-typed functions: they are checked first)
             errors += found or check_cost(fn, program, maps, {f.name: f for f in module.funcs})
-    errors += check_tests(module, programs, maps)
+    errors += check_tests(module, programs, maps, layouts)
     errors += check_events(module)
     errors += check_test_consts(module, consts)
     errors += check_kernels(module, programs, maps)
@@ -84,7 +89,8 @@ def check(module: ir.Module) -> ir.Module:
 def duplicates(module: ir.Module) -> list[Diagnostic]:
     out = []
     groups = {
-        "map, program, const or function": [*module.maps, *module.programs, *module.consts, *module.funcs],
+        "map, program, const, function or struct": [*module.structs, *module.maps, *module.programs, *module.consts,
+                                                    *module.funcs],
         "bpf-fn": module.functions,
         "policy": module.policies,
         "test": module.tests,
@@ -206,6 +212,92 @@ def check_slots(module: ir.Module, programs: dict[str, ir.ProgramDecl]) -> list[
             shown = ", ".join(f"`{name}` is {kind}" for kind, name in kinds.items())
             out.append(Diagnostic(f"prog-array `{m.name}` mixes program kinds ({shown}): the kernel holds a "
                                   "prog-array to one program type, its slots and its callers alike", m.span))
+    return out
+
+
+def check_structs(decls: list[ir.StructDecl]) -> tuple[dict[str, structs.Layout], list[Diagnostic]]:
+    """Field types known (integers, bounded arrays of integers, structs
+    declared earlier), field names once each, size within the stack."""
+    out: list[Diagnostic] = []
+    layouts: dict[str, structs.Layout] = {}
+    later = {d.name for d in decls}
+    for decl in decls:
+        seen: dict[str, ir.StructField] = {}
+        ok = True
+        if decl.name in C_STRUCT_TAGS:
+            out.append(Diagnostic(f"struct name `{decl.name}` is reserved: the headers the generated C includes "
+                                  f"define `struct {decl.name.replace('-', '_')}`; choose another name", decl.span))
+        if decl.name in RUST_PATH_ROOTS:
+            out.append(Diagnostic(f"struct name `{decl.name}` is reserved: the generated Rust names the crate "
+                                  f"`{decl.name.replace('-', '_')}` in paths; choose another name", decl.span))
+        for f in decl.fields:
+            if f.name in seen:
+                out.append(Diagnostic(f"struct `{decl.name}` has field `{f.name}` twice", f.span))
+                ok = False
+            seen[f.name] = f
+            problem = field_type_problem(decl.name, f.type, layouts, later)
+            if problem:
+                out.append(Diagnostic(problem, f.span, *struct_suggestion(f.type, layouts)))
+                ok = False
+        if not ok or decl.name in layouts:
+            continue
+        layout = structs.layout_of(decl, layouts)
+        if layout.size > structs.MAX_STRUCT_BYTES:
+            out.append(Diagnostic(f"struct `{decl.name}` is {layout.size} bytes, over the {structs.MAX_STRUCT_BYTES}-byte "
+                                  "BPF stack its values are built on", decl.span))
+            continue
+        layouts[decl.name] = layout
+    return layouts, out
+
+
+# Crates the generated Rust names in paths (`core::mem::zeroed`): a struct
+# (a type) of that name would shadow them.
+RUST_PATH_ROOTS = ("core", "std", "alloc", "aya-ebpf")
+
+
+def field_type_problem(owner: str, t: str, layouts: dict[str, structs.Layout], declared: set[str]) -> str | None:
+    parts = structs.array_parts(t)
+    if parts is not None:
+        elem, n = parts
+        if elem not in tables.INT_TYPES or not 1 <= n <= structs.MAX_ARRAY_LEN:
+            return f"array fields hold 1 to {structs.MAX_ARRAY_LEN} integers, got {elem} × {n}"
+        return None
+    name = structs.struct_name(t)
+    if name is None or name in layouts:
+        return None
+    if name == owner:
+        return f"struct `{owner}` cannot contain itself"
+    if name in declared:
+        return f"struct `{name}` must be declared before struct `{owner}` uses it"
+    return f"unknown type `{name}`: a field is an integer type ({', '.join(tables.INT_TYPES)}), (array u8 16) or a defbpf-struct"
+
+
+def struct_suggestion(t: str, layouts: dict[str, structs.Layout]) -> list[str]:
+    name = structs.struct_name(t)
+    if name is None:
+        return []
+    close = difflib.get_close_matches(name, [*layouts, *tables.INT_TYPES], n=1)
+    return [f"did you mean `{close[0]}`?"] if close else []
+
+
+# Map kinds whose keys may be structs (the hash-like ones) and whose values
+# may be structs (those plus the arrays).
+STRUCT_KEY_KINDS = ("hash", "lru-hash", "per-cpu-hash")
+STRUCT_VALUE_KINDS = ("hash", "lru-hash", "per-cpu-hash", "array", "per-cpu-array")
+
+
+def check_map_structs(m: ir.MapDecl, layouts: dict[str, structs.Layout]) -> list[Diagnostic]:
+    out = []
+    for which, kinds in (("key", STRUCT_KEY_KINDS), ("value", STRUCT_VALUE_KINDS)):
+        name = structs.struct_name(getattr(m, which))
+        if name is None:
+            continue
+        if name not in layouts:
+            out.append(Diagnostic(f"map `{m.name}`: unknown :{which} type `{name}` (an integer type or a defbpf-struct)",
+                                  m.span, *struct_suggestion(getattr(m, which), layouts)))
+        elif m.kind not in kinds and tables.MAP_KINDS[m.kind].has_value and not tables.MAP_KINDS[m.kind].key_required:
+            out.append(Diagnostic(f"{m.kind} map `{m.name}` cannot have a struct :{which}; struct {which}s work with "
+                                  + ", ".join(kinds), m.span))
     return out
 
 

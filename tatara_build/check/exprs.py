@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Callable, get_args
 
-from .. import ir, mapdata, tables
+from .. import ir, mapdata, structs, tables
 from ..errors import Diagnostic, Span
 from .kernels import target_kernels
 from .types import (BOOL, ERROR, NEVER, UNIT, array_parts, fits, header, header_name, is_int, is_scalar, option, show,
@@ -87,14 +87,16 @@ class FunctionChecker:
     def __init__(self, fn: ir.BpfFn | ir.FuncDecl, program: ir.ProgramDecl | None, maps: dict[str, ir.MapDecl],
                  globals_: set[str], consts: dict[str, ir.ConstDecl] | None = None,
                  funcs: dict[str, FuncInfo] | None = None, func: FuncInfo | None = None,
-                 calls: dict[str, list[str]] | None = None, license_: str | None = None):
+                 calls: dict[str, list[str]] | None = None, license_: str | None = None,
+                 layouts: dict[str, structs.Layout] | None = None):
         self.fn = fn
+        self.layouts = layouts or {}  # defbpf-struct name -> layout (check_structs)
         self.program = program
         self.kind = tables.PROGRAM_KINDS[program.kind] if program is not None else None
         self.ctx = fn.ctx if isinstance(fn, ir.BpfFn) else None
         self.func = func
         self.maps = maps
-        self.globals = globals_  # map/program/const/function names: locals may not shadow them
+        self.globals = globals_  # map/program/const/function/struct names: locals may not shadow them
         self.consts = consts or {}
         self.funcs = funcs or {}
         self.calls = calls or {}  # function -> functions its body calls (to name cycles)
@@ -158,6 +160,11 @@ class FunctionChecker:
                 raise Problem(f"({e.form} …) needs a program (its context or kind); defbpf-func `{self.fn.name}` "
                               "has none: do it in the program and pass the values as arguments", e.span)
             t = RULES[type(e)](self, e, env, expected)
+            if t != expected and isinstance(e, ir.Var) and structs.ref_name(t) and expected == deref(t):
+                t = expected  # a map value where a struct value is needed: a copy of it
+            if isinstance(e, ir.HeaderField) and t.startswith(structs.ARRAY) and t != expected:
+                raise Problem(f"{show(t)} can only be copied whole into a struct field of the same type, "
+                              f"e.g. (make STRUCT :field (field v :{getattr(e, 'field', 'name')}))", e.span)
             if expected is not None and t not in (expected, NEVER, ERROR):
                 raise Problem(f"type mismatch: expected {show(expected)}, found {show(t)}", e.span, *cast_hint(t, expected))
         except Problem as p:
@@ -212,7 +219,8 @@ class FunctionChecker:
                 f"estimated stack use of `{self.fn.name}` reaches {self.max_stack} bytes here, over the "
                 f"BPF limit of {tables.STACK_LIMIT}",
                 span,
-                "each variable and map key/value temporary counts as an 8-byte slot",
+                "each variable and map key/value temporary counts as an 8-byte slot (struct values: their size, "
+                "rounded up to 8)",
             )
 
     def bind(self, env: dict[str, Binding], name: str, binding: Binding, span: Span | None) -> dict[str, Binding]:
@@ -221,7 +229,7 @@ class FunctionChecker:
         if name in self.consts:
             raise Problem(f"variable `{name}` has the name of defbpf-const `{name}`; choose another name", span)
         if name in self.globals:
-            raise Problem(f"variable `{name}` has the name of a map, program or function; choose another name", span)
+            raise Problem(f"variable `{name}` has the name of a map, program, function or struct; choose another name", span)
         return {**env, name: binding}
 
     # --- map access --------------------------------------------------------------
@@ -237,6 +245,10 @@ class FunctionChecker:
                 f"map `{e.map}` is not listed in :uses-maps of program `{self.program.name}`", e.span,
                 f"add it: :uses-maps ({' '.join([*self.program.uses_maps, e.map])})",
             )
+        missing = [structs.struct_name(t) for t in (m.key, m.value)
+                   if structs.struct_name(t) and structs.struct_name(t) not in self.layouts]
+        if missing:  # reported at the map (check_map_structs)
+            raise Problem(f"map `{m.name}` cannot be used: struct `{missing[0]}` is not declared", e.span)
         ops = tables.MAP_KINDS[m.kind].ops
         if op not in ops:
             allowed = ", ".join(sorted(ops)) or "none (it is read from user space)"
@@ -271,9 +283,38 @@ class FunctionChecker:
 
     def map_temps(self, span: Span | None, *types: str | None) -> None:
         """Key/value temporaries live on the stack only while the op runs."""
-        nbytes = sum(slot_bytes(t) for t in types if t)
+        nbytes = sum(slot_bytes(t, self.layouts) for t in types if t)
         self.push_stack(nbytes, span)
         self.stack -= nbytes
+
+
+    def struct_field(self, name: str, field: str, span: Span | None) -> structs.FieldLayout:
+        layout = self.layouts[name]  # struct types only come from known structs
+        spec = layout.field(field)
+        if spec is None:
+            known = [f.name for f in layout.fields]
+            raise Problem(f"struct `{name}` has no field `:{field}`", span, *suggestion(field, known),
+                          "fields: " + " ".join(f":{f}" for f in known))
+        return spec
+
+    def map_value(self, e: ir.Node, env: dict[str, Binding], what: str) -> str:
+        """The struct behind `e` of set-field!/field-add!: a map value bound
+        by if-let on map-lookup (`ref:struct:<n>`)."""
+        t = self.check(e, env, None)
+        if t == ERROR:
+            return t
+        name = structs.ref_name(t)
+        if name is None:
+            hint = ("a struct value is a copy: build the new value with (make …) and write it with map-set"
+                    if structs.struct_name(t) else "bind one with (if-let (v (map-lookup MAP KEY)) …)")
+            raise Problem(f"{what} writes to a map value bound by (if-let (v (map-lookup MAP KEY)) …); "
+                          f"found {show(t)} (set on a non-map value)", e.span, hint)
+        return t
+
+
+def deref(t: str) -> str:
+    """`struct:flow` for `ref:struct:flow`."""
+    return structs.struct_type(structs.ref_name(t))
 
 
 def key_type(m: ir.MapDecl) -> str | None:
@@ -404,14 +445,18 @@ def _call(c: FunctionChecker, e: ir.Call, env, expected):
 @rule(ir.Let)
 def _let(c: FunctionChecker, e: ir.Let, env, expected):
     t = c.check(e.value, env, None)
-    if t != ERROR and not is_scalar(t):
-        raise Problem(f"`{e.name}` cannot be bound to {show(t)}; let binds integers and booleans", e.value.span)
+    if structs.ref_name(t) and isinstance(e.value, ir.Var):
+        t = deref(t)  # a copy of the map value
+        set_type(e.value, t)
+    if t != ERROR and not is_scalar(t) and not structs.struct_name(t):
+        raise Problem(f"`{e.name}` cannot be bound to {show(t)}; let binds integers, booleans and struct values",
+                      e.value.span)
     inner = c.bind(env, e.name, Binding(t, "let", c.epoch), e.span)
-    c.push_stack(slot_bytes(t), e.span)
+    c.push_stack(slot_bytes(t, c.layouts), e.span)
     try:
         return c.sequence(e.body, inner, expected)
     finally:
-        c.stack -= slot_bytes(t)
+        c.stack -= slot_bytes(t, c.layouts)
 
 
 @rule(ir.If)
@@ -431,6 +476,9 @@ def _compare(c: FunctionChecker, e: ir.Compare, env, expected):
     ta, tb = c.pair(e.left, e.right, env, None)
     if ERROR in (ta, tb):
         return BOOL
+    if any(t.startswith(("struct:", "ref:struct:")) for t in (ta, tb)):
+        raise Problem(f"cannot compare {show(ta)} with {show(tb)}: comparisons take integers (or booleans); "
+                      "compare struct fields one by one, e.g. (= (field a :port) (field b :port))", e.span)
     if ta != tb:
         raise Problem(f"cannot compare {show(ta)} with {show(tb)}; convert one side, e.g. ({ta} …)", e.span)
     if not is_int(ta) and not (ta == BOOL and e.op in ("eq", "ne")):
@@ -565,6 +613,8 @@ def _optional(c: FunctionChecker, e: ir.Node, env) -> str:
         c.check_key(m, e.key, env)
         c.map_temps(e.span, key_type(m))
         inner = m.value or ERROR
+        if structs.struct_name(inner):
+            inner = structs.ref_type(structs.struct_name(inner))  # a pointer into the map: field, set-field!, field-add!
     else:
         raise Problem("if-let needs (header ctx :name), (load header offset type) or (map-lookup map key) as its value",
                       e.span)
@@ -601,6 +651,9 @@ def _field(c: FunctionChecker, e: ir.HeaderField, env, expected):
     t = c.check(e.value, env, None)
     if t == ERROR:
         return ERROR
+    struct = structs.struct_name(t) or structs.ref_name(t)
+    if struct is not None:
+        return c.struct_field(struct, e.field, e.span).type
     return header_field(e, header_of(t, e, "field")).type
 
 
@@ -608,7 +661,8 @@ def header_of(t: str, e: ir.Node, form: str) -> str:
     """The header a `field`/`set-field!` operand's type names."""
     name = header_name(t)
     if name is None:
-        raise Problem(f"({form} …) needs a parsed header bound by if-let, found {show(t)}", e.value.span)
+        raise Problem(f"({form} …) needs a parsed header bound by if-let, a struct value or a map value bound by "
+                      f"if-let on map-lookup, found {show(t)}", e.value.span)
     return name
 
 
@@ -642,6 +696,8 @@ def _set_field(c: FunctionChecker, e: ir.SetField, env, expected):
     t = c.check(e.value, env, None)
     if t == ERROR:
         return UNIT
+    if structs.ref_name(t) or structs.struct_name(t):
+        return _set_map_field(c, e, t, env)
     name = header_of(t, e, "set-field!")
     if c.kind.packet_write is None:
         raise Problem(f"{c.kind.name} programs cannot write packet data (the kernel gives them read-only packet "
@@ -694,6 +750,9 @@ def _map_get(c: FunctionChecker, e: ir.MapGet, env, expected):
 @rule(ir.MapAdd)
 def _map_set(c: FunctionChecker, e, env, expected):
     m = c.map_for(e, e.form)
+    if isinstance(e, ir.MapAdd) and structs.struct_name(m.value):
+        raise Problem(f"map-add adds to an integer value; map `{m.name}` holds struct `{structs.struct_name(m.value)}`",
+                      e.span, f"add to a field: (if-let (v (map-lookup {m.name} KEY)) (field-add! v :FIELD DELTA))")
     c.check_key(m, e.key, env)
     c.check(e.value, env, m.value)
     c.map_temps(e.span, key_type(m), m.value)
@@ -744,6 +803,43 @@ def _event_output(c: FunctionChecker, e: ir.EventOutput, env, expected):
     return UNIT
 
 
+@rule(ir.Make)
+def _make(c: FunctionChecker, e: ir.Make, env, expected):
+    layout = c.layouts.get(e.struct)
+    if layout is None:
+        raise Problem(f"unknown struct `{e.struct}`", e.span, *suggestion(e.struct, c.layouts))
+    specs = [c.struct_field(e.struct, f, e.span) for f in e.fields]
+    for spec, value in zip(specs, e.values):
+        c.check(value, env, spec.type)
+    t = structs.struct_type(e.struct)
+    c.map_temps(e.span, t)  # the value is built on the stack
+    return t
+
+
+def _set_map_field(c: FunctionChecker, e: ir.SetField, t: str, env) -> str:
+    """set-field! on a struct: only a map value (ref:struct) is written through."""
+    if structs.ref_name(t) is None:
+        raise Problem(f"set-field! writes to a map value bound by (if-let (v (map-lookup MAP KEY)) …); "
+                      f"found {show(t)} (set on a non-map value)", e.value.span,
+                      "a struct value is a copy: build the new value with (make …) and write it with map-set")
+    spec = c.struct_field(structs.ref_name(t), e.field, e.span)
+    if structs.array_parts(spec.type):
+        raise Problem(f"set-field! cannot write array field `:{e.field}`; write the whole value with map-set "
+                      "(make STRUCT … :field …)", e.span)
+    c.check(e.new, env, spec.type)
+    return UNIT
+
+
+@rule(ir.FieldAdd)
+def _field_add(c: FunctionChecker, e: ir.FieldAdd, env, expected):
+    t = c.map_value(e.value, env, "field-add!")
+    if t == ERROR:
+        return UNIT
+    spec = c.struct_field(structs.ref_name(t), e.field, e.span)
+    if not is_int(spec.type):
+        raise Problem(f"field-add! adds to an integer field; `:{e.field}` is {show(spec.type)}", e.span)
+    c.check(e.delta, env, spec.type)
+    return UNIT
 
 
 # --- kernel arguments and types (tables.ProgramKind.args, kernelbtf) ----------------------

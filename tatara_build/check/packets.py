@@ -13,7 +13,8 @@ MAC = re.compile(r"[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}")
 HEX = re.compile(r"(?:[0-9a-fA-F]{2})*")
 
 
-def check_tests(module: ir.Module, programs: dict[str, ir.ProgramDecl], maps: dict[str, ir.MapDecl]) -> list[Diagnostic]:
+def check_tests(module: ir.Module, programs: dict[str, ir.ProgramDecl], maps: dict[str, ir.MapDecl],
+                layouts: dict | None = None) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     for test in module.tests:
         program = programs.get(test.program)
@@ -34,7 +35,7 @@ def check_tests(module: ir.Module, programs: dict[str, ir.ProgramDecl], maps: di
                 out.append(Diagnostic(f"`:{case.expect}` is not a {kind.name} action", case.span, [f"known: {known}"]))
             for layer in case.layers + (case.expect_layers or []):
                 out += check_layer(layer)
-        out += check_map_expects(test, program, maps)
+        out += check_map_expects(test, program, maps, layouts)
     return out
 
 
@@ -79,13 +80,14 @@ def value_problem(layer: str, field: tables.LayerField, value: object) -> str | 
     return f"unsupported field kind {field.kind}"
 
 
-def check_map_expects(test: ir.TestDecl, program: ir.ProgramDecl, maps: dict[str, ir.MapDecl]) -> list[Diagnostic]:
-    return (_check_entries(test.maps_before, "seeded", "written twice", program, maps)
-            + _check_entries(test.expect_maps, "expected", "expected twice", program, maps))
+def check_map_expects(test: ir.TestDecl, program: ir.ProgramDecl, maps: dict[str, ir.MapDecl],
+                      layouts: dict | None = None) -> list[Diagnostic]:
+    return (_check_entries(test.maps_before, "seeded", "written twice", program, maps, layouts)
+            + _check_entries(test.expect_maps, "expected", "expected twice", program, maps, layouts))
 
 
 def _check_entries(entries: list[ir.MapExpect], what: str, twice: str, program: ir.ProgramDecl,
-                   maps: dict[str, ir.MapDecl]) -> list[Diagnostic]:
+                   maps: dict[str, ir.MapDecl], layouts: dict | None) -> list[Diagnostic]:
     out = []
     seen: set[tuple[str, bytes]] = set()
     for e in entries:
@@ -101,17 +103,17 @@ def _check_entries(entries: list[ir.MapExpect], what: str, twice: str, program: 
         if m.value is None:
             out.append(Diagnostic(f"{m.kind} map `{m.name}` has no key/value contents to compare", e.span))
             continue
-        problem = mapdata.key_problem(m, e.key)
+        problem = mapdata.key_problem(m, e.key, layouts)
         if problem:
             out.append(Diagnostic(problem, e.span))
         else:
-            key = mapdata.key_bytes(m, e.key)
+            key = mapdata.key_bytes(m, e.key, layouts)
             if (e.map, key) in seen:
                 out.append(Diagnostic(f"`{e.map}` key {mapdata.show_key(e.key)} is {twice}", e.span))
             seen.add((e.map, key))
             if tables.MAP_KINDS[m.kind].key_required and e.key >= m.max_entries:  # index-keyed (arrays)
                 out.append(Diagnostic(f"key {e.key} is beyond :max-entries {m.max_entries} of `{m.name}`", e.span))
-        problem = mapdata.value_problem(m, e.value)
+        problem = mapdata.value_problem(m, e.value, layouts)
         if problem:
             out.append(Diagnostic(problem, e.span))
     return out

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .. import tables
+from .. import structs, tables
 
 UNIT = "unit"  # no value (map-set, if without else, loop)
 NEVER = "never"  # does not continue (return, break): unifies with anything
@@ -56,13 +56,16 @@ def header_name(t: str) -> str | None:
     return t[len("header:"):] if t.startswith("header:") else None
 
 
-def slot_bytes(t: str) -> int:
+def slot_bytes(t: str, layouts: dict | None = None) -> int:
     """Stack bytes one variable or temporary of type `t` may take: the BPF
     stack is used in 8-byte slots, so every scalar is counted as 8; an
-    lpm-trie key (`lpm-key:N`, a u32 prefix length + N address bytes) as
-    the slots it spans."""
+    lpm-trie key (`lpm-key:N`, a u32 prefix length + N address bytes) and a
+    struct value (its C size) as the slots they span."""
     if t.startswith("lpm-key:"):
         return (4 + int(t.removeprefix("lpm-key:")) + 7) // 8 * 8
+    name = structs.struct_name(t)
+    if name is not None and layouts and name in layouts:
+        return (layouts[name].size + 7) // 8 * 8
     size = size_of(t)
     return 8 if size is None else max(8, (size + 7) // 8 * 8)
 
@@ -73,4 +76,8 @@ def fits(value: int, t: str) -> bool:
 
 
 def show(t: str) -> str:
+    if t.startswith("struct:"):
+        return f"struct `{t[len('struct:'):]}`"
+    if t.startswith("ref:struct:"):
+        return f"a map value of struct `{t[len('ref:struct:'):]}`"
     return {UNIT: "no value (unit)", NEVER: "never"}.get(t, t)

@@ -93,7 +93,7 @@ def compile_into(tmp: Path, stem: str, source_sha256: str, source_name: str, opt
                 progress: Progress, module) -> Manifest:
     from ..backends.base import layout_kernels
     from .engine import plan as make_plan
-    from .manifest import Manifest
+    from .manifest import Manifest, map_types, struct_layouts
 
     obj = tmp / f"{stem}.o"
     with progress.stage("toolchain"):
@@ -118,6 +118,8 @@ def compile_into(tmp: Path, stem: str, source_sha256: str, source_name: str, opt
         backend=options.backend, engine=options.engine, objects=[describe(obj, module)],
         toolchain=plan.toolchain, crates=_crates(tmp / "src" / "Cargo.lock"), nix=_provenance(),
         kernel_layout=layout_kernels(module, options.backend),
+        structs=struct_layouts(module) if module is not None else [],
+        map_types=map_types(module) if module is not None else [],
     )
     (tmp / "manifest.json").write_text(manifest.to_json())
     return manifest

@@ -76,6 +76,35 @@ class ObjectInfo(_Model):
     consts: list[Const] = Field([], description="defbpf-const globals, read from the object's symbol table")
 
 
+class StructField(_Model):
+    name: str = Field(description="tatara-lisp name (defbpf-struct), e.g. last-seen")
+    btf_name: str = Field(description="the member's name in C, Rust and BTF, e.g. last_seen")
+    type: str = Field(description="u8…u64, i8…i64, array:<elem>:<n> (e.g. array:u8:16) or struct:<name>")
+    offset: int = Field(description="bytes from the start of the struct")
+    size: int = Field(description="bytes")
+
+
+class StructLayout(_Model):
+    """A defbpf-struct as both backends lay it out (C's natural alignment;
+    Rust #[repr(C)]): enough for a loader in any language to decode map
+    values and events, little-endian."""
+
+    name: str = Field(description="tatara-lisp name, e.g. flow-key")
+    btf_name: str = Field(description="the struct's name in C, Rust and BTF, e.g. flow_key")
+    size: int = Field(description="bytes, padding included")
+    align: int
+    fields: list[StructField] = Field(description="in order; gaps between them (and at the end) are padding, "
+                                      "zero in every value the program builds")
+
+
+class MapInfo(_Model):
+    name: str = Field(description="tatara-lisp name (defbpf-map)")
+    symbol: str = Field(description="its name in the object (BTF, bpftool)")
+    kind: str
+    key: str | None = Field(None, description="u8…i64 or struct:<name> (structs)")
+    value: str | None = Field(None, description="u8…i64 or struct:<name> (structs)")
+
+
 class Toolchain(_Model):
     compiler: str = Field(description="`rustc -V` or `clang --version` first line")
     compiler_choice: str | None = Field(None, description="C backend: why this clang (the pinned LLVM major, "
@@ -110,6 +139,24 @@ class Manifest(_Model):
         "nothing kernel-specific, or relocated by the loader (C backend, CO-RE)")
     nix: dict[str, Any] | None = Field(None, description="flake input revs (nix engine)")
     verification: dict[str, Any] | None = Field(None, description="filled by the vm stage")
+    structs: list[StructLayout] = Field([], description="defbpf-struct layouts (when built from a .tlisp source)")
+    map_types: list[MapInfo] = Field([], description="each map's key and value types (when built from a .tlisp source)")
 
     def to_json(self) -> str:
         return self.model_dump_json(indent=2) + "\n"
+
+
+def struct_layouts(module) -> list[StructLayout]:
+    """The manifest's record of a checked module's structs."""
+    from .. import structs
+
+    layouts = structs.layouts(module.structs)
+    return [StructLayout(name=lay.name, btf_name=lay.name.replace("-", "_"), size=lay.size, align=lay.align,
+                         fields=[StructField(name=f.name, btf_name=f.name.replace("-", "_"), type=f.type,
+                                             offset=f.offset, size=f.size) for f in lay.fields])
+            for lay in layouts.values()]
+
+
+def map_types(module) -> list[MapInfo]:
+    return [MapInfo(name=m.name, symbol=m.name.replace("-", "_"), kind=m.kind, key=m.key, value=m.value)
+            for m in module.maps]

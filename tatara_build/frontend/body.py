@@ -243,8 +243,31 @@ def form_if_let(d: SList) -> ir.Expr:
 
 
 def form_field(d: SList) -> ir.Expr:
-    value, field = arity(d, 2, 2, "(field header :name)")
-    return new.HeaderField(span=d.span, value=expr(value), field=keyword(field, "header field"))
+    value, field = arity(d, 2, 2, "(field header-or-struct :name)")
+    return new.HeaderField(span=d.span, value=expr(value), field=keyword(field, "field"))
+
+
+def form_make(d: SList) -> ir.Expr:
+    """`(make flow :packets 1 :bytes len)`: fields by keyword, each once."""
+    if len(d.items) < 2:
+        raise FormError("wrong number of arguments to `make`: expected (make STRUCT :field value …)", d.span)
+    struct = name(d.items[1], "struct")
+    fields, values = [], []
+    items = d.items[2:]
+    for i in range(0, len(items), 2):
+        field = keyword(items[i], "struct field")
+        if i + 1 >= len(items):
+            raise FormError(f"field `:{field}` needs a value", items[i].span)
+        if field in fields:
+            raise FormError(f"field `:{field}` given twice", items[i].span)
+        fields.append(field)
+        values.append(expr(items[i + 1]))
+    return new.Make(span=d.span, struct=struct, fields=fields, values=values)
+
+
+def form_field_add(d: SList) -> ir.Expr:
+    value, field, delta = arity(d, 3, 3, "(field-add! map-value :field delta)")
+    return new.FieldAdd(span=d.span, value=expr(value), field=keyword(field, "field"), delta=expr(delta))
 
 
 def form_ctx_field(d: SList) -> ir.Expr:
@@ -397,6 +420,8 @@ BODY_FORMS: dict[str, Callable[[SList], ir.Expr]] = {
     "set-field!": form_set_field,
     "load": form_load,
     "set-ctx-field!": form_set_ctx_field,
+    "make": form_make,
+    "field-add!": form_field_add,
     **dict.fromkeys(MAP_FORMS, form_map),
     "lpm-key": form_lpm_key,
     "arg": form_arg,

@@ -11,10 +11,11 @@ from __future__ import annotations
 import re
 from typing import Callable
 
-from .. import ir, tables
+from .. import ir, structs, tables
 from ..ir import trusted as new  # unvalidated constructors: values are checked here
 from ..errors import Diagnostic, SourceError
 from .body import HANDLERS, declared_funcs, expr
+from .names import ident_problem
 from .reader import Boolean, Datum, Integer, Keyword, SList, String, Symbol
 from .shapes import FormError, describe, integer, keyword, name, name_list, options, string, suggest
 
@@ -117,9 +118,12 @@ def map_type(opts: dict[str, Datum], which: str) -> str | None:
         raise FormError(f"give either :{which} or :{which}-size, not both", opts[f"{which}-size"].span)
     if which in opts:
         d = opts[which]
-        if not isinstance(d, Symbol) or d.name not in tables.INT_TYPES:
-            raise FormError(f"expected an integer type for :{which} ({', '.join(tables.INT_TYPES)}), got {describe(d)}", d.span)
-        return d.name
+        if isinstance(d, Symbol) and d.name in tables.INT_TYPES:
+            return d.name
+        if isinstance(d, Symbol) and not ident_problem(d.name):
+            return structs.struct_type(d.name)  # a defbpf-struct (the checker knows which exist)
+        raise FormError(f"expected an integer type ({', '.join(tables.INT_TYPES)}) or a defbpf-struct name "
+                        f"for :{which}, got {describe(d)}", d.span)
     if f"{which}-size" in opts:
         d = opts[f"{which}-size"]
         wide = which == "key" and isinstance(d, Integer) and d.value == WIDE_KEY_BYTES
@@ -131,6 +135,36 @@ def map_type(opts: dict[str, Datum], which: str) -> str | None:
             raise FormError(f":{which}-size must be 1, 2, 4 or 8 bytes{extra}, got {size}", d.span)
         return BYTES_TO_TYPE[size]
     return None
+
+
+def defbpf_struct(form: SList, module: ir.Module) -> None:
+    """`(defbpf-struct flow (packets u64) (bytes u64) (comm (array u8 16)))`."""
+    if len(form.items) < 3:
+        raise FormError("expected (defbpf-struct name (field type) …) with at least one field", form.span)
+    decl = new.StructDecl(span=form.span, name=name(form.items[1], "struct"), fields=[])
+    for d in form.items[2:]:
+        if not isinstance(d, SList) or len(d.items) != 2:
+            raise FormError(f"expected a field (name type), e.g. (packets u64), got {describe(d)}", d.span)
+        decl.fields.append(new.StructField(span=d.span, name=name(d.items[0], "field"), type=field_type(d.items[1])))
+    module.structs.append(decl)
+
+
+def field_type(d: Datum) -> str:
+    """`u32`, `(array u8 16)` or an earlier defbpf-struct's name."""
+    if isinstance(d, Symbol) and d.name in tables.INT_TYPES:
+        return d.name
+    if isinstance(d, SList) and d.head == "array":
+        if len(d.items) != 3:
+            raise FormError("expected (array TYPE LENGTH), e.g. (array u8 16)", d.span)
+        elem = d.items[1]
+        if not isinstance(elem, Symbol) or elem.name not in tables.INT_TYPES:
+            raise FormError(f"array elements are integers ({', '.join(tables.INT_TYPES)}), got {describe(elem)}", elem.span)
+        n = integer(d.items[2], "the array length", 1, structs.MAX_ARRAY_LEN)
+        return structs.array_type(elem.name, n)
+    if isinstance(d, Symbol):
+        return structs.struct_type(name(d, "struct"))
+    raise FormError(f"expected a field type: an integer type ({', '.join(tables.INT_TYPES)}), (array u8 16) "
+                    f"or a defbpf-struct name, got {describe(d)}", d.span)
 
 
 def defbpf_program(form: SList, module: ir.Module) -> None:
@@ -365,11 +399,12 @@ def layer_value(d: Datum) -> int | str | list[str]:
 def map_expect(d: Datum) -> ir.MapExpect:
     if not isinstance(d, SList) or len(d.items) != 3:
         raise FormError("expected (map key value)", d.span)
+    value = d.items[2]
     return new.MapExpect(
         span=d.span,
         map=name(d.items[0], "map"),
         key=map_key(d.items[1]),
-        value=integer(d.items[2], "the value", -(1 << 63)),
+        value=struct_literal(value) if is_make(value) else integer(value, "the value", -(1 << 63)),
     )
 
 
@@ -378,16 +413,53 @@ def event_expect(d: Datum) -> ir.EventExpect:
         raise FormError(f"expected an event as (map value), e.g. (events 60), got {describe(d)}", d.span)
     return new.EventExpect(span=d.span, map=name(d.items[0], "map"), value=integer(d.items[1], "the event", -(1 << 63)))
 
+def is_make(d: Datum) -> bool:
+    return isinstance(d, SList) and d.head == "make"
 
-def map_key(d: Datum) -> int | str:
-    """An integer, or (lpm-trie maps) a prefix such as "10.1.2.0/24": the
-    checker validates it against the map (mapdata.key_problem)."""
+
+def struct_literal(d: SList) -> ir.StructLit:
+    """`(make flow :packets 4 :inner (make inner :x 1) :comm "sh" :ids (1 2))`
+    in test data; the checker holds it to the struct (structs.encode)."""
+    if len(d.items) < 2:
+        raise FormError("expected (make STRUCT :field value …)", d.span)
+    struct = name(d.items[1], "struct")
+    fields = {}
+    items = d.items[2:]
+    for i in range(0, len(items), 2):
+        key = items[i]
+        if not isinstance(key, Keyword):
+            raise FormError(f"expected a :field name, got {describe(key)}", key.span)
+        if i + 1 >= len(items):
+            raise FormError(f"field `:{key.name}` needs a value", key.span)
+        if key.name in fields:
+            raise FormError(f"field `:{key.name}` given twice", key.span)
+        fields[name(Symbol(key.pos, key.name), "field")] = literal_field(items[i + 1])
+    return new.StructLit(span=d.span, struct=struct, fields=fields)
+
+
+def literal_field(d: Datum):
+    if is_make(d):
+        return struct_literal(d)
+    if isinstance(d, String):
+        return d.value
+    if isinstance(d, SList):
+        return [integer(x, "an array element", -(1 << 63)) for x in d.items]
+    return integer(d, "a field value", -(1 << 63))
+
+
+def map_key(d: Datum) -> int | str | ir.StructLit:
+    """An integer, or (lpm-trie maps) a prefix such as "10.1.2.0/24", or a
+    struct key `(make tuple …)`: the checker validates it against the map
+    (mapdata.key_problem)."""
+    if is_make(d):
+        return struct_literal(d)
     if isinstance(d, String):
         return string(d, ":expect-maps key", LPM_KEY_TEXT, 'an address prefix such as "10.1.2.0/24" or "2001:db8::/32"')
     return integer(d, "the key", -(1 << 63))
 
 
 DECLARATIONS: dict[str, Callable[[SList, ir.Module], None]] = {
+    "defbpf-struct": defbpf_struct,
     "defbpf-map": defbpf_map,
     "defbpf-program": defbpf_program,
     "defbpf-policy": defbpf_policy,

@@ -7,7 +7,8 @@ builtins: abs, exit, log, index, …). Regenerate, do not edit:
 
 A macro is refused for every name; a library builtin only for globals (maps,
 programs, functions: clang refuses to redeclare it), since a local variable
-may shadow a library function in C.
+may shadow a library function in C. A struct tag the headers define (or a
+program context's) is refused as a defbpf-struct name only (`struct NAME`).
 """
 
 C_MACROS = frozenset(
@@ -45,3 +46,19 @@ vscanf vsnprintf vsprintf vsscanf wcschr wcscmp wcslen wcsncmp wmemchr wmemcmp w
 )
 
 C_RESERVED = C_MACROS | C_LIBRARY
+
+C_STRUCT_TAGS = frozenset(
+    """
+btf-ptr pt-regs sk-msg-md sk-reuseport-md tc-basic-pcnt tc-cbq-fopt tc-cbq-lssopt tc-cbq-ovl
+tc-cbq-police tc-cbq-wrropt tc-cbq-xstats tc-cbs-qopt tc-choke-qopt tc-choke-xstats tc-cnt
+tc-codel-xstats tc-drr-stats tc-estimator tc-etf-qopt tc-fifo-qopt tc-fq-codel-cl-stats
+tc-fq-codel-qd-stats tc-fq-codel-xstats tc-fq-pie-xstats tc-fq-qd-stats tc-gred-qopt tc-gred-sopt
+tc-hfsc-qopt tc-hfsc-stats tc-hhf-xstats tc-htb-glob tc-htb-opt tc-htb-xstats tc-matchall-pcnt
+tc-mqprio-qopt tc-multiq-qopt tc-netem-corr tc-netem-corrupt tc-netem-gemodel tc-netem-gimodel
+tc-netem-qopt tc-netem-rate tc-netem-reorder tc-netem-slot tc-pie-xstats tc-plug-qopt tc-police
+tc-prio-qopt tc-qfq-stats tc-ratespec tc-red-qopt tc-red-xstats tc-rsvp-gpi tc-rsvp-pinfo
+tc-service-curve tc-sfb-qopt tc-sfb-xstats tc-sfq-qopt tc-sfq-qopt-v1 tc-sfq-xstats tc-sfqred-stats
+tc-sizespec tc-skbprio-qopt tc-stats tc-tbf-qopt tc-u32-key tc-u32-mark tc-u32-pcnt tc-u32-sel
+tcf-ematch-hdr tcf-ematch-tree-hdr tcf-t xdp-md
+    """.split()
+)

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import ir, mapdata, packets, tables
+from .. import ir, mapdata, packets, structs, tables
 from ..frontend import names
 from ..backends import dialects
 from ..compile.manifest import Manifest, ObjectInfo
@@ -54,11 +54,12 @@ def jobs(module: ir.Module, out: Path, manifest: Manifest, object_index: int = 0
             for job in objects:
                 job.slots.append((names.symbol(decl.name), mapdata.key_bytes(decl, slot.index),
                                   symbols.get(slot.program, names.symbol(slot.program))))
+    layouts = structs.layouts(module.structs)
     for test in module.tests:
         for seed in test.maps_before:
             decl = map_decls[seed.map]
-            objects[group_of[test.name]].seeds.append((_map_symbol(seed, obj), mapdata.key_bytes(decl, seed.key),
-                                                       mapdata.value_bytes(decl, seed.value)))
+            objects[group_of[test.name]].seeds.append((_map_symbol(seed, obj), mapdata.key_bytes(decl, seed.key, layouts),
+                                                       mapdata.value_bytes(decl, seed.value, layouts)))
     from ..check.events import event_sends
 
     if any(t.expect_events is not None for t in module.tests) and any(
@@ -101,9 +102,11 @@ def jobs(module: ir.Module, out: Path, manifest: Manifest, object_index: int = 0
                                  packets.expected_packet(case)))
         for expect in test.expect_maps:
             decl = map_decls[expect.map]
+            is_struct = structs.struct_name(decl.value) is not None
             maps.append(MapJob(index, test.name, _map_symbol(expect, obj), expect.key, expect.value, expect.map,
-                               key_bytes=mapdata.key_bytes(decl, expect.key), lpm=mapdata.is_lpm(decl),
-                               value_type=decl.value))
+                               key_bytes=mapdata.key_bytes(decl, expect.key, layouts), lpm=mapdata.is_lpm(decl),
+                               value_type=None if is_struct else decl.value,
+                               decl=decl if is_struct else None, layouts=layouts if is_struct else None))
     return objects, cases, maps
 
 

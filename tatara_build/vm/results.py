@@ -68,9 +68,9 @@ class MapCheck(BaseModel):
     test: str
     map: str  # the map's name in the source
     symbol: str | None = None  # its ELF/BTF name (what bpftool pins and dumps)
-    key: int | str  # as the source writes it (lpm-trie prefixes: "10.1.2.0/24")
-    expected: int
-    got: int | None = None
+    key: int | str  # as the source writes it (lpm-trie prefixes: "10.1.2.0/24"; structs: "(make k :a 1)")
+    expected: int | str  # struct values as the source writes them: "(make flow :packets 3)"
+    got: int | str | None = None
     passed: bool
     skipped: str | None = None
 

@@ -12,7 +12,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .. import eventdata, mapdata, packets, tables
+from .. import eventdata, mapdata, packets, structs, tables
 from ..errors import VmError
 from . import initramfs, kernels, qemu, results, sourcemap
 from .guest import DONE, SAFE_TOKEN
@@ -108,6 +108,11 @@ class MapJob:
     key_bytes: bytes | None = None
     lpm: bool = False  # compare keys with the bits past the prefix cleared
     value_type: str | None = None  # decode values as this type (None: unsigned)
+    # Struct values: the map (its value type names the struct) and every
+    # struct's layout; `value` is then the test's (make …), compared on the
+    # fields it names (mapdata.matches).
+    decl: object = None
+    layouts: dict | None = None
 
 
 def run(objects: list[ObjectJob], kernel: Kernel, cases: list[CaseJob] = (), maps: list[MapJob] = (),
@@ -401,11 +406,25 @@ def _map_checks(maps: list[MapJob], steps: list[results.Step]) -> list[MapCheck]
     for job in maps:
         step = dumps.get((str(job.object_index), job.map))
         entries = results.map_dump(step.output) if step and step.rc == 0 else None
+        if job.decl is not None and structs.struct_name(job.decl.value):
+            out.append(_struct_check(job, entries))
+            continue
         got = None if entries is None else sum(
             (sum(_map_value(job, v) for v in values) for key, values in entries if _key_matches(job, key)), 0)
         out.append(MapCheck(test=job.test, map=job.name or job.map, symbol=job.map, key=job.key,
                             expected=job.value, got=got, passed=got == job.value))
     return out
+
+
+def _struct_check(job: MapJob, entries) -> MapCheck:
+    """A struct value: the entry's per-CPU copies summed field by field,
+    compared on the fields the test names."""
+    found = next((values for key, values in entries or [] if _key_matches(job, key)), None)
+    got = None if found is None else mapdata.total(job.decl, found, job.layouts)
+    passed = entries is not None and mapdata.matches(job.decl, job.value, got, job.layouts)
+    return MapCheck(test=job.test, map=job.name or job.map, symbol=job.map, key=mapdata.show_key(job.key),
+                    expected=mapdata.show_value(job.decl, job.value, job.layouts),
+                    got=None if got is None else mapdata.show_value(job.decl, got, job.layouts), passed=passed)
 
 
 def _key_matches(job: MapJob, raw: bytes) -> bool:

@@ -74,25 +74,24 @@ def map_sum(root: Path, name: str, key: bytes) -> int:
     return total
 
 
-def map_value(root: Path, name: str, decl, key: int | str) -> int:
+def map_value(root: Path, name: str, decl, key, layouts=None):
     """The value at a test's key (lpm: the entry with that exact prefix, bits
-    past it ignored as the kernel does; per-CPU maps: summed); 0 when absent.
-    Read from a dump, as the VM does, not a lookup (an lpm lookup is a
-    longest-prefix match)."""
+    past it ignored as the kernel does; per-CPU maps: summed; structs: the
+    bytes, fields summed); 0 (structs: None) when absent. Read from a dump,
+    as the VM does, not a lookup (an lpm lookup is a longest-prefix match)."""
     from tatara_build import mapdata
 
     done = subprocess.run(["bpftool", "-j", "map", "dump", "pinned", str(root / "m" / name)],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    want = mapdata.key_bytes(decl, key)
-    total = 0
+    want = mapdata.key_bytes(decl, key, layouts)
     for entry in json.loads(done.stdout):
         raw = bytes(int(b, 16) for b in entry["key"])
         if mapdata.canonical_key(decl, raw) != want:
             continue
-        for item in entry.get("values") or [entry]:
-            total += mapdata.value_of(decl, bytes(int(b, 16) for b in item["value"]))
-    return total
+        values = [bytes(int(b, 16) for b in item["value"]) for item in entry.get("values") or [entry]]
+        return mapdata.total(decl, values, layouts)
+    return None if decl.value.startswith("struct:") else 0
 
 
 def slot_update(root: Path, name: str, decl, index: int, program: str) -> None:
@@ -105,12 +104,12 @@ def slot_update(root: Path, name: str, decl, index: int, program: str) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def map_update(root: Path, name: str, decl, key: int | str, value: int) -> None:
+def map_update(root: Path, name: str, decl, key, value, layouts=None) -> None:
     """Write a test's `:maps-before` entry as the VM guest does (bpftool
     writes a per-CPU map's value on every CPU)."""
     from tatara_build import mapdata
 
-    key_bytes, value_bytes = mapdata.key_bytes(decl, key), mapdata.value_bytes(decl, value)
+    key_bytes, value_bytes = mapdata.key_bytes(decl, key, layouts), mapdata.value_bytes(decl, value, layouts)
     done = subprocess.run(["bpftool", "map", "update", "pinned", str(root / "m" / name),
                            "key", *[str(b) for b in key_bytes], "value", *[str(b) for b in value_bytes]],
                           capture_output=True, text=True, timeout=60)

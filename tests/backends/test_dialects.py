@@ -171,6 +171,13 @@ def define_listing() -> type[base.Generator]:
         spell_core_read = lambda self, layouts, p, e: f"(kread {p} {e.struct}.{'.'.join(e.fields)})"  # noqa: E731
         spell_tp_field = lambda self, layouts, e: f"(load ctx.{e.field})"  # noqa: E731
         map_symbol = lambda self, d: d.name  # noqa: E731
+        line_zeroed = lambda self, n, t: f"let {n}:{t}, zeroed"  # noqa: E731
+        spell_member = lambda self, v, m: f"{v}.{m}"  # noqa: E731
+        spell_ref_member = lambda self, r, m: f"[{r}].{m}"  # noqa: E731
+        spell_ref_deref = lambda self, r: f"[{r}]"  # noqa: E731
+        line_set_member = lambda self, r, m, v: f"store [{r}].{m}, {v}"  # noqa: E731
+        line_copy_array = lambda self, n, m, v: f"copy {n}.{m}, {v}"  # noqa: E731
+        line_field_add = lambda self, r, m, d, t: f"atomic-add.{t} [{r}].{m}, {d}"  # noqa: E731
         step_load = lambda self, s: [f"let {s.var}, {self.spell_field(s.ptr, s.field)}"]  # noqa: E731
         step_reload = lambda self, s: [f"mov {s.var}, {self.spell_field(s.ptr, s.field)}"]  # noqa: E731
         step_offset = lambda self, s: [f"let {s.var}, {s.base}+{s.size}"]  # noqa: E731

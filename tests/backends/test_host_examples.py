@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tatara_build import eventdata, packets, tables
+from tatara_build import eventdata, mapdata, packets, structs, tables
 from tatara_build.backends import emit
 from tatara_build.backends.base import snake
 
@@ -75,7 +75,7 @@ def run_group(module, obj: Path, tests: list) -> list[str]:
         for test in tests:  # :maps-before, before any case (as in the VM)
             for seed in test.maps_before:
                 decl_map = next(m for m in module.maps if m.name == seed.map)
-                hostbpf.map_update(root, snake(seed.map), decl_map, seed.key, seed.value)
+                hostbpf.map_update(root, snake(seed.map), decl_map, seed.key, seed.value, layouts)
         for test in tests:
             decl = next(p for p in module.programs if p.name == test.program)
             kind = tables.PROGRAM_KINDS[decl.kind]
@@ -94,9 +94,11 @@ def run_group(module, obj: Path, tests: list) -> list[str]:
                     failures.append(f"{test.name}: events of {name}: {line}")
             for expect in test.expect_maps:
                 decl_map = next(m for m in module.maps if m.name == expect.map)
-                got = hostbpf.map_value(root, snake(expect.map), decl_map, expect.key)
-                if got != expect.value:
-                    failures.append(f"{test.name}: {expect.map}[{expect.key}] = {got}, expected {expect.value}")
+                got = hostbpf.map_value(root, snake(expect.map), decl_map, expect.key, layouts)
+                if not mapdata.matches(decl_map, expect.value, got, layouts):
+                    failures.append(f"{test.name}: {expect.map}[{mapdata.show_key(expect.key)}] = "
+                                    f"{mapdata.show_value(decl_map, got, layouts)}, "
+                                    f"expected {mapdata.show_value(decl_map, expect.value, layouts)}")
     return failures
 
 

@@ -13,9 +13,9 @@ from tatara_build.frontend import parse
 from .helpers import program
 
 KNOWN_FORMS = ("known forms: != % & * + - / < << <= = > >= >> ^ adjust-head adjust-tail and arg begin bool break call "
-               "cast core-read ctx-field current-comm do event-output field get-stackid header i16 i32 i64 i8 if if-let "
-               "let load loop lpm-key map-add map-delete map-get map-lookup map-set not or printk redirect redirect-map return set! "
-               "set-ctx-field! set-field! tail-call tp-field u16 u32 u64 u8 |")
+               "cast core-read ctx-field current-comm do event-output field field-add! get-stackid header i16 i32 i64 i8 if "
+               "if-let let load loop lpm-key make map-add map-delete map-get map-lookup map-set not or printk redirect "
+               "redirect-map return set! set-ctx-field! set-field! tail-call tp-field u16 u32 u64 u8 |")
 
 BAD = [
     ('return', '`return` is a form; write (return …)', 1, []),
@@ -63,8 +63,8 @@ BAD = [
     ('(if-let x (return :xdp-pass))', 'expected (if-let (name (header ctx :tcp)) then [else])', 9, []),
     ('(if-let (x) (return :xdp-pass))', 'expected (if-let (name (header ctx :tcp)) then [else])', 9, []),
     ('(if-let (x (header ctx :tcp)))', 'wrong number of arguments to `if-let`: expected (if-let (name optional) then [else])', 1, []),
-    ('(field t)', 'wrong number of arguments to `field`: expected (field header :name)', 1, []),
-    ('(field t tcp)', 'expected header field as a :keyword, got `tcp`', 10, []),
+    ('(field t)', 'wrong number of arguments to `field`: expected (field header-or-struct :name)', 1, []),
+    ('(field t tcp)', 'expected field as a :keyword, got `tcp`', 10, []),
     ('(ctx-field ctx)', 'wrong number of arguments to `ctx-field`: expected (ctx-field ctx :name)', 1, []),
     ('(ctx-field ctx len)', 'expected context field as a :keyword, got `len`', 16, []),
     ('(map-get m)', 'wrong number of arguments to `map-get`: expected (map-get map key)', 1, []),

@@ -78,7 +78,7 @@ def test_maps_and_programs_share_one_namespace_and_duplicates_point_at_the_secon
             + "(bpf-fn p (ctx) (return :xdp-drop))\n")
     found = problems(text)
     assert [m for m, _, _ in found] == [
-        "duplicate map, program, const or function name `p` (first defined at t.tlisp:1:1)",
+        "duplicate map, program, const, function or struct name `p` (first defined at t.tlisp:1:1)",
         "duplicate bpf-fn name `p` (first defined at t.tlisp:3:1)",
     ]
     assert [ln for _, ln, _ in found] == [2, 4]

@@ -90,7 +90,7 @@ ERRORS = [
     ("(defbpf-map m :kind :hashh :key u32 :value u32 :max-entries 1)", "did you mean", ":hashh"),
     ("(defbpf-map m :kind :hash :key u32 :value u32 :max-entries 0)", "between 1 and", "0)"),
     ("(defbpf-map m :kind :hash :key u32 :key-size 4 :value u32 :max-entries 1)", "not both", "4 :value"),
-    ("(defbpf-map m :kind :hash :key u24 :value u32 :max-entries 1)", "expected an integer type", "u24"),
+    ("(defbpf-map m :kind :hash :key 24 :value u32 :max-entries 1)", "expected an integer type", "24"),
     ("(defbpf-map m :kind :hash :key u32 :value u32 :max-entrys 1)", "unknown option `:max-entrys`", ":max-entrys"),
     ("(defbpf-map m :kind :hash :key u32 :value u32)", "needs `:max-entries`", "(defbpf-map"),
     ('(defbpf-program q :kind :xdp :attach (:target "eth0\\"; evil"))', "invalid attach target", '"eth0'),

@@ -101,7 +101,7 @@ def test_a_byte_order_mark_is_not_part_of_the_program(tmp_path):
     ("(defbpf-policy 5)", "expected policy name, got integer 5", 1, 16),
     ("(defbpf-map 7 :kind :array :key u32 :value u64 :max-entries 1)", "expected map name, got integer 7", 1, 13),
     ("(defbpf-map m :kind :array :key :u32 :value u64 :max-entries 1)",
-     f"expected an integer type for :key ({', '.join(tables.INT_TYPES)}), got keyword `:u32`", 1, 33),
+     f"expected an integer type ({', '.join(tables.INT_TYPES)}) or a defbpf-struct name for :key, got keyword `:u32`", 1, 33),
     ("(defbpf-map m :kind :array :value u64)", "defbpf-map needs `:max-entries`", 1, 1),
     ("(bpf-fn p)", "expected (bpf-fn name (ctx) body…)", 1, 1),
     ("(a :)", "`:` must be followed by a keyword name", 1, 4),

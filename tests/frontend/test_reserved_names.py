@@ -18,7 +18,7 @@ from tatara_build import tables
 from tatara_build.backends import render
 from tatara_build.compile.clang import multiarch_include
 from tatara_build.frontend.names import GENERATED_ITEMS, ident_problem
-from tatara_build.frontend.reserved_c import C_LIBRARY, C_MACROS, C_RESERVED
+from tatara_build.frontend.reserved_c import C_LIBRARY, C_MACROS, C_RESERVED, C_STRUCT_TAGS
 
 from .helpers import checked, problems
 
@@ -139,3 +139,29 @@ def test_names_longer_than_the_loader_takes_are_rejected_at_check():
     for role in ("map_name", "prog", "var"):
         messages = [m for m, _, _ in problems(program(**{role: longest + "b"}))]
         assert any("characters long" in m for m in messages), (role, messages)
+
+
+def struct_program(name: str) -> str:
+    return f"""(defbpf-struct {name} (a u32) (b u8))
+(defbpf-map m :kind :hash :key {name} :value {name} :max-entries 4)
+(defbpf-program p :kind :kprobe :attach (:target "tcp_v4_connect") :license "GPL" :uses-maps (m))
+(bpf-fn p (regs) (map-set m (make {name} :a 1) (make {name} :b 2)) (return 0))
+"""
+
+
+@pytest.mark.parametrize("name", sorted(C_STRUCT_TAGS))
+def test_every_header_struct_tag_is_rejected_as_a_struct_name(name):
+    assert any(f"struct name `{name}` is reserved" in m for m, _, _ in problems(struct_program(name)))
+
+
+@needs_clang
+def test_struct_names_the_headers_only_declare_compile(tmp_path):
+    """Tags the headers use only behind pointers (`struct file *` in helper
+    prototypes) may be defined by a program: C completes the declaration."""
+    for name in ("file", "socket", "inode", "path", "task-struct", "sockaddr", "cgroup", "iphdr", "tcphdr"):
+        [(_, text)] = render(checked(struct_program(name)), "c").items()
+        c_file = tmp_path / f"{name}.bpf.c"
+        c_file.write_text(text)
+        done = subprocess.run(["clang", "-O2", "-g", "-target", "bpf", "-Wall", "-Werror", *multiarch_include(), "-c",
+                               str(c_file), "-o", str(tmp_path / f"{name}.o")], capture_output=True, text=True)
+        assert done.returncode == 0, (name, done.stderr[-2000:])

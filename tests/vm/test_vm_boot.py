@@ -30,8 +30,8 @@ REJECTED = REPO / "tests" / "vm" / "fixtures" / "reject-return.tlisp"
 MULTI = REPO / "tests" / "vm" / "fixtures" / "multi-object.tlisp"  # 3 programs, 5 map kinds
 BAD_TARGETS = REPO / "tests" / "vm" / "fixtures" / "bad-targets.tlisp"
 EVENTS = REPO / "tests" / "vm" / "fixtures" / "events.bpf.c"  # a ring buffer and a perf-event array
-# Map semantics the kernel must agree with: lpm keys in network order.
-MAP_FIXTURES = [REPO / "tests" / "backends" / "fixtures" / "map-lpm-trie.tlisp"]
+# Map semantics the kernel must agree with: lpm keys in network order, struct keys and values.
+MAP_FIXTURES = [REPO / "tests" / "backends" / "fixtures" / f"map-{m}.tlisp" for m in ("lpm-trie", "structs")]
 # 6.1's and 6.12's BPF_PROG_TEST_RUN leave data_end unset for cgroup-skb:
 # cgroup-skb (and socket-filter) programs read headers through
 # bpf_skb_load_bytes, so every case runs on both kernels, none is skipped.
