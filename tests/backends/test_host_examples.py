@@ -66,6 +66,7 @@ def run_tests(module, obj: Path) -> None:
 
 
 def run_group(module, obj: Path, tests: list) -> list[str]:
+    layouts = structs.layouts(module.structs)
     failures = []
     with hostbpf.loaded(obj) as (root, insns):
         assert insns, "the verifier reported no processed instructions"

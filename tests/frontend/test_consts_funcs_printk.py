@@ -85,7 +85,7 @@ REJECTED = [
     ("(defbpf-func f () :returns u64 (call get-current-pid-tgid))", "(printk \"%llu\" (f)) (return :xdp-pass)",
      "function `f` calls helper(s) get-current-pid-tgid, not available to xdp programs", "(f))"),
     ("(defbpf-func f ((ctx u32)) :returns u32 ctx)\n(defbpf-func hits2 ((hits u32)) :returns u32 hits)",
-     "(return :xdp-pass)", "variable `hits` has the name of a map, program or function", "(hits u32)"),
+     "(return :xdp-pass)", "variable `hits` has the name of a map, program, function or struct", "(hits u32)"),
     ("", "(printk \"%d\" (u32 1)) (return :xdp-pass)", "printk argument 1 is u32 but `%d` formats i8 or i16 or i32",
      "(u32 1))"),
     ("", "(printk \"%u\" limit) (return :xdp-pass)", "printk argument 1 is u64 but `%u` formats u8 or u16 or u32 or bool",
@@ -117,13 +117,13 @@ SHAPES = [
     ("(defbpf-const x f32 1)", "expected the type of the const"),
     ("(defbpf-const x u32)", "expected (defbpf-const name type default)"),
     ("(defbpf-const header u32 1)", "`header` is a body form; a const cannot take its name"),
-    ("(defbpf-const hits u32 1)", "duplicate map, program, const or function name `hits`"),
+    ("(defbpf-const hits u32 1)", "duplicate map, program, const, function or struct name `hits`"),
     ("(defbpf-func field ((x u32)) :returns u32 x)", "`field` is a body form; a function cannot take its name"),
     ("(defbpf-func f ((x u32) (x u32)) :returns u32 x)", "parameter `x` is declared twice"),
     ("(defbpf-func f (x) :returns u32 x)", "each parameter is (name type)"),
     ("(defbpf-func f ((x u32)) :result u32 x)", "unknown option `:result` for defbpf-func"),
     ("(defbpf-func f ((x u32)) :returns u32)", "defbpf-func `f` needs a body"),
-    ("(defbpf-func p ((x u32)) :returns u32 x)", "duplicate map, program, const or function name `p`"),
+    ("(defbpf-func p ((x u32)) :returns u32 x)", "duplicate map, program, const, function or struct name `p`"),
 ]
 
 

@@ -73,7 +73,7 @@ def test_kinds_without_packet_write_access_are_refused():
 
 def test_set_field_needs_a_header():
     assert one("(let ((x (u32 1))) (set-field! x :ttl 1) (return :xdp-pass))") == [
-        ("(set-field! …) needs a parsed header bound by if-let, found u32", 32, [])]
+        ("(set-field! …) needs a parsed header bound by if-let, a struct value or a map value bound by if-let on map-lookup, found u32", 32, [])]
 
 
 def test_ctx_field_writes_follow_the_kernels_write_access():

@@ -130,7 +130,7 @@ DECLARATIONS = [
     ("(defbpf-struct s (a (array bool 2)))", "array elements are integers", "bool"),
     ("(defbpf-struct s (a-b u8) (int u8))", "`int` is reserved", "int u8"),
     ("(defbpf-struct core (a u8))", "struct name `core` is reserved", "(defbpf-struct core"),
-    ("(defbpf-struct flows (a u8))", "duplicate map, program or struct name `flows`", "(defbpf-map flows"),
+    ("(defbpf-struct flows (a u8))", "duplicate map, program, const, function or struct name `flows`", "(defbpf-map flows"),
     ("(defbpf-map m :kind :lru-hash :key nokey :value u64 :max-entries 4)", "map `m`: unknown :key type `nokey`",
      "(defbpf-map m"),
     ("(defbpf-map m :kind :lpm-trie :key u32 :value flow :max-entries 4)",
