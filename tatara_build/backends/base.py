@@ -224,8 +224,9 @@ class Generator:
         body = self.fn.lines
         parsed = {e.header for e in ir.walk(fn.body) if isinstance(e, ir.Header)}
         if parsed:
-            pull = pull_bytes(parsed) if kind.pull_first else None
-            if pull and any(isinstance(n, ir.Load) for n in ir.walk(fn.body)):
+            loads = any(isinstance(n, ir.Load) for n in ir.walk(fn.body))
+            pull = pull_bytes(parsed, past_end=loads) if kind.pull_first else None
+            if pull and loads:
                 pull += tables.MAX_LOAD_OFFSET + 8  # the payload a `load` may read
             body = self.packet_prologue(pull) + body
         return body
@@ -988,15 +989,18 @@ def max_header_bytes(name: str) -> int:
     return spec.min_len
 
 
-def pull_bytes(headers: set[str]) -> int:
+def pull_bytes(headers: set[str], *, past_end: bool = False) -> int:
     """Bytes from the packet start that parsing `headers` may read: the L2
-    header and its tags, the longest L3 header, the longest L4 header used."""
+    header and its tags, the longest L3 header (L4 starts after IPv4
+    options), and the L4 headers' fixed part, or their longest form when a
+    `load` reads past their end (`past_end`: TCP options then count)."""
     l2 = sum(tables.HEADERS[h].min_len for h in tables.headers_with("l2"))
     tags = sum(tables.MAX_VLAN_TAGS * tables.HEADERS[t].min_len for t in tables.headers_with("tag"))
     if not any(above_l2(h) for h in headers):
         return l2 + (tags if set(headers) & set(tables.headers_with("tag")) else 0)
     l3 = max(max_header_bytes(h) for h in tables.headers_with("l3"))
-    l4 = max((max_header_bytes(h) for h in headers if h in tables.headers_with("l4")), default=0)
+    l4_bytes = max_header_bytes if past_end else (lambda h: tables.HEADERS[h].min_len)
+    l4 = max((l4_bytes(h) for h in headers if h in tables.headers_with("l4")), default=0)
     return l2 + tags + l3 + l4
 
 
