@@ -682,7 +682,7 @@ class EventExpect(Node):
     (ring-buf or perf-event-array) during the test's cases, in order."""
 
     map: str
-    value: int
+    value: Union[int, StructLit]
 
 
 class TestCase(Node):

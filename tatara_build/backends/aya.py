@@ -166,6 +166,26 @@ ZEROED = "__zeroed"
 # link step's --bpf-expand-memcpy-in-order): "A call to built-in function
 # 'memset' is not supported". Volatile stores of the struct's alignment are
 # never merged into one; every byte is a member (gaps are __padN arrays).
+ZERO_AT = "__zero_at"
+# A ring buffer record zeroed where it lies (no stack copy), as ZEROED does.
+ZERO_AT_FN = [
+    "#[inline(always)]",
+    f"fn {ZERO_AT}<T>(v: *mut T) {{",
+    "    let p = v as *mut u8;",
+    "    let mut i = 0;",
+    "    while i < core::mem::size_of::<T>() {",
+    "        unsafe {",
+    "            match core::mem::align_of::<T>() {",
+    "                8 => core::ptr::write_volatile(p.add(i) as *mut u64, 0),",
+    "                4 => core::ptr::write_volatile(p.add(i) as *mut u32, 0),",
+    "                2 => core::ptr::write_volatile(p.add(i) as *mut u16, 0),",
+    "                _ => core::ptr::write_volatile(p.add(i), 0),",
+    "            }",
+    "        }",
+    "        i += core::mem::align_of::<T>();",
+    "    }",
+    "}",
+]
 ZEROED_FN = [
     "#[inline(always)]",
     f"fn {ZEROED}<T: Copy>() -> T {{",
@@ -266,6 +286,7 @@ class AyaGenerator(Generator):
         self.form_support: set[tuple[str, str]] = set()  # (helper form, map) with a FORM_SUPPORT function
         self.csum_support = False  # a direct write fixes checksums in the program (__csum_set)
         self.store_support = False  # a helper write (__store_skb, __l3/l4_csum_skb)
+        self.zero_at = False  # a ring buffer record of a struct is zeroed in place (ZERO_AT_FN)
 
     # --- values -------------------------------------------------------------
 
@@ -526,10 +547,20 @@ class AyaGenerator(Generator):
         return f"{rec}.submit(0);"
 
     def record_ptr(self, rec: str) -> str:
-        return f"{rec}.as_mut_ptr()"
+        return f"{rec}_p"
+
+    def line_record_ptr(self, rec: str) -> str:
+        return f"let {rec}_p = {rec}.as_mut_ptr();"
 
     def array_ptr(self, name: str) -> str:
         return f"{name}.as_mut_ptr()"
+
+    def line_zero_record(self, ptr: str, t: str) -> str:
+        self.zero_at = True
+        return f"{ZERO_AT}({ptr});"
+
+    def member_ptr(self, ptr: str, member: str) -> str:
+        return f"(*{ptr}).{member}.as_mut_ptr()"  # inside line_fill's unsafe block
 
     def line_let_array(self, name: str, t: str) -> str:
         elem, n = rtype(t)[1:-1].split("; ")
@@ -537,7 +568,10 @@ class AyaGenerator(Generator):
 
     def line_fill(self, helper: tables.Helper, ptr: str, t: str) -> str:
         size = tables.INT_TYPES[t.split(":")[1]].bits // 8 * int(t.rsplit(":", 1)[1])
-        return f"unsafe {{ {HELPERS[helper.name]}({ptr}.cast(), {size}) }};"
+        call = f"{HELPERS[helper.name]}({ptr}.cast(), {size})"
+        if len(INDENT) * self.fn.depth + len(call) + 12 <= MAX_WIDTH:
+            return f"unsafe {{ {call} }};"
+        return f"unsafe {{\n{INDENT}{call}\n}};"
 
     def packet_prologue(self, pull: int | None) -> list[str]:
         if self.read:
@@ -893,7 +927,7 @@ class AyaGenerator(Generator):
         for struct in self.module.structs:
             out += self.struct_decl_lines(struct) + [""]
         if self.module.structs:
-            out += ZEROED_FN + [""]
+            out += ZEROED_FN + [""] + (ZERO_AT_FN + [""] if self.zero_at else [])
         for decl in self.module.maps:
             out += self.map_static(decl) + [""]
         for const in self.module.consts:

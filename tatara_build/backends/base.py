@@ -130,7 +130,8 @@ class Generator:
         "line_set_ctx_field", "write_helper", "load_helper", "line_load", "line_fail", "read_ctx", "files",
         "section_prefix", "spell_ctx_u64", "spell_core_read", "spell_tp_field", "map_symbol",
         "spell_const", "const_lines", "line_printk", "func_lines", "line_zeroed", "spell_member",
-        "spell_ref_member", "line_set_member", "line_copy_array", "line_field_add", "spell_ref_deref")
+        "spell_ref_member", "line_set_member", "line_copy_array", "line_field_add", "spell_ref_deref",
+        "line_zero_record", "member_ptr")
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)
@@ -477,11 +478,16 @@ class Generator:
         leaves a reservation open, which the verifier refuses."""
         decl = self.map_decl(e.map, e.span, "event-output")
         t = e.value.type
+        if tables.MAP_KINDS[decl.kind].events == "reserve" and isinstance(e.value, ir.Make):
+            self.reserve_struct(decl, e.value)
+            return
         fill = self.array_fill(e.value)
         value = None if fill else self.value(e.value)
         if tables.MAP_KINDS[decl.kind].events == "reserve":
             rec = self.temp()
             self.open(self.open_reserve(rec, decl, t))
+            if fill:
+                self.emit_record_ptr(rec)
             self.emit(self.line_fill(fill, self.record_ptr(rec), t) if fill else self.line_store(rec, value))
             self.emit(self.line_submit(rec))
             self.close(self.close_scope())
@@ -493,6 +499,48 @@ class Generator:
         else:
             self.emit(self.line_let(tmp, t, value, False))
         self.emit(self.line_event_output(decl, tmp, t))
+
+    def reserve_struct(self, decl: ir.MapDecl, make: ir.Make) -> None:
+        """`(event-output RING (make s :f v …))`: the field values first (so
+        no path leaves the record reserved), then reserve, zero the record
+        (fields not named and padding), store each field in place and
+        submit; `(current-comm)` fields are written by the helper."""
+        layout = self.layouts[make.struct]
+        fields = []
+        for f, v in zip(make.fields, make.values):
+            spec = layout.field(f)
+            member = snake(checked_name(spec.name, make.span))
+            fill = self.array_fill(v)
+            if fill is None and structs.array_parts(spec.type):  # an array value: build the struct, store it whole
+                value = self.value(make)
+                rec = self.temp()
+                self.open(self.open_reserve(rec, decl, make.type))
+                self.emit(self.line_store(rec, value))
+                self.emit(self.line_submit(rec))
+                self.close(self.close_scope())
+                return
+            fields.append((spec, member, fill, None if fill else self.operand(v)))
+        rec = self.temp()
+        self.open(self.open_reserve(rec, decl, make.type))
+        self.emit_record_ptr(rec)
+        ptr = self.record_ptr(rec)
+        self.emit(self.line_zero_record(ptr, make.type))
+        for spec, member, fill, value in fields:
+            if fill:
+                self.emit(self.line_fill(fill, self.member_ptr(ptr, member), spec.type))
+            else:
+                self.emit(self.line_set_member(ptr, member, value))
+        self.emit(self.line_submit(rec))
+        self.close(self.close_scope())
+
+    def emit_record_ptr(self, rec: str) -> None:
+        line = self.line_record_ptr(rec)
+        if line:
+            self.emit(line)
+
+    def line_record_ptr(self, rec: str) -> str:
+        """A line naming the reserved record's pointer (record_ptr), if the dialect needs one."""
+        return ""
 
     @staticmethod
     def array_fill(e: ir.Expr) -> tables.Helper | None:
@@ -617,12 +665,14 @@ class Generator:
         """`(make s :f v …)`: a zeroed temporary (padding too: struct keys
         hash the same on both backends), then each named field."""
         layout = self.layouts[e.struct]
-        values = [(layout.field(f), self.operand(v)) for f, v in zip(e.fields, e.values)]
+        values = [(layout.field(f), self.array_fill(v) or self.operand(v)) for f, v in zip(e.fields, e.values)]
         tmp = self.temp()
         self.emit(self.line_zeroed(tmp, e.type))
         for spec, value in values:
             member = snake(checked_name(spec.name, e.span))
-            if structs.array_parts(spec.type):
+            if isinstance(value, tables.Helper):  # (current-comm): the helper writes the field
+                self.emit(self.line_fill(value, self.array_ptr(f"{tmp}.{member}"), spec.type))
+            elif structs.array_parts(spec.type):
                 self.emit(self.line_copy_array(tmp, member, value))
             else:
                 self.emit(self.line_assign(f"{tmp}.{member}", value))

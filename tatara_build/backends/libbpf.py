@@ -455,6 +455,12 @@ class CGenerator(Generator):
     def array_ptr(self, name: str) -> str:
         return name
 
+    def line_zero_record(self, ptr: str, t: str) -> str:
+        return f"__builtin_memset({ptr}, 0, sizeof(*{ptr}));"
+
+    def member_ptr(self, ptr: str, member: str) -> str:
+        return f"{ptr}->{member}"
+
     def line_let_array(self, name: str, t: str) -> str:
         return f"{ctype(t)} {name}[{array_len(t)}] = {{0}};"
 

@@ -9,7 +9,7 @@ that form. Runs after the bodies are typed."""
 
 from __future__ import annotations
 
-from .. import eventdata, ir, tables
+from .. import eventdata, ir, structs, tables
 from ..errors import Diagnostic, Span
 from .types import ERROR, show
 
@@ -48,6 +48,7 @@ def check_expected_events(module: ir.Module, sends) -> list[Diagnostic]:
     out = []
     maps = {m.name: m for m in module.maps}
     programs = {p.name: p for p in module.programs}
+    layouts = structs.layouts(module.structs)
     for test in module.tests:
         program = programs.get(test.program)
         if program is None or not tables.PROGRAM_KINDS[program.kind].test_run:
@@ -67,7 +68,7 @@ def check_expected_events(module: ir.Module, sends) -> list[Diagnostic]:
                 out.append(Diagnostic(f"program `{program.name}` never sends events to `{e.map}` "
                                       "(no (event-output …) of it in its body)", e.span))
                 continue
-            problem = eventdata.problem(sends[e.map][0][1], e.value)
+            problem = eventdata.problem(sends[e.map][0][1], e.value, layouts)
             if problem:
                 out.append(Diagnostic(f"event of `{e.map}`: {problem}", e.span))
     return out

@@ -433,7 +433,7 @@ def _call(c: FunctionChecker, e: ir.Call, env, expected):
             "available: " + ", ".join(c.kind.helpers), f"`{e.helper}` is available to {', '.join(kinds)} programs"
         )
     if array_parts(h.returns) is not None and c.stored is not e:
-        raise Problem(f"({e.helper}) gives an {show(h.returns)} value, written straight where it is stored: use it as the "
+        raise Problem(f"({e.helper}) gives {show(h.returns)}, written straight where it is stored: use it as the "
                       "value of (event-output MAP …) or as a struct field in (make …)", e.span)
     if len(e.args) != len(h.params):
         raise Problem(f"helper `{e.helper}` takes {len(h.params)} argument(s), got {len(e.args)}", e.span)
@@ -786,7 +786,7 @@ def _event_output(c: FunctionChecker, e: ir.EventOutput, env, expected):
         c.stored = None
     if t == ERROR:
         return UNIT
-    size = size_of(t)
+    size = structs.byte_size(t, c.layouts) if structs.struct_name(t) in c.layouts else size_of(t)
     if size is None or t == BOOL:
         raise Problem(f"event-output sends an integer, a struct or (current-comm); found {show(t)}", e.value.span)
     if tables.MAP_KINDS[m.kind].events == "reserve":
@@ -809,10 +809,17 @@ def _make(c: FunctionChecker, e: ir.Make, env, expected):
     if layout is None:
         raise Problem(f"unknown struct `{e.struct}`", e.span, *suggestion(e.struct, c.layouts))
     specs = [c.struct_field(e.struct, f, e.span) for f in e.fields]
+    in_place = c.stored is e  # written straight into a ring buffer record
     for spec, value in zip(specs, e.values):
-        c.check(value, env, spec.type)
+        # an array field may be filled in place by (current-comm)
+        c.stored = value if structs.array_parts(spec.type) else None
+        try:
+            c.check(value, env, spec.type)
+        finally:
+            c.stored = None
     t = structs.struct_type(e.struct)
-    c.map_temps(e.span, t)  # the value is built on the stack
+    if not in_place:
+        c.map_temps(e.span, t)  # the value is built on the stack
     return t
 
 

@@ -161,9 +161,12 @@ def event_maps(module) -> list:
 
     if module is None:
         return []
+    from .. import structs
+
     kinds = {m.name: m.kind for m in module.maps}
+    layouts = structs.layouts(module.structs)
     return [EventMap(symbol=symbol(name), name=name, kind=kinds[name], record=t,
-                     size=eventdata.record_size(t)) for name, t in event_types(module).items()]
+                     size=eventdata.record_size(t, layouts)) for name, t in event_types(module).items()]
 
 
 def _consts(parsed: elf.Elf, module) -> list:

@@ -411,7 +411,8 @@ def map_expect(d: Datum) -> ir.MapExpect:
 def event_expect(d: Datum) -> ir.EventExpect:
     if not isinstance(d, SList) or len(d.items) != 2:
         raise FormError(f"expected an event as (map value), e.g. (events 60), got {describe(d)}", d.span)
-    return new.EventExpect(span=d.span, map=name(d.items[0], "map"), value=integer(d.items[1], "the event", -(1 << 63)))
+    value = struct_literal(d.items[1]) if is_make(d.items[1]) else integer(d.items[1], "the event", -(1 << 63))
+    return new.EventExpect(span=d.span, map=name(d.items[0], "map"), value=value)
 
 def is_make(d: Datum) -> bool:
     return isinstance(d, SList) and d.head == "make"

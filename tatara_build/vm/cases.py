@@ -78,7 +78,8 @@ def jobs(module: ir.Module, out: Path, manifest: Manifest, object_index: int = 0
             listed = dict.fromkeys(m for m, uses in sends.items() if any(p == test.program for p, _, _ in uses))
         for name in listed:
             values = [e.value for e in test.expect_events if e.map == name]
-            objects[group_of[test.name]].expect_events.append(EventJob(test.name, names.symbol(name), name, records[name], values))
+            objects[group_of[test.name]].expect_events.append(
+                EventJob(test.name, names.symbol(name), name, records[name], values, layouts))
             if names.symbol(name) not in objects[group_of[test.name]].events:
                 objects[group_of[test.name]].events.append(names.symbol(name))
     for test in module.tests:

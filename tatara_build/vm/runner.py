@@ -78,6 +78,7 @@ class EventJob:
     name: str  # as the source writes it
     type: str  # the record type (checker's spelling)
     expected: list = field(default_factory=list)  # values as the test writes them (eventdata)
+    layouts: dict = field(default_factory=dict)  # struct layouts, for struct records
 
 
 @dataclass
@@ -281,8 +282,8 @@ def _event_checks(objects: list[ObjectJob], cases: list[CaseJob], steps: list[re
                 check.error = stream.error
             else:
                 got = [bytes.fromhex(r) for r in (stream.records if stream else [])]
-                check.got = [eventdata.show(e.type, r) for r in got]
-                check.diff = eventdata.diff(e.type, e.expected, got)
+                check.got = [eventdata.show(e.type, r, e.layouts) for r in got]
+                check.diff = eventdata.diff(e.type, e.expected, got, e.layouts)
                 if stream is not None and stream.lost:
                     check.diff.append(f"the kernel lost {stream.lost} record(s) (perf buffer full)")
                 check.passed = not check.diff

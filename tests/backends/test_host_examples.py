@@ -91,7 +91,7 @@ def run_group(module, obj: Path, tests: list) -> list[str]:
                         failures.append(f"{test.name}/{case.name}: packet differs from :expect-packet: "
                                         f"{packets.describe_diff(expected, left)}")
             for name, (record_type, expected) in events.items():
-                for line in eventdata.diff(record_type, expected, events.got[name]):
+                for line in eventdata.diff(record_type, expected, events.got[name], structs.layouts(module.structs)):
                     failures.append(f"{test.name}: events of {name}: {line}")
             for expect in test.expect_maps:
                 decl_map = next(m for m in module.maps if m.name == expect.map)

@@ -46,13 +46,13 @@ REJECTED = [
     (packets("(event-output ring (current-comm)) (return :xdp-pass)"),
      "helper `current-comm` is not available to xdp programs", "(current-comm)"),
     (tracer("(let ((c (current-comm))) (return :ok))"),
-     "(current-comm) gives an array:u8:16 value, written straight where it is stored: use it as the value of "
+     "(current-comm) gives an array of 16 u8, written straight where it is stored: use it as the value of "
      "(event-output MAP …) or as a struct field in (make …)", "(current-comm)"),
     (tracer("(map-set counts (u32 1) (current-comm)) (return :ok)"),
-     "(current-comm) gives an array:u8:16 value, written straight where it is stored: use it as the value of "
+     "(current-comm) gives an array of 16 u8, written straight where it is stored: use it as the value of "
      "(event-output MAP …) or as a struct field in (make …)", "(current-comm)"),
     (tracer("(event-output ring (begin (current-comm))) (return :ok)"),
-     "(current-comm) gives an array:u8:16 value, written straight where it is stored: use it as the value of "
+     "(current-comm) gives an array of 16 u8, written straight where it is stored: use it as the value of "
      "(event-output MAP …) or as a struct field in (make …)", "(current-comm)))"),
     (tracer("(event-output counts (u64 1)) (return :ok)"),
      "`event-output` is not supported on hash map `counts`; allowed: map-add, map-delete, map-get, map-lookup, map-set",
@@ -65,7 +65,7 @@ REJECTED = [
      "event map `ring` carries u32 records (sent by `p` at t.tlisp:6:1); this sends u64: every record of one map "
      "has one type, so a reader can decode them", "(event-output ring (u64"),
     (tracer("(event-output ring (current-comm)) (event-output ring (call get-current-pid-tgid)) (return :ok)"),
-     "event map `ring` carries array:u8:16 records (sent by `p` at t.tlisp:6:1); this sends u64: every record of "
+     "event map `ring` carries an array of 16 u8 records (sent by `p` at t.tlisp:6:1); this sends u64: every record of "
      "one map has one type, so a reader can decode them", "(event-output ring (call"),
     (packets("(event-output ring (u32 1)) (return :xdp-pass)",
              "(defbpf-test t :program p :cases ((a :packet ((eth)) :expect :xdp-pass)) :expect-events ((ring -1)))"),
@@ -105,3 +105,35 @@ def test_expect_events_are_kept_in_order_and_empty_means_none():
     assert [(e.map, e.value) for e in t.expect_events] == [("ring", 3), ("ring", 1), ("ring", 2)]
     assert (u.expect_events, v.expect_events) == ([], None)
     assert ir.from_json(ir.to_json(checked(text))).tests[0].expect_events == t.expect_events
+
+
+STRUCTS = "(defbpf-struct ev (pid u32) (comm (array u8 16)))\n(defbpf-struct pk (src u32) (port u16))\n"
+
+
+def test_struct_events_and_comm_fields_are_accepted():
+    assert problems(STRUCTS + tracer("(event-output ring (make ev :pid (u32 1) :comm (current-comm))) "
+                                     "(event-output perf (make ev :comm (current-comm))) (return :ok)")) == []
+
+
+@pytest.mark.parametrize("text, message, snippet", [
+    (STRUCTS + packets("(event-output ring (make ev :comm (current-comm))) (return :xdp-pass)"),
+     "helper `current-comm` is not available to xdp programs", "(current-comm)"),
+    (STRUCTS + packets("(event-output ring (make pk :src (u32 1))) (event-output ring (make ev)) (return :xdp-pass)"),
+     "event map `ring` carries struct `pk` records (sent by `p` at t.tlisp:8:1); this sends struct `ev`: every "
+     "record of one map has one type, so a reader can decode them", "(event-output ring (make ev"),
+    (STRUCTS + packets("(event-output ring (make pk :src (u32 1))) (return :xdp-pass)",
+                       "(defbpf-test t :program p :cases ((a :packet ((eth)) :expect :xdp-pass)) "
+                       ":expect-events ((ring (make pk :sport 1))))"),
+     "event of `ring`: struct `pk` has no field `:sport` (fields: :src, :port)", "(ring (make"),
+    (STRUCTS + packets("(event-output ring (make pk :src (u32 1))) (return :xdp-pass)",
+                       "(defbpf-test t :program p :cases ((a :packet ((eth)) :expect :xdp-pass)) "
+                       ":expect-events ((ring 5)))"),
+     "event of `ring`: this map holds struct `pk`: write (make pk :field value …)", "(ring 5)"),
+    (STRUCTS + packets("(event-output ring (u32 1)) (return :xdp-pass)",
+                       "(defbpf-test t :program p :cases ((a :packet ((eth)) :expect :xdp-pass)) "
+                       ":expect-events ((ring (make pk :src 1))))"),
+     "event of `ring`: its records are u32: write an integer", "(ring (make"),
+], ids=["comm-on-xdp", "two-structs", "unknown-field", "int-for-struct", "struct-for-int"])
+def test_struct_event_misuse(text, message, snippet):
+    line, col = position(text, snippet)
+    assert problems(text) == [(message, line, col)]
