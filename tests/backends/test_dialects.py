@@ -155,6 +155,8 @@ def define_listing() -> type[base.Generator]:
         array_ptr = lambda self, n: n  # noqa: E731
         line_let_array = lambda self, n, t: f"array {n}:{t}"  # noqa: E731
         line_fill = lambda self, h, p, t: f"fill {p}, {h.name}"  # noqa: E731
+        line_zero_record = lambda self, p, t: f"zero {p}"  # noqa: E731
+        member_ptr = lambda self, p, m: f"{p}.{m}"  # noqa: E731
         packet_prologue = lambda self, pull: ["    packet __data, __data_end"]  # noqa: E731
         line_locate_l3 = lambda self, loc: f"call {loc}"  # noqa: E731
         l3_args = lambda self: "__l3"  # noqa: E731
