@@ -569,9 +569,14 @@ class AyaGenerator(Generator):
     def line_fill(self, helper: tables.Helper, ptr: str, t: str) -> str:
         size = tables.INT_TYPES[t.split(":")[1]].bits // 8 * int(t.rsplit(":", 1)[1])
         call = f"{HELPERS[helper.name]}({ptr}.cast(), {size})"
-        if len(INDENT) * self.fn.depth + len(call) + 12 <= MAX_WIDTH:
+        depth = len(INDENT) * self.fn.depth
+        if depth + len(call) + 12 <= MAX_WIDTH:
             return f"unsafe {{ {call} }};"
-        return f"unsafe {{\n{INDENT}{call}\n}};"
+        if depth + len(INDENT) + len(call) <= MAX_WIDTH:
+            return f"unsafe {{\n{INDENT}{call}\n}};"
+        # rustfmt's layout: one argument a line
+        return (f"unsafe {{\n{INDENT}{HELPERS[helper.name]}(\n{INDENT * 2}{ptr}.cast(),\n{INDENT * 2}{size},\n"
+                f"{INDENT})\n}};")
 
     def packet_prologue(self, pull: int | None) -> list[str]:
         if self.read:

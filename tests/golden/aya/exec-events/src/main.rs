@@ -170,7 +170,10 @@ pub fn exec_events(ctx: aya_ebpf::programs::TracePointContext) -> u32 {
                 unsafe { (*__t2_p).pid = __t1 };
                 unsafe { (*__t2_p).uid = uid_gid as u32 };
                 unsafe {
-                    aya_ebpf::helpers::generated::bpf_get_current_comm((*__t2_p).comm.as_mut_ptr().cast(), 16)
+                    aya_ebpf::helpers::generated::bpf_get_current_comm(
+                        (*__t2_p).comm.as_mut_ptr().cast(),
+                        16,
+                    )
                 };
                 __t2.submit(0);
             }
