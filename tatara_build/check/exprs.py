@@ -433,7 +433,7 @@ def _call(c: FunctionChecker, e: ir.Call, env, expected):
             "available: " + ", ".join(c.kind.helpers), f"`{e.helper}` is available to {', '.join(kinds)} programs"
         )
     if array_parts(h.returns) is not None and c.stored is not e:
-        raise Problem(f"({e.helper}) gives {show(h.returns)}, written straight where it is stored: use it as the "
+        raise Problem(f"({e.helper}) gives an array ({show(h.returns)}), written straight where it is stored: use it as the "
                       "value of (event-output MAP …) or as a struct field in (make …)", e.span)
     if len(e.args) != len(h.params):
         raise Problem(f"helper `{e.helper}` takes {len(h.params)} argument(s), got {len(e.args)}", e.span)

@@ -46,13 +46,13 @@ REJECTED = [
     (packets("(event-output ring (current-comm)) (return :xdp-pass)"),
      "helper `current-comm` is not available to xdp programs", "(current-comm)"),
     (tracer("(let ((c (current-comm))) (return :ok))"),
-     "(current-comm) gives an array of 16 u8, written straight where it is stored: use it as the value of "
+     "(current-comm) gives an array (array:u8:16), written straight where it is stored: use it as the value of "
      "(event-output MAP …) or as a struct field in (make …)", "(current-comm)"),
     (tracer("(map-set counts (u32 1) (current-comm)) (return :ok)"),
-     "(current-comm) gives an array of 16 u8, written straight where it is stored: use it as the value of "
+     "(current-comm) gives an array (array:u8:16), written straight where it is stored: use it as the value of "
      "(event-output MAP …) or as a struct field in (make …)", "(current-comm)"),
     (tracer("(event-output ring (begin (current-comm))) (return :ok)"),
-     "(current-comm) gives an array of 16 u8, written straight where it is stored: use it as the value of "
+     "(current-comm) gives an array (array:u8:16), written straight where it is stored: use it as the value of "
      "(event-output MAP …) or as a struct field in (make …)", "(current-comm)))"),
     (tracer("(event-output counts (u64 1)) (return :ok)"),
      "`event-output` is not supported on hash map `counts`; allowed: map-add, map-delete, map-get, map-lookup, map-set",
@@ -65,7 +65,7 @@ REJECTED = [
      "event map `ring` carries u32 records (sent by `p` at t.tlisp:6:1); this sends u64: every record of one map "
      "has one type, so a reader can decode them", "(event-output ring (u64"),
     (tracer("(event-output ring (current-comm)) (event-output ring (call get-current-pid-tgid)) (return :ok)"),
-     "event map `ring` carries an array of 16 u8 records (sent by `p` at t.tlisp:6:1); this sends u64: every record of "
+     "event map `ring` carries array:u8:16 records (sent by `p` at t.tlisp:6:1); this sends u64: every record of "
      "one map has one type, so a reader can decode them", "(event-output ring (call"),
     (packets("(event-output ring (u32 1)) (return :xdp-pass)",
              "(defbpf-test t :program p :cases ((a :packet ((eth)) :expect :xdp-pass)) :expect-events ((ring -1)))"),
