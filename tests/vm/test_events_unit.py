@@ -69,3 +69,23 @@ def test_eventdata_diff_counts_and_padding():
                                                              "expected 2 event(s), got 1"]
     assert eventdata.diff("i8", [], [b"\xff"]) == ["event 1: expected (none), got -1", "expected 0 event(s), got 1"]
     assert eventdata.show("u32", b"\x01") == "1 bytes 01 (a u32 has 4)"
+
+
+def test_objects_without_expected_events_run_plain_batches(tmp_path):
+    job, cases = _jobs(tmp_path)
+    other = runner.ObjectJob(job.path)
+    first = [runner.CaseJob(0, "x", "a", "q", b"q", "xdp-pass", 2)]
+    moved = [runner.CaseJob(1, c.test, c.case, c.program, c.packet, c.expect, c.expect_value) for c in cases]
+    plan, payload = runner._plan([other, job], first + moved)
+    files = {name: data for name, _, data in payload}
+    assert [line for line in plan.splitlines() if line.startswith("runs")] == [
+        "runs-events 0 0", "runs-events 1 1", "runs-events 2 3"]
+    assert files["job/events0"] == b"" and files["job/events1"] == b"/sys/fs/bpf/1/m/ring"
+    # each test's events are its own batch's: the second test's drain saw nothing
+    steps = results.steps(console(("runs-events 0 0", "Return value: 2, duration: 5ns", 0),
+                                  ("runs-events 1 1", "Return value: 2, duration: 5ns\nReturn value: 2, duration: 5ns\n"
+                                   "EVENT /sys/fs/bpf/1/m/ring 3c000000\nEVENT /sys/fs/bpf/1/m/ring 3c000000", 0),
+                                  ("runs-events 2 3", "Return value: 2, duration: 5ns", 0)))
+    checks = runner._event_checks([other, job], first + moved, steps)
+    assert [(c.test, c.passed) for c in checks] == [("first", True), ("second", True)]
+    assert [c.got for c in runner._case_results(first + moved, steps)] == [2, 2, 2, 2]
