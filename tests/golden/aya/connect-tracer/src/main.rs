@@ -120,7 +120,8 @@ pub fn connect_requested(ctx: aya_ebpf::programs::ProbeContext) -> u32 {
 #[aya_ebpf::macros::kprobe(function = "tcp_connect")]
 pub fn connect_established(ctx: aya_ebpf::programs::ProbeContext) -> u32 {
     if let Some(mut __t1) = CONNECT_COMMS.reserve_untyped::<[u8; 16]>(0) {
-        unsafe { aya_ebpf::helpers::generated::bpf_get_current_comm(__t1.as_mut_ptr().cast(), 16) }; // connect-tracer.tlisp:39:3
+        let __t1_p = __t1.as_mut_ptr(); // connect-tracer.tlisp:39:3
+        unsafe { aya_ebpf::helpers::generated::bpf_get_current_comm(__t1_p.cast(), 16) };
         __t1.submit(0);
     }
     let __t2: u64 = unsafe { *(aya_ebpf::EbpfContext::as_ptr(&ctx) as *const u64).add(14) }; // connect-tracer.tlisp:40:13
