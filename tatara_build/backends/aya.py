@@ -167,7 +167,7 @@ ZEROED = "__zeroed"
 # 'memset' is not supported". Volatile stores of the struct's alignment are
 # never merged into one; every byte is a member (gaps are __padN arrays).
 ZERO_AT = "__zero_at"
-# A ring buffer record zeroed where it lies (no stack copy), as ZEROED does.
+# Zero a struct where it lies (a ring buffer record: no stack copy); ZEROED builds on it.
 ZERO_AT_FN = [
     "#[inline(always)]",
     f"fn {ZERO_AT}<T>(v: *mut T) {{",
@@ -186,23 +186,12 @@ ZERO_AT_FN = [
     "    }",
     "}",
 ]
-ZEROED_FN = [
+ZEROED_FN = ZERO_AT_FN + [
+    "",
     "#[inline(always)]",
     f"fn {ZEROED}<T: Copy>() -> T {{",
     "    let mut v = core::mem::MaybeUninit::<T>::uninit();",
-    "    let p = v.as_mut_ptr() as *mut u8;",
-    "    let mut i = 0;",
-    "    while i < core::mem::size_of::<T>() {",
-    "        unsafe {",
-    "            match core::mem::align_of::<T>() {",
-    "                8 => core::ptr::write_volatile(p.add(i) as *mut u64, 0),",
-    "                4 => core::ptr::write_volatile(p.add(i) as *mut u32, 0),",
-    "                2 => core::ptr::write_volatile(p.add(i) as *mut u16, 0),",
-    "                _ => core::ptr::write_volatile(p.add(i), 0),",
-    "            }",
-    "        }",
-    "        i += core::mem::align_of::<T>();",
-    "    }",
+    f"    {ZERO_AT}(v.as_mut_ptr());",
     "    unsafe { v.assume_init() }",
     "}",
 ]
@@ -286,7 +275,6 @@ class AyaGenerator(Generator):
         self.form_support: set[tuple[str, str]] = set()  # (helper form, map) with a FORM_SUPPORT function
         self.csum_support = False  # a direct write fixes checksums in the program (__csum_set)
         self.store_support = False  # a helper write (__store_skb, __l3/l4_csum_skb)
-        self.zero_at = False  # a ring buffer record of a struct is zeroed in place (ZERO_AT_FN)
 
     # --- values -------------------------------------------------------------
 
@@ -556,7 +544,6 @@ class AyaGenerator(Generator):
         return f"{name}.as_mut_ptr()"
 
     def line_zero_record(self, ptr: str, t: str) -> str:
-        self.zero_at = True
         return f"{ZERO_AT}({ptr});"
 
     def member_ptr(self, ptr: str, member: str) -> str:
@@ -932,7 +919,7 @@ class AyaGenerator(Generator):
         for struct in self.module.structs:
             out += self.struct_decl_lines(struct) + [""]
         if self.module.structs:
-            out += ZEROED_FN + [""] + (ZERO_AT_FN + [""] if self.zero_at else [])
+            out += ZEROED_FN + [""]
         for decl in self.module.maps:
             out += self.map_static(decl) + [""]
         for const in self.module.consts:

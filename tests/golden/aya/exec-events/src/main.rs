@@ -25,25 +25,6 @@ pub struct syn_event {
 }
 
 #[inline(always)]
-fn __zeroed<T: Copy>() -> T {
-    let mut v = core::mem::MaybeUninit::<T>::uninit();
-    let p = v.as_mut_ptr() as *mut u8;
-    let mut i = 0;
-    while i < core::mem::size_of::<T>() {
-        unsafe {
-            match core::mem::align_of::<T>() {
-                8 => core::ptr::write_volatile(p.add(i) as *mut u64, 0),
-                4 => core::ptr::write_volatile(p.add(i) as *mut u32, 0),
-                2 => core::ptr::write_volatile(p.add(i) as *mut u16, 0),
-                _ => core::ptr::write_volatile(p.add(i), 0),
-            }
-        }
-        i += core::mem::align_of::<T>();
-    }
-    unsafe { v.assume_init() }
-}
-
-#[inline(always)]
 fn __zero_at<T>(v: *mut T) {
     let p = v as *mut u8;
     let mut i = 0;
@@ -58,6 +39,13 @@ fn __zero_at<T>(v: *mut T) {
         }
         i += core::mem::align_of::<T>();
     }
+}
+
+#[inline(always)]
+fn __zeroed<T: Copy>() -> T {
+    let mut v = core::mem::MaybeUninit::<T>::uninit();
+    __zero_at(v.as_mut_ptr());
+    unsafe { v.assume_init() }
 }
 
 #[aya_ebpf::macros::btf_map(name = "exec_ring")]

@@ -47,9 +47,8 @@ pub struct label {
 }
 
 #[inline(always)]
-fn __zeroed<T: Copy>() -> T {
-    let mut v = core::mem::MaybeUninit::<T>::uninit();
-    let p = v.as_mut_ptr() as *mut u8;
+fn __zero_at<T>(v: *mut T) {
+    let p = v as *mut u8;
     let mut i = 0;
     while i < core::mem::size_of::<T>() {
         unsafe {
@@ -62,6 +61,12 @@ fn __zeroed<T: Copy>() -> T {
         }
         i += core::mem::align_of::<T>();
     }
+}
+
+#[inline(always)]
+fn __zeroed<T: Copy>() -> T {
+    let mut v = core::mem::MaybeUninit::<T>::uninit();
+    __zero_at(v.as_mut_ptr());
     unsafe { v.assume_init() }
 }
 
