@@ -173,7 +173,7 @@ def check_map(m: ir.MapDecl) -> list[Diagnostic]:
     if m.pin_path is not None:  # IR from JSON: the frontend refuses :pin-path with its own span
         out.append(Diagnostic(f"map `{m.name}`: pin_path is not supported (the object cannot carry a pin path "
                               "in either backend); pin the map from its loader", m.span))
-    if mapdata.is_lpm(m) and m.key is not None and tables.INT_TYPES[m.key].signed:
+    if mapdata.is_lpm(m) and m.key in tables.INT_TYPES and tables.INT_TYPES[m.key].signed:
         out.append(Diagnostic(f"lpm-trie `{m.name}` is keyed by an address: use an unsigned :key "
                               "(u32 for IPv4) or :key-size 16 (IPv6)", m.span))
     if m.kind == "ring-buf" and (m.max_entries < 4096 or m.max_entries & (m.max_entries - 1)):

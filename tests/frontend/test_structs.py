@@ -137,6 +137,11 @@ DECLARATIONS = [
      "lpm-trie map `m` cannot have a struct :value", "(defbpf-map m"),
     ("(defbpf-map m :kind :array :key key :value u64 :max-entries 4)", "array map `m` is indexed by u32",
      "(defbpf-map m"),
+    # found by bench/fuzz.py (seed 21): the lpm key-sign rule looked a struct key up as an integer type
+    ("(defbpf-map m :kind :lpm-trie :key key :value u32 :max-entries 4)",
+     "lpm-trie map `m` cannot have a struct :key", "(defbpf-map m"),
+    ("(defbpf-map m :kind :lpm-trie :key nokey :value u32 :max-entries 4)", "map `m`: unknown :key type `nokey`",
+     "(defbpf-map m"),
 ]
 
 
