@@ -1,6 +1,6 @@
 """SIGINT, SIGTERM and SIGHUP unwind the Python stack like an error: every
 `finally` runs, so QEMU's and the compilers' process groups are killed
-(vm/qemu.py, build/run.py), temp dirs are removed and OUT stays as it was
+(vm/qemu.py, compile/run.py), temp dirs are removed and OUT stays as it was
 (outdir.py). The CLI turns the exception into exit 128 + the signal number."""
 
 from __future__ import annotations
@@ -48,6 +48,19 @@ def track(pgid: int) -> None:
 def untrack(pgid: int) -> None:
     with _LOCK:
         _GROUPS.discard(pgid)
+
+
+def end(proc) -> None:
+    """End a process started with `start_new_session` and `track`ed: kill its
+    whole group if it still runs, reap it, then stop tracking it (a signal
+    arriving meanwhile still reaches the group)."""
+    if proc.poll() is None:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    proc.wait()
+    untrack(proc.pid)
 
 
 def _kill_all() -> None:

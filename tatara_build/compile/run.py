@@ -101,7 +101,6 @@ def run_bytes(
     `missing`: the message when the program does not exist (else a generic
     one). A non-zero exit raises ToolchainError with `check`; a timeout
     always does; a signal kills the whole group (interrupts.py)."""
-    import signal
     import subprocess
 
     from .. import interrupts
@@ -122,13 +121,7 @@ def run_bytes(
         raise ToolchainError(Diagnostic(f"{stage}: timed out after {timeout:.0f} s",
                                         notes=[f"command: {shlex.join(args)}"])) from None
     finally:
-        interrupts.untrack(proc.pid)
-        if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            proc.wait()
+        interrupts.end(proc)
     ran = Ran(stage, args, time.monotonic() - started, proc.returncode, _text(out) if decode else "", _text(err), out)
     LOG.runs.append(replace(ran, data=b""))  # the log keeps the record, not a kernel's bytes
     if check and ran.exit_code != 0:

@@ -8,7 +8,6 @@ import hashlib
 import os
 import platform
 import shutil
-import signal
 import subprocess
 import threading
 import time
@@ -93,21 +92,13 @@ def boot(kernel: Path, initrd: Path, *, timeout: float, accel: str, ready_within
         tail = "\n".join(lines[-TAIL_LINES:])
         raise VmError(f"VM timed out after {timeout:.0f} s ({accel}); console tail:\n{tail}") from None
     finally:
-        _kill(proc)
+        interrupts.end(proc)
         reader.join(timeout=5)  # QEMU is gone: the reader sees EOF; only then is its pipe closed
         if proc.stdout:
             proc.stdout.close()
     return Boot("\n".join(lines), time.monotonic() - start, ready_at[0] if ready_at else None, accel, proc.pid)
 
 
-def _kill(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        try:
-            os.killpg(proc.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    proc.wait()
-    interrupts.untrack(proc.pid)
 
 
 def boot_best(kernel: Path, initrd: Path, *, timeout: float, accel: str = "auto", pass_fds: tuple[int, ...] = ()) -> Boot:
