@@ -130,26 +130,22 @@ class CtxField:
 @dataclass(frozen=True)
 class PacketRead:
     """How a kind reads packet bytes through a helper instead of direct
-    packet pointers: `{off}` bytes from where its packet starts, `{n}` bytes
-    into `{dst}`; nonzero when the bytes are not there. The helper copies
-    from non-linear skbs too, and needs no `data_end` (which test-run leaves
-    unset for cgroup-skb on 6.1 and 6.12, and socket filters never get)."""
+    packet pointers: bytes at an offset from where its packet starts (`start`),
+    copied out by the kernel; the read fails when the bytes are not there.
+    The helper copies from non-linear skbs too, and needs no `data_end`
+    (which test-run leaves unset for cgroup-skb on 6.1 and 6.12, and socket
+    filters never get). Each dialect spells each read (its READS table)."""
 
     name: str  # suffix of the support functions that read this way
-    c: str  # over `ctx` (struct __sk_buff *)
-    aya: str  # over `skb` (*const c_void) with the `aya_uses` in scope
-    aya_uses: tuple[str, ...] = ()
+    start: str  # offsets count from "data" (skb->data: bpf_skb_load_bytes) or "net" (the network header)
 
 
 # cgroup-skb: skb->data is at the network header (the cgroup hook pushes it there).
-LOAD_BYTES = PacketRead("skb", "bpf_skb_load_bytes(ctx, {off}, {dst}, {n})",
-                        "bpf_skb_load_bytes(skb, {off}, {dst}, {n})", ("aya_ebpf::helpers::bpf_skb_load_bytes",))
+LOAD_BYTES = PacketRead("skb", "data")
 # socket filters: skb->data is wherever the socket's protocol left it (the
-# transport header for TCP/UDP sockets), so read relative to the network header.
-LOAD_BYTES_NET = PacketRead(
-    "net", "bpf_skb_load_bytes_relative(ctx, {off}, {dst}, {n}, BPF_HDR_START_NET)",
-    "bpf_skb_load_bytes_relative(skb, {off}, {dst}, {n}, BPF_HDR_START_NET)",
-    ("aya_ebpf::bindings::bpf_hdr_start_off::BPF_HDR_START_NET", "aya_ebpf::helpers::bpf_skb_load_bytes_relative"))
+# transport header for TCP/UDP sockets), so read relative to the network header
+# (bpf_skb_load_bytes_relative, BPF_HDR_START_NET).
+LOAD_BYTES_NET = PacketRead("net", "net")
 PACKET_READS = {r.name: r for r in (LOAD_BYTES, LOAD_BYTES_NET)}
 # How a kind whose packet writes go through helpers (packet_write
 # "helpers": tc, where skb->data is the Ethernet header) reads its packet in
@@ -355,6 +351,20 @@ OPS_ARRAY = frozenset({"map-get", "map-lookup", "map-set", "map-add"})
 
 
 @dataclass(frozen=True)
+class SizedInBytes:
+    """:max-entries of a map kind that is a size in bytes, not a count of
+    entries (ring buffers: the kernel wants a power-of-two number of pages)."""
+
+    minimum: int
+    power_of_two: bool = True
+
+    def problem(self, max_entries: int) -> str | None:
+        if max_entries < self.minimum or (self.power_of_two and max_entries & (max_entries - 1)):
+            return f"a power of two of at least {self.minimum}" if self.power_of_two else f"at least {self.minimum}"
+        return None
+
+
+@dataclass(frozen=True)
 class MapKind:
     name: str
     uapi: str  # BPF_MAP_TYPE_*
@@ -374,6 +384,7 @@ class MapKind:
     # where values are file descriptors (xskmap; prog-array: `:programs`).
     test_entries: bool = True
     summary: str = ""  # one line for the reference
+    bytes: SizedInBytes | None = None  # None: :max-entries counts entries
 
 
 MAP_KINDS: dict[str, MapKind] = {
@@ -386,7 +397,7 @@ MAP_KINDS: dict[str, MapKind] = {
         MapKind("per-cpu-array", "BPF_MAP_TYPE_PERCPU_ARRAY", OPS_ARRAY, "u32", kernel_id=6),
         MapKind("lpm-trie", "BPF_MAP_TYPE_LPM_TRIE", frozenset({"map-get", "map-lookup", "map-set", "map-delete"}), None, kernel_id=11),
         MapKind("ring-buf", "BPF_MAP_TYPE_RINGBUF", frozenset({"event-output"}), None, has_value=False, kernel_id=27,
-                events="reserve"),
+                events="reserve", bytes=SizedInBytes(4096)),
         MapKind("perf-event-array", "BPF_MAP_TYPE_PERF_EVENT_ARRAY", frozenset({"event-output"}), None, has_value=False,
                 kernel_id=4, events="copy"),
         MapKind("stack-trace", "BPF_MAP_TYPE_STACK_TRACE", frozenset({"get-stackid"}), None, has_value=False, kernel_id=7,

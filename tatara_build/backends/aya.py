@@ -113,6 +113,21 @@ FORM_SUPPORT = {
                     INDENT * 2 + "Err(errno) => errno as i64,", INDENT + "}}", "}}"],
 }
 FORM_USES = {"get-stackid": "use aya_ebpf::programs::tracing::StackIdContext;"}
+
+
+@dataclass(frozen=True)
+class Read:
+    """A tables.PACKET_READS read: `{n}` bytes at `{off}` into `{dst}` over
+    `skb` (*const c_void), nonzero when not there, with `uses` in scope."""
+    call: str
+    uses: tuple[str, ...]
+
+
+READS = {
+    "skb": Read("bpf_skb_load_bytes(skb, {off}, {dst}, {n})", ("aya_ebpf::helpers::bpf_skb_load_bytes",)),
+    "net": Read("bpf_skb_load_bytes_relative(skb, {off}, {dst}, {n}, BPF_HDR_START_NET)",
+                ("aya_ebpf::bindings::bpf_hdr_start_off::BPF_HDR_START_NET", "aya_ebpf::helpers::bpf_skb_load_bytes_relative")),
+}
 INTS = {t: t for t in ("u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64")}
 
 
@@ -249,6 +264,7 @@ class AyaGenerator(Generator):
     compiler = "cargo"
     relocates = False  # aya has no CO-RE (aya-rs/aya#349): offsets from the target kernels' BTF
     PROGRAMS, MAPS, HELPERS, CTX_FIELDS, ACTIONS, INTS, FORMS = PROGRAMS, MAPS, HELPERS, CTX_FIELDS, ACTIONS, INTS, FORMS
+    READS = READS
 
     def files(self) -> dict[str, str]:
         """The crate: Cargo.toml, Cargo.lock, rust-toolchain.toml, .cargo/config.toml, src/main.rs."""
@@ -721,18 +737,18 @@ class AyaGenerator(Generator):
         bytes up to end (the helper fails past the packet's end)."""
         out = []
         for name, size in sorted(self.loads):
-            read, r = tables.PACKET_READS[name], f"u{size * 8}"
-            call = read.aya.format(off="off as u32", dst="dst", n=size)
+            read, r = READS[name], f"u{size * 8}"
+            call = read.call.format(off="off as u32", dst="dst", n=size)
             out += ["#[inline(always)]", f"fn {self.helper_name(f'load{size * 8}', name)}(skb: {SKB}, off: usize) -> {r} {{",
-                    *(f"{INDENT}use {u};" for u in read.aya_uses),
+                    *(f"{INDENT}use {u};" for u in read.uses),
                     f"{INDENT}let skb = skb as *const core::ffi::c_void;", f"{INDENT}let mut v: {r} = 0;",
                     f"{INDENT}let dst = &mut v as *mut {r} as *mut core::ffi::c_void;",
                     f"{INDENT}let _ = unsafe {{ {call} }};", f"{INDENT}v", "}", ""]
         for name in sorted({a.partition("_")[2] for a in self.headers_needed} - {""}):
-            read = tables.PACKET_READS[name]
-            call = read.aya.format(off="(end - 1) as u32", dst="dst", n=1)
+            read = READS[name]
+            call = read.call.format(off="(end - 1) as u32", dst="dst", n=1)
             out += ["#[inline(always)]", f"fn {self.helper_name('has', name)}(skb: {SKB}, end: usize) -> bool {{",
-                    *(f"{INDENT}use {u};" for u in read.aya_uses),
+                    *(f"{INDENT}use {u};" for u in read.uses),
                     f"{INDENT}let skb = skb as *const core::ffi::c_void;", f"{INDENT}let mut b: u8 = 0;",
                     f"{INDENT}let dst = &mut b as *mut u8 as *mut core::ffi::c_void;",
                     f"{INDENT}unsafe {{ {call} == 0 }}", "}", ""]
@@ -805,8 +821,9 @@ class AyaGenerator(Generator):
         body = [f"if __off > {tables.MAX_LOAD_OFFSET} {{", f"{INDENT}return None;", "}",
                 f"let __end: usize = {end};", f"let {'' if self.read else 'mut '}__p: usize = __h + __end + __off as usize;"]
         if self.read:
-            call = self.read.aya.format(off="__p as u32", dst="dst", n=size)
-            body = [*(f"use {u};" for u in self.read.aya_uses), *body, "let skb = __skb as *const core::ffi::c_void;",
+            read = READS[self.read.name]
+            call = read.call.format(off="__p as u32", dst="dst", n=size)
+            body = [*(f"use {u};" for u in read.uses), *body, "let skb = __skb as *const core::ffi::c_void;",
                     f"let mut __v: {r} = 0;", f"let dst = &mut __v as *mut {r} as *mut core::ffi::c_void;",
                     f"if unsafe {{ {call} }} != 0 {{", f"{INDENT}return None;", "}"]
         else:

@@ -98,7 +98,7 @@ class Generator:
     generated sources' suffix and comment syntax (the vm maps verifier
     output back through span markers), the compiler that builds them, and
     its spelling tables keyed by the names in tables.py (PROGRAMS, MAPS,
-    HELPERS, CTX_FIELDS, ACTIONS, INTS; a test checks they cover every kind)."""
+    HELPERS, CTX_FIELDS, ACTIONS, INTS, READS; a test checks they cover every kind)."""
 
     name: ClassVar[str] = ""
     summary: ClassVar[str] = ""  # one line for --help
@@ -114,6 +114,7 @@ class Generator:
     CTX_FIELDS: ClassVar[dict] = {}
     ACTIONS: ClassVar[dict] = {}
     INTS: ClassVar[dict] = {}
+    READS: ClassVar[dict] = {}  # tables.PACKET_READS -> how the dialect calls the read helper
     # tables.HELPER_FORMS -> a template over the form's parts: `{map}` (the
     # map's symbol, map_symbol; `{name}` its snake_case name), `{ret}` (the kind's return type), and the
     # arguments by their IR field names (`{key}`, `{ifindex}`, `{delta}`…).

@@ -62,6 +62,10 @@ FORMS = {  # tables.HELPER_FORMS over `ctx`; helpers return long: narrowed expli
     "adjust-tail": "((__s64)bpf_xdp_adjust_tail(ctx, {delta}))",
     "get-stackid": "((__s64)bpf_get_stackid(ctx, &{map}, {flags}))",
 }
+READS = {  # tables.PACKET_READS over `ctx`: `{n}` bytes at `{off}` into `{dst}`, nonzero when not there
+    "skb": "bpf_skb_load_bytes(ctx, {off}, {dst}, {n})",
+    "net": "bpf_skb_load_bytes_relative(ctx, {off}, {dst}, {n}, BPF_HDR_START_NET)",
+}
 INTS = {"u8": "__u8", "u16": "__u16", "u32": "__u32", "u64": "__u64",
         "i8": "__s8", "i16": "__s16", "i32": "__s32", "i64": "__s64"}
 
@@ -172,7 +176,7 @@ class CGenerator(Generator):
     source_suffix = ".c"
     comment = ("/* ", " */")
     compiler = "clang"
-    PROGRAMS, MAPS, HELPERS, CTX_FIELDS, INTS, FORMS = PROGRAMS, MAPS, HELPERS, CTX_FIELDS, INTS, FORMS
+    PROGRAMS, MAPS, HELPERS, CTX_FIELDS, INTS, FORMS, READS = PROGRAMS, MAPS, HELPERS, CTX_FIELDS, INTS, FORMS, READS
     ACTIONS = {a.uapi: a.uapi for k in tables.PROGRAM_KINDS.values() for a in k.actions.values() if a.uapi}
 
     csum_support = False  # a direct write fixes checksums in the program (__csum_set)
@@ -585,12 +589,12 @@ class CGenerator(Generator):
         bytes up to end (the helper fails past the packet's end)."""
         out = []
         for name, size in sorted(self.loads):
-            read, c = tables.PACKET_READS[name], f"__u{size * 8}"
-            call = read.c.format(off="off", dst="&v", n=size)
+            c = f"__u{size * 8}"
+            call = READS[name].format(off="off", dst="&v", n=size)
             out += [f"static __always_inline {c} {self.helper_name(f'load{size * 8}', name)}(struct __sk_buff *ctx, long off)",
                     "{", f"{INDENT}{c} v = 0;", f"{INDENT}{call};", f"{INDENT}return v;", "}", ""]
         for name in sorted({a.partition("_")[2] for a in self.headers_needed} - {""}):
-            call = tables.PACKET_READS[name].c.format(off="end - 1", dst="&b", n=1)
+            call = READS[name].format(off="end - 1", dst="&b", n=1)
             out += [f"static __always_inline int {self.helper_name('has', name)}(struct __sk_buff *ctx, long end)",
                     "{", f"{INDENT}__u8 b;", f"{INDENT}return {call} == 0;", "}", ""]
         return out
@@ -654,7 +658,7 @@ class CGenerator(Generator):
         head = f"static __always_inline int {self.load_name(header, size, access)}("
         guard = [f"if (__off > {tables.MAX_LOAD_OFFSET})", f"{INDENT}return 0;"]
         if self.read:
-            read = self.read.c.format(off=f"__h + {self.end_offset(header, '__h')} + __off", dst="&__v", n=size)
+            read = READS[self.read.name].format(off=f"__h + {self.end_offset(header, '__h')} + __off", dst="&__v", n=size)
             body = [f"{c} __v = 0;", *guard, f"if ({read})", f"{INDENT}return 0;"]
             params = f"struct __sk_buff *ctx, long __h, __u32 __off, {c} *__out)"
         else:

@@ -176,8 +176,9 @@ def check_map(m: ir.MapDecl) -> list[Diagnostic]:
     if mapdata.is_lpm(m) and m.key in tables.INT_TYPES and tables.INT_TYPES[m.key].signed:
         out.append(Diagnostic(f"lpm-trie `{m.name}` is keyed by an address: use an unsigned :key "
                               "(u32 for IPv4) or :key-size 16 (IPv6)", m.span))
-    if m.kind == "ring-buf" and (m.max_entries < 4096 or m.max_entries & (m.max_entries - 1)):
-        out.append(Diagnostic(f"ring-buf `{m.name}`: :max-entries is its size in bytes, a power of two of at least 4096", m.span))
+    size_problem = kind.bytes.problem(m.max_entries) if kind.bytes else None
+    if size_problem:
+        out.append(Diagnostic(f"{m.kind} `{m.name}`: :max-entries is its size in bytes, {size_problem}", m.span))
     return out
 
 

@@ -25,6 +25,7 @@ def test_every_dialect_covers_every_kind(dialect):
     assert set(dialect.HELPERS) >= set(tables.HELPERS)
     assert set(dialect.FORMS) >= set(tables.HELPER_FORMS)
     assert set(dialect.INTS) >= set(tables.INT_TYPES)
+    assert set(dialect.READS) >= set(tables.PACKET_READS)
     actions = {a.uapi for k in tables.PROGRAM_KINDS.values() for a in k.actions.values() if a.uapi}
     assert set(dialect.ACTIONS) >= actions
     for kind in tables.PROGRAM_KINDS.values():
@@ -111,6 +112,7 @@ def define_listing() -> type[base.Generator]:
         ACTIONS = {a.uapi: a.uapi.lower() for k in tables.PROGRAM_KINDS.values() for a in k.actions.values() if a.uapi}
         INTS = {t: t for t in tables.INT_TYPES}
         FORMS = {f: f"({f} {{map}} …)" for f in tables.HELPER_FORMS}
+        READS = {r: f"read.{r}" for r in tables.PACKET_READS}
 
         def files(self):
             out = [f"; {self.module.file}"]
