@@ -21,6 +21,9 @@ class Helper:
     kernel_fn: str = ""  # the kernel's name (bpf_get_smp_processor_id), for messages and the reference
 
 
+# The type of a helper that fills an array sized by where it is stored.
+STR_READ = "array:u8:N"
+
 HELPERS: dict[str, Helper] = {
     h.name: h
     for h in [
@@ -44,6 +47,12 @@ HELPERS: dict[str, Helper] = {
         # where it is stored (an event record or a struct field); spelled
         # `(current-comm)`.
         Helper("current-comm", "array:u8:16", 16, kernel_fn="bpf_get_current_comm"),
+        # A NUL-terminated string copied from a u64 address of user (kernel)
+        # memory into the `(array u8 N)` struct field it is the value of: N
+        # is that field's (STR_READ), at most N - 1 bytes plus the NUL; a
+        # bad address leaves the field zeroed.
+        Helper("probe-read-user-str", STR_READ, 114, ("u64",), kernel_fn="bpf_probe_read_user_str"),
+        Helper("probe-read-kernel-str", STR_READ, 115, ("u64",), kernel_fn="bpf_probe_read_kernel_str"),
     ]
 }
 
@@ -55,9 +64,11 @@ NET_HELPERS = ("get-current-cpu", "get-smp-processor-id", "get-numa-node-id", "g
 # BPF_PROG_TYPE_KPROBE", tracepoint, perf-event; LSM too, seen on 6.1 and 6.12).
 BASE_HELPERS = tuple(h for h in NET_HELPERS if h != "ktime-coarse-ns")
 # Tracing kinds also see the current task (bpf_tracing_func_proto): its ids,
-# comm, task pointer and cgroup.
+# comm, task pointer and cgroup; and they read strings at user and kernel
+# addresses.
 TASK_HELPERS = BASE_HELPERS + ("get-current-pid-tgid", "get-current-uid-gid", "current-comm",
-                               "get-current-task", "get-current-cgroup-id")
+                               "get-current-task", "get-current-cgroup-id", "probe-read-user-str",
+                               "probe-read-kernel-str")
 
 
 @dataclass(frozen=True)
@@ -729,6 +740,8 @@ HELPER_SINCE: dict[str, Since] = {
     "get-numa-node-id": Since("4.10", "helper `get-numa-node-id` (bpf_get_numa_node_id)"),
     "get-current-cgroup-id": Since("4.18", "helper `get-current-cgroup-id` (bpf_get_current_cgroup_id)"),
     "jiffies64": Since("5.5", "helper `jiffies64` (bpf_jiffies64)"),
+    "probe-read-user-str": Since("5.5", "`(probe-read-user-str PTR)` (bpf_probe_read_user_str)"),
+    "probe-read-kernel-str": Since("5.5", "`(probe-read-kernel-str PTR)` (bpf_probe_read_kernel_str)"),
 }
 # Body forms whose code needs a newer verifier, by the IR's `form` name.
 FORM_SINCE: dict[str, Since] = {

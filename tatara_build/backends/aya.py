@@ -21,7 +21,7 @@ from ..errors import SourceError
 from ..pins import AYA_EBPF_VERSION, NIGHTLY
 from .. import mapdata
 from . import parsers
-from .base import (BINARY, INDENT, Csum, FieldWrite, Generator, format_target, is_pure_value, lpm_address_types, lpm_width,
+from .base import (BINARY, INDENT, Csum, FieldWrite, Fill, Generator, format_target, is_pure_value, lpm_address_types, lpm_width,
                    screaming, snake, stem, unparen)
 from .parsers import above_l2
 
@@ -85,8 +85,10 @@ HELPERS = {name: f"aya_ebpf::helpers::{fn}" for name, fn in (
     ("get-current-uid-gid", "bpf_get_current_uid_gid"), ("get-prandom", "bpf_get_prandom_u32"),
     ("ktime-ns", "bpf_ktime_get_ns"), ("ktime-boot-ns", "bpf_ktime_get_boot_ns"),
     ("ktime-coarse-ns", "bpf_ktime_get_coarse_ns"), ("ktime-tai-ns", "bpf_ktime_get_tai_ns"),
-    # (buf, size): an array helper, called raw on the place it fills (line_fill)
+    # (buf, size[, src]): array helpers, called raw on the place they fill (line_fill)
     ("current-comm", "generated::bpf_get_current_comm"),
+    ("probe-read-user-str", "generated::bpf_probe_read_user_str"),
+    ("probe-read-kernel-str", "generated::bpf_probe_read_kernel_str"),
     ("get-smp-processor-id", "bpf_get_smp_processor_id"), ("get-numa-node-id", "bpf_get_numa_node_id"),
     ("jiffies64", "bpf_jiffies64"), ("get-current-task", "bpf_get_current_task"),
     ("get-current-cgroup-id", "bpf_get_current_cgroup_id"))}
@@ -569,17 +571,18 @@ class AyaGenerator(Generator):
         elem, n = rtype(t)[1:-1].split("; ")
         return f"let mut {name}: {rtype(t)} = [0{elem}; {n}];"
 
-    def line_fill(self, helper: tables.Helper, ptr: str, t: str) -> str:
+    def line_fill(self, fill: Fill, ptr: str, t: str) -> str:
         size = tables.INT_TYPES[t.split(":")[1]].bits // 8 * int(t.rsplit(":", 1)[1])
-        call = f"{HELPERS[helper.name]}({ptr}.cast(), {size})"
+        args = [f"{ptr}.cast()", str(size), *(f"{a} as *const core::ffi::c_void" for a in fill.args)]
+        call = f"{HELPERS[fill.helper.name]}({', '.join(args)})"
         depth = len(INDENT) * self.fn.depth
         if depth + len(call) + 12 <= MAX_WIDTH:
             return f"unsafe {{ {call} }};"
         if depth + len(INDENT) + len(call) <= MAX_WIDTH:
             return f"unsafe {{\n{INDENT}{call}\n}};"
         # rustfmt's layout: one argument a line
-        return (f"unsafe {{\n{INDENT}{HELPERS[helper.name]}(\n{INDENT * 2}{ptr}.cast(),\n{INDENT * 2}{size},\n"
-                f"{INDENT})\n}};")
+        lines = "".join(f"{INDENT * 2}{a},\n" for a in args)
+        return f"unsafe {{\n{INDENT}{HELPERS[fill.helper.name]}(\n{lines}{INDENT})\n}};"
 
     def packet_prologue(self, pull: int | None) -> list[str]:
         if self.read:

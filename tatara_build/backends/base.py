@@ -506,21 +506,19 @@ class Generator:
         no path leaves the record reserved), then reserve, zero the record
         (fields not named and padding), store each field in place and
         submit; `(current-comm)` fields are written by the helper."""
-        layout = self.layouts[make.struct]
+        specs = [self.layouts[make.struct].field(f) for f in make.fields]
+        if any(structs.array_parts(spec.type) and not self.filler(v) for spec, v in zip(specs, make.values)):
+            value = self.value(make)  # an array value: build the struct, store it whole
+            rec = self.temp()
+            self.open(self.open_reserve(rec, decl, make.type))
+            self.emit(self.line_store(rec, value))
+            self.emit(self.line_submit(rec))
+            self.close(self.close_scope())
+            return
         fields = []
-        for f, v in zip(make.fields, make.values):
-            spec = layout.field(f)
-            member = snake(checked_name(spec.name, make.span))
+        for spec, v in zip(specs, make.values):
             fill = self.array_fill(v)
-            if fill is None and structs.array_parts(spec.type):  # an array value: build the struct, store it whole
-                value = self.value(make)
-                rec = self.temp()
-                self.open(self.open_reserve(rec, decl, make.type))
-                self.emit(self.line_store(rec, value))
-                self.emit(self.line_submit(rec))
-                self.close(self.close_scope())
-                return
-            fields.append((spec, member, fill, None if fill else self.operand(v)))
+            fields.append((spec, snake(checked_name(spec.name, make.span)), fill, None if fill else self.operand(v)))
         rec = self.temp()
         self.open(self.open_reserve(rec, decl, make.type))
         self.emit_record_ptr(rec)
@@ -544,13 +542,20 @@ class Generator:
         return ""
 
     @staticmethod
-    def array_fill(e: ir.Expr) -> tables.Helper | None:
-        """The helper that writes an array value in place ((current-comm)), or None."""
+    def filler(e: ir.Expr) -> tables.Helper | None:
+        """The helper that writes an array value in place ((current-comm),
+        (probe-read-user-str P)), or None."""
         if isinstance(e, ir.Call):
             helper = tables.HELPERS.get(e.helper)
             if helper is not None and helper.returns.startswith("array:"):
                 return helper
         return None
+
+    def array_fill(self, e: ir.Expr) -> Fill | None:
+        """The helper that writes `e` in place with its arguments spelled
+        (before any record is reserved), or None."""
+        helper = self.filler(e)
+        return Fill(helper, self.arguments(e.args)) if helper else None
 
     # Helper forms (tables.HELPER_FORMS): one template per form in the dialect's FORMS.
 
@@ -671,7 +676,7 @@ class Generator:
         self.emit(self.line_zeroed(tmp, e.type))
         for spec, value in values:
             member = snake(checked_name(spec.name, e.span))
-            if isinstance(value, tables.Helper):  # (current-comm): the helper writes the field
+            if isinstance(value, Fill):  # (current-comm): the helper writes the field
                 self.emit(self.line_fill(value, self.array_ptr(f"{tmp}.{member}"), spec.type))
             elif structs.array_parts(spec.type):
                 self.emit(self.line_copy_array(tmp, member, value))
@@ -1152,3 +1157,13 @@ def balanced(cond: str) -> bool:
 BINARY = {"add": "+", "sub": "-", "mul": "*", "div": "/", "rem": "%", "bit-and": "&", "bit-or": "|",
           "bit-xor": "^", "shl": "<<", "shr": ">>"}
 NEGATE = {"==": "!=", ">=": "<", "!=": "==", "<": ">="}
+
+
+@dataclass(frozen=True)
+class Fill:
+    """A helper that writes an array where it is stored (line_fill), with
+    its arguments spelled: (current-comm) has none, a string read the
+    address it copies from."""
+
+    helper: tables.Helper
+    args: list[str]

@@ -13,7 +13,7 @@ import re
 from .. import ir, kernelbtf, structs, tables
 from .. import mapdata
 from . import parsers
-from .base import (BINARY, INDENT, Csum, FieldWrite, Generator, balanced, format_target, lpm_address_types,
+from .base import (BINARY, INDENT, Csum, FieldWrite, Fill, Generator, balanced, format_target, lpm_address_types,
                    lpm_width, snake, stem, unparen)
 from .parsers import above_l2
 
@@ -49,7 +49,9 @@ HELPERS = {
     "get-current-uid-gid": "bpf_get_current_uid_gid", "get-prandom": "bpf_get_prandom_u32",
     "ktime-ns": "bpf_ktime_get_ns", "ktime-boot-ns": "bpf_ktime_get_boot_ns",
     "ktime-coarse-ns": "bpf_ktime_get_coarse_ns", "ktime-tai-ns": "bpf_ktime_get_tai_ns",
-    "current-comm": "bpf_get_current_comm",  # (buf, size): an array helper, see line_fill
+    # (buf, size[, src]): array helpers, see line_fill
+    "current-comm": "bpf_get_current_comm",
+    "probe-read-user-str": "bpf_probe_read_user_str", "probe-read-kernel-str": "bpf_probe_read_kernel_str",
     "get-smp-processor-id": "bpf_get_smp_processor_id", "get-numa-node-id": "bpf_get_numa_node_id",
     "jiffies64": "bpf_jiffies64", "get-current-task": "bpf_get_current_task",
     "get-current-cgroup-id": "bpf_get_current_cgroup_id",
@@ -468,8 +470,9 @@ class CGenerator(Generator):
     def line_let_array(self, name: str, t: str) -> str:
         return f"{ctype(t)} {name}[{array_len(t)}] = {{0}};"
 
-    def line_fill(self, helper: tables.Helper, ptr: str, t: str) -> str:
-        return f"{HELPERS[helper.name]}({ptr}, {record_size(t)});"
+    def line_fill(self, fill: Fill, ptr: str, t: str) -> str:
+        src = [f"(const void *)(unsigned long){a}" for a in fill.args]  # a string read's address
+        return f"{HELPERS[fill.helper.name]}({', '.join([ptr, record_size(t), *src])});"
 
     def packet_prologue(self, pull: int | None) -> list[str]:
         if self.read:

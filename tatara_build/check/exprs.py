@@ -432,14 +432,32 @@ def _call(c: FunctionChecker, e: ir.Call, env, expected):
             f"helper `{e.helper}` is not available to {c.kind.name} programs", e.span,
             "available: " + ", ".join(c.kind.helpers), f"`{e.helper}` is available to {', '.join(kinds)} programs"
         )
-    if array_parts(h.returns) is not None and c.stored is not e:
+    returns = _string_destination(c, e, expected) if h.returns == tables.STR_READ else h.returns
+    if array_parts(returns) is not None and c.stored is not e:
         raise Problem(f"({e.helper}) gives an array ({show(h.returns)}), written straight where it is stored: use it as the "
                       "value of (event-output MAP …) or as a struct field in (make …)", e.span)
     if len(e.args) != len(h.params):
         raise Problem(f"helper `{e.helper}` takes {len(h.params)} argument(s), got {len(e.args)}", e.span)
     for arg, t in zip(e.args, h.params):
         c.check(arg, env, t)
-    return h.returns
+    return returns
+
+
+def _string_destination(c: FunctionChecker, e: ir.Call, expected: str | None) -> str:
+    """A string read's type is the `(array u8 N)` field it fills: the helper
+    is given that field's address and size, so nothing else can hold it."""
+    usage = f"(make STRUCT … :field ({e.helper} PTR)) with :field an (array u8 N)"
+    if c.stored is not e:
+        where = f"here {show(expected)} is needed" if expected else "here its size is unknown"
+        raise Problem(f"({e.helper} PTR) copies a string into the (array u8 N) struct field it is the value of; "
+                      f"{where}", e.span, f"write {usage}")
+    if expected is None or array_parts(expected) is None:
+        raise Problem(f"({e.helper} PTR) takes its size from the (array u8 N) struct field it fills; an event "
+                      "record of its own has no size", e.span, f"send a struct: {usage}")
+    elem, n = array_parts(expected)
+    if elem not in ("u8", "i8"):
+        raise Problem(f"({e.helper} PTR) fills a byte array, (array u8 N); this field is {show(expected)}", e.span)
+    return expected
 
 
 @rule(ir.Let)

@@ -157,6 +157,13 @@ def form_current_comm(d: SList) -> ir.Expr:
     return new.Call(span=d.span, helper="current-comm", args=[])
 
 
+def form_string_read(d: SList) -> ir.Expr:
+    """`(probe-read-user-str PTR)` / `(probe-read-kernel-str PTR)`: a string
+    copied into the array field it is stored in (checked there)."""
+    (ptr,) = arity(d, 1, 1, f"({d.head} PTR)")
+    return new.Call(span=d.span, helper=d.head, args=[expr(ptr)])
+
+
 def form_let(d: SList) -> ir.Expr:
     args = arity(d, 2, None, "(let ((name value) …) body…)")
     bindings = args[0]
@@ -402,6 +409,8 @@ BODY_FORMS: dict[str, Callable[[SList], ir.Expr]] = {
     "return": form_return,
     "call": form_call,
     "current-comm": form_current_comm,
+    "probe-read-user-str": form_string_read,
+    "probe-read-kernel-str": form_string_read,
     "let": form_let,
     "if": form_if,
     "begin": form_begin,

@@ -156,7 +156,7 @@ def define_listing() -> type[base.Generator]:
         record_ptr = lambda self, r: r  # noqa: E731
         array_ptr = lambda self, n: n  # noqa: E731
         line_let_array = lambda self, n, t: f"array {n}:{t}"  # noqa: E731
-        line_fill = lambda self, h, p, t: f"fill {p}, {h.name}"  # noqa: E731
+        line_fill = lambda self, f, p, t: f"fill {p}, {f.helper.name}"  # noqa: E731
         line_zero_record = lambda self, p, t: f"zero {p}"  # noqa: E731
         member_ptr = lambda self, p, m: f"{p}.{m}"  # noqa: E731
         packet_prologue = lambda self, pull: ["    packet __data, __data_end"]  # noqa: E731

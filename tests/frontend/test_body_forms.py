@@ -14,8 +14,8 @@ from .helpers import program
 
 KNOWN_FORMS = ("known forms: != % & * + - / < << <= = > >= >> ^ adjust-head adjust-tail and arg begin bool break call "
                "cast core-read ctx-field current-comm do event-output field field-add! get-stackid header i16 i32 i64 i8 if "
-               "if-let let load loop lpm-key make map-add map-delete map-get map-lookup map-set not or printk redirect "
-               "redirect-map return set! set-ctx-field! set-field! tail-call tp-field u16 u32 u64 u8 |")
+               "if-let let load loop lpm-key make map-add map-delete map-get map-lookup map-set not or printk "
+               "probe-read-kernel-str probe-read-user-str redirect redirect-map return set! set-ctx-field! set-field! tail-call tp-field u16 u32 u64 u8 |")
 
 BAD = [
     ('return', '`return` is a form; write (return …)', 1, []),

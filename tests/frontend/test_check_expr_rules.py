@@ -61,7 +61,7 @@ REJECTED = [
     ("(call ktime-nss) (return :xdp-pass)", "unknown helper `ktime-nss`", 1,
      ["did you mean `ktime-ns`?", "known: get-current-cpu, get-current-pid-tgid, get-current-uid-gid, get-prandom, ktime-ns, "
       "ktime-boot-ns, ktime-coarse-ns, ktime-tai-ns, get-smp-processor-id, get-numa-node-id, jiffies64, "
-      "get-current-task, get-current-cgroup-id, current-comm"]),
+      "get-current-task, get-current-cgroup-id, current-comm, probe-read-user-str, probe-read-kernel-str"]),
     ("(call get-current-pid-tgid) (return :xdp-pass)", "helper `get-current-pid-tgid` is not available to xdp programs", 1,
      ["available: get-current-cpu, get-smp-processor-id, get-numa-node-id, get-prandom, ktime-ns, ktime-boot-ns, "
       "ktime-coarse-ns, ktime-tai-ns, jiffies64",
@@ -181,7 +181,7 @@ def test_kind_specific_rules_name_the_kind():
         ("helper `ktime-coarse-ns` is not available to kprobe programs", 10,
          ["available: get-current-cpu, get-smp-processor-id, get-numa-node-id, get-prandom, ktime-ns, ktime-boot-ns, "
           "ktime-tai-ns, jiffies64, get-current-pid-tgid, get-current-uid-gid, current-comm, get-current-task, "
-          "get-current-cgroup-id",
+          "get-current-cgroup-id, probe-read-user-str, probe-read-kernel-str",
           "`ktime-coarse-ns` is available to xdp, tc, socket-filter, cgroup-skb programs"])]
     assert one("(let ((t (call ktime-coarse-ns))) (return :ok))", ":lsm", "file_open") != []
     assert one("(let ((t (call ktime-coarse-ns))) (return :xdp-pass))", ":xdp", "eth0") == []
