@@ -60,7 +60,8 @@ def program_kind(kind: tables.ProgramKind) -> list[str]:
     out += ["Context fields, `(ctx-field CTX :name)`; writable ones also `(set-ctx-field! CTX :name X)`:", ""]
     out += _table(["field", "type", "writable"], [[_code(f":{f.name}"), f.type, "yes" if f.writable else "-"]
                                                  for f in kind.ctx_fields.values()])
-    out += ["Helpers, `(call NAME)` (array-valued ones, `(NAME)`, only where the value is stored):", ""]
+    out += ["Helpers, `(call NAME)` (array-valued ones, `(NAME)` or `(NAME PTR)`, only where the value is stored; "
+            "`array:u8:N` has the size of the field it fills):", ""]
     out += _table(["helper", "returns", "kernel helper", "since"],
                   [[_code(h), tables.HELPERS[h].returns, tables.HELPERS[h].kernel_fn, _since(tables.HELPER_SINCE, h)]
                    for h in kind.helpers])
