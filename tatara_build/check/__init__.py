@@ -168,7 +168,10 @@ def check_map(m: ir.MapDecl) -> list[Diagnostic]:
                 out.append(Diagnostic(f"{m.kind} map `{m.name}` needs :{which} (e.g. :{which} u32)", m.span))
         if kind.key_required and m.key not in (None, kind.key_required):
             out.append(Diagnostic(f"{m.kind} map `{m.name}` is indexed by {kind.key_required}; write :key {kind.key_required}", m.span))
-    elif m.key is not None or m.value is not None:
+    elif kind.events and m.key is not None:
+        out.append(Diagnostic(f"{m.kind} map `{m.name}` takes no :key; :value (optional) is the type of its records",
+                              m.span))
+    elif not kind.events and (m.key is not None or m.value is not None):
         out.append(Diagnostic(f"{m.kind} map `{m.name}` takes no :key or :value", m.span))
     if m.pin_path is not None:  # IR from JSON: the frontend refuses :pin-path with its own span
         out.append(Diagnostic(f"map `{m.name}`: pin_path is not supported (the object cannot carry a pin path "

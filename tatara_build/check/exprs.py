@@ -110,6 +110,8 @@ class FunctionChecker:
         # The value being stored in place (an event record, a struct field):
         # the only place an array-valued helper such as (current-comm) may be.
         self.stored: ir.Node | None = None
+        # id(node) -> why the context expects its type (said after a mismatch)
+        self.expect_reason: dict[int, str] = {}
         # (adjust-head/-tail) seen so far in walk order: packet pointers
         # taken before one are invalid after it (the verifier forgets them).
         self.epoch = 0
@@ -166,7 +168,8 @@ class FunctionChecker:
                 raise Problem(f"{show(t)} can only be copied whole into a struct field of the same type, "
                               f"e.g. (make STRUCT :field (field v :{getattr(e, 'field', 'name')}))", e.span)
             if expected is not None and t not in (expected, NEVER, ERROR):
-                raise Problem(f"type mismatch: expected {show(expected)}, found {show(t)}", e.span, *cast_hint(t, expected))
+                raise Problem(f"type mismatch: expected {show(expected)}, found {show(t)}{self.expect_reason.get(id(e), '')}",
+                              e.span, *cast_hint(t, expected))
         except Problem as p:
             self.errors.append(p.diagnostic)
             t = ERROR
@@ -798,6 +801,9 @@ def _event_output(c: FunctionChecker, e: ir.EventOutput, env, expected):
         raise Problem(f"a perf-event-array output needs the program context, which defbpf-func `{c.fn.name}` "
                       "does not have: output from the program", e.span)
     c.stored = e.value
+    if m.value is not None:
+        c.expect_reason[id(e.value)] = (f": event map `{m.name}` declares :value {show(m.value)} ({m.span}), "
+                                        "the type of every record sent to it")
     try:
         t = c.check(e.value, env, m.value)
     finally:

@@ -100,7 +100,7 @@ def _check_entries(entries: list[ir.MapExpect], what: str, twice: str, program: 
             out.append(Diagnostic(f"{m.kind} map `{m.name}` holds file descriptors: tests cannot write or compare "
                                   f"its entries{slots}", e.span))
             continue
-        if m.value is None:
+        if m.value is None or not tables.MAP_KINDS[m.kind].has_value:
             out.append(Diagnostic(f"{m.kind} map `{m.name}` has no key/value contents to compare", e.span))
             continue
         problem = mapdata.key_problem(m, e.key, layouts)

@@ -60,15 +60,16 @@ def jobs(module: ir.Module, out: Path, manifest: Manifest, object_index: int = 0
             decl = map_decls[seed.map]
             objects[group_of[test.name]].seeds.append((_map_symbol(seed, obj), mapdata.key_bytes(decl, seed.key, layouts),
                                                        mapdata.value_bytes(decl, seed.value, layouts)))
-    from ..check.events import event_sends
+    from ..check.events import event_sends, event_types
 
     if any(t.expect_events is not None for t in module.tests) and any(
-            isinstance(n, ir.EventOutput) and n.type is None for f in module.functions for n in ir.walk(f.body)):
+            isinstance(n, ir.EventOutput) and n.type is None for f in [*module.functions, *module.funcs]
+            for n in ir.walk(f.body)):
         from ..check import check  # record types come from the typed bodies: type a module loaded unchecked
 
         module = check(module.model_copy(deep=True))
     sends = event_sends(module)
-    records = {m: uses[0][1] for m, uses in sends.items()}
+    records = event_types(module)
     for test in module.tests:
         for expect in test.expect_events or []:
             if expect.map not in records:

@@ -114,13 +114,13 @@ def read_events(module, test, root: Path):
     """Read the events of one test's cases as the VM does: ring buffers
     drained before (records of earlier tests dropped) and after, perf
     arrays read by a reader open while the cases run."""
-    from tatara_build.check.events import event_sends
+    from tatara_build.check.events import event_sends, event_types
 
-    sends = event_sends(module)
+    sends, records = event_sends(module), event_types(module)
     listed = [e.map for e in test.expect_events or []]
     if test.expect_events == []:
         listed = [m for m, uses in sends.items() if any(p == test.program for p, _, _ in uses)]
-    events = Events({m: (sends[m][0][1], [e.value for e in test.expect_events if e.map == m])
+    events = Events({m: (records[m], [e.value for e in test.expect_events if e.map == m])
                      for m in dict.fromkeys(listed)})
     events.got = {}
     decls = {m.name: m for m in module.maps}

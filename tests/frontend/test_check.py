@@ -131,7 +131,7 @@ DECLARATION_ERRORS = [
     ("(defbpf-map m :kind :array :key u64 :value u64 :max-entries 1)", "indexed by u32"),
     ("(defbpf-map m :kind :hash :value u64 :max-entries 1)", "needs :key"),
     ("(defbpf-map m :kind :ring-buf :max-entries 100)", "power of two"),
-    ("(defbpf-map m :kind :ring-buf :key u32 :max-entries 4096)", "takes no :key or :value"),
+    ("(defbpf-map m :kind :ring-buf :key u32 :max-entries 4096)", "takes no :key; :value (optional)"),
     ("(defbpf-program q :kind :xdp)\n(bpf-fn q (ctx) (return :xdp-pass))", "needs :attach"),
     ('(defbpf-program q :kind :cgroup-skb :attach (:target "sideways"))\n(bpf-fn q (c) (return :allow))', 'must be "ingress" or "egress"'),
     ('(defbpf-program q :kind :xdp :attach (:target "lo") :license "MIT" :uses-maps (counts))\n(bpf-fn q (c) (return :xdp-pass))', "GPL-compatible"),

@@ -137,3 +137,79 @@ def test_struct_events_and_comm_fields_are_accepted():
 def test_struct_event_misuse(text, message, snippet):
     line, col = position(text, snippet)
     assert problems(text) == [(message, line, col)]
+
+
+# --- a declared record type: (defbpf-map M :kind :ring-buf :value T …) -------------
+
+DECLARED = STRUCTS + """\
+(defbpf-map dring :kind :ring-buf :value pk :max-entries 4096)
+(defbpf-map dperf :kind :perf-event-array :value u32 :max-entries 4)
+(defbpf-map quiet :kind :ring-buf :value ev :max-entries 4096)
+"""
+
+
+def declared(body: str, tests: str = "") -> str:
+    return DECLARED + ('(defbpf-program p :kind :xdp :attach (:target "eth0") :uses-maps (dring dperf quiet))\n'
+                       f"(bpf-fn p (ctx)\n{body})\n{tests}")
+
+
+def test_declared_record_types_type_the_sends_and_are_the_records_even_unsent():
+    from tatara_build.check.events import event_types
+
+    module = checked(declared("(event-output dring (make pk :src (u32 1))) (event-output dperf 7) (return :xdp-pass)",
+                              "(defbpf-test t :program p :cases ((a :packet ((eth)) :expect :xdp-pass)) "
+                              ":expect-events ((dring (make pk :port 2)) (dperf 7)))"))
+    # the bare 7 takes the declared u32; `quiet` has its declared type though nothing sends to it
+    assert event_types(module) == {"dring": "struct:pk", "dperf": "u32", "quiet": "struct:ev"}
+    sends = [n for n in ir.walk(module.functions[0].body) if isinstance(n, ir.EventOutput)]
+    assert [n.value.type for n in sends] == ["struct:pk", "u32"]
+
+
+@pytest.mark.parametrize("text, message, snippet", [
+    (declared("(event-output dring (u32 5)) (return :xdp-pass)"),
+     "type mismatch: expected struct `pk`, found u32: event map `dring` declares :value struct `pk` (t.tlisp:3:1), "
+     "the type of every record sent to it", "(u32 5)"),
+    (declared("(event-output dring (make pk)) (event-output dperf (make ev)) (return :xdp-pass)"),
+     "type mismatch: expected u32, found struct `ev`: event map `dperf` declares :value u32 (t.tlisp:4:1), "
+     "the type of every record sent to it", "(make ev)"),
+    (declared("(event-output dring (make pk)) (return :xdp-pass)",
+              "(defbpf-test t :program p :cases ((a :packet ((eth)) :expect :xdp-pass)) :expect-events ((dring 5)))"),
+     "event of `dring`: this map holds struct `pk`: write (make pk :field value …)", "(dring 5)"),
+    (declared("(event-output dring (make pk)) (return :xdp-pass)",
+              "(defbpf-test t :program p :cases ((a :packet ((eth)) :expect :xdp-pass)) "
+              ":expect-maps ((dring 0 (make pk))))"),
+     "ring-buf map `dring` has no key/value contents to compare", "(dring 0"),
+    ("(defbpf-map r :kind :ring-buf :key u32 :value u64 :max-entries 4096)\n",
+     "ring-buf map `r` takes no :key; :value (optional) is the type of its records", "(defbpf-map r"),
+    ("(defbpf-map r :kind :perf-event-array :value flow :max-entries 4)\n",
+     "map `r`: unknown :value type `flow` (an integer type or a defbpf-struct)", "(defbpf-map r"),
+    ("(defbpf-map r :kind :stack-trace :value u64 :max-entries 4)\n",
+     "stack-trace map `r` takes no :key or :value", "(defbpf-map r"),
+], ids=["int-to-struct-map", "struct-to-int-map", "expect-int-of-struct", "expect-maps", "key", "unknown-struct",
+        "stack-trace"])
+def test_declared_record_type_misuse(text, message, snippet):
+    line, col = position(text, snippet)
+    assert problems(text) == [(message, line, col)]
+
+
+FUNC_SENDS = MAPS + """\
+(defbpf-func report ((x u32)) :returns u32
+  (event-output ring x)
+  (return x))
+(defbpf-program p :kind :xdp :attach (:target "eth0") :uses-maps (ring perf counts))
+(bpf-fn p (ctx)
+"""
+
+
+def test_a_functions_sends_count_for_the_program_that_calls_it():
+    from tatara_build.check.events import event_sends, event_types
+
+    tests = ("(defbpf-test t :program p :cases ((a :packet ((eth)) :expect :xdp-pass)) "
+             ":expect-events ((ring 9)))\n")
+    module = checked(FUNC_SENDS + "(report (u32 9)) (return :xdp-pass))\n" + tests)
+    assert event_types(module) == {"ring": "u32"}
+    assert [(p, t) for p, t, _ in event_sends(module)["ring"]] == [("p", "u32")]
+    text = FUNC_SENDS + "(report (u32 9)) (event-output ring (u64 1)) (return :xdp-pass))\n"
+    line, col = position(text, "(event-output ring (u64")
+    assert problems(text) == [("event map `ring` carries u32 records (sent by `p` at t.tlisp:5:3); this sends u64: "
+                               "every record of one map has one type, so a reader can decode them", line, col)]
