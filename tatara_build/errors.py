@@ -17,6 +17,14 @@ if TYPE_CHECKING:
     from .span import Span
 
 
+def suggestion(word: str, known) -> list[str]:
+    """A `did you mean` note for the known name closest to `word`, if any is close."""
+    import difflib
+
+    close = difflib.get_close_matches(word, list(known), n=1)
+    return [f"did you mean `{close[0]}`?"] if close else []
+
+
 class ExitCode(IntEnum):
     OK = 0
     USER = 1  # error in the .tlisp source

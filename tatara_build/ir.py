@@ -694,6 +694,7 @@ class TestCase(Node):
     packet_hex: str | None = None
     truncate: int | None = None
     expect: str  # a return-action keyword of the program's kind
+    expect_span: Span | None = None  # where `:expect`'s value is, for its errors
     repeat: int = 1
     # `:expect-packet ((eth) (ipv4 :ttl 63) (tcp))` / `:expect-packet-hex "…"`:
     # the packet the program leaves (test-run's data_out), byte for byte,

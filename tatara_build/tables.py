@@ -636,10 +636,16 @@ class LayerField:
 class PacketLayer:
     name: str
     fields: dict[str, LayerField]
+    # Other spellings of a field: the header field names programs read
+    # (`(field t :dst-port)`) also work in test packets (`(tcp :dst-port 80)`).
+    aliases: dict[str, str] = field(default_factory=dict)
 
 
-def _layer(name: str, *fs: LayerField) -> PacketLayer:
-    return PacketLayer(name, {f.name: f for f in fs})
+def _layer(name: str, *fs: LayerField, aliases: dict[str, str] | None = None) -> PacketLayer:
+    return PacketLayer(name, {f.name: f for f in fs}, aliases or {})
+
+
+_PORT_ALIASES = {"src-port": "sport", "dst-port": "dport"}
 
 
 L = LayerField
@@ -654,8 +660,8 @@ PACKET_LAYERS: dict[str, PacketLayer] = {
         _layer("ipv6", L("src", "ipv6", "fd00::1"), L("dst", "ipv6", "fd00::2"), L("hop-limit", "int", 64),
                L("next-header", "int"), L("payload-len", "int")),
         _layer("tcp", L("sport", "int", 12345), L("dport", "int", 80), L("seq", "int", 0), L("ack-seq", "int", 0),
-               L("flags", "flags", ()), L("window", "int", 65535), L("data-offset", "int")),
-        _layer("udp", L("sport", "int", 12345), L("dport", "int", 53), L("len", "int")),
+               L("flags", "flags", ()), L("window", "int", 65535), L("data-offset", "int"), aliases=_PORT_ALIASES),
+        _layer("udp", L("sport", "int", 12345), L("dport", "int", 53), L("len", "int"), aliases=_PORT_ALIASES),
         _layer("icmp", L("type", "int", 8), L("code", "int", 0)),
         _layer("icmpv6", L("type", "int", 128), L("code", "int", 0)),
         _layer("arp", L("op", "int", 1), L("sender-ip", "ipv4", "10.0.0.1"), L("target-ip", "ipv4", "10.0.0.2")),

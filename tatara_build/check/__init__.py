@@ -18,7 +18,7 @@ from collections import Counter
 
 from .. import ir, mapdata, structs, tables
 from ..frontend.reserved_c import C_STRUCT_TAGS
-from ..errors import Diagnostic, SourceError
+from ..errors import Diagnostic, SourceError, suggestion
 from .cost import check_cost
 from .events import check_events
 from .exprs import FuncInfo, FunctionChecker
@@ -139,11 +139,6 @@ def check_test_consts(module: ir.Module, consts: dict[str, ir.ConstDecl]) -> lis
     return out
 
 
-def suggestion(word: str, known) -> list[str]:
-    close = difflib.get_close_matches(word, list(known), n=1)
-    return [f"did you mean `{close[0]}`?"] if close else []
-
-
 def repeated(names: list[str]) -> list[str]:
     return [n for n, count in Counter(names).items() if count > 1]
 
@@ -202,9 +197,8 @@ def check_slots(module: ir.Module, programs: dict[str, ir.ProgramDecl]) -> list[
                 out.append(Diagnostic(f"slot {slot.index} is beyond :max-entries {m.max_entries} of `{m.name}`", slot.span))
             p = programs.get(slot.program)
             if p is None:
-                close = difflib.get_close_matches(slot.program, list(programs), n=1)
                 out.append(Diagnostic(f"slot {slot.index} of `{m.name}` names unknown program `{slot.program}`",
-                                      slot.span, [f"did you mean `{close[0]}`?"] if close else []))
+                                      slot.span, suggestion(slot.program, programs)))
                 continue
             kinds.setdefault(p.kind, p.name)
         if not m.programs:
@@ -280,8 +274,7 @@ def struct_suggestion(t: str, layouts: dict[str, structs.Layout]) -> list[str]:
     name = structs.struct_name(t)
     if name is None:
         return []
-    close = difflib.get_close_matches(name, [*layouts, *tables.INT_TYPES], n=1)
-    return [f"did you mean `{close[0]}`?"] if close else []
+    return suggestion(name, [*layouts, *tables.INT_TYPES])
 
 
 # Map kinds whose keys may be structs (the hash-like ones) and whose values

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Callable, get_args
 
 from .. import ir, mapdata, structs, tables
-from ..errors import Diagnostic, Span
+from ..errors import Diagnostic, Span, suggestion
 from .kernels import target_kernels
 from .types import (BOOL, ERROR, NEVER, UNIT, array_parts, fits, header, header_name, is_int, is_scalar, option, show,
                     size_of, slot_bytes)
@@ -54,13 +54,6 @@ class Problem(Exception):
 
     def __init__(self, message: str, span: Span | None, *notes: str):
         self.diagnostic = Diagnostic(message, span, list(notes))
-
-
-def suggestion(word: str, known) -> list[str]:
-    import difflib
-
-    close = difflib.get_close_matches(word, list(known), n=1)
-    return [f"did you mean `{close[0]}`?"] if close else []
 
 
 def set_type(e: ir.Node, t: str) -> None:

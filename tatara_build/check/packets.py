@@ -7,7 +7,7 @@ import ipaddress
 import re
 
 from .. import ir, mapdata, tables
-from ..errors import Diagnostic
+from ..errors import Diagnostic, suggestion
 
 MAC = re.compile(r"[0-9a-fA-F]{2}(?::[0-9a-fA-F]{2}){5}")
 HEX = re.compile(r"(?:[0-9a-fA-F]{2})*")
@@ -32,7 +32,8 @@ def check_tests(module: ir.Module, programs: dict[str, ir.ProgramDecl], maps: di
             seen.add(case.name)
             if case.expect not in kind.actions:
                 known = " ".join(f":{a}" for a in kind.actions)
-                out.append(Diagnostic(f"`:{case.expect}` is not a {kind.name} action", case.span, [f"known: {known}"]))
+                out.append(Diagnostic(f"`:{case.expect}` is not a {kind.name} action", case.expect_span or case.span,
+                                      [*suggestion(case.expect, kind.actions), f"known: {known}"]))
             for layer in case.layers + (case.expect_layers or []):
                 out += check_layer(layer)
         out += check_map_expects(test, program, maps, layouts)

@@ -350,7 +350,8 @@ def test_case(d: Datum) -> ir.TestCase:
                                        "expect-packet-hex"), ("expect",))
     if ("packet" in opts) == ("packet-hex" in opts):
         raise FormError("a test case needs exactly one of :packet or :packet-hex", d.span)
-    case = new.TestCase(span=d.span, name=name(d.items[0], "test case"), expect=keyword(opts["expect"], ":expect"))
+    case = new.TestCase(span=d.span, name=name(d.items[0], "test case"), expect=keyword(opts["expect"], ":expect"),
+                        expect_span=opts["expect"].span)
     if "packet" in opts:
         layers = opts["packet"]
         if not isinstance(layers, SList) or not layers.items:
@@ -381,9 +382,17 @@ def layer(d: Datum) -> ir.Layer:
     kinds = list(tables.PACKET_LAYERS)
     if d.head not in kinds:
         raise FormError(f"unknown packet layer `{d.head}`", d.items[0].span, *suggest(d.head, kinds), "known: " + ", ".join(kinds))
-    fields = list(tables.PACKET_LAYERS[d.head].fields)
-    opts = options(d, d.items[1:], fields)
-    return new.Layer(span=d.span, kind=d.head, fields={k: layer_value(v) for k, v in opts.items()})
+    spec = tables.PACKET_LAYERS[d.head]
+    opts = options(d, d.items[1:], [*spec.fields, *spec.aliases])
+    fields: dict[str, int | str | list[str]] = {}
+    given: dict[str, str] = {}
+    for key, value in opts.items():
+        canonical = spec.aliases.get(key, key)
+        if canonical in given:
+            raise FormError(f"`:{given[canonical]}` and `:{key}` name the same {d.head} field", value.span)
+        given[canonical] = key
+        fields[canonical] = layer_value(value)
+    return new.Layer(span=d.span, kind=d.head, fields=fields)
 
 
 def layer_value(d: Datum) -> int | str | list[str]:

@@ -4,11 +4,10 @@ and argument counts. Every failure is a FormError at the datum's span."""
 
 from __future__ import annotations
 
-import difflib
 import re
 from typing import Sequence
 
-from ..errors import Diagnostic, Span
+from ..errors import Diagnostic, Span, suggestion as suggest
 from .names import ident_problem
 from .reader import Datum, Integer, Keyword, SList, String, Symbol
 
@@ -19,11 +18,6 @@ class FormError(Exception):
     def __init__(self, message: str, span: Span, *notes: str):
         super().__init__(message)
         self.diagnostic = Diagnostic(message, span, list(notes))
-
-
-def suggest(word: str, known: Sequence[str]) -> list[str]:
-    close = difflib.get_close_matches(word, known, n=1)
-    return [f"did you mean `{close[0]}`?"] if close else []
 
 
 def describe(d: Datum) -> str:

@@ -60,7 +60,7 @@ def test_each_bad_field_value_has_its_message_at_the_layer(layer, message):
 def test_a_case_naming_another_kinds_action_lists_the_kinds_actions():
     text = test_block("(a :packet ((eth)) :expect :tc-act-ok)")
     ((message, line, col),) = problems(text)
-    assert message == "`:tc-act-ok` is not a xdp action" and (line, col) == position(text, "(a :packet")
+    assert message == "`:tc-act-ok` is not a xdp action" and (line, col) == position(text, ":tc-act-ok")
     from tatara_build.check import check
     from tatara_build.errors import SourceError
     from tatara_build.frontend import parse
@@ -68,6 +68,19 @@ def test_a_case_naming_another_kinds_action_lists_the_kinds_actions():
     with pytest.raises(SourceError) as err:
         check(parse(text, "t.tlisp"))
     assert err.value.diagnostics[0].notes == ["known: :xdp-aborted :xdp-drop :xdp-pass :xdp-tx :xdp-redirect"]
+
+
+def test_a_misspelt_expected_action_points_at_it_with_the_closest_action():
+    from tatara_build.check import check
+    from tatara_build.errors import SourceError
+    from tatara_build.frontend import parse
+
+    text = test_block("(a :packet ((eth)) :expect :xdp-dorp)")
+    with pytest.raises(SourceError) as err:
+        check(parse(text, "t.tlisp"))
+    (diagnostic,) = err.value.diagnostics
+    assert (diagnostic.span.line, diagnostic.span.col) == position(text, ":xdp-dorp")
+    assert diagnostic.notes[0] == "did you mean `xdp-drop`?"
 
 
 def test_duplicate_case_names_are_reported_once_per_repeat_and_other_cases_still_checked():
@@ -137,3 +150,22 @@ def test_every_expected_map_entry_is_checked_and_each_problem_points_at_its_entr
     ]
     snippets = ["(events 0 1)", "(ghost 0 1)", "(counts 4294967296 0)", "(arr 0 -1)", "(arr 9 1)"]
     assert [(ln, c) for _, ln, c in found] == [position(text, s) for s in snippets]
+
+
+def test_test_packets_take_the_header_field_names_of_ports_too():
+    from tatara_build import packets
+    from tatara_build.frontend import parse
+
+    def case_bytes(layer: str) -> bytes:
+        module = parse(test_block(f"(a :packet ((eth) (ipv4) {layer}) :expect :xdp-pass)"), "t.tlisp")
+        return packets.build_case(module.tests[0].cases[0])
+
+    assert case_bytes("(tcp :src-port 7 :dst-port 443)") == case_bytes("(tcp :sport 7 :dport 443)")
+    assert case_bytes("(udp :dst-port 5353)") == case_bytes("(udp :dport 5353)")
+    assert case_bytes("(udp :dst-port 5353)") != case_bytes("(udp :dport 53)")
+
+
+def test_a_port_given_under_both_names_is_an_error_at_the_second():
+    text = test_block("(a :packet ((eth) (ipv4) (tcp :dst-port 81 :dport 80)) :expect :xdp-pass)")
+    ((message, line, col),) = problems(text)
+    assert message == "`:dst-port` and `:dport` name the same tcp field" and (line, col) == position(text, "80)")
