@@ -24,6 +24,11 @@ from .errors import Span
 IntType = Literal["u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64"]
 ScalarType = Literal["u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64", "bool"]
 
+# A field's or map key's/value's type besides the integers: a struct
+# (`struct:flow`) or, in struct fields only, a fixed array (`array:u8:16`).
+StructType = Annotated[str, Field(pattern=r"^struct:[a-z][a-z0-9]*(-[a-z0-9]+)*$")]
+ArrayType = Annotated[str, Field(pattern=r"^array:[ui](8|16|32|64):[1-9][0-9]{0,3}$")]
+
 
 class Node(BaseModel):
     # defer_build: validators and serializers are built on first use, not at
@@ -528,7 +533,7 @@ class Param(Node):
     """`(len u32)`: a parameter of a defbpf-func."""
 
     name: str
-    param_type: ScalarType
+    param_type: Union[ScalarType, StructType]  # a struct is passed by value (a copy)
 
 
 class FuncDecl(Node):
@@ -538,7 +543,7 @@ class FuncDecl(Node):
 
     name: str
     params: list[Param] = []
-    returns: ScalarType | None = None
+    returns: Union[ScalarType, StructType, None] = None
     body: list[Expr]
 
 
@@ -567,12 +572,6 @@ MapKind = Literal[
     "xskmap",
     "prog-array",
 ]
-
-
-# A field's or map key's/value's type besides the integers: a struct
-# (`struct:flow`) or, in struct fields only, a fixed array (`array:u8:16`).
-StructType = Annotated[str, Field(pattern=r"^struct:[a-z][a-z0-9]*(-[a-z0-9]+)*$")]
-ArrayType = Annotated[str, Field(pattern=r"^array:[ui](8|16|32|64):[1-9][0-9]{0,3}$")]
 
 
 class StructField(Node):

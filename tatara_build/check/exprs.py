@@ -116,12 +116,17 @@ class FunctionChecker:
         """A defbpf-func: parameters are variables; the body's last
         expression is its result (or every path ends in (return VALUE))."""
         decl, env = self.fn, {}
+        known = all([self.known_struct(p.param_type, f"parameter `{p.name}`", p.span) for p in decl.params]
+                    + [self.known_struct(decl.returns, ":returns", decl.span)])
+        if not known:
+            return self.errors  # the body would only repeat it
         for p in decl.params:
             try:
                 env = self.bind(env, p.name, Binding(p.param_type, "param"), p.span)
             except Problem as problem:
                 self.errors.append(problem.diagnostic)
-            self.push_stack(slot_bytes(p.param_type), p.span)
+            # a struct is passed by value: a copy in the function's frame
+            self.push_stack(slot_bytes(p.param_type, self.layouts), p.span)
         self.sequence(decl.body, env, decl.returns)
         self.func.stack = self.max_stack
         return self.errors
@@ -139,6 +144,15 @@ class FunctionChecker:
                 "actions for " + self.kind.name + ": " + " ".join(f":{a}" for a in self.kind.actions),
             )
         return self.errors
+
+    def known_struct(self, t: str | None, what: str, span: Span | None) -> bool:
+        """A parameter's or result's type names a struct declared in the file (else an error)."""
+        name = structs.struct_name(t or "")
+        if name is None or name in self.layouts:
+            return True
+        self.error(f"unknown type `{name}` for {what} of defbpf-func `{self.fn.name}`: an integer type, bool "
+                   "or a defbpf-struct", span, *suggestion(name, self.layouts))
+        return False
 
     def error(self, message: str, span: Span | None, *notes: str) -> None:
         self.errors.append(Diagnostic(message, span, list(notes)))
@@ -1092,7 +1106,9 @@ def _func_call(c: FunctionChecker, e: ir.FuncCall, env, expected):
     if len(e.args) != len(decl.params):
         raise Problem(f"function `{e.name}` takes {len(decl.params)} argument(s), got {len(e.args)}", e.span)
     for arg, p in zip(e.args, decl.params):
-        c.check(arg, env, p.param_type)
+        unknown = structs.struct_name(p.param_type) not in (None, *c.layouts)  # reported at the function
+        c.expect_reason[id(arg)] = f" for parameter `{p.name}` of `{e.name}`"
+        c.check(arg, env, None if unknown else p.param_type)
     if c.func is not None:
         for name, span in callee.maps.items():
             c.func.maps.setdefault(name, span)
@@ -1182,7 +1198,7 @@ def printk_conversions(fmt: str) -> list[str] | str:
 FUNC_FORMS = {ir.Int, ir.Bool, ir.Var, ir.Begin, ir.Let, ir.If, ir.Compare, ir.And, ir.Or, ir.Not, ir.Binary,
               ir.Cast, ir.SetVar, ir.Loop, ir.Break, ir.Call, ir.MapGet, ir.MapSet, ir.MapAdd, ir.MapDelete,
               ir.MapLookup, ir.IfLet, ir.HeaderField, ir.Return, ir.ReturnValue, ir.EventOutput, ir.LpmKey,
-              ir.FuncCall, ir.Printk, ir.Header, ir.CtxField}
+              ir.FuncCall, ir.Printk, ir.Header, ir.CtxField, ir.Make, ir.SetField, ir.FieldAdd}
 
 _missing = [cls for cls in get_args(get_args(ir.Expr)[0]) if cls not in RULES]
 assert not _missing, f"checker has no rule for {_missing}"

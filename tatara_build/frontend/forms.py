@@ -246,6 +246,16 @@ def scalar_type(d: Datum, what: str) -> str:
     return d.name
 
 
+def value_type(d: Datum, what: str) -> str:
+    """A scalar type, or a defbpf-struct's name (the checker knows which exist)."""
+    if isinstance(d, Symbol) and d.name not in tables.SCALAR_TYPES and not ident_problem(d.name):
+        return structs.struct_type(d.name)
+    if not isinstance(d, Symbol) or d.name not in tables.SCALAR_TYPES:
+        raise FormError(f"expected the type of {what} ({', '.join(tables.SCALAR_TYPES)} or a defbpf-struct), "
+                        f"got {describe(d)}", d.span)
+    return d.name
+
+
 def scalar_literal(d: Datum, what: str) -> int:
     """An integer literal, or #t / #f (stored as 1 / 0); its range is the checker's."""
     if isinstance(d, Boolean):
@@ -281,7 +291,7 @@ def defbpf_func(form: SList, module: ir.Module) -> None:
         pname = name(p.items[0], "parameter", local=True)
         if any(q.name == pname for q in params):
             raise FormError(f"parameter `{pname}` is declared twice", p.items[0].span)
-        params.append(new.Param(span=p.span, name=pname, param_type=scalar_type(p.items[1], f"parameter `{pname}`")))
+        params.append(new.Param(span=p.span, name=pname, param_type=value_type(p.items[1], f"parameter `{pname}`")))
     rest = list(form.items[3:])
     returns = None
     if rest and isinstance(rest[0], Keyword):
@@ -289,7 +299,7 @@ def defbpf_func(form: SList, module: ir.Module) -> None:
             raise FormError(f"unknown option `:{rest[0].name}` for defbpf-func (only :returns TYPE)", rest[0].span)
         if len(rest) < 2:
             raise FormError("`:returns` needs a type", rest[0].span)
-        returns = scalar_type(rest[1], ":returns")
+        returns = value_type(rest[1], ":returns")
         rest = rest[2:]
     if not rest:
         raise FormError(f"defbpf-func `{form.items[1].name}` needs a body" if isinstance(form.items[1], Symbol) else usage,
