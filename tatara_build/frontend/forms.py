@@ -346,7 +346,7 @@ def defbpf_test(form: SList, module: ir.Module) -> None:
         events = opts["expect-events"]
         if not isinstance(events, SList):
             raise FormError("expected :expect-events ((map value) …), e.g. :expect-events ((events 60))", events.span)
-        decl.expect_events = [event_expect(e) for e in events.items]
+        decl.expect_events = [event for e in events.items for event in event_expects(e)]
     if "consts" in opts:
         decl.consts = const_sets(opts["consts"])
     module.tests.append(decl)
@@ -427,11 +427,14 @@ def map_expect(d: Datum) -> ir.MapExpect:
     )
 
 
-def event_expect(d: Datum) -> ir.EventExpect:
-    if not isinstance(d, SList) or len(d.items) != 2:
-        raise FormError(f"expected an event as (map value), e.g. (events 60), got {describe(d)}", d.span)
-    value = struct_literal(d.items[1]) if is_make(d.items[1]) else integer(d.items[1], "the event", -(1 << 63))
-    return new.EventExpect(span=d.span, map=name(d.items[0], "map"), value=value)
+def event_expects(d: Datum) -> list[ir.EventExpect]:
+    """`(map value)`, or `(map value value …)` for several records of one map, in order."""
+    if not isinstance(d, SList) or len(d.items) < 2:
+        raise FormError(f"expected events as (map value …), e.g. (events 60 61), got {describe(d)}", d.span)
+    map_name = name(d.items[0], "map")
+    return [new.EventExpect(span=v.span if len(d.items) > 2 else d.span, map=map_name,
+                            value=struct_literal(v) if is_make(v) else integer(v, "the event", -(1 << 63)))
+            for v in d.items[1:]]
 
 def is_make(d: Datum) -> bool:
     return isinstance(d, SList) and d.head == "make"

@@ -82,7 +82,10 @@ REJECTED = [
      "expected events of map `rnig`, which program `p` does not use", "(rnig 1)"),
     (packets("(event-output ring (u32 1)) (return :xdp-pass)",
              "(defbpf-test t :program p :cases ((a :packet ((eth)) :expect :xdp-pass)) :expect-events (ring 1))"),
-     "expected an event as (map value), e.g. (events 60), got `ring`", "ring 1))"),
+     "expected events as (map value …), e.g. (events 60 61), got `ring`", "ring 1))"),
+    (packets("(event-output ring (u32 1)) (return :xdp-pass)",
+             "(defbpf-test t :program p :cases ((a :packet ((eth)) :expect :xdp-pass)) :expect-events ((ring 1 -1)))"),
+     "event of `ring`: -1 does not fit in u32 (0 to 4294967295)", "-1)))"),
     (packets("(event-output ring (u32 1)) (return :xdp-pass)",
              "(defbpf-test t :program p :cases ((a :packet ((eth)) :expect :xdp-pass)) :expect-events ring)"),
      "expected :expect-events ((map value) …), e.g. :expect-events ((events 60))", "ring)"),
@@ -105,6 +108,15 @@ def test_expect_events_are_kept_in_order_and_empty_means_none():
     assert [(e.map, e.value) for e in t.expect_events] == [("ring", 3), ("ring", 1), ("ring", 2)]
     assert (u.expect_events, v.expect_events) == ([], None)
     assert ir.from_json(ir.to_json(checked(text))).tests[0].expect_events == t.expect_events
+
+
+def test_several_records_of_one_map_may_share_one_entry():
+    def events(spelled: str) -> list:
+        text = packets("(event-output ring (u32 1)) (return :xdp-pass)",
+                       f"(defbpf-test t :program p :cases ((a :packet ((eth)) :expect :xdp-pass)) :expect-events {spelled})\n")
+        return [(e.map, e.value) for e in checked(text).tests[0].expect_events]
+
+    assert events("((ring 3 1) (ring 2))") == events("((ring 3) (ring 1) (ring 2))") == [("ring", 3), ("ring", 1), ("ring", 2)]
 
 
 STRUCTS = "(defbpf-struct ev (pid u32) (comm (array u8 16)))\n(defbpf-struct pk (src u32) (port u16))\n"
