@@ -21,7 +21,7 @@ from ..errors import SourceError
 from ..pins import AYA_EBPF_VERSION, NIGHTLY
 from .. import mapdata
 from . import parsers
-from .base import (BINARY, INDENT, Csum, FieldWrite, Fill, Generator, format_target, is_pure_value, lpm_address_types, lpm_width,
+from .base import (BINARY, INDENT, Csum, FieldWrite, Fill, Generator, PacketArgs, format_target, is_pure_value, lpm_address_types, lpm_width,
                    screaming, snake, stem, unparen)
 from .parsers import above_l2
 
@@ -267,6 +267,9 @@ class AyaGenerator(Generator):
     relocates = False  # aya has no CO-RE (aya-rs/aya#349): offsets from the target kernels' BTF
     PROGRAMS, MAPS, HELPERS, CTX_FIELDS, ACTIONS, INTS, FORMS = PROGRAMS, MAPS, HELPERS, CTX_FIELDS, ACTIONS, INTS, FORMS
     READS = READS
+    # Direct access passes packet addresses; helper reads pass offsets from the packet start.
+    DIRECT_ARGS = PacketArgs("__data, __data_end", "__data_end, __l3", "__data_end")
+    READ_ARGS = PacketArgs("__skb, 0", "__skb, __l3", "__skb")
 
     def files(self) -> dict[str, str]:
         """The crate: Cargo.toml, Cargo.lock, rust-toolchain.toml, .cargo/config.toml, src/main.rs."""
@@ -356,26 +359,19 @@ class AyaGenerator(Generator):
         text = super().helper_form(e, **args)
         return text if text.endswith(";") else self.hoist(text, e.type)
 
-    def spell_ctx_field(self, spec: tables.CtxField) -> str:
-        return f"({CTX_FIELDS[self.fn.kind.name][spec.name]})"
+    def spell_ctx_field(self, spec: tables.CtxField, text: str) -> str:
+        return f"({text})"
 
-    def spell_field(self, ptr: str, spec: tables.HeaderFieldSpec) -> str:
-        bits = spec.size * 8
-        value = f"unsafe {{ *(({ptr} + {spec.offset}) as *const u{bits}) }}"
-        if self.read:
-            self.note_load(spec.size)
-            value = f"{self.helper_name(f'load{bits}', self.read.name)}(__skb, {ptr} + {spec.offset})"
-        if spec.size > 1:
-            value = f"u{bits}::from_be({value})"
-        if spec.shift:
-            value = f"({value} >> {spec.shift})"
-        if spec.mask is not None:
-            value = f"({value} & {hex(spec.mask)})"
-        if spec.type == "bool":
-            return f"({value} != 0)"
-        if spec.type != f"u{bits}":
-            return f"({value} as {rtype(spec.type)})"
-        return value
+    def field_bytes(self, ptr: str, spec: tables.HeaderFieldSpec) -> str:
+        at = f"{ptr} + {spec.offset}"
+        value = self.read_load(spec.size, at) if self.read else self.raw_load(spec.size, at)
+        return f"u{spec.size * 8}::from_be({value})" if spec.size > 1 else value
+
+    def field_as(self, value: str, spec: tables.HeaderFieldSpec) -> str:
+        return value if spec.type == f"u{spec.size * 8}" else f"({value} as {rtype(spec.type)})"
+
+    def raw_load(self, size: int, at: str) -> str:
+        return f"unsafe {{ *(({at}) as *const u{size * 8}) }}"
 
     def operand(self, e: ir.Expr) -> str:
         text = self.value(e)
@@ -600,24 +596,10 @@ class AyaGenerator(Generator):
         return out + [f"{INDENT}let __data: usize = {data};", f"{INDENT}let __data_end: usize = {end};"]
 
     def line_locate_l3(self, locator: str) -> str:
-        if self.read:
-            return f"let __l3: Option<(usize, u16)> = {locator}(__skb, 0);"
-        return f"let __l3: Option<(usize, u16)> = {locator}(__data, __data_end);"
+        return f"let __l3: Option<(usize, u16)> = {locator}({self.l2_args()});"
 
-    def l3_args(self) -> str:
-        return "__skb, __l3" if self.read else "__data_end, __l3"
-
-    def l2_args(self) -> str:
-        return "__skb, 0" if self.read else "__data, __data_end"
-
-    def pkt_arg(self) -> str:
-        return "__skb" if self.read else "__data_end"
-
-    def line_set_ctx_field(self, spec: tables.CtxField, value: str) -> str:
-        return self.wrap(f"unsafe {{ (*ctx.skb.skb).{snake(spec.name)} =", f"{value} }};")
-
-    def read_ctx(self) -> str:
-        return "__skb"
+    def line_set_ctx_field(self, member: str, value: str) -> str:
+        return self.wrap(f"unsafe {{ (*ctx.skb.skb).{member} =", f"{value} }};")
 
     def spell_const(self, const: ir.ConstDecl) -> str:
         # as aya's EbpfLoader::set_global expects: a volatile read, so the
@@ -734,28 +716,26 @@ class AyaGenerator(Generator):
                 f"fn {self.helper_name('lpm_key', str(width))}(prefix: u32, {params}) -> {rtype(f'lpm-key:{width}')} {{",
                 f"{INDENT}{LPM_KEY}::new(prefix, {data})", "}"]
 
-    def packet_read_helpers(self) -> list[str]:
-        """`__loadN_<read>(skb, off)`: N bits at off, as stored (network
-        order), 0 when not there; `__has_<read>(skb, end)`: the packet has
-        bytes up to end (the helper fails past the packet's end)."""
-        out = []
-        for name, size in sorted(self.loads):
-            read, r = READS[name], f"u{size * 8}"
-            call = read.call.format(off="off as u32", dst="dst", n=size)
-            out += ["#[inline(always)]", f"fn {self.helper_name(f'load{size * 8}', name)}(skb: {SKB}, off: usize) -> {r} {{",
-                    *(f"{INDENT}use {u};" for u in read.uses),
-                    f"{INDENT}let skb = skb as *const core::ffi::c_void;", f"{INDENT}let mut v: {r} = 0;",
-                    f"{INDENT}let dst = &mut v as *mut {r} as *mut core::ffi::c_void;",
-                    f"{INDENT}let _ = unsafe {{ {call} }};", f"{INDENT}v", "}", ""]
-        for name in sorted({a.partition("_")[2] for a in self.headers_needed} - {""}):
-            read = READS[name]
-            call = read.call.format(off="(end - 1) as u32", dst="dst", n=1)
-            out += ["#[inline(always)]", f"fn {self.helper_name('has', name)}(skb: {SKB}, end: usize) -> bool {{",
-                    *(f"{INDENT}use {u};" for u in read.uses),
-                    f"{INDENT}let skb = skb as *const core::ffi::c_void;", f"{INDENT}let mut b: u8 = 0;",
-                    f"{INDENT}let dst = &mut b as *mut u8 as *mut core::ffi::c_void;",
-                    f"{INDENT}unsafe {{ {call} == 0 }}", "}", ""]
-        return out
+    # `__loadN_<read>(skb, off)`: N bits at off, as stored (network order), 0
+    # when not there; `__has_<read>(skb, end)`: the packet has bytes up to end
+    # (the helper fails past the packet's end).
+    def read_load_helper(self, name: str, size: int) -> list[str]:
+        read, r = READS[name], f"u{size * 8}"
+        call = read.call.format(off="off as u32", dst="dst", n=size)
+        return ["#[inline(always)]", f"fn {self.helper_name(f'load{size * 8}', name)}(skb: {SKB}, off: usize) -> {r} {{",
+                *(f"{INDENT}use {u};" for u in read.uses),
+                f"{INDENT}let skb = skb as *const core::ffi::c_void;", f"{INDENT}let mut v: {r} = 0;",
+                f"{INDENT}let dst = &mut v as *mut {r} as *mut core::ffi::c_void;",
+                f"{INDENT}let _ = unsafe {{ {call} }};", f"{INDENT}v", "}"]
+
+    def read_has_helper(self, name: str) -> list[str]:
+        read = READS[name]
+        call = read.call.format(off="(end - 1) as u32", dst="dst", n=1)
+        return ["#[inline(always)]", f"fn {self.helper_name('has', name)}(skb: {SKB}, end: usize) -> bool {{",
+                *(f"{INDENT}use {u};" for u in read.uses),
+                f"{INDENT}let skb = skb as *const core::ffi::c_void;", f"{INDENT}let mut b: u8 = 0;",
+                f"{INDENT}let dst = &mut b as *mut u8 as *mut core::ffi::c_void;",
+                f"{INDENT}unsafe {{ {call} == 0 }}", "}"]
 
     # --- header field writes (base.field_write) ------------------------------------
 
@@ -777,33 +757,30 @@ class AyaGenerator(Generator):
         if w.pseudo:
             params.append("__l3: Option<(usize, u16)>")
         params += ["__h: usize", f"__v: {rtype(f.type)}"]
-        if self.read:
-            self.loads.update({(self.read.name, rsize), (self.read.name, f.size)})
-            self.store_support = True
-            load = lambda size, off: f"{self.helper_name(f'load{size * 8}', self.read.name)}(__skb, __h + {off})"  # noqa: E731
-            body = [f"let __old: {rr} = {load(rsize, roff)};", f"let __c: {fr} = {load(f.size, f.offset)};",
-                    f"let __w: {fr} = {merged};", f"__store_skb(__skb, __h + {f.offset}, &__w as *const {fr} as *const _, {f.size});",
-                    f"let __new: {rr} = {load(rsize, roff)};"]
-        else:
-            raw = lambda size, off: f"unsafe {{ *((__h + {off}) as *const u{size * 8}) }}"  # noqa: E731
-            body = [f"let __old: {rr} = {raw(rsize, roff)};", f"let __c: {fr} = {raw(f.size, f.offset)};",
-                    f"let __w: {fr} = {merged};", f"unsafe {{ *((__h + {f.offset}) as *mut {fr}) = __w }};",
-                    f"let __new: {rr} = {raw(rsize, roff)};"]
-        if f.mask is None:  # the whole field is replaced: its old bytes are not needed
-            body = [line for line in body if not line.startswith("let __c:")]
-        if not (w.own or w.pseudo):  # no checksum covers it (IPv6 hop limit, VLAN tag)
-            body = [line for line in body if " __old" not in line and " __new" not in line]
+        body = self.write_body(w, merged)
         if not self.read and (w.own or w.pseudo):  # the changed words' sums, for every checksum fixed
             words = " + ".join(f"((__old >> {16 * i}) & 0xffff) as u32" for i in range(rsize // 2))
             body += [f"let __from: u32 = {words if rsize > 2 else '__old as u32'};",
                      f"let __to: u32 = {words.replace('__old', '__new') if rsize > 2 else '__new as u32'};"]
-        if w.own:
-            body += self.csum_fix(w.own, "__h", rsize)
-        for c in w.pseudo:
-            body += [f"if let Some(__l4) = {self.parser_name(c.header, access)}({self.l3_args()}) {{",
-                     *(INDENT + line for line in self.csum_fix(c, "__l4", rsize)), "}"]
+        body += self.csum_lines(w, access)
         return ["#[inline(always)]", *fn_head(self.write_name(w.header, f.name, access), params),
                 *(INDENT + line for line in body), "}"]
+
+    def line_word(self, name: str, size: int, value: str) -> str:
+        return f"let {name}: u{size * 8} = {value};"
+
+    def line_write_field(self, f: tables.HeaderFieldSpec, merged: str) -> list[str]:
+        fr = f"u{f.size * 8}"
+        if self.read:
+            self.store_support = True
+            store = f"__store_skb(__skb, __h + {f.offset}, &__w as *const {fr} as *const _, {f.size});"
+        else:
+            store = f"unsafe {{ *((__h + {f.offset}) as *mut {fr}) = __w }};"
+        return [f"let __w: {fr} = {merged};", store]
+
+    def pseudo_csum_fix(self, c: Csum, access: str, rsize: int) -> list[str]:
+        return [f"if let Some(__l4) = {self.parser_name(c.header, access)}({self.l3_args()}) {{",
+                *(INDENT + line for line in self.csum_fix(c, "__l4", rsize)), "}"]
 
     # --- loads past a header (`load`) ------------------------------------------------
 
@@ -961,11 +938,7 @@ class AyaGenerator(Generator):
         uses = sorted({FORM_USES[form] for form, _ in self.form_support if form in FORM_USES})
         if uses:
             out[5:5] = uses
-        parsers_ = []
-        for access in self.support_accesses():
-            for name, steps in self.parser_plans(access):
-                parsers_ += self.parser(name, access, steps) + [""]
-            parsers_ += self.write_helpers(access) + self.load_helpers(access)
+        parsers_ = self.packet_support()
         out += self.packet_read_helpers() + self.csum_helpers() + parsers_
         features = ["#![feature(core_intrinsics)]", "#![allow(internal_features)]"] if self.atomic_adds else []
         if self.pinned:

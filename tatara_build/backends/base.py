@@ -82,6 +82,16 @@ class Fn:
     refs: set[str] = field(default_factory=set)  # bindings that point into a map value (ref:struct:<n>)
 
 
+@dataclass(frozen=True)
+class PacketArgs:
+    """What generated code passes its support functions for the packet, for
+    one way of reading it (direct pointers, or a helper read of the skb)."""
+
+    l2: str  # to the L2 parsers and the L3 locator: where the packet starts (and ends)
+    l3: str  # to a parser above L2: the located L3 header
+    pkt: str  # to a field write or a load: what bounds the packet (the skb a helper reads)
+
+
 # Every dialect by name, in registration order: the one list the CLI
 # choices, the manifest, the compile engine and the vm stage read.
 DIALECTS: dict[str, type[Generator]] = {}
@@ -115,20 +125,26 @@ class Generator:
     ACTIONS: ClassVar[dict] = {}
     INTS: ClassVar[dict] = {}
     READS: ClassVar[dict] = {}  # tables.PACKET_READS -> how the dialect calls the read helper
+    DIRECT_ARGS: ClassVar[PacketArgs]  # packet arguments with direct access
+    READ_ARGS: ClassVar[PacketArgs]  # and with a helper read (self.read)
     # tables.HELPER_FORMS -> a template over the form's parts: `{map}` (the
     # map's symbol, map_symbol; `{name}` its snake_case name), `{ret}` (the kind's return type), and the
     # arguments by their IR field names (`{key}`, `{ifindex}`, `{delta}`…).
     FORMS: ClassVar[dict] = {}
 
     # What every dialect spells (besides `step_<key>` for each parsers.STEPS
-    # class and the tables above); the walk calls these.
+    # class and the tables above); the walk calls these. A dialect that
+    # builds its support code from write_body/csum_lines/packet_read_helpers/
+    # packet_support spells their parts too (line_word, raw_load,
+    # line_write_field, csum_fix, pseudo_csum_fix, read_load_helper,
+    # read_has_helper, parser).
     SPELLINGS: ClassVar[tuple[str, ...]] = (
         "spell_int", "spell_bool", "spell_default", "spell_action", "spell_binary", "spell_cast", "spell_call",
-        "spell_ctx_field", "spell_field", "spell_found", "spell_found_ptr", "spell_deref", "line_return",
+        "spell_ctx_field", "field_bytes", "field_as", "spell_found", "spell_found_ptr", "spell_deref", "line_return",
         "line_discard", "line_assign", "line_let", "line_unread", "open_if", "open_while", "line_lookup",
         "line_event_output", "open_reserve", "line_store", "line_submit", "record_ptr", "line_fill", "line_let_array",
-        "array_ptr", "packet_prologue", "line_locate_l3", "l3_args", "l2_args", "pkt_arg", "guard",
-        "line_set_ctx_field", "write_helper", "load_helper", "line_load", "line_fail", "read_ctx", "files",
+        "array_ptr", "packet_prologue", "line_locate_l3", "guard",
+        "line_set_ctx_field", "write_helper", "load_helper", "line_load", "line_fail", "files",
         "section_prefix", "spell_ctx_u64", "spell_core_read", "spell_tp_field", "map_symbol",
         "spell_const", "const_lines", "line_printk", "func_lines", "line_zeroed", "spell_member",
         "spell_ref_member", "line_set_member", "line_copy_array", "line_field_add", "spell_ref_deref",
@@ -731,7 +747,7 @@ class Generator:
         spec = self.fn.kind.ctx_fields.get(e.field)
         if spec is None:
             raise SourceError(f"unknown context field `:{e.field}`", e.span)
-        return self.spell_ctx_field(spec)
+        return self.spell_ctx_field(spec, self.CTX_FIELDS[self.fn.kind.name][spec.name])
 
     def value_map_get(self, e: ir.MapGet) -> str:
         decl = self.map_decl(e.map, e.span, "map-get")
@@ -835,6 +851,23 @@ class Generator:
             raise SourceError(f"unknown field `:{e.field}`", e.span)
         return self.spell_field(self.value(e.value), spec.fields[e.field])
 
+    def spell_field(self, ptr: str, spec: tables.HeaderFieldSpec) -> str:
+        """A header field's value: its bytes in host order (`field_bytes`),
+        shifted and masked down to the field, as the field's type."""
+        value = self.field_bytes(ptr, spec)
+        if spec.shift:
+            value = f"({value} >> {spec.shift})"
+        if spec.mask is not None:
+            value = f"({value} & {hex(spec.mask)})"
+        if spec.type == "bool":
+            return f"({value} != 0)"
+        return self.field_as(value, spec)
+
+    def read_load(self, size: int, at: str) -> str:
+        """`size` packet bytes at offset `at`, through the helper read's load function."""
+        self.note_load(size)
+        return f"{self.helper_name(f'load{size * 8}', self.read.name)}({self.pkt_arg()}, {at})"
+
     def license(self) -> str:
         (text,) = {p.license for p in self.module.programs} or {"GPL"}  # check.check_license: one, plain
         assert LICENSE_TEXT.fullmatch(text), "the checker validates the license text"
@@ -872,7 +905,7 @@ class Generator:
         spec = self.fn.kind.ctx_fields.get(e.field)
         if spec is None or not spec.writable:
             raise SourceError(f"context field `:{e.field}` is not writable", e.span)
-        self.emit(self.line_set_ctx_field(spec, unparen(self.value(e.value))))
+        self.emit(self.line_set_ctx_field(snake(spec.name), unparen(self.value(e.value))))
 
     def load_name(self, header: str, size: int, access: str) -> str:
         return f"__load_{header}_{size * 8}" + ("" if access == "l2" else f"_{access}")
@@ -904,6 +937,49 @@ class Generator:
                 out += self.write_helper(field_write(header, field), access) + [""]
         return out
 
+    def write_body(self, w: FieldWrite, merged: str) -> list[str]:
+        """A field write's statements: the changed 16-bit words before
+        (`__old`) and after (`__new`) when a checksum covers them (not the
+        IPv6 hop limit, a VLAN tag), the field's bytes (`__c`) when other
+        bits of them are kept, and between them the store of `merged`."""
+        f, (roff, rsize) = w.field, w.region
+        if self.read:  # both load sizes, used or not: the support code is what it has been
+            self.note_load(rsize)
+            self.note_load(f.size)
+        read = self.read_load if self.read else self.raw_load
+        summed = bool(w.own or w.pseudo)
+        words = lambda name: [self.line_word(name, rsize, read(rsize, f"__h + {roff}"))] if summed else []  # noqa: E731
+        keep = [self.line_word("__c", f.size, read(f.size, f"__h + {f.offset}"))] if f.mask is not None else []
+        return [*words("__old"), *keep, *self.line_write_field(f, merged), *words("__new")]
+
+    def csum_lines(self, w: FieldWrite, access: str) -> list[str]:
+        """Fix each checksum over the changed words: the header's own, then
+        each L4 checksum whose pseudo-header holds the field (`pseudo_csum_fix`)."""
+        out = self.csum_fix(w.own, "__h", w.region[1]) if w.own else []
+        for c in w.pseudo:
+            out += self.pseudo_csum_fix(c, access, w.region[1])
+        return out
+
+    def packet_read_helpers(self) -> list[str]:
+        """The helper read's support functions: `__loadN_<read>` per size
+        loaded, `__has_<read>` per read that parses (step_need's probe)."""
+        out = []
+        for name, size in sorted(self.loads):
+            out += self.read_load_helper(name, size) + [""]
+        for name in sorted({a.partition("_")[2] for a in self.headers_needed} - {""}):
+            out += self.read_has_helper(name) + [""]
+        return out
+
+    def packet_support(self) -> list[str]:
+        """Per access the programs used: its parsers, field writes and loads
+        (these note the helper loads packet_read_helpers then spells)."""
+        out = []
+        for access in self.support_accesses():
+            for name, steps in self.parser_plans(access):
+                out += self.parser(name, access, steps) + [""]
+            out += self.write_helpers(access) + self.load_helpers(access)
+        return out
+
     def access(self) -> str:
         """How the current program reaches its packet: its start ("l2",
         "l3"), and the helper read's name when it does not use pointers
@@ -917,6 +993,18 @@ class Generator:
             _, _, read = access.partition("_")
             self.read = tables.PACKET_READS[read] if read else None
             yield access
+
+    def packet_args(self) -> PacketArgs:
+        return self.READ_ARGS if self.read else self.DIRECT_ARGS
+
+    def l2_args(self) -> str:
+        return self.packet_args().l2
+
+    def l3_args(self) -> str:
+        return self.packet_args().l3
+
+    def pkt_arg(self) -> str:
+        return self.packet_args().pkt
 
     def note_load(self, size: int) -> None:
         assert self.read is not None
@@ -957,7 +1045,7 @@ class Generator:
 
     def step_need(self, step: parsers.Need) -> list[str]:
         if self.read:  # helper reads: probe the last byte (the helper fails past the packet)
-            return self.guard(f"!{self.helper_name('has', self.read.name)}({self.read_ctx()}, {step.ptr} + {step.size})")
+            return self.guard(f"!{self.helper_name('has', self.read.name)}({self.pkt_arg()}, {step.ptr} + {step.size})")
         return self.guard(f"{step.ptr} + {step.size} > __data_end")
 
     def step_fail_unless(self, step: parsers.FailUnless) -> list[str]:

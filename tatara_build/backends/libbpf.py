@@ -13,7 +13,7 @@ import re
 from .. import ir, kernelbtf, structs, tables
 from .. import mapdata
 from . import parsers
-from .base import (BINARY, INDENT, Csum, FieldWrite, Fill, Generator, balanced, format_target, lpm_address_types,
+from .base import (BINARY, INDENT, Csum, FieldWrite, Fill, Generator, PacketArgs, balanced, format_target, lpm_address_types,
                    lpm_width, snake, stem, unparen)
 from .parsers import above_l2
 
@@ -182,6 +182,9 @@ class CGenerator(Generator):
     ACTIONS = {a.uapi: a.uapi for k in tables.PROGRAM_KINDS.values() for a in k.actions.values() if a.uapi}
 
     csum_support = False  # a direct write fixes checksums in the program (__csum_set)
+    # Direct access passes packet pointers; helper reads pass offsets from the packet start.
+    DIRECT_ARGS = PacketArgs("__data, __data_end", "__data_end, __l3p, __l3proto", "__data_end")
+    READ_ARGS = PacketArgs("ctx, 0", "ctx, __l3p, __l3proto", "ctx")
 
     def __init__(self, module: ir.Module):
         super().__init__(module)
@@ -246,22 +249,19 @@ class CGenerator(Generator):
     def spell_call(self, helper: tables.Helper, args: list[str]) -> str:
         return f"{HELPERS[helper.name]}({', '.join(args)})"
 
-    def spell_ctx_field(self, spec: tables.CtxField) -> str:
-        return f"(({ctype(spec.type)}){CTX_FIELDS[self.fn.kind.name][spec.name]})"
+    def spell_ctx_field(self, spec: tables.CtxField, text: str) -> str:
+        return f"(({ctype(spec.type)}){text})"
 
-    def spell_field(self, ptr: str, spec: tables.HeaderFieldSpec) -> str:
-        raw = f"*(__u{spec.size * 8} *)({ptr} + {spec.offset})"
-        if self.read:
-            self.note_load(spec.size)
-            raw = f"{self.helper_name(f'load{spec.size * 8}', self.read.name)}(ctx, {ptr} + {spec.offset})"
-        value = f"{SWAP[spec.size]}({raw})" if SWAP[spec.size] else f"({raw})"
-        if spec.shift:
-            value = f"({value} >> {spec.shift})"
-        if spec.mask is not None:
-            value = f"({value} & {hex(spec.mask)})"
-        if spec.type == "bool":
-            return f"({value} != 0)"
+    def field_bytes(self, ptr: str, spec: tables.HeaderFieldSpec) -> str:
+        at = f"{ptr} + {spec.offset}"
+        raw = self.read_load(spec.size, at) if self.read else self.raw_load(spec.size, at)
+        return f"{SWAP[spec.size]}({raw})" if SWAP[spec.size] else f"({raw})"
+
+    def field_as(self, value: str, spec: tables.HeaderFieldSpec) -> str:
         return f"(({ctype(spec.type)}){value})"
+
+    def raw_load(self, size: int, at: str) -> str:
+        return f"*(__u{size * 8} *)({at})"
 
     def spell_ctx_u64(self, offset: int) -> str:
         return f"((__u64 *)(void *)ctx)[{offset // 8}]"
@@ -332,8 +332,8 @@ class CGenerator(Generator):
     def spell_found(self, name: str) -> str:
         return f"{name} >= 0" if self.read else name
 
-    def line_set_ctx_field(self, spec: tables.CtxField, value: str) -> str:
-        return f"ctx->{snake(spec.name)} = {value};"
+    def line_set_ctx_field(self, member: str, value: str) -> str:
+        return f"ctx->{member} = {value};"
 
     def spell_found_ptr(self, ptr: str) -> str:
         return ptr
@@ -488,29 +488,15 @@ class CGenerator(Generator):
                       f"{INDENT}void *__data_end = (void *)(long)ctx->data_end;"]
 
     def line_locate_l3(self, locator: str) -> str:
-        if self.read:
-            return f"__u16 __l3proto = 0;\nlong __l3p = {locator}(ctx, 0, &__l3proto);"
-        return f"__u16 __l3proto = 0;\nvoid *__l3p = {locator}(__data, __data_end, &__l3proto);"
+        return f"__u16 __l3proto = 0;\n{self.ptr_type()}__l3p = {locator}({self.l2_args()}, &__l3proto);"
 
-    def l3_args(self) -> str:
-        return "ctx, __l3p, __l3proto" if self.read else "__data_end, __l3p, __l3proto"
-
-    def l2_args(self) -> str:
-        return "ctx, 0" if self.read else "__data, __data_end"
-
-    def pkt_arg(self) -> str:
-        return "ctx" if self.read else "__data_end"
-
-    # Direct access passes packet pointers (NULL: not this packet); helper
-    # reads pass offsets from the packet start (-1: not this packet).
+    # A header is a packet pointer (NULL: not this packet), or with helper
+    # reads an offset from the packet start (-1: not this packet).
     def ptr_type(self) -> str:
         return "long " if self.read else "void *"
 
     def no_ptr(self) -> str:
         return "-1" if self.read else "0"
-
-    def read_ctx(self) -> str:
-        return "ctx"
 
     # --- support functions ------------------------------------------------------
 
@@ -586,21 +572,18 @@ class CGenerator(Generator):
                 "{", f"{INDENT}struct {struct} k = {{ .prefixlen = prefixlen, .data = {data} }};",
                 f"{INDENT}return k;", "}"]
 
-    def packet_read_helpers(self) -> list[str]:
-        """`__loadN_<read>(ctx, off)`: N bits at off, as stored (network
-        order), 0 when not there; `__has_<read>(ctx, end)`: the packet has
-        bytes up to end (the helper fails past the packet's end)."""
-        out = []
-        for name, size in sorted(self.loads):
-            c = f"__u{size * 8}"
-            call = READS[name].format(off="off", dst="&v", n=size)
-            out += [f"static __always_inline {c} {self.helper_name(f'load{size * 8}', name)}(struct __sk_buff *ctx, long off)",
-                    "{", f"{INDENT}{c} v = 0;", f"{INDENT}{call};", f"{INDENT}return v;", "}", ""]
-        for name in sorted({a.partition("_")[2] for a in self.headers_needed} - {""}):
-            call = READS[name].format(off="end - 1", dst="&b", n=1)
-            out += [f"static __always_inline int {self.helper_name('has', name)}(struct __sk_buff *ctx, long end)",
-                    "{", f"{INDENT}__u8 b;", f"{INDENT}return {call} == 0;", "}", ""]
-        return out
+    # `__loadN_<read>(ctx, off)`: N bits at off, as stored (network order), 0
+    # when not there; `__has_<read>(ctx, end)`: the packet has bytes up to end
+    # (the helper fails past the packet's end).
+    def read_load_helper(self, name: str, size: int) -> list[str]:
+        c, call = f"__u{size * 8}", READS[name].format(off="off", dst="&v", n=size)
+        return [f"static __always_inline {c} {self.helper_name(f'load{size * 8}', name)}(struct __sk_buff *ctx, long off)",
+                "{", f"{INDENT}{c} v = 0;", f"{INDENT}{call};", f"{INDENT}return v;", "}"]
+
+    def read_has_helper(self, name: str) -> list[str]:
+        call = READS[name].format(off="end - 1", dst="&b", n=1)
+        return [f"static __always_inline int {self.helper_name('has', name)}(struct __sk_buff *ctx, long end)",
+                "{", f"{INDENT}__u8 b;", f"{INDENT}return {call} == 0;", "}"]
 
     # --- header field writes (base.field_write) ------------------------------------
 
@@ -610,8 +593,8 @@ class CGenerator(Generator):
         words: in the program (RFC 1624) with direct access; through
         bpf_l3/l4_csum_replace, which keep skb->csum right too, with helper
         access (the L4 checksums over an address where their parsers find them)."""
-        f, (roff, rsize) = w.field, w.region
-        fc, rc = f"__u{f.size * 8}", f"__u{rsize * 8}"
+        f = w.field
+        fc = f"__u{f.size * 8}"
         params = "void *__data_end, void *__l3p, __u16 __l3proto" if w.pseudo else "void *__data_end"
         if self.read:
             params = params.replace("void *__data_end", "struct __sk_buff *ctx").replace("void *__l3p", "long __l3p")
@@ -624,28 +607,22 @@ class CGenerator(Generator):
                 f"(__c & {hex(~(f.mask << f.shift) & 0xFF)})"
             host = f"({fc})({keep} | (({value} & {hex(f.mask)}) << {f.shift}))"
             merged = f"{to_net}({host})" if to_net else host
-        if self.read:
-            self.loads.update({(self.read.name, rsize), (self.read.name, f.size)})
-            load = lambda size, off: f"{self.helper_name(f'load{size * 8}', self.read.name)}(ctx, __h + {off})"  # noqa: E731
-            body = [f"{rc} __old = {load(rsize, roff)};", f"{fc} __c = {load(f.size, f.offset)};",
-                    f"{fc} __w = {merged};", f"bpf_skb_store_bytes(ctx, __h + {f.offset}, &__w, {f.size}, 0);",
-                    f"{rc} __new = {load(rsize, roff)};"]
-        else:
-            raw = lambda size, off: f"*(__u{size * 8} *)(__h + {off})"  # noqa: E731
-            body = ["(void)__data_end;", f"{rc} __old = {raw(rsize, roff)};", f"{fc} __c = {raw(f.size, f.offset)};",
-                    f"{raw(f.size, f.offset)} = {merged};", f"{rc} __new = {raw(rsize, roff)};"]
-        if f.mask is None:  # the whole field is replaced: its old bytes are not needed
-            body = [line for line in body if " __c = " not in line]
-        if not (w.own or w.pseudo):  # no checksum covers it (IPv6 hop limit, VLAN tag)
-            body = [line for line in body if " __old" not in line and " __new" not in line]
-        if w.own:
-            body += self.csum_fix(w.own, "__h", rsize)
-        for c in w.pseudo:
-            var = f"__l4_{c.header}"
-            body += [f"{self.ptr_type()}{var} = {self.parser_name(c.header, access)}({self.l3_args()});",
-                     f"if ({self.spell_found(var)}) {{", *(INDENT + line for line in self.csum_fix(c, var, rsize)), "}"]
+        body = (["(void)__data_end;"] if not self.read else []) + self.write_body(w, merged) + self.csum_lines(w, access)
         return [f"static __always_inline void {self.write_name(w.header, f.name, access)}({params}, "
                 f"{self.ptr_type()}__h, {ctype(f.type)} __v)", "{", *(INDENT + line for line in body), "}"]
+
+    def line_word(self, name: str, size: int, value: str) -> str:
+        return f"__u{size * 8} {name} = {value};"
+
+    def line_write_field(self, f: tables.HeaderFieldSpec, merged: str) -> list[str]:
+        if self.read:
+            return [f"__u{f.size * 8} __w = {merged};", f"bpf_skb_store_bytes(ctx, __h + {f.offset}, &__w, {f.size}, 0);"]
+        return [f"{self.raw_load(f.size, f'__h + {f.offset}')} = {merged};"]
+
+    def pseudo_csum_fix(self, c: Csum, access: str, rsize: int) -> list[str]:
+        var = f"__l4_{c.header}"
+        return [f"{self.ptr_type()}{var} = {self.parser_name(c.header, access)}({self.l3_args()});",
+                f"if ({self.spell_found(var)}) {{", *(INDENT + line for line in self.csum_fix(c, var, rsize)), "}"]
 
     # --- loads past a header (`load`) ------------------------------------------------
 
@@ -803,11 +780,7 @@ class CGenerator(Generator):
                     "// the running kernel's BTF, so their offsets here do not matter.",
                     *self.local_struct_lines()]
         out += core
-        parsers_ = []
-        for access in self.support_accesses():
-            for name, steps in self.parser_plans(access):
-                parsers_ += self.parser(name, access, steps) + [""]
-            parsers_ += self.write_helpers(access) + self.load_helpers(access)
+        parsers_ = self.packet_support()
         out += self.packet_read_helpers() + (self.csum_helpers() if self.csum_support else []) + parsers_
         for lines in subroutines:
             out += lines + [""]

@@ -113,6 +113,7 @@ def define_listing() -> type[base.Generator]:
         INTS = {t: t for t in tables.INT_TYPES}
         FORMS = {f: f"({f} {{map}} …)" for f in tables.HELPER_FORMS}
         READS = {r: f"read.{r}" for r in tables.PACKET_READS}
+        DIRECT_ARGS = READ_ARGS = base.PacketArgs("__data", "__l3", "__data")
 
         def files(self):
             out = [f"; {self.module.file}"]
@@ -134,8 +135,9 @@ def define_listing() -> type[base.Generator]:
         spell_binary = lambda self, op, a, b, t: f"({op}.{t} {a} {b})"  # noqa: E731
         spell_cast = lambda self, v, src, dst: f"(cast.{dst} {v})"  # noqa: E731
         spell_call = lambda self, h, args: f"(call {self.HELPERS[h.name]} {' '.join(args)})"  # noqa: E731
-        spell_ctx_field = lambda self, spec: self.CTX_FIELDS[self.fn.kind.name][spec.name]  # noqa: E731
-        spell_field = lambda self, p, f: f"(load.{f.size} {p}+{f.offset})"  # noqa: E731
+        spell_ctx_field = lambda self, spec, text: text  # noqa: E731
+        field_bytes = lambda self, p, f: f"(load.{f.size} {p}+{f.offset})"  # noqa: E731
+        field_as = lambda self, v, f: v  # noqa: E731
         spell_found = spell_found_ptr = lambda self, name: f"(some? {name})"  # noqa: E731
         spell_deref = lambda self, ptr, decl: f"[{ptr}]"  # noqa: E731
         line_return = lambda self, v: f"ret {v}"  # noqa: E731
@@ -161,16 +163,12 @@ def define_listing() -> type[base.Generator]:
         member_ptr = lambda self, p, m: f"{p}.{m}"  # noqa: E731
         packet_prologue = lambda self, pull: ["    packet __data, __data_end"]  # noqa: E731
         line_locate_l3 = lambda self, loc: f"call {loc}"  # noqa: E731
-        l3_args = lambda self: "__l3"  # noqa: E731
-        l2_args = lambda self: "__data"  # noqa: E731
-        pkt_arg = lambda self: "__data"  # noqa: E731
-        line_set_ctx_field = lambda self, spec, v: f"store ctx.{spec.name}, {v}"  # noqa: E731
+        line_set_ctx_field = lambda self, member, v: f"store ctx.{member}, {v}"  # noqa: E731
         write_helper = lambda self, w, access: [f"set {w.header}.{w.field.name}"]  # noqa: E731
         load_helper = lambda self, header, size, access: [f"load {header}.{size}"]  # noqa: E731
         line_load = lambda self, name, t, call: (f"let {name}:{t}, {call})", f"(some? {name})")  # noqa: E731
         guard = lambda self, c: [f"fail-if {c}"]  # noqa: E731
         line_fail = lambda self: "fail"  # noqa: E731
-        read_ctx = lambda self: "ctx"  # noqa: E731
         spell_ctx_u64 = lambda self, off: f"(load.8 ctx+{off})"  # noqa: E731
         spell_core_read = lambda self, layouts, p, e: f"(kread {p} {e.struct}.{'.'.join(e.fields)})"  # noqa: E731
         spell_tp_field = lambda self, layouts, e: f"(load ctx.{e.field})"  # noqa: E731
