@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from .. import eventdata, ir, structs, tables
 from ..errors import Diagnostic, Span
-from .types import ERROR, show
+from ..types import ERROR, parse
 
 
 def event_sends(module: ir.Module) -> dict[str, list[tuple[str, str, Span | None]]]:
@@ -29,7 +29,7 @@ def event_sends(module: ir.Module) -> dict[str, list[tuple[str, str, Span | None
 def _outputs(body: list[ir.Expr], funcs: dict[str, ir.FuncDecl], seen: set[str]):
     """The typed event-outputs of a body and of the functions it calls (each function once)."""
     for node in ir.walk(body):
-        if isinstance(node, ir.EventOutput) and node.value.type not in (None, ERROR):
+        if isinstance(node, ir.EventOutput) and node.value.type not in (None, ERROR.spell()):
             yield node
         elif isinstance(node, ir.FuncCall) and node.name in funcs and node.name not in seen:
             seen.add(node.name)  # also ends recursion, which the checker reports
@@ -51,8 +51,8 @@ def check_events(module: ir.Module) -> list[Diagnostic]:
         for program, t, span in uses[1:]:
             if t != first[1]:
                 out.append(Diagnostic(
-                    f"event map `{m}` carries {show(first[1])} records (sent by `{first[0]}` at {first[2]}); this "
-                    f"sends {show(t)}: every record of one map has one type, so a reader can decode them", span,
+                    f"event map `{m}` carries {parse(first[1]).show()} records (sent by `{first[0]}` at {first[2]}); "
+                    f"this sends {parse(t).show()}: every record of one map has one type, so a reader can decode them", span,
                     ["send the same type (a cast, or one struct for every event), or use a second map"]))
     out += check_expected_events(module, sends, event_types(module))
     return out

@@ -18,15 +18,16 @@ from typing import Callable, get_args
 from .. import ir, mapdata, structs, tables
 from ..errors import Diagnostic, Span, suggestion
 from .kernels import target_kernels
-from .types import (BOOL, ERROR, NEVER, UNIT, array_parts, fits, header, header_name, is_int, is_scalar, option, show,
-                    size_of, slot_bytes)
+from ..types import I32, I64, U32, U64
+from .types import (BOOL, ERROR, NEVER, UNIT, Array, Header, Int, LpmKey, Option, Ref, Struct, Type, is_int, is_scalar,
+                    parse, show, size_of, slot_bytes)
 
 MAX_NESTING = 200  # keeps the recursive walk far from Python's stack limit
 
 
 @dataclass(frozen=True)
 class Binding:
-    type: str
+    type: Type
     how: str  # "let", "loop", "if-let", "param"
     epoch: int = 0  # packet adjusts seen before the binding (headers: stale after one more)
 
@@ -56,10 +57,10 @@ class Problem(Exception):
         self.diagnostic = Diagnostic(message, span, list(notes))
 
 
-def set_type(e: ir.Node, t: str) -> None:
+def set_type(e: ir.Node, t: Type) -> None:
     """`e.type = t` as pydantic's __setattr__ does it for a plain field, without
     its generic dispatch (a quarter of the walk's time: it runs once per expression)."""
-    e.__dict__["type"] = t
+    e.__dict__["type"] = t.spell()
     e.__pydantic_fields_set__.add("type")
 
 
@@ -122,12 +123,12 @@ class FunctionChecker:
             return self.errors  # the body would only repeat it
         for p in decl.params:
             try:
-                env = self.bind(env, p.name, Binding(p.param_type, "param"), p.span)
+                env = self.bind(env, p.name, Binding(parse(p.param_type), "param"), p.span)
             except Problem as problem:
                 self.errors.append(problem.diagnostic)
             # a struct is passed by value: a copy in the function's frame
-            self.push_stack(slot_bytes(p.param_type, self.layouts), p.span)
-        self.sequence(decl.body, env, decl.returns)
+            self.push_stack(slot_bytes(parse(p.param_type), self.layouts), p.span)
+        self.sequence(decl.body, env, decl_type(decl.returns))
         self.func.stack = self.max_stack
         return self.errors
 
@@ -145,11 +146,12 @@ class FunctionChecker:
             )
         return self.errors
 
-    def known_struct(self, t: str | None, what: str, span: Span | None) -> bool:
+    def known_struct(self, spelling: str | None, what: str, span: Span | None) -> bool:
         """A parameter's or result's type names a struct declared in the file (else an error)."""
-        name = structs.struct_name(t or "")
-        if name is None or name in self.layouts:
+        t = decl_type(spelling)
+        if type(t) is not Struct or t.name in self.layouts:
             return True
+        name = t.name
         self.error(f"unknown type `{name}` for {what} of defbpf-func `{self.fn.name}`: an integer type, bool "
                    "or a defbpf-struct", span, *suggestion(name, self.layouts))
         return False
@@ -159,8 +161,11 @@ class FunctionChecker:
 
     # --- core walk ---------------------------------------------------------------
 
-    def check(self, e: ir.Node, env: dict[str, Binding], expected: str | None) -> str:
-        """Type of `e` (filled into e.type); `expected` is what the context needs."""
+    def check(self, e: ir.Node, env: dict[str, Binding], expected: Type | str | None) -> Type:
+        """Type of `e` (filled into e.type); `expected` is what the context needs
+        (a spelling from a table or an IR declaration is read here)."""
+        if type(expected) is str:
+            expected = parse(expected)
         self.depth += 1
         try:
             if self.depth > MAX_NESTING:
@@ -169,9 +174,11 @@ class FunctionChecker:
                 raise Problem(f"({e.form} …) needs a program (its context or kind); defbpf-func `{self.fn.name}` "
                               "has none: do it in the program and pass the values as arguments", e.span)
             t = RULES[type(e)](self, e, env, expected)
-            if t != expected and isinstance(e, ir.Var) and structs.ref_name(t) and expected == deref(t):
+            if type(t) is str:  # a spelling from a table or an IR declaration
+                t = parse(t)
+            if t != expected and isinstance(e, ir.Var) and type(t) is Ref and expected == t.target:
                 t = expected  # a map value where a struct value is needed: a copy of it
-            if isinstance(e, ir.HeaderField) and t.startswith(structs.ARRAY) and t != expected:
+            if isinstance(e, ir.HeaderField) and type(t) is Array and t != expected:
                 raise Problem(f"{show(t)} can only be copied whole into a struct field of the same type, "
                               f"e.g. (make STRUCT :field (field v :{getattr(e, 'field', 'name')}))", e.span)
             if expected is not None and t not in (expected, NEVER, ERROR):
@@ -185,7 +192,7 @@ class FunctionChecker:
         set_type(e, t)
         return t
 
-    def sequence(self, body: list[ir.Node], env: dict[str, Binding], expected: str | None) -> str:
+    def sequence(self, body: list[ir.Node], env: dict[str, Binding], expected: Type | None) -> Type:
         """Statements then a final value; code after return/break is an error."""
         t = UNIT
         for i, e in enumerate(body):
@@ -195,7 +202,7 @@ class FunctionChecker:
             t = self.check(e, env, expected if i == len(body) - 1 else None)
         return t
 
-    def pair(self, a: ir.Node, b: ir.Node, env: dict[str, Binding], expected: str | None) -> tuple[str, str]:
+    def pair(self, a: ir.Node, b: ir.Node, env: dict[str, Binding], expected: Type | None) -> tuple[Type, Type]:
         """Check two operands that must share a type; a literal takes the other's."""
         if expected is None and needs_context(a) and not needs_context(b):
             tb = self.check(b, env, None)
@@ -205,14 +212,14 @@ class FunctionChecker:
             tb = self.settled(b, ta) or self.check(b, env, ta if is_scalar(ta) else expected)
         return ta, tb
 
-    def settled(self, literal: ir.Node, other: str) -> str | None:
+    def settled(self, literal: ir.Node, other: Type) -> Type | None:
         """A literal next to a failed operand: don't report it a second time."""
         if other == ERROR and needs_context(literal):
-            literal.type = ERROR
+            set_type(literal, ERROR)
             return ERROR
         return None
 
-    def join(self, a: str, b: str, span: Span | None, what: str) -> str:
+    def join(self, a: Type, b: Type, span: Span | None, what: str) -> Type:
         if a in (NEVER, ERROR):
             return b if a == NEVER else ERROR
         if b in (NEVER, ERROR) or a == b:
@@ -255,8 +262,7 @@ class FunctionChecker:
                 f"map `{e.map}` is not listed in :uses-maps of program `{self.program.name}`", e.span,
                 f"add it: :uses-maps ({' '.join([*self.program.uses_maps, e.map])})",
             )
-        missing = [structs.struct_name(t) for t in (m.key, m.value)
-                   if structs.struct_name(t) and structs.struct_name(t) not in self.layouts]
+        missing = [t.name for t in map(decl_type, (m.key, m.value)) if type(t) is Struct and t.name not in self.layouts]
         if missing:  # reported at the map (check_map_structs)
             raise Problem(f"map `{m.name}` cannot be used: struct `{missing[0]}` is not declared", e.span)
         ops = tables.MAP_KINDS[m.kind].ops
@@ -273,12 +279,12 @@ class FunctionChecker:
                 raise Problem(f"(lpm-key …) is a key of lpm-trie maps; `{m.name}` is a {m.kind} map keyed by {m.key}",
                               key.span, "write the key itself")
             bits = 8 * mapdata.lpm_data_bytes(m)
-            self.check(key.prefix, env, "u32")
+            self.check(key.prefix, env, U32)
             if isinstance(key.prefix, ir.Int) and isinstance(key.prefix.value, int) and key.prefix.value > bits:
                 raise Problem(f"prefix of {key.prefix.value} bits is longer than the {bits}-bit addresses of `{m.name}`",
                               key.prefix.span)
             halves = m.key is None
-            wanted = ["u64", "u64"] if halves else [m.key]
+            wanted = [U64, U64] if halves else [parse(m.key)]
             if len(key.address) != len(wanted):
                 shape = "(lpm-key PREFIX HI LO), the address's two u64 halves" if halves else f"(lpm-key PREFIX ADDR), ADDR a {m.key}"
                 raise Problem(f"lpm-trie `{m.name}` has {bits}-bit addresses: write {shape}", key.span)
@@ -291,7 +297,7 @@ class FunctionChecker:
                           "address's two u64 halves, e.g. (field ip6 :src-hi) and (field ip6 :src-lo)", key.span)
         self.check(key, env, m.key)
 
-    def map_temps(self, span: Span | None, *types: str | None) -> None:
+    def map_temps(self, span: Span | None, *types: Type | None) -> None:
         """Key/value temporaries live on the stack only while the op runs."""
         nbytes = sum(slot_bytes(t, self.layouts) for t in types if t)
         self.push_stack(nbytes, span)
@@ -307,41 +313,40 @@ class FunctionChecker:
                           "fields: " + " ".join(f":{f}" for f in known))
         return spec
 
-    def map_value(self, e: ir.Node, env: dict[str, Binding], what: str) -> str:
+    def map_value(self, e: ir.Node, env: dict[str, Binding], what: str) -> Type:
         """The struct behind `e` of set-field!/field-add!: a map value bound
         by if-let on map-lookup (`ref:struct:<n>`)."""
         t = self.check(e, env, None)
         if t == ERROR:
             return t
-        name = structs.ref_name(t)
-        if name is None:
+        if type(t) is not Ref:
             hint = ("a struct value is a copy: build the new value with (make …) and write it with map-set"
-                    if structs.struct_name(t) else "bind one with (if-let (v (map-lookup MAP KEY)) …)")
+                    if type(t) is Struct else "bind one with (if-let (v (map-lookup MAP KEY)) …)")
             raise Problem(f"{what} writes to a map value bound by (if-let (v (map-lookup MAP KEY)) …); "
                           f"found {show(t)} (set on a non-map value)", e.span, hint)
         return t
 
 
-def deref(t: str) -> str:
-    """`struct:flow` for `ref:struct:flow`."""
-    return structs.struct_type(structs.ref_name(t))
+def decl_type(spelling: str | None) -> Type | None:
+    """The type an IR declaration (map key/value, parameter, cast) spells."""
+    return None if spelling is None else parse(spelling)
 
 
-def key_type(m: ir.MapDecl) -> str | None:
+def key_type(m: ir.MapDecl) -> Type | None:
     """The type of a map's key temporary: lpm-trie keys are the kernel's
-    prefix-length + address struct (`lpm-key:<address bytes>`)."""
-    return f"lpm-key:{mapdata.lpm_data_bytes(m)}" if mapdata.is_lpm(m) else m.key
+    prefix-length + address struct (LpmKey of the address bytes)."""
+    return LpmKey(mapdata.lpm_data_bytes(m)) if mapdata.is_lpm(m) else decl_type(m.key)
 
 
-def cast_hint(found: str, expected: str) -> list[str]:
+def cast_hint(found: Type, expected: Type) -> list[str]:
     if is_scalar(found) and is_int(expected):
-        return [f"convert explicitly: ({expected} …)"]
+        return [f"convert explicitly: ({expected.spell()} …)"]
     return []
 
 
 # --- rules, one per IR node ---------------------------------------------------------
 
-Rule = Callable[[FunctionChecker, ir.Node, dict, "str | None"], str]
+Rule = Callable[[FunctionChecker, ir.Node, dict, "Type | None"], "Type | str"]
 RULES: dict[type, Rule] = {}
 
 
@@ -359,9 +364,8 @@ def _int(c: FunctionChecker, e: ir.Int, env, expected):
         raise Problem(f"cannot infer the integer type of {e.value}; write it with a width, e.g. (u32 {e.value})", e.span)
     if not is_int(expected):
         raise Problem(f"type mismatch: expected {show(expected)}, found integer literal {e.value}", e.span)
-    if not fits(e.value, expected):
-        info = tables.INT_TYPES[expected]
-        raise Problem(f"integer {e.value} does not fit in {expected} ({info.min} to {info.max})", e.span)
+    if not expected.fits(e.value):
+        raise Problem(f"integer {e.value} does not fit in {expected.spell()} ({expected.min} to {expected.max})", e.span)
     return expected
 
 
@@ -380,11 +384,11 @@ def _var(c: FunctionChecker, e: ir.Var, env, expected):
     if b is None:
         const = c.consts.get(e.name)
         if const is not None:
-            return const.const_type
+            return parse(const.const_type)
         if e.name in c.funcs:
             raise Problem(f"`{e.name}` is a function; call it: ({e.name} …)", e.span)
         raise Problem(f"unknown variable `{e.name}`", e.span, *suggestion(e.name, [*env, *c.consts]))
-    if b.epoch < c.epoch and header_name(b.type) is not None:
+    if b.epoch < c.epoch and type(b.type) is Header:
         raise Problem(f"header `{e.name}` was parsed before the packet was adjusted (at {c.adjusted_at}); its "
                       "pointer is invalid after adjust-head/adjust-tail (the verifier refuses it)", e.span,
                       "read the fields you need before the adjust, e.g. (let ((ttl (field ip :ttl))) (adjust-head …) …)")
@@ -411,9 +415,9 @@ def _return_value(c: FunctionChecker, e: ir.ReturnValue, env, expected):
         if c.fn.returns is None:
             raise Problem(f"defbpf-func `{c.fn.name}` has no :returns type, so it returns no value", e.span,
                           f"declare one: (defbpf-func {c.fn.name} (…) :returns u32 …)")
-        c.check(e.value, env, c.fn.returns)
+        c.check(e.value, env, parse(c.fn.returns))
         return NEVER
-    c.check(e.value, env, c.kind.return_type)
+    c.check(e.value, env, parse(c.kind.return_type))
     if c.kind.return_range is not None:
         # The verifier checks the exit value's range for these kinds; the
         # checker can only vouch for a literal, so only a literal may be returned.
@@ -442,9 +446,9 @@ def _call(c: FunctionChecker, e: ir.Call, env, expected):
             f"helper `{e.helper}` is not available to {c.kind.name} programs", e.span,
             "available: " + ", ".join(c.kind.helpers), f"`{e.helper}` is available to {', '.join(kinds)} programs"
         )
-    returns = _string_destination(c, e, expected) if h.returns == tables.STR_READ else h.returns
-    if array_parts(returns) is not None and c.stored is not e:
-        raise Problem(f"({e.helper}) gives an array ({show(h.returns)}), written straight where it is stored: use it as the "
+    returns = _string_destination(c, e, expected) if h.returns == tables.STR_READ else parse(h.returns)
+    if type(returns) is Array and c.stored is not e:
+        raise Problem(f"({e.helper}) gives an array ({h.returns}), written straight where it is stored: use it as the "
                       "value of (event-output MAP …) or as a struct field in (make …)", e.span)
     if len(e.args) != len(h.params):
         raise Problem(f"helper `{e.helper}` takes {len(h.params)} argument(s), got {len(e.args)}", e.span)
@@ -453,7 +457,7 @@ def _call(c: FunctionChecker, e: ir.Call, env, expected):
     return returns
 
 
-def _string_destination(c: FunctionChecker, e: ir.Call, expected: str | None) -> str:
+def _string_destination(c: FunctionChecker, e: ir.Call, expected: Type | None) -> Type:
     """A string read's type is the `(array u8 N)` field it fills: the helper
     is given that field's address and size, so nothing else can hold it."""
     usage = f"(make STRUCT … :field ({e.helper} PTR)) with :field an (array u8 N)"
@@ -461,11 +465,10 @@ def _string_destination(c: FunctionChecker, e: ir.Call, expected: str | None) ->
         where = f"here {show(expected)} is needed" if expected else "here its size is unknown"
         raise Problem(f"({e.helper} PTR) copies a string into the (array u8 N) struct field it is the value of; "
                       f"{where}", e.span, f"write {usage}")
-    if expected is None or array_parts(expected) is None:
+    if type(expected) is not Array:
         raise Problem(f"({e.helper} PTR) takes its size from the (array u8 N) struct field it fills; an event "
                       "record of its own has no size", e.span, f"send a struct: {usage}")
-    elem, n = array_parts(expected)
-    if elem not in ("u8", "i8"):
+    if expected.elem.bits != 8:
         raise Problem(f"({e.helper} PTR) fills a byte array, (array u8 N); this field is {show(expected)}", e.span)
     return expected
 
@@ -473,10 +476,10 @@ def _string_destination(c: FunctionChecker, e: ir.Call, expected: str | None) ->
 @rule(ir.Let)
 def _let(c: FunctionChecker, e: ir.Let, env, expected):
     t = c.check(e.value, env, None)
-    if structs.ref_name(t) and isinstance(e.value, ir.Var):
-        t = deref(t)  # a copy of the map value
+    if type(t) is Ref and isinstance(e.value, ir.Var):
+        t = t.target  # a copy of the map value
         set_type(e.value, t)
-    if t != ERROR and not is_scalar(t) and not structs.struct_name(t):
+    if t != ERROR and not is_scalar(t) and type(t) is not Struct:
         raise Problem(f"`{e.name}` cannot be bound to {show(t)}; let binds integers, booleans and struct values",
                       e.value.span)
     inner = c.bind(env, e.name, Binding(t, "let", c.epoch), e.span)
@@ -504,11 +507,11 @@ def _compare(c: FunctionChecker, e: ir.Compare, env, expected):
     ta, tb = c.pair(e.left, e.right, env, None)
     if ERROR in (ta, tb):
         return BOOL
-    if any(t.startswith(("struct:", "ref:struct:")) for t in (ta, tb)):
+    if any(type(t) in (Struct, Ref) for t in (ta, tb)):
         raise Problem(f"cannot compare {show(ta)} with {show(tb)}: comparisons take integers (or booleans); "
                       "compare struct fields one by one, e.g. (= (field a :port) (field b :port))", e.span)
     if ta != tb:
-        raise Problem(f"cannot compare {show(ta)} with {show(tb)}; convert one side, e.g. ({ta} …)", e.span)
+        raise Problem(f"cannot compare {show(ta)} with {show(tb)}; convert one side, e.g. ({ta.spell()} …)", e.span)
     if not is_int(ta) and not (ta == BOOL and e.op in ("eq", "ne")):
         raise Problem(f"cannot order-compare {show(ta)} values", e.span)
     return BOOL
@@ -522,9 +525,10 @@ def _binary(c: FunctionChecker, e: ir.Binary, env, expected):
     if not is_int(ta) or not is_int(tb):
         raise Problem(f"`{e.op}` needs integer operands, found {show(ta)} and {show(tb)}", e.span)
     if ta != tb:
-        raise Problem(f"`{e.op}` operands have different types {ta} and {tb}; convert one side, e.g. ({ta} …)", e.span)
-    if e.op in ("shl", "shr") and isinstance(e.right, ir.Int) and not 0 <= e.right.value < tables.INT_TYPES[ta].bits:
-        raise Problem(f"shift amount {e.right.value} is out of range for {ta}", e.right.span)
+        raise Problem(f"`{e.op}` operands have different types {ta.spell()} and {tb.spell()}; convert one side, "
+                      f"e.g. ({ta.spell()} …)", e.span)
+    if e.op in ("shl", "shr") and isinstance(e.right, ir.Int) and not 0 <= e.right.value < ta.bits:
+        raise Problem(f"shift amount {e.right.value} is out of range for {ta.spell()}", e.right.span)
     return ta
 
 
@@ -549,7 +553,7 @@ def _begin(c: FunctionChecker, e: ir.Begin, env, expected):
 
 @rule(ir.Cast)
 def _cast(c: FunctionChecker, e: ir.Cast, env, expected):
-    target = e.to
+    target = parse(e.to)
     if needs_context(e.value):
         if target == BOOL:
             raise Problem("an integer literal cannot be cast to bool; write #t or #f", e.span)
@@ -559,9 +563,9 @@ def _cast(c: FunctionChecker, e: ir.Cast, env, expected):
     if source == ERROR:
         return target
     if not is_scalar(source):
-        raise Problem(f"cannot cast {show(source)} to {target}", e.span)
+        raise Problem(f"cannot cast {show(source)} to {e.to}", e.span)
     if target == BOOL and source != BOOL:
-        raise Problem(f"cannot cast {source} to bool; compare instead, e.g. (!= x ({source} 0))", e.span)
+        raise Problem(f"cannot cast {source.spell()} to bool; compare instead, e.g. (!= x ({source.spell()} 0))", e.span)
     return target
 
 
@@ -580,15 +584,15 @@ def _set(c: FunctionChecker, e: ir.SetVar, env, expected):
 
 @rule(ir.Loop)
 def _loop(c: FunctionChecker, e: ir.Loop, env, expected):
-    u32 = tables.INT_TYPES["u32"]
+    u32 = U32
     if not (0 <= e.start <= u32.max and 0 <= e.end <= u32.max):
         raise Problem("loop bounds must be u32 values (0 to 4294967295)", e.span)
     if e.end < e.start:
         raise Problem(f"loop end {e.end} is below its start {e.start}", e.span)
     if e.end - e.start > tables.MAX_LOOP_ITERATIONS:
         raise Problem(f"loop runs {e.end - e.start} times, over the limit of {tables.MAX_LOOP_ITERATIONS}", e.span)
-    inner = c.bind(env, e.var, Binding("u32", "loop", c.epoch), e.span)
-    c.push_stack(slot_bytes("u32"), e.span)
+    inner = c.bind(env, e.var, Binding(U32, "loop", c.epoch), e.span)
+    c.push_stack(slot_bytes(U32), e.span)
     if any(isinstance(n, (ir.AdjustHead, ir.AdjustTail)) for n in ir.walk(e.body)):
         # the next iteration runs after this one's adjust
         c.epoch += 1
@@ -598,7 +602,7 @@ def _loop(c: FunctionChecker, e: ir.Loop, env, expected):
         c.sequence(e.body, inner, None)
     finally:
         c.loops -= 1
-        c.stack -= slot_bytes("u32")
+        c.stack -= slot_bytes(U32)
     return UNIT
 
 
@@ -609,7 +613,7 @@ def _break(c: FunctionChecker, e, env, expected):
     return NEVER
 
 
-def _optional(c: FunctionChecker, e: ir.Node, env) -> str:
+def _optional(c: FunctionChecker, e: ir.Node, env) -> Type:
     """Type of the value inside a (header …) or (map-lookup …)."""
     if isinstance(e, ir.Header):
         if c.kind is None:
@@ -625,28 +629,28 @@ def _optional(c: FunctionChecker, e: ir.Node, env) -> str:
             raise Problem(f"(header …) after the packet was adjusted (at {c.adjusted_at}): a program parses its "
                           "packet before adjust-head/adjust-tail only", e.span,
                           "parse before the adjust, or tail-call a program that parses the new packet")
-        inner = header(e.header)
+        inner = Header(e.header)
     elif isinstance(e, ir.Load):
         t = c.check(e.value, env, None)
-        if t != ERROR and header_name(t) is None:
+        if t != ERROR and type(t) is not Header:
             raise Problem(f"(load …) reads past a parsed header bound by if-let, found {show(t)}", e.value.span)
-        c.check(e.offset, env, "u32")
+        c.check(e.offset, env, U32)
         if isinstance(e.offset, ir.Int) and e.offset.value > tables.MAX_LOAD_OFFSET:
             raise Problem(f"load offset {e.offset.value} is past the limit of {tables.MAX_LOAD_OFFSET} bytes after the "
                           "header (the verifier needs a bound)", e.offset.span)
-        c.map_temps(e.span, e.to)
-        inner = e.to
+        inner = parse(e.to)
+        c.map_temps(e.span, inner)
     elif isinstance(e, ir.MapLookup):
         m = c.map_for(e, "map-lookup")
         c.check_key(m, e.key, env)
         c.map_temps(e.span, key_type(m))
-        inner = m.value or ERROR
-        if structs.struct_name(inner):
-            inner = structs.ref_type(structs.struct_name(inner))  # a pointer into the map: field, set-field!, field-add!
+        inner = decl_type(m.value) or ERROR
+        if type(inner) is Struct:
+            inner = Ref(inner)  # a pointer into the map: field, set-field!, field-add!
     else:
         raise Problem("if-let needs (header ctx :name), (load header offset type) or (map-lookup map key) as its value",
                       e.span)
-    e.type = option(inner)
+    set_type(e, Option(inner))
     return inner
 
 
@@ -666,7 +670,7 @@ def _if_let(c: FunctionChecker, e: ir.IfLet, env, expected):
         inner = _optional(c, e.value, env)
     except Problem as p:
         c.errors.append(p.diagnostic)
-        e.value.type = ERROR
+        set_type(e.value, ERROR)
         inner = ERROR
     then_env = c.bind(env, e.name, Binding(inner, "if-let", c.epoch), e.span)
     tt = c.check(e.then, then_env, expected)
@@ -679,19 +683,22 @@ def _field(c: FunctionChecker, e: ir.HeaderField, env, expected):
     t = c.check(e.value, env, None)
     if t == ERROR:
         return ERROR
-    struct = structs.struct_name(t) or structs.ref_name(t)
-    if struct is not None:
-        return c.struct_field(struct, e.field, e.span).type
-    return header_field(e, header_of(t, e, "field")).type
+    if type(t) in (Struct, Ref):
+        return parse(c.struct_field(struct_of(t).name, e.field, e.span).type)
+    return parse(header_field(e, header_of(t, e, "field")).type)
 
 
-def header_of(t: str, e: ir.Node, form: str) -> str:
+def struct_of(t: Type) -> Struct:
+    """The struct of a struct value or of a map value pointing at one."""
+    return t.target if type(t) is Ref else t
+
+
+def header_of(t: Type, e: ir.Node, form: str) -> str:
     """The header a `field`/`set-field!` operand's type names."""
-    name = header_name(t)
-    if name is None:
+    if type(t) is not Header:
         raise Problem(f"({form} …) needs a parsed header bound by if-let, a struct value or a map value bound by "
                       f"if-let on map-lookup, found {show(t)}", e.value.span)
-    return name
+    return t.name
 
 
 def header_field(e: ir.Node, name: str) -> tables.HeaderFieldSpec:
@@ -716,7 +723,7 @@ def _ctx_field(c: FunctionChecker, e: ir.CtxField, env, expected):
     if spec is None:
         known = " ".join(f":{f}" for f in fields) or "none"
         raise Problem(f"{c.kind.name} programs have no context field `:{e.field}`", e.span, *suggestion(e.field, fields), "known: " + known)
-    return spec.type
+    return parse(spec.type)
 
 
 @rule(ir.SetField)
@@ -724,7 +731,7 @@ def _set_field(c: FunctionChecker, e: ir.SetField, env, expected):
     t = c.check(e.value, env, None)
     if t == ERROR:
         return UNIT
-    if structs.ref_name(t) or structs.struct_name(t):
+    if type(t) in (Struct, Ref):
         return _set_map_field(c, e, t, env)
     name = header_of(t, e, "set-field!")
     if c.kind.packet_write is None:
@@ -737,13 +744,13 @@ def _set_field(c: FunctionChecker, e: ir.SetField, env, expected):
     if not spec.writable:
         raise Problem(f"{name} field `:{e.field}` is read-only: parsing, framing or checksums depend on it",
                       e.span, "writable " + name + " fields: " + (" ".join(f":{f}" for f in writable) or "none"))
-    c.check(e.new, env, spec.type)
+    ft = parse(spec.type)
+    c.check(e.new, env, ft)
     bits = tables.field_bits(spec)
-    if isinstance(e.new, ir.Int) and spec.type != BOOL and bits < tables.INT_TYPES[spec.type].bits \
-            and not 0 <= e.new.value < 1 << bits:
+    if isinstance(e.new, ir.Int) and ft != BOOL and bits < ft.bits and not 0 <= e.new.value < 1 << bits:
         raise Problem(f"{e.new.value} does not fit the {bits}-bit field {name} `:{e.field}` (0 to {(1 << bits) - 1})",
                       e.new.span, "a computed value keeps its low bits only")
-    c.map_temps(e.span, spec.type)
+    c.map_temps(e.span, ft)
     return UNIT
 
 
@@ -771,19 +778,20 @@ def _map_get(c: FunctionChecker, e: ir.MapGet, env, expected):
     m = c.map_for(e, "map-get")
     c.check_key(m, e.key, env)
     c.map_temps(e.span, key_type(m))
-    return m.value or ERROR
+    return decl_type(m.value) or ERROR
 
 
 @rule(ir.MapSet)
 @rule(ir.MapAdd)
 def _map_set(c: FunctionChecker, e, env, expected):
     m = c.map_for(e, e.form)
-    if isinstance(e, ir.MapAdd) and structs.struct_name(m.value):
-        raise Problem(f"map-add adds to an integer value; map `{m.name}` holds struct `{structs.struct_name(m.value)}`",
+    value = decl_type(m.value)
+    if isinstance(e, ir.MapAdd) and type(value) is Struct:
+        raise Problem(f"map-add adds to an integer value; map `{m.name}` holds struct `{value.name}`",
                       e.span, f"add to a field: (if-let (v (map-lookup {m.name} KEY)) (field-add! v :FIELD DELTA))")
     c.check_key(m, e.key, env)
-    c.check(e.value, env, m.value)
-    c.map_temps(e.span, key_type(m), m.value)
+    c.check(e.value, env, value)
+    c.map_temps(e.span, key_type(m), value)
     return UNIT
 
 
@@ -809,15 +817,15 @@ def _event_output(c: FunctionChecker, e: ir.EventOutput, env, expected):
                       "does not have: output from the program", e.span)
     c.stored = e.value
     if m.value is not None:
-        c.expect_reason[id(e.value)] = (f": event map `{m.name}` declares :value {show(m.value)} ({m.span}), "
+        c.expect_reason[id(e.value)] = (f": event map `{m.name}` declares :value {show(decl_type(m.value))} ({m.span}), "
                                         "the type of every record sent to it")
     try:
-        t = c.check(e.value, env, m.value)
+        t = c.check(e.value, env, decl_type(m.value))
     finally:
         c.stored = None
     if t == ERROR:
         return UNIT
-    size = structs.byte_size(t, c.layouts) if structs.struct_name(t) in c.layouts else size_of(t)
+    size = c.layouts[t.name].size if type(t) is Struct and t.name in c.layouts else size_of(t)
     if size is None or t == BOOL:
         raise Problem(f"event-output sends an integer, a struct or (current-comm); found {show(t)}", e.value.span)
     if tables.MAP_KINDS[m.kind].events == "reserve":
@@ -842,29 +850,30 @@ def _make(c: FunctionChecker, e: ir.Make, env, expected):
     specs = [c.struct_field(e.struct, f, e.span) for f in e.fields]
     in_place = c.stored is e  # written straight into a ring buffer record
     for spec, value in zip(specs, e.values):
+        ft = parse(spec.type)
         # an array field may be filled in place by (current-comm)
-        c.stored = value if structs.array_parts(spec.type) else None
+        c.stored = value if type(ft) is Array else None
         try:
-            c.check(value, env, spec.type)
+            c.check(value, env, ft)
         finally:
             c.stored = None
-    t = structs.struct_type(e.struct)
+    t = Struct(e.struct)
     if not in_place:
         c.map_temps(e.span, t)  # the value is built on the stack
     return t
 
 
-def _set_map_field(c: FunctionChecker, e: ir.SetField, t: str, env) -> str:
-    """set-field! on a struct: only a map value (ref:struct) is written through."""
-    if structs.ref_name(t) is None:
+def _set_map_field(c: FunctionChecker, e: ir.SetField, t: Type, env) -> Type:
+    """set-field! on a struct: only a map value (Ref) is written through."""
+    if type(t) is not Ref:
         raise Problem(f"set-field! writes to a map value bound by (if-let (v (map-lookup MAP KEY)) …); "
                       f"found {show(t)} (set on a non-map value)", e.value.span,
                       "a struct value is a copy: build the new value with (make …) and write it with map-set")
-    spec = c.struct_field(structs.ref_name(t), e.field, e.span)
-    if structs.array_parts(spec.type):
+    ft = parse(c.struct_field(t.target.name, e.field, e.span).type)
+    if type(ft) is Array:
         raise Problem(f"set-field! cannot write array field `:{e.field}`; write the whole value with map-set "
                       "(make STRUCT … :field …)", e.span)
-    c.check(e.new, env, spec.type)
+    c.check(e.new, env, ft)
     return UNIT
 
 
@@ -873,10 +882,10 @@ def _field_add(c: FunctionChecker, e: ir.FieldAdd, env, expected):
     t = c.map_value(e.value, env, "field-add!")
     if t == ERROR:
         return UNIT
-    spec = c.struct_field(structs.ref_name(t), e.field, e.span)
-    if not is_int(spec.type):
-        raise Problem(f"field-add! adds to an integer field; `:{e.field}` is {show(spec.type)}", e.span)
-    c.check(e.delta, env, spec.type)
+    ft = parse(c.struct_field(t.target.name, e.field, e.span).type)
+    if not is_int(ft):
+        raise Problem(f"field-add! adds to an integer field; `:{e.field}` is {show(ft)}", e.span)
+    c.check(e.delta, env, ft)
     return UNIT
 
 
@@ -915,7 +924,7 @@ def _arg(c: FunctionChecker, e: ir.Arg, env, expected):
         if not 0 <= e.index < len(access.offsets):
             raise Problem(f"argument {e.index} is out of range: {c.kind.name} programs read {access.what}, "
                           f"numbered 0 to {len(access.offsets) - 1}", e.span)
-        return "u64"
+        return U64
     for line in target_kernels(c.program):
         arity = kernel_types(line).lsm_hooks.get(target)
         if arity is None:
@@ -923,7 +932,7 @@ def _arg(c: FunctionChecker, e: ir.Arg, env, expected):
         if not 0 <= e.index < arity:
             raise Problem(f"argument {e.index} is out of range: LSM hook `{target}` takes {arity} argument(s) on "
                           f"kernel {line}, numbered 0 to {arity - 1}", e.span)
-    return "u64"
+    return U64
 
 
 @rule(ir.TpField)
@@ -964,7 +973,7 @@ def _tp_field(c: FunctionChecker, e: ir.TpField, env, expected):
             raise Problem(f"field `{e.field}` of `{target}` is {found} on one promised kernel and {t} on kernel {line}",
                           e.span, "promise kernels that agree, or read it per kernel in separate programs")
         found = t
-    return found
+    return decl_type(found)  # kernelbtf.value_type spells integer types
 
 
 def path_suggestion(word: str, choices: list[str]) -> list[str]:
@@ -986,7 +995,7 @@ def _core_read(c: FunctionChecker, e: ir.CoreRead, env, expected):
         readers = [k.name for k in tables.PROGRAM_KINDS.values() if k.kernel_reads]
         raise Problem(f"{c.kind.name} programs cannot read kernel memory: core-read is for tracing kinds "
                       f"({', '.join(readers)})", e.span)
-    c.check(e.value, env, "u64")
+    c.check(e.value, env, U64)
     found: str | None = None
     for line in target_kernels(c.program):
         types = kernel_types(line)
@@ -1001,8 +1010,8 @@ def _core_read(c: FunctionChecker, e: ir.CoreRead, env, expected):
             raise Problem(f"`{e.struct}.{'.'.join(e.fields)}` is {found} on one promised kernel and {t} on kernel "
                           f"{line}", e.span, "promise kernels that agree on the field's type")
         found = t
-    c.map_temps(e.span, "u64")  # the read's destination lives on the stack
-    return found
+    c.map_temps(e.span, U64)  # the read's destination lives on the stack
+    return decl_type(found)
 
 
 # --- helper forms (tables.HELPER_FORMS) ---------------------------------------------
@@ -1037,29 +1046,29 @@ def _redirect(c: FunctionChecker, e: ir.Redirect, env, expected):
     if e.ingress and c.kind.name not in tables.REDIRECT_INGRESS_KINDS:
         raise Problem(f":ingress (BPF_F_INGRESS) is for {', '.join(tables.REDIRECT_INGRESS_KINDS)} programs; "
                       f"{c.kind.name} redirects transmit only", e.span)
-    c.check(e.ifindex, env, "u32")
-    return c.kind.return_type
+    c.check(e.ifindex, env, U32)
+    return parse(c.kind.return_type)
 
 
 @rule(ir.RedirectMap)
 def _redirect_map(c: FunctionChecker, e: ir.RedirectMap, env, expected):
     helper_form(c, e)
     m = form_map(c, e)
-    c.check(e.key, env, m.key or "u32")
+    c.check(e.key, env, decl_type(m.key) or U32)
     if e.fallback is not None:
         action = c.kind.actions.get(e.fallback)
         fits_flags = [a for a in c.kind.actions.values() if 0 <= a.value < 4]
         if action is None or action not in fits_flags:
             raise Problem(f"the fallback of redirect-map is the action returned when the slot is empty, one of "
                           + " ".join(f":{a.name}" for a in fits_flags) + f"; got :{e.fallback}", e.span)
-    return c.kind.return_type
+    return parse(c.kind.return_type)
 
 
 @rule(ir.TailCall)
 def _tail_call(c: FunctionChecker, e: ir.TailCall, env, expected):
     helper_form(c, e)
     m = form_map(c, e)
-    c.check(e.index, env, "u32")
+    c.check(e.index, env, U32)
     if isinstance(e.index, ir.Int) and e.index.value >= m.max_entries:
         raise Problem(f"slot {e.index.value} is beyond :max-entries {m.max_entries} of `{m.name}`: the tail call "
                       "would always fall through", e.index.span)
@@ -1070,10 +1079,10 @@ def _tail_call(c: FunctionChecker, e: ir.TailCall, env, expected):
 @rule(ir.AdjustTail)
 def _adjust(c: FunctionChecker, e, env, expected):
     helper_form(c, e)
-    c.check(e.delta, env, "i32")
+    c.check(e.delta, env, I32)
     c.epoch += 1
     c.adjusted_at = c.adjusted_at or e.span
-    return "i64"
+    return I64
 
 
 @rule(ir.GetStackId)
@@ -1081,12 +1090,12 @@ def _get_stackid(c: FunctionChecker, e: ir.GetStackId, env, expected):
     helper_form(c, e)
     form_map(c, e)
     if e.flags is not None:
-        c.check(e.flags, env, "u64")
+        c.check(e.flags, env, U64)
         if isinstance(e.flags, ir.Int) and e.flags.value & ~tables.STACKID_FLAGS:
             raise Problem(f"get-stackid flags {e.flags.value:#x} has bits the kernel refuses (-EINVAL at run time); "
                           f"allowed: {tables.STACKID_FLAGS:#x} (frames to skip 0-255, 256 user stack, "
                           "512 fast compare, 1024 reuse the id)", e.flags.span)
-    return "i64"
+    return I64
 @rule(ir.FuncCall)
 def _func_call(c: FunctionChecker, e: ir.FuncCall, env, expected):
     callee = c.funcs.get(e.name)
@@ -1106,9 +1115,10 @@ def _func_call(c: FunctionChecker, e: ir.FuncCall, env, expected):
     if len(e.args) != len(decl.params):
         raise Problem(f"function `{e.name}` takes {len(decl.params)} argument(s), got {len(e.args)}", e.span)
     for arg, p in zip(e.args, decl.params):
-        unknown = structs.struct_name(p.param_type) not in (None, *c.layouts)  # reported at the function
+        pt = parse(p.param_type)
+        unknown = type(pt) is Struct and pt.name not in c.layouts  # reported at the function
         c.expect_reason[id(arg)] = f" for parameter `{p.name}` of `{e.name}`"
-        c.check(arg, env, None if unknown else p.param_type)
+        c.check(arg, env, None if unknown else pt)
     if c.func is not None:
         for name, span in callee.maps.items():
             c.func.maps.setdefault(name, span)
@@ -1127,7 +1137,7 @@ def _func_call(c: FunctionChecker, e: ir.FuncCall, env, expected):
     # Inlined: the callee's frame sits on the caller's stack while it runs.
     c.push_stack(callee.stack, e.span)
     c.stack -= callee.stack
-    return decl.returns or UNIT
+    return decl_type(decl.returns) or UNIT
 
 
 def call_path(calls: dict[str, list[str]], start: str, goal: str) -> list[str] | None:
@@ -1160,14 +1170,14 @@ def _printk(c: FunctionChecker, e: ir.Printk, env, expected):
                       e.span)
     for i, (conv, arg) in enumerate(zip(conversions, e.args), start=1):
         allowed = tables.PRINTK_CONVERSIONS[conv]
-        widest = [t for t in allowed if t != BOOL][-1]  # what a bare literal is printed as
-        t = c.check(arg, env, widest if needs_context(arg) else None)
+        widest = [t for t in allowed if t != "bool"][-1]  # what a bare literal is printed as
+        t = c.check(arg, env, parse(widest) if needs_context(arg) else None)
         if t in (ERROR, NEVER):
             continue
-        if t not in allowed:
-            fits_ = [k for k, ts in tables.PRINTK_CONVERSIONS.items() if t in ts]
+        if t.spell() not in allowed:  # the table names the types each conversion formats
+            fits_ = [k for k, ts in tables.PRINTK_CONVERSIONS.items() if t.spell() in ts]
             raise Problem(f"printk argument {i} is {show(t)} but `%{conv}` formats {' or '.join(allowed)}",
-                          arg.span, *([f"for {t} write %{' or %'.join(fits_[:2])}"] if fits_ else []))
+                          arg.span, *([f"for {t.spell()} write %{' or %'.join(fits_[:2])}"] if fits_ else []))
     return UNIT
 
 
