@@ -709,12 +709,27 @@ class ConstSet(Node):
     value: int  # bool: 0 or 1
 
 
+class Trigger(Node):
+    """One action of a test's `:trigger`, done in the VM while the test's
+    tracing program is attached: `(open "/tmp/x" [FLAGS])` is an openat(2)
+    of that path, `(connect PORT)` a TCP connect to 127.0.0.1:PORT."""
+
+    action: Literal["open", "connect"]
+    path: str | None = None
+    flags: int = 0
+    port: int | None = None
+
+
 class TestDecl(Node):
-    """`(defbpf-test name :program p [:maps-before (…)] :cases (…) :expect-maps (…))`."""
+    """`(defbpf-test name :program p [:maps-before (…)] :cases (…) :expect-maps (…))`;
+    a tracing program's test has `:trigger (…)` instead of `:cases`."""
 
     name: str
     program: str
-    cases: list[TestCase]
+    cases: list[TestCase] = []
+    # `:trigger ((open "/tmp/x") (connect 80))`: attach the program in the
+    # VM, do these actions, detach; None: a packet test.
+    trigger: list[Trigger] | None = None
     expect_maps: list[MapExpect] = []
     # `:maps-before ((blocklist "10.1.2.0/24" 1) …)`: entries written into the
     # maps before any case of the file runs, same key/value syntax.

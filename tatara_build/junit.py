@@ -86,6 +86,10 @@ def document(matrix: dict[str, Verification], name: str = "tatara-build",
                 got = c.error or c.got
                 message = reason or f"expected {c.expect} ({c.expect_value}), got {got}"
                 _fail(case, counts, message, "packet-case", f"expected {c.expect} ({c.expect_value}), got {got}")
+        for t in v.triggers:
+            case = _case(suite, counts, f"{kernel}.{t.program}", f"{t.test}/trigger", 0.0)
+            if not t.passed:
+                _fail(case, counts, f"trigger at {t.attach}: {t.error}", "trigger", "\n".join(t.actions))
         for m in v.maps:
             case = _case(suite, counts, f"{kernel}.maps", f"{m.test}/{m.map}[{m.key}]", 0.0)
             if m.skipped:

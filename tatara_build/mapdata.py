@@ -16,6 +16,7 @@ entry), so keys are compared with them cleared."""
 from __future__ import annotations
 
 import ipaddress
+import json
 
 from . import ir, structs, tables
 
@@ -183,7 +184,7 @@ def show_struct(value) -> str:
         return f"(make {value.struct}" + "".join(f" :{k} {show_struct(v)}" for k, v in value.fields.items()) + ")"
     if isinstance(value, list):
         return "(" + " ".join(str(v) for v in value) + ")"
-    return repr(value) if isinstance(value, str) else str(value)
+    return json.dumps(value) if isinstance(value, str) else str(value)  # "…", as tests write text
 
 
 # --- values read back: per-CPU sums, partial struct expectations -------------------

@@ -92,6 +92,13 @@ def render(v: Verification, console: Console | None = None) -> None:
                           _result(c.passed, c.skipped),
                           f"{c.ns_per_packet:.0f}" if c.ns_per_packet is not None and c.repeat > 1 else "-")
         console.print(cases)
+    if v.triggers:
+        triggers = Table(title="triggered tests (program attached in the VM)", title_justify="left")
+        for column in ("test", "attached at", "actions done", "result"):
+            triggers.add_column(column)
+        for t in v.triggers:
+            triggers.add_row(t.test, t.attach, t.error or "; ".join(t.actions), _result(t.passed, None))
+        console.print(triggers)
     if v.maps:
         maps = Table(title="maps after all cases", title_justify="left")
         for column in ("test", "map", "key", "expected", "got", "result"):
@@ -212,6 +219,9 @@ def _render_failures(v: Verification, console: Console) -> None:
     for c in v.cases:
         if not (c.passed or c.skipped):
             console.print(f"  {c.test}/{c.case}: {_case_problem(c, True)}", markup=False, highlight=False)
+    for t in v.triggers:
+        if not t.passed:
+            console.print(f"  {t.test}: trigger at {t.attach}: {t.error}", markup=False, highlight=False)
     for m in v.maps:
         if not (m.passed or m.skipped):
             console.print(f"  {m.test}: map {m.map}[{m.key}] = {m.got}, expected {m.expected}", markup=False, highlight=False)
@@ -257,6 +267,7 @@ def _problems(v: Verification) -> list[str]:
     problems += [f"{Path(o.path).name}: did not load" + (f" ({_last_line(o.loader_output)})" if o.loader_output else "")
                  for o in v.objects if not o.loaded and all(p.verdict == "accepted" for p in o.programs)]
     problems += [f"{c.test}/{c.case}: {_case_problem(c)}" for c in v.cases if not (c.passed or c.skipped)]
+    problems += [f"{t.test}: trigger at {t.attach}: {t.error}" for t in v.triggers if not t.passed]
     problems += [f"{m.test}: map {m.map}[{m.key}] = {m.got}, expected {m.expected}"
                  for m in v.maps if not (m.passed or m.skipped)]
     problems += [f"{e.test}: {_event_problem(e)}" for e in v.event_checks if not (e.passed or e.skipped)]

@@ -7,6 +7,7 @@ names defined here. Stages look entries up; none branches on a kind name."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 # --- helpers --------------------------------------------------------------
@@ -353,6 +354,12 @@ ATTACH_TARGET_SYNTAX: dict[str, tuple[str, str]] = {
     "tracepoint": (r"[A-Za-z0-9_]+/[A-Za-z0-9_]+", "category/name, e.g. syscalls/sys_enter_openat"),
     "lsm": (r"[a-z_][a-z0-9_]*", "an LSM hook name, e.g. file_open"),
 }
+# `defbpf-test … :trigger (…)`: the kinds the VM's tool attaches and fires
+# (tatara-guest attach: a kprobe or tracepoint perf event, an LSM hook),
+# and the paths `(open PATH)` takes: argument words in the guest, so no
+# spaces or shell characters.
+TRIGGER_KINDS = ("kprobe", "tracepoint", "lsm")
+TRIGGER_PATH = re.compile(r"/[A-Za-z0-9_.+/-]{0,199}")
 
 # --- map kinds ----------------------------------------------------------------
 

@@ -22,8 +22,15 @@ def check_tests(module: ir.Module, programs: dict[str, ir.ProgramDecl], maps: di
             out.append(Diagnostic(f"test `{test.name}` names unknown program `{test.program}`", test.span))
             continue
         kind = tables.PROGRAM_KINDS[program.kind]
+        if test.trigger is not None:
+            out += check_trigger(test, program)
+            out += check_map_expects(test, program, maps, layouts)
+            continue
         if not kind.test_run:
-            out.append(Diagnostic(f"{kind.name} programs cannot be run on test packets (BPF_PROG_TEST_RUN)", test.span))
+            hint = (['fire it in the VM instead: :trigger ((open "/tmp/x")) or :trigger ((connect 80))']
+                    if kind.name in tables.TRIGGER_KINDS else [])
+            out.append(Diagnostic(f"{kind.name} programs cannot be run on test packets (BPF_PROG_TEST_RUN)", test.span,
+                                  hint))
             continue
         seen: set[str] = set()
         for case in test.cases:
@@ -38,6 +45,20 @@ def check_tests(module: ir.Module, programs: dict[str, ir.ProgramDecl], maps: di
                 out += check_layer(layer)
         out += check_map_expects(test, program, maps, layouts)
     return out
+
+
+def check_trigger(test: ir.TestDecl, program: ir.ProgramDecl) -> list[Diagnostic]:
+    """`:trigger` attaches the program in the VM: a kind the guest's tool can
+    attach, with its target named."""
+    if program.kind not in tables.TRIGGER_KINDS:
+        kinds = ", ".join(tables.TRIGGER_KINDS)
+        how = (["give it :cases with packets instead"] if tables.PROGRAM_KINDS[program.kind].test_run else [])
+        return [Diagnostic(f"`:trigger` fires {kinds} programs attached in the VM; `{program.name}` is a "
+                           f"program of kind {program.kind}", test.span, how)]
+    if program.attach is None or program.attach.target is None:
+        return [Diagnostic(f"`:trigger` attaches `{program.name}` at its :attach :target, which it does not have",
+                           test.span)]
+    return []
 
 
 def check_layer(layer: ir.Layer) -> list[Diagnostic]:

@@ -17,7 +17,7 @@ from ..errors import Diagnostic, SourceError
 from .body import HANDLERS, declared_funcs, expr
 from .names import ident_problem
 from .reader import Boolean, Datum, Integer, Keyword, SList, String, Symbol
-from .shapes import FormError, describe, integer, keyword, name, name_list, options, string, suggest
+from .shapes import FormError, arity, describe, integer, keyword, name, name_list, options, string, suggest
 
 # Strings that end up inside generated code (SEC("…"), #[lsm(hook = "…")],
 # license section) are restricted to these shapes.
@@ -321,17 +321,19 @@ def const_sets(d: Datum) -> list[ir.ConstSet]:
 
 
 def defbpf_test(form: SList, module: ir.Module) -> None:
-    opts = options(form, form.items[2:], ("program", "maps-before", "consts", "cases", "expect-maps", "expect-events"),
-                   ("program", "cases"))
-    cases = opts["cases"]
-    if not isinstance(cases, SList) or not cases.items:
-        raise FormError("expected :cases ((name :packet (…) :expect :action) …)", cases.span)
-    decl = new.TestDecl(
-        span=form.span,
-        name=name(form.items[1], "test"),
-        program=name(opts["program"], "program"),
-        cases=[test_case(c) for c in cases.items],
-    )
+    opts = options(form, form.items[2:], ("program", "maps-before", "consts", "cases", "trigger", "expect-maps",
+                                          "expect-events"), ("program",))
+    if ("cases" in opts) == ("trigger" in opts):
+        raise FormError("defbpf-test needs one of :cases (packets the program is run on) or :trigger (actions "
+                        "that fire a tracing program in the VM)", form.span)
+    decl = new.TestDecl(span=form.span, name=name(form.items[1], "test"), program=name(opts["program"], "program"))
+    if "cases" in opts:
+        cases = opts["cases"]
+        if not isinstance(cases, SList) or not cases.items:
+            raise FormError("expected :cases ((name :packet (…) :expect :action) …)", cases.span)
+        decl.cases = [test_case(c) for c in cases.items]
+    else:
+        decl.trigger = triggers(opts["trigger"])
     if "expect-maps" in opts:
         expects = opts["expect-maps"]
         if not isinstance(expects, SList):
@@ -350,6 +352,30 @@ def defbpf_test(form: SList, module: ir.Module) -> None:
     if "consts" in opts:
         decl.consts = const_sets(opts["consts"])
     module.tests.append(decl)
+
+
+TRIGGER_USAGE = '(open "PATH" [FLAGS]) or (connect PORT)'
+
+
+def triggers(d: Datum) -> list[ir.Trigger]:
+    """`:trigger ((open "/tmp/x") (connect 80) …)`: what the VM does while
+    the program is attached."""
+    if not isinstance(d, SList) or not d.items:
+        raise FormError(f"expected :trigger (ACTION …), each {TRIGGER_USAGE}", d.span)
+    out = []
+    for item in d.items:
+        if not isinstance(item, SList) or item.head not in ("open", "connect"):
+            raise FormError(f"expected a trigger action, {TRIGGER_USAGE}; got {describe(item)}", item.span)
+        if item.head == "open":
+            args = arity(item, 1, 2, '(open "PATH" [FLAGS])')
+            path = string(args[0], "path to open", tables.TRIGGER_PATH,
+                          "an absolute path of letters, digits and _ . + - /, at most 200 characters")
+            flags = integer(args[1], "open flags", 0, 0x7FFFFFFF) if len(args) > 1 else 0
+            out.append(new.Trigger(span=item.span, action="open", path=path, flags=flags))
+        else:
+            (port,) = arity(item, 1, 1, "(connect PORT)")
+            out.append(new.Trigger(span=item.span, action="connect", port=integer(port, "port", 1, 65535)))
+    return out
 
 
 def test_case(d: Datum) -> ir.TestCase:

@@ -12,7 +12,7 @@ from ..frontend import names
 from ..backends import dialects
 from ..compile.manifest import Manifest, ObjectInfo
 from ..errors import SourceError
-from .runner import CaseJob, EventJob, MapJob, ObjectJob
+from .runner import CaseJob, EventJob, MapJob, ObjectJob, TriggerJob
 
 GENERATED_SUFFIXES = tuple(d.source_suffix for d in dialects().values())  # what the verifier's line info names
 
@@ -89,7 +89,9 @@ def jobs(module: ir.Module, out: Path, manifest: Manifest, object_index: int = 0
         if program is None:
             raise SourceError(f"defbpf-test {test.name}: no program named {test.program}", test.span)
         kind = tables.PROGRAM_KINDS[program.kind]
-        if not kind.test_run:
+        if test.trigger is not None:
+            objects[group_of[test.name]].triggers.append(trigger_job(test, program, symbols))
+        elif not kind.test_run:
             raise SourceError(f"{program.kind} programs cannot be run with packets (BPF_PROG_TEST_RUN)", test.span)
         symbol = symbols.get(program.name, names.symbol(program.name))
         # Direct packet access only: helper reads need no test-run packet pointers.
@@ -110,6 +112,15 @@ def jobs(module: ir.Module, out: Path, manifest: Manifest, object_index: int = 0
                                value_type=None if is_struct else decl.value,
                                decl=decl if is_struct else None, layouts=layouts if is_struct else None))
     return objects, cases, maps
+
+
+def trigger_job(test: ir.TestDecl, program: ir.ProgramDecl, symbols: dict[str, str]) -> TriggerJob:
+    """A `:trigger` test: the program to attach and the guest tool's words."""
+    words: list[str] = []
+    for t in test.trigger or []:
+        words += ["open", t.path, str(t.flags)] if t.action == "open" else ["connect", str(t.port)]
+    return TriggerJob(test.name, symbols.get(program.name, names.symbol(program.name)), program.kind,
+                      program.attach.target, words, len(test.trigger or []))
 
 
 def const_bytes(t: str, value: int) -> bytes:

@@ -14,7 +14,12 @@ interface; built by vm/tool.py):
                                            readers on ring buffers and
         perf-event arrays first (a perf array drops records nobody reads),
         run CMD, then print `EVENT MAP_PIN HEX` per record (`-` when empty),
-        `LOST MAP_PIN N` per perf array, `error: MAP_PIN: why` per unreadable map."""
+        `LOST MAP_PIN N` per perf array, `error: MAP_PIN: why` per unreadable map.
+    tatara-guest attach PROG_PIN KIND TARGET -- CMD…
+                                           attach a pinned kprobe, tracepoint
+        or lsm program, run CMD, detach
+    tatara-guest act ACTION…                `open PATH FLAGS`, `connect PORT`:
+        the syscalls a `:trigger` test names, one `did …` line each"""
 
 from __future__ import annotations
 
@@ -44,6 +49,16 @@ import re
 #                                   batch already ran case N (it stops at the
 #                                   first failing command: later ones run here);
 #                                   `out`: keep the packet it leaves, /tmp/oN.bin
+#   trigger K                       a `:trigger` test: /job/attachK holds `PIN
+#                                   KIND TARGET`, /job/triggerK the action words
+#                                   (`open PATH FLAGS`, `connect PORT`; read
+#                                   before anything is attached), /job/teventsK
+#                                   the event map pins: `tatara-guest
+#                                   run-and-drain PINS -- tatara-guest attach PIN
+#                                   KIND TARGET -- tatara-guest act WORDS…` (no
+#                                   pins: no run-and-drain) prints `attached …`,
+#                                   a `did ACTION = RESULT` line per action, then
+#                                   the EVENT lines
 #   outs                            `out N HEX` for every /tmp/oN.bin (what
 #                                   `:expect-packet` cases compare)
 #   targets                         for each `KIND TARGET PREFIX` line of
@@ -183,6 +198,17 @@ while read -r op a b c d e f; do
     cat /tmp/runs
     BATCHED=$((b + $(grep -c "^Return value" /tmp/runs)))
     done_ $rc ;;
+  trigger)
+    mount -t tracefs tracefs /sys/kernel/tracing 2>/dev/null
+    step trigger $a
+    read -r pin kind target < /job/attach$a
+    if [ -s /job/tevents$a ]; then
+      tatara-guest run-and-drain $(cat /job/tevents$a) -- \
+        tatara-guest attach $pin $kind $target -- tatara-guest act $(cat /job/trigger$a) 2>&1
+    else
+      tatara-guest attach $pin $kind $target -- tatara-guest act $(cat /job/trigger$a) 2>&1
+    fi
+    done_ $? ;;
   run)
     [ -n "$BATCHED" ] && [ "$e" -lt "$BATCHED" ] && continue
     step run $a $b $c $d $e

@@ -101,6 +101,17 @@ class EventCheck(BaseModel):
     skipped: str | None = None
 
 
+class TriggerResult(BaseModel):
+    """A `:trigger` test's run: the program attached, the actions done."""
+
+    test: str
+    program: str
+    attach: str  # "KIND TARGET"
+    actions: list[str] = []  # what the guest did, with each syscall's result (`open /tmp/x 0 = 3`)
+    error: str | None = None  # why the program was not attached (or the actions not done)
+    passed: bool
+
+
 class Verification(BaseModel):
     kernel: KernelInfo
     accel: str
@@ -112,6 +123,7 @@ class Verification(BaseModel):
     maps: list[MapCheck] = []
     events: list[EventStream] = []
     event_checks: list[EventCheck] = []  # each test's :expect-events
+    triggers: list[TriggerResult] = []  # each :trigger test's attach and actions
     verified: bool  # every object loaded, every program accepted within its budget
     passed: bool  # verified, and every packet case and map expectation passed
 
@@ -222,7 +234,7 @@ def events(found: list[Step], wanted: list[tuple[int, str]]) -> list[EventStream
     """The records `tatara-guest run-and-drain` printed after the `runs`
     step's batch (or after each `runs-events` batch, in order), one stream
     per wanted (object index, map symbol)."""
-    batches = [s for s in found if s.kind in ("runs", "runs-events")]
+    batches = [s for s in found if s.kind in ("runs", "runs-events", "trigger")]
     streams = {(i, m): EventStream(object=i, map=m) for i, m in wanted}
     if not batches:
         for stream in streams.values():
@@ -373,3 +385,21 @@ def _raw(hex_bytes: list[str]) -> bytes:
 
 def _le(raw: list[str]) -> int:
     return int.from_bytes(bytes(int(b, 16) for b in raw), "little")
+
+
+_DID = re.compile(r"^did (.+)$", re.M)
+_ATTACHED = re.compile(r"^attached \S+ \S+$", re.M)
+
+
+def trigger_outcome(step: Step | None, actions: int) -> tuple[list[str], str | None]:
+    """What a `trigger` step's actions did (`open /tmp/x 0 = 3`), and why
+    it failed (None: the program was attached and every action done)."""
+    if step is None:
+        return [], "the trigger did not run"
+    did = _DID.findall(step.output)
+    if not _ATTACHED.search(step.output):
+        errors = [line.removeprefix("error: ") for line in step.output.splitlines() if line.startswith("error: attach")]
+        return did, errors[0] if errors else "the program was not attached"
+    if len(did) != actions:
+        return did, f"{len(did)} of {actions} action(s) were done"
+    return did, None

@@ -49,6 +49,8 @@ class ObjectJob:
     expect_events: list[EventJob] = field(default_factory=list)
     # prog-array slots filled with the seeds: (map symbol, key bytes, program symbol)
     slots: list[tuple[str, bytes, str]] = field(default_factory=list)
+    # `:trigger` tests, run after every packet case
+    triggers: list[TriggerJob] = field(default_factory=list)
 
     # `:consts`: (file offset, bytes) written into a copy of the object's
     # .rodata before it goes into the guest, as libbpf's skeleton writes the
@@ -79,6 +81,19 @@ class EventJob:
     type: str  # the record type (checker's spelling)
     expected: list = field(default_factory=list)  # values as the test writes them (eventdata)
     layouts: dict = field(default_factory=dict)  # struct layouts, for struct records
+
+
+@dataclass
+class TriggerJob:
+    """A `:trigger` test: attach `program` (a pinned ELF symbol) as `kind`
+    at `target`, do `actions` (tatara-guest act's argument words), detach."""
+
+    test: str
+    program: str
+    kind: str
+    target: str
+    actions: list[str]
+    count: int  # how many actions
 
 
 @dataclass
@@ -140,9 +155,10 @@ def run(objects: list[ObjectJob], kernel: Kernel, cases: list[CaseJob] = (), map
     map_checks = _map_checks(list(maps), steps)
     streams = results.events(steps, _event_maps(objects))
     event_checks = _event_checks(objects, list(cases), steps)
+    triggers = _trigger_results(objects, steps)
     _skip_untestable(list(cases), case_results, [*map_checks, *event_checks], kernel)
     verified = all(o.loaded and all(p.verdict == "accepted" for p in o.programs) for o in object_results)
-    passed = (verified and all(c.passed or c.skipped for c in case_results)
+    passed = (verified and all(c.passed or c.skipped for c in case_results) and all(t.passed for t in triggers)
               and all(m.passed or m.skipped for m in [*map_checks, *event_checks]))
     load_steps = [s.seconds for s in steps if s.kind == "load" and s.seconds is not None]
     return Verification(
@@ -151,6 +167,7 @@ def run(objects: list[ObjectJob], kernel: Kernel, cases: list[CaseJob] = (), map
         guest_ready_seconds=round(boot.ready_seconds, 3) if boot.ready_seconds else None,
         load_seconds=round(sum(load_steps), 3) if load_steps else None,
         objects=object_results, cases=case_results, maps=map_checks, events=streams, event_checks=event_checks,
+        triggers=triggers,
         verified=verified, passed=passed,
     )
 
@@ -193,6 +210,7 @@ def _plan(objects: list[ObjectJob], cases: list[CaseJob], maps: list[MapJob] = (
         lines += _event_runs(cases, {i: [f"/sys/fs/bpf/{i}/m/{m}" for m in maps_] for i, maps_ in pins.items()}, payload)
     else:
         lines += _runs(cases, payload)
+    lines += _trigger_lines(objects, payload)
     if any(case.expect_packet is not None for case in cases):
         lines.append("outs")
     payload.append(("job/events", 0o100644, "".join(f"/sys/fs/bpf/{i}/m/{m}\n" for i, m in event_maps).encode()))
@@ -208,6 +226,45 @@ def _plan(objects: list[ObjectJob], cases: list[CaseJob], maps: list[MapJob] = (
     lines += [f"dump {i} {m}" for i, m in dumps]
     assert all(SAFE_TOKEN.match(tok) for line in lines for tok in line.split())
     return "\n".join(lines) + "\n", payload
+
+
+def _triggers(objects: list[ObjectJob]) -> list[tuple[int, TriggerJob]]:
+    """(object index, job) of every `:trigger` test, in plan order."""
+    return [(i, t) for i, job in enumerate(objects) for t in job.triggers]
+
+
+_ACTION_WORD = re.compile(r"open|connect|[0-9]{1,10}|" + tables.TRIGGER_PATH.pattern)
+
+
+def _trigger_lines(objects: list[ObjectJob], payload: list) -> list[str]:
+    """`trigger K`: attach, act and detach, with readers on the object's
+    event maps around it. The words go in files (a target and a path hold
+    `/`, which plan tokens may not): /job/attachK `PIN KIND TARGET`,
+    /job/triggerK the action words, /job/teventsK the event map pins."""
+    lines = []
+    for k, (i, t) in enumerate(_triggers(objects)):
+        syntax = tables.ATTACH_TARGET_SYNTAX.get(t.kind)
+        if t.kind not in tables.TRIGGER_KINDS or not syntax or not re.fullmatch(syntax[0], t.target):
+            raise VmError(f"cannot attach a {t.kind} program at {t.target!r} in the VM")
+        if not _IDENT.match(t.program) or not all(_ACTION_WORD.fullmatch(w) for w in t.actions):
+            raise VmError(f"trigger of {t.program!r} has words the guest cannot take: {t.actions}")
+        pins = [f"/sys/fs/bpf/{i}/m/{m}" for m in dict.fromkeys([*objects[i].events,
+                                                                 *(e.map for e in objects[i].expect_events)])]
+        payload += [(f"job/attach{k}", 0o100644, f"/sys/fs/bpf/{i}/p/{t.program} {t.kind} {t.target}\n".encode()),
+                    (f"job/trigger{k}", 0o100644, " ".join(t.actions).encode()),
+                    (f"job/tevents{k}", 0o100644, " ".join(pins).encode())]
+        lines.append(f"trigger {k}")
+    return lines
+
+
+def _trigger_results(objects: list[ObjectJob], steps: list[results.Step]) -> list[results.TriggerResult]:
+    ran = {s.args[0]: s for s in steps if s.kind == "trigger" and s.args}
+    out = []
+    for k, (_, t) in enumerate(_triggers(objects)):
+        actions, error = results.trigger_outcome(ran.get(str(k)), t.count)
+        out.append(results.TriggerResult(test=t.test, program=t.program, attach=f"{t.kind} {t.target}",
+                                         actions=actions, error=error, passed=error is None))
+    return out
 
 
 def _event_maps(objects: list[ObjectJob]) -> list[tuple[int, str]]:
@@ -265,10 +322,14 @@ def _event_runs(cases: list[CaseJob], event_pins: dict[int, list[str]], payload:
 def _event_checks(objects: list[ObjectJob], cases: list[CaseJob], steps: list[results.Step]) -> list[EventCheck]:
     """Each test's expected events against what its batch's drain printed."""
     drained: dict[tuple[int, str], dict] = {}  # (object, test) -> its batch's streams
+    triggers = _triggers(objects)
     for step in steps:
         if step.kind == "runs-events" and len(step.args) == 2 and int(step.args[1]) < len(cases):
             case = cases[int(step.args[1])]
             drained[(case.object_index, case.test)] = results.drained_streams(step.output)
+        if step.kind == "trigger" and step.args and int(step.args[0]) < len(triggers):
+            i, t = triggers[int(step.args[0])]
+            drained[(i, t.test)] = results.drained_streams(step.output)
     out = []
     for i, job in enumerate(objects):
         for e in job.expect_events:
@@ -277,7 +338,7 @@ def _event_checks(objects: list[ObjectJob], cases: list[CaseJob], steps: list[re
             found = drained.get((i, e.test))
             stream = (found or {}).get((i, e.map))
             if found is None:
-                check.error = "the test's cases did not run"
+                check.error = "the test's cases (or trigger) did not run"
             elif stream is not None and stream.error:
                 check.error = stream.error
             else:

@@ -99,7 +99,8 @@ BAD = [
     ('(bpf-fn f () (return :xdp-pass))',
      'a bpf-fn takes exactly one parameter, the context: (bpf-fn name (ctx) body…)', 11, []),
     ('(defbpf-test t :program p)',
-     'defbpf-test needs `:cases`', 1, []),
+     'defbpf-test needs one of :cases (packets the program is run on) or :trigger (actions that fire a tracing '
+     'program in the VM)', 1, []),
     ('(defbpf-test t :program p :cases ())',
      'expected :cases ((name :packet (…) :expect :action) …)', 34, []),
     ('(defbpf-test t :program p :cases x)',

@@ -59,7 +59,7 @@ def test_a_map_without_a_reader_is_an_error_not_a_pass(tmp_path):
     steps = results.steps(console(("runs-events 0 0", out, 1)))
     a, b = runner._event_checks([job], cases, steps)
     assert not a.passed and "cannot open the pinned map" in a.error
-    assert not b.passed and b.error == "the test's cases did not run"
+    assert not b.passed and b.error == "the test's cases (or trigger) did not run"
 
 
 def test_eventdata_diff_counts_and_padding():

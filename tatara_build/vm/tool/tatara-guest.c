@@ -53,14 +53,41 @@
  *     only the event type's size.
  *     Exit: CMD's exit code if it failed; else 1 if any map had no reader;
  *     else 0. 2: usage.
+ *
+ *   tatara-guest attach PROG_PIN KIND TARGET -- CMD [ARG...]
+ *     Attach the pinned program where its kind fires (kprobe: the kprobe
+ *     PMU on function TARGET; tracepoint: the tracefs event TARGET,
+ *     CATEGORY/NAME, tracefs mounted at /sys/kernel/tracing; lsm: its hook,
+ *     fixed at load), run CMD, then detach (close the attachment). Prints
+ *     `attached KIND TARGET` before CMD runs, or `error: attach ...` and
+ *     exits 1 without running it. Exit: CMD's exit code. Every file it
+ *     reads is read before the program is attached, so it sees only CMD.
+ *
+ *   tatara-guest act ACTION...
+ *     Do the trigger actions in order, each one line of output:
+ *       open PATH FLAGS     openat(AT_FDCWD, PATH, FLAGS, 0644) as a raw
+ *                           syscall (FLAGS decimal), closed again:
+ *                           `did open PATH FLAGS = FD` or `= -ERRNO`
+ *       connect PORT        a TCP connect to 127.0.0.1:PORT (loopback is
+ *                           brought up first): `did connect PORT = 0` or `= -ERRNO`
+ *     It opens no file of its own (the actions come as arguments), so a
+ *     program on openat sees exactly the `open` actions. Exit 0; 2: usage.
  */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/perf_event.h>
+#include <net/if.h>
+#include <netinet/in.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -84,7 +111,9 @@ static int usage(void)
 {
 	fputs("usage: tatara-guest load OBJ PIN_DIR\n"
 	      "       tatara-guest events MAP_PIN...\n"
-	      "       tatara-guest run-and-drain MAP_PIN... -- CMD [ARG...]\n", stderr);
+	      "       tatara-guest run-and-drain MAP_PIN... -- CMD [ARG...]\n"
+	      "       tatara-guest attach PROG_PIN KIND TARGET -- CMD [ARG...]\n"
+	      "       tatara-guest act ACTION...\n", stderr);
 	return 2;
 }
 
@@ -404,6 +433,126 @@ static int cmd_events(int argc, char **argv, int with_command)
 	return rc ? rc : bad;
 }
 
+/* --- attach and act ------------------------------------------------------ */
+
+/* The first number in a small sysfs/tracefs file, or -1. */
+static long read_number(const char *path)
+{
+	char text[64] = {0};
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, text, sizeof text - 1);
+	close(fd);
+	return n > 0 ? strtol(text, NULL, 10) : -1;
+}
+
+static int perf_open(struct perf_event_attr *attr)
+{
+	/* every task on CPU 0: a probe's BPF program runs on every CPU anyway */
+	return syscall(SYS_perf_event_open, attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
+}
+
+/* A perf event for a kprobe or tracepoint TARGET, or -1 with errno set. */
+static int probe_event(const char *kind, const char *target)
+{
+	struct perf_event_attr attr = {.size = sizeof attr};
+	char path[512];
+	long type;
+	if (strcmp(kind, "kprobe") == 0) {
+		type = read_number("/sys/bus/event_source/devices/kprobe/type");
+		attr.config1 = (unsigned long)target; /* the function's name */
+	} else {
+		snprintf(path, sizeof path, "/sys/kernel/tracing/events/%s/id", target);
+		attr.config = read_number(path);
+		type = (long)attr.config < 0 ? -1 : PERF_TYPE_TRACEPOINT;
+	}
+	if (type < 0) {
+		errno = ENOENT;
+		return -1;
+	}
+	attr.type = type;
+	return perf_open(&attr);
+}
+
+static int cmd_attach(const char *pin, const char *kind, const char *target, char **command)
+{
+	int prog = bpf_obj_get(pin), link = -1;
+	if (prog < 0) {
+		printf("error: attach: cannot open the pinned program %s: %s\n", pin, strerror(errno));
+		return 1;
+	}
+	if (strcmp(kind, "lsm") == 0) {
+		link = bpf_raw_tracepoint_open(NULL, prog);
+	} else if (strcmp(kind, "kprobe") == 0 || strcmp(kind, "tracepoint") == 0) {
+		link = probe_event(kind, target);
+		if (link >= 0 && (ioctl(link, PERF_EVENT_IOC_SET_BPF, prog) || ioctl(link, PERF_EVENT_IOC_ENABLE, 0))) {
+			int err = errno;
+			close(link);
+			link = -1;
+			errno = err;
+		}
+	} else {
+		errno = EOPNOTSUPP;
+	}
+	if (link < 0) {
+		printf("error: attach %s %s: %s\n", kind, target, strerror(errno));
+		close(prog);
+		return 1;
+	}
+	printf("attached %s %s\n", kind, target);
+	int rc = run(command);
+	close(link);
+	close(prog);
+	return rc;
+}
+
+static void loopback_up(void)
+{
+	struct ifreq ifr = {0};
+	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	strcpy(ifr.ifr_name, "lo");
+	if (fd >= 0 && ioctl(fd, SIOCGIFFLAGS, &ifr) == 0 && !(ifr.ifr_flags & IFF_UP)) {
+		ifr.ifr_flags |= IFF_UP;
+		ioctl(fd, SIOCSIFFLAGS, &ifr);
+	}
+	if (fd >= 0)
+		close(fd);
+}
+
+static long act_connect(int port)
+{
+	struct sockaddr_in to = {.sin_family = AF_INET, .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	loopback_up();
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	long rc = connect(fd, (struct sockaddr *)&to, sizeof to) ? -errno : 0;
+	close(fd);
+	return rc;
+}
+
+static int cmd_act(int argc, char **argv)
+{
+	for (int k = 0; k < argc;) {
+		if (strcmp(argv[k], "open") == 0 && k + 2 < argc) {
+			long fd = syscall(SYS_openat, AT_FDCWD, argv[k + 1], (int)strtol(argv[k + 2], NULL, 10), 0644);
+			fd = fd < 0 ? -errno : fd;
+			printf("did open %s %s = %ld\n", argv[k + 1], argv[k + 2], fd);
+			if (fd >= 0)
+				close(fd);
+			k += 3;
+		} else if (strcmp(argv[k], "connect") == 0 && k + 1 < argc) {
+			printf("did connect %s = %ld\n", argv[k + 1], act_connect((int)strtol(argv[k + 1], NULL, 10)));
+			k += 2;
+		} else {
+			return usage();
+		}
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -414,5 +563,9 @@ int main(int argc, char **argv)
 		return cmd_events(argc - 2, argv + 2, 0);
 	if (argc >= 5 && strcmp(argv[1], "run-and-drain") == 0)
 		return cmd_events(argc - 2, argv + 2, 1);
+	if (argc >= 7 && strcmp(argv[1], "attach") == 0 && strcmp(argv[5], "--") == 0)
+		return cmd_attach(argv[2], argv[3], argv[4], argv + 6);
+	if (argc >= 2 && strcmp(argv[1], "act") == 0)
+		return cmd_act(argc - 2, argv + 2);
 	return usage();
 }
