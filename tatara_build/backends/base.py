@@ -1062,6 +1062,11 @@ class Generator:
         return [self.line_fail()]
 
 
+def blocks(parts) -> list[str]:
+    """The lines of each part (a function, a declaration), each followed by a blank line."""
+    return [line for part in parts for line in (*part, "")]
+
+
 def layout_kernels(module: ir.Module | None, backend: str) -> list[str] | None:
     """The kernels whose struct layouts an object of this backend compiles
     in (None: it has none, or the loader relocates them): the object is
