@@ -103,16 +103,128 @@ def btf_section(path: Path) -> bytes:
 
 def build_index(btf: bytes) -> dict:
     """Parse raw BTF into the cached index (see the module docstring)."""
-    magic, _version, _flags, hdr_len, type_off, type_len, str_off, str_len = struct.unpack_from("<HBBIIIII", btf, 0)
-    if magic != BTF_MAGIC:
-        raise KernelDataError("not little-endian BTF")
-    strings = btf[hdr_len + str_off:hdr_len + str_off + str_len]
+    reader = _BtfReader(btf)
+    return {"version": INDEX_VERSION, "composites": reader.composites(), "lsm_hooks": reader.lsm_hooks()}
 
-    def name_at(off: int) -> str:
-        return strings[off:strings.find(b"\0", off)].decode("ascii", "replace")
 
-    types: list[tuple] = [(0, "", 0, 0, None)]  # id 0 is void: (kind, name, info, size_or_type, extra)
-    pos, end = hdr_len + type_off, hdr_len + type_off + type_len
+_KIND_NAMES = ['void', 'int', 'ptr', 'array', 'struct', 'union', 'enum', 'fwd', 'typedef', 'volatile', 'const',
+               'restrict', 'func', 'func_proto', 'var', 'datasec', 'float', 'decl_tag', 'type_tag', 'enum64']
+
+
+class _BtfReader:
+    """One raw .BTF blob: its type records by id, and what the index keeps of them."""
+
+    def __init__(self, btf: bytes):
+        magic, _version, _flags, hdr_len, type_off, type_len, str_off, str_len = struct.unpack_from("<HBBIIIII", btf, 0)
+        if magic != BTF_MAGIC:
+            raise KernelDataError("not little-endian BTF")
+        self.strings = btf[hdr_len + str_off:hdr_len + str_off + str_len]
+        self.types = read_types(btf, hdr_len + type_off, hdr_len + type_off + type_len)
+        self.keys: dict[int, str] = {}
+
+    def name_at(self, off: int) -> str:
+        return self.strings[off:self.strings.find(b"\0", off)].decode("ascii", "replace")
+
+    def strip(self, tid: int) -> int:
+        """Past typedefs and qualifiers (a bounded walk: BTF from disk may loop)."""
+        seen = 0
+        while self.types[tid][0] in _MODIFIERS and seen < 64:
+            tid, seen = self.types[tid][3], seen + 1
+        return tid
+
+    def size_of(self, tid: int) -> int:
+        kind, _, _, size_type, extra = self.types[self.strip(tid)]
+        if kind in (INT, STRUCT, UNION, ENUM, ENUM64, FLOAT):
+            return size_type
+        if kind == PTR:
+            return 8
+        if kind == ARRAY:
+            return self.size_of(extra[0]) * extra[2]
+        return 0
+
+    def key_of(self, tid: int) -> str:
+        if tid not in self.keys:
+            self.keys[tid] = self.name_at(self.types[tid][1]) or f"(anon){tid}"
+        return self.keys[tid]
+
+    def describe(self, tid: int) -> str:
+        """The index's type string of a member (see the module docstring)."""
+        tid = self.strip(tid)
+        kind, _, info, size_type, extra = self.types[tid]
+        if kind == INT:
+            encoding = extra[0] >> 24
+            return "bool" if encoding & 4 else f"int:{size_type}:{'s' if encoding & 1 else 'u'}"
+        if kind in (ENUM, ENUM64):
+            return f"enum:{size_type}"
+        if kind == PTR:
+            return self.describe_pointer(size_type)
+        if kind in (STRUCT, UNION):
+            return f"comp:{self.key_of(tid)}"
+        if kind == ARRAY:
+            return f"array:{self.size_of(extra[0])}:{extra[2]}"
+        return f"other:{_KIND_NAMES[kind]}"
+
+    def describe_pointer(self, target: int) -> str:
+        target = self.strip(target)
+        if self.types[target][0] in (STRUCT, UNION):
+            return f"ptr:{self.key_of(target)}"
+        if self.types[target][0] == FWD:  # a declared-only struct: its name is the key
+            return f"ptr:{self.name_at(self.types[target][1])}"
+        return "ptr:"
+
+    def flatten(self, tid: int, base: int, out: dict[str, list], depth: int = 0) -> None:
+        """Members by name, anonymous members' own members flattened in at their offsets."""
+        kind, _, info, _, members = self.types[tid]
+        kind_flag = info >> 31
+        for m_name_off, m_type, m_offset in members:
+            bits, bitfield = (m_offset & 0xFFFFFF, m_offset >> 24) if kind_flag else (m_offset, 0)
+            m_name = self.name_at(m_name_off)
+            target = self.strip(m_type)
+            if not m_name:
+                if self.types[target][0] in (STRUCT, UNION) and depth < 16:
+                    self.flatten(target, base + bits, out, depth + 1)
+                continue
+            out.setdefault(m_name, [m_name, base + bits, bitfield, self.describe(m_type)])
+
+    def composites(self) -> dict[str, list]:
+        """Every named struct and union, and the anonymous ones reached
+        through named members (`struct { … } x;`), packed for the cache."""
+        composites: dict[str, list] = {}
+        wanted = [tid for tid, t in enumerate(self.types) if t[0] in (STRUCT, UNION) and t[1]]
+        done: set[int] = set()
+        while wanted:
+            tid = wanted.pop()
+            if tid in done:
+                continue
+            done.add(tid)
+            members: dict[str, list] = {}
+            self.flatten(tid, 0, members)
+            key = self.key_of(tid)
+            if key in composites and composites[key][2].count("\n") + 1 >= len(members):
+                continue  # two types of one name (rare): keep the fuller
+            packed = "\n".join(f"{m[0]} {m[1]} {m[2]} {m[3]}" for m in members.values())
+            composites[key] = ["struct" if self.types[tid][0] == STRUCT else "union", self.types[tid][3], packed]
+            for m in members.values():
+                for prefix in ("comp:", "ptr:"):
+                    if m[3].startswith(prefix + "(anon)"):
+                        wanted.append(int(m[3].removeprefix(prefix + "(anon)")))
+        return composites
+
+    def lsm_hooks(self) -> dict[str, int]:
+        """LSM hook name -> its argument count (from the bpf_lsm_* functions)."""
+        hooks: dict[str, int] = {}
+        for kind, name_off, _info, size_type, _extra in self.types:
+            if kind == FUNC:
+                name = self.name_at(name_off)
+                if name.startswith(LSM_PREFIX):
+                    proto = self.types[size_type]
+                    hooks[name.removeprefix(LSM_PREFIX)] = proto[4] if proto[0] == FUNC_PROTO else 0
+        return hooks
+
+
+def read_types(btf: bytes, pos: int, end: int) -> list[tuple]:
+    """The type records by id; id 0 is void: (kind, name offset, info, size or type, extra)."""
+    types: list[tuple] = [(0, "", 0, 0, None)]
     unpack = struct.unpack_from
     while pos < end:
         name_off, info, size_type = unpack("<III", btf, pos)
@@ -123,103 +235,13 @@ def build_index(btf: bytes) -> dict:
             extra = unpack("<III" if kind == ARRAY else "<I", btf, pos)
             pos += _EXTRA[kind]
         elif kind in _PER_ITEM:
-            size = _PER_ITEM[kind]
             if kind in (STRUCT, UNION):
                 extra = [unpack("<III", btf, pos + i * 12) for i in range(vlen)]
             elif kind == FUNC_PROTO:
                 extra = vlen
-            pos += vlen * size
+            pos += vlen * _PER_ITEM[kind]
         types.append((kind, name_off, info, size_type, extra))
-
-    def strip(tid: int) -> int:
-        seen = 0
-        while types[tid][0] in _MODIFIERS and seen < 64:
-            tid, seen = types[tid][3], seen + 1
-        return tid
-
-    def size_of(tid: int) -> int:
-        tid = strip(tid)
-        kind, _, _, size_type, extra = types[tid]
-        if kind in (INT, STRUCT, UNION, ENUM, ENUM64, FLOAT):
-            return size_type
-        if kind == PTR:
-            return 8
-        if kind == ARRAY:
-            return size_of(extra[0]) * extra[2]
-        return 0
-
-    keys: dict[int, str] = {}
-
-    def key_of(tid: int) -> str:
-        if tid not in keys:
-            name = name_at(types[tid][1])
-            keys[tid] = name or f"(anon){tid}"
-        return keys[tid]
-
-    def describe(tid: int) -> str:
-        tid = strip(tid)
-        kind, _, info, size_type, extra = types[tid]
-        if kind == INT:
-            encoding = extra[0] >> 24
-            if encoding & 4:
-                return "bool"
-            return f"int:{size_type}:{'s' if encoding & 1 else 'u'}"
-        if kind in (ENUM, ENUM64):
-            return f"enum:{size_type}"
-        if kind == PTR:
-            target = strip(size_type)
-            if types[target][0] in (STRUCT, UNION):
-                return f"ptr:{key_of(target)}"
-            if types[target][0] == FWD:  # a declared-only struct: its name is the key
-                return f"ptr:{name_at(types[target][1])}"
-            return "ptr:"
-        if kind in (STRUCT, UNION):
-            return f"comp:{key_of(tid)}"
-        if kind == ARRAY:
-            return f"array:{size_of(extra[0])}:{extra[2]}"
-        return f"other:{['void', 'int', 'ptr', 'array', 'struct', 'union', 'enum', 'fwd', 'typedef', 'volatile', 'const', 'restrict', 'func', 'func_proto', 'var', 'datasec', 'float', 'decl_tag', 'type_tag', 'enum64'][kind]}"
-
-    def flatten(tid: int, base: int, out: dict[str, list], depth: int = 0) -> None:
-        kind, _, info, _, members = types[tid]
-        kind_flag = info >> 31
-        for m_name_off, m_type, m_offset in members:
-            bits, bitfield = (m_offset & 0xFFFFFF, m_offset >> 24) if kind_flag else (m_offset, 0)
-            m_name = name_at(m_name_off)
-            target = strip(m_type)
-            if not m_name:
-                if types[target][0] in (STRUCT, UNION) and depth < 16:
-                    flatten(target, base + bits, out, depth + 1)
-                continue
-            out.setdefault(m_name, [m_name, base + bits, bitfield, describe(m_type)])
-
-    composites: dict[str, list] = {}
-    wanted = [tid for tid, t in enumerate(types) if t[0] in (STRUCT, UNION) and t[1]]
-    done: set[int] = set()
-    while wanted:
-        tid = wanted.pop()
-        if tid in done:
-            continue
-        done.add(tid)
-        members: dict[str, list] = {}
-        flatten(tid, 0, members)
-        key = key_of(tid)
-        if key in composites and composites[key][2].count("\n") + 1 >= len(members):
-            continue  # two types of one name (rare): keep the fuller
-        packed = "\n".join(f"{m[0]} {m[1]} {m[2]} {m[3]}" for m in members.values())
-        composites[key] = ["struct" if types[tid][0] == STRUCT else "union", types[tid][3], packed]
-        # anonymous composites reached through named members (`struct { … } x;`)
-        for m in members.values():
-            for prefix in ("comp:", "ptr:"):
-                if m[3].startswith(prefix + "(anon)"):
-                    wanted.append(int(m[3].removeprefix(prefix + "(anon)")))
-    lsm_hooks: dict[str, int] = {}
-    for kind, name_off, _info, size_type, _extra in types:
-        if kind == FUNC:
-            name = name_at(name_off)
-            if name.startswith(LSM_PREFIX):
-                proto = types[size_type]
-                lsm_hooks[name.removeprefix(LSM_PREFIX)] = proto[4] if proto[0] == FUNC_PROTO else 0
-    return {"version": INDEX_VERSION, "composites": composites, "lsm_hooks": lsm_hooks}
+    return types
 
 
 # --- the cache ------------------------------------------------------------------------
