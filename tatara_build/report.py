@@ -66,6 +66,20 @@ def render(v: Verification, console: Console | None = None) -> None:
     loads = "" if v.load_seconds is None else f", loading {v.load_seconds:.2f} s"
     console.print(f"[bold]kernel[/] {_user(kernel)} (sha256 {v.kernel.sha256[:16]}…, {v.accel}), "
                   f"VM {v.boot_seconds:.2f} s{loads}", highlight=False)
+    console.print(_programs_table(v))
+    _render_load_failures(v, console)
+    for table in (_cases_table(v), _triggers_table(v), _maps_table(v), _events_table(v)):
+        if table is not None:
+            console.print(table)
+    for e in v.event_checks:
+        if not (e.passed or e.skipped) and e.diff:
+            console.print(f"  {e.test}: events of {e.map}:\n    " + "\n    ".join(e.diff), markup=False,
+                          highlight=False)
+    for reason in dict.fromkeys(x.skipped for x in [*v.cases, *v.maps, *v.event_checks] if x.skipped):
+        console.print(f"[yellow]skipped:[/] {reason}")
+
+
+def _programs_table(v: Verification) -> Table:
     programs = Table(title="verifier", title_justify="left")
     for column in ("object", "program", "verdict", "insns", "budget", "states/peak", "stack", "xlated", "jited", "verify µs"):
         programs.add_column(column, justify="left" if column in ("object", "program", "verdict") else "right")
@@ -78,49 +92,55 @@ def render(v: Verification, console: Console | None = None) -> None:
             )
         if not obj.programs:
             programs.add_row(_user(Path(obj.path).name), "-", "[red]failed[/]", *["-"] * 7)
-    console.print(programs)
-    _render_load_failures(v, console)
-    if v.cases:
-        cases = Table(title="packet tests", title_justify="left")
-        for column in ("test", "case", "expect", "got", "result", "ns/pkt"):
-            cases.add_column(column, justify="right" if column == "ns/pkt" else "left")
-        for c in v.cases:
-            got = c.error or ("-" if c.got is None else str(c.got))
-            if c.packet_diff:
-                got += " (packet differs)"
-            cases.add_row(c.test, c.case, f"{c.expect} ({c.expect_value})", got,
-                          _result(c.passed, c.skipped),
-                          f"{c.ns_per_packet:.0f}" if c.ns_per_packet is not None and c.repeat > 1 else "-")
-        console.print(cases)
-    if v.triggers:
-        triggers = Table(title="triggered tests (program attached in the VM)", title_justify="left")
-        for column in ("test", "attached at", "actions done", "result"):
-            triggers.add_column(column)
-        for t in v.triggers:
-            triggers.add_row(t.test, t.attach, t.error or "; ".join(t.actions), _result(t.passed, None))
-        console.print(triggers)
-    if v.maps:
-        maps = Table(title="maps after all cases", title_justify="left")
-        for column in ("test", "map", "key", "expected", "got", "result"):
-            maps.add_column(column)
-        for m in v.maps:
-            maps.add_row(m.test, m.map, str(m.key), str(m.expected), _n(m.got),
-                         _result(m.passed, m.skipped))
-        console.print(maps)
-    if v.event_checks:
-        events = Table(title="events of each test's cases", title_justify="left")
-        for column in ("test", "map", "expected", "got", "result"):
-            events.add_column(column)
-        for e in v.event_checks:
-            events.add_row(e.test, e.map, _records(e.expected), e.error or _records(e.got),
-                           _result(e.passed, e.skipped))
-        console.print(events)
-        for e in v.event_checks:
-            if not (e.passed or e.skipped) and e.diff:
-                console.print(f"  {e.test}: events of {e.map}:\n    " + "\n    ".join(e.diff), markup=False,
-                              highlight=False)
-    for reason in dict.fromkeys(x.skipped for x in [*v.cases, *v.maps, *v.event_checks] if x.skipped):
-        console.print(f"[yellow]skipped:[/] {reason}")
+    return programs
+
+
+def _cases_table(v: Verification) -> Table | None:
+    if not v.cases:
+        return None
+    cases = Table(title="packet tests", title_justify="left")
+    for column in ("test", "case", "expect", "got", "result", "ns/pkt"):
+        cases.add_column(column, justify="right" if column == "ns/pkt" else "left")
+    for c in v.cases:
+        got = c.error or ("-" if c.got is None else str(c.got))
+        if c.packet_diff:
+            got += " (packet differs)"
+        cases.add_row(c.test, c.case, f"{c.expect} ({c.expect_value})", got, _result(c.passed, c.skipped),
+                      f"{c.ns_per_packet:.0f}" if c.ns_per_packet is not None and c.repeat > 1 else "-")
+    return cases
+
+
+def _triggers_table(v: Verification) -> Table | None:
+    if not v.triggers:
+        return None
+    triggers = Table(title="triggered tests (program attached in the VM)", title_justify="left")
+    for column in ("test", "attached at", "actions done", "result"):
+        triggers.add_column(column)
+    for t in v.triggers:
+        triggers.add_row(t.test, t.attach, t.error or "; ".join(t.actions), _result(t.passed, None))
+    return triggers
+
+
+def _maps_table(v: Verification) -> Table | None:
+    if not v.maps:
+        return None
+    maps = Table(title="maps after all cases", title_justify="left")
+    for column in ("test", "map", "key", "expected", "got", "result"):
+        maps.add_column(column)
+    for m in v.maps:
+        maps.add_row(m.test, m.map, str(m.key), str(m.expected), _n(m.got), _result(m.passed, m.skipped))
+    return maps
+
+
+def _events_table(v: Verification) -> Table | None:
+    if not v.event_checks:
+        return None
+    events = Table(title="events of each test's cases", title_justify="left")
+    for column in ("test", "map", "expected", "got", "result"):
+        events.add_column(column)
+    for e in v.event_checks:
+        events.add_row(e.test, e.map, _records(e.expected), e.error or _records(e.got), _result(e.passed, e.skipped))
+    return events
 
 
 def render_matrix(matrix: Matrix, console: Console | None = None) -> None:
