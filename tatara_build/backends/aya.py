@@ -593,10 +593,16 @@ class AyaGenerator(Generator):
                     f"{INDENT * 2}let _ = unsafe {{ aya_ebpf::helpers::bpf_skb_pull_data(ctx.skb.skb as *mut _, __pull) }};",
                     f"{INDENT}}}"]
         data, end = PROGRAMS[self.fn.kind.name].packet
-        return out + [f"{INDENT}let __data: usize = {data};", f"{INDENT}let __data_end: usize = {end};"]
+        mut = "mut " if self.fn.reload else ""  # re-read after each tail-call
+        return out + [f"{INDENT}let {mut}__data: usize = {data};", f"{INDENT}let {mut}__data_end: usize = {end};"]
+
+    def lines_reload_packet(self, locator: str | None) -> str:
+        data, end = PROGRAMS[self.fn.kind.name].packet
+        return f"__data = {data};\n__data_end = {end};" + (f"\n__l3 = crate::{locator}({self.l2_args()});" if locator else "")
 
     def line_locate_l3(self, locator: str) -> str:
-        return f"let __l3: Option<(usize, u16)> = {locator}({self.l2_args()});"
+        mut = "mut " if self.fn.reload else ""  # re-located after a tail-call
+        return f"let {mut}__l3: Option<(usize, u16)> = {locator}({self.l2_args()});"
 
     def line_set_ctx_field(self, member: str, value: str) -> str:
         return self.wrap(f"unsafe {{ (*ctx.skb.skb).{member} =", f"{value} }};")

@@ -78,6 +78,9 @@ class Fn:
     span: object = None  # the form being lowered (its span goes into markers)
     marked: object = None  # the span of the last marker written
     l3_at: object = None  # the statement before which L3 is located (see l3_anchor)
+    l3_scope: dict | None = None  # the scope L3's locals were declared in
+    reload: bool = False  # packet pointers are re-read after a tail-call (see stmt_tail_call)
+    body: list = field(default_factory=list)  # the program's body (what runs after a tail-call)
     func: ir.FuncDecl | None = None  # the defbpf-func being generated
     refs: set[str] = field(default_factory=set)  # bindings that point into a map value (ref:struct:<n>)
 
@@ -238,9 +241,12 @@ class Generator:
         self.fn.mutated = {e.name for e in ir.walk(fn.body) if isinstance(e, ir.SetVar)}
         self.read = packet_read(kind, fn.body)
         self.fn.l3_at = l3_anchor(fn.body)
+        parsed = {e.header for e in ir.walk(fn.body) if isinstance(e, ir.Header)}
+        self.fn.reload = bool(parsed) and not self.read and any(
+            parses_after(fn.body, e) for e in ir.walk(fn.body) if isinstance(e, ir.TailCall))
+        self.fn.body = fn.body
         self.block(fn.body, RETURN, kind.return_type)
         body = self.fn.lines
-        parsed = {e.header for e in ir.walk(fn.body) if isinstance(e, ir.Header)}
         if parsed:
             loads = any(isinstance(n, ir.Load) for n in ir.walk(fn.body))
             pull = pull_bytes(parsed, past_end=loads) if kind.pull_first else None
@@ -364,6 +370,7 @@ class Generator:
         with self.lowering(e):
             if e is self.fn.l3_at:
                 self.emit(self.line_locate_l3(self.l3_locator(self.access())))
+                self.fn.l3_scope = self.fn.scopes[-1]
             method = getattr(self, "stmt_" + e.form.replace("-", "_").rstrip("!"), None)
             if method is not None:
                 method(e, dest, dest_type)
@@ -595,6 +602,13 @@ class Generator:
 
     def stmt_tail_call(self, e: ir.TailCall, dest, dest_type) -> None:
         self.emit(self.helper_form(e, index=e.index))
+        if self.fn.reload and parses_after(self.fn.body, e):
+            # A tail-call that falls through leaves no packet pointer valid on
+            # some kernels (6.12's verifier): read the packet bounds and
+            # locate L3 again for the parses that follow (the checker refuses
+            # headers bound before it).
+            located = any(scope is self.fn.l3_scope for scope in self.fn.scopes)
+            self.emit(self.lines_reload_packet(self.l3_locator(self.access()) if located else None))
 
     def value_adjust_head(self, e: ir.AdjustHead) -> str:
         return self.helper_form(e, delta=e.delta)
@@ -1151,6 +1165,38 @@ def pull_bytes(headers: set[str], *, past_end: bool = False) -> int:
     l4_bytes = max_header_bytes if past_end else (lambda h: tables.HEADERS[h].min_len)
     l4 = max((l4_bytes(h) for h in headers if h in tables.headers_with("l4")), default=0)
     return l2 + tags + l3 + l4
+
+
+def parses_after(body: list[ir.Expr], tail_call: ir.TailCall) -> bool:
+    """A `(header …)` may run after this tail-call (it then needs fresh packet pointers)."""
+    return any(isinstance(n, ir.Header) for n in ir.walk(runs_after(body, tail_call) or []))
+
+
+def runs_after(body: list[ir.Expr], target: ir.Node) -> list[ir.Node] | None:
+    """The nodes that may run after `target` in `body` (None: not in it):
+    what follows it in each enclosing sequence, a loop's whole body again,
+    never the other branch of an `if`."""
+    for i, e in enumerate(body):
+        inner = _runs_after_in(e, target)
+        if inner is not None:
+            return inner + list(body[i + 1:])
+    return None
+
+
+def _runs_after_in(e: ir.Node, target: ir.Node) -> list[ir.Node] | None:
+    if e is target:
+        return []
+    parts = children(e)
+    for i, part in enumerate(parts):
+        inner = _runs_after_in(part, target)
+        if inner is None:
+            continue
+        if isinstance(e, ir.Loop):
+            return inner + e.body  # the next iteration
+        if isinstance(e, (ir.If, ir.IfLet)) and part is not getattr(e, "cond", getattr(e, "value", None)):
+            return inner  # a branch: the other one does not run
+        return inner + parts[i + 1:]
+    return None
 
 
 def l3_anchor(body: list[ir.Expr]) -> ir.Expr | None:

@@ -487,6 +487,10 @@ class CGenerator(Generator):
         return out + [f"{INDENT}void *__data = (void *)(long)ctx->data;",
                       f"{INDENT}void *__data_end = (void *)(long)ctx->data_end;"]
 
+    def lines_reload_packet(self, locator: str | None) -> str:
+        out = "__data = (void *)(long)ctx->data;\n__data_end = (void *)(long)ctx->data_end;"
+        return out + (f"\n__l3p = {locator}({self.l2_args()}, &__l3proto);" if locator else "")
+
     def line_locate_l3(self, locator: str) -> str:
         return f"__u16 __l3proto = 0;\n{self.ptr_type()}__l3p = {locator}({self.l2_args()}, &__l3proto);"
 

@@ -110,6 +110,8 @@ class FunctionChecker:
         # taken before one are invalid after it (the verifier forgets them).
         self.epoch = 0
         self.adjusted_at: Span | None = None
+        # what ended each epoch (an adjust, or a tail-call that fell through)
+        self.invalidated_by: list[tuple[str, Span | None]] = []
 
     # --- entry -----------------------------------------------------------------
 
@@ -145,6 +147,18 @@ class FunctionChecker:
                 "actions for " + self.kind.name + ": " + " ".join(f":{a}" for a in self.kind.actions),
             )
         return self.errors
+
+    def invalidate(self, what: str, span: Span | None) -> None:
+        """Packet pointers taken so far are dead from here on (headers bound before may not be read)."""
+        self.epoch += 1
+        self.invalidated_by.append((what, span))
+
+    def pointers_die_in_tail_calls(self) -> bool:
+        """A tail-call that falls through leaves no packet pointer valid on
+        some kernels (the pinned 6.12's verifier clears them after
+        bpf_tail_call; 5.10, 6.1 and 7.2 keep them); only kinds that read the
+        packet through pointers care."""
+        return self.kind is not None and self.kind.packet is not None and self.kind.packet_read is None
 
     def known_struct(self, spelling: str | None, what: str, span: Span | None) -> bool:
         """A parameter's or result's type names a struct declared in the file (else an error)."""
@@ -389,6 +403,11 @@ def _var(c: FunctionChecker, e: ir.Var, env, expected):
             raise Problem(f"`{e.name}` is a function; call it: ({e.name} …)", e.span)
         raise Problem(f"unknown variable `{e.name}`", e.span, *suggestion(e.name, [*env, *c.consts]))
     if b.epoch < c.epoch and type(b.type) is Header:
+        what, at = c.invalidated_by[b.epoch]
+        if what == "tail-call":
+            raise Problem(f"header `{e.name}` was parsed before the tail-call at {at}; its pointer is invalid after a "
+                          "tail-call that falls through (the verifier refuses it)", e.span,
+                          "read the fields you need before the tail-call, or parse the header again after it")
         raise Problem(f"header `{e.name}` was parsed before the packet was adjusted (at {c.adjusted_at}); its "
                       "pointer is invalid after adjust-head/adjust-tail (the verifier refuses it)", e.span,
                       "read the fields you need before the adjust, e.g. (let ((ttl (field ip :ttl))) (adjust-head …) …)")
@@ -594,9 +613,10 @@ def _loop(c: FunctionChecker, e: ir.Loop, env, expected):
     inner = c.bind(env, e.var, Binding(U32, "loop", c.epoch), e.span)
     c.push_stack(slot_bytes(U32), e.span)
     if any(isinstance(n, (ir.AdjustHead, ir.AdjustTail)) for n in ir.walk(e.body)):
-        # the next iteration runs after this one's adjust
-        c.epoch += 1
+        c.invalidate("adjust", e.span)  # the next iteration runs after this one's adjust
         c.adjusted_at = c.adjusted_at or e.span
+    elif c.pointers_die_in_tail_calls() and any(isinstance(n, ir.TailCall) for n in ir.walk(e.body)):
+        c.invalidate("tail-call", e.span)
     c.loops += 1
     try:
         c.sequence(e.body, inner, None)
@@ -625,7 +645,7 @@ def _optional(c: FunctionChecker, e: ir.Node, env) -> Type:
             raise Problem(f"packet access (header) is not available to {c.kind.name} programs", e.span)
         if c.kind.packet == "l3" and e.header in tables.L2_HEADERS:
             raise Problem(f"{c.kind.name} programs see packets from the IP header on; `:{e.header}` is not reachable", e.span)
-        if c.epoch:
+        if c.adjusted_at is not None:
             raise Problem(f"(header …) after the packet was adjusted (at {c.adjusted_at}): a program parses its "
                           "packet before adjust-head/adjust-tail only", e.span,
                           "parse before the adjust, or tail-call a program that parses the new packet")
@@ -1072,6 +1092,8 @@ def _tail_call(c: FunctionChecker, e: ir.TailCall, env, expected):
     if isinstance(e.index, ir.Int) and e.index.value >= m.max_entries:
         raise Problem(f"slot {e.index.value} is beyond :max-entries {m.max_entries} of `{m.name}`: the tail call "
                       "would always fall through", e.index.span)
+    if c.pointers_die_in_tail_calls():
+        c.invalidate("tail-call", e.span)
     return UNIT
 
 
@@ -1080,7 +1102,7 @@ def _tail_call(c: FunctionChecker, e: ir.TailCall, env, expected):
 def _adjust(c: FunctionChecker, e, env, expected):
     helper_form(c, e)
     c.check(e.delta, env, I32)
-    c.epoch += 1
+    c.invalidate("adjust", e.span)
     c.adjusted_at = c.adjusted_at or e.span
     return I64
 

@@ -144,6 +144,51 @@ def test_an_adjust_in_a_loop_retires_headers_for_the_whole_body():
     assert "header `ip` was parsed before the packet was adjusted" in only(text)[0]
 
 
+# --- a tail-call that falls through retires packet pointers too (6.12's verifier) ----
+
+
+def test_a_header_bound_before_a_tail_call_cannot_be_used_after_it():
+    body = """
+  (if-let (ip (header ctx :ipv4))
+    (begin
+      (tail-call ctx jump 0)
+      (if (= (field ip :ttl) 1) (return :xdp-drop) (return :xdp-pass)))
+    (return :xdp-pass))"""
+    text = source(body)
+    msg, line, col = only(text)
+    assert msg.startswith("header `ip` was parsed before the tail-call at t.tlisp:13:7; its pointer is invalid after "
+                          "a tail-call that falls through"), msg
+    assert (line, col) == position(text, "ip :ttl) 1)")
+    assert not problems(source(body.replace("(field ip :ttl)", "(u8 1)")))
+
+
+def test_headers_parsed_after_a_tail_call_are_fresh():
+    # the dispatcher pattern: try one parse, tail-call, try the next
+    text = source("""
+  (if-let (t (header ctx :tcp)) (tail-call ctx jump 0))
+  (if-let (u (header ctx :udp)) (if (= (field u :dst-port) 53) (return :xdp-drop)))
+  (loop (i 0 2) (if-let (ip (header ctx :ipv4)) (if (= (field ip :ttl) 1) (tail-call ctx jump 0))))
+  (return :xdp-pass)""")
+    assert problems(text) == []
+
+
+def test_a_tail_call_in_a_loop_retires_headers_for_the_whole_body():
+    text = source("""
+  (if-let (ip (header ctx :ipv4))
+    (loop (i 0 2) (if (= (field ip :ttl) 1) (tail-call ctx jump 0))))
+  (return :xdp-pass)""")
+    assert "header `ip` was parsed before the tail-call" in only(text)[0]
+
+
+def test_helper_reads_keep_their_offsets_across_a_tail_call():
+    # socket filters read through bpf_skb_load_bytes: offsets, no pointers to retire
+    text = source("""
+  (if-let (ip (header ctx :ipv4))
+    (begin (tail-call ctx jump 0) (if (= (field ip :ttl) 1) (return :drop))))
+  (return :keep)""", kind="socket-filter", target="lo")
+    assert problems(text) == []
+
+
 # --- prog-array slots ---------------------------------------------------------------
 
 

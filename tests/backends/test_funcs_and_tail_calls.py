@@ -1,7 +1,8 @@
-"""defbpf-funcs taking and returning structs, built by both dialects (aya
-under the pinned LLVM, without aya's crates: the stand-in of
-test_aya_writes plus XDP_TX) and run on this host's kernel: the verifier
-accepts both and they give the same actions, the ones worked out here."""
+"""Built by both dialects (aya under the pinned LLVM, without aya's crates:
+the stand-in of test_aya_writes plus XDP_TX) and run on this host's kernel:
+defbpf-funcs taking and returning structs give the same actions in both,
+the ones worked out here; and the aya dialect's packet re-read after a
+tail-call that falls through compiles and parses the packet afresh."""
 
 from __future__ import annotations
 
@@ -71,3 +72,53 @@ def test_struct_parameters_and_results_run_the_same_in_both_dialects(tmp_path, m
             assert insns
             got = [hostbpf.run_out(root, prog, packets.build(layers))[0] for layers, _ in PACKETS]
         assert got == [action for _, action in PACKETS], (prog, got)
+
+
+TAIL_SOURCE = """
+(defbpf-map jump :kind :prog-array :max-entries 4 :programs ((0 leaf)))
+(defbpf-program td :kind :xdp :attach (:target "eth0") :license "GPL" :uses-maps (jump))
+(defbpf-program leaf :kind :xdp :attach (:target "eth0") :license "GPL")
+(bpf-fn leaf (ctx) (return :xdp-pass))
+(bpf-fn td (ctx)
+  (if-let (t (header ctx :tcp)) (tail-call ctx jump 0))
+  (if-let (u (header ctx :udp)) (if (= (field u :dst-port) 53) (return :xdp-drop)))
+  (return :xdp-tx))
+"""
+# A prog-array whose tail-call always falls through (no map to jump into):
+# enough to compile the dialect's packet re-reads and run what follows them.
+PROG_ARRAY = """
+    pub mod btf_maps {
+        pub struct ProgramArray<const N: u32>;
+        impl<const N: u32> ProgramArray<N> {
+            pub const fn new() -> Self {
+                ProgramArray
+            }
+            pub unsafe fn tail_call<C>(&self, _ctx: &C, _index: u32) -> Result<(), i64> {
+                Err(-1)
+            }
+        }
+    }
+"""
+
+
+@pytest.mark.skipif(hostbpf.available() is not None, reason=str(hostbpf.available()))
+def test_aya_reads_the_packet_again_after_a_tail_call(tmp_path, monkeypatch):
+    rust_or_skip()
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    (tmp_path / "td.tlisp").write_text(TAIL_SOURCE)
+    module = check.check(frontend.load(tmp_path / "td.tlisp"))
+    main = AyaGenerator(module).files()["src/main.rs"]
+    assert "let mut __l3: Option<(usize, u16)>" in main and "__l3 = crate::__l3(__data, __data_end);" in main
+    main = "\n".join(line for line in main.split("\n") if not line.startswith("#[aya_ebpf::macros::"))
+    stand_in = STAND_IN.replace("rw_entry", "td_entry").replace("rw(", "td(").replace(
+        "pub const XDP_PASS: u32 = 2;", "pub const XDP_PASS: u32 = 2;\n            pub const XDP_TX: u32 = 3;"
+    ).replace("mod aya_ebpf {", "mod aya_ebpf {" + PROG_ARRAY, 1)
+    crate = tmp_path / "crate"
+    shutil.copytree(NOSTD_CRATE, crate)
+    (crate / "src" / "main.rs").write_text(main + stand_in)
+    compile_generated(crate, "nostd-xdp", tmp_path / "out", BuildOptions(linker="llvm", use_cache=False, cpu="v3"))
+    with hostbpf.loaded(tmp_path / "out" / "nostd-xdp.o") as (root, insns):
+        got = [hostbpf.run_out(root, "td_entry", packets.build(layers))[0] for layers in (
+            [L("eth"), L("ipv4"), L("tcp", dport=80)], [L("eth"), L("ipv4"), L("udp", dport=53)],
+            [L("eth"), L("ipv6"), L("udp", dport=53)], [L("eth"), L("ipv4"), L("udp", dport=54)])]
+    assert got == [3, 1, 1, 3]  # tcp falls through to :xdp-tx; udp/53 dropped after the re-read
