@@ -66,3 +66,39 @@ def test_the_manifest_records_prog_array_slots_for_the_loader(tmp_path):
     slots = [(s.map, s.index, s.program) for s in manifest.objects[0].slots]
     assert slots == [("handlers", 0, "handle_ipv4"), ("handlers", 1, "handle_ipv6")]
     assert {p.symbol for p in manifest.objects[0].programs} >= {"handle_ipv4", "handle_ipv6"}
+
+
+STRUCTS_SOURCE = """\
+(defbpf-struct flow-key (src-ip u32) (dst-port u16) (proto u8))
+(defbpf-struct flow (packets u64) (last-seen u64) (key flow-key))
+(defbpf-map flow-table :kind :lru-hash :key flow-key :value flow :max-entries 64)
+(defbpf-map drops :kind :array :key u32 :value u64 :max-entries 1)
+(defbpf-program p :kind :xdp :attach (:target "eth0") :uses-maps (flow-table drops))
+(bpf-fn p (ctx) (return :xdp-pass))
+"""
+
+
+def test_struct_layouts_and_map_types_give_each_tatara_name_its_c_name():
+    """A loader decodes map values by these records: hyphens become underscores in the BTF
+    names (struct and member alike) while the tatara names stay as written, and each offset,
+    size and alignment is C's."""
+    from tatara_build.check import check
+    from tatara_build.frontend import parse
+
+    module = check(parse(STRUCTS_SOURCE, "t.tlisp"))
+    layouts = [lay.model_dump() for lay in manifest.struct_layouts(module)]
+    assert layouts == [
+        {"name": "flow-key", "btf_name": "flow_key", "size": 8, "align": 4, "fields": [
+            {"name": "src-ip", "btf_name": "src_ip", "type": "u32", "offset": 0, "size": 4},
+            {"name": "dst-port", "btf_name": "dst_port", "type": "u16", "offset": 4, "size": 2},
+            {"name": "proto", "btf_name": "proto", "type": "u8", "offset": 6, "size": 1}]},
+        {"name": "flow", "btf_name": "flow", "size": 24, "align": 8, "fields": [
+            {"name": "packets", "btf_name": "packets", "type": "u64", "offset": 0, "size": 8},
+            {"name": "last-seen", "btf_name": "last_seen", "type": "u64", "offset": 8, "size": 8},
+            {"name": "key", "btf_name": "key", "type": "struct:flow-key", "offset": 16, "size": 8}]},
+    ]
+    assert [m.model_dump() for m in manifest.map_types(module)] == [
+        {"name": "flow-table", "symbol": "flow_table", "kind": "lru-hash", "key": "struct:flow-key",
+         "value": "struct:flow"},
+        {"name": "drops", "symbol": "drops", "kind": "array", "key": "u32", "value": "u64"},
+    ]
