@@ -217,6 +217,66 @@ def generate() -> bool:
     return ran.returncode == 0
 
 
+SELECTION = ["-m", "not vm and not slow", "-p", "no:cacheprovider", "-p", "no:randomly", "-q", "--no-header",
+             "-o", "addopts=", "-W", "ignore"]
+
+
+def _metas() -> tuple[dict[Path, dict], dict[str, Path]]:
+    metas = {meta: json.loads(meta.read_text()) for meta in (REPO / "mutants" / "tatara_build").rglob("*.py.meta")}
+    return metas, {name: meta for meta, data in metas.items() for name in data["exit_code_by_key"]}
+
+
+def direct_loop(names: list[str], tests: list[str], timeout: float) -> bool:
+    """--direct: every mutant in one niced pytest process (bench/mutation_loop.py), which
+    collects the tests once and runs them per mutant, stopping at the first failure. Starting
+    pytest costs more than the tests that kill most mutants, so this is several times faster
+    than a process per mutant (--isolated). False when the unmutated code fails the tests or
+    a mutant left state behind that failed the final unmutated pass."""
+    import tempfile
+    import time
+
+    if not names:
+        return True
+    with tempfile.TemporaryDirectory(prefix="tatara-mutation-") as tmp:
+        listing, out = Path(tmp) / "names.json", Path(tmp) / "verdicts.jsonl"
+        listing.write_text(json.dumps(names))
+        out.touch()
+        env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1",
+                   PYTHONPATH=os.pathsep.join(filter(None, [str(REPO / "bench"), os.environ.get("PYTHONPATH")])))
+        command = ["nice", "-n", "19", sys.executable, "-m", "pytest", "-p", "mutation_loop", *SELECTION,
+                   "--mutants-file", str(listing), "--mutants-out", str(out), "--mutant-timeout", str(timeout), *tests]
+        proc = subprocess.Popen(command, cwd=REPO / "mutants", env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True)
+        seen = 0
+        verdicts: list[dict] = []
+        while True:
+            finished = proc.poll() is not None
+            lines = out.read_text().splitlines()
+            for line in lines[seen:]:
+                v = json.loads(line)
+                verdicts.append(v)
+                label = v["name"] or "(unmutated)"
+                verdict = {0: "survived", 1: f"killed by {v['test']}", 36: "timeout"}.get(v["exit"], f"exit {v['exit']}")
+                print(f"[{len(verdicts)}/{len(names) + 2}] {label}: {verdict} ({v['seconds']} s)", flush=True)
+            seen = len(lines)
+            if finished:
+                break
+            time.sleep(2)
+        tail = proc.stdout.read()[-3000:] if proc.stdout else ""
+    metas, owner = _metas()
+    for v in verdicts:
+        if v["name"]:
+            metas[owner[v["name"]]]["exit_code_by_key"][v["name"]] = v["exit"]
+    clean = [v for v in verdicts if not v["name"]]
+    if len(clean) != 2 or any(v["exit"] for v in clean):
+        print(tail)
+        print("the unmutated code failed the given tests (first or final pass): verdicts not stored", file=sys.stderr)
+        return False
+    for meta in {owner[v["name"]] for v in verdicts if v["name"]}:
+        meta.write_text(json.dumps(metas[meta]))
+    return True
+
+
 def direct(names: list[str], tests: list[str], timeout: float) -> None:
     """Without mutmut's stats pass (the whole suite under tracing: an hour on
     loaded shared cores): each mutant against the given in-process test paths,
@@ -260,6 +320,8 @@ def main() -> int:
                         help="skip mutmut's stats pass: run each sampled mutant against these pytest arguments "
                              "(one string; mutants/ is made or brought up to date first; see direct())")
     parser.add_argument("--timeout", type=float, default=600, help="--direct: seconds per mutant")
+    parser.add_argument("--isolated", action="store_true",
+                        help="--direct: a pytest process per mutant (slower; no state shared between mutants)")
     args = parser.parse_args()
     os.chdir(REPO)
     if args.direct:
@@ -269,7 +331,10 @@ def main() -> int:
                  for name, code in sample_of(codes, args.sample, source).items() if args.rerun or code is None]
         import shlex
 
-        direct(names, shlex.split(args.direct), args.timeout)
+        if args.isolated:
+            direct(names, shlex.split(args.direct), args.timeout)
+        elif not direct_loop(names, shlex.split(args.direct), args.timeout):
+            return 3
     elif not args.report_only:
         names = list(args.patterns)
         if args.sample:
