@@ -191,3 +191,28 @@ def test_entry_meta_is_written_the_same_whatever_the_dict_order(tmp_path, isolat
     cache.store(k2, object_file(tmp_path, "b.o", b"x"), {"a": [2, 3], "z": 1})
     texts = {(cache.lookup(k).parent / "meta.json").read_text() for k in (k1, k2)}
     assert texts == {'{\n  "a": [\n    2,\n    3\n  ],\n  "z": 1\n}'}
+
+
+def test_a_store_works_when_the_system_temp_dir_is_unusable(tmp_path, isolated_cache, monkeypatch):
+    """The entry is written beside its final place, so the rename is one atomic step on the
+    cache's own filesystem: the system temp dir (another filesystem, or none) is never used."""
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "no-such-temp-dir"))
+    k = cache.key(x=6)
+    cache.store(k, object_file(tmp_path, "a.o", b"stored without /tmp"), {})
+    assert cache.fetch(k) == b"stored without /tmp"
+    assert not (tmp_path / "no-such-temp-dir").exists() and leftovers(isolated_cache) == []
+
+
+def test_an_object_swapped_for_a_symlink_is_never_served(tmp_path, isolated_cache):
+    """Even a symlink to bytes that match the recorded sha256 is refused (and the entry
+    removed): the cache serves only the file it wrote."""
+    k = cache.key(x=7)
+    cache.store(k, object_file(tmp_path, "a.o", b"genuine"), {})
+    entry = cache.lookup(k).parent
+    elsewhere = object_file(tmp_path, "elsewhere.o", b"genuine")
+    (entry / cache.OBJECT).unlink()
+    (entry / cache.OBJECT).symlink_to(elsewhere)
+    assert cache.fetch(k) is None and cache.lookup(k) is None
+    assert not entry.exists() and elsewhere.read_bytes() == b"genuine"

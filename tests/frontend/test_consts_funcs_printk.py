@@ -76,6 +76,9 @@ REJECTED = [
      "type mismatch: expected u32, found no value (unit)", "(if (> x"),
     ("(defbpf-func f ((x u32)) :returns u32 (ctx-field ctx :len))", "(return :xdp-pass)",
      "defbpf-func `f` has no program context", "(ctx-field"),
+    ("(defbpf-func f ((x u32)) :returns u32 (if-let (t (header ctx :tcp)) (return x)) (u32 0))", "(return :xdp-pass)",
+     "defbpf-func `f` has no program context: parse headers in the program and pass the fields it needs as "
+     "arguments", "(header ctx"),
     ("(defbpf-func f ((x u32)) :returns u32 (redirect x))", "(return :xdp-pass)",
      "(redirect …) needs a program (its context or kind); defbpf-func `f` has none", "(redirect x)"),
     ("(defbpf-func f ((x u32)) (event-output events x))", "(return :xdp-pass)",
