@@ -98,6 +98,7 @@ class FunctionChecker:
         self.errors: list[Diagnostic] = []
         self.loops = 0
         self.depth = 0
+        self.too_deep = False  # reported once: every operand past the limit is the same mistake
         self.stack = 0
         self.max_stack = 0
         self.stack_reported = False
@@ -183,6 +184,10 @@ class FunctionChecker:
         self.depth += 1
         try:
             if self.depth > MAX_NESTING:
+                if self.too_deep:
+                    set_type(e, ERROR)
+                    return ERROR
+                self.too_deep = True
                 raise Problem(f"expression nested more than {MAX_NESTING} deep", e.span)
             if self.kind is None and type(e) not in FUNC_FORMS:
                 raise Problem(f"({e.form} …) needs a program (its context or kind); defbpf-func `{self.fn.name}` "

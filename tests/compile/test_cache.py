@@ -19,7 +19,7 @@ def object_file(tmp_path: Path, name: str, data: bytes) -> Path:
 
 
 def leftovers(root: Path) -> list[Path]:
-    return [p for p in root.rglob("*") if p.name.startswith(".tmp")]
+    return [p for p in root.rglob("*") if p.name.startswith((".tmp", ".bad"))]
 
 
 def test_cache_root_follows_xdg_cache_home_else_home(monkeypatch, tmp_path):
@@ -202,6 +202,10 @@ def test_a_store_works_when_the_system_temp_dir_is_unusable(tmp_path, isolated_c
     k = cache.key(x=6)
     cache.store(k, object_file(tmp_path, "a.o", b"stored without /tmp"), {})
     assert cache.fetch(k) == b"stored without /tmp"
+    (cache.lookup(k).parent / cache.OBJECT).write_bytes(b"damaged")
+    assert cache.fetch(k) is None and cache.lookup(k) is None  # removed, again without /tmp
+    cache.store(k, object_file(tmp_path, "b.o", b"stored again"), {})
+    assert cache.fetch(k) == b"stored again"
     assert not (tmp_path / "no-such-temp-dir").exists() and leftovers(isolated_cache) == []
 
 
@@ -216,3 +220,14 @@ def test_an_object_swapped_for_a_symlink_is_never_served(tmp_path, isolated_cach
     (entry / cache.OBJECT).symlink_to(elsewhere)
     assert cache.fetch(k) is None and cache.lookup(k) is None
     assert not entry.exists() and elsewhere.read_bytes() == b"genuine"
+
+
+def test_a_damaged_entry_is_removed_whole_and_the_next_store_repairs_it(tmp_path, isolated_cache):
+    k = cache.key(x=8)
+    cache.store(k, object_file(tmp_path, "a.o", b"good object"), {})
+    entry = cache.lookup(k).parent
+    (entry / cache.OBJECT).write_bytes(b"flipped")
+    assert cache.fetch(k) is None
+    assert not entry.exists() and leftovers(isolated_cache) == []
+    cache.store(k, object_file(tmp_path, "b.o", b"good object"), {})
+    assert cache.fetch(k) == b"good object"

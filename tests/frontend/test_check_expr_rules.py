@@ -196,6 +196,17 @@ def test_deep_nesting_is_one_error_not_a_crash():
     assert diagnostics(f"(if {shallow} (return :xdp-drop)) (return :xdp-pass)") == []
 
 
+def test_a_long_operator_chain_past_the_checkers_depth_limit_is_one_error():
+    """(+ a b c …) nests one level per operand: 198 operands are checked, 199 pass the checker's
+    limit of 200 levels, and every operand beyond it is the same mistake, reported once."""
+    def chain(n: int) -> str:
+        return "(let ((x (+ " + " ".join(["(u32 1)"] * n) + "))) (return :xdp-pass))"
+
+    assert diagnostics(chain(198)) == []
+    assert diagnostics(chain(199)) == [("expression nested more than 200 deep", BODY_LINE, len("(let ((x (+ (u32 ") + 1, [])]
+    assert [m for m, *_ in diagnostics(chain(400))] == ["expression nested more than 200 deep"]
+
+
 def test_break_inside_a_loop_nested_in_an_if_is_fine_and_outside_after_the_loop_is_not():
     assert diagnostics("(loop (i 0 3) (if (= i 1) (break))) (return :xdp-pass)") == []
     found = diagnostics("(loop (i 0 3) (map-add arr i 1)) (break) (return :xdp-pass)")

@@ -95,6 +95,9 @@ REJECTED = [
      "limit)"),
     ("", "(printk \"%s\" (u32 1)) (return :xdp-pass)", "unsupported conversion '%s'", "(printk"),
     ("", "(printk \"%5u\" (u32 1)) (return :xdp-pass)", "unsupported conversion '%5u'", "(printk"),
+    ("", "(printk \"ab=%s\" (u32 1)) (return :xdp-pass)",
+     "printk format: unsupported conversion '%s' at character 4; allowed: %d %i %u %x %ld %li %lld %lli %lu %lx %llu "
+     "%llx %% (no flags or widths)", "(printk"),
     ("", "(printk \"%u %u\" (u32 1)) (return :xdp-pass)", "printk format has 2 conversion(s) but 1 argument(s)",
      "(printk"),
     ("", "(printk \"%u%u%u%u\" (u32 1) (u32 1) (u32 1) (u32 1)) (return :xdp-pass)",

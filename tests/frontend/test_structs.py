@@ -117,6 +117,7 @@ def test_unknown_field_suggests_the_closest():
     with pytest.raises(SourceError) as err:
         check(parse(text, "t.tlisp"))
     assert "did you mean `bytes`?" in err.value.diagnostics[0].notes
+    assert err.value.diagnostics[0].notes == ["did you mean `bytes`?", "fields: :packets :bytes :last-seen"]
 
 
 DECLARATIONS = [
