@@ -692,7 +692,9 @@ class TestCase(Node):
     layers: list[Layer] = []
     packet_hex: str | None = None
     truncate: int | None = None
-    expect: str  # a return-action keyword of the program's kind
+    # a return-action keyword of the program's kind; the number it stands for
+    # (`:expect 1` on cgroup-skb) until the checker names its action
+    expect: str | int
     expect_span: Span | None = None  # where `:expect`'s value is, for its errors
     repeat: int = 1
     # `:expect-packet ((eth) (ipv4 :ttl 63) (tcp))` / `:expect-packet-hex "…"`:

@@ -37,10 +37,7 @@ def check_tests(module: ir.Module, programs: dict[str, ir.ProgramDecl], maps: di
             if case.name in seen:
                 out.append(Diagnostic(f"duplicate test case name `{case.name}`", case.span))
             seen.add(case.name)
-            if case.expect not in kind.actions:
-                known = " ".join(f":{a}" for a in kind.actions)
-                out.append(Diagnostic(f"`:{case.expect}` is not a {kind.name} action", case.expect_span or case.span,
-                                      [*suggestion(case.expect, kind.actions), f"known: {known}"]))
+            out += check_expect(case, kind)
             for layer in case.layers + (case.expect_layers or []):
                 out += check_layer(layer)
         out += check_map_expects(test, program, maps, layouts)
@@ -58,6 +55,23 @@ def check_trigger(test: ir.TestDecl, program: ir.ProgramDecl) -> list[Diagnostic
     if program.attach is None or program.attach.target is None:
         return [Diagnostic(f"`:trigger` attaches `{program.name}` at its :attach :target, which it does not have",
                            test.span)]
+    return []
+
+
+def check_expect(case: ir.TestCase, kind: tables.ProgramKind) -> list[Diagnostic]:
+    """`:expect` names an action of the kind, or gives its number, which is
+    replaced by the action's name (`:expect 1` on cgroup-skb is `:allow`)."""
+    span = case.expect_span or case.span
+    if isinstance(case.expect, int):
+        named = [a.name for a in kind.actions.values() if a.value & 0xFFFFFFFF == case.expect & 0xFFFFFFFF]
+        if not named:
+            known = " ".join(f":{a.name} ({a.value})" for a in kind.actions.values())
+            return [Diagnostic(f"{case.expect} is not the value of a {kind.name} action", span, [f"known: {known}"])]
+        case.expect = named[0]
+    elif case.expect not in kind.actions:
+        known = " ".join(f":{a}" for a in kind.actions)
+        return [Diagnostic(f"`:{case.expect}` is not a {kind.name} action", span,
+                           [*suggestion(case.expect, kind.actions), f"known: {known}"])]
     return []
 
 

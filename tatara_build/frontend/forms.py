@@ -386,8 +386,10 @@ def test_case(d: Datum) -> ir.TestCase:
                                        "expect-packet-hex"), ("expect",))
     if ("packet" in opts) == ("packet-hex" in opts):
         raise FormError("a test case needs exactly one of :packet or :packet-hex", d.span)
-    case = new.TestCase(span=d.span, name=name(d.items[0], "test case"), expect=keyword(opts["expect"], ":expect"),
-                        expect_span=opts["expect"].span)
+    expect = opts["expect"]
+    case = new.TestCase(span=d.span, name=name(d.items[0], "test case"), expect_span=expect.span,
+                        expect=integer(expect, ":expect", -(1 << 31), (1 << 32) - 1) if isinstance(expect, Integer)
+                        else keyword(expect, ":expect"))
     if "packet" in opts:
         layers = opts["packet"]
         if not isinstance(layers, SList) or not layers.items:

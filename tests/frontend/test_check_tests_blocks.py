@@ -169,3 +169,14 @@ def test_a_port_given_under_both_names_is_an_error_at_the_second():
     text = test_block("(a :packet ((eth) (ipv4) (tcp :dst-port 81 :dport 80)) :expect :xdp-pass)")
     ((message, line, col),) = problems(text)
     assert message == "`:dst-port` and `:dport` name the same tcp field" and (line, col) == position(text, "80)")
+
+
+def test_expect_may_give_the_actions_number_and_is_then_named_by_it():
+    from tatara_build.check import check
+    from tatara_build.frontend import parse
+
+    module = check(parse(test_block("(a :packet ((eth)) :expect 1) (b :packet ((eth)) :expect 2)"), "t.tlisp"))
+    assert [c.expect for c in module.tests[0].cases] == ["xdp-drop", "xdp-pass"]
+    text = test_block("(a :packet ((eth)) :expect 7)")
+    ((message, line, col),) = problems(text)
+    assert message == "7 is not the value of a xdp action" and (line, col) == position(text, "7)")
