@@ -38,6 +38,7 @@ def check_tests(module: ir.Module, programs: dict[str, ir.ProgramDecl], maps: di
                 out.append(Diagnostic(f"duplicate test case name `{case.name}`", case.span))
             seen.add(case.name)
             out += check_expect(case, kind)
+            frame_l3_packets(case, kind)
             for layer in case.layers + (case.expect_layers or []):
                 out += check_layer(layer)
         out += check_map_expects(test, program, maps, layouts)
@@ -56,6 +57,18 @@ def check_trigger(test: ir.TestDecl, program: ir.ProgramDecl) -> list[Diagnostic
         return [Diagnostic(f"`:trigger` attaches `{program.name}` at its :attach :target, which it does not have",
                            test.span)]
     return []
+
+
+def frame_l3_packets(case: ir.TestCase, kind: tables.ProgramKind) -> None:
+    """Kinds whose packet starts at L3 (cgroup-skb, socket-filter) are still
+    test-run on Ethernet frames: the kernel strips the header before the
+    program runs. A packet written from its IP layer on gets a default one,
+    or the kernel would take its first 14 bytes for the frame header."""
+    if kind.packet != "l3":
+        return
+    for layers in (case.layers, case.expect_layers):
+        if layers and layers[0].kind in tables.headers_with("l3"):
+            layers.insert(0, ir.Layer(kind="eth", span=layers[0].span))
 
 
 def check_expect(case: ir.TestCase, kind: tables.ProgramKind) -> list[Diagnostic]:

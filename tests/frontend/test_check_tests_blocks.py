@@ -180,3 +180,18 @@ def test_expect_may_give_the_actions_number_and_is_then_named_by_it():
     text = test_block("(a :packet ((eth)) :expect 7)")
     ((message, line, col),) = problems(text)
     assert message == "7 is not the value of a xdp action" and (line, col) == position(text, "7)")
+
+
+def test_l3_kinds_packets_written_from_ip_on_are_framed_as_test_run_needs():
+    from tatara_build import packets
+    from tatara_build.check import check
+    from tatara_build.frontend import parse
+
+    def first_case(kind: str, target: str, layers: str, action: str) -> bytes:
+        text = program("(return :" + action + ")", kind=kind, target=target) + \
+            f"(defbpf-test t :program p :cases ((a :packet ({layers}) :expect :{action})))\n"
+        return packets.build_case(check(parse(text, "t.tlisp")).tests[0].cases[0])
+
+    framed = first_case(":cgroup-skb", "egress", "(eth) (ipv4) (udp)", "allow")
+    assert first_case(":cgroup-skb", "egress", "(ipv4) (udp)", "allow") == framed
+    assert first_case(":xdp", "eth0", "(ipv4) (udp)", "xdp-pass") == framed[14:]  # xdp sees what it is given
