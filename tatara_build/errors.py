@@ -2,9 +2,9 @@
 once, by the CLI. Every stage raises `TataraError` (or a subclass); nothing
 else may escape to the user.
 
-`Span` is a pydantic model (it is part of the IR) and lives in `span.py`:
-importing this module must stay cheap, because the CLI imports it for
-`--help` and usage errors, where pydantic is never needed."""
+`Span` is an IR record (model.py) and lives in `span.py`: importing this
+module must stay cheap, because the CLI imports it for `--help` and usage
+errors."""
 
 from __future__ import annotations
 
@@ -153,8 +153,8 @@ class VmError(TataraError):
 
 
 def __getattr__(name: str):
-    # `from tatara_build.errors import Span` keeps working, but pydantic is
-    # imported only by the modules that build spans (reader, IR, checker).
+    # `from tatara_build.errors import Span` keeps working; the IR's record
+    # base is imported only by the modules that build spans.
     if name == "Span":
         from .span import Span
 

@@ -1,4 +1,4 @@
-"""The typed IR: plain pydantic models, no behaviour beyond structure.
+"""The typed IR: plain records (model.py), no behaviour beyond structure.
 
 JSON is compatible with the seed's serde shapes (`BpfFn` / `BpfExpr`, tag
 `form`, kebab-case): `{"form": "return", "action": "xdp-pass"}`,
@@ -6,6 +6,9 @@ JSON is compatible with the seed's serde shapes (`BpfFn` / `BpfExpr`, tag
 unserialisable newtype variants are `{"form": "int", "value": 42}` and
 `{"form": "var", "name": "x"}`. `span` is optional everywhere so the seed's
 span-less JSON loads as-is; `model_dump(exclude_none=True)` round-trips exactly.
+Nodes are built without validation (the frontend checked every value);
+JSON from outside is validated (`from_json`, pydantic models mirrored from
+these classes, model_mirror.py).
 
 Names in the IR are the user's kebab-case names, already validated by the
 frontend against `[a-z][a-z0-9-]*`; keywords are stored without the colon.
@@ -14,11 +17,10 @@ frontend against `[a-z][a-z0-9-]*`; keywords are stored without the colon.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Callable, Literal, TypeVar, Union
+from typing import Annotated, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field
-
-from .errors import Span
+from .model import Field, Model
+from .span import Span
 
 # u8…u64, i8…i64, bool. `action` is the return-action type of the program kind.
 IntType = Literal["u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64"]
@@ -30,10 +32,7 @@ StructType = Annotated[str, Field(pattern=r"^struct:[a-z][a-z0-9]*(-[a-z0-9]+)*$
 ArrayType = Annotated[str, Field(pattern=r"^array:[ui](8|16|32|64):[1-9][0-9]{0,3}$")]
 
 
-class Node(BaseModel):
-    # defer_build: validators and serializers are built on first use, not at
-    # import (~100 ms for these models; `check` never validates or dumps).
-    model_config = ConfigDict(extra="forbid", populate_by_name=True, defer_build=True)
+class Node(Model, extra="forbid", populate_by_name=True):
     span: Span | None = None
     # Filled in by the checker on expressions; backends rely on it. One of
     # the ScalarType names, "unit" (no value), "never" (return/break),
@@ -744,10 +743,8 @@ class TestDecl(Node):
     consts: list[ConstSet] = []
 
 
-class Module(BaseModel):
+class Module(Model, extra="forbid"):
     """Everything one `.tlisp` file declares, in source order per kind."""
-
-    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     file: str
     source_sha256: str
@@ -761,80 +758,22 @@ class Module(BaseModel):
     tests: list[TestDecl] = []
 
 
-M = TypeVar("M", bound=BaseModel)
-_new = object.__new__
-# BaseModel's slots, set through their descriptors (what object.__setattr__
-# would find, without the lookup).
-_set_dict, _set_fields_set, _set_extra, _set_private = (
-    BaseModel.__dict__[slot].__set__
-    for slot in ("__dict__", "__pydantic_fields_set__", "__pydantic_extra__", "__pydantic_private__")
-)
-_REQUIRED = object()  # template placeholder for a field without a default
-
-
-def constructor(cls: type[M]) -> Callable[..., M]:
-    """A keyword-only constructor for `cls` that skips validation, for values
-    the frontend has already checked: validating a node costs 2-3 µs (its
-    children are re-checked against the `Expr` union), most of the time it
-    takes to load a large file, and pydantic's `model_construct` is slower
-    still. The instance gets the `__dict__` a validated one would have
-    (declaration order, fresh mutable defaults) and the same fields-set, so
-    it dumps and compares the same; tests hold every frontend output to a
-    validated copy. Data from outside goes through `from_json`, which
-    validates."""
-    fields = cls.model_fields
-    if cls.model_config.get("extra") == "allow" or cls.__pydantic_post_init__ or any(f.default_factory for f in fields.values()):
-        raise TypeError(f"constructor() does not handle {cls.__name__}'s configuration")
-    template = {n: _REQUIRED if f.is_required() else f.default for n, f in fields.items()}
-    mutable = tuple(n for n, d in template.items() if isinstance(d, (list, dict, set)))
-    required = {n for n, d in template.items() if d is _REQUIRED}
-
-    # A frozen model whose fields are all required (Span) always has every
-    # field set and can never change: its instances share one fields-set
-    # (pydantic's model_copy copies it before any update).
-    shared = set(template) if cls.model_config.get("frozen") and set(template) == required else None
-
-    def make(**values: Any) -> M:
-        data = {**template, **values}
-        if mutable:
-            for name in mutable:
-                if name not in values:
-                    data[name] = data[name].copy()
-        obj = _new(cls)
-        _set_dict(obj, data)
-        _set_fields_set(obj, set(values) if shared is None else shared)
-        _set_extra(obj, None)
-        _set_private(obj, None)
-        return obj
-
-    make.__name__ = make.__qualname__ = f"trusted.{cls.__name__}"
-    return make
-
-
 class _Trusted:
-    """`trusted.If(span=…, cond=…, then=…, otherwise=…)`: the unvalidated
-    constructor of every model in this module (see `constructor`)."""
+    """`trusted.If(...)` is `If(...)`: nodes were built without validation
+    here when they were pydantic models, and the name stays for the code
+    that says so."""
 
-    def __getattr__(self, name: str) -> Callable[..., Any]:
+    def __getattr__(self, name: str) -> type[Model]:
         cls = globals().get(name)
-        if not (isinstance(cls, type) and issubclass(cls, BaseModel)):
+        if not (isinstance(cls, type) and issubclass(cls, Model)):
             raise AttributeError(name)
-        make = constructor(cls)
-        setattr(self, name, make)  # later lookups skip __getattr__
-        return make
+        return cls
 
 
 trusted = _Trusted()
 
 
 def to_json(module: Module, *, spans: bool = True) -> str:
-    if spans:
-        # pydantic's JSON writer is 7x faster than json.dumps(indent=2) and
-        # writes the same bytes, except that json.dumps escapes DEL and
-        # non-ASCII characters: fall back to it when the text has any.
-        text = module.model_dump_json(indent=2, exclude_none=True)
-        if text.isascii() and "\x7f" not in text:
-            return text + "\n"
     data = module.model_dump(mode="json", exclude_none=True)
     if not spans:
         data = _strip_spans(data)
@@ -856,7 +795,7 @@ def _strip_spans(value):
 def children(node: Node) -> list[Node]:
     """The nodes directly under `node`, in field order."""
     out: list[Node] = []
-    for name in type(node).model_fields:
+    for name in node._fields:
         value = getattr(node, name)
         if isinstance(value, Node):
             out.append(value)

@@ -1,19 +1,14 @@
-"""Where a piece of source is: the one pydantic model of `errors`, kept in
-its own module so that importing `errors` does not import pydantic."""
+"""Where a piece of source is: the one IR record of `errors`, kept in its
+own module so that importing `errors` stays cheap."""
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+from .model import Model
 
 
-class Span(BaseModel):
+class Span(Model, frozen=True):
     """A region of a source file; lines and columns are 1-based, `end_*`
     points one past the last character."""
-
-    # defer_build: the frontend builds spans without validation (ir.trusted),
-    # so `check` never needs the validator; building it at import was a
-    # third of the time of checking a small file.
-    model_config = ConfigDict(frozen=True, defer_build=True)
 
     file: str
     line: int

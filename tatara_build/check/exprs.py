@@ -58,10 +58,7 @@ class Problem(Exception):
 
 
 def set_type(e: ir.Node, t: Type) -> None:
-    """`e.type = t` as pydantic's __setattr__ does it for a plain field, without
-    its generic dispatch (a quarter of the walk's time: it runs once per expression)."""
-    e.__dict__["type"] = t.spell()
-    e.__pydantic_fields_set__.add("type")
+    e.type = t.spell()
 
 
 def needs_context(e: ir.Node) -> bool:
