@@ -767,6 +767,7 @@ class _Trusted:
         cls = globals().get(name)
         if not (isinstance(cls, type) and issubclass(cls, Model)):
             raise AttributeError(name)
+        setattr(self, name, cls)  # later lookups skip __getattr__
         return cls
 
 
