@@ -58,7 +58,7 @@ def show(t: str, raw: bytes, layouts: dict | None = None) -> str:
     raw = raw[:size]
     if structs.struct_name(t):
         layout = (layouts or {})[structs.struct_name(t)]
-        return mapdata.show_decoded(layout.name, _readable(structs.decode(layout, raw, layouts or {})))
+        return mapdata.show_decoded(layout, _readable(structs.decode(layout, raw, layouts or {})), layouts or {})
     if t in tables.INT_TYPES:
         return show_int(int.from_bytes(raw, "little", signed=tables.INT_TYPES[t].signed))
     return raw.hex()

@@ -236,15 +236,17 @@ def show_value(decl: ir.MapDecl, value, layouts: Layouts | None = None) -> str |
         return show_struct(value)
     if isinstance(value, bytes) and structs.struct_name(decl.value):
         layout = (layouts or {})[structs.struct_name(decl.value)]
-        return show_decoded(layout.name, structs.decode(layout, value, layouts or {}))
+        return show_decoded(layout, structs.decode(layout, value, layouts or {}), layouts or {})
     return value
 
 
-def show_decoded(name: str, fields: dict) -> str:
-    def one(v):
+def show_decoded(layout: structs.Layout, fields: dict, layouts: Layouts) -> str:
+    """`(make flow :peer (make addr :port 53) :tag (1 2))`: nested structs named as tests write them."""
+    def one(t: str, v):
         if isinstance(v, dict):
-            return "(" + " ".join(f":{k} {one(x)}" for k, x in v.items()) + ")"
+            return show_decoded(layouts[structs.struct_name(t)], v, layouts)
         if isinstance(v, list):
             return "(" + " ".join(str(x) for x in v) + ")"
         return str(v)
-    return f"(make {name}" + "".join(f" :{k} {one(v)}" for k, v in fields.items()) + ")"
+    types = {f.name: f.type for f in layout.fields}
+    return f"(make {layout.name}" + "".join(f" :{k} {one(types[k], v)}" for k, v in fields.items()) + ")"

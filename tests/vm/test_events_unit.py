@@ -71,6 +71,16 @@ def test_eventdata_diff_counts_and_padding():
     assert eventdata.show("u32", b"\x01") == "1 bytes 01 (a u32 has 4)"
 
 
+def test_nested_struct_records_are_shown_as_tests_write_them():
+    from tatara_build import frontend, structs
+
+    module = frontend.parse("(defbpf-struct tuple (src u32) (port u16))\n"
+                            "(defbpf-struct ev (key tuple) (comm (array u8 4)) (len u32))\n", "t.tlisp")
+    layouts = structs.layouts(module.structs)
+    raw = (7).to_bytes(4, "little") + (53).to_bytes(2, "little") + bytes(2) + b"sh\0\0" + (60).to_bytes(4, "little")
+    assert eventdata.show("struct:ev", raw, layouts) == '(make ev :key (make tuple :src 7 :port 53) :comm "sh" :len 60)'
+
+
 def test_objects_without_expected_events_run_plain_batches(tmp_path):
     job, cases = _jobs(tmp_path)
     other = runner.ObjectJob(job.path)
