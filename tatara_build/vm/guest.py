@@ -19,7 +19,10 @@ interface; built by vm/tool.py):
                                            attach a pinned kprobe, tracepoint
         or lsm program, run CMD, detach
     tatara-guest act ACTION…                `open PATH FLAGS`, `connect PORT`:
-        the syscalls a `:trigger` test names, one `did …` line each"""
+        the syscalls a `:trigger` test names, one `did …` line each
+    tatara-guest fw-cfg-wait NAME OUT MARKER
+                                           print MARKER, wait until QEMU's
+        fw_cfg lists NAME (a restored snapshot: vm/snapshot.py), write it to OUT."""
 
 from __future__ import annotations
 
@@ -77,6 +80,8 @@ import re
 SAFE_TOKEN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 READY = "@@TATARA-READY"
 DONE = "@@TATARA-DONE"
+SNAPSHOT = "@@TATARA-SNAPSHOT"  # the guest waits for its job: save it now
+JOB_FW_CFG = "opt/tatara/job"  # the fw_cfg file a restored guest reads its payload (newc) from
 
 # Lines kept at the start and at the end of each verifier log (see shorten).
 LOG_HEAD_LINES = 20
@@ -88,6 +93,12 @@ mount -t proc proc /proc
 mount -t devtmpfs dev /dev
 mount -t sysfs sys /sys
 mount -t bpf bpf /sys/fs/bpf
+# No plan in the initramfs: this boot is saved as a snapshot (vm/snapshot.py)
+# while the tool waits; each restored copy gets its job through fw_cfg.
+if [ ! -e /job/plan ]; then
+  tatara-guest fw-cfg-wait __JOB__ /tmp/job.cpio __SNAPSHOT__ && (cd / && cpio -idu < /tmp/job.cpio 2>/dev/null) \
+    || { echo "@@TATARA-NO-JOB"; reboot -f; }
+fi
 echo "@@TATARA-READY $(cut -d' ' -f1 /proc/uptime)"
 now() { cut -d' ' -f1 /proc/uptime; }
 step() { echo "@@BEGIN $*"; T0=$(now); }
@@ -234,5 +245,6 @@ while read -r op a b c d e f; do
   esac
 done < /job/plan
 echo "@@TATARA-DONE $(cut -d' ' -f1 /proc/uptime)"
-poweroff -f
-""".replace("__LOG_HEAD__", str(LOG_HEAD_LINES)).replace("__LOG_TAIL__", str(LOG_TAIL_LINES))
+# A reset ends QEMU (-no-reboot) with or without ACPI (acpi=off: qemu.py).
+reboot -f
+""".replace("__SNAPSHOT__", SNAPSHOT).replace("__JOB__", JOB_FW_CFG).replace("__LOG_HEAD__", str(LOG_HEAD_LINES)).replace("__LOG_TAIL__", str(LOG_TAIL_LINES))

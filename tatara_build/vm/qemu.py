@@ -13,6 +13,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 from .. import interrupts
 from ..errors import ToolchainError, VmError
@@ -39,64 +40,96 @@ class Boot:
     pid: int  # QEMU's PID (gone when boot() returns)
 
 
-def command(kernel: Path, initrd: Path, accel: str) -> list[str]:
+# Kernel command line. Besides the console and the LSMs, what a guest that
+# only loads and test-runs BPF does not need, each measured under TCG on
+# 6.1: the crypto self-tests (`crypto_algapi_init`, 0.6-1.5 s), ACPI's
+# namespace scan (0.35 s; the guest ends by a reset, which -no-reboot turns
+# into QEMU's exit, so it needs no ACPI power-off), the TSC watchdog.
+APPEND = f"console=ttyS0 quiet panic=-1 lsm={LSMS} cryptomgr.notests acpi=off reboot=t tsc=reliable"
+
+
+def qemu_binary() -> str:
     qemu = shutil.which("qemu-system-x86_64")
     if qemu is None:
         raise ToolchainError("qemu-system-x86_64 not found: install qemu-system-x86")
+    return qemu
+
+
+def command(kernel: Path, initrd: Path, accel: str, extra: tuple[str, ...] = ()) -> list[str]:
+    """`extra`: a snapshot's save or restore arguments (snapshot.py)."""
     accel_args = ["-enable-kvm", "-cpu", "host"] if accel == "kvm" else ["-accel", "tcg"]
     return [
-        qemu, *accel_args, "-m", str(MEMORY_MB), "-smp", "1", "-nographic", "-no-reboot", "-nic", "none",
-        "-kernel", str(kernel), "-initrd", str(initrd),
-        "-append", f"console=ttyS0 quiet panic=-1 lsm={LSMS}",
+        qemu_binary(), *accel_args, "-m", str(MEMORY_MB), "-smp", "1", "-nographic", "-no-reboot", "-nic", "none",
+        "-kernel", str(kernel), "-initrd", str(initrd), "-append", APPEND, *extra,
     ]
 
 
 def boot(kernel: Path, initrd: Path, *, timeout: float, accel: str, ready_within: float | None = None,
-         pass_fds: tuple[int, ...] = ()) -> Boot | None:
+         pass_fds: tuple[int, ...] = (), extra: tuple[str, ...] = (),
+         on_line: tuple[str, Callable[[], None]] | None = None) -> Boot | None:
     """Run the VM to completion. Returns None only when `ready_within` is set
     and /init did not start in time (a failed KVM probe); raises VmError on
     the hard timeout, with the console tail. `pass_fds`: descriptors QEMU
-    inherits (the kernel as /proc/self/fd/N: kernels.opened_image)."""
+    inherits (the kernel as /proc/self/fd/N: kernels.opened_image).
+    `on_line`: (marker, action): the first console line holding the marker
+    starts the action in a thread of its own (a snapshot's save)."""
     if interrupts.stopping():  # a signal arrived: no new VM (matrix threads)
         raise VmError("interrupted before the VM started")
     start = time.monotonic()
     # The one process not started through compile/run.py: its console is
     # read line by line while it runs (READY, the KVM probe's deadline).
     proc = subprocess.Popen(
-        command(kernel, initrd, accel),
+        command(kernel, initrd, accel, extra),
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         start_new_session=True,  # its own process group: one kill takes all
         pass_fds=pass_fds,
     )
     interrupts.track(proc.pid)  # a signal kills it even while this runs in a worker thread
-    lines: list[str] = []
-    ready_at: list[float] = []
-    ready = threading.Event()
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            line = raw.decode("utf-8", "replace").rstrip("\r\n")
-            lines.append(line)
-            if READY in line and not ready.is_set():
-                ready_at.append(time.monotonic() - start)
-                ready.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
+    console = _Console(proc, start, on_line)
     try:
-        if ready_within is not None and not ready.wait(ready_within):
+        if ready_within is not None and not console.ready.wait(ready_within):
             return None
         proc.wait(timeout=max(0.0, timeout - (time.monotonic() - start)))
     except subprocess.TimeoutExpired:
-        tail = "\n".join(lines[-TAIL_LINES:])
+        tail = "\n".join(console.lines[-TAIL_LINES:])
         raise VmError(f"VM timed out after {timeout:.0f} s ({accel}); console tail:\n{tail}") from None
     finally:
         interrupts.end(proc)
-        reader.join(timeout=5)  # QEMU is gone: the reader sees EOF; only then is its pipe closed
-        if proc.stdout:
-            proc.stdout.close()
-    return Boot("\n".join(lines), time.monotonic() - start, ready_at[0] if ready_at else None, accel, proc.pid)
+        console.close()
+    return Boot("\n".join(console.lines), time.monotonic() - start, console.ready_at, accel, proc.pid)
+
+
+class _Console:
+    """QEMU's serial console, read line by line in a thread of its own."""
+
+    def __init__(self, proc: subprocess.Popen, start: float, on_line: tuple[str, Callable[[], None]] | None):
+        self.proc, self.start, self.on_line = proc, start, on_line
+        self.lines: list[str] = []
+        self.ready_at: float | None = None
+        self.ready = threading.Event()
+        self.acted: list[threading.Thread] = []
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for raw in self.proc.stdout:
+            line = raw.decode("utf-8", "replace").rstrip("\r\n")
+            self.lines.append(line)
+            if READY in line and not self.ready.is_set():
+                self.ready_at = time.monotonic() - self.start
+                self.ready.set()
+            if self.on_line and self.on_line[0] in line and not self.acted:
+                self.acted.append(threading.Thread(target=self.on_line[1], daemon=True))
+                self.acted[0].start()
+
+    def close(self) -> None:
+        """After QEMU is gone: the reader sees EOF; only then is its pipe closed."""
+        self.reader.join(timeout=5)
+        for thread in self.acted:
+            thread.join(timeout=5)  # its socket to QEMU is closed: it ends
+        if self.proc.stdout:
+            self.proc.stdout.close()
 
 
 
@@ -121,6 +154,15 @@ def boot_best(kernel: Path, initrd: Path, *, timeout: float, accel: str = "auto"
     result = boot(kernel, initrd, timeout=timeout, accel="tcg", pass_fds=pass_fds)
     assert result is not None
     return result
+
+
+def tcg_chosen(accel: str) -> bool:
+    """Whether boot_best(accel=…) would boot under TCG, without booting."""
+    if accel in ("kvm", "tcg"):
+        return accel == "tcg"
+    verdict_file = _verdict_file()
+    verdict = verdict_file.read_text().strip() if verdict_file.is_file() else None
+    return verdict == "tcg" or not _kvm_openable()
 
 
 def _kvm_openable() -> bool:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from .. import eventdata, mapdata, packets, structs, tables
 from ..errors import VmError
-from . import initramfs, kernels, qemu, results, sourcemap
+from . import initramfs, qemu, results, snapshot, sourcemap
 from .guest import DONE, SAFE_TOKEN
 from .kernels import Kernel, sha256_file
 from .results import CaseResult, EventCheck, KernelInfo, MapCheck, ObjectResult, ProgramResult, Verification
@@ -134,10 +134,7 @@ class MapJob:
 def run(objects: list[ObjectJob], kernel: Kernel, cases: list[CaseJob] = (), maps: list[MapJob] = (),
         *, timeout: float = DEFAULT_TIMEOUT, accel: str = "auto") -> Verification:
     plan, payload = _plan(objects, list(cases), list(maps))  # payload includes /job/runs
-    with tempfile.TemporaryDirectory(prefix="tatara-vm-") as tmp:
-        initrd = initramfs.write_initrd(payload + [("job/plan", 0o100644, plan.encode())], Path(tmp) / "initrd")
-        with kernels.opened_image(kernel) as (image, fd):  # the bytes checked are the bytes booted
-            boot = qemu.boot_best(image, initrd, timeout=timeout, accel=accel, pass_fds=(fd,))
+    boot = snapshot.boot_job(kernel, payload + [("job/plan", 0o100644, plan.encode())], timeout=timeout, accel=accel)
     if DONE not in boot.console:
         lines = boot.console.splitlines()
         panic = next((line for line in lines if "Kernel panic" in line), None)  # above the stack dump

@@ -238,5 +238,5 @@ def test_run_and_drain_reads_ring_buffer_and_perf_records_and_events_refuses_per
 
 @host
 def test_usage_errors_exit_2(guest_tool):
-    for args in ([], ["load", "x"], ["run-and-drain", "m", "--"], ["frobnicate", "a", "b"]):
+    for args in ([], ["load", "x"], ["run-and-drain", "m", "--"], ["frobnicate", "a", "b"], ["fw-cfg-wait", "a", "b"]):
         assert subprocess.run([guest_tool, *args], capture_output=True, timeout=30).returncode == 2, args

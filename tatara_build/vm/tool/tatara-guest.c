@@ -72,23 +72,36 @@
  *                           brought up first): `did connect PORT = 0` or `= -ERRNO`
  *     It opens no file of its own (the actions come as arguments), so a
  *     program on openat sees exactly the `open` actions. Exit 0; 2: usage.
+ *
+ *   tatara-guest fw-cfg-wait NAME OUT MARKER
+ *     Print the line MARKER, wait until QEMU's fw_cfg lists the file NAME,
+ *     then write its bytes to OUT. A guest restored from a snapshot
+ *     (vm/snapshot.py) gets its job this way: the host saves the VM when it
+ *     sees MARKER, and the restoring QEMU has `-fw_cfg name=NAME,file=…`.
+ *     Read through the x86 I/O ports (ioperm): the Debian kernels have no fw_cfg driver built in. Exit 0:
+ *     written; 1: no port access or OUT not writable. Never returns while
+ *     NAME is missing (the host's timeout ends the VM).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
+#include <endian.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/perf_event.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/io.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -113,7 +126,8 @@ static int usage(void)
 	      "       tatara-guest events MAP_PIN...\n"
 	      "       tatara-guest run-and-drain MAP_PIN... -- CMD [ARG...]\n"
 	      "       tatara-guest attach PROG_PIN KIND TARGET -- CMD [ARG...]\n"
-	      "       tatara-guest act ACTION...\n", stderr);
+	      "       tatara-guest act ACTION...\n"
+	      "       tatara-guest fw-cfg-wait NAME OUT MARKER\n", stderr);
 	return 2;
 }
 
@@ -553,6 +567,82 @@ static int cmd_act(int argc, char **argv)
 	return 0;
 }
 
+/* --- fw-cfg-wait ---------------------------------------------------------- */
+
+#define FW_CFG_PORT_SEL 0x510
+#define FW_CFG_PORT_DATA 0x511
+#define FW_CFG_FILE_DIR 0x19
+#define FW_CFG_POLL_NS 2000000  /* 2 ms: the first poll after a restore finds the file */
+
+struct fw_cfg_file {  /* QEMU's FWCfgFile: big-endian */
+	uint32_t size;
+	uint16_t select;
+	uint16_t reserved;
+	char name[56];
+};
+
+/* glibc's insb() does not tell the compiler that it writes memory */
+static void fw_cfg_read(void *buf, unsigned long n)
+{
+	__asm__ __volatile__("cld; rep insb" : "+D"(buf), "+c"(n) : "d"((uint16_t)FW_CFG_PORT_DATA) : "memory");
+}
+
+static uint32_t fw_cfg_files(void)
+{
+	uint32_t count;
+	outw(FW_CFG_FILE_DIR, FW_CFG_PORT_SEL);
+	fw_cfg_read(&count, sizeof(count));
+	return be32toh(count);
+}
+
+static int fw_cfg_find(const char *name, struct fw_cfg_file *found)
+{
+	for (uint32_t k = 0, n = fw_cfg_files(); k < n; k++) {
+		fw_cfg_read(found, sizeof(*found));
+		if (strncmp(found->name, name, sizeof(found->name)) == 0)
+			return 1;
+	}
+	return 0;
+}
+
+/* The snapshot may be taken at any instruction after MARKER is printed,
+ * even inside a read of the file directory, whose bytes then come from two
+ * QEMUs. So only the count is polled (any mix of its bytes either equals
+ * the count read before MARKER or not); once it differs, this guest has been
+ * restored, and the directory is read afresh from its start. */
+static int cmd_fw_cfg_wait(const char *name, const char *out, const char *marker)
+{
+	static char buf[1 << 16];
+	struct fw_cfg_file file;
+	const struct timespec poll = {0, FW_CFG_POLL_NS};
+	if (ioperm(FW_CFG_PORT_SEL, 2, 1) != 0) {
+		printf("error: ioperm: %s\n", strerror(errno));
+		return 1;
+	}
+	uint32_t saved = fw_cfg_files();
+	printf("%s\n", marker);
+	fflush(stdout);
+	while (fw_cfg_files() == saved || !fw_cfg_find(name, &file))
+		nanosleep(&poll, NULL);
+	FILE *f = fopen(out, "wb");
+	if (!f) {
+		printf("error: %s: %s\n", out, strerror(errno));
+		return 1;
+	}
+	outw(be16toh(file.select), FW_CFG_PORT_SEL);
+	for (uint32_t left = be32toh(file.size); left;) {
+		uint32_t n = left < sizeof(buf) ? left : sizeof(buf);
+		fw_cfg_read(buf, n);
+		fwrite(buf, 1, n, f);
+		left -= n;
+	}
+	if (fclose(f) != 0) {
+		printf("error: %s: %s\n", out, strerror(errno));
+		return 1;
+	}
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -567,5 +657,7 @@ int main(int argc, char **argv)
 		return cmd_attach(argv[2], argv[3], argv[4], argv + 6);
 	if (argc >= 2 && strcmp(argv[1], "act") == 0)
 		return cmd_act(argc - 2, argv + 2);
+	if (argc == 5 && strcmp(argv[1], "fw-cfg-wait") == 0)
+		return cmd_fw_cfg_wait(argv[2], argv[3], argv[4]);
 	return usage();
 }
