@@ -5,12 +5,13 @@ this project's machines). Under TCG here, since KVM does not work on them.
     .venv/bin/python bench/bench_matrix.py [--jobs N] [--repeat N] [--accel tcg|auto|kvm] [--kernels 5.10,6.1,...]
 
 Prints per kernel: boot to power-off with an empty plan and when the guest
-reached /init; then the matrix wall time and each kernel's VM time inside
+reached /init, booted cold and restored from the kernel's snapshot; then the matrix wall time and each kernel's VM time inside
 it, and the sum of those (what one VM after another would cost)."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import tempfile
@@ -23,7 +24,9 @@ sys.path.insert(0, str(REPO))
 from tatara_build import pipeline  # noqa: E402
 from tatara_build.compile import BuildOptions  # noqa: E402
 from tatara_build.compile.progress import make_progress  # noqa: E402
-from tatara_build.vm import cases, initramfs, kernels, matrix, qemu  # noqa: E402
+from tatara_build.vm import cases, kernels, matrix, snapshot  # noqa: E402
+
+EMPTY_PLAN = [("job/plan", 0o100644, b"")]
 
 
 def main() -> None:
@@ -46,16 +49,21 @@ def main() -> None:
             o, c, m = cases.jobs(module, out, manifest, object_index=len(objects))
             objects, case_jobs, map_jobs = objects + o, case_jobs + c, map_jobs + m
 
-        empty = initramfs.write_initrd([("job/plan", 0o100644, b"")], Path(tmp) / "empty.img")
-        print(f"one boot per kernel (empty plan, {args.accel}, median of {args.repeat}):")
+        print(f"one boot per kernel (empty plan, {args.accel}, median of {args.repeat}; cold, then restored"
+              " from the kernel's snapshot):")
         for line, kernel in images.items():
-            walls, ready = [], []
+            snapshot.boot_job(kernel, EMPTY_PLAN, timeout=300, accel=args.accel)  # saves the snapshot: not timed
+            walls, ready = {"cold": [], "restored": []}, {"cold": [], "restored": []}
             for _ in range(args.repeat):
-                boot = qemu.boot_best(kernel.image, empty, timeout=300, accel=args.accel)
-                walls.append(boot.seconds)
-                ready.append(boot.ready_seconds or float("nan"))
-            print(f"  {line:5} {kernel.version:22} {kernel.image.name:8} boot {statistics.median(walls):6.2f} s"
-                  f"   /init after {statistics.median(ready):5.2f} s")
+                for mode in walls:
+                    os.environ["TATARA_VM_SNAPSHOT"] = "0" if mode == "cold" else "1"
+                    boot = snapshot.boot_job(kernel, EMPTY_PLAN, timeout=300, accel=args.accel)
+                    walls[mode].append(boot.seconds)
+                    ready[mode].append(boot.ready_seconds or float("nan"))
+            os.environ.pop("TATARA_VM_SNAPSHOT", None)
+            print(f"  {line:5} {kernel.version:22} {kernel.image.name:8}"
+                  + "".join(f"   {mode} {statistics.median(walls[mode]):5.2f} s (/init {statistics.median(ready[mode]):5.2f})"
+                            for mode in walls))
 
         walls, per_kernel = [], {}
         for _ in range(args.repeat):

@@ -38,6 +38,7 @@ from .kernels import Kernel, cache_dir, opened_image, sha256_file
 
 SAVE_SECONDS = 120.0  # a cold boot under a loaded TCG host, and the migration
 QMP_SECONDS = 60.0
+PRUNE_DAYS = 14
 
 
 def enabled() -> bool:
@@ -133,6 +134,7 @@ def _open(snap_key: str) -> int | None:
             digest.update(chunk)
             offset += len(chunk)
         if path.name == f"{snap_key}-{digest.hexdigest()}.qemu":
+            os.utime(path)  # in use: kept by _prune
             return fd
         os.close(fd)
         path.unlink(missing_ok=True)
@@ -170,10 +172,21 @@ def _save(snap_key: str, image: Path, image_fd: int, base: Path) -> bool:
             return False  # timed out: the run boots cold
         if not (done and done[0] and out.is_file()):
             return False
-        for old in home.glob(f"{snap_key}-*.qemu"):
-            old.unlink(missing_ok=True)
+        _prune(snap_key)
         out.rename(home / f"{snap_key}-{sha256_file(out)}.qemu")
     return True
+
+
+def _prune(snap_key: str) -> None:
+    """Before a save: this key's old file, and every snapshot unused for
+    PRUNE_DAYS (another QEMU, kernel pin or guest tool: ~75 MB each)."""
+    now = time.time()
+    for path in _home().glob("*.qemu"):
+        try:
+            if path.name.startswith(f"{snap_key}-") or now - path.stat().st_mtime > PRUNE_DAYS * 86400:
+                path.unlink()
+        except OSError:
+            pass  # a concurrent prune or save got there first
 
 
 def _migrate(sock: Path, out: Path) -> bool:

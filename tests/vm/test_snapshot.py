@@ -37,6 +37,20 @@ def test_a_snapshot_whose_bytes_do_not_match_its_name_is_removed_not_opened(snap
     assert not bad.exists()
 
 
+def test_a_save_replaces_its_keys_file_and_drops_snapshots_unused_for_weeks(snapshots):
+    import os
+    import time
+
+    snapshots.mkdir()
+    mine, fresh, stale = (snapshots / f"{k}-{'0' * 64}.qemu" for k in ("k", "other", "gone"))
+    for path in (mine, fresh, stale):
+        path.write_bytes(b"x")
+    weeks_ago = time.time() - (snapshot.PRUNE_DAYS + 1) * 86400
+    os.utime(stale, (weeks_ago, weeks_ago))
+    snapshot._prune("k")
+    assert sorted(p.name for p in snapshots.iterdir()) == [fresh.name]
+
+
 def test_the_key_covers_the_kernel_and_the_base_initramfs(tmp_path):
     if not shutil.which("qemu-system-x86_64"):
         pytest.skip("qemu-system-x86 missing")
