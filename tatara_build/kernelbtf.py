@@ -6,7 +6,8 @@ committed. Each pinned kernel's `vmlinux` (extracted from the pinned Debian
 package and checked by sha256, vm/kernels.py) carries a `.BTF` section;
 the first time a program needs a kernel's types it is parsed here and a
 compact index (every named struct and union with its members, anonymous
-members flattened, and the arity of every `bpf_lsm_<hook>`) is cached under
+members flattened, the arity of every `bpf_lsm_<hook>`, and the record
+struct of every built-in tracepoint, tpclasses.py) is cached under
 $XDG_CACHE_HOME/tatara-build/btf/ keyed by the vmlinux's sha256 (~2 s to
 build, ~0.05 s to load). Programs that use none of these forms never touch it, so
 their `check` stays as fast as before. A kernel that is not downloaded is
@@ -28,7 +29,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-INDEX_VERSION = 2
+INDEX_VERSION = 3  # 3: tp_records
 BTF_MAGIC = 0xEB9F
 # kinds (include/uapi/linux/btf.h)
 INT, PTR, ARRAY, STRUCT, UNION, ENUM, FWD, TYPEDEF, VOLATILE, CONST, RESTRICT, FUNC, FUNC_PROTO, VAR, DATASEC, \
@@ -68,6 +69,8 @@ class KernelTypes:
         self._raw: dict[str, list] = data["composites"]  # made into Composites on first use
         self._made: dict[str, Composite] = {}
         self.lsm_hooks: dict[str, int] = data["lsm_hooks"]
+        # "system/name" -> the trace_event_raw_* struct of its record (tpclasses)
+        self.tp_records: dict[str, str] = data.get("tp_records", {})
 
     def named(self, key: str) -> Composite | None:
         """A struct or union by its C name (or anonymous key)."""
@@ -88,11 +91,11 @@ class KernelTypes:
 # --- reading .BTF ---------------------------------------------------------------
 
 
-def btf_section(path: Path) -> bytes:
-    """The `.BTF` section of an ELF vmlinux."""
+def btf_section(path: Path, data: bytes | None = None) -> bytes:
+    """The `.BTF` section of an ELF vmlinux (its bytes, when already read)."""
     from .compile import elf  # the project's ELF reader (imported only to build an index)
 
-    data = path.read_bytes()
+    data = path.read_bytes() if data is None else data
     if data[:4] != b"\x7fELF" or data[4] != 2:
         raise KernelDataError(f"{path} is not an ELF64 kernel")
     start, size = elf.section_range(data, ".BTF")
@@ -280,7 +283,7 @@ def index_for(release: str, vmlinux: Path, sha256: str) -> KernelTypes:
     path = _cache_dir() / _entry(sha256)
     data = _cached(sha256)
     if data is None:
-        data = {**build_index(btf_section(vmlinux)), "vmlinux_sha256": sha256}
+        data = build_full_index(vmlinux, sha256)
         tmp = path.with_name(f".{path.name}.{os.getpid()}")
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -291,6 +294,17 @@ def index_for(release: str, vmlinux: Path, sha256: str) -> KernelTypes:
     types = KernelTypes(release, data)
     _LOADED[sha256] = types
     return types
+
+
+def build_full_index(vmlinux: Path, sha256: str) -> dict:
+    """The BTF index plus which struct lays out each tracepoint's record,
+    found in the image's data (tpclasses)."""
+    from . import tpclasses
+
+    image = vmlinux.read_bytes()
+    data = {**build_index(btf_section(vmlinux, image)), "vmlinux_sha256": sha256}
+    data["tp_records"] = tpclasses.record_structs(image, KernelTypes("", data))
+    return data
 
 
 def kernel_types(release: str) -> KernelTypes:
@@ -449,11 +463,24 @@ TP_HIDDEN = ("ent", "__data")  # the common header and the dynamic area
 
 
 def tracepoint_record(types: KernelTypes, target: str) -> Composite | None:
-    """The BTF struct describing a tracepoint's record: trace_event_raw_<name>
-    (TRACE_EVENT), or the shared trace_event_raw_sys_exit of syscall exits."""
+    """The BTF struct describing a tracepoint's record: its event class's
+    as the kernel's data names it (tpclasses: trace_event_raw_<name> for a
+    TRACE_EVENT, the template's for a DEFINE_EVENT), else
+    trace_event_raw_<name>; the shared trace_event_raw_sys_exit of syscall exits."""
     if SYSCALL_EXIT.fullmatch(target):
         return types.named(TP_RECORD.format("sys_exit"))
-    return types.named(TP_RECORD.format(target.partition("/")[2]))
+    return types.named(types.tp_records.get(target) or TP_RECORD.format(target.partition("/")[2]))
+
+
+DATA_LOC = "__data_loc_"
+
+
+def tracepoint_member(fields: dict[str, Member], name: str) -> str | None:
+    """The member `tp-field` reads for `name`: the field itself, or the
+    `__data_loc_<name>` word of a dynamic string (read as its address)."""
+    if name in fields:
+        return name
+    return DATA_LOC + name if DATA_LOC + name in fields else None
 
 
 def tracepoint_fields(record: Composite, target: str) -> dict[str, Member]:

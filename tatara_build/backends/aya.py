@@ -430,6 +430,14 @@ class AyaGenerator(Generator):
                 src = f"p{i + 1}"
         return ["#[inline(always)]", f"fn {name}(p: u64) -> {rtype(t)} {{", *body, "}"]
 
+    def spell_tp_string(self, layouts, e: ir.TpField) -> str:
+        """A __data_loc string's address: the record's address plus the low
+        16 bits of its u32 (offset | length << 16)."""
+        (hop,) = self.fixed_layout(layouts, e, f"tracepoint field `{e.field}`")
+        record = "aya_ebpf::EbpfContext::as_ptr(&ctx) as usize"
+        loc = self.hoist_always(f"unsafe {{ *(({record} + {hop.offset}) as *const u32) }}", "u32")
+        return f"(({record}) as u64).wrapping_add(({loc} & 0xffff) as u64)"
+
     def spell_tp_field(self, layouts, e: ir.TpField) -> str:
         (hop,) = self.fixed_layout(layouts, e, f"tracepoint field `{e.field}`")
         at = f"(aya_ebpf::EbpfContext::as_ptr(&ctx) as usize + {hop.offset})"

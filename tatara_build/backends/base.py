@@ -148,7 +148,7 @@ class Generator:
         "line_event_output", "open_reserve", "line_store", "line_submit", "record_ptr", "line_fill", "line_let_array",
         "array_ptr", "packet_prologue", "line_locate_l3", "guard",
         "line_set_ctx_field", "write_helper", "load_helper", "line_load", "line_fail", "files",
-        "section_prefix", "spell_ctx_u64", "spell_core_read", "spell_tp_field", "map_symbol",
+        "section_prefix", "spell_ctx_u64", "spell_core_read", "spell_tp_field", "spell_tp_string", "map_symbol",
         "spell_const", "const_lines", "line_printk", "func_lines", "line_zeroed", "spell_member",
         "spell_ref_member", "line_set_member", "line_copy_array", "line_field_add", "spell_ref_deref",
         "line_zero_record", "member_ptr")
@@ -826,17 +826,24 @@ class Generator:
         return self.spell_core_read(layouts, pointer, e)
 
     def value_tp_field(self, e: ir.TpField) -> str:
+        """A field of the record; a `__data_loc` string by its own name
+        (`:filename` for `__data_loc_filename`): its address in the record."""
         target = self.program.attach.target if self.program.attach else ""
 
         def resolve(types):
             record = kernelbtf.tracepoint_record(types, target)
-            member = kernelbtf.tracepoint_fields(record, target).get(e.field) if record else None
-            if member is None:
+            fields = kernelbtf.tracepoint_fields(record, target) if record else {}
+            name = kernelbtf.tracepoint_member(fields, e.field)
+            if name is None:
                 raise kernelbtf.PathError(f"tracepoint `{target}` has no field `{e.field}` on kernel {types.release}", 0)
-            return (kernelbtf.Hop(record.key, (kernelbtf.Step(record.key, record.kind, e.field, member.offset_bits,
+            member = fields[name]
+            return (kernelbtf.Hop(record.key, (kernelbtf.Step(record.key, record.kind, name, member.offset_bits,
                                                                member.type),)),)
 
-        return self.spell_tp_field(self.kernel_layouts(e, resolve), e)
+        layouts = self.kernel_layouts(e, resolve)
+        if next(iter(layouts.values()))[0].steps[0].member != e.field:
+            return self.spell_tp_string(layouts, e)
+        return self.spell_tp_field(layouts, e)
 
     def fixed_layout(self, layouts: dict[str, tuple[kernelbtf.Hop, ...]], e: ir.Node, what: str) -> tuple[kernelbtf.Hop, ...]:
         """For a dialect without CO-RE relocations: the one layout every
@@ -1085,14 +1092,30 @@ def layout_kernels(module: ir.Module | None, backend: str) -> list[str] | None:
     """The kernels whose struct layouts an object of this backend compiles
     in (None: it has none, or the loader relocates them): the object is
     only valid on these (the manifest says so)."""
-    if module is None or DIALECTS[backend].relocates:
+    if module is None:
         return None
+    relocates = DIALECTS[backend].relocates
     programs = {p.name: p for p in module.programs}
     lines: set[str] = set()
     for fn in module.functions:
-        if fn.name in programs and any(isinstance(n, (ir.CoreRead, ir.TpField)) for n in ir.walk(fn.body)):
-            lines.update(target_kernels(programs[fn.name]))
+        program = programs.get(fn.name)
+        reads = any(isinstance(n, (ir.CoreRead, ir.TpField)) for n in ir.walk(fn.body))
+        if program is not None and reads and (not relocates or _records_differ(program)):
+            lines.update(target_kernels(program))
     return sorted(lines, key=tables.version_tuple) or None
+
+
+def _records_differ(program: ir.ProgramDecl) -> bool:
+    """Is the program's tracepoint record another struct on some promised
+    kernel? Then even CO-RE compiles its offsets in (libbpf.shared_offset)."""
+    target = program.attach.target if program.attach else None
+    if program.kind != "tracepoint" or not target:
+        return False
+    records = set()
+    for line in target_kernels(program):
+        record = kernelbtf.tracepoint_record(kernelbtf.kernel_types(line), target)
+        records.add(record.key if record else None)
+    return len(records) > 1
 
 
 @dataclass(frozen=True)

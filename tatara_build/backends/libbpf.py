@@ -12,6 +12,7 @@ import re
 
 from .. import ir, kernelbtf, structs, tables
 from .. import mapdata
+from ..errors import Diagnostic, SourceError
 from . import parsers
 from .base import (BINARY, INDENT, Csum, FieldWrite, Fill, Generator, PacketArgs, balanced, blocks, format_target, lpm_address_types,
                    lpm_width, snake, stem, unparen)
@@ -300,8 +301,31 @@ class CGenerator(Generator):
 
     def spell_tp_field(self, layouts, e: ir.TpField) -> str:
         (hop,) = next(iter(layouts.values()))
+        if len({hops[0].steps[0].container for hops in layouts.values()}) > 1:
+            at = self.shared_offset(layouts, e)
+            return f"(({ctype(e.type)})*({ctype(kernelbtf.value_type(hop.type))} *)((char *)ctx + {at}))"
         # a direct context load at a CO-RE relocated offset
         return f"(({ctype(e.type)})((struct {self.local_struct(hop)} *)ctx)->{self.member_path(hop)})"
+
+    def spell_tp_string(self, layouts, e: ir.TpField) -> str:
+        # __data_loc: the low 16 bits are the string's offset in the record
+        return f"((__u64)(unsigned long)ctx + ({self.spell_tp_field(layouts, e)} & 0xffffULL))"
+
+    def shared_offset(self, layouts, e: ir.TpField) -> int:
+        """A record laid out by another struct on some promised kernel (an
+        event class's on one, the event's own on another): CO-RE relocates
+        by one struct's name, so the offset is compiled in, the same on
+        every promised kernel (the manifest ties the object to them)."""
+        (first, (hop,)), *rest = layouts.items()
+        for line, (other,) in rest:
+            if other.offset != hop.offset:
+                raise SourceError(Diagnostic(
+                    f"field `{e.field}` of tracepoint `{self.program.attach.target}` is at byte {hop.offset} of "
+                    f"`struct {hop.steps[0].container}` on kernel {first} but at byte {other.offset} of `struct "
+                    f"{other.steps[0].container}` on kernel {line}: one object cannot read both", e.span,
+                    ["promise kernels whose records agree, or write one program per kernel"]))
+        self.layout_kernels.update(layouts)
+        return hop.offset
 
     def local_struct_lines(self) -> list[str]:
         """The local CO-RE definitions, each after the structs it embeds."""

@@ -977,17 +977,19 @@ def _tp_field(c: FunctionChecker, e: ir.TpField, env, expected):
         record = kernelbtf.tracepoint_record(types, target)
         struct = kernelbtf.TP_RECORD.format(target.partition("/")[2])
         if record is None:
-            raise Problem(f"kernel {line} has no `struct {struct}` in its BTF, which tp-field needs for tracepoint "
-                          f"`{target}`", e.span,
-                          "tp-field knows tracepoints declared with TRACE_EVENT; one defined from an event class "
-                          "(DEFINE_EVENT) is not named in the BTF: read its arguments in a kprobe instead",
-                          *suggestion(struct, [n for n in types.names() if n.startswith("trace_event_raw_")]))
+            known = sorted(types.tp_records)
+            raise Problem(f"kernel {line} has no tracepoint `{target}` whose record tp-field can place (no "
+                          f"`struct {struct}` in its BTF, and no event class of that name in its image)", e.span,
+                          *suggestion(target, known),
+                          "tp-field reads the kernel's built-in tracepoints; a module's are not in the image")
         fields = kernelbtf.tracepoint_fields(record, target)
-        member = fields.get(e.field)
-        if member is None:
+        name = kernelbtf.tracepoint_member(fields, e.field)
+        if name is None:
             raise Problem(f"tracepoint `{target}` has no field `{e.field}` on kernel {line}", e.span,
                           *suggestion(e.field, fields), "fields: " + " ".join(f":{f}" for f in fields))
-        t = kernelbtf.value_type(member.type)
+        member = fields[name]
+        # a __data_loc string by its own name: its address, for (probe-read-kernel-str …)
+        t = "u64" if name != e.field else kernelbtf.value_type(member.type)
         if t is None or member.bitfield:
             raise Problem(f"field `{e.field}` of tracepoint `{target}` is {kernelbtf.describe_type(member.type)} on "
                           f"kernel {line}: tp-field reads integers and pointers", e.span)

@@ -80,3 +80,35 @@ def test_aya_refuses_promised_kernels_whose_offsets_differ():
     both = module(':kernels ("5.10" "6.1")', far="__sk_common :skc_family")
     assert "src/main.rs" in backends.render(both, "aya")
     assert layout_kernels(both, "aya") == ["5.10", "6.1"]
+
+
+TRACEPOINT = """\
+(defbpf-map counts :kind :hash :key u64 :value u64 :max-entries 16)
+(defbpf-program p :kind :tracepoint :attach (:target "sched/{event}") :uses-maps (counts) :kernels ({kernels}))
+(bpf-fn p (ctx)
+  (map-add counts (u64 (tp-field ctx :pid)) 1)
+  (return :ok))
+"""
+
+
+def tracepoint(event: str, kernels: str):
+    return check.check(frontend.parse(TRACEPOINT.format(event=event, kernels=kernels), "tp.tlisp"))
+
+
+def test_a_define_event_is_read_through_its_event_class():
+    """sched_wakeup has no struct of its own: its class's, relocated by CO-RE."""
+    text = backends.render(tracepoint("sched_wakeup", '"5.10" "6.1" "6.12" "7.2"'), "c")["tp.bpf.c"]
+    assert "((struct trace_event_raw_sched_wakeup_template___tatara *)ctx)->pid" in text
+    assert layout_kernels(tracepoint("sched_wakeup", '"5.10" "7.2"'), "c") is None
+
+
+def test_a_record_whose_struct_changes_between_kernels_has_its_offset_compiled_in():
+    """sched_process_exit: its class's struct up to 6.12, its own on 7.2
+    (whose class changed layout), pid at byte 24 in both."""
+    module = tracepoint("sched_process_exit", '"5.10" "7.2"')
+    text = backends.render(module, "c")["tp.bpf.c"]
+    assert "*(__s32 *)((char *)ctx + 24)" in text and "trace_event_raw" not in text
+    assert layout_kernels(module, "c") == ["5.10", "7.2"]
+    same = tracepoint("sched_process_exit", '"5.10" "6.12"')
+    assert "trace_event_raw_sched_process_template___tatara" in backends.render(same, "c")["tp.bpf.c"]
+    assert layout_kernels(same, "c") is None

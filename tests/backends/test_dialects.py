@@ -172,6 +172,7 @@ def define_listing() -> type[base.Generator]:
         spell_ctx_u64 = lambda self, off: f"(load.8 ctx+{off})"  # noqa: E731
         spell_core_read = lambda self, layouts, p, e: f"(kread {p} {e.struct}.{'.'.join(e.fields)})"  # noqa: E731
         spell_tp_field = lambda self, layouts, e: f"(load ctx.{e.field})"  # noqa: E731
+        spell_tp_string = lambda self, layouts, e: f"(address ctx.{e.field})"  # noqa: E731
         map_symbol = lambda self, d: d.name  # noqa: E731
         line_zeroed = lambda self, n, t: f"let {n}:{t}, zeroed"  # noqa: E731
         spell_member = lambda self, v, m: f"{v}.{m}"  # noqa: E731

@@ -186,6 +186,21 @@ def test_tracepoint_arguments_and_fields():
     assert not problems(tp("raw_syscalls/sys_enter", "(arg ctx 5)"))
     assert not problems(tp("syscalls/sys_exit_openat", "(u64 (tp-field ctx :ret))"))
     assert not problems(tp("sched/sched_switch", "(u64 (tp-field ctx :next_pid))"))
+    # DEFINE_EVENTs: the record of their event class, found in each kernel's image
+    assert not problems(tp("sched/sched_wakeup", "(u64 (tp-field ctx :target_cpu))"))
+    assert not problems(tp("sched/sched_process_exit", "(u64 (tp-field ctx :pid))"))
+    assert not problems(tp("net/netif_receive_skb", "(u64 (tp-field ctx :len))"))
+
+
+def test_a_data_loc_string_by_its_name_is_its_address_and_its_word_a_u32():
+    from tatara_build import ir
+
+    text = tp("sched/sched_process_exec", "(tp-field ctx :filename)") + \
+        tp("sched/sched_process_exec", "(u64 (tp-field ctx :__data_loc_filename))").replace("counts", "c2").replace(
+            "defbpf-program p ", "defbpf-program q ").replace("bpf-fn p ", "bpf-fn q ")
+    module = checked(text)
+    reads = [(n.field, n.type) for f in module.functions for n in ir.walk(f.body) if isinstance(n, ir.TpField)]
+    assert reads == [("filename", "u64"), ("__data_loc_filename", "u32")]
     assert not problems(tp("file_open", "(arg ctx 0)", ":lsm", ":allow"))
 
 
@@ -202,9 +217,12 @@ def test_tracepoint_arguments_and_fields():
     ("syscalls/sys_enter_openat", "(tp-field ctx :flags)", "`syscalls/sys_enter_openat` is a syscall-entry "
      "tracepoint: read its arguments with (arg ctx N), N the syscall argument's position (e.g. openat's flags: "
      "(arg ctx 2))", None),
-    ("sched/sched_wakeup", "(u64 (tp-field ctx :pid))",
-     "kernel 5.10 has no `struct trace_event_raw_sched_wakeup` in its BTF, which tp-field needs for tracepoint "
-     "`sched/sched_wakeup`", None),
+    ("sched/sched_wakup", "(u64 (tp-field ctx :pid))",
+     "kernel 5.10 has no tracepoint `sched/sched_wakup` whose record tp-field can place (no `struct "
+     "trace_event_raw_sched_wakup` in its BTF, and no event class of that name in its image)",
+     "did you mean `sched/sched_wakeup`?"),
+    ("sched/sched_wakeup", "(u64 (tp-field ctx :target_cpus))",
+     "tracepoint `sched/sched_wakeup` has no field `target_cpus` on kernel 5.10", "did you mean `target_cpu`?"),
 ])
 def test_tracepoint_errors(target, body, message, note):
     text = tp(target, body)

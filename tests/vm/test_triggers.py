@@ -2,7 +2,9 @@
 program (a tracepoint, a kprobe), does the test's syscalls and detaches;
 the values the programs read (a user-space file name cut to its field, the
 task's comm, a port through CO-RE) reach the maps and ring buffer, and a
-test expecting another name fails with the diff."""
+test expecting another name fails with the diff. A DEFINE_EVENT tracepoint
+(sched_process_exit) reads its pid through its event class's layout, and
+sched_process_exec's __data_loc file name is copied by its address."""
 
 from __future__ import annotations
 
@@ -43,9 +45,11 @@ def test_triggered_programs_read_what_the_guest_did(tmp_path, line):
     assert triggers["ports-counted"].actions == ["connect 7 = -111", "connect 7 = -111", "connect 2049 = -111"]
     checks = {e.test: e for e in v.event_checks}
     assert checks["names-arrive"].passed, checks["names-arrive"]
+    assert checks["exec-seen"].passed, checks["exec-seen"]
     assert not checks["wrong-name"].passed
     assert checks["wrong-name"].diff == [
         'event 1: expected (make opened :name "/tmp/tatara-c"), got (make opened :flags 0 :comm "tatara-guest" '
         ':name "/tmp/tatara-b")']
-    assert [(m.key, m.got, m.passed) for m in v.maps] == [(7, 2, True), (2049, 1, True)]
+    assert [(m.map, m.key, m.got, m.passed) for m in v.maps] == [
+        ("ports", 7, 2, True), ("ports", 2049, 1, True), ("agree", 1, 1, True), ("agree", 0, 0, True)]
     assert not v.passed  # wrong-name
