@@ -21,6 +21,7 @@ import gc
 import json
 import os
 import signal
+import sys
 import time
 
 import pytest
@@ -29,6 +30,12 @@ from _pytest.runner import runtestprotocol
 
 class PassTimeout(Exception):
     pass
+
+
+def pytest_configure(config):
+    # mutmut's trampoline doubles the frames of every mutated call: the checker's walk, which
+    # stays within Python's default limit by its own depth guard, would hit it at half depth
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 4000))
 
 
 def pytest_addoption(parser):
