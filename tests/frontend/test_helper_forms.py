@@ -192,14 +192,17 @@ def test_helper_reads_keep_their_offsets_across_a_tail_call():
 # --- prog-array slots ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("slots, message", [
-    ("((0 leaf) (0 leaf))", "slot 0 of `jump2` is filled twice"),
-    ("((4 leaf))", "slot 4 is beyond :max-entries 4 of `jump2`"),
-    ("((1 lef))", "slot 1 of `jump2` names unknown program `lef`"),
+@pytest.mark.parametrize("slots, message, slot", [
+    ("((0 leaf) (0 leaf))", "slot 0 of `jump2` is filled twice", 1),
+    ("((4 leaf))", "slot 4 is beyond :max-entries 4 of `jump2`", 0),
+    ("((1 lef))", "slot 1 of `jump2` names unknown program `lef`", 0),
 ])
-def test_slot_errors(slots, message):
+def test_slot_errors(slots, message, slot):
+    """Each at the slot it is about (the second of two that fill the same one)."""
     extra = f"(defbpf-map jump2 :kind :prog-array :max-entries 4 :programs {slots})\n"
-    assert message in only(source("(return :xdp-pass)", extra=extra))[0]
+    text = source("(return :xdp-pass)", extra=extra)
+    at = [i for i, c in enumerate(slots) if c == "(" and i > 0][slot]  # the slot's own list
+    assert only(text) == (message, MAPS.count("\n") + 1, extra.index(slots) + at + 1)
 
 
 def test_a_prog_array_holds_one_program_kind():
@@ -214,7 +217,8 @@ def test_a_prog_array_holds_one_program_kind():
 
 def test_programs_only_on_prog_arrays_and_fixed_types_hold():
     extra = "(defbpf-map wrong :kind :array :key u32 :value u32 :max-entries 4 :programs ((0 leaf)))\n"
-    assert ":programs is for prog-array maps; `wrong` is a array map" in only(source("(return :xdp-pass)", extra=extra))[0]
+    assert only(source("(return :xdp-pass)", extra=extra)) == (
+        ":programs is for prog-array maps; `wrong` is a array map", MAPS.count("\n") + 1, extra.index("(0 leaf)") + 1)
     extra = "(defbpf-map dev32 :kind :devmap :key u32 :value u32 :max-entries 4)\n"
     assert "devmap map `dev32` has the kernel's value type u64, not u32; leave :value out" in \
         only(source("(return :xdp-pass)", extra=extra))[0]
