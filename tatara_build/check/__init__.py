@@ -235,7 +235,7 @@ def check_structs(decls: list[ir.StructDecl]) -> tuple[dict[str, structs.Layout]
             seen[f.name] = f
             problem = field_type_problem(decl.name, f.type, layouts, later)
             if problem:
-                out.append(Diagnostic(problem, f.span, *struct_suggestion(f.type, layouts)))
+                out.append(Diagnostic(problem, f.span, struct_suggestion(f.type, layouts)))
                 ok = False
         if not ok or decl.name in layouts:
             continue

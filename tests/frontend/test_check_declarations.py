@@ -136,3 +136,25 @@ def test_an_unknown_map_with_promised_kernels_is_one_error_not_a_crash(uses, bod
     text = (f'(defbpf-program p :kind :xdp :attach (:target "eth0") :kernels ("5.10" "6.1") :uses-maps {uses})\n'
             f"(bpf-fn p (ctx) {body})\n")
     assert messages(text) == expected
+
+
+def test_an_lpm_trie_keyed_by_a_signed_integer_is_refused_at_its_declaration():
+    decl = "(defbpf-map m :kind :lpm-trie :key {key} :value u64 :max-entries 4)\n"
+    text = "\n" + decl.format(key="i32") + PASS.format(opts=" :uses-maps (m)")
+    assert problems(text) == [("lpm-trie `m` is keyed by an address: use an unsigned :key (u32 for IPv4) or "
+                               ":key-size 16 (IPv6)", 2, 1)]
+    assert problems("\n" + decl.format(key="u32") + PASS.format(opts=" :uses-maps (m)")) == []
+
+
+def test_a_bad_license_shared_by_every_program_is_one_error_at_the_first():
+    text = "\n" + PASS.format(opts=' :license "GPL!"') + PASS.format(opts=' :license "GPL!"').replace(" p ", " q ")
+    assert problems(text) == [("license `GPL!` must be 1 to 64 characters among letters, digits, space and . / + -",
+                               2, 1)]
+
+
+def test_an_unknown_struct_field_type_suggests_the_closest_struct():
+    """The suggestion is one note (it was once printed one character per line)."""
+    text = "(defbpf-struct flow (a u32))\n(defbpf-struct s (a flw))\n" + PASS.format(opts="")
+    assert problems(text) == [("unknown type `flw`: a field is an integer type (u8, u16, u32, u64, i8, i16, i32, i64), "
+                               "(array u8 16) or a defbpf-struct", *position(text, "(a flw)"))]
+    assert notes(text) == [["did you mean `flow`?"]]

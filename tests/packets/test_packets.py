@@ -158,3 +158,17 @@ def test_tcp_checksum_always_verifies(sport, dport, seq, flags, payload, v6):
     src, dst = (ipb[8:24], ipb[24:40]) if v6 else (ipb[12:16], ipb[16:20])
     assert ones_sum(pseudo(src, dst, 6, len(seg)) + seg) == 0xFFFF
     assert seg[20:] == payload
+
+
+def test_describe_diff_names_the_length_and_each_differing_byte_up_to_the_limit():
+    """What a failed :expect-packet shows: the lengths when they differ, then each differing
+    byte (offset in decimal and hex, expected -> got), at most `limit` of them."""
+    from tatara_build.packets import describe_diff
+
+    assert describe_diff(b"\x01\x02", b"\x01\x02") == ""
+    assert describe_diff(bytes(20), bytes(18) + b"\x00\xff\xee") == "length 20 expected, got 21; byte 19 (0x13): expected 00, got ff"
+    assert describe_diff(bytes(12), bytes([1] * 12), limit=3) == (
+        "byte 0 (0x0): expected 00, got 01; byte 1 (0x1): expected 00, got 01; byte 2 (0x2): expected 00, got 01; "
+        "... 9 more differing bytes")
+    assert describe_diff(bytes(9), bytes([7] * 9)).endswith("byte 7 (0x7): expected 00, got 07; ... 1 more differing bytes")
+    assert "more differing" not in describe_diff(bytes(8), bytes([7] * 8))
