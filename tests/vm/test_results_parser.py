@@ -134,3 +134,32 @@ def test_pinned_programs_are_read_from_the_pins_listing_only():
     assert results.pinned_programs(found) == {("0", "drop_syn"), ("12", "other_prog"), ("3", "last")}
     assert results.pinned_programs(results.steps(console(("pins", "", 0)))) == set()
     assert results.pinned_programs(results.steps(console(("load 0 o0.o", LOAD_OK, 0)))) is None
+
+
+def test_map_dump_keeps_raw_bytes_and_skips_only_the_entries_it_cannot_read():
+    dump = json.dumps([{"error": "lookup failed"}, "not an entry",
+                       {"key": ["0x0a", "0x00"], "value": ["0x01", "0x02"]},
+                       {"key": ["0x0b", "0x00"], "values": [{"cpu": 0, "value": ["0x03"]}, {"cpu": 1, "value": ["0x04"]}]},
+                       {"key": ["0x0c", "0x00"]}])
+    assert results.map_dump(dump) == [(b"\x0a\x00", [b"\x01\x02"]), (b"\x0b\x00", [b"\x03", b"\x04"]), (b"\x0c\x00", [])]
+    assert results.map_dump('{"key": []}') is None and results.map_dump("Error: no such map") is None
+
+
+def test_drained_records_are_filed_under_their_object_and_map_symbol():
+    output = ("EVENT /sys/fs/bpf/0/m/exec_events 0a0b0c0d\n"
+              "EVENT /sys/fs/bpf/1/m/exec_events -\n"
+              "LOST /sys/fs/bpf/0/m/perf_out 3\n"
+              "error: /sys/fs/bpf/2/m/ring.buf: cannot open\n"
+              "EVENT /sys/fs/bpf/0/m/exec_events ff\n")
+    streams = results.drained_streams(output)
+    assert {key: (s.object, s.map, s.records, s.lost, s.error) for key, s in streams.items()} == {
+        (0, "exec_events"): (0, "exec_events", ["0a0b0c0d", "ff"], 0, None),
+        (1, "exec_events"): (1, "exec_events", [""], 0, None),
+        (0, "perf_out"): (0, "perf_out", [], 3, None),
+        (2, "ring.buf"): (2, "ring.buf", [], 0, "cannot open"),
+    }
+
+
+def test_packet_outputs_are_keyed_by_case_number():
+    output = "out 0 \nout 7 0a0bff\nout 12 00\nnot out 3 ff\nout x ab\n"
+    assert results.packet_outputs(output) == {"0": b"", "7": b"\x0a\x0b\xff", "12": b"\x00"}
