@@ -121,6 +121,9 @@ def read(text: str, file: str = "<input>") -> list[Datum]:
     return _Reader(text, file).read_all()
 
 
+Pos = tuple[str, int, int, int, int]  # file, line, col, end line, end col
+
+
 class _Reader:
     def __init__(self, text: str, file: str):
         self.text = text
@@ -132,63 +135,71 @@ class _Reader:
         return SourceError(Diagnostic(message, span, list(notes)))
 
     def read_all(self) -> list[Datum]:
-        # Stack of open lists: (items, opening span, pending quote prefixes).
-        top: list[Datum] = []
-        Pos = tuple[str, int, int, int, int]
-        stack: list[tuple[list[Datum], Pos, list[tuple[str, Pos]]]] = []
-        items = top
-        quotes: list[tuple[str, Pos]] = []  # prefixes waiting for their datum
+        self.top: list[Datum] = []
+        self.items = self.top  # the list being read
+        # Open lists: (their items so far, opening span, quote prefixes waiting outside them).
+        self.stack: list[tuple[list[Datum], Pos, list[tuple[str, Pos]]]] = []
+        self.quotes: list[tuple[str, Pos]] = []  # prefixes waiting for their datum
         file = self.file
-        # Branches in order of frequency; every finished datum reaches the
-        # end of the loop body, where waiting quote prefixes wrap it.
         for line, text in enumerate(self.text.split("\n"), 1):
             for m in _TOKEN.finditer(text):
                 kind = m.lastgroup
                 start, end = m.span(kind)
                 span = (file, line, start + 1, line, end + 1)
-                if kind == "symbol":
+                if kind == "symbol":  # the most frequent tokens, then line ends: no call
                     datum = Symbol(span, m[kind])
-                elif kind == "open":
-                    if len(stack) >= MAX_DEPTH:
-                        raise self.fail(f"lists nested more than {MAX_DEPTH} deep", span)
-                    stack.append((items, span, quotes))
-                    items, quotes = [], []
+                elif kind == "eol":
                     continue
-                elif kind == "close":
-                    if not stack:
-                        raise self.fail("unexpected `)` with no matching `(`", span)
-                    if quotes:
-                        raise self.fail(f"quote prefix `{quotes[-1][0]}` has nothing to quote", quotes[-1][1])
-                    inner = items
-                    items, open_span, quotes = stack.pop()
-                    datum = SList((file, open_span[1], open_span[2], line, span[4]), tuple(inner))
-                elif kind == "keyword":
-                    datum = Keyword(span, m[kind][1:])
-                elif kind == "int":
-                    datum = Integer(span, int(m[kind]))
-                elif kind in ("eol", "comment"):
-                    continue
-                elif kind == "quote":
-                    quotes.append((QUOTES[m[kind]], span))
-                    continue
-                elif kind == "string":
-                    datum = String(span, self.unescape(m[kind][1:-1], span))
-                elif kind == "badstring":
-                    raise self.fail("unterminated string (strings end on the same line)", span)
-                elif kind == "atom":
-                    datum = self.atom(m[kind], span)
                 else:
-                    raise self.fail(f"unexpected character {m[kind]!r}", span)
-                while quotes:
-                    name, qpos = quotes.pop()
+                    datum = self.token(kind, m[kind], span)
+                    if datum is None:
+                        continue
+                while self.quotes:
+                    name, qpos = self.quotes.pop()
                     datum = SList((file, qpos[1], qpos[2], datum.pos[3], datum.pos[4]), (Symbol(qpos, name), datum))
-                items.append(datum)
-        if quotes:
-            raise self.fail(f"quote prefix `{quotes[-1][0]}` has nothing to quote", quotes[-1][1])
-        if stack:
-            open_span = stack[-1][1]
-            raise self.fail("unclosed `(`: no matching `)` before the end of the file", open_span)
-        return top
+                self.items.append(datum)
+        if self.quotes:
+            raise self.fail(f"quote prefix `{self.quotes[-1][0]}` has nothing to quote", self.quotes[-1][1])
+        if self.stack:
+            raise self.fail("unclosed `(`: no matching `)` before the end of the file", self.stack[-1][1])
+        return self.top
+
+    def token(self, kind: str, text: str, span: Pos) -> Datum | None:
+        """The datum a token finishes, or None (a list opened, a quote
+        prefix, a comment or the end of a line)."""
+        if kind == "open":
+            if len(self.stack) >= MAX_DEPTH:
+                raise self.fail(f"lists nested more than {MAX_DEPTH} deep", span)
+            self.stack.append((self.items, span, self.quotes))
+            self.items, self.quotes = [], []
+            return None
+        if kind == "close":
+            return self.close(span)
+        if kind == "keyword":
+            return Keyword(span, text[1:])
+        if kind == "int":
+            return Integer(span, int(text))
+        if kind in ("eol", "comment"):
+            return None
+        if kind == "quote":
+            self.quotes.append((QUOTES[text], span))
+            return None
+        if kind == "string":
+            return String(span, self.unescape(text[1:-1], span))
+        if kind == "badstring":
+            raise self.fail("unterminated string (strings end on the same line)", span)
+        if kind == "atom":
+            return self.atom(text, span)
+        raise self.fail(f"unexpected character {text!r}", span)
+
+    def close(self, span: Pos) -> SList:
+        if not self.stack:
+            raise self.fail("unexpected `)` with no matching `(`", span)
+        if self.quotes:
+            raise self.fail(f"quote prefix `{self.quotes[-1][0]}` has nothing to quote", self.quotes[-1][1])
+        inner = self.items
+        self.items, open_span, self.quotes = self.stack.pop()
+        return SList((self.file, open_span[1], open_span[2], span[1], span[4]), tuple(inner))
 
     def unescape(self, body: str, pos: tuple[str, int, int, int, int]) -> str:
         if "\\" not in body:
