@@ -69,23 +69,12 @@ def _flushed(code: int) -> int:
 
 
 def _run(args: list[str], json_mode: bool) -> int:
+    """The command's exit code; every failure that escapes it is one message
+    (and with --json one JSON document), never a traceback."""
     import os
 
     from .. import interrupts
     from ..errors import TataraError
-
-    def fail(code: int, message: str, diagnostics=()) -> int:
-        try:
-            print(message, file=sys.stderr)
-            if json_mode:
-                import json
-
-                from .app import error_document
-
-                print(json.dumps(error_document(code, message, diagnostics), indent=2), flush=True)
-        except OSError:  # stdout or stderr itself is what failed (a full disk, a closed pipe)
-            pass
-        return code
 
     try:
         if not json_mode:  # the fast path prints no JSON documents
@@ -94,43 +83,62 @@ def _run(args: list[str], json_mode: bool) -> int:
             code = dispatch(args)
             if code is not None:
                 return code
-        import typer
-        from typer import _click as click
-
-        from . import app as app_module
-
-        app_module.JSON_MODE = json_mode
-        command = typer.main.get_command(_load_app())
-        try:
-            result = command.main(args=args, prog_name="tatara-build", standalone_mode=False)
-        except click.exceptions.NoArgsIsHelpError as err:  # the help was shown
-            return fail(err.exit_code, "error: no command given") if json_mode else err.exit_code
-        except click.exceptions.ClickException as err:
-            return fail(err.exit_code, f"Usage: tatara-build {' '.join(args[:1])} …\nerror: {err.format_message()}\n"
-                                       "  (tatara-build --help, or tatara-build COMMAND --help)")
-        except typer.Exit as done:  # raised outside a command's own return path
-            return done.exit_code
-        except typer.Abort:
-            return fail(130, "tatara-build: aborted")
-        return result if isinstance(result, int) else 0
+        return _run_click(args, json_mode)
     except interrupts.Interrupted as stop:
-        return fail(stop.exit_code, f"tatara-build: {stop}; stopped, temporary files removed")
+        return _fail(json_mode, stop.exit_code, f"tatara-build: {stop}; stopped, temporary files removed")
     except TataraError as err:  # from outside a command's own handler
-        if getattr(err, "shown_as_json", False):
-            json_mode = False
-        return fail(int(err.exit_code), err.render(), err.diagnostics)
+        shown = getattr(err, "shown_as_json", False)
+        return _fail(json_mode and not shown, int(err.exit_code), err.render(), err.diagnostics)
     except BrokenPipeError:
         return 1
     except OSError as err:
         where = f" ({err.filename})" if err.filename else ""
-        return fail(3, f"error: {err.strerror or err}{where}")
+        return _fail(json_mode, 3, f"error: {err.strerror or err}{where}")
     except Exception as err:  # a bug of ours: still one clean message
         if os.environ.get("TATARA_DEBUG"):
             import traceback
 
             traceback.print_exc()
-        return fail(3, f"internal error: {type(err).__name__}: {err}\n"
-                       "  (a bug in tatara-build; TATARA_DEBUG=1 shows where)")
+        return _fail(json_mode, 3, f"internal error: {type(err).__name__}: {err}\n"
+                                   "  (a bug in tatara-build; TATARA_DEBUG=1 shows where)")
+
+
+def _run_click(args: list[str], json_mode: bool) -> int:
+    """The full typer app; click's own outcomes (usage errors, help, abort) as exit codes."""
+    import typer
+    from typer import _click as click
+
+    from . import app as app_module
+
+    app_module.JSON_MODE = json_mode
+    command = typer.main.get_command(_load_app())
+    try:
+        result = command.main(args=args, prog_name="tatara-build", standalone_mode=False)
+    except click.exceptions.NoArgsIsHelpError as err:  # the help was shown
+        return _fail(json_mode, err.exit_code, "error: no command given") if json_mode else err.exit_code
+    except click.exceptions.ClickException as err:
+        return _fail(json_mode, err.exit_code, f"Usage: tatara-build {' '.join(args[:1])} …\n"
+                                               f"error: {err.format_message()}\n"
+                                               "  (tatara-build --help, or tatara-build COMMAND --help)")
+    except typer.Exit as done:  # raised outside a command's own return path
+        return done.exit_code
+    except typer.Abort:
+        return _fail(json_mode, 130, "tatara-build: aborted")
+    return result if isinstance(result, int) else 0
+
+
+def _fail(json_mode: bool, code: int, message: str, diagnostics=()) -> int:
+    try:
+        print(message, file=sys.stderr)
+        if json_mode:
+            import json
+
+            from .app import error_document
+
+            print(json.dumps(error_document(code, message, diagnostics), indent=2), flush=True)
+    except OSError:  # stdout or stderr itself is what failed (a full disk, a closed pipe)
+        pass
+    return code
 
 
 def __getattr__(name: str):
