@@ -177,52 +177,71 @@ def _plan(objects: list[ObjectJob], cases: list[CaseJob], maps: list[MapJob] = (
         lines.append(f"load {i} o{i}.o")
         payload.append((f"job/o{i}.o", 0o100644, job.data()))
     lines.append("pins")
+    lines += _target_lines(objects, payload)
+    lines += _seed_lines(objects, payload)
+    lines += _case_lines(objects, cases, payload)
+    lines += _trigger_lines(objects, payload)
+    if any(case.expect_packet is not None for case in cases):
+        lines.append("outs")
+    lines += _inspect_lines(objects, maps, payload)
+    assert all(SAFE_TOKEN.match(tok) for line in lines for tok in line.split())
+    return "\n".join(lines) + "\n", payload
+
+
+def _check_symbols(symbols) -> None:
+    for symbol in symbols:
+        if not _IDENT.match(symbol):
+            raise VmError(f"map symbol {symbol!r} is not a C identifier")
+
+
+def _target_lines(objects: list[ObjectJob], payload: list) -> list[str]:
+    """`targets`: the attach targets the guest checks exist on its kernel."""
     targets = sorted({t for job in objects for t in job.targets.values() if t[0] in CHECKED_TARGETS})
     for kind, target in targets:
         if not re.fullmatch(tables.ATTACH_TARGET_SYNTAX[kind][0], target):
             raise VmError(f"{kind} attach target {target!r} is not {tables.ATTACH_TARGET_SYNTAX[kind][1]}")
-    if targets:
-        lines.append("targets")
-        payload.append(("job/targets", 0o100644,
-                        "".join(f"{k} {t} {t[:CHECKED_TARGETS[k]]}\n" for k, t in targets).encode()))
+    if not targets:
+        return []
+    payload.append(("job/targets", 0o100644, "".join(f"{k} {t} {t[:CHECKED_TARGETS[k]]}\n" for k, t in targets).encode()))
+    return ["targets"]
+
+
+def _seed_lines(objects: list[ObjectJob], payload: list) -> list[str]:
+    """`seeds`: map entries written before the cases (:maps-before, prog-array slots)."""
     seeds = []
     for i, job in enumerate(objects):
         for symbol, key, value in job.seeds:
-            if not _IDENT.match(symbol):
-                raise VmError(f"map symbol {symbol!r} is not a C identifier")
+            _check_symbols([symbol])
             seeds.append(f"{i} {symbol} {key.hex()} {value.hex()}\n")
         for symbol, key, program in job.slots:
             if not (_IDENT.match(symbol) and _IDENT.match(program)):
                 raise VmError(f"prog-array slot {symbol!r} -> {program!r} is not C identifiers")
             seeds.append(f"{i} {symbol} {key.hex()} @{program}\n")
-    if seeds:
-        lines.append("seeds")
-        payload.append(("job/seeds", 0o100644, "".join(seeds).encode()))
-    event_maps = _event_maps(objects)
-    for _, symbol in event_maps + [(i, e.map) for i, job in enumerate(objects) for e in job.expect_events]:
-        if not _IDENT.match(symbol):
-            raise VmError(f"map symbol {symbol!r} is not a C identifier")
-    if any(job.expect_events for job in objects):
-        pins = {i: list(dict.fromkeys([*job.events, *(e.map for e in job.expect_events)])) for i, job in enumerate(objects)}
-        lines += _event_runs(cases, {i: [f"/sys/fs/bpf/{i}/m/{m}" for m in maps_] for i, maps_ in pins.items()}, payload)
-    else:
-        lines += _runs(cases, payload)
-    lines += _trigger_lines(objects, payload)
-    if any(case.expect_packet is not None for case in cases):
-        lines.append("outs")
-    payload.append(("job/events", 0o100644, "".join(f"/sys/fs/bpf/{i}/m/{m}\n" for i, m in event_maps).encode()))
+    if not seeds:
+        return []
+    payload.append(("job/seeds", 0o100644, "".join(seeds).encode()))
+    return ["seeds"]
+
+
+def _case_lines(objects: list[ObjectJob], cases: list[CaseJob], payload: list) -> list[str]:
+    """The packet runs; with event expectations, each with readers on its object's event maps."""
+    _check_symbols([symbol for _, symbol in _event_maps(objects)]
+                   + [e.map for job in objects for e in job.expect_events])
+    if not any(job.expect_events for job in objects):
+        return _runs(cases, payload)
+    pins = {i: list(dict.fromkeys([*job.events, *(e.map for e in job.expect_events)])) for i, job in enumerate(objects)}
+    return _event_runs(cases, {i: [f"/sys/fs/bpf/{i}/m/{m}" for m in maps_] for i, maps_ in pins.items()}, payload)
+
+
+def _inspect_lines(objects: list[ObjectJob], maps: list[MapJob], payload: list) -> list[str]:
+    """`inspect`: each object's programs shown, the expected maps dumped."""
+    payload.append(("job/events", 0o100644, "".join(f"/sys/fs/bpf/{i}/m/{m}\n" for i, m in _event_maps(objects)).encode()))
     # Only the maps a test expects are dumped: a ring buffer or perf-event
     # array cannot be, and its error would end the inspect batch.
     dumps = list(dict.fromkeys((m.object_index, m.map) for m in maps))
-    for _, symbol in dumps:
-        if not _IDENT.match(symbol):
-            raise VmError(f"map symbol {symbol!r} is not a C identifier")
+    _check_symbols([symbol for _, symbol in dumps])
     payload.append(("job/dumps", 0o100644, "".join(f"{i} {m}\n" for i, m in dumps).encode()))
-    lines.append("inspect")
-    lines += [f"show {i}" for i in range(len(objects))]
-    lines += [f"dump {i} {m}" for i, m in dumps]
-    assert all(SAFE_TOKEN.match(tok) for line in lines for tok in line.split())
-    return "\n".join(lines) + "\n", payload
+    return ["inspect", *(f"show {i}" for i in range(len(objects))), *(f"dump {i} {m}" for i, m in dumps)]
 
 
 def _triggers(objects: list[ObjectJob]) -> list[tuple[int, TriggerJob]]:
