@@ -5,6 +5,7 @@ symbols the build recorded."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from .. import ir, mapdata, packets, structs, tables
@@ -19,99 +20,137 @@ GENERATED_SUFFIXES = tuple(d.source_suffix for d in dialects().values())  # what
 
 def jobs(module: ir.Module, out: Path, manifest: Manifest, object_index: int = 0,
          ) -> tuple[list[ObjectJob], list[CaseJob], list[MapJob]]:
-    """`object_index`: where this object will sit among all objects of the boot."""
-    obj = manifest.objects[0]  # one object per source file
+    """`object_index`: where this object will sit among all objects of the boot.
+    The module is checked: what the checker validated is asserted here."""
+    objs = _object_jobs(module, out, manifest)
+    layouts = structs.layouts(module.structs)
+    _seed(module, objs, layouts)
+    _expect_events(_typed(module), objs, layouts)
+    cases: list[CaseJob] = []
+    maps: list[MapJob] = []
     programs = {p.name: p for p in module.programs}
-    map_decls = {m.name: m for m in module.maps}
-    bodies = {f.name: f.body for f in module.functions}
-    symbols = {p.name: p.symbol for p in obj.programs if p.name}
+    for test in module.tests:
+        program = programs.get(test.program)
+        assert program is not None, "the checker names a test's unknown program"
+        index = object_index + objs.group_of[test.name]
+        if test.trigger is not None:
+            objs.of(test).triggers.append(trigger_job(test, program, objs.symbols))
+        cases += _case_jobs(module, test, program, index, objs.symbol(program.name))
+        maps += _map_jobs(module, test, index, objs.manifest_object, layouts)
+    return objs.jobs, cases, maps
+
+
+@dataclass
+class _Objects:
+    """The object jobs of one source: the object as built, then a patched
+    copy per other set of test `:consts` (tests with the same set share one)."""
+
+    manifest_object: ObjectInfo
+    symbols: dict[str, str]  # program name -> ELF symbol, as the build recorded
+    jobs: list[ObjectJob]
+    group_of: dict[str, int]  # test name -> index in jobs
+
+    def of(self, test: ir.TestDecl) -> ObjectJob:
+        return self.jobs[self.group_of[test.name]]
+
+    def symbol(self, program: str) -> str:
+        return self.symbols.get(program, names.symbol(program))
+
+
+def _object_jobs(module: ir.Module, out: Path, manifest: Manifest) -> _Objects:
+    obj = manifest.objects[0]  # one object per source file
+    objs = _Objects(obj, {p.name: p.symbol for p in obj.programs if p.name}, [], {})
     generated = sorted(p for p in (out / "src").rglob("*") if p.suffix in GENERATED_SUFFIXES and "target" not in p.parts)
-    budgets = {
-        symbols.get(p.name, names.symbol(p.name)): p.max_insns or tables.DEFAULT_MAX_INSNS for p in module.programs
-    }
-    targets = {symbols.get(p.name, names.symbol(p.name)): (p.kind, p.attach.target) for p in module.programs
+    budgets = {objs.symbol(p.name): p.max_insns or tables.DEFAULT_MAX_INSNS for p in module.programs}
+    targets = {objs.symbol(p.name): (p.kind, p.attach.target) for p in module.programs
                if p.attach is not None and p.attach.target is not None}
-    base = ObjectJob(out / obj.file, budgets, tables.DEFAULT_MAX_INSNS, generated, Path(module.file), targets)
-    # Tests with the same `:consts` share one object; the first is the object
-    # as built (the defaults), each other set a patched copy with maps of its own.
+    job = lambda: ObjectJob(out / obj.file, budgets, tables.DEFAULT_MAX_INSNS, generated, Path(module.file), targets)  # noqa: E731
+    objs.jobs.append(job())
     groups: dict[tuple, int] = {(): 0}
-    objects = [base]
-    group_of: dict[str, int] = {}
     const_info = {c.name: c for c in obj.consts}
     for test in module.tests:
         key = tuple(sorted((c.name, c.value) for c in test.consts))
         if key not in groups:
-            groups[key] = len(objects)
-            copy = ObjectJob(base.path, budgets, tables.DEFAULT_MAX_INSNS, generated, Path(module.file), targets)
+            groups[key] = len(objs.jobs)
+            copy = job()
             copy.consts = dict(key)
             copy.patches = const_patches((out / obj.file).read_bytes(), const_info, test)
-            objects.append(copy)
-        group_of[test.name] = groups[key]
-    cases: list[CaseJob] = []
-    maps: list[MapJob] = []
-    for decl in module.maps:  # prog-array slots: filled with the seeds, in every copy of the object
+            objs.jobs.append(copy)
+        objs.group_of[test.name] = groups[key]
+    return objs
+
+
+def _seed(module: ir.Module, objs: _Objects, layouts: dict) -> None:
+    """Map entries written before the cases: prog-array slots (in every copy
+    of the object) and each test's :maps-before (in its own)."""
+    for decl in module.maps:
         for slot in decl.programs or []:
-            for job in objects:
-                job.slots.append((names.symbol(decl.name), mapdata.key_bytes(decl, slot.index),
-                                  symbols.get(slot.program, names.symbol(slot.program))))
-    layouts = structs.layouts(module.structs)
+            for job in objs.jobs:
+                job.slots.append((names.symbol(decl.name), mapdata.key_bytes(decl, slot.index), objs.symbol(slot.program)))
+    map_decls = {m.name: m for m in module.maps}
     for test in module.tests:
         for seed in test.maps_before:
             decl = map_decls[seed.map]
-            objects[group_of[test.name]].seeds.append((_map_symbol(seed, obj), mapdata.key_bytes(decl, seed.key, layouts),
-                                                       mapdata.value_bytes(decl, seed.value, layouts)))
-    from ..check.events import event_sends, event_types
+            objs.of(test).seeds.append((_map_symbol(seed, objs.manifest_object), mapdata.key_bytes(decl, seed.key, layouts),
+                                        mapdata.value_bytes(decl, seed.value, layouts)))
 
+
+def _typed(module: ir.Module) -> ir.Module:
+    """Record types come from the typed bodies: type a module loaded unchecked."""
     if any(t.expect_events is not None for t in module.tests) and any(
             isinstance(n, ir.EventOutput) and n.type is None for f in [*module.functions, *module.funcs]
             for n in ir.walk(f.body)):
-        from ..check import check  # record types come from the typed bodies: type a module loaded unchecked
+        from ..check import check
 
-        module = check(module.model_copy(deep=True))
+        return check(module.model_copy(deep=True))
+    return module
+
+
+def _expect_events(module: ir.Module, objs: _Objects, layouts: dict) -> None:
+    """Each test's :expect-events, and the event maps its object reads."""
+    from ..check.events import event_sends, event_types
+
     sends = event_sends(module)
     records = event_types(module)
     for test in module.tests:
-        for expect in test.expect_events or []:
-            if expect.map not in records:
-                raise SourceError(f"no program sends events to `{expect.map}`", expect.span)
+        assert all(e.map in records for e in test.expect_events or []), "the checker finds who sends each event"
         listed = dict.fromkeys(e.map for e in test.expect_events or [])
         if test.expect_events == []:  # `()`: none of the program's event maps gets a record
             listed = dict.fromkeys(m for m, uses in sends.items() if any(p == test.program for p, _, _ in uses))
+        job = objs.of(test)
         for name in listed:
             values = [e.value for e in test.expect_events if e.map == name]
-            objects[group_of[test.name]].expect_events.append(
-                EventJob(test.name, names.symbol(name), name, records[name], values, layouts))
-            if names.symbol(name) not in objects[group_of[test.name]].events:
-                objects[group_of[test.name]].events.append(names.symbol(name))
-    for test in module.tests:
-        index = object_index + group_of[test.name]
-        program = programs.get(test.program)
-        if program is None:
-            raise SourceError(f"defbpf-test {test.name}: no program named {test.program}", test.span)
-        kind = tables.PROGRAM_KINDS[program.kind]
-        if test.trigger is not None:
-            objects[group_of[test.name]].triggers.append(trigger_job(test, program, symbols))
-        elif not kind.test_run:
-            raise SourceError(f"{program.kind} programs cannot be run with packets (BPF_PROG_TEST_RUN)", test.span)
-        symbol = symbols.get(program.name, names.symbol(program.name))
-        # Direct packet access only: helper reads need no test-run packet pointers.
-        reads_packet = kind.packet_read is None and _reads_packet(bodies.get(program.name, []))
-        for case in test.cases:
-            action = kind.actions.get(case.expect)
-            if action is None:
-                known = ", ".join(f":{a}" for a in kind.actions)
-                raise SourceError(f"unknown action :{case.expect} for {program.kind}; known: {known}", case.span)
-            cases.append(CaseJob(index, test.name, case.name, symbol, packets.build_case(case), case.expect,
-                                 action.value, case.repeat, program.kind, reads_packet,
-                                 packets.expected_packet(case)))
-        for expect in test.expect_maps:
-            decl = map_decls[expect.map]
-            is_struct = structs.struct_name(decl.value) is not None
-            maps.append(MapJob(index, test.name, _map_symbol(expect, obj), expect.key, expect.value, expect.map,
-                               key_bytes=mapdata.key_bytes(decl, expect.key, layouts), lpm=mapdata.is_lpm(decl),
-                               value_type=None if is_struct else decl.value,
-                               decl=decl if is_struct else None, layouts=layouts if is_struct else None))
-    return objects, cases, maps
+            job.expect_events.append(EventJob(test.name, names.symbol(name), name, records[name], values, layouts))
+            if names.symbol(name) not in job.events:
+                job.events.append(names.symbol(name))
+
+
+def _case_jobs(module: ir.Module, test: ir.TestDecl, program: ir.ProgramDecl, index: int, symbol: str) -> list[CaseJob]:
+    kind = tables.PROGRAM_KINDS[program.kind]
+    assert test.trigger is not None or kind.test_run, "the checker refuses packet tests of kinds test-run cannot run"
+    # Direct packet access only: helper reads need no test-run packet pointers.
+    body = next((f.body for f in module.functions if f.name == program.name), [])
+    reads_packet = kind.packet_read is None and _reads_packet(body)
+    out = []
+    for case in test.cases:
+        action = kind.actions.get(case.expect)
+        assert action is not None, "the checker holds :expect to the kind's actions"
+        out.append(CaseJob(index, test.name, case.name, symbol, packets.build_case(case), case.expect, action.value,
+                           case.repeat, program.kind, reads_packet, packets.expected_packet(case)))
+    return out
+
+
+def _map_jobs(module: ir.Module, test: ir.TestDecl, index: int, obj: ObjectInfo, layouts: dict) -> list[MapJob]:
+    map_decls = {m.name: m for m in module.maps}
+    out = []
+    for expect in test.expect_maps:
+        decl = map_decls[expect.map]
+        is_struct = structs.struct_name(decl.value) is not None
+        out.append(MapJob(index, test.name, _map_symbol(expect, obj), expect.key, expect.value, expect.map,
+                          key_bytes=mapdata.key_bytes(decl, expect.key, layouts), lpm=mapdata.is_lpm(decl),
+                          value_type=None if is_struct else decl.value,
+                          decl=decl if is_struct else None, layouts=layouts if is_struct else None))
+    return out
 
 
 def trigger_job(test: ir.TestDecl, program: ir.ProgramDecl, symbols: dict[str, str]) -> TriggerJob:
