@@ -118,22 +118,29 @@ SPAN = Span(file="x.tlisp", line=3, col=5, end_line=3, end_col=9)
 
 
 @pytest.mark.parametrize(
-    "layers, message",
+    "layer, message",
     [
-        ([ir.Layer(kind="tcp", fields={"colour": 1}, span=SPAN)], "no field 'colour'"),
-        ([ir.Layer(kind="tcp", fields={"flags": ["syn", "nope"]}, span=SPAN)], "nope"),
-        ([ir.Layer(kind="tcp", fields={"dport": 70000}, span=SPAN)], "fits in 16 bits, not 70000"),
-        ([ir.Layer(kind="vlan", fields={"id": 4096}, span=SPAN)], "fits in 12 bits"),
-        ([ir.Layer(kind="ipv4", fields={"ttl": -1}, span=SPAN)], "fits in 8 bits"),
-        ([ir.Layer(kind="ipv4", fields={"src": "10.0.0.300"}, span=SPAN)], "ipv4 :src"),
-        ([ir.Layer(kind="ipv4", fields={"options": "010101"}, span=SPAN)], "multiple of 4"),
-        ([ir.Layer(kind="eth", fields={"src": "zz"}, span=SPAN)], "MAC"),
+        (ir.Layer(kind="tcp", fields={"colour": 1}, span=SPAN), "no field `:colour`"),
+        (ir.Layer(kind="tcp", fields={"flags": ["syn", "nope"]}, span=SPAN), "nope"),
+        (ir.Layer(kind="tcp", fields={"dport": 70000}, span=SPAN), "70000 does not fit in 16 bits"),
+        (ir.Layer(kind="vlan", fields={"id": 4096}, span=SPAN), "fit in 12 bits"),
+        (ir.Layer(kind="ipv4", fields={"ttl": -1}, span=SPAN), "fit in 8 bits"),
+        (ir.Layer(kind="ipv4", fields={"src": "10.0.0.300"}, span=SPAN), "ipv4 :src"),
+        (ir.Layer(kind="eth", fields={"src": "zz"}, span=SPAN), "MAC"),
     ],
 )
-def test_bad_fields_are_source_errors_at_the_layer(layers, message):
+def test_bad_fields_are_the_checkers_source_errors_at_the_layer(layer, message):
+    from tatara_build.check.packets import check_layer
+
+    (diagnostic,) = check_layer(layer)
+    assert message in diagnostic.message
+    assert diagnostic.span == SPAN
+
+
+def test_ipv4_options_are_whole_words_at_the_layer():
     with pytest.raises(SourceError) as err:
-        build(layers)
-    assert message in str(err.value)
+        build([ir.Layer(kind="ipv4", fields={"options": "010101"}, span=SPAN)])
+    assert "multiple of 4" in str(err.value)
     assert err.value.diagnostics[0].span == SPAN
 
 

@@ -210,23 +210,28 @@ def test_truncate_at_the_boundaries():
         at(-1)
 
 
-def test_field_errors_name_the_layer_field_and_what_was_expected():
+def test_field_errors_are_the_checkers_and_name_the_layer_field_and_what_was_expected():
+    """check_layer is the one validator of test packet fields (packets.build
+    only builds what passed it), at the layer's span."""
+    from tatara_build.check.packets import check_layer
+
     cases = [
-        (L("vlan", pcp=8), "vlan :pcp: expected an integer that fits in 3 bits, not 8"),
-        (L("ipv4", ihl=16), "ipv4 :ihl: expected an integer that fits in 4 bits, not 16"),
-        (L("tcp", seq=2**32), "tcp :seq: expected an integer that fits in 32 bits, not 4294967296"),
-        (L("udp", sport="53"), "udp :sport: expected an integer that fits in 16 bits, not '53'"),
-        (L("ipv4", flags=["df", "xx"]), "ipv4 :flags: expected flags among df, mf, not 'xx'"),
-        (L("eth", dst="02:00:00:00:00"), "eth :dst: expected a MAC address like 02:00:00:00:00:01"),
-        (L("ipv6", src="fd00::zz"), "ipv6 :src"),
-        (L("raw", hex="0g"), "invalid hex bytes '0g'"),
-        (L("udp", colour=1), "udp has no field 'colour'; known: sport, dport, len"),
+        (L("vlan", pcp=8), "vlan :pcp: 8 does not fit in 3 bits"),
+        (L("ipv4", ihl=16), "ipv4 :ihl: 16 does not fit in 4 bits"),
+        (L("tcp", seq=2**32), "tcp :seq: 4294967296 does not fit in 32 bits"),
+        (L("udp", sport="53"), "udp :sport: expected an integer"),
+        (L("udp", sport=True), "udp :sport: expected an integer"),
+        (L("ipv4", flags=["df", "xx"]), "ipv4 :flags: unknown flag(s) xx; known: "),
+        (L("eth", dst="02:00:00:00:00"), "eth :dst: '02:00:00:00:00' is not a MAC address like 02:00:00:00:00:01"),
+        (L("ipv6", src="fd00::zz"), "ipv6 :src: 'fd00::zz' is not an IPv6 address"),
+        (L("raw", hex="0g"), "raw :hex: expected an even number of hex digits"),
+        (L("udp", colour=1), "udp has no field `:colour`; known: sport, dport, len"),
+        (L("tpc"), "unknown packet layer `tpc`"),
     ]
     for layer, message in cases:
-        with pytest.raises(SourceError) as err:
-            build([layer])
-        assert message in str(err.value), (message, str(err.value))
-        assert err.value.diagnostics[0].span == SPAN
+        (diagnostic,) = check_layer(layer)
+        assert diagnostic.message.startswith(message), (message, diagnostic.message)
+        assert diagnostic.span == SPAN
     assert build([L("vlan", pcp=7, id=4095)])[:2] == b"\xef\xff"  # bit 12 (DEI) stays clear
     assert build([L("tcp", seq=2**32 - 1)])[4:8] == b"\xff" * 4
     assert build([L("tcp", flags="syn")])[13] == tables.TCP_FLAG_BITS["syn"]
