@@ -542,7 +542,11 @@ class AyaGenerator(Generator):
 
     def line_lookup(self, ptr: str, decl: ir.MapDecl, key: str) -> str:
         # a struct value is written through the pointer (set-field!, field-add!)
-        return f"let {ptr} = {self.op('ptr_mut' if structs.struct_name(decl.value) else 'ptr', decl, key)};"
+        line = f"let {ptr} = {self.op('ptr_mut' if structs.struct_name(decl.value) else 'ptr', decl, key)};"
+        if len(INDENT) * self.fn.depth + len(line) <= MAX_WIDTH or "." not in line:
+            return line
+        receiver, call = line.split(".", 1)  # rustfmt breaks the chain before the method
+        return f"{receiver}\n{INDENT}.{call}"
 
     def line_event_output(self, decl: ir.MapDecl, tmp: str, t: str) -> str:
         return MAPS[decl.kind].ops["output"].format(m=screaming(decl.name), v=tmp, t=rtype(t))

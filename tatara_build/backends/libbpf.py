@@ -40,8 +40,14 @@ PROGRAMS = {
 _SKB_FIELDS = {"len": "ctx->len", "protocol": "bpf_ntohs(ctx->protocol)", "mark": "ctx->mark",
                "ifindex": "ctx->ifindex", "priority": "ctx->priority", "tc-classid": "ctx->tc_classid",
                "tc-index": "ctx->tc_index", "queue-mapping": "ctx->queue_mapping"}
+# An XDP packet's length from its two packet pointers, held in 64-bit
+# registers by an empty asm: otherwise clang 14 (-mcpu=v3) may keep
+# ctx->data as a u32 and spill it with a 4-byte store, which the verifier
+# refuses for a pointer ("invalid size of register spill"; examples/conntrack).
+XDP_LEN = ('({ long __e = (long)ctx->data_end, __s = (long)ctx->data; asm volatile("" : "+r"(__e), "+r"(__s)); '
+           '(__u32)(__e - __s); })')
 CTX_FIELDS = {  # kind -> field -> C expression over `ctx` (writable ones: `ctx-><snake name>`)
-    "xdp": {"len": "(__u32)(ctx->data_end - ctx->data)", "ingress-ifindex": "ctx->ingress_ifindex"},
+    "xdp": {"len": XDP_LEN, "ingress-ifindex": "ctx->ingress_ifindex"},
     **{kind: {f: _SKB_FIELDS[f] for f in tables.PROGRAM_KINDS[kind].ctx_fields}
        for kind in ("tc", "socket-filter", "cgroup-skb")},
 }

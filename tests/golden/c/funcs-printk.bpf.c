@@ -76,7 +76,7 @@ SEC("xdp")
 int funcs_printk(struct xdp_md *ctx)
 {
     {
-        __u32 len = ((__u32)(__u32)(ctx->data_end - ctx->data)); /* funcs-printk.tlisp:40:3 */
+        __u32 len = ((__u32)({ long __e = (long)ctx->data_end, __s = (long)ctx->data; asm volatile("" : "+r"(__e), "+r"(__s)); (__u32)(__e - __s); })); /* funcs-printk.tlisp:40:3 */
         record(0U, (__u64)len); /* funcs-printk.tlisp:41:5 */
         record(1U, (__u64)halve_until_small(len)); /* funcs-printk.tlisp:42:5 */
         if (negative((__s32)-9)) { /* funcs-printk.tlisp:43:5 */

@@ -72,7 +72,7 @@ int trim(struct xdp_md *ctx)
     void *__data = (void *)(long)ctx->data;
     void *__data_end = (void *)(long)ctx->data_end;
     {
-        __u32 before = ((__u32)(__u32)(ctx->data_end - ctx->data)); /* helper-forms.tlisp:9:3 */
+        __u32 before = ((__u32)({ long __e = (long)ctx->data_end, __s = (long)ctx->data; asm volatile("" : "+r"(__e), "+r"(__s)); (__u32)(__e - __s); })); /* helper-forms.tlisp:9:3 */
         __u16 __l3proto = 0; /* helper-forms.tlisp:10:5 */
         void *__l3p = __l3(__data, __data_end, &__l3proto);
         {
@@ -86,8 +86,8 @@ int trim(struct xdp_md *ctx)
                     if (((__s64)bpf_xdp_adjust_head(ctx, 14)) != 0LL) { /* helper-forms.tlisp:13:9 */
                         return XDP_ABORTED; /* helper-forms.tlisp:13:41 */
                     }
-                    __set_lens(0U, (__u64)((__u32)(__u32)(ctx->data_end - ctx->data))); /* helper-forms.tlisp:14:9 */
-                    if (((__u32)(__u32)(ctx->data_end - ctx->data)) != (before - 18U)) { /* helper-forms.tlisp:15:9 */
+                    __set_lens(0U, (__u64)((__u32)({ long __e = (long)ctx->data_end, __s = (long)ctx->data; asm volatile("" : "+r"(__e), "+r"(__s)); (__u32)(__e - __s); }))); /* helper-forms.tlisp:14:9 */
+                    if (((__u32)({ long __e = (long)ctx->data_end, __s = (long)ctx->data; asm volatile("" : "+r"(__e), "+r"(__s)); (__u32)(__e - __s); })) != (before - 18U)) { /* helper-forms.tlisp:15:9 */
                         return XDP_ABORTED; /* helper-forms.tlisp:15:53 */
                     }
                     if (ttl == ((__u8)1)) { /* helper-forms.tlisp:16:9 */

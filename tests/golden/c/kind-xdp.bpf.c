@@ -199,7 +199,7 @@ int kind_xdp(struct xdp_md *ctx)
     void *__data = (void *)(long)ctx->data;
     void *__data_end = (void *)(long)ctx->data_end;
     {
-        __u32 len = ((__u32)(__u32)(ctx->data_end - ctx->data)); /* kind-xdp.tlisp:5:3 */
+        __u32 len = ((__u32)({ long __e = (long)ctx->data_end, __s = (long)ctx->data; asm volatile("" : "+r"(__e), "+r"(__s)); (__u32)(__e - __s); })); /* kind-xdp.tlisp:5:3 */
         {
             __u32 ifindex = ((__u32)ctx->ingress_ifindex); /* kind-xdp.tlisp:6:9 */
             {
