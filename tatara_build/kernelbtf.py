@@ -385,6 +385,8 @@ def value_type(member_type: str) -> str | None:
         return "u8"
     if member_type.startswith("ptr:"):
         return "u64"
+    if member_type.startswith("enum:") and member_type[5:] in ("1", "2", "4", "8"):
+        return f"u{int(member_type[5:]) * 8}"  # its size; the BTF of 5.10 does not say an enum's sign
     return None
 
 
@@ -445,7 +447,7 @@ def resolve_path(types: KernelTypes, struct: str, fields: list[str]) -> tuple[Ho
         if last:
             if value_type(member.type) is None:
                 raise PathError(f"`{shown}.{name}` is {describe_type(member.type)} on {where}: core-read reads "
-                                "integers and pointers", i)
+                                "integers, enums and pointers", i)
             hops.append(Hop(root.key, tuple(steps)))
             break
         if kind != "ptr" or not target or target.startswith("(anon)") or types.named(target) is None:

@@ -179,6 +179,19 @@ def member_ctype(member_type: str) -> str:
     return INTS[t]
 
 
+# An anonymous enum of each size: CO-RE matches it with any kernel enum (an
+# enum of a name would have to be the kernel's), and the enumerator's value
+# gives it the size (packed: the smallest that holds it).
+_ENUM_SIZES = {"1": ("__attribute__((packed)) ", "1"), "2": ("__attribute__((packed)) ", "0x100"),
+               "4": ("", "0"), "8": ("", "0x100000000ULL")}
+
+
+def local_enum(member_type: str, enumerator: str) -> str:
+    """How a local struct declares an enum member of this BTF type string."""
+    packed, value = _ENUM_SIZES[member_type.removeprefix("enum:")]
+    return f"enum {packed}{{ {enumerator} = {value} }}"
+
+
 class CGenerator(Generator):
     name = "c"
     summary = "libbpf C, needs only clang"
@@ -347,6 +360,9 @@ class CGenerator(Generator):
                     emit(member_type.removeprefix("comp:"))
             out.append(f"{kind} {local_name(key)} {{")
             for member, member_type in members.items():
+                if member_type.startswith("enum:"):
+                    out.append(f"{INDENT}{local_enum(member_type, f'{local_name(key)}__{member}')} {member};")
+                    continue
                 out.append(f"{INDENT}{member_ctype(member_type).replace('struct ', self.local_keyword(member_type), 1)}"
                            f"{'' if member_type.startswith('ptr') else ' '}{member};")
             out.extend(["} __attribute__((preserve_access_index));", ""])

@@ -992,7 +992,7 @@ def _tp_field(c: FunctionChecker, e: ir.TpField, env, expected):
         t = "u64" if name != e.field else kernelbtf.value_type(member.type)
         if t is None or member.bitfield:
             raise Problem(f"field `{e.field}` of tracepoint `{target}` is {kernelbtf.describe_type(member.type)} on "
-                          f"kernel {line}: tp-field reads integers and pointers", e.span)
+                          f"kernel {line}: tp-field reads integers, enums and pointers", e.span)
         if found is not None and t != found:
             raise Problem(f"field `{e.field}` of `{target}` is {found} on one promised kernel and {t} on kernel {line}",
                           e.span, "promise kernels that agree, or read it per kernel in separate programs")

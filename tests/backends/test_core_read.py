@@ -112,3 +112,30 @@ def test_a_record_whose_struct_changes_between_kernels_has_its_offset_compiled_i
     same = tracepoint("sched_process_exit", '"5.10" "6.12"')
     assert "trace_event_raw_sched_process_template___tatara" in backends.render(same, "c")["tp.bpf.c"]
     assert layout_kernels(same, "c") is None
+
+
+ENUMS = """\
+(defbpf-map counts :kind :hash :key u64 :value u64 :max-entries 16)
+(defbpf-program p :kind :kprobe :attach (:target "tcp_connect") :uses-maps (counts) :kernels ("5.10" "7.2"))
+(bpf-fn p (ctx)
+  (let ((state (core-read (arg ctx 0) sock :sk_socket :state)))
+    (map-add counts (u64 state) 1))
+  (return :ok))
+"""
+
+
+@pytest.mark.skipif(shutil.which("clang") is None, reason="clang not installed")
+def test_an_enum_reads_as_the_unsigned_integer_of_its_size(tmp_path):
+    """socket.state is enum socket_state (4 bytes): a u32. CO-RE matches an
+    anonymous local enum with any kernel enum, so the C object declares one."""
+    module = check.check(frontend.parse(ENUMS, "enums.tlisp"))
+    (let,) = [n for n in module.functions[0].body if n.form == "let"]
+    assert let.value.type == "u32"
+    text = backends.render(module, "c")["enums.bpf.c"]
+    assert "struct socket___tatara {\n    enum { socket___tatara__state = 0 } state;\n}" in text
+    [c_file] = backends.emit(module, "c", tmp_path / "src")
+    done = subprocess.run(["clang", *CLANG_FLAGS, str(c_file), "-o", str(tmp_path / "e.o")], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    one = check.check(frontend.parse(ENUMS.replace('"5.10" "7.2"', '"6.1"'), "enums.tlisp"))
+    assert "read(p1.wrapping_add(0) as *const u32) }.unwrap_or(0)" in backends.render(one, "aya")["src/main.rs"]

@@ -140,7 +140,7 @@ def test_reads_are_typed_by_the_kernels_fields():
     ("(core-read (arg ctx 0) sock :__sk_common)", "(core-read",
      "`sock.__sk_common` is an embedded struct/union (sock_common) on kernel 6.1: name one of its fields after it", []),
     ("(core-read (arg ctx 0) task_struct :comm)", "(core-read",
-     "`task_struct.comm` is an array (16 x 1 bytes) on kernel 6.1: core-read reads integers and pointers", []),
+     "`task_struct.comm` is an array (16 x 1 bytes) on kernel 6.1: core-read reads integers, enums and pointers", []),
     ("(core-read (u32 0) sock :sk_mark)", "(u32 0)", "type mismatch: expected u64, found u32",
      ["convert explicitly: (u64 …)"]),
     ("(arg ctx 6)", "(arg", "argument 6 is out of range: kprobe programs read the probed function's arguments "
