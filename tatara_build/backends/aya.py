@@ -117,6 +117,7 @@ FORM_SUPPORT = {
 FORM_USES = {"get-stackid": "use aya_ebpf::programs::tracing::StackIdContext;"}
 
 
+
 @dataclass(frozen=True)
 class Read:
     """A tables.PACKET_READS read: `{n}` bytes at `{off}` into `{dst}` over
@@ -212,6 +213,12 @@ ZEROED_FN = ZERO_AT_FN + [
     "    unsafe { v.assume_init() }",
     "}",
 ]
+SPELL = {  # Generator.SPELL: the one-line spellings that fill a template
+    "found_ptr": "let Some({ptr}) = {ptr}", "deref": "unsafe {{ *{ptr} }}", "ref_member": "unsafe {{ (*{ref}).{member} }}",
+    "ref_deref": "unsafe {{ *{ref} }}", "store": "{rec}.write({value});", "submit": "{rec}.submit(0);",
+    "record_ptr": "{rec}_p", "array_ptr": "{name}.as_mut_ptr()", "zero_record": ZERO_AT + "({ptr});",
+    "member_ptr": "(*{ptr}).{member}.as_mut_ptr()",  # inside line_fill's unsafe block
+}
 SKB_CONTEXT = "aya_ebpf::programs::SkBuffContext"  # the context of kinds that read packets through helpers
 CRATE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 
@@ -266,7 +273,7 @@ class AyaGenerator(Generator):
     compiler = "cargo"
     relocates = False  # aya has no CO-RE (aya-rs/aya#349): offsets from the target kernels' BTF
     PROGRAMS, MAPS, HELPERS, CTX_FIELDS, ACTIONS, INTS, FORMS = PROGRAMS, MAPS, HELPERS, CTX_FIELDS, ACTIONS, INTS, FORMS
-    READS = READS
+    READS, SPELL = READS, SPELL
     # Direct access passes packet addresses; helper reads pass offsets from the packet start.
     DIRECT_ARGS = PacketArgs("__data, __data_end", "__data_end, __l3", "__data_end")
     READ_ARGS = PacketArgs("__skb, 0", "__skb, __l3", "__skb")
@@ -446,25 +453,10 @@ class AyaGenerator(Generator):
     def spell_found(self, name: str) -> str:
         return f"let Some({name}) = {name}"
 
-    def spell_found_ptr(self, ptr: str) -> str:
-        return f"let Some({ptr}) = {ptr}"
-
-    def spell_deref(self, ptr: str, decl: ir.MapDecl) -> str:
-        return f"unsafe {{ *{ptr} }}"
-
     # --- structs ----------------------------------------------------------------
 
     def line_zeroed(self, name: str, t: str) -> str:
         return f"let mut {name}: {rtype(t)} = {ZEROED}();"
-
-    def spell_member(self, value: str, member: str) -> str:
-        return f"{value}.{member}"
-
-    def spell_ref_member(self, ref: str, member: str) -> str:
-        return f"unsafe {{ (*{ref}).{member} }}"
-
-    def spell_ref_deref(self, ref: str) -> str:
-        return f"unsafe {{ *{ref} }}"
 
     def line_set_member(self, ref: str, member: str, value: str) -> str:
         return f"unsafe {{ (*{ref}).{member} = {unparen(value)} }};"
@@ -554,26 +546,8 @@ class AyaGenerator(Generator):
     def open_reserve(self, rec: str, decl: ir.MapDecl, t: str) -> str:
         return self.wrap(f"if let Some(mut {rec}) =", f"{screaming(decl.name)}.reserve_untyped::<{rtype(t)}>(0) {{")
 
-    def line_store(self, rec: str, value: str) -> str:
-        return f"{rec}.write({unparen(value)});"
-
-    def line_submit(self, rec: str) -> str:
-        return f"{rec}.submit(0);"
-
-    def record_ptr(self, rec: str) -> str:
-        return f"{rec}_p"
-
     def line_record_ptr(self, rec: str) -> str:
         return f"let {rec}_p = {rec}.as_mut_ptr();"
-
-    def array_ptr(self, name: str) -> str:
-        return f"{name}.as_mut_ptr()"
-
-    def line_zero_record(self, ptr: str, t: str) -> str:
-        return f"{ZERO_AT}({ptr});"
-
-    def member_ptr(self, ptr: str, member: str) -> str:
-        return f"(*{ptr}).{member}.as_mut_ptr()"  # inside line_fill's unsafe block
 
     def line_let_array(self, name: str, t: str) -> str:
         elem, n = rtype(t)[1:-1].split("; ")

@@ -128,6 +128,14 @@ class Generator:
     ACTIONS: ClassVar[dict] = {}
     INTS: ClassVar[dict] = {}
     READS: ClassVar[dict] = {}  # tables.PACKET_READS -> how the dialect calls the read helper
+    # The spellings that only fill a template: SPELL_METHODS' keys -> a
+    # template over the method's arguments (`deref`: {ptr}; `store`: {rec},
+    # {value}; …). A dialect whose spelling needs logic overrides the method.
+    SPELL: ClassVar[dict[str, str]] = {}
+    SPELL_METHODS: ClassVar[dict[str, str]] = {
+        "found_ptr": "spell_found_ptr", "deref": "spell_deref", "ref_member": "spell_ref_member",
+        "ref_deref": "spell_ref_deref", "store": "line_store", "submit": "line_submit", "record_ptr": "record_ptr",
+        "array_ptr": "array_ptr", "zero_record": "line_zero_record", "member_ptr": "member_ptr"}
     DIRECT_ARGS: ClassVar[PacketArgs]  # packet arguments with direct access
     READ_ARGS: ClassVar[PacketArgs]  # and with a helper read (self.read)
     # tables.HELPER_FORMS -> a template over the form's parts: `{map}` (the
@@ -194,7 +202,41 @@ class Generator:
             for f in decl.fields:
                 checked_name(f.name, f.span)
 
+    # Template spellings (SPELL); a dialect whose spelling needs logic overrides the method.
+    def spell_found_ptr(self, ptr: str) -> str:
+        return self.SPELL["found_ptr"].format(ptr=ptr)
+
+    def spell_deref(self, ptr: str, decl: ir.MapDecl) -> str:
+        return self.SPELL["deref"].format(ptr=ptr)
+
+    def spell_ref_member(self, ref: str, member: str) -> str:
+        return self.SPELL["ref_member"].format(ref=ref, member=member)
+
+    def spell_ref_deref(self, ref: str) -> str:
+        return self.SPELL["ref_deref"].format(ref=ref)
+
+    def line_store(self, rec: str, value: str) -> str:
+        return self.SPELL["store"].format(rec=rec, value=unparen(value))
+
+    def line_submit(self, rec: str) -> str:
+        return self.SPELL["submit"].format(rec=rec)
+
+    def record_ptr(self, rec: str) -> str:
+        return self.SPELL["record_ptr"].format(rec=rec)
+
+    def array_ptr(self, name: str) -> str:
+        return self.SPELL["array_ptr"].format(name=name)
+
+    def line_zero_record(self, ptr: str, t: str) -> str:
+        return self.SPELL["zero_record"].format(ptr=ptr)
+
+    def member_ptr(self, ptr: str, member: str) -> str:
+        return self.SPELL["member_ptr"].format(ptr=ptr, member=member)
+
     # Both dialects are brace languages; these spellings are shared.
+    def spell_member(self, value: str, member: str) -> str:
+        return f"{value}.{member}"
+
     def line_break(self) -> str:
         return "break;"
 

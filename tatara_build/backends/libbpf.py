@@ -71,6 +71,11 @@ FORMS = {  # tables.HELPER_FORMS over `ctx`; helpers return long: narrowed expli
     "adjust-tail": "((__s64)bpf_xdp_adjust_tail(ctx, {delta}))",
     "get-stackid": "((__s64)bpf_get_stackid(ctx, &{map}, {flags}))",
 }
+SPELL = {  # Generator.SPELL: the one-line spellings that fill a template
+    "found_ptr": "{ptr}", "deref": "*{ptr}", "ref_member": "{ref}->{member}", "ref_deref": "(*{ref})",
+    "store": "*{rec} = {value};", "submit": "bpf_ringbuf_submit({rec}, 0);", "record_ptr": "{rec}",
+    "array_ptr": "{name}", "zero_record": "__builtin_memset({ptr}, 0, sizeof(*{ptr}));", "member_ptr": "{ptr}->{member}",
+}
 READS = {  # tables.PACKET_READS over `ctx`: `{n}` bytes at `{off}` into `{dst}`, nonzero when not there
     "skb": "bpf_skb_load_bytes(ctx, {off}, {dst}, {n})",
     "net": "bpf_skb_load_bytes_relative(ctx, {off}, {dst}, {n}, BPF_HDR_START_NET)",
@@ -198,7 +203,7 @@ class CGenerator(Generator):
     source_suffix = ".c"
     comment = ("/* ", " */")
     compiler = "clang"
-    PROGRAMS, MAPS, HELPERS, CTX_FIELDS, INTS, FORMS, READS = PROGRAMS, MAPS, HELPERS, CTX_FIELDS, INTS, FORMS, READS
+    PROGRAMS, MAPS, HELPERS, CTX_FIELDS, INTS, FORMS, READS, SPELL = PROGRAMS, MAPS, HELPERS, CTX_FIELDS, INTS, FORMS, READS, SPELL
     ACTIONS = {a.uapi: a.uapi for k in tables.PROGRAM_KINDS.values() for a in k.actions.values() if a.uapi}
 
     csum_support = False  # a direct write fixes checksums in the program (__csum_set)
@@ -381,25 +386,10 @@ class CGenerator(Generator):
     def line_set_ctx_field(self, member: str, value: str) -> str:
         return f"ctx->{member} = {value};"
 
-    def spell_found_ptr(self, ptr: str) -> str:
-        return ptr
-
-    def spell_deref(self, ptr: str, decl: ir.MapDecl) -> str:
-        return f"*{ptr}"
-
     # --- structs ----------------------------------------------------------------
 
     def line_zeroed(self, name: str, t: str) -> str:
         return f"{decl(t, name)};\n__builtin_memset(&{name}, 0, sizeof({name}));"
-
-    def spell_member(self, value: str, member: str) -> str:
-        return f"{value}.{member}"
-
-    def spell_ref_member(self, ref: str, member: str) -> str:
-        return f"{ref}->{member}"
-
-    def spell_ref_deref(self, ref: str) -> str:
-        return f"(*{ref})"
 
     def line_set_member(self, ref: str, member: str, value: str) -> str:
         return f"{ref}->{member} = {value};"
@@ -494,24 +484,6 @@ class CGenerator(Generator):
     def open_reserve(self, rec: str, decl: ir.MapDecl, t: str) -> str:
         return (f"{ctype(t)} *{rec} = bpf_ringbuf_reserve(&{snake(decl.name)}, {record_size(t)}, 0);\n"
                 f"if ({rec}) {{")
-
-    def line_store(self, rec: str, value: str) -> str:
-        return f"*{rec} = {unparen(value)};"
-
-    def line_submit(self, rec: str) -> str:
-        return f"bpf_ringbuf_submit({rec}, 0);"
-
-    def record_ptr(self, rec: str) -> str:
-        return rec
-
-    def array_ptr(self, name: str) -> str:
-        return name
-
-    def line_zero_record(self, ptr: str, t: str) -> str:
-        return f"__builtin_memset({ptr}, 0, sizeof(*{ptr}));"
-
-    def member_ptr(self, ptr: str, member: str) -> str:
-        return f"{ptr}->{member}"
 
     def line_let_array(self, name: str, t: str) -> str:
         return f"{ctype(t)} {name}[{array_len(t)}] = {{0}};"

@@ -26,6 +26,8 @@ def test_every_dialect_covers_every_kind(dialect):
     assert set(dialect.FORMS) >= set(tables.HELPER_FORMS)
     assert set(dialect.INTS) >= set(tables.INT_TYPES)
     assert set(dialect.READS) >= set(tables.PACKET_READS)
+    for key, method in base.Generator.SPELL_METHODS.items():  # a template, or a method of its own
+        assert key in dialect.SPELL or getattr(dialect, method) is not getattr(base.Generator, method), key
     actions = {a.uapi for k in tables.PROGRAM_KINDS.values() for a in k.actions.values() if a.uapi}
     assert set(dialect.ACTIONS) >= actions
     for kind in tables.PROGRAM_KINDS.values():
