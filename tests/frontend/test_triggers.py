@@ -83,3 +83,25 @@ def test_a_tracing_program_with_packet_cases_is_told_about_trigger():
         check(parse(ONE.format(program="conns", rest=":cases ((a :packet ((eth)) :expect :ok))"), "t.tlisp"))
     assert err.value.diagnostics[0].notes == [
         'fire it in the VM instead: :trigger ((open "/tmp/x")) or :trigger ((connect 80))']
+
+
+def test_a_trigger_on_a_packet_program_suggests_cases_and_on_other_kinds_suggests_nothing():
+    from tatara_build.check import check
+    from tatara_build.errors import SourceError
+    from tatara_build.frontend import parse
+
+    def notes(program: str) -> list[list[str]]:
+        with pytest.raises(SourceError) as err:
+            check(parse(ONE.format(program=program, rest=':trigger ((open "/a"))'), "t.tlisp"))
+        return [d.notes for d in err.value.diagnostics]
+
+    assert notes("pass") == [["give it :cases with packets instead"]]
+    assert notes("sampler") == [[]]
+
+
+def test_every_tests_error_is_reported_not_only_the_last_triggers():
+    text = (HEAD + "(defbpf-test t :program nope :cases ((a :packet ((eth)) :expect :xdp-pass)))\n"
+            + '(defbpf-test u :program pass :trigger ((open "/a")))\n')
+    assert [m for m, *_ in problems(text)] == [
+        "test `t` names unknown program `nope`",
+        "`:trigger` fires kprobe, tracepoint, lsm programs attached in the VM; `pass` is a program of kind xdp"]
