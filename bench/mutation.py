@@ -264,6 +264,11 @@ def direct_loop(names: list[str], tests: list[str], timeout: float) -> bool:
             time.sleep(2)
         tail = proc.stdout.read()[-3000:] if proc.stdout else ""
     metas, owner = _metas()
+    stale = [v["name"] for v in verdicts if v["name"] and v["name"] not in owner]
+    if stale:  # its module was mutated afresh during the run (a rebase changed it): numbers moved
+        print(f"{len(stale)} mutants are gone from mutants/ (their module changed during the run): not stored",
+              file=sys.stderr)
+    verdicts = [v for v in verdicts if v["name"] not in stale]
     for v in verdicts:
         if v["name"]:
             metas[owner[v["name"]]]["exit_code_by_key"][v["name"]] = v["exit"]
