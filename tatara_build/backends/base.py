@@ -265,7 +265,10 @@ class Generator:
         """Each defbpf-func, in declaration order (a function calls only
         earlier ones, so C needs no prototypes), spelled by `func_lines`."""
         out = []
+        called = called_funcs(self.module)
         for decl in self.module.funcs:
+            if decl.name not in called:
+                continue  # never called: C's -Wunused-function (under -Werror) would refuse it
             self.fn = Fn(kind=None, ctx="", func=decl)  # "" is no name: nothing resolves to the context
             self.fn.mutated = {e.name for e in ir.walk(decl.body) if isinstance(e, ir.SetVar)}
             self.read = None
@@ -1230,6 +1233,19 @@ def pull_bytes(headers: set[str], *, past_end: bool = False) -> int:
     l4_bytes = max_header_bytes if past_end else (lambda h: tables.HEADERS[h].min_len)
     l4 = max((l4_bytes(h) for h in headers if h in tables.headers_with("l4")), default=0)
     return l2 + tags + l3 + l4
+
+
+def called_funcs(module: ir.Module) -> set[str]:
+    """The defbpf-funcs some program calls, directly or through other functions."""
+    bodies = {f.name: f.body for f in module.funcs}
+    todo = [n.name for fn in module.functions for n in ir.walk(fn.body) if isinstance(n, ir.FuncCall)]
+    seen: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name not in seen and name in bodies:
+            seen.add(name)
+            todo += [n.name for n in ir.walk(bodies[name]) if isinstance(n, ir.FuncCall)]
+    return seen
 
 
 def parses_after(body: list[ir.Expr], tail_call: ir.TailCall) -> bool:

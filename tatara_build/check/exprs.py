@@ -126,6 +126,7 @@ class FunctionChecker:
                 env = self.bind(env, p.name, Binding(parse(p.param_type), "param"), p.span)
             except Problem as problem:
                 self.errors.append(problem.diagnostic)
+                env = {**env, p.name: Binding(parse(p.param_type), "param")}  # one error, not one per use
             # a struct is passed by value: a copy in the function's frame
             self.push_stack(slot_bytes(parse(p.param_type), self.layouts), p.span)
         self.sequence(decl.body, env, decl_type(decl.returns))

@@ -16,7 +16,7 @@ from tatara_build.backends.aya import AyaGenerator
 from tatara_build.compile import BuildOptions, compile_generated
 
 from . import hostbpf
-from .compilers import cells
+from .compilers import cells, require
 from .test_aya_parsers import NOSTD_CRATE, rust_or_skip
 from .test_aya_writes import STAND_IN
 
@@ -122,3 +122,17 @@ def test_aya_reads_the_packet_again_after_a_tail_call(tmp_path, monkeypatch):
             [L("eth"), L("ipv4"), L("tcp", dport=80)], [L("eth"), L("ipv4"), L("udp", dport=53)],
             [L("eth"), L("ipv6"), L("udp", dport=53)], [L("eth"), L("ipv4"), L("udp", dport=54)])]
     assert got == [3, 1, 1, 3]  # tcp falls through to :xdp-tx; udp/53 dropped after the re-read
+
+
+def test_a_function_no_program_calls_is_not_emitted_so_c_still_compiles(tmp_path):
+    # C's -Wunused-function under -Werror refused the object (exit 3) for a
+    # function the file declares but nothing calls
+    source = SOURCE + "(defbpf-func spare ((p pt)) :returns u32 (score p))\n"
+    (tmp_path / "sf.tlisp").write_text(source)
+    module = check.check(frontend.load(tmp_path / "sf.tlisp"))
+    [c_file] = emit(module, "c", tmp_path / "c")
+    assert "spare" not in c_file.read_text() and "score(" in c_file.read_text()
+    assert "fn spare" not in AyaGenerator(module).files()["src/main.rs"]
+    cell = cells()[0]
+    require(cell)
+    assert cell.compile(c_file, tmp_path / "c" / "sf.o").exists()

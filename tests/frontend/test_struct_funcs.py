@@ -103,3 +103,10 @@ def test_struct_parameters_count_on_the_stack_at_every_call_site():
     [(message, ln, c)] = problems(text)
     assert "estimated stack use of `p` reaches 640 bytes here, over the BPF limit of 512" in message
     assert (ln, c) == (line, col)
+
+
+def test_a_parameter_with_a_global_name_is_one_error_not_one_per_use():
+    text = src("(defbpf-func f ((flows flow)) :returns u64 (+ (field flows :packets) (field flows :bytes)))",
+               "(return :xdp-pass)")
+    assert problems(text) == [("variable `flows` has the name of a map, program, function or struct; choose another "
+                               "name", *position(text, "(flows flow)"))]
