@@ -41,6 +41,7 @@ def check_tests(module: ir.Module, programs: dict[str, ir.ProgramDecl], maps: di
             frame_l3_packets(case, kind)
             for layer in case.layers + (case.expect_layers or []):
                 out += check_layer(layer)
+            out += check_packet_hex(case)
         out += check_map_expects(test, program, maps, layouts)
     return out
 
@@ -86,6 +87,16 @@ def check_expect(case: ir.TestCase, kind: tables.ProgramKind) -> list[Diagnostic
         return [Diagnostic(f"`:{case.expect}` is not a {kind.name} action", span,
                            [*suggestion(case.expect, kind.actions), f"known: {known}"])]
     return []
+
+
+def check_packet_hex(case: ir.TestCase) -> list[Diagnostic]:
+    """:packet-hex and :expect-packet-hex (the frontend holds source to
+    this; IR from JSON reaches here): hex byte pairs, white space between."""
+    out = []
+    for option, text in ((":packet-hex", case.packet_hex), (":expect-packet-hex", case.expect_packet_hex)):
+        if text is not None and not HEX.fullmatch("".join(text.split())):
+            out.append(Diagnostic(f"{option}: expected an even number of hex digits", case.span))
+    return out
 
 
 def check_layer(layer: ir.Layer) -> list[Diagnostic]:

@@ -137,6 +137,17 @@ def test_bad_fields_are_the_checkers_source_errors_at_the_layer(layer, message):
     assert diagnostic.span == SPAN
 
 
+def test_packet_hex_is_checked_by_the_checker():
+    from tatara_build.check.packets import check_packet_hex
+
+    good = ir.TestCase(name="t", packet_hex="00 11 22\n33", expect="xdp-pass", span=SPAN)
+    bad = ir.TestCase(name="t", packet_hex="0g", expect_packet_hex="001", expect="xdp-pass", span=SPAN)
+    assert check_packet_hex(good) == []
+    assert [(d.message, d.span) for d in check_packet_hex(bad)] == [
+        (":packet-hex: expected an even number of hex digits", SPAN),
+        (":expect-packet-hex: expected an even number of hex digits", SPAN)]
+
+
 def test_ipv4_options_are_whole_words_at_the_layer():
     with pytest.raises(SourceError) as err:
         build([ir.Layer(kind="ipv4", fields={"options": "010101"}, span=SPAN)])
