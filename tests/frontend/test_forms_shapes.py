@@ -157,6 +157,11 @@ GOOD += [
     '(defbpf-policy pol :description "ok" :programs (p q) :maps ())',
 ]
 BAD += [
+    ('(defbpf-struct 1 (a u32))', 'expected struct name, got integer 1', 16, []),
+    ('(bpf-fn "p" (ctx) (return :xdp-pass))', 'expected function name, got a string', 9, []),
+    ('(defbpf-test t :program p :cases ((a :packet-hex "00" :expect :xdp-tx :expect-packet-hex "abc")))',
+     "invalid :expect-packet-hex 'abc': an even number of hex digits", 90, []),
+
     ('(defbpf-program p :kind :xdp :attach (:target "' + "a" * 129 + '"))',
      "invalid attach target '" + "a" * 129 + "': use only [A-Za-z0-9_./:-] (at most 128)", 47, []),
     ('(defbpf-program p :kind :xdp :license "' + "G" * 257 + '")',
@@ -214,3 +219,11 @@ def test_declarations_land_in_the_module_with_their_values():
     assert [(layer.kind, layer.fields) for layer in a.layers] == [("eth", {}), ("tcp", {"flags": ["syn", "ack"], "dport": 22})]
     assert (a.expect, a.truncate, a.repeat, b.packet_hex, b.expect, b.layers) == ("tc-act-ok", 20, 3, "00ff", "tc-act-shot", [])
     assert [(e.map, e.key, e.value) for e in t.expect_maps] == [("m", 1, 2), ("w", "10.0.0.0/8", 5)]
+
+
+def test_expect_packet_hex_is_kept_as_written():
+    module = parse('(defbpf-program p :kind :xdp :attach (:target "eth0"))\n(bpf-fn p (ctx) (return :xdp-pass))\n'
+                   '(defbpf-test t :program p :cases ((a :packet-hex "0011" :expect :xdp-tx :expect-packet-hex "AAbb")))\n',
+                   "t.tlisp")
+    case = module.tests[0].cases[0]
+    assert (case.packet_hex, case.expect_packet_hex) == ("0011", "AAbb")
