@@ -62,3 +62,13 @@ def test_tc_pulls_what_its_parsers_may_read():
     aya = render(module, "aya")["src/main.rs"]
     assert "if ctx.data() + 90 > ctx.data_end() {" in aya and "core::cmp::min(ctx.len(), 90)" in aya
     assert aya.index("bpf_skb_pull_data") < aya.index("let __data: usize = ctx.data();")
+
+
+@pytest.mark.parametrize("dialect", ["c", "aya"])
+def test_an_xdp_header_write_helper_is_named_for_its_header_and_field_alone(dialect):
+    """XDP reaches the packet from L2, the plain case: its write helpers carry no access suffix
+    (tc's are __set_…_l2_skb, as the goldens show), in the generated source users read."""
+    source = ('(defbpf-program w :kind :xdp :attach (:target "eth0") :license "GPL")\n'
+              "(bpf-fn w (ctx) (if-let (ip (header ctx :ipv4)) (set-field! ip :ttl 9)) (return :xdp-pass))\n")
+    text = "\n".join(render(check.check(frontend.parse(source, "w.tlisp")), dialect).values())
+    assert sorted(set(re.findall(r"__set_\w+", text))) == ["__set_ipv4_ttl"]

@@ -72,6 +72,8 @@ BAD = [
      'attach direction must be "ingress" or "egress"', 64, []),
     ('(defbpf-program p :kind :tc :attach (:target "eth0" :direction 1))',
      'attach direction must be "ingress" or "egress"', 64, []),
+    ('(defbpf-program p :kind :tc :attach (:target "eth0" :direction (egress)))',
+     'attach direction must be "ingress" or "egress"', 64, []),
     ('(defbpf-program p :kind :xdp :attach (:target "eth0" :colour 1))',
      'unknown option `:colour` for :attach', 54, ['options: :target :direction']),
     ('(defbpf-program p :kind :xdp :license "GPL\\"x")',
