@@ -29,10 +29,14 @@ from __future__ import annotations
 import re
 
 # Plan lines (one step each; every token matches SAFE_TOKEN):
-#   load IDX FILE                   tatara-guest load /job/FILE /sys/fs/bpf/IDX:
-#                                   statistics-only verifier logs (a full log
-#                                   only for a rejected program), pins at
-#                                   IDX/p/PROG and IDX/m/MAP; one object a step
+#   loads                           `tatara-guest load-many /job/loads /job
+#                                   /sys/fs/bpf`: for
+#                                   each `IDX FILE` line, a `load IDX FILE`
+#                                   step (tatara-guest load /job/FILE
+#                                   /sys/fs/bpf/IDX in a child process:
+#                                   statistics-only verifier logs, a full log
+#                                   only for a rejected program, pins at
+#                                   IDX/p/PROG and IDX/m/MAP)
 #   pins                            every pinned program, /sys/fs/bpf/IDX/p/NAME
 #   runs                            all runs of /job/runs in one bpftool batch
 #                                   (bpftool starts slowly under TCG); when
@@ -106,12 +110,13 @@ done_() { echo; echo "@@END $1 $T0 $(now)"; }
 # Verifier logs keep their first and last lines only: a rejected program's
 # instruction log can be MBs (tatara-guest bounds it at 16 MB), which would
 # take minutes on the serial console. The statistics and the failing
-# instruction are at the end. Stdin ends with "@@RC n".
+# instruction are at the end. Exit status: n of an "@@RC n" line, which ends
+# the input (else 0); a step marker ends a log a crashed loader left open.
 shorten() {
   awk -v head=__LOG_HEAD__ -v tail=__LOG_TAIL__ '
     /^@@RC [0-9]+$/ { rc = $2; exit }
     /-- BEGIN PROG LOAD LOG --$/ { print; inlog = 1; n = 0; next }
-    inlog && /^-- END PROG LOAD LOG --$/ {
+    inlog && (/^-- END PROG LOAD LOG --$/ || /^@@(BEGIN|END) /) {
       first = n - tail + 1; if (first <= head) first = head + 1
       if (first > head + 1) print "... " first - head - 1 " lines of the verifier log left out ..."
       for (k = first; k <= n; k++) print ring[k % tail]
@@ -135,10 +140,8 @@ names() {
 }
 while read -r op a b c d e f; do
   case "$op" in
-  load)
-    step load $a $b
-    { tatara-guest load /job/$b /sys/fs/bpf/$a; echo "@@RC $?"; } 2>&1 | shorten
-    done_ $? ;;
+  loads)
+    tatara-guest load-many /job/loads /job /sys/fs/bpf 2>&1 | shorten ;;
   pins)
     step pins
     for p in /sys/fs/bpf/*/p/*; do [ -e "$p" ] && echo "$p"; done

@@ -174,9 +174,10 @@ def _plan(objects: list[ObjectJob], cases: list[CaseJob], maps: list[MapJob] = (
     file names) or an ELF symbol checked against a C identifier pattern."""
     lines, payload = [], []
     for i, job in enumerate(objects):
-        lines.append(f"load {i} o{i}.o")
         payload.append((f"job/o{i}.o", 0o100644, job.data()))
-    lines.append("pins")
+    # one guest process for all loads (each object still in a child of its own)
+    payload.append(("job/loads", 0o100644, "".join(f"{i} o{i}.o\n" for i in range(len(objects))).encode()))
+    lines += ["loads", "pins"]
     lines += _target_lines(objects, payload)
     lines += _seed_lines(objects, payload)
     lines += _case_lines(objects, cases, payload)

@@ -176,6 +176,26 @@ def test_a_rejected_program_gets_its_full_log_and_nothing_is_pinned(guest_tool, 
 
 
 @host
+def test_load_many_frames_each_object_as_a_load_step_of_its_own(guest_tool, bpffs, tmp_path):
+    """One guest process for every load (the VM spends no shell, awk or cut
+    per object), each object in a child, framed as the guest's steps."""
+    source = tmp_path / "multi.bpf.c"
+    source.write_text(MULTI_PROGRAM)
+    _clang(source, tmp_path / "o0.o")
+    _clang(UNSAFE, tmp_path / "o1.o")
+    (tmp_path / "loads").write_text("0 o0.o\n1 o1.o\n")
+    done = subprocess.run([guest_tool, "load-many", tmp_path / "loads", tmp_path, bpffs], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    steps = results.steps(done.stdout)
+    assert [(s.kind, s.args, s.rc) for s in steps] == [("load", ["0", "o0.o"], 0), ("load", ["1", "o1.o"], 1)]
+    assert sorted(results.program_names(steps[0].output)) == ["first", "second", "third"]
+    assert results.load_logs(steps[1].output)["unsafe_read"].failed
+    assert sorted(p.name for p in (bpffs / "0" / "p").iterdir()) == ["first", "second", "third"]
+    assert not (bpffs / "1").exists()
+
+
+@host
 def test_a_rejection_after_an_accepted_program_blames_only_the_rejected_one(guest_tool, bpffs, tmp_path):
     source = tmp_path / "reject.bpf.c"
     source.write_text(MULTI_PROGRAM.replace("if (d + 1 > (void *)(long)ctx->data_end) return 1; ", ""))
@@ -238,5 +258,5 @@ def test_run_and_drain_reads_ring_buffer_and_perf_records_and_events_refuses_per
 
 @host
 def test_usage_errors_exit_2(guest_tool):
-    for args in ([], ["load", "x"], ["run-and-drain", "m", "--"], ["frobnicate", "a", "b"], ["fw-cfg-wait", "a", "b"]):
+    for args in ([], ["load", "x"], ["run-and-drain", "m", "--"], ["frobnicate", "a", "b"], ["fw-cfg-wait", "a", "b"], ["load-many", "l"]):
         assert subprocess.run([guest_tool, *args], capture_output=True, timeout=30).returncode == 2, args

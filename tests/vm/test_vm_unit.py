@@ -134,10 +134,10 @@ def test_an_object_is_loaded_only_when_every_program_is_pinned(tmp_path):
     partial = runner._object_result(0, runner.ObjectJob(obj), steps, pinned - {("0", "egress")})
     assert not partial.loaded and "egress" in partial.loader_output
     plan, payload = runner._plan([runner.ObjectJob(obj), runner.ObjectJob(obj)], [])
-    assert plan.splitlines()[:3] == ["load 0 o0.o", "load 1 o1.o", "pins"]
-    assert not [p for p, _, _ in payload if p == "job/loads"]
+    assert plan.splitlines()[:2] == ["loads", "pins"]
+    assert dict((p, d) for p, _, d in payload)["job/loads"] == b"0 o0.o\n1 o1.o\n"
     from tatara_build.vm import guest
-    assert "tatara-guest load /job/$b /sys/fs/bpf/$a" in guest.INIT_SCRIPT and "bpftool -d" not in guest.INIT_SCRIPT
+    assert "tatara-guest load-many /job/loads /job /sys/fs/bpf" in guest.INIT_SCRIPT and "bpftool -d" not in guest.INIT_SCRIPT
 
 
 def test_only_expected_maps_are_dumped(tmp_path):
@@ -224,7 +224,7 @@ def test_plan_refuses_names_that_are_not_c_identifiers(tmp_path):
     with pytest.raises(VmError, match="not a C identifier"):
         runner._plan([runner.ObjectJob(obj)], [bad])
     plan, payload = runner._plan([runner.ObjectJob(obj)], [runner.CaseJob(0, "t", "c", "drop_syn", b"ab", "xdp-pass", 2, 7)])
-    assert plan.splitlines() == ["load 0 o0.o", "pins", "runs", "run 0 drop_syn p0.bin 7 0", "inspect", "show 0"]
+    assert plan.splitlines() == ["loads", "pins", "runs", "run 0 drop_syn p0.bin 7 0", "inspect", "show 0"]
     assert ("job/p0.bin", 0o100644, b"ab") in payload
     assert ("job/runs", 0o100644, b"prog run pinned /sys/fs/bpf/0/p/drop_syn data_in /job/p0.bin repeat 7\n") in payload
 

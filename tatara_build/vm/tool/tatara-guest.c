@@ -73,6 +73,11 @@
  *     It opens no file of its own (the actions come as arguments), so a
  *     program on openat sees exactly the `open` actions. Exit 0; 2: usage.
  *
+ *   tatara-guest load-many LIST OBJ_DIR PIN_ROOT
+ *     `load OBJ_DIR/FILE PIN_ROOT/IDX` for each `IDX FILE` line of LIST, each
+ *     in a child process, framed as the guest's steps: `@@BEGIN load IDX
+ *     FILE`, the loader's output, `@@END RC T0 T1` (uptimes). Exit 0.
+ *
  *   tatara-guest fw-cfg-wait NAME OUT MARKER
  *     Print the line MARKER, wait until QEMU's fw_cfg lists the file NAME,
  *     then write its bytes to OUT. A guest restored from a snapshot
@@ -127,6 +132,7 @@ static int usage(void)
 	      "       tatara-guest run-and-drain MAP_PIN... -- CMD [ARG...]\n"
 	      "       tatara-guest attach PROG_PIN KIND TARGET -- CMD [ARG...]\n"
 	      "       tatara-guest act ACTION...\n"
+	      "       tatara-guest load-many LIST OBJ_DIR PIN_ROOT\n"
 	      "       tatara-guest fw-cfg-wait NAME OUT MARKER\n", stderr);
 	return 2;
 }
@@ -567,6 +573,52 @@ static int cmd_act(int argc, char **argv)
 	return 0;
 }
 
+/* --- load-many ------------------------------------------------------------ */
+
+static void uptime(char *out, size_t size)
+{
+	FILE *f = fopen("/proc/uptime", "r");
+	if (!f || fscanf(f, "%31s", out) != 1)
+		snprintf(out, size, "0");
+	if (f)
+		fclose(f);
+}
+
+/* Each object in a child of its own (a loader that crashes on one object
+ * leaves the others loaded), framed as the shell's steps are: the guest
+ * spends no shell, awk or cut process per object. */
+static int cmd_load_many(const char *list, const char *objects, const char *pins)
+{
+	char idx[32], file[256], path[512], dir[512], t0[32], t1[32];
+	FILE *f = fopen(list, "r");
+	if (!f) {
+		printf("error: %s: %s\n", list, strerror(errno));
+		return 1;
+	}
+	while (fscanf(f, "%31s %255s", idx, file) == 2) {
+		snprintf(path, sizeof path, "%s/%s", objects, file);
+		snprintf(dir, sizeof dir, "%s/%s", pins, idx);
+		uptime(t0, sizeof t0);
+		printf("@@BEGIN load %s %s\n", idx, file);
+		fflush(stdout);
+		pid_t pid = fork();
+		if (pid == 0) {
+			int rc = cmd_load(path, dir);
+			fflush(stdout);
+			_exit(rc);
+		}
+		int status = 0, rc = 1;
+		while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		if (pid > 0)
+			rc = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+		uptime(t1, sizeof t1);
+		printf("\n@@END %d %s %s\n", rc, t0, t1);
+	}
+	fclose(f);
+	return 0;
+}
+
 /* --- fw-cfg-wait ---------------------------------------------------------- */
 
 #define FW_CFG_PORT_SEL 0x510
@@ -657,6 +709,8 @@ int main(int argc, char **argv)
 		return cmd_attach(argv[2], argv[3], argv[4], argv + 6);
 	if (argc >= 2 && strcmp(argv[1], "act") == 0)
 		return cmd_act(argc - 2, argv + 2);
+	if (argc == 5 && strcmp(argv[1], "load-many") == 0)
+		return cmd_load_many(argv[2], argv[3], argv[4]);
 	if (argc == 5 && strcmp(argv[1], "fw-cfg-wait") == 0)
 		return cmd_fw_cfg_wait(argv[2], argv[3], argv[4]);
 	return usage();
