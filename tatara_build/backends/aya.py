@@ -544,7 +544,10 @@ class AyaGenerator(Generator):
         return MAPS[decl.kind].ops["output"].format(m=screaming(decl.name), v=tmp, t=rtype(t))
 
     def open_reserve(self, rec: str, decl: ir.MapDecl, t: str) -> str:
-        return self.wrap(f"if let Some(mut {rec}) =", f"{screaming(decl.name)}.reserve_untyped::<{rtype(t)}>(0) {{")
+        head, call = f"if let Some(mut {rec}) =", f"{screaming(decl.name)}.reserve_untyped::<{rtype(t)}>(0)"
+        if len(INDENT) * self.fn.depth + len(head) + len(call) + 3 <= MAX_WIDTH:
+            return f"{head} {call} {{"
+        return f"{head}\n{INDENT}{call}\n{{"  # rustfmt: a wrapped condition puts `{` on its own line
 
     def line_record_ptr(self, rec: str) -> str:
         return f"let {rec}_p = {rec}.as_mut_ptr();"
