@@ -360,7 +360,7 @@ class CoreRead(Node):
     form: Literal["core-read"] = "core-read"
     value: Expr
     struct: str
-    fields: list[str]
+    fields: list[Union[str, int]]  # an int after an array field: its element
 class Make(Node):
     """`(make flow :packets 1 :bytes len)`: a struct value; omitted fields
     (and padding) are zero. `fields[i]` gets `values[i]`."""

@@ -15,7 +15,7 @@ fetched like `test` fetches it; when that fails, exit 3 says how to get it.
 
 Member types are strings: `int:<bytes>:<s|u>`, `bool`, `enum:<bytes>`,
 `ptr:<composite key or empty>`, `comp:<key>` (an embedded struct or union),
-`array:<bytes per element>:<n>`, `other:<what>`; composite keys are the
+`array:<bytes per element>:<n>[:<s|u> of integers]`, `other:<what>`; composite keys are the
 C name (`sock`) or `(anon)<id>` for an anonymous one with named members.
 """
 
@@ -29,7 +29,7 @@ import struct
 from dataclasses import dataclass
 from pathlib import Path
 
-INDEX_VERSION = 3  # 3: tp_records
+INDEX_VERSION = 5  # 3: tp_records; 5: the sign of integer array elements
 BTF_MAGIC = 0xEB9F
 # kinds (include/uapi/linux/btf.h)
 INT, PTR, ARRAY, STRUCT, UNION, ENUM, FWD, TYPEDEF, VOLATILE, CONST, RESTRICT, FUNC, FUNC_PROTO, VAR, DATASEC, \
@@ -164,7 +164,12 @@ class _BtfReader:
         if kind in (STRUCT, UNION):
             return f"comp:{self.key_of(tid)}"
         if kind == ARRAY:
-            return f"array:{self.size_of(extra[0])}:{extra[2]}"
+            # integer elements say their sign (core-read of an element); bytes
+            # are u8 (`char` is signed in some kernels' BTF and not in others)
+            elem, size = self.types[self.strip(extra[0])], self.size_of(extra[0])
+            sign = ("s" if elem[4][0] >> 24 & 1 and size > 1 else "u") \
+                if elem[0] == INT and not elem[4][0] >> 24 & 4 else ""
+            return f"array:{size}:{extra[2]}" + (f":{sign}" if sign else "")
         return f"other:{_KIND_NAMES[kind]}"
 
     def describe_pointer(self, target: int) -> str:
@@ -345,8 +350,17 @@ class Step:
     container: str  # composite key (a C name, or `(anon)<id>`)
     container_kind: str  # "struct" | "union"
     member: str
-    offset_bits: int  # from the container's start
+    offset_bits: int  # from the container's start (an array element's: the element's)
     type: str  # the member's type string
+    index: int | None = None  # `member[index]`: an element of an integer array
+
+    @property
+    def value(self) -> str:
+        """The type of what is read here: the member, or its element."""
+        if self.index is None:
+            return self.type
+        size, _, sign = self.type.split(":")[1:]
+        return f"int:{size}:{sign}"
 
 
 @dataclass(frozen=True)
@@ -363,7 +377,7 @@ class Hop:
 
     @property
     def type(self) -> str:
-        return self.steps[-1].type
+        return self.steps[-1].value
 
 
 class PathError(Exception):
@@ -395,7 +409,7 @@ def describe_type(member_type: str) -> str:
     if kind == "comp":
         return f"an embedded struct/union ({rest})" if not rest.startswith("(anon)") else "an anonymous struct/union"
     if kind == "array":
-        size, n = rest.split(":")
+        size, n = rest.split(":")[:2]
         return f"an array ({n} x {size} bytes)"
     if kind == "enum":
         return f"an enum ({rest} bytes)"
@@ -416,8 +430,27 @@ def nested_fields(types: KernelTypes, comp: Composite) -> list[str]:
     return out
 
 
-def resolve_path(types: KernelTypes, struct: str, fields: list[str]) -> tuple[Hop, ...]:
-    """The reads of `(core-read PTR struct :f1 :f2 …)` on this kernel."""
+def _element(step: Step, fields: list, i: int, shown: str, where: str) -> Step:
+    """`:member INDEX`: element INDEX of an integer array member, read last."""
+    parts = step.type.split(":")
+    index = fields[i + 1] if i + 1 < len(fields) else None
+    if not isinstance(index, int) or len(parts) != 4:
+        what = describe_type(step.type)
+        raise PathError(f"`{shown}.{step.member}` is {what} on {where}: " + (
+            f"read one element with its index after it, e.g. :{step.member} 0" if len(parts) == 4 else
+            "core-read reads elements of integer arrays only"), i)
+    size, n = int(parts[1]), int(parts[2])
+    if not 0 <= index < n:
+        raise PathError(f"index {index} is out of range: `{shown}.{step.member}` has {n} elements on {where}", i + 1)
+    if i + 2 != len(fields):
+        raise PathError(f"an array element is an integer: nothing can be read through `{step.member} {index}`", i + 2)
+    return Step(step.container, step.container_kind, step.member, step.offset_bits + index * size * 8, step.type,
+                index)
+
+
+def resolve_path(types: KernelTypes, struct: str, fields: list) -> tuple[Hop, ...]:
+    """The reads of `(core-read PTR struct :f1 :f2 …)` on this kernel (an
+    integer after an array field: its element)."""
     where = f"kernel {types.release}"
     comp = types.named(struct)
     if comp is None:
@@ -437,6 +470,13 @@ def resolve_path(types: KernelTypes, struct: str, fields: list[str]) -> tuple[Ho
                             "read with core-read", i)
         steps.append(Step(comp.key, comp.kind, name, member.offset_bits, member.type))
         kind, _, target = member.type.partition(":")
+        if kind != "array" and not last and isinstance(fields[i + 1], int):
+            raise PathError(f"`{shown}.{name}` is {describe_type(member.type)} on {where}, not an array: an index "
+                            f"({fields[i + 1]}) goes after an array field", i + 1)
+        if kind == "array":
+            steps[-1] = _element(steps[-1], fields, i, shown, where)
+            hops.append(Hop(root.key, tuple(steps)))
+            break
         if kind == "comp":
             inner = types.named(target)
             if last or inner is None:

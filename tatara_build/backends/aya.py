@@ -419,7 +419,7 @@ class AyaGenerator(Generator):
     def spell_core_read(self, layouts, pointer: str, e: ir.CoreRead) -> str:
         """No CO-RE in aya (aya-rs/aya#349): bpf_probe_read_kernel at the
         offsets of the target kernels' BTF, which must all agree."""
-        hops = self.fixed_layout(layouts, e, f"`{e.struct}.{'.'.join(e.fields)}`")
+        hops = self.fixed_layout(layouts, e, f"`{e.struct}.{'.'.join(map(str, e.fields))}`")
         key = (e.struct, tuple(e.fields), tuple(h.offset for h in hops))
         if key not in self.core_reads:
             self.core_reads[key] = (self.helper_name("core_read", str(len(self.core_reads) + 1)), hops, e.type)

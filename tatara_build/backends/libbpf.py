@@ -301,7 +301,7 @@ class CGenerator(Generator):
 
     def member_path(self, hop: kernelbtf.Hop) -> str:
         assert all(KERNEL_IDENT.fullmatch(s.member) for s in hop.steps), "fields are checked C identifiers"
-        return ".".join(s.member for s in hop.steps)
+        return ".".join(s.member + ("" if s.index is None else f"[{s.index}]") for s in hop.steps)
 
     def spell_core_read(self, layouts, pointer: str, e: ir.CoreRead) -> str:
         hops = next(iter(layouts.values()))  # CO-RE: libbpf relocates the offsets on the target kernel
@@ -367,6 +367,11 @@ class CGenerator(Generator):
             for member, member_type in members.items():
                 if member_type.startswith("enum:"):
                     out.append(f"{INDENT}{local_enum(member_type, f'{local_name(key)}__{member}')} {member};")
+                    continue
+                if member_type.startswith("array:"):  # of integers (core-read of one element)
+                    _, size, n, sign = member_type.split(":")
+                    elem = INTS[f"{'i' if sign == 's' else 'u'}{int(size) * 8}"]
+                    out.append(f"{INDENT}{elem} {member}[{n}];")
                     continue
                 out.append(f"{INDENT}{member_ctype(member_type).replace('struct ', self.local_keyword(member_type), 1)}"
                            f"{'' if member_type.startswith('ptr') else ' '}{member};")

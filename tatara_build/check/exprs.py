@@ -1027,12 +1027,12 @@ def _core_read(c: FunctionChecker, e: ir.CoreRead, env, expected):
         try:
             hops = kernelbtf.resolve_path(types, e.struct, e.fields)
         except kernelbtf.PathError as p:
-            word = e.struct if p.index < 0 else e.fields[p.index]
+            word = e.struct if p.index < 0 else str(e.fields[min(p.index, len(e.fields) - 1)])
             raise Problem(str(p) + (f" (promised by program `{c.program.name}`)" if c.program.kernels or c.program.kernel else ""),
                           e.span, *path_suggestion(word, p.choices)) from None
         t = kernelbtf.value_type(hops[-1].type)
         if found is not None and t != found:
-            raise Problem(f"`{e.struct}.{'.'.join(e.fields)}` is {found} on one promised kernel and {t} on kernel "
+            raise Problem(f"`{e.struct}.{'.'.join(map(str, e.fields))}` is {found} on one promised kernel and {t} on kernel "
                           f"{line}", e.span, "promise kernels that agree on the field's type")
         found = t
     c.map_temps(e.span, U64)  # the read's destination lives on the stack

@@ -14,7 +14,7 @@ from typing import Callable, Iterator, Sequence
 from .. import ir, tables
 from ..ir import trusted as new  # unvalidated constructors: values are checked here
 from .reader import Boolean, Datum, Integer, Keyword, SList, String, Symbol, span_of
-from .shapes import FormError, arity, describe, keyword, name, suggest
+from .shapes import FormError, arity, describe, integer, keyword, name, suggest
 
 SCALAR_TYPES = ("u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64", "bool")
 COMPARE_OPS = {"=": "eq", "!=": "ne", "<": "lt", ">": "gt", "<=": "le", ">=": "ge"}
@@ -315,10 +315,14 @@ def form_core_read(d: SList) -> ir.Expr:
     pointer, struct, *fields = args
     if not isinstance(struct, Symbol):
         raise FormError(f"expected the kernel struct's C name (e.g. sock, task_struct), got {describe(struct)}", struct.span)
-    names = []
+    names: list[str | int] = []
     for f in fields:
+        if isinstance(f, Integer) and names and isinstance(names[-1], str):  # an array element
+            names.append(integer(f, "an array index", 0, 1 << 20))
+            continue
         if not isinstance(f, Keyword):
-            raise FormError(f"expected a field of the kernel struct as a :keyword, got {describe(f)}", f.span)
+            raise FormError(f"expected a field of the kernel struct as a :keyword (or an index after an array "
+                            f"field), got {describe(f)}", f.span)
         names.append(kernel_name(f, "a struct field"))
     return new.CoreRead(span=d.span, value=expr(pointer), struct=kernel_name(struct, "a kernel struct"), fields=names)
 

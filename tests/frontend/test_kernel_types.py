@@ -128,6 +128,10 @@ def test_reads_are_typed_by_the_kernels_fields():
         types.append(body.value.type)
         body = body.body[0]
     assert types == ["u32", "u16", "i32", "u64"]
+    # an element of an integer array, by index: bytes are u8 on every kernel
+    elements = kprobe("(let ((c (core-read (arg ctx 0) task_struct :comm 15))) (map-add counts (u32 c) 1))",
+                      ':kernels ("5.10" "6.1" "6.12" "7.2")')
+    assert checked(elements).functions[0].body[0].value.type == "u8"
 
 
 @pytest.mark.parametrize("body, where, message, notes", [
@@ -140,7 +144,16 @@ def test_reads_are_typed_by_the_kernels_fields():
     ("(core-read (arg ctx 0) sock :__sk_common)", "(core-read",
      "`sock.__sk_common` is an embedded struct/union (sock_common) on kernel 6.1: name one of its fields after it", []),
     ("(core-read (arg ctx 0) task_struct :comm)", "(core-read",
-     "`task_struct.comm` is an array (16 x 1 bytes) on kernel 6.1: core-read reads integers, enums and pointers", []),
+     "`task_struct.comm` is an array (16 x 1 bytes) on kernel 6.1: read one element with its index after it, "
+     "e.g. :comm 0", []),
+    ("(core-read (arg ctx 0) task_struct :comm 16)", "(core-read",
+     "index 16 is out of range: `task_struct.comm` has 16 elements on kernel 6.1", []),
+    ("(core-read (arg ctx 0) task_struct :comm 1 :x)", "(core-read",
+     "an array element is an integer: nothing can be read through `comm 1`", []),
+    ("(core-read (arg ctx 0) task_struct :pid 0)", "(core-read",
+     "`task_struct.pid` is int:4:s on kernel 6.1, not an array: an index (0) goes after an array field", []),
+    ("(core-read (arg ctx 0) task_struct 0)", "0))",
+     "expected a field of the kernel struct as a :keyword (or an index after an array field), got integer 0", []),
     ("(core-read (u32 0) sock :sk_mark)", "(u32 0)", "type mismatch: expected u64, found u32",
      ["convert explicitly: (u64 …)"]),
     ("(arg ctx 6)", "(arg", "argument 6 is out of range: kprobe programs read the probed function's arguments "
