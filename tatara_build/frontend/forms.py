@@ -214,7 +214,7 @@ def attach(d: Datum) -> ir.Attach:
 
 def defbpf_policy(form: SList, module: ir.Module) -> None:
     opts = options(form, form.items[2:], ("description", "programs", "maps"))
-    decl = new.PolicyDecl(span=form.span, name=name(form.items[1], "policy"))
+    decl = new.PolicyDecl(span=form.span, name=name(form.items[1], "policy", local=True))
     if "description" in opts:
         decl.description = string(opts["description"], ":description", PRINTABLE_TEXT, "printable ASCII without quotes or backslashes")
     if "programs" in opts:
@@ -326,7 +326,7 @@ def defbpf_test(form: SList, module: ir.Module) -> None:
     if ("cases" in opts) == ("trigger" in opts):
         raise FormError("defbpf-test needs one of :cases (packets the program is run on) or :trigger (actions "
                         "that fire a tracing program in the VM)", form.span)
-    decl = new.TestDecl(span=form.span, name=name(form.items[1], "test"), program=name(opts["program"], "program"))
+    decl = new.TestDecl(span=form.span, name=name(form.items[1], "test", local=True), program=name(opts["program"], "program"))
     if "cases" in opts:
         cases = opts["cases"]
         if not isinstance(cases, SList) or not cases.items:
@@ -387,7 +387,7 @@ def test_case(d: Datum) -> ir.TestCase:
     if ("packet" in opts) == ("packet-hex" in opts):
         raise FormError("a test case needs exactly one of :packet or :packet-hex", d.span)
     expect = opts["expect"]
-    case = new.TestCase(span=d.span, name=name(d.items[0], "test case"), expect_span=expect.span,
+    case = new.TestCase(span=d.span, name=name(d.items[0], "test case", local=True), expect_span=expect.span,
                         expect=integer(expect, ":expect", -(1 << 31), (1 << 32) - 1) if isinstance(expect, Integer)
                         else keyword(expect, ":expect"))
     if "packet" in opts:

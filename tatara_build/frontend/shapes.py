@@ -38,7 +38,8 @@ def describe(d: Datum) -> str:
 
 
 def name(d: Datum, what: str, local: bool = False) -> str:
-    """A validated identifier; `local`: a variable or parameter's (names.py)."""
+    """A validated identifier; `local`: a name the generated code never declares
+    as a global (a variable, parameter, test, test case or policy; names.py)."""
     if not isinstance(d, Symbol):
         raise FormError(f"expected {what} name, got {describe(d)}", d.span)
     problem = ident_problem(d.name, local)

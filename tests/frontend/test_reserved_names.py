@@ -76,6 +76,17 @@ def test_a_library_builtin_or_crate_item_is_a_valid_local_name(name):
     assert f"__u32 {name} = " in c_text
 
 
+@pytest.mark.parametrize("name", ["trunc", "index", "log", "panic", "license"])
+def test_tests_cases_and_policies_may_take_a_library_builtin_name(name):
+    """Test, case and policy names never reach the generated code, so a C
+    builtin's name (a DNS test's case `trunc`) is no clash: `check` once
+    refused it saying a map, program or function may not redefine it."""
+    text = program() + f"""(defbpf-policy {name} :programs (pass) :maps (hits))
+(defbpf-test {name} :program pass :cases (({name} :packet ((eth) (ipv4)) :expect :xdp-pass)))
+"""
+    assert problems(text) == []
+
+
 def test_reserved_messages_say_why_and_whether_a_local_may_use_it():
     message = problems(program(map_name="index"))[0][0]
     assert "`index` is reserved" in message and "C library builtin" in message and "local variable may" in message
