@@ -134,7 +134,7 @@ CONSTS_SOURCE = """\
     (if (< neg (i16 0)) (set! r (+ r 4)))
     r))
 (defbpf-program p :kind :xdp :attach (:target "eth0"))
-(bpf-fn p (ctx) (return :xdp-pass))
+(bpf-fn p (ctx) (if (= (classify (u32 7)) 0) (return :xdp-drop)) (return :xdp-pass))  ; called: so emitted
 (defbpf-test t :program p :consts ((limit 10) (neg 3) (on #t)) :cases ((a :packet ((eth)) :expect :xdp-pass)))
 """
 
