@@ -21,6 +21,7 @@ from typing import Annotated, Literal, Union
 
 from .model import Field, Model
 from .span import Span
+from .types import Type
 
 # u8…u64, i8…i64, bool. `action` is the return-action type of the program kind.
 IntType = Literal["u8", "u16", "u32", "u64", "i8", "i16", "i32", "i64"]
@@ -34,11 +35,12 @@ ArrayType = Annotated[str, Field(pattern=r"^array:[ui](8|16|32|64):[1-9][0-9]{0,
 
 class Node(Model, extra="forbid", populate_by_name=True):
     span: Span | None = None
-    # Filled in by the checker on expressions; backends rely on it. One of
-    # the ScalarType names, "unit" (no value), "never" (return/break),
-    # "header:<name>" (a parsed header), "option:<type>" (header or lookup
-    # before `if-let`). None before checking.
-    type: str | None = None
+    # Filled in by the checker on expressions; backends rely on it. A
+    # types.Type (Int, Bool, Unit, Never, Header, Option, Struct, Ref, …),
+    # None before checking. JSON and the schema keep its spelling: "u32",
+    # "unit", "header:ipv4", "option:u64" (model.py writes it, model_mirror.py
+    # reads it back with types.parse).
+    type: Type | None = None
 
 
 # --- expressions ------------------------------------------------------------

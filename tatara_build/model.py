@@ -18,6 +18,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
+from .types import Type
+
 _REQUIRED = object()  # the default of a field without one
 _MUTABLE = (list, dict, set)
 _CLASSES: list[type] = []  # every model class, in definition order (model_mirror.py)
@@ -110,6 +112,8 @@ def _dump(value: Any, exclude_none: bool) -> Any:
         return [_dump(item, exclude_none) for item in value]
     if isinstance(value, dict):
         return {key: _dump(item, exclude_none) for key, item in value.items()}
+    if isinstance(value, Type):
+        return value.spell()  # a checker type is its spelling in JSON (types.py)
     return value
 
 

@@ -10,11 +10,18 @@ import functools
 import types
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, PlainValidator, WithJsonSchema
 from pydantic import Field as PydanticField
 
 from . import model
 from .model import Model
+from .types import Type, parse
+
+
+def _read_type(value: Any) -> Type:
+    if not isinstance(value, str):
+        raise ValueError("a type is written as its spelling, e.g. \"u32\"")
+    return parse(value)
 
 
 def mirror(cls: type[Model]) -> type[BaseModel]:
@@ -70,6 +77,8 @@ def _translate(tp: Any, mirrors: dict[type, type[BaseModel]]) -> Any:
     model.Field by pydantic's."""
     if isinstance(tp, type) and issubclass(tp, Model):
         return mirrors[tp]
+    if tp is Type:  # a checker type: its spelling in JSON and the schema
+        return Annotated[Any, PlainValidator(_read_type), WithJsonSchema({"type": "string"})]
     origin = get_origin(tp)
     if origin is None or origin is Literal:
         return tp

@@ -54,6 +54,12 @@ class Type:
     def __repr__(self) -> str:
         return f"<type {self._s}>"
 
+    def __copy__(self):
+        return self  # immutable: a copied IR shares its types
+
+    def __deepcopy__(self, memo):
+        return self
+
 
 @dataclass(frozen=True, eq=False, repr=False)
 class Int(Type):
@@ -206,6 +212,11 @@ def parse(spelling: str) -> Type:
     if kind == "lpm-key" and rest.isdigit():
         return LpmKey(int(rest))
     raise ValueError(f"not a type: {spelling!r}")
+
+
+def of(t: Type | str | None) -> Type | None:
+    """`t` as an object: a declaration's or a table's spelling is read here."""
+    return parse(t) if type(t) is str else t
 
 
 def spell(t: Type | None) -> str | None:

@@ -17,11 +17,12 @@ import tomllib
 from importlib import resources
 
 from .. import ir, structs, tables
+from ..types import BOOL, U32, U64, Array, Header, LpmKey, Option, Ref, Struct, Type, of
 from ..errors import SourceError
 from ..pins import AYA_EBPF_VERSION, NIGHTLY
 from .. import mapdata
 from . import parsers
-from .base import (BINARY, INDENT, Csum, FieldWrite, Fill, Generator, PacketArgs, blocks, format_target, is_pure_value, lpm_address_types, lpm_width,
+from .base import (BINARY, INDENT, Csum, FieldWrite, Fill, Generator, PacketArgs, blocks, format_target, is_pure_value, lpm_address_types,
                    screaming, snake, stem, unparen)
 from .parsers import above_l2
 
@@ -223,26 +224,26 @@ SKB_CONTEXT = "aya_ebpf::programs::SkBuffContext"  # the context of kinds that r
 CRATE_NAME = re.compile(r"[a-z][a-z0-9_-]{0,63}")
 
 
-def rtype(t: str) -> str:
-    if structs.ref_name(t):
-        return f"*mut {snake(structs.ref_name(t))}"
-    if structs.struct_name(t):
-        return snake(structs.struct_name(t))  # the C name, so BTF names agree across backends
-    parts = structs.array_parts(t)
-    if parts is not None:
-        return f"[{INTS[parts[0]]}; {parts[1]}]"
-    if t.startswith("lpm-key:"):
-        return f"{LPM_KEY}<{lpm_data_rust(lpm_width(t))}>"
-    if t == "header":
+def rtype(t: Type | str) -> str:
+    t = of(t)
+    if type(t) is Ref:
+        return f"*mut {snake(t.target.name)}"
+    if type(t) is Struct:
+        return snake(t.name)  # the C name, so BTF names agree across backends
+    if type(t) is Array:
+        return f"[{INTS[t.elem.spell()]}; {t.n}]"
+    if type(t) is LpmKey:
+        return f"{LPM_KEY}<{lpm_data_rust(t.nbytes)}>"
+    if type(t) is Header:
         # Option, not a 0 sentinel: after `if p != 0` fails LLVM may rewrite
         # later reads through `data` (== p == 0) into constant addresses,
         # which the verifier rejects.
         return "Option<usize>"
-    if t == "bool":
+    if t == BOOL:
         return "bool"
-    if t.startswith("option:"):
-        return f"Option<{rtype(t.removeprefix('option:'))}>"
-    return INTS[t]
+    if type(t) is Option:
+        return f"Option<{rtype(t.inner)}>"
+    return INTS[t.spell()]
 
 
 def lpm_data_rust(width: int, key: str | None = None) -> str:
@@ -306,7 +307,7 @@ class AyaGenerator(Generator):
 
     # --- values -------------------------------------------------------------
 
-    def hoist(self, text: str, t: str) -> str:
+    def hoist(self, text: str, t: Type) -> str:
         """Keep lines short (and rustfmt a no-op): a long value gets a name."""
         if not hasattr(self, "fn") or len(text) + len(INDENT) * self.fn.depth <= MAX_INLINE:
             return text
@@ -314,21 +315,21 @@ class AyaGenerator(Generator):
         self.emit(self.line_let(tmp, t, text, False))
         return tmp
 
-    def spell_int(self, value: int, t: str) -> str:
-        if t == "bool":
+    def spell_int(self, value: int, t: Type) -> str:
+        if t == BOOL:
             return "true" if value else "false"
-        return f"{value}{INTS[t]}"
+        return f"{value}{INTS[t.spell()]}"
 
     def spell_bool(self, value: bool) -> str:
         return "true" if value else "false"
 
-    def spell_default(self, t: str) -> str | None:
+    def spell_default(self, t: Type) -> str | None:
         return None  # Rust checks definite assignment; no dummy initialiser
 
     def spell_action(self, action: tables.Action) -> str:
         return ACTIONS[action.uapi] if action.uapi else str(action.value)
 
-    def spell_binary(self, op: str, left: str, right: str, t: str) -> str:
+    def spell_binary(self, op: str, left: str, right: str, t: Type) -> str:
         if op in ("add", "sub", "mul", "shl", "shr"):
             # A method call on a compound receiver is a chain; rustfmt splits
             # chains past chain_width (60): keep receivers atomic, calls short.
@@ -345,9 +346,9 @@ class AyaGenerator(Generator):
             text = f"({left} {BINARY[op]} {right})"
         return self.hoist(text, t)
 
-    def spell_cast(self, value: str, src: str, dst: str) -> str:
-        if dst == "bool":
-            return f"({value} != 0)" if src != "bool" else value
+    def spell_cast(self, value: str, src: Type, dst: Type) -> str:
+        if dst == BOOL:
+            return f"({value} != 0)" if src != BOOL else value
         if src == dst:
             return value
         return f"({value} as {rtype(dst)})"
@@ -403,9 +404,9 @@ class AyaGenerator(Generator):
         if len(text) + len(INDENT) * self.fn.depth <= MAX_INLINE:
             return text
         # Operands are pure reads: naming them first keeps the meaning.
-        return "(" + f" {op} ".join(self.hoist_always(p, "bool") for p in parts) + ")"
+        return "(" + f" {op} ".join(self.hoist_always(p, BOOL) for p in parts) + ")"
 
-    def hoist_always(self, text: str, t: str) -> str:
+    def hoist_always(self, text: str, t: Type) -> str:
         if re.fullmatch(r"__t[0-9]+", text):
             return text
         tmp = self.temp()
@@ -414,7 +415,7 @@ class AyaGenerator(Generator):
 
     def spell_ctx_u64(self, offset: int) -> str:
         # a direct context load, as ProbeContext::arg / LsmContext::arg read
-        return self.hoist(f"unsafe {{ *(aya_ebpf::EbpfContext::as_ptr(&ctx) as *const u64).add({offset // 8}) }}", "u64")
+        return self.hoist(f"unsafe {{ *(aya_ebpf::EbpfContext::as_ptr(&ctx) as *const u64).add({offset // 8}) }}", U64)
 
     def spell_core_read(self, layouts, pointer: str, e: ir.CoreRead) -> str:
         """No CO-RE in aya (aya-rs/aya#349): bpf_probe_read_kernel at the
@@ -425,7 +426,7 @@ class AyaGenerator(Generator):
             self.core_reads[key] = (self.helper_name("core_read", str(len(self.core_reads) + 1)), hops, e.type)
         return f"{self.core_reads[key][0]}({unparen(pointer)})"
 
-    def core_read_helper(self, name: str, hops, t: str) -> list[str]:
+    def core_read_helper(self, name: str, hops, t: Type) -> list[str]:
         body, src = [f"{INDENT}use aya_ebpf::helpers::bpf_probe_read_kernel as read;"], "p"
         for i, hop in enumerate(hops):
             last = i == len(hops) - 1
@@ -442,7 +443,7 @@ class AyaGenerator(Generator):
         16 bits of its u32 (offset | length << 16)."""
         (hop,) = self.fixed_layout(layouts, e, f"tracepoint field `{e.field}`")
         record = "aya_ebpf::EbpfContext::as_ptr(&ctx) as usize"
-        loc = self.hoist_always(f"unsafe {{ *(({record} + {hop.offset}) as *const u32) }}", "u32")
+        loc = self.hoist_always(f"unsafe {{ *(({record} + {hop.offset}) as *const u32) }}", U32)
         return f"(({record}) as u64).wrapping_add(({loc} & 0xffff) as u64)"
 
     def spell_tp_field(self, layouts, e: ir.TpField) -> str:
@@ -455,7 +456,7 @@ class AyaGenerator(Generator):
 
     # --- structs ----------------------------------------------------------------
 
-    def line_zeroed(self, name: str, t: str) -> str:
+    def line_zeroed(self, name: str, t: Type) -> str:
         return f"let mut {name}: {rtype(t)} = {ZEROED}();"
 
     def line_set_member(self, ref: str, member: str, value: str) -> str:
@@ -464,14 +465,14 @@ class AyaGenerator(Generator):
     def line_copy_array(self, name: str, member: str, value: str) -> str:
         return self.line_assign(f"{name}.{member}", value)
 
-    def line_field_add(self, ref: str, member: str, delta: str, t: str) -> str:
-        if t in ATOMIC:
-            self.atomic_adds.add(t)
+    def line_field_add(self, ref: str, member: str, delta: str, t: Type) -> str:
+        if t.spell() in ATOMIC:
+            self.atomic_adds.add(t.spell())
             slot = self.temp()  # named, so the call stays on one line (rustfmt)
             self.emit(f"let {slot}: *mut {rtype(t)} = unsafe {{ &raw mut (*{ref}).{member} }};")
             if not is_atom(delta):
                 delta = self.hoist_always(delta, t)
-            return f"{self.helper_name('atomic_add', t)}({slot}, {delta});"
+            return f"{self.helper_name('atomic_add', t.spell())}({slot}, {delta});"
         return f"unsafe {{ (*{ref}).{member} = (*{ref}).{member}.wrapping_add({unparen(delta)}) }};"
 
     def struct_decl_lines(self, struct: ir.StructDecl) -> list[str]:
@@ -502,7 +503,7 @@ class AyaGenerator(Generator):
     def line_assign(self, name: str, value: str) -> str:
         return self.wrap(f"{name} =", f"{unparen(value)};")
 
-    def line_let(self, name: str, t: str, value: str | None, mutable: bool) -> str:
+    def line_let(self, name: str, t: Type, value: str | None, mutable: bool) -> str:
         mut = "mut " if mutable and value is not None else ""
         if value is None:
             return f"let {name}: {rtype(t)};"
@@ -534,7 +535,7 @@ class AyaGenerator(Generator):
 
     def line_lookup(self, ptr: str, decl: ir.MapDecl, key: str) -> str:
         # a struct value is written through the pointer (set-field!, field-add!)
-        line = f"let {ptr} = {self.op('ptr_mut' if structs.struct_name(decl.value) else 'ptr', decl, key)};"
+        line = f"let {ptr} = {self.op('ptr_mut' if type(of(decl.value)) is Struct else 'ptr', decl, key)};"
         if len(INDENT) * self.fn.depth + len(line) <= MAX_WIDTH or "." not in line:
             return line
         receiver, call = line.split(".", 1)  # rustfmt breaks the chain before the method
@@ -543,7 +544,7 @@ class AyaGenerator(Generator):
     def line_event_output(self, decl: ir.MapDecl, tmp: str, t: str) -> str:
         return MAPS[decl.kind].ops["output"].format(m=screaming(decl.name), v=tmp, t=rtype(t))
 
-    def open_reserve(self, rec: str, decl: ir.MapDecl, t: str) -> str:
+    def open_reserve(self, rec: str, decl: ir.MapDecl, t: Type) -> str:
         head, call = f"if let Some(mut {rec}) =", f"{screaming(decl.name)}.reserve_untyped::<{rtype(t)}>(0)"
         if len(INDENT) * self.fn.depth + len(head) + len(call) + 3 <= MAX_WIDTH:
             return f"{head} {call} {{"
@@ -552,12 +553,11 @@ class AyaGenerator(Generator):
     def line_record_ptr(self, rec: str) -> str:
         return f"let {rec}_p = {rec}.as_mut_ptr();"
 
-    def line_let_array(self, name: str, t: str) -> str:
-        elem, n = rtype(t)[1:-1].split("; ")
-        return f"let mut {name}: {rtype(t)} = [0{elem}; {n}];"
+    def line_let_array(self, name: str, t: Array) -> str:
+        return f"let mut {name}: {rtype(t)} = [0{rtype(t.elem)}; {t.n}];"
 
-    def line_fill(self, fill: Fill, ptr: str, t: str) -> str:
-        size = tables.INT_TYPES[t.split(":")[1]].bits // 8 * int(t.rsplit(":", 1)[1])
+    def line_fill(self, fill: Fill, ptr: str, t: Array) -> str:
+        size = t.elem.bits // 8 * t.n
         args = [f"{ptr}.cast()", str(size), *(f"{a} as *const core::ffi::c_void" for a in fill.args)]
         call = f"{HELPERS[fill.helper.name]}({', '.join(args)})"
         depth = len(INDENT) * self.fn.depth
@@ -606,14 +606,14 @@ class AyaGenerator(Generator):
         table, which aya's EbpfLoader::set_global (or libbpf) rewrites before load."""
         return ["#[unsafe(no_mangle)]",
                 f"static {screaming(const.name)}: {rtype(const.const_type)} = "
-                f"{self.spell_int(const.default, const.const_type)};"]
+                f"{self.spell_int(const.default, of(const.const_type))};"]
 
     def line_printk(self, fmt: str, args: list[tuple[str, str, str]]) -> str:
         """aya-ebpf's bpf_printk! (bpf_trace_printk for ≤ 3 arguments), the
         format a byte string; PrintkArg takes integers (bool as u32)."""
         text = fmt.replace("\\", "\\\\").replace('"', '\\"')
-        values = [f"{unparen(v)} as u32" if t == "bool" else unparen(v) for v, t, _ in args]
-        values = [v if is_atom(v) else self.hoist_always(v, "u32" if t == "bool" else t)
+        values = [f"{unparen(v)} as u32" if t == BOOL else unparen(v) for v, t, _ in args]
+        values = [v if is_atom(v) else self.hoist_always(v, U32 if t == BOOL else t)
                   for v, (_, t, _) in zip(values, args)]
         parts = [f'b"{text}"', *values]
         macro = "aya_ebpf::helpers::bpf_printk!"
@@ -638,13 +638,12 @@ class AyaGenerator(Generator):
 
     # --- support functions ------------------------------------------------------
 
-    def int_helper(self, op: str, t: str) -> list[str]:
-        info = tables.INT_TYPES[t]
-        r, name = INTS[t], self.helper_name(op, t)
+    def int_helper(self, op: str, t: Type) -> list[str]:
+        r, name = rtype(t), self.helper_name(op, t.spell())
         head = ["#[inline(always)]", f"fn {name}(a: {r}, b: {r}) -> {r} {{"]
         # checked_* + unwrap_or: no panic path exists for the verifier to find.
         checked = {"div": "checked_div", "rem": "checked_rem"}[op]
-        if not info.signed:
+        if not t.signed:
             return head + [f"{INDENT}a.{checked}(b).unwrap_or(0)", "}"]
         sign = "(a < 0) != (b < 0)" if op == "div" else "a < 0"
         return head + [
@@ -659,13 +658,13 @@ class AyaGenerator(Generator):
                 f"{INDENT}unsafe {{ atomic_xadd::<{t}, {t}, {{ Relaxed }}>(slot, delta) }};", "}"]
 
     def map_helper(self, op: str, decl: ir.MapDecl) -> list[str]:
-        k = rtype(f"lpm-key:{mapdata.lpm_data_bytes(decl)}") if mapdata.is_lpm(decl) else rtype(decl.key)
+        k = rtype(LpmKey(mapdata.lpm_data_bytes(decl))) if mapdata.is_lpm(decl) else rtype(decl.key)
         v = rtype(decl.value or "u64")
         name = self.helper_name(op, snake(decl.name))
         body = [f"{INDENT}let map = &{screaming(decl.name)};"]
         if op == "get":
             head = f"fn {name}(key: {k}) -> {v} {{"
-            absent = f"{ZEROED}()" if structs.struct_name(decl.value) else "0"
+            absent = f"{ZEROED}()" if type(of(decl.value)) is Struct else "0"
             body += [f"{INDENT}match {self.op('ptr', decl, 'key', m='map')} {{",
                      f"{INDENT * 2}Some(value) => unsafe {{ *value }},", f"{INDENT * 2}None => {absent},", f"{INDENT}}}"]
         elif op == "set":
@@ -708,7 +707,7 @@ class AyaGenerator(Generator):
         params = ", ".join(f"{n}: {rtype(t)}" for n, t in zip(names, parts))
         data = f"{names[0]}.to_be()" if len(parts) == 1 else "[" + ", ".join(f"{n}.to_be()" for n in names) + "]"
         return ["#[inline(always)]",
-                f"fn {self.helper_name('lpm_key', str(width))}(prefix: u32, {params}) -> {rtype(f'lpm-key:{width}')} {{",
+                f"fn {self.helper_name('lpm_key', str(width))}(prefix: u32, {params}) -> {rtype(LpmKey(width))} {{",
                 f"{INDENT}{LPM_KEY}::new(prefix, {data})", "}"]
 
     # `__loadN_<read>(skb, off)`: N bits at off, as stored (network order), 0
@@ -779,8 +778,8 @@ class AyaGenerator(Generator):
 
     # --- loads past a header (`load`) ------------------------------------------------
 
-    def line_load(self, name: str, t: str, call: str) -> tuple[str, str]:
-        return self.line_let(name, f"option:{t}", f"{call})", False), f"let Some({name}) = {name}"
+    def line_load(self, name: str, t: Type, call: str) -> tuple[str, str]:
+        return self.line_let(name, Option(t), f"{call})", False), f"let Some({name}) = {name}"
 
     def load_helper(self, header: str, size: int, access: str) -> list[str]:
         """`__load_<h>_<bits>(packet, h, off)`: the big-endian integer at
@@ -930,7 +929,7 @@ class AyaGenerator(Generator):
 
     def support_lines(self) -> list[str]:
         """The support functions the bodies used, each spelled once."""
-        out = blocks(self.int_helper(op, t) for op, t in sorted(self.int_helpers))
+        out = blocks(self.int_helper(op, t) for op, t in self.int_helper_keys())
         helpers = [self.map_helper(op, self.maps[name]) for op, name in sorted(self.map_helpers)]  # note atomic adds
         out += blocks(self.atomic_add(t) for t in sorted(self.atomic_adds)) + blocks(helpers)
         out += blocks(self.lpm_key_helper(width) for width in sorted(self.lpm_widths))

@@ -31,6 +31,7 @@ from ..check.exprs import printk_conversions
 from ..check.kernels import target_kernels
 from ..errors import Diagnostic, SourceError
 from ..frontend.names import ident_problem, symbol
+from ..types import BOOL, I64, U32, U64, UNIT, NEVER, Array, Header, LpmKey, Ref, Struct, Type, of
 
 RETURN = "<return>"
 DISCARD = "<discard>"
@@ -187,7 +188,7 @@ class Generator:
         self.read: tables.PacketRead | None = None  # how the code being generated reads packets
         self.loads: set[tuple[str, int]] = set()  # (read name, bytes) of packet loads through a helper
         self.map_helpers: set[tuple[str, str]] = set()  # (get|set|add|delete, map)
-        self.int_helpers: set[tuple[str, str]] = set()  # (op, type)
+        self.int_helpers: set[tuple[str, Type]] = set()  # (op, type)
         self.lpm_widths: set[int] = set()  # address bytes of the lpm keys built
         # Kernels whose struct layouts a dialect without CO-RE compiled in.
         self.layout_kernels: set[str] = set()
@@ -393,12 +394,12 @@ class Generator:
         self.fn.temps += 1
         return f"__t{self.fn.temps}"
 
-    def block(self, body: list[ir.Expr], dest: str, dest_type: str | None) -> None:
+    def block(self, body: list[ir.Expr], dest: str, dest_type: Type | None) -> None:
         for expr in body[:-1]:
             self.stmt(expr, DISCARD, None)
         if body:
             self.stmt(body[-1], dest, dest_type)
-        elif dest not in (DISCARD,) and dest_type not in (None, "unit"):
+        elif dest not in (DISCARD,) and dest_type not in (None, UNIT):
             raise SourceError("empty body where a value is needed", None)
 
     def deliver(self, value: str, dest: str, expr: ir.Node) -> None:
@@ -411,7 +412,7 @@ class Generator:
         else:
             self.emit(self.line_assign(dest, value))
 
-    def stmt(self, e: ir.Expr, dest: str, dest_type: str | None) -> None:
+    def stmt(self, e: ir.Expr, dest: str, dest_type: Type | None) -> None:
         with self.lowering(e):
             if e is self.fn.l3_at:
                 self.emit(self.line_locate_l3(self.l3_locator(self.access())))
@@ -469,19 +470,19 @@ class Generator:
             found = self.header_value(e.value)
             self.open(self.open_scope())
             name = self.bind(e.name, e.span)
-            self.emit(self.line_let(name, "header", found, False))
+            self.emit(self.line_let(name, Header(e.value.header), found, False))
             self.open(self.open_if(self.spell_found(name)))
         elif isinstance(e.value, ir.Load):
             load = e.value
-            header = (load.value.type or "").removeprefix("header:")
-            assert header in tables.HEADERS, "the checker only lets loads past headers through"
-            size = tables.INT_TYPES[load.to].bits // 8
+            assert type(load.value.type) is Header, "the checker only lets loads past headers through"
+            header = load.value.type.name
+            size = of(load.to).bits // 8
             self.payload_loads.add((self.access(), header, size))
             ptr, off = self.arguments([load.value, load.offset])
             call = f"{self.load_name(header, size, self.access())}({self.pkt_arg()}, {ptr}, {unparen(off)}"
             self.open(self.open_scope())
             name = self.bind(e.name, e.span)
-            let, cond = self.line_load(name, load.to, call)
+            let, cond = self.line_load(name, of(load.to), call)
             self.emit(let)
             self.open(self.open_if(cond))
         elif isinstance(e.value, ir.MapLookup):
@@ -491,13 +492,14 @@ class Generator:
             self.emit(self.line_lookup(ptr, decl, self.value(self.key_expr(decl, e.value.key))))
             self.open(self.open_if(self.spell_found_ptr(ptr)))
             name = self.bind(e.name, e.span)
-            if structs.struct_name(decl.value):
+            value = of(decl.value)
+            if type(value) is Struct:
                 # a struct value stays in the map: the binding is the pointer
                 # (field reads, set-field! and field-add! go through it)
                 self.fn.refs.add(name)
-                self.emit(self.line_let(name, structs.ref_type(structs.struct_name(decl.value)), ptr, False))
+                self.emit(self.line_let(name, Ref(value), ptr, False))
             else:
-                self.emit(self.line_let(name, decl.value, self.spell_deref(ptr, decl), False))
+                self.emit(self.line_let(name, value, self.spell_deref(ptr, decl), False))
             self.mark_if_unread(name, e.name, [e.then])
         else:
             raise SourceError("if-let needs (header …) or (map-lookup …)", e.value.span)
@@ -509,12 +511,12 @@ class Generator:
     def stmt_loop(self, e: ir.Loop, dest, dest_type) -> None:
         self.open(self.open_scope())
         var = self.bind(e.var, e.span)
-        self.emit(self.line_let(var, "u32", self.spell_int(e.start, "u32"), True))
-        self.open(self.open_while(f"{var} < {self.spell_int(e.end, 'u32')}"))
+        self.emit(self.line_let(var, U32, self.spell_int(e.start, U32), True))
+        self.open(self.open_while(f"{var} < {self.spell_int(e.end, U32)}"))
         # The increment must run on `continue`-free paths only; bodies have
         # no continue, so it goes last.
         self.block(e.body, DISCARD, None)
-        self.emit(self.line_assign(var, self.spell_binary("add", var, self.spell_int(1, "u32"), "u32")))
+        self.emit(self.line_assign(var, self.spell_binary("add", var, self.spell_int(1, U32), U32)))
         self.close(self.close_scope())
         self.close(self.close_scope())
 
@@ -575,7 +577,7 @@ class Generator:
         (fields not named and padding), store each field in place and
         submit; `(current-comm)` fields are written by the helper."""
         specs = [self.layouts[make.struct].field(f) for f in make.fields]
-        if any(structs.array_parts(spec.type) and not self.filler(v) for spec, v in zip(specs, make.values)):
+        if any(type(of(spec.type)) is Array and not self.filler(v) for spec, v in zip(specs, make.values)):
             value = self.value(make)  # an array value: build the struct, store it whole
             rec = self.temp()
             self.open(self.open_reserve(rec, decl, make.type))
@@ -594,7 +596,7 @@ class Generator:
         self.emit(self.line_zero_record(ptr, make.type))
         for spec, member, fill, value in fields:
             if fill:
-                self.emit(self.line_fill(fill, self.member_ptr(ptr, member), spec.type))
+                self.emit(self.line_fill(fill, self.member_ptr(ptr, member), of(spec.type)))
             else:
                 self.emit(self.line_set_member(ptr, member, value))
         self.emit(self.line_submit(rec))
@@ -615,7 +617,7 @@ class Generator:
         (probe-read-user-str P)), or None."""
         if isinstance(e, ir.Call):
             helper = tables.HELPERS.get(e.helper)
-            if helper is not None and helper.returns.startswith("array:"):
+            if helper is not None and type(e.type) is Array:
                 return helper
         return None
 
@@ -638,12 +640,12 @@ class Generator:
         return self.FORMS[e.form].format(**parts)
 
     def value_redirect(self, e: ir.Redirect) -> str:
-        flags = self.spell_int(tables.REDIRECT_INGRESS if e.ingress else 0, "u64")
+        flags = self.spell_int(tables.REDIRECT_INGRESS if e.ingress else 0, U64)
         return self.helper_form(e, ifindex=e.ifindex, flags=flags)
 
     def value_redirect_map(self, e: ir.RedirectMap) -> str:
         fallback = self.fn.kind.actions[e.fallback].value if e.fallback else 0
-        return self.helper_form(e, key=e.key, fallback=self.spell_int(fallback, "u64"))
+        return self.helper_form(e, key=e.key, fallback=self.spell_int(fallback, U64))
 
     def stmt_tail_call(self, e: ir.TailCall, dest, dest_type) -> None:
         self.emit(self.helper_form(e, index=e.index))
@@ -661,7 +663,7 @@ class Generator:
     value_adjust_tail = value_adjust_head
 
     def value_get_stackid(self, e: ir.GetStackId) -> str:
-        flags = e.flags if e.flags is not None else self.spell_int(0, "u64")
+        flags = e.flags if e.flags is not None else self.spell_int(0, U64)
         return self.helper_form(e, flags=flags)
 
     def set_map_field(self, e: ir.SetField) -> None:
@@ -674,8 +676,8 @@ class Generator:
         """`(field-add! v :f D)`: an atomic add for 32/64-bit fields (BPF has
         none narrower: a plain add there)."""
         ref = self.value(e.value)
-        spec = self.layouts[structs.ref_name(e.value.type)].field(e.field)
-        self.emit(self.line_field_add(ref, snake(checked_name(e.field, e.span)), self.operand(e.delta), spec.type))
+        spec = self.layouts[e.value.type.target.name].field(e.field)
+        self.emit(self.line_field_add(ref, snake(checked_name(e.field, e.span)), self.operand(e.delta), of(spec.type)))
 
     def stmt_return_value(self, e: ir.ReturnValue, dest, dest_type) -> None:
         value = self.value(e.value)
@@ -689,7 +691,7 @@ class Generator:
         self.emit(self.line_printk(e.format, args))
 
     def stmt_func_call(self, e: ir.FuncCall, dest, dest_type) -> None:
-        if e.type == "unit":  # a function without :returns: a plain call statement
+        if e.type == UNIT:  # a function without :returns: a plain call statement
             self.emit(f"{self.value_func_call(e)};")
         else:
             self.deliver(self.value_func_call(e), dest, e)
@@ -714,7 +716,7 @@ class Generator:
         method = getattr(self, "value_" + e.form.replace("-", "_").rstrip("!"), None)
         if method is not None:
             return method(e)
-        if e.type in (None, "unit", "never"):
+        if e.type in (None, UNIT, NEVER):
             raise SourceError(f"`{e.form}` has no value here", e.span)
         tmp = self.temp()
         self.emit(self.line_let(tmp, e.type, self.spell_default(e.type), True))
@@ -731,14 +733,14 @@ class Generator:
         return [self.operand(e) for e in exprs]
 
     def value_int(self, e: ir.Int) -> str:
-        return self.spell_int(e.value, e.type or "i64")
+        return self.spell_int(e.value, e.type or I64)
 
     def value_bool(self, e: ir.Bool) -> str:
         return self.spell_bool(e.value)
 
     def value_var(self, e: ir.Var) -> str:
         name = self.lookup(e.name, e.span)
-        if name in self.fn.refs and structs.struct_name(e.type):
+        if name in self.fn.refs and type(e.type) is Struct:
             return self.spell_ref_deref(name)  # a copy of the map value
         return name
 
@@ -752,8 +754,8 @@ class Generator:
         for spec, value in values:
             member = snake(checked_name(spec.name, e.span))
             if isinstance(value, Fill):  # (current-comm): the helper writes the field
-                self.emit(self.line_fill(value, self.array_ptr(f"{tmp}.{member}"), spec.type))
-            elif structs.array_parts(spec.type):
+                self.emit(self.line_fill(value, self.array_ptr(f"{tmp}.{member}"), of(spec.type)))
+            elif type(of(spec.type)) is Array:
                 self.emit(self.line_copy_array(tmp, member, value))
             else:
                 self.emit(self.line_assign(f"{tmp}.{member}", value))
@@ -777,7 +779,7 @@ class Generator:
         if all(is_pure_value(a) for a in args):
             return "(" + f" {op} ".join(self.operand(a) for a in args) + ")"
         tmp = self.temp()
-        self.emit(self.line_let(tmp, "bool", self.value(args[0]), True))
+        self.emit(self.line_let(tmp, BOOL, self.value(args[0]), True))
         for arg in args[1:]:
             self.open(self.open_if(tmp if is_and else f"!{tmp}"))
             self.emit(self.line_assign(tmp, self.value(arg)))
@@ -788,13 +790,13 @@ class Generator:
         t = e.type or e.left.type
         if e.op in ("div", "rem"):
             left, right = self.arguments([e.left, e.right])
-            self.int_helpers.add((e.op, t))
-            return f"{self.helper_name(e.op, t)}({unparen(left)}, {unparen(right)})"
+            self.int_helpers.add((e.op, t))  # sorted by spelling (int_helper_keys)
+            return f"{self.helper_name(e.op, t.spell())}({unparen(left)}, {unparen(right)})"
         left, right = self.operand(e.left), self.operand(e.right)
         return self.spell_binary(e.op, left, right, t)
 
     def value_cast(self, e: ir.Cast) -> str:
-        return self.spell_cast(self.operand(e.value), e.value.type, e.to)
+        return self.spell_cast(self.operand(e.value), e.value.type, of(e.to))
 
     def value_call(self, e: ir.Call) -> str:
         helper = tables.HELPERS.get(e.helper)
@@ -820,8 +822,8 @@ class Generator:
         if not mapdata.is_lpm(decl) or isinstance(key, ir.LpmKey):
             return key
         bits = 8 * mapdata.lpm_data_bytes(decl)
-        prefix = ir.trusted.Int(span=key.span, value=bits, type="u32")
-        return ir.trusted.LpmKey(span=key.span, prefix=prefix, address=[key], type=f"lpm-key:{bits // 8}")
+        prefix = ir.trusted.Int(span=key.span, value=bits, type=U32)
+        return ir.trusted.LpmKey(span=key.span, prefix=prefix, address=[key], type=LpmKey(bits // 8))
 
     @property
     def lpm_key_types(self) -> dict[int, str | None]:
@@ -836,7 +838,7 @@ class Generator:
     def value_lpm_key(self, e: ir.LpmKey) -> str:
         """`__lpm_key4(prefix, addr)`: one key builder per address width
         (network byte order is the builder's job)."""
-        width = lpm_width(e.type)
+        width = e.type.nbytes
         self.lpm_widths.add(width)
         args = self.arguments([e.prefix, *e.address])
         return f"{self.helper_name('lpm_key', str(width))}({', '.join(unparen(a) for a in args)})"
@@ -906,13 +908,12 @@ class Generator:
         return hops
 
     def value_field(self, e: ir.HeaderField) -> str:
-        t = e.value.type or ""
-        if structs.ref_name(t):
+        t = e.value.type
+        if type(t) is Ref:
             return self.spell_ref_member(self.value(e.value), snake(checked_name(e.field, e.span)))
-        if structs.struct_name(t):
+        if type(t) is Struct:
             return self.spell_member(self.value(e.value), snake(checked_name(e.field, e.span)))
-        header = t.removeprefix("header:")
-        spec = tables.HEADERS.get(header)
+        spec = tables.HEADERS.get(t.name) if type(t) is Header else None
         if spec is None or e.field not in spec.fields:
             raise SourceError(f"unknown field `:{e.field}`", e.span)
         return self.spell_field(self.value(e.value), spec.fields[e.field])
@@ -953,11 +954,11 @@ class Generator:
         field), `__set_<h>_<f>(packet, [l3,] header, value)`, spelled by the
         dialect from `field_write` (region, checksums to fix). On a map's
         struct value (ref:struct): a store through the pointer."""
-        if structs.ref_name(e.value.type):
+        if type(e.value.type) is Ref:
             self.set_map_field(e)
             return
-        header = (e.value.type or "").removeprefix("header:")
-        assert header in tables.HEADERS, "the checker only lets header writes through"
+        assert type(e.value.type) is Header, "the checker only lets header writes through"
+        header = e.value.type.name
         plan = field_write(header, e.field)
         access = self.access()
         ptr, new = self.arguments([e.value, e.new])
@@ -1087,6 +1088,10 @@ class Generator:
     def helper_name(self, op: str, what: str) -> str:
         return f"__{op}_{what}"
 
+    def int_helper_keys(self) -> list[tuple[str, Type]]:
+        """The (op, type) integer helpers used, in the order of their names."""
+        return sorted(self.int_helpers, key=lambda k: (k[0], k[1].spell()))
+
 
     # --- maps ---------------------------------------------------------------
 
@@ -1203,7 +1208,7 @@ def packet_read(kind: tables.ProgramKind, body: list[ir.Expr]) -> tables.PacketR
     kind whose writes go through helpers, WRITE_READ when it writes."""
     if kind.packet_read or kind.packet_write != "helpers":
         return kind.packet_read
-    writes = any(isinstance(n, ir.SetField) and (n.value.type or "").startswith("header:") for n in ir.walk(body))
+    writes = any(isinstance(n, ir.SetField) and type(n.value.type) is Header for n in ir.walk(body))
     return tables.WRITE_READ if writes else None
 
 
@@ -1301,12 +1306,6 @@ def l3_anchor(body: list[ir.Expr]) -> ir.Expr | None:
             body = first.body
         else:
             return first
-
-
-def lpm_width(t: str | None) -> int:
-    """Address bytes of an `lpm-key:N` type."""
-    assert t and t.startswith("lpm-key:"), t
-    return int(t.removeprefix("lpm-key:"))
 
 
 def lpm_address_types(width: int, key: str | None) -> list[str]:

@@ -11,11 +11,12 @@ from dataclasses import dataclass
 import re
 
 from .. import ir, kernelbtf, structs, tables
+from ..types import BOOL, Array, Header, LpmKey, Ref, Struct, Type, of
 from .. import mapdata
 from ..errors import Diagnostic, SourceError
 from . import parsers
 from .base import (BINARY, INDENT, Csum, FieldWrite, Fill, Generator, PacketArgs, balanced, blocks, format_target, lpm_address_types,
-                   lpm_width, snake, stem, unparen)
+                   snake, stem, unparen)
 from .parsers import above_l2
 
 # --- spellings, keyed by the names tables.py defines ---------------------------
@@ -113,31 +114,28 @@ TO_NETWORK = {1: "", 2: "bpf_htons", 4: "bpf_htonl", 8: "bpf_cpu_to_be64"}
 PIN = 'asm volatile("" : "+r"({}));'
 
 
-def ctype(t: str) -> str:
+def ctype(t: Type | str) -> str:
     """The C type of a value; an array's is its element's (see decl)."""
-    if t.startswith("array:"):
-        return INTS[t.split(":")[1]]
-    if structs.ref_name(t):
-        return f"struct {snake(structs.ref_name(t))} *"
-    if structs.struct_name(t):
-        return f"struct {snake(structs.struct_name(t))}"
-    if t == "bool":
+    t = of(t)
+    if type(t) is Array:
+        return INTS[t.elem.spell()]
+    if type(t) is Ref:
+        return f"struct {snake(t.target.name)} *"
+    if type(t) is Struct:
+        return f"struct {snake(t.name)}"
+    if t == BOOL:
         return "_Bool"
-    if t == "header":
+    if type(t) is Header:
         return "void *"
-    if t.startswith("lpm-key:"):
-        return f"struct {lpm_struct(lpm_width(t))}"
-    return INTS[t]
+    if type(t) is LpmKey:
+        return f"struct {lpm_struct(t.nbytes)}"
+    return INTS[t.spell()]
 
 
-def array_len(t: str) -> int:
-    return int(t.rsplit(":", 1)[1])
-
-
-def record_size(t: str) -> str:
+def record_size(t: Type) -> str:
     """`sizeof` of a value of type t, as C spells it."""
-    if t.startswith("array:"):
-        return str(tables.INT_TYPES[t.split(":")[1]].bits // 8 * array_len(t))
+    if type(t) is Array:
+        return str(t.elem.bits // 8 * t.n)
     return f"sizeof({ctype(t)})"
 
 
@@ -153,7 +151,7 @@ def lpm_data_member(width: int, key: str | None) -> str:
     return f"{c} data" if len(parts) == 1 else f"{c} data[{len(parts)}]"
 
 
-def decl(t: str, name: str) -> str:
+def decl(t: Type | str, name: str) -> str:
     """`__u32 x` / `void *p`."""
     c = ctype(t)
     return f"{c}{name}" if c.endswith("*") else f"{c} {name}"
@@ -230,44 +228,42 @@ class CGenerator(Generator):
     def map_symbol(self, decl: ir.MapDecl) -> str:
         return snake(decl.name)
 
-    def spell_int(self, value: int, t: str) -> str:
-        if t == "bool":
+    def spell_int(self, value: int, t: Type) -> str:
+        if t == BOOL:
             return "1" if value else "0"
-        info = tables.INT_TYPES[t]
-        if value == info.min and info.signed:
-            return f"({value + 1}{'LL' if info.bits == 64 else ''} - 1)"
-        suffix = {("u", 32): "U", ("u", 64): "ULL", ("i", 64): "LL", ("i", 32): ""}.get((t[0], info.bits))
+        if value == t.min and t.signed:
+            return f"({value + 1}{'LL' if t.bits == 64 else ''} - 1)"
+        suffix = {(False, 32): "U", (False, 64): "ULL", (True, 64): "LL", (True, 32): ""}.get((t.signed, t.bits))
         if suffix is None:
-            return f"(({INTS[t]}){value})"
+            return f"(({ctype(t)}){value})"
         return f"{value}{suffix}"
 
     def spell_bool(self, value: bool) -> str:
         return "1" if value else "0"
 
-    def spell_default(self, t: str) -> str:
-        return "{0}" if structs.struct_name(t) else "0"
+    def spell_default(self, t: Type) -> str:
+        return "{0}" if type(t) is Struct else "0"
 
     def spell_action(self, action: tables.Action) -> str:
         return action.uapi or str(action.value)
 
-    def spell_binary(self, op: str, left: str, right: str, t: str) -> str:
-        info = tables.INT_TYPES[t]
+    def spell_binary(self, op: str, left: str, right: str, t: Type) -> str:
         sym = BINARY[op]
         if op in ("shl", "shr"):
-            right = f"({right} & {info.bits - 1})"
+            right = f"({right} & {t.bits - 1})"
         if op == "shr":
-            return f"(({INTS[t]})({left} >> {right}))"
-        if t in ("u32", "u64"):
+            return f"(({ctype(t)})({left} >> {right}))"
+        if not t.signed and t.bits >= 32:
             return f"({left} {sym} {right})"
         # Promotion to int (and signed overflow) are undefined or wrong for
         # wrap-around: compute in the unsigned type of at least 32 bits.
-        wide = "__u64" if info.bits == 64 else "__u32"
+        wide = "__u64" if t.bits == 64 else "__u32"
         if op == "shl":
-            return f"(({INTS[t]})(({wide}){left} << {right}))"
-        return f"(({INTS[t]})(({wide}){left} {sym} ({wide}){right}))"
+            return f"(({ctype(t)})(({wide}){left} << {right}))"
+        return f"(({ctype(t)})(({wide}){left} {sym} ({wide}){right}))"
 
-    def spell_cast(self, value: str, src: str, dst: str) -> str:
-        if dst == "bool":
+    def spell_cast(self, value: str, src: Type, dst: Type) -> str:
+        if dst == BOOL:
             return f"({value} != 0)"
         return f"(({ctype(dst)}){value})"
 
@@ -310,7 +306,7 @@ class CGenerator(Generator):
             self.core_reads[key] = (self.helper_name("core_read", str(len(self.core_reads) + 1)), hops, e.type)
         return f"{self.core_reads[key][0]}({unparen(pointer)})"
 
-    def core_read_helper(self, name: str, hops: tuple[kernelbtf.Hop, ...], t: str) -> list[str]:
+    def core_read_helper(self, name: str, hops: tuple[kernelbtf.Hop, ...], t: Type) -> list[str]:
         """One `bpf_core_read` (bpf_probe_read_kernel of a relocated address)
         per hop: pointers are followed, the last read is the value."""
         body, src = [], "p"
@@ -393,7 +389,7 @@ class CGenerator(Generator):
 
     # --- structs ----------------------------------------------------------------
 
-    def line_zeroed(self, name: str, t: str) -> str:
+    def line_zeroed(self, name: str, t: Type) -> str:
         return f"{decl(t, name)};\n__builtin_memset(&{name}, 0, sizeof({name}));"
 
     def line_set_member(self, ref: str, member: str, value: str) -> str:
@@ -402,8 +398,8 @@ class CGenerator(Generator):
     def line_copy_array(self, name: str, member: str, value: str) -> str:
         return f"__builtin_memcpy({name}.{member}, {value}, sizeof({name}.{member}));"
 
-    def line_field_add(self, ref: str, member: str, delta: str, t: str) -> str:
-        if tables.INT_TYPES[t].bits >= 32:  # see map_helper: a relaxed add whose result is unused
+    def line_field_add(self, ref: str, member: str, delta: str, t: Type) -> str:
+        if t.bits >= 32:  # see map_helper: a relaxed add whose result is unused
             return f"__atomic_fetch_add(&{ref}->{member}, {delta}, __ATOMIC_RELAXED);"
         return f"{ref}->{member} = {self.spell_binary('add', f'{ref}->{member}', delta, t)};"
 
@@ -416,8 +412,8 @@ class CGenerator(Generator):
                 out.append(f"{INDENT}__u8 __pad{pads}[{size}];")
                 pads += 1
                 continue
-            parts = structs.array_parts(t)
-            out.append(f"{INDENT}{INTS[parts[0]]} {snake(member)}[{parts[1]}];" if parts else
+            t = of(t)
+            out.append(f"{INDENT}{ctype(t)} {snake(member)}[{t.n}];" if type(t) is Array else
                        f"{INDENT}{decl(t, snake(member))};")
         return out + ["};"]
 
@@ -437,8 +433,8 @@ class CGenerator(Generator):
     def line_assign(self, name: str, value: str) -> str:
         return f"{name} = {value};"
 
-    def line_let(self, name: str, t: str, value: str, mutable: bool) -> str:
-        if t == "header":
+    def line_let(self, name: str, t: Type, value: str, mutable: bool) -> str:
+        if type(t) is Header:
             return f"{self.ptr_type()}{name} = {value};"
         return f"{decl(t, name)} = {value};"
 
@@ -453,7 +449,7 @@ class CGenerator(Generator):
 
     def key_type(self, decl: ir.MapDecl) -> str:
         if mapdata.is_lpm(decl):
-            return ctype(f"lpm-key:{mapdata.lpm_data_bytes(decl)}")
+            return ctype(LpmKey(mapdata.lpm_data_bytes(decl)))
         return ctype(decl.key)
 
     def line_lookup(self, ptr: str, decl: ir.MapDecl, key: str) -> str:
@@ -468,7 +464,7 @@ class CGenerator(Generator):
         .rodata, whose bytes the loader may change before load (then the
         map is frozen and the verifier knows the value)."""
         return [f"const volatile {decl(const.const_type, snake(const.name))} = "
-                f"{self.spell_int(const.default, const.const_type)};"]
+                f"{self.spell_int(const.default, of(const.const_type))};"]
 
     def line_printk(self, fmt: str, args: list[tuple[str, str, str]]) -> str:
         """bpf_printk (≤ 3 arguments: bpf_trace_printk with the format in
@@ -486,14 +482,14 @@ class CGenerator(Generator):
     def line_event_output(self, decl: ir.MapDecl, tmp: str, t: str) -> str:
         return MAPS[decl.kind].output.format(map=snake(decl.name), v=tmp)
 
-    def open_reserve(self, rec: str, decl: ir.MapDecl, t: str) -> str:
+    def open_reserve(self, rec: str, decl: ir.MapDecl, t: Type) -> str:
         return (f"{ctype(t)} *{rec} = bpf_ringbuf_reserve(&{snake(decl.name)}, {record_size(t)}, 0);\n"
                 f"if ({rec}) {{")
 
-    def line_let_array(self, name: str, t: str) -> str:
-        return f"{ctype(t)} {name}[{array_len(t)}] = {{0}};"
+    def line_let_array(self, name: str, t: Array) -> str:
+        return f"{ctype(t)} {name}[{t.n}] = {{0}};"
 
-    def line_fill(self, fill: Fill, ptr: str, t: str) -> str:
+    def line_fill(self, fill: Fill, ptr: str, t: Type) -> str:
         src = [f"(const void *)(unsigned long){a}" for a in fill.args]  # a string read's address
         return f"{HELPERS[fill.helper.name]}({', '.join([ptr, record_size(t), *src])});"
 
@@ -527,15 +523,14 @@ class CGenerator(Generator):
 
     # --- support functions ------------------------------------------------------
 
-    def int_helper(self, op: str, t: str) -> list[str]:
-        info = tables.INT_TYPES[t]
-        c, name = INTS[t], self.helper_name(op, t)
+    def int_helper(self, op: str, t: Type) -> list[str]:
+        c, name = ctype(t), self.helper_name(op, t.spell())
         head = f"static __always_inline {c} {name}({c} a, {c} b)"
-        if not info.signed:
+        if not t.signed:
             return [head, "{", f"{INDENT}return b ? ({c})(a {BINARY[op]} b) : 0;", "}"]
         # BPF before v4 has no signed division: divide magnitudes, fix the sign
         # (truncation toward zero, as C and Rust; MIN / -1 wraps to MIN).
-        u = "__u64" if info.bits == 64 else "__u32"
+        u = "__u64" if t.bits == 64 else "__u32"
         sign = "(a < 0) != (b < 0)" if op == "div" else "a < 0"
         return [head, "{",
                 f"{INDENT}{u} ua = a < 0 ? -({u})a : ({u})a;",
@@ -549,7 +544,7 @@ class CGenerator(Generator):
         m, kt, vt = snake(decl.name), self.key_type(decl), ctype(decl.value or "u64")
         name = self.helper_name(op, m)
         key = f"{kt} k = key;"
-        if op == "get" and structs.struct_name(decl.value):
+        if op == "get" and type(of(decl.value)) is Struct:
             return [f"static __always_inline {vt} {name}({kt} key)", "{", INDENT + key, f"{INDENT}{vt} zero;",
                     f"{INDENT}{vt} *v = bpf_map_lookup_elem(&{m}, &k);", f"{INDENT}if (v)", f"{INDENT * 2}return *v;",
                     f"{INDENT}__builtin_memset(&zero, 0, sizeof(zero));", f"{INDENT}return zero;", "}"]
@@ -800,7 +795,7 @@ class CGenerator(Generator):
     def support_lines(self) -> list[str]:
         """The support functions the bodies used, each spelled once."""
         out = blocks(self.lpm_key_helper(width) for width in sorted(self.lpm_widths))
-        out += blocks(self.int_helper(op, t) for op, t in sorted(self.int_helpers))
+        out += blocks(self.int_helper(op, t) for op, t in self.int_helper_keys())
         out += blocks(self.map_helper(op, self.maps[name]) for op, name in sorted(self.map_helpers))
         core = blocks(self.core_read_helper(name, hops, t) for name, hops, t in self.core_reads.values())
         if self.local_structs:  # declared by the core reads above; generated from the target kernel's BTF

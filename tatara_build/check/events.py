@@ -12,14 +12,14 @@ from __future__ import annotations
 
 from .. import eventdata, ir, structs, tables
 from ..errors import Diagnostic, Span
-from ..types import ERROR, parse
+from ..types import ERROR, Type
 
 
-def event_sends(module: ir.Module) -> dict[str, list[tuple[str, str, Span | None]]]:
+def event_sends(module: ir.Module) -> dict[str, list[tuple[str, Type, Span | None]]]:
     """map -> (program, value type, span) of every typed event-output, in
     order; a defbpf-func's sends count for each program that calls it."""
     funcs = {f.name: f for f in module.funcs}
-    out: dict[str, list[tuple[str, str, Span | None]]] = {}
+    out: dict[str, list[tuple[str, Type, Span | None]]] = {}
     for fn in module.functions:
         for node in _outputs(fn.body, funcs, set()):
             out.setdefault(node.map, []).append((fn.name, node.value.type, node.span))
@@ -29,7 +29,7 @@ def event_sends(module: ir.Module) -> dict[str, list[tuple[str, str, Span | None
 def _outputs(body: list[ir.Expr], funcs: dict[str, ir.FuncDecl], seen: set[str]):
     """The typed event-outputs of a body and of the functions it calls (each function once)."""
     for node in ir.walk(body):
-        if isinstance(node, ir.EventOutput) and node.value.type not in (None, ERROR.spell()):
+        if isinstance(node, ir.EventOutput) and node.value.type not in (None, ERROR):
             yield node
         elif isinstance(node, ir.FuncCall) and node.name in funcs and node.name not in seen:
             seen.add(node.name)  # also ends recursion, which the checker reports
@@ -37,8 +37,9 @@ def _outputs(body: list[ir.Expr], funcs: dict[str, ir.FuncDecl], seen: set[str])
 
 
 def event_types(module: ir.Module) -> dict[str, str]:
-    """map -> the type of its records: declared, or sent (maps with neither are absent)."""
-    sent = {m: sends[0][1] for m, sends in event_sends(module).items()}
+    """map -> the type of its records: declared, or sent (maps with neither
+    are absent), spelled as the manifest records it (eventdata reads that)."""
+    sent = {m: sends[0][1].spell() for m, sends in event_sends(module).items()}
     return {m.name: m.value or sent[m.name] for m in module.maps
             if tables.MAP_KINDS[m.kind].events and (m.value or m.name in sent)}
 
@@ -51,8 +52,8 @@ def check_events(module: ir.Module) -> list[Diagnostic]:
         for program, t, span in uses[1:]:
             if t != first[1]:
                 out.append(Diagnostic(
-                    f"event map `{m}` carries {parse(first[1]).show()} records (sent by `{first[0]}` at {first[2]}); "
-                    f"this sends {parse(t).show()}: every record of one map has one type, so a reader can decode them", span,
+                    f"event map `{m}` carries {first[1].show()} records (sent by `{first[0]}` at {first[2]}); "
+                    f"this sends {t.show()}: every record of one map has one type, so a reader can decode them", span,
                     ["send the same type (a cast, or one struct for every event), or use a second map"]))
     out += check_expected_events(module, sends, event_types(module))
     return out

@@ -58,7 +58,7 @@ class Problem(Exception):
 
 
 def set_type(e: ir.Node, t: Type) -> None:
-    e.type = t.spell()
+    e.type = t
 
 
 def needs_context(e: ir.Node) -> bool:

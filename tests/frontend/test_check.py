@@ -45,16 +45,16 @@ def test_accepted_bodies_are_fully_typed(body):
 def test_literal_types_come_from_context():
     module = checked(program("(map-add arr 0 1) (return :xdp-pass)"))
     add = module.functions[0].body[0]
-    assert (add.key.type, add.value.type, add.type) == ("u32", "u64", "unit")
-    assert module.functions[0].body[1].type == "never"
+    assert (add.key.type.spell(), add.value.type.spell(), add.type.spell()) == ("u32", "u64", "unit")
+    assert module.functions[0].body[1].type.spell() == "never"
 
 
 def test_header_option_and_field_types():
     module = checked(program("(if-let (t (header ctx :tcp)) (if (= (field t :dst-port) 80) (return :xdp-drop))) (return :xdp-pass)"))
     if_let = module.functions[0].body[0]
-    assert if_let.value.type == "option:header:tcp"
+    assert if_let.value.type.spell() == "option:header:tcp"
     compare = if_let.then.cond
-    assert (compare.left.type, compare.left.value.type, compare.right.type) == ("u16", "header:tcp", "u16")
+    assert (compare.left.type.spell(), compare.left.value.type.spell(), compare.right.type.spell()) == ("u16", "header:tcp", "u16")
 
 
 REJECTED = [

@@ -125,7 +125,7 @@ def test_an_unknown_uses_maps_entry_names_the_map():
 def test_an_accepted_module_comes_back_typed():
     text = PASS.format(opts="")
     module = check(parse(text, "t.tlisp"))
-    assert module.functions[0].body[0].type == "never"
+    assert module.functions[0].body[0].type.spell() == "never"
 
 
 @pytest.mark.parametrize("uses, body, expected", [

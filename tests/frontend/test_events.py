@@ -174,7 +174,7 @@ def test_declared_record_types_type_the_sends_and_are_the_records_even_unsent():
     # the bare 7 takes the declared u32; `quiet` has its declared type though nothing sends to it
     assert event_types(module) == {"dring": "struct:pk", "dperf": "u32", "quiet": "struct:ev"}
     sends = [n for n in ir.walk(module.functions[0].body) if isinstance(n, ir.EventOutput)]
-    assert [n.value.type for n in sends] == ["struct:pk", "u32"]
+    assert [n.value.type.spell() for n in sends] == ["struct:pk", "u32"]
 
 
 @pytest.mark.parametrize("text, message, snippet", [
@@ -220,7 +220,7 @@ def test_a_functions_sends_count_for_the_program_that_calls_it():
              ":expect-events ((ring 9)))\n")
     module = checked(FUNC_SENDS + "(report (u32 9)) (return :xdp-pass))\n" + tests)
     assert event_types(module) == {"ring": "u32"}
-    assert [(p, t) for p, t, _ in event_sends(module)["ring"]] == [("p", "u32")]
+    assert [(p, t.spell()) for p, t, _ in event_sends(module)["ring"]] == [("p", "u32")]
     text = FUNC_SENDS + "(report (u32 9)) (event-output ring (u64 1)) (return :xdp-pass))\n"
     line, col = position(text, "(event-output ring (u64")
     assert problems(text) == [("event map `ring` carries u32 records (sent by `p` at t.tlisp:5:3); this sends u64: "

@@ -46,8 +46,8 @@ def test_every_helper_form_is_typed_and_accepted_where_the_tables_allow():
             (return (redirect-map ports 0 :xdp-pass)))))""")
     module = checked(text)
     body = module.functions[0].body
-    assert body[0].type == "unit"
-    assert body[1].value.type == "i64"
+    assert body[0].type.spell() == "unit"
+    assert body[1].value.type.spell() == "i64"
     for m, kind in (("ports", "devmap"), ("cpus", "cpumap"), ("socks", "xskmap"), ("byhash", "devmap-hash")):
         assert not problems(source(f"(return (redirect-map {m} 1))")), kind
     decls = {m.name: m for m in module.maps}
@@ -57,7 +57,7 @@ def test_every_helper_form_is_typed_and_accepted_where_the_tables_allow():
 
 def test_tc_redirect_is_an_i32_action_and_takes_ingress():
     text = source("(return (redirect (ctx-field ctx :ifindex) :ingress))", kind="tc")
-    assert checked(text).functions[0].body[0].value.type == "i32"
+    assert checked(text).functions[0].body[0].value.type.spell() == "i32"
 
 
 @pytest.mark.parametrize("body, kind, message", [
@@ -100,7 +100,7 @@ def test_get_stackid_needs_a_stack_trace_map():
     bad = source("(get-stackid ctx stacks 2048) (return :ok)", kind="kprobe", target="tcp_v4_connect")
     assert "get-stackid flags 0x800 has bits the kernel refuses" in only(bad)[0]
     ok = source("(let ((id (get-stackid ctx stacks (u64 256)))) (return :ok))", kind="perf-event", target="cpu-clock")
-    assert checked(ok).functions[0].body[0].value.type == "i64"
+    assert checked(ok).functions[0].body[0].value.type.spell() == "i64"
 
 
 def test_a_map_not_in_uses_maps_is_refused():

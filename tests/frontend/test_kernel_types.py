@@ -125,7 +125,7 @@ def test_reads_are_typed_by_the_kernels_fields():
     body = checked(text).functions[0].body[0]
     types = []
     while hasattr(body, "value") and hasattr(body, "name"):
-        types.append(body.value.type)
+        types.append(body.value.type.spell())
         body = body.body[0]
     assert types == ["u32", "u16", "i32", "u64"]
     # an element of an integer array, by index: bytes are u8 on every kernel

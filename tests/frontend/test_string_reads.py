@@ -40,7 +40,7 @@ def test_the_read_takes_the_type_of_the_field_it_fills():
     module = checked(prog("(event-output ring (make ev :name (probe-read-user-str (arg ctx 1)) "
                           ":comm (probe-read-user-str (arg ctx 1)))) (return :ok)"))
     reads = [n for n in ir.walk(module.functions[0].body) if isinstance(n, ir.Call)]
-    assert [(r.helper, r.type) for r in reads] == [("probe-read-user-str", "array:u8:64"),
+    assert [(r.helper, r.type.spell()) for r in reads] == [("probe-read-user-str", "array:u8:64"),
                                                    ("probe-read-user-str", "array:u8:16")]
 
 
