@@ -212,7 +212,7 @@ def test_a_data_loc_string_by_its_name_is_its_address_and_its_word_a_u32():
         tp("sched/sched_process_exec", "(u64 (tp-field ctx :__data_loc_filename))").replace("counts", "c2").replace(
             "defbpf-program p ", "defbpf-program q ").replace("bpf-fn p ", "bpf-fn q ")
     module = checked(text)
-    reads = [(n.field, n.type) for f in module.functions for n in ir.walk(f.body) if isinstance(n, ir.TpField)]
+    reads = [(n.field, n.type.spell()) for f in module.functions for n in ir.walk(f.body) if isinstance(n, ir.TpField)]
     assert reads == [("filename", "u64"), ("__data_loc_filename", "u32")]
     assert not problems(tp("file_open", "(arg ctx 0)", ":lsm", ":allow"))
 
