@@ -130,7 +130,7 @@ def test_an_enum_reads_as_the_unsigned_integer_of_its_size(tmp_path):
     anonymous local enum with any kernel enum, so the C object declares one."""
     module = check.check(frontend.parse(ENUMS, "enums.tlisp"))
     (let,) = [n for n in module.functions[0].body if n.form == "let"]
-    assert let.value.type == "u32"
+    assert let.value.type.spell() == "u32"
     text = backends.render(module, "c")["enums.bpf.c"]
     assert "struct socket___tatara {\n    enum { socket___tatara__state = 0 } state;\n}" in text
     [c_file] = backends.emit(module, "c", tmp_path / "src")

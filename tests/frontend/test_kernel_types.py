@@ -131,7 +131,7 @@ def test_reads_are_typed_by_the_kernels_fields():
     # an element of an integer array, by index: bytes are u8 on every kernel
     elements = kprobe("(let ((c (core-read (arg ctx 0) task_struct :comm 15))) (map-add counts (u32 c) 1))",
                       ':kernels ("5.10" "6.1" "6.12" "7.2")')
-    assert checked(elements).functions[0].body[0].value.type == "u8"
+    assert checked(elements).functions[0].body[0].value.type.spell() == "u8"
 
 
 @pytest.mark.parametrize("body, where, message, notes", [
