@@ -353,10 +353,14 @@ class Step:
     offset_bits: int  # from the container's start (an array element's: the element's)
     type: str  # the member's type string
     index: int | None = None  # `member[index]`: an element of an integer array
+    bits: int = 0  # a bitfield's width (offset_bits is then its first bit)
 
     @property
     def value(self) -> str:
-        """The type of what is read here: the member, or its element."""
+        """The type of what is read here: the member, its element, or the
+        unsigned integer that holds its bits."""
+        if self.bits:
+            return f"int:{next(n for n in (1, 2, 4, 8) if n * 8 >= self.bits)}:u"
         if self.index is None:
             return self.type
         size, _, sign = self.type.split(":")[1:]
@@ -374,6 +378,11 @@ class Hop:
     @property
     def offset(self) -> int:
         return sum(s.offset_bits for s in self.steps) // 8
+
+    @property
+    def bit(self) -> int:
+        """Where a bitfield starts in its first byte (0 for whole bytes)."""
+        return sum(s.offset_bits for s in self.steps) % 8
 
     @property
     def type(self) -> str:
@@ -465,10 +474,10 @@ def resolve_path(types: KernelTypes, struct: str, fields: list) -> tuple[Hop, ..
         if member is None:
             raise PathError(f"{owner} `{shown}` on {where} has no field `{name}`", i,
                             list(comp.members) + nested_fields(types, comp))
-        if member.bitfield:
-            raise PathError(f"`{shown}.{name}` is a {member.bitfield}-bit bitfield on {where}: bitfields cannot be "
-                            "read with core-read", i)
-        steps.append(Step(comp.key, comp.kind, name, member.offset_bits, member.type))
+        if member.bitfield and (not last or not member.type.startswith("int:")):
+            raise PathError(f"`{shown}.{name}` is a {member.bitfield}-bit bitfield on {where}: it is read last, "
+                            "and only an integer's", i)
+        steps.append(Step(comp.key, comp.kind, name, member.offset_bits, member.type, bits=member.bitfield))
         kind, _, target = member.type.partition(":")
         if kind != "array" and not last and isinstance(fields[i + 1], int):
             raise PathError(f"`{shown}.{name}` is {describe_type(member.type)} on {where}, not an array: an index "

@@ -431,12 +431,25 @@ class AyaGenerator(Generator):
         for i, hop in enumerate(hops):
             last = i == len(hops) - 1
             read = f"unsafe {{ read({src}.wrapping_add({hop.offset}) as *const {rtype(t) if last else 'u64'}) }}.unwrap_or(0)"
+            if last and hop.steps[-1].bits:
+                read = self.bitfield_read(src, hop, t)
             if last:
                 body.append(f"{INDENT}{read}")
             else:
                 body.append(f"{INDENT}let p{i + 1}: u64 = {read};")
                 src = f"p{i + 1}"
         return ["#[inline(always)]", f"fn {name}(p: u64) -> {rtype(t)} {{", *body, "}"]
+
+    @staticmethod
+    def bitfield_read(src: str, hop, t: str) -> str:
+        """A bitfield: the smallest word holding its bits (from its first
+        byte, little-endian), shifted down and masked."""
+        step = hop.steps[-1]
+        shift = hop.bit
+        word = next(n for n in (8, 16, 32, 64) if n >= shift + step.bits)
+        mask = (1 << step.bits) - 1
+        return (f"((unsafe {{ read({src}.wrapping_add({hop.offset}) as *const u{word}) }}.unwrap_or(0) >> {shift}) "
+                f"& {mask}) as {rtype(t)}")
 
     def spell_tp_string(self, layouts, e: ir.TpField) -> str:
         """A __data_loc string's address: the record's address plus the low

@@ -897,7 +897,7 @@ class Generator:
         target kernel shares (offsets compiled in), or an error naming them."""
         (first, hops), *rest = layouts.items()
         for line, other in rest:
-            if [h.offset for h in other] != [h.offset for h in hops]:
+            if [(h.offset, h.bit) for h in other] != [(h.offset, h.bit) for h in hops]:
                 shown = lambda hs: "+".join(str(h.offset) for h in hs)  # noqa: E731
                 raise SourceError(Diagnostic(
                     f"{what} is at byte offset {shown(hops)} on kernel {first} but {shown(other)} on kernel {line}: "

@@ -189,6 +189,15 @@ _ENUM_SIZES = {"1": ("__attribute__((packed)) ", "1"), "2": ("__attribute__((pac
                "4": ("", "0"), "8": ("", "0x100000000ULL")}
 
 
+def sized_member(member: str, member_type: str) -> str:
+    """A bitfield (`int:<bytes>:<s|u>:<bits>`) or an integer array
+    (`array:<bytes>:<n>:<s|u>`) member of a local struct."""
+    kind, size, third, fourth = member_type.split(":")
+    sign = third if kind == "int" else fourth
+    elem = INTS[("i" if sign == "s" else "u") + str(int(size) * 8)]
+    return f"{elem} {member} : {fourth}" if kind == "int" else f"{elem} {member}[{third}]"
+
+
 def local_enum(member_type: str, enumerator: str) -> str:
     """How a local struct declares an enum member of this BTF type string."""
     packed, value = _ENUM_SIZES[member_type.removeprefix("enum:")]
@@ -292,7 +301,7 @@ class CGenerator(Generator):
         structs (only those: libbpf matches members by name); the root's tag."""
         for step in hop.steps:  # an embedded member is always followed by a step into it
             _, members = self.local_structs.setdefault(step.container, (step.container_kind, {}))
-            members[step.member] = step.type
+            members[step.member] = f"{step.type}:{step.bits}" if step.bits else step.type
         return local_name(hop.root)
 
     def member_path(self, hop: kernelbtf.Hop) -> str:
@@ -313,9 +322,12 @@ class CGenerator(Generator):
         for i, hop in enumerate(hops):
             last = i == len(hops) - 1
             var, c = ("v", ctype(t)) if last else (f"p{i + 1}", "__u64")
+            at = f"((struct {self.local_struct(hop)} *)(unsigned long){src})"
+            if hop.steps[-1].bits:  # libbpf's relocated byte offset, size and shifts of the bitfield
+                body.append(f"{INDENT}{c} {var} = ({c})BPF_CORE_READ_BITFIELD_PROBED({at}, {self.member_path(hop)});")
+                continue
             body += [f"{INDENT}{c} {var} = 0;",
-                     f"{INDENT}bpf_core_read(&{var}, sizeof({var}), "
-                     f"&((struct {self.local_struct(hop)} *)(unsigned long){src})->{self.member_path(hop)});"]
+                     f"{INDENT}bpf_core_read(&{var}, sizeof({var}), &{at}->{self.member_path(hop)});"]
             src = var
         return [f"static __always_inline {ctype(t)} {name}(__u64 p)", "{", *body, f"{INDENT}return v;", "}"]
 
@@ -364,10 +376,8 @@ class CGenerator(Generator):
                 if member_type.startswith("enum:"):
                     out.append(f"{INDENT}{local_enum(member_type, f'{local_name(key)}__{member}')} {member};")
                     continue
-                if member_type.startswith("array:"):  # of integers (core-read of one element)
-                    _, size, n, sign = member_type.split(":")
-                    elem = INTS[f"{'i' if sign == 's' else 'u'}{int(size) * 8}"]
-                    out.append(f"{INDENT}{elem} {member}[{n}];")
+                if member_type.startswith(("int:", "array:")) and member_type.count(":") == 3:
+                    out.append(f"{INDENT}{sized_member(member, member_type)};")
                     continue
                 out.append(f"{INDENT}{member_ctype(member_type).replace('struct ', self.local_keyword(member_type), 1)}"
                            f"{'' if member_type.startswith('ptr') else ' '}{member};")

@@ -139,3 +139,27 @@ def test_an_enum_reads_as_the_unsigned_integer_of_its_size(tmp_path):
     assert done.returncode == 0, done.stderr
     one = check.check(frontend.parse(ENUMS.replace('"5.10" "7.2"', '"6.1"'), "enums.tlisp"))
     assert "read(p1.wrapping_add(0) as *const u32) }.unwrap_or(0)" in backends.render(one, "aya")["src/main.rs"]
+
+
+BITFIELDS = """\
+(defbpf-map counts :kind :hash :key u32 :value u64 :max-entries 16)
+(defbpf-program p :kind :kprobe :attach (:target "tcp_v4_connect") :uses-maps (counts) :kernel "6.1")
+(bpf-fn p (ctx)
+  (map-add counts (u32 (core-read (arg ctx 0) sock :sk_kern_sock)) 1)
+  (return :ok))
+"""
+
+
+@pytest.mark.skipif(shutil.which("clang") is None, reason="clang not installed")
+def test_a_bitfield_is_relocated_in_c_and_shifted_and_masked_in_aya(tmp_path):
+    """sock.sk_kern_sock is bit 1 of byte 512 on 6.1."""
+    module = check.check(frontend.parse(BITFIELDS, "bits.tlisp"))
+    text = backends.render(module, "c")["bits.bpf.c"]
+    assert "struct sock___tatara {\n    __u8 sk_kern_sock : 1;\n}" in text
+    assert "BPF_CORE_READ_BITFIELD_PROBED(((struct sock___tatara *)(unsigned long)p), sk_kern_sock);" in text
+    [c_file] = backends.emit(module, "c", tmp_path / "src")
+    done = subprocess.run(["clang", *CLANG_FLAGS, str(c_file), "-o", str(tmp_path / "b.o")], capture_output=True,
+                          text=True)
+    assert done.returncode == 0, done.stderr
+    main = backends.render(module, "aya")["src/main.rs"]
+    assert "((unsafe { read(p.wrapping_add(512) as *const u8) }.unwrap_or(0) >> 1) & 1) as u8" in main

@@ -66,11 +66,14 @@ def test_paths_resolve_through_embedded_structs_and_pointers(toy):
     first, second = kernelbtf.resolve_path(toy, "outer", ["next", "u2"])
     assert (first.offset, first.type, second.root, second.offset) == (16, "ptr:outer", "outer", 8)
     assert kernelbtf.value_type(kernelbtf.resolve_path(toy, "outer", ["flag"])[0].type) == "u8"
+    # a bitfield: its first byte and bit, read as the unsigned integer that holds it
+    (bf,) = kernelbtf.resolve_path(toy, "outer", ["bf"])
+    assert (bf.offset, bf.bit, bf.steps[-1].bits, kernelbtf.value_type(bf.type)) == (12, 0, 3, "u8")
 
 
 @pytest.mark.parametrize("fields, message", [
     (["in"], "`outer.in` is an embedded struct/union (inner) on kernel 9.9: name one of its fields after it"),
-    (["bf"], "`outer.bf` is a 3-bit bitfield on kernel 9.9: bitfields cannot be read with core-read"),
+    (["bf", "x"], "`outer.bf` is a 3-bit bitfield on kernel 9.9: it is read last, and only an integer's"),
     (["in", "c"], "struct `inner` on kernel 9.9 has no field `c`"),
     (["flag", "x"], "`outer.flag` is int:1:u on kernel 9.9: there is nothing to read through it, so it must be the last field"),
 ])

@@ -51,7 +51,7 @@ def test_triggered_programs_read_what_the_guest_did(tmp_path, line):
         'event 1: expected (make opened :name "/tmp/tatara-c"), got (make opened :flags 0 :comm "tatara-guest" '
         ':name "/tmp/tatara-b")']
     assert [(m.map, m.key, m.got, m.passed) for m in v.maps] == [
-        ("ports", 7, 2, True), ("ports", 2049, 1, True), ("states", 1, 3, True), ("firsts", 116, 3, True),
+        ("ports", 7, 2, True), ("ports", 2049, 1, True), ("states", 1, 3, True), ("firsts", 116, 3, True), ("kern", 0, 3, True),
         ("agree", 1, 1, True),
         ("agree", 0, 0, True)]
     assert not v.passed  # wrong-name
