@@ -401,5 +401,16 @@ def trigger_outcome(step: Step | None, actions: int) -> tuple[list[str], str | N
         errors = [line.removeprefix("error: ") for line in step.output.splitlines() if line.startswith("error: attach")]
         return did, errors[0] if errors else "the program was not attached"
     if len(did) != actions:
-        return did, f"{len(did)} of {actions} action(s) were done"
+        return did, f"{len(did)} of {actions} action(s) were done" + _why_not_run(step.output)
     return did, None
+
+
+def _why_not_run(output: str) -> str:
+    """The guest's reason when the acting tool never started: an lsm program
+    that denies the tool's own exec (it sees `/bin/tatara-guest` opened) is
+    the usual one, and only the kernel's errno showed it."""
+    for line in output.splitlines():
+        if line.startswith("error: cannot run "):
+            return (f": {line.removeprefix('error: ')} (the program is attached while the tool starts: "
+                    "a hook that denies its exec or its file opens stops every action)")
+    return ""

@@ -82,3 +82,15 @@ def test_a_program_that_did_not_attach_fails_its_test_with_the_reason(tmp_path):
     assert "the trigger did not run" in text.export_text()
     with pytest.raises(Exception, match="t: trigger at tracepoint syscalls/sys_enter_openat: the trigger did not run"):
         report.verdict(v)
+
+
+def test_a_tool_that_could_not_start_says_why(tmp_path):
+    """An lsm file_open program that denies uid 0 also denies the acting
+    tool's exec: the result says so, not just `0 of 2 action(s) were done`."""
+    job = _job(tmp_path)
+    out = ("attached tracepoint syscalls/sys_enter_openat\n"
+           "error: cannot run tatara-guest: Operation not permitted\n")
+    (t,) = runner._trigger_results([job], results.steps(console(("trigger 0", out, 127))))
+    assert not t.passed
+    assert t.error.startswith("0 of 2 action(s) were done: cannot run tatara-guest: Operation not permitted")
+    assert "denies its exec" in t.error
