@@ -17,7 +17,7 @@ frontend against `[a-z][a-z0-9-]*`; keywords are stored without the colon.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Literal, Union
+from typing import Annotated, Literal, Union, get_args
 
 from .model import Field, Model
 from .span import Span
@@ -798,7 +798,11 @@ def _strip_spans(value):
 def children(node: Node) -> list[Node]:
     """The nodes directly under `node`, in field order."""
     out: list[Node] = []
-    for name in node._fields:
+    try:
+        fields = _CHILD_FIELDS[type(node)]
+    except KeyError:
+        fields = _child_fields(type(node))
+    for name in fields:
         value = getattr(node, name)
         if isinstance(value, Node):
             out.append(value)
@@ -807,10 +811,33 @@ def children(node: Node) -> list[Node]:
     return out
 
 
+_CHILD_FIELDS: dict[type, tuple[str, ...]] = {}
+
+
+def _child_fields(cls: type[Node]) -> tuple[str, ...]:
+    """The fields of `cls` whose type can hold a node, from its annotations
+    (once per class: the checker's walks ask for every node's children)."""
+
+    def holds_node(tp) -> bool:
+        if isinstance(tp, type):
+            return issubclass(tp, Node)
+        return any(holds_node(arg) for arg in get_args(tp))
+
+    fields = tuple(name for name, f in cls.model_fields.items() if holds_node(f.annotation))
+    _CHILD_FIELDS[cls] = fields
+    return fields
+
+
 def walk(body: list[Expr]):
     """Every node under a body (pre-order)."""
     stack = list(reversed(body))
+    pop, extend = stack.pop, stack.extend
     while stack:
-        node = stack.pop()
+        node = pop()
         yield node
-        stack.extend(reversed(children(node)))
+        try:
+            fields = _CHILD_FIELDS[type(node)]
+        except KeyError:
+            fields = _child_fields(type(node))
+        if fields:  # children(node), inlined: the checker walks every body several times
+            extend(reversed(children(node)))
