@@ -12,7 +12,7 @@ Type spellings (the checker's strings, check/types.py): an integer type
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .records import dataclass
 
 from . import ir, tables
 

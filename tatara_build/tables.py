@@ -8,7 +8,7 @@ names defined here. Stages look entries up; none branches on a kind name."""
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from .records import dataclass, field
 
 # --- helpers --------------------------------------------------------------
 

@@ -13,7 +13,7 @@ that still compares with a spelling fails its tests instead of misleading."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .records import dataclass
 from functools import lru_cache
 
 from . import tables

@@ -12,7 +12,7 @@ pending branches."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ..records import dataclass
 
 from .. import ir, tables
 from ..errors import Diagnostic

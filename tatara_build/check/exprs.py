@@ -12,7 +12,7 @@ unifies with anything so one mistake is reported once.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from ..records import dataclass
 from typing import Callable, get_args
 
 from .. import ir, mapdata, structs, tables

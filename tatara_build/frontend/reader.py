@@ -12,7 +12,7 @@ Only `\\n` ends a line, so columns match what editors show.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from ..records import dataclass
 
 from ..errors import Diagnostic, SourceError, Span
 from ..ir import trusted
