@@ -210,7 +210,13 @@ def generate() -> bool:
     and write the mutants of every module changed since (verdicts of unchanged functions are
     kept). A fresh checkout gets mutants/ this way in minutes, not an hour, and edited tests
     reach mutants/ before --direct runs them."""
-    ran = subprocess.run(["nice", "-n", "19", sys.executable, "-c", GENERATE], cwd=REPO, capture_output=True, text=True)
+    import fcntl
+
+    (REPO / "mutants").mkdir(exist_ok=True)
+    with open(REPO / "mutants" / ".generate.lock", "w") as lock:  # two at once would write the same files
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        ran = subprocess.run(["nice", "-n", "19", sys.executable, "-c", GENERATE], cwd=REPO, capture_output=True,
+                             text=True)
     if ran.returncode != 0:
         print(ran.stdout[-2000:], ran.stderr[-4000:], sep="\n")
         print(f"making mutants/ failed (exit {ran.returncode})", file=sys.stderr)
@@ -256,7 +262,8 @@ def direct_loop(names: list[str], tests: list[str], timeout: float) -> bool:
                 v = json.loads(line)
                 verdicts.append(v)
                 label = v["name"] or "(unmutated)"
-                verdict = {0: "survived", 1: f"killed by {v['test']}", 36: "timeout"}.get(v["exit"], f"exit {v['exit']}")
+                verdict = {0: "survived", 1: f"killed by {v['test']}", 36: "timeout", 34: "not in the imported module",
+                           -1: "mutants/ changed during the run"}.get(v["exit"], f"exit {v['exit']}")
                 print(f"[{len(verdicts)}/{len(names) + 2}] {label}: {verdict} ({v['seconds']} s)", flush=True)
             seen = len(lines)
             if finished:
@@ -273,6 +280,10 @@ def direct_loop(names: list[str], tests: list[str], timeout: float) -> bool:
         if v["name"]:
             metas[owner[v["name"]]]["exit_code_by_key"][v["name"]] = v["exit"]
     clean = [v for v in verdicts if not v["name"]]
+    if any(v["exit"] == -1 for v in verdicts):
+        print("mutants/ changed during the run (run one --direct at a time, or rebase between runs): "
+              "verdicts not stored", file=sys.stderr)
+        return False
     if len(clean) != 2 or any(v["exit"] for v in clean):
         print(tail)
         print("the unmutated code failed the given tests (first or final pass): verdicts not stored", file=sys.stderr)

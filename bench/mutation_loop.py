@@ -9,7 +9,10 @@ Each pass (the unmutated code first, then each mutant) runs the collected tests 
 stops at the first failure, tears every fixture down and clears functools caches (a result
 remembered under one mutant must not answer for the next). A pass longer than the timeout
 fails (a hang is noticed). The unmutated pass runs again at the end: a failure there means
-some mutant left state behind, so the verdicts are reported as unreliable.
+some mutant left state behind, so the verdicts are reported as unreliable. A mutant missing
+from the imported module is reported as such (34), and if any module file under mutants/
+changes during the run (another run made mutants/ afresh) the run stops (-1): a verdict on
+code other than what was imported would be a guess.
 
 Verdicts go to --mutants-out, one JSON line per mutant: {"name", "exit", "seconds"}.
 """
@@ -23,9 +26,14 @@ import os
 import signal
 import sys
 import time
+from pathlib import Path
 
 import pytest
 from _pytest.runner import runtestprotocol
+
+
+STALE = -1  # mutants/ changed during the run: no verdict from here on holds
+MISSING = 34  # no such mutant in the imported module (mutmut's "skipped")
 
 
 class PassTimeout(Exception):
@@ -76,6 +84,21 @@ def _one_pass(session, name: str, timeout: float) -> tuple[int, str]:
         os.environ["MUTANT_UNDER_TEST"] = ""
 
 
+def _mutated_files() -> dict[str, int]:
+    return {str(p): p.stat().st_mtime_ns for p in Path("tatara_build").rglob("*.py")}
+
+
+def _defined(name: str) -> bool:
+    """Is the mutant in the module file as imported? (mutants/ made for other sources
+    would name mutants that do not exist, and each would "survive" as the original.)"""
+    parts = name.split(".")
+    for i in range(len(parts) - 1, 0, -1):
+        for path in (Path(*parts[:i]).with_suffix(".py"), Path(*parts[:i], "__init__.py")):
+            if path.is_file():
+                return f"def {parts[-1]}(" in path.read_text(encoding="utf-8")
+    return False
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtestloop(session):
     config = session.config
@@ -90,7 +113,14 @@ def pytest_runtestloop(session):
     def record(name: str, code: int, seconds: float, test: str) -> None:
         out.write(json.dumps({"name": name, "exit": code, "seconds": round(seconds, 2), "test": test}) + "\n")
 
+    files = _mutated_files()
     for name in ["", *names, ""]:
+        if _mutated_files() != files:  # another run's generation step rewrote modules under this one
+            record(name, STALE, 0.0, "")
+            break
+        if name and not _defined(name):
+            record(name, MISSING, 0.0, "")
+            continue
         started = time.monotonic()
         code, test = _one_pass(session, name, timeout)
         record(name, code, time.monotonic() - started, test)
