@@ -653,7 +653,8 @@ class Layer(Node):
     Field names and defaults: tables.PACKET_LAYERS. Lengths, ethertypes,
     protocol numbers and checksums are filled in when not given."""
 
-    kind: Literal["eth", "vlan", "ipv4", "ipv6", "tcp", "udp", "icmp", "icmpv6", "arp", "raw"]
+    kind: Literal["eth", "vlan", "ipv4", "ipv6", "ipv6-hop-by-hop", "ipv6-dest-opts", "ipv6-routing", "ipv6-fragment",
+                  "tcp", "udp", "icmp", "icmpv6", "arp", "raw"]
     fields: dict[str, PacketValue] = {}
 
 

@@ -18,7 +18,7 @@ from .errors import SourceError
 # What the next layer implies for the selector field of the one before it.
 ETHERTYPE = {"vlan": tables.ETH_P_8021Q, "ipv4": tables.ETH_P_IP, "ipv6": tables.ETH_P_IPV6, "arp": tables.ETH_P_ARP}
 IP_PROTOCOL = {"tcp": tables.IPPROTO_TCP, "udp": tables.IPPROTO_UDP, "icmp": tables.IPPROTO_ICMP,
-               "icmpv6": tables.IPPROTO_ICMPV6}
+               "icmpv6": tables.IPPROTO_ICMPV6, **{e.name: e.number for e in tables.IPV6_EXTENSIONS}}
 NO_NEXT_HEADER = 59  # IPv6 "no next header"; IPv4 uses 255 (reserved)
 
 
@@ -214,6 +214,36 @@ def _ipv6(at: Encoding) -> bytes:
     ) + payload
 
 
+def _next_header(at: Encoding) -> int:
+    return _selector(at.fields["next-header"], IP_PROTOCOL, at.after, NO_NEXT_HEADER)
+
+
+def _ipv6_options(at: Encoding) -> bytes:
+    """Hop-by-hop and destination options: next header, length in 8-byte
+    units past the first 8, the options padded with Pad1 or PadN (RFC 8200 4.2)."""
+    options = at.fields["options"]
+    assert isinstance(options, bytes)
+    pad = -(2 + len(options)) % 8
+    options += b"\0" if pad == 1 else bytes([1, pad - 2]) + bytes(pad - 2) if pad else b""
+    units = _int((2 + len(options)) // 8 - 1, 8, "ipv6 options header length (8-byte units past the first 8)")
+    return bytes([_next_header(at), units]) + options + at.payload
+
+
+def _ipv6_routing(at: Encoding) -> bytes:
+    f = at.fields
+    data = f["data"]
+    assert isinstance(data, bytes)
+    if (4 + len(data)) % 8:
+        raise SourceError(f"ipv6-routing :data must make the header a multiple of 8 bytes (4 + {len(data)})")
+    units = _int((4 + len(data)) // 8 - 1, 8, "ipv6-routing length (8-byte units past the first 8)")
+    return bytes([_next_header(at), units, f["type"], f["segments-left"]]) + data + at.payload
+
+
+def _ipv6_fragment(at: Encoding) -> bytes:
+    f = at.fields
+    return struct.pack("!BBHI", _next_header(at), 0, (f["frag-offset"] << 3) | f["flags"], f["id"]) + at.payload
+
+
 def _tcp(at: Encoding) -> bytes:
     f = at.fields
     offset = f["data-offset"] if f["data-offset"] is not None else 5
@@ -266,5 +296,6 @@ def _raw(at: Encoding) -> bytes:
 
 ENCODERS: dict[str, Encoder] = {
     "eth": _eth, "vlan": _vlan, "ipv4": _ipv4, "ipv6": _ipv6, "tcp": _tcp, "udp": _udp,
-    "icmp": _icmp, "icmpv6": _icmpv6, "arp": _arp, "raw": _raw,
+    "icmp": _icmp, "icmpv6": _icmpv6, "arp": _arp, "raw": _raw, "ipv6-hop-by-hop": _ipv6_options,
+    "ipv6-dest-opts": _ipv6_options, "ipv6-routing": _ipv6_routing, "ipv6-fragment": _ipv6_fragment,
 }

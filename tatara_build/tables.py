@@ -504,6 +504,14 @@ MAX_VLAN_TAGS = 2  # the L3 parse skips up to this many 802.1Q/802.1ad tags
 # needs a bound on a variable packet offset; a larger run-time offset is
 # "not in the packet"). Covers a 1500-byte MTU's payload with room to spare.
 MAX_LOAD_OFFSET = 4095
+# IPv6 extension headers `header` skips on the way to L4 (ExtensionSpec):
+# at most this many -- every kind of IPV6_EXTENSIONS in RFC 8200's order,
+# destination options twice, is 5 -- ending at most this many bytes after
+# the IPv6 header's start (a power of two less one: the walk masks its
+# offset with it, so the verifier keeps one range for every path through
+# the walk instead of one state per header count).
+MAX_IPV6_EXTENSIONS = 5
+MAX_IPV6_EXTENSION_END = 2047
 
 
 @dataclass(frozen=True)
@@ -524,6 +532,21 @@ class HeaderFieldSpec:
     writable: bool = False
     # Part of the pseudo-header that L4 checksums cover (IP addresses).
     pseudo: bool = False
+
+
+@dataclass(frozen=True)
+class ExtensionSpec:
+    """An IPv6 extension header (RFC 8200 4.) that L4 parsers skip: at
+    least 8 bytes, the next header's number in its first byte; the fields
+    are bits of its first 32-bit word."""
+
+    name: str
+    number: int  # the next-header value that announces it
+    fields: dict[str, HeaderFieldSpec]
+    next_protocol: str
+    # (field, scale): (field + 1) * scale bytes long; None: exactly 8 bytes.
+    length: tuple[str, int] | None = None
+    fragment: str | None = None  # nonzero: a non-first fragment, no L4 header in it
 
 
 @dataclass(frozen=True)
@@ -553,6 +576,7 @@ class HeaderSpec:
     # A checksum of 0 means "none" (UDP over IPv4): left 0; a computed 0 is
     # sent as 0xFFFF.
     zero_checksum: bool = False
+    extensions: tuple[ExtensionSpec, ...] = ()  # skipped between this L3 header and L4
 
 
 ROLES = ("l2", "tag", "l3", "l4")
@@ -564,6 +588,18 @@ def _fields(*specs: HeaderFieldSpec) -> dict[str, HeaderFieldSpec]:
 
 F = HeaderFieldSpec
 _TCP_FLAGS = ("fin", "syn", "rst", "psh", "ack", "urg", "ece", "cwr")
+
+# Fields are bits of the header's first 32-bit word (one read per header).
+_EXT_NEXT = F("next-header", 0, 4, "u8", 0xFF, 24)
+_EXT_LENGTH = _fields(_EXT_NEXT, F("len", 0, 4, "u8", 0xFF, 16))
+IPV6_EXTENSIONS = (
+    ExtensionSpec("ipv6-hop-by-hop", 0, _EXT_LENGTH, "next-header", ("len", 8)),
+    ExtensionSpec("ipv6-routing", 43, _EXT_LENGTH, "next-header", ("len", 8)),
+    ExtensionSpec("ipv6-dest-opts", 60, _EXT_LENGTH, "next-header", ("len", 8)),
+    # Its second byte is reserved (ignored on reception): always 8 bytes.
+    ExtensionSpec("ipv6-fragment", 44, _fields(_EXT_NEXT, F("frag-offset", 0, 4, "u16", 0x1FFF, 3)),
+                  "next-header", fragment="frag-offset"),
+)
 
 W = True  # writable, for the table below
 HEADERS: dict[str, HeaderSpec] = {
@@ -587,7 +623,7 @@ HEADERS: dict[str, HeaderSpec] = {
             F("hop-limit", 7, 1, "u8", writable=W), F("src-hi", 8, 8, "u64", writable=W, pseudo=True),
             F("src-lo", 16, 8, "u64", writable=W, pseudo=True), F("dst-hi", 24, 8, "u64", writable=W, pseudo=True),
             F("dst-lo", 32, 8, "u64", writable=W, pseudo=True),
-        ), "l3", next_protocol="next-header", version=("version", 6)),
+        ), "l3", next_protocol="next-header", version=("version", 6), extensions=IPV6_EXTENSIONS),
         # L4 over IPv4 only when the packet is not a non-first fragment.
         HeaderSpec("tcp", 20, (("ipv4", IPPROTO_TCP), ("ipv6", IPPROTO_TCP)), _fields(
             F("src-port", 0, 2, "u16", writable=W), F("dst-port", 2, 2, "u16", writable=W),
@@ -666,6 +702,14 @@ PACKET_LAYERS: dict[str, PacketLayer] = {
                L("flags", "flags", ()), L("options", "hex", ""), L("ihl", "int"), L("total-len", "int")),
         _layer("ipv6", L("src", "ipv6", "fd00::1"), L("dst", "ipv6", "fd00::2"), L("hop-limit", "int", 64),
                L("next-header", "int"), L("payload-len", "int")),
+        # IPv6 extension headers (tables.IPV6_EXTENSIONS): options padded to
+        # a multiple of 8 bytes with Pad1/PadN; routing data as given.
+        _layer("ipv6-hop-by-hop", L("next-header", "int"), L("options", "hex", "")),
+        _layer("ipv6-dest-opts", L("next-header", "int"), L("options", "hex", "")),
+        _layer("ipv6-routing", L("next-header", "int"), L("type", "int", 0), L("segments-left", "int", 0),
+               L("data", "hex", "00000000")),
+        _layer("ipv6-fragment", L("next-header", "int"), L("frag-offset", "int", 0), L("flags", "flags", ()),
+               L("id", "int", 0)),
         _layer("tcp", L("sport", "int", 12345), L("dport", "int", 80), L("seq", "int", 0), L("ack-seq", "int", 0),
                L("flags", "flags", ()), L("window", "int", 65535), L("data-offset", "int"), aliases=_PORT_ALIASES),
         _layer("udp", L("sport", "int", 12345), L("dport", "int", 53), L("len", "int"), aliases=_PORT_ALIASES),
@@ -682,6 +726,9 @@ LAYER_FIELD_BITS = {
     ("ipv4", "ttl"): 8, ("ipv4", "tos"): 8, ("ipv4", "id"): 16, ("ipv4", "protocol"): 8,
     ("ipv4", "frag-offset"): 13, ("ipv4", "ihl"): 4, ("ipv4", "total-len"): 16,
     ("ipv6", "hop-limit"): 8, ("ipv6", "next-header"): 8, ("ipv6", "payload-len"): 16,
+    ("ipv6-hop-by-hop", "next-header"): 8, ("ipv6-dest-opts", "next-header"): 8, ("ipv6-routing", "next-header"): 8,
+    ("ipv6-routing", "type"): 8, ("ipv6-routing", "segments-left"): 8, ("ipv6-fragment", "next-header"): 8,
+    ("ipv6-fragment", "frag-offset"): 13,
     ("tcp", "sport"): 16, ("tcp", "dport"): 16, ("tcp", "window"): 16, ("tcp", "data-offset"): 4,
     ("udp", "sport"): 16, ("udp", "dport"): 16, ("udp", "len"): 16,
     ("icmp", "type"): 8, ("icmp", "code"): 8, ("icmpv6", "type"): 8, ("icmpv6", "code"): 8,
@@ -690,7 +737,7 @@ LAYER_FIELD_BITS = {
 
 TCP_FLAG_BITS = {flag: 1 << bit for bit, flag in enumerate(_TCP_FLAGS)}
 IPV4_FLAG_BITS = {"df": 0x4000, "mf": 0x2000}
-LAYER_FLAG_BITS = {"tcp": TCP_FLAG_BITS, "ipv4": IPV4_FLAG_BITS}
+LAYER_FLAG_BITS = {"tcp": TCP_FLAG_BITS, "ipv4": IPV4_FLAG_BITS, "ipv6-fragment": {"mf": 0x1}}
 
 # --- kernel lines and the first kernel of each feature ----------------------
 

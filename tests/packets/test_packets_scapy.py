@@ -13,7 +13,10 @@ from hypothesis import strategies as st
 
 scapy_l2 = pytest.importorskip("scapy.layers.l2")
 from scapy.layers.inet import ICMP, IP, TCP, UDP  # noqa: E402
-from scapy.layers.inet6 import ICMPv6EchoReply, ICMPv6EchoRequest, IPv6  # noqa: E402
+from scapy.layers.inet6 import (  # noqa: E402
+    ICMPv6EchoReply, ICMPv6EchoRequest, IPv6, IPv6ExtHdrDestOpt, IPv6ExtHdrFragment, IPv6ExtHdrHopByHop,
+    IPv6ExtHdrRouting, PadN, RouterAlert,
+)
 from scapy.layers.l2 import ARP, Dot1Q, Ether  # noqa: E402
 
 from tatara_build import ir, tables  # noqa: E402
@@ -158,6 +161,36 @@ def test_arp_reply_matches_scapy():
 def test_ipv6_no_next_header_and_explicit_payload_length():
     assert build([L("ipv6")]) == bytes(ip6(nh=59))
     assert build([L("ipv6", payload_len=1, next_header=17)]) == bytes(ip6(nh=17, plen=1))
+
+
+def test_ipv6_extension_headers_chain_pad_and_checksum_like_scapy():
+    ours = build([L("eth"), L("ipv6"), L("ipv6-hop-by-hop"), L("ipv6-routing", segments_left=0),
+                  L("ipv6-fragment", frag_offset=0, flags=["mf"], id=0xDEADBEEF), L("ipv6-dest-opts"),
+                  L("tcp", flags=["syn"])])
+    theirs = eth() / ip6() / IPv6ExtHdrHopByHop() / IPv6ExtHdrRouting() / IPv6ExtHdrFragment(m=1, id=0xDEADBEEF) \
+        / IPv6ExtHdrDestOpt() / TCP(sport=12345, dport=80, flags="S", window=65535)
+    assert ours == bytes(theirs)
+    assert ours[20] == 0 and ours[54:56] == bytes([43, 0])  # IPv6 -> hop-by-hop -> routing
+
+
+@pytest.mark.parametrize("options", [RouterAlert(), PadN(optdata=bytes(10)), RouterAlert() / PadN(optdata=bytes(9))],
+                         ids=["router-alert", "padn-12", "two-options-odd"])
+def test_ipv6_options_headers_pad_to_8_bytes_as_scapy(options):
+    raw = bytes(options)
+    ours = build([L("ipv6"), L("ipv6-hop-by-hop", options=raw.hex()), L("ipv6-dest-opts", options=raw.hex()), L("udp")])
+    theirs = ip6() / IPv6ExtHdrHopByHop(options=[options]) / IPv6ExtHdrDestOpt(options=[options]) / UDP(
+        sport=12345, dport=53)
+    assert ours == bytes(theirs)
+    assert (len(ours) - 40 - 8) % 8 == 0
+
+
+def test_ipv6_fragment_offset_and_routing_data_limits():
+    later = build([L("ipv6"), L("ipv6-fragment", frag_offset=0x1FFF, id=7), L("raw", hex="00" * 8)])
+    assert later == bytes(ip6() / IPv6ExtHdrFragment(offset=0x1FFF, id=7, nh=59) / bytes(8))
+    routed = build([L("ipv6"), L("ipv6-routing", type=4, segments_left=1, data="00" * 20), L("icmpv6")])
+    assert routed[40:44] == bytes([58, 2, 4, 1]) and len(routed) == 40 + 24 + 8
+    with pytest.raises(SourceError, match="multiple of 8 bytes"):
+        build([L("ipv6"), L("ipv6-routing", data="00")])
 
 
 @settings(max_examples=40, deadline=None)
