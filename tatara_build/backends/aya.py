@@ -880,13 +880,48 @@ class AyaGenerator(Generator):
         mut = "mut " if step.mutable else ""
         return [f"let {mut}{step.var}: {rtype(step.field.type)} = {unparen(self.spell_field(step.ptr, step.field))};"]
 
-    def step_reload(self, step: parsers.Reload) -> list[str]:
-        return [f"{step.var} = {unparen(self.spell_field(step.ptr, step.field))};"]
-
     def step_offset(self, step: parsers.Offset) -> list[str]:
-        size = step.size
-        off = f"{size.var} as usize * {size.scale}" if isinstance(size, parsers.Scaled) else str(size)
-        return [f"let {'mut ' if step.mutable else ''}{step.var}: usize = {step.base} + {off};"]
+        return [f"let {'mut ' if step.mutable else ''}{step.var}: usize = {step.base} + {self.spell_size(step.size)};"]
+
+    @staticmethod
+    def spell_size(size: int | parsers.Scaled) -> str:
+        if not isinstance(size, parsers.Scaled):
+            return str(size)
+        return f"{size.var} as usize" + ("" if size.scale == 1 else f" * {size.scale}")
+
+    def step_scalar(self, step: parsers.Scalar) -> list[str]:
+        return [f"let mut {step.var}: usize = {step.value};"]
+
+    def step_extract(self, step: parsers.Extract) -> list[str]:
+        f, t = step.field, rtype(step.field.type)
+        value = f"(({step.word} >> {f.shift}) & {hex(f.mask)}) as {t}"
+        return [f"let mut {step.var}: {t} = {value};" if step.new else f"{step.var} = {value};"]
+
+    def step_member(self, step: parsers.Member) -> list[str]:
+        self.pinned = True
+        m, bits = step.mask, sum(1 << v for v in step.values)  # (m >> 6) + 3 >> 2: 0 when m < 64, else 1
+        return [f"let mut {m}: u64 = {step.var} as u64;", PIN.format(m),
+                f"{m} = (({hex(bits)}u64 >> ({m} & 63)) & 1) & !((({m} >> 6) + 3) >> 2);"]
+
+    def step_keep(self, step: parsers.Keep) -> list[str]:
+        self.pinned = True
+        m, top = step.mask, (1 << step.bits) - 1  # (t + top) >> bits: 0 when t is 0, else 1
+        return [f"let mut {m}: u64 = ({step.var} ^ {hex(step.value)}) as u64;", PIN.format(m),
+                f"{m} = 0u64.wrapping_sub(({m} + {hex(top)}) >> {step.bits});"]
+
+    def step_blend(self, step: parsers.Blend) -> list[str]:
+        return [f"{step.var} ^= ({step.var} ^ {step.other}) & !{step.mask} as {rtype(step.type)};"]
+
+    def step_add_unless(self, step: parsers.AddUnless) -> list[str]:
+        return [f"{step.var} += {step.value} & !{step.mask} as usize;"]
+
+    def step_mask(self, step: parsers.Mask) -> list[str]:
+        return [f"{step.var} &= {'!' if step.invert else ''}{step.mask} as {rtype(step.type)};"]
+
+    def step_grow(self, step: parsers.Grow) -> list[str]:
+        self.pinned = True
+        return [f"{step.var} += {self.spell_size(step.size)} + {step.extra};", *self.guard(f"{step.var} > {step.limit}"),
+                PIN.format(step.var), f"{step.var} &= {step.limit};"]
 
     def step_pin(self, step: parsers.Pin) -> list[str]:
         self.pinned = True

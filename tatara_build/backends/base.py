@@ -1115,15 +1115,14 @@ class Generator:
     # Steps every brace dialect spells alike; `guard(cond)` fails the parse when cond holds.
 
     def step_need(self, step: parsers.Need) -> list[str]:
+        if self.read and step.direct_only:
+            return []
         if self.read:  # helper reads: probe the last byte (the helper fails past the packet)
             return self.guard(f"!{self.helper_name('has', self.read.name)}({self.pkt_arg()}, {step.ptr} + {step.size})")
         return self.guard(f"{step.ptr} + {step.size} > __data_end")
 
     def step_fail_unless(self, step: parsers.FailUnless) -> list[str]:
         return self.guard(f"{step.var} {NEGATE[step.cmp]} {step.value}")
-
-    def step_advance(self, step: parsers.Advance) -> list[str]:
-        return [f"{step.ptr} += {step.size};"]
 
     def step_if_eq(self, step: parsers.IfEq) -> list[str]:
         cond = " || ".join(f"{step.var} == {hex(v)}" for v in step.values)

@@ -732,13 +732,44 @@ class CGenerator(Generator):
     def step_load(self, step: parsers.Load) -> list[str]:
         return [f"{ctype(step.field.type)} {step.var} = {self.spell_field(step.ptr, step.field)};"]
 
-    def step_reload(self, step: parsers.Reload) -> list[str]:
-        return [f"{step.var} = {self.spell_field(step.ptr, step.field)};"]
-
     def step_offset(self, step: parsers.Offset) -> list[str]:
-        size = step.size
-        off = f"{size.var} * {size.scale}" if isinstance(size, parsers.Scaled) else str(size)
-        return [f"{self.ptr_type()}{step.var} = {step.base} + {off};"]
+        return [f"{self.ptr_type()}{step.var} = {step.base} + {self.spell_size(step.size)};"]
+
+    @staticmethod
+    def spell_size(size: int | parsers.Scaled) -> str:
+        if not isinstance(size, parsers.Scaled):
+            return str(size)
+        return size.var if size.scale == 1 else f"{size.var} * {size.scale}"
+
+    def step_scalar(self, step: parsers.Scalar) -> list[str]:
+        return [f"__u64 {step.var} = {step.value};"]
+
+    def step_extract(self, step: parsers.Extract) -> list[str]:
+        f, t = step.field, ctype(step.field.type)
+        return [f"{t + ' ' if step.new else ''}{step.var} = ({t})(({step.word} >> {f.shift}) & {hex(f.mask)});"]
+
+    def step_member(self, step: parsers.Member) -> list[str]:
+        m, bits = step.mask, sum(1 << v for v in step.values)  # (m >> 6) + 3 >> 2: 0 when m < 64, else 1
+        return [f"__u64 {m} = {step.var};", PIN.format(m),
+                f"{m} = (({hex(bits)}ULL >> ({m} & 63)) & 1) & ~((({m} >> 6) + 3) >> 2);"]
+
+    def step_keep(self, step: parsers.Keep) -> list[str]:
+        m, top = step.mask, (1 << step.bits) - 1  # (t + top) >> bits: 0 when t is 0, else 1
+        return [f"__u64 {m} = {step.var} ^ {hex(step.value)};", PIN.format(m),
+                f"{m} = 0 - (({m} + {hex(top)}) >> {step.bits});"]
+
+    def step_blend(self, step: parsers.Blend) -> list[str]:
+        return [f"{step.var} ^= ({step.var} ^ {step.other}) & ~{step.mask};"]
+
+    def step_add_unless(self, step: parsers.AddUnless) -> list[str]:
+        return [f"{step.var} += {step.value} & ~{step.mask};"]
+
+    def step_mask(self, step: parsers.Mask) -> list[str]:
+        return [f"{step.var} &= {'~' if step.invert else ''}{step.mask};"]
+
+    def step_grow(self, step: parsers.Grow) -> list[str]:
+        return [f"{step.var} += {self.spell_size(step.size)} + {step.extra};", *self.guard(f"{step.var} > {step.limit}"),
+                PIN.format(step.var), f"{step.var} &= {step.limit};"]
 
     def step_pin(self, step: parsers.Pin) -> list[str]:
         return [PIN.format(step.ptr)]

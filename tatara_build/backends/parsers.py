@@ -29,9 +29,12 @@ class Step:
 
 @dataclass(frozen=True)
 class Need(Step):
-    """Fail unless `size` bytes at `ptr` are inside the packet."""
+    """Fail unless `size` bytes at `ptr` are inside the packet. `direct_only`:
+    only the verifier needs it (a range for direct reads); helper reads past
+    the end give zeros, and a later check fails anyway."""
     ptr: str
     size: int
+    direct_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -41,14 +44,6 @@ class Load(Step):
     ptr: str
     field: HeaderFieldSpec
     mutable: bool = False
-
-
-@dataclass(frozen=True)
-class Reload(Step):
-    """Assign a header field to an existing (mutable) variable."""
-    var: str
-    ptr: str
-    field: HeaderFieldSpec
 
 
 @dataclass(frozen=True)
@@ -76,6 +71,84 @@ class Offset(Step):
 
 
 @dataclass(frozen=True)
+class Scalar(Step):
+    """A new mutable byte count (an offset from an L3 header)."""
+    var: str
+    value: int
+
+
+@dataclass(frozen=True)
+class Extract(Step):
+    """`field` (offset 0, size 4) of the host-order 32-bit `word`: a new
+    mutable variable, or assigned to the existing `var` when not `new`."""
+    var: str
+    word: str
+    field: HeaderFieldSpec
+    new: bool = True
+
+
+@dataclass(frozen=True)
+class Member(Step):
+    """A new u64, 1 when the byte `var` is one of `values` (all below 64),
+    else 0: a bit test, branch-free through a pin (one verifier path
+    however many kinds there are)."""
+    mask: str
+    var: str
+    values: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class Keep(Step):
+    """A new u64 mask: all ones unless the byte `var` is `value`, then 0.
+    Branch-free, through a pin the optimiser cannot see past: a branch
+    would give the verifier a constant header size on one path (a state
+    per count of fixed-size headers), this gives it one unknown size."""
+    mask: str
+    var: str
+    value: int
+    bits: int = 8  # the width of var
+
+
+@dataclass(frozen=True)
+class Blend(Step):
+    """`var = other` unless `mask` (all ones or 0, from Keep) is set; both of `type`."""
+    var: str
+    other: str
+    mask: str
+    type: str
+
+
+@dataclass(frozen=True)
+class AddUnless(Step):
+    """`var += value` unless `mask` (all ones or 0, from Keep) is set."""
+    var: str
+    value: int
+    mask: str
+
+
+@dataclass(frozen=True)
+class Mask(Step):
+    """`var &= mask` (`~mask` when inverted); var is of `type`."""
+    var: str
+    mask: str
+    type: str
+    invert: bool = False
+
+
+@dataclass(frozen=True)
+class Grow(Step):
+    """`var += size + extra`; fail when var is then past `limit`, else pin
+    var and mask it with `limit` (2^k - 1). The mask changes no value but
+    widens the verifier's range to [0, limit] on every path (clang would
+    drop it after the check without the pin), so states that differ only in
+    how many headers were skipped are pruned as one."""
+    var: str
+    size: Scaled
+    extra: int
+    limit: int
+
+
+@dataclass(frozen=True)
 class Pin(Step):
     """From here on `ptr` is opaque to the optimiser. A packet pointer plus a
     non-constant offset (IPv4's ihl * 4) is a new pointer to the verifier
@@ -84,13 +157,6 @@ class Pin(Step):
     IPv4/IPv6 merge and recomputed it there, unchecked ("invalid access to
     packet"). Constant offsets keep the verifier's id and range: no pin."""
     ptr: str
-
-
-@dataclass(frozen=True)
-class Advance(Step):
-    """Move an existing pointer `size` bytes on."""
-    ptr: str
-    size: int
 
 
 @dataclass(frozen=True)
@@ -135,8 +201,8 @@ class RetByVersion(Step):
     table: tuple[tuple[int, int], ...]  # (version, ethertype)
 
 
-STEPS: tuple[type[Step], ...] = (Need, Load, Reload, FailUnless, Offset, Pin, Advance, IfEq, Ret, Fail, TakeL3,
-                                 RetL3, RetByVersion)
+STEPS: tuple[type[Step], ...] = (Need, Load, FailUnless, Offset, Scalar, Extract, Member, Keep, Blend, AddUnless, Mask,
+                                 Grow, Pin, IfEq, Ret, Fail, TakeL3, RetL3, RetByVersion)
 L3 = "l3"  # the plan name of the L3 locator
 
 
@@ -202,6 +268,10 @@ class Planner:
             var, step = self.load("__q", outer.fields[outer.fragment])
             branch += [step, FailUnless(var, "==", 0)]
         var, step = self.load("__q", outer.fields[outer.next_protocol])
+        if outer.extensions:
+            step = Load(var, "__q", step.field, mutable=True)
+            fast = (Offset("__p", "__q", outer.min_len), Need("__p", inner.min_len), Ret("__p"))
+            return (*branch, step, IfEq(var, (proto,), fast), *self.extensions(outer, var, proto, inner))
         branch += [step, FailUnless(var, "==", proto)]
         if outer.length:
             field, scale = outer.length
@@ -210,6 +280,41 @@ class Planner:
         else:
             branch.append(Offset("__p", "__q", outer.min_len))
         return (*branch, Need("__p", inner.min_len), Ret("__p"))
+
+    def extensions(self, outer: HeaderSpec, nh: str, proto: int, inner: HeaderSpec) -> tuple[Step, ...]:
+        """From an L3 header at __q whose next header `nh` is not `proto`:
+        skip up to MAX_IPV6_EXTENSIONS extension headers, then `inner` at
+        __p when the last one announces `proto`. A non-first fragment has no
+        L4 header; a chain longer than the bound is not this packet."""
+        sized = [e for e in outer.extensions if e.length]
+        fixed = [e for e in outer.extensions if not e.length]
+        field, scale = sized[0].length
+        fields = {f for e in outer.extensions for f in e.fields.values()}
+        assert all(f.offset == 0 and f.size == 4 for f in fields), "one 32-bit word per header"
+        assert all(e.length == (field, scale) and e.fields[field] == sized[0].fields[field] for e in sized)
+        assert all(e.fields[e.next_protocol] == sized[0].fields[sized[0].next_protocol] for e in outer.extensions)
+        off, word = "__off", tables.HeaderFieldSpec("word", 0, 4, "u32")
+        rounds: tuple[Step, ...] = ()
+        # Nested, innermost first: once `nh` is no extension the walk ends
+        # (not tested again by each later round).
+        for n in reversed([next(self.vars) for _ in range(tables.MAX_IPV6_EXTENSIONS)]):
+            at, w, size, member = f"__e{n}", f"__w{n}", f"__s{n}", f"__m{n}"
+            body: list[Step] = [Offset(at, "__q", Scaled(off, 1), mutable=True), Pin(at),
+                                Need(at, 8, direct_only=True), Load(w, at, word),
+                                Extract(size, w, sized[0].fields[field])]
+            for ext in fixed:  # 8 bytes: (size + 1) * scale with size 0
+                keep = f"__k{n}"
+                body += [Keep(keep, nh, ext.number), Mask(size, keep, "u8")]
+                if ext.fragment:  # checked only in this header: the other kinds' bits there are masked
+                    frag = f"__f{n}"
+                    body += [Extract(frag, w, ext.fields[ext.fragment]), Mask(frag, keep, "u16", invert=True),
+                             FailUnless(frag, "==", 0)]
+            body += [Extract(nh, w, sized[0].fields[sized[0].next_protocol], new=False),
+                     Grow(off, Scaled(size, scale), scale, tables.MAX_IPV6_EXTENSION_END)]
+            rounds = (Member(member, nh, tuple(e.number for e in outer.extensions)),
+                      IfEq(member, (1,), (*body, *rounds)))
+        return (Scalar(off, outer.min_len), *rounds, FailUnless(nh, "==", proto),
+                Offset("__p", "__q", Scaled(off, 1), mutable=True), Pin("__p"), Need("__p", inner.min_len), Ret("__p"))
 
     def whole(self, spec: HeaderSpec, ptr: str) -> tuple[Step, ...]:
         """The fixed part is in the packet; a header with a length field says
@@ -234,16 +339,25 @@ class Planner:
             shortest = min(h.min_len for h in l3s)
             return (Need("__data", shortest), step,
                     RetByVersion("__data", var, tuple((h.version[1], h.via[0][1]) for h in l3s)))
-        l2 = l2_spec()
-        steps: list[Step] = [Need("__data", l2.min_len),
-                             Load("__proto", "__data", l2.fields[l2.next_protocol], mutable=True),
-                             Offset("__p", "__data", l2.min_len, mutable=True)]
-        for tag in (tables.HEADERS[t] for t in tables.headers_with("tag")):
-            for _ in range(tables.MAX_VLAN_TAGS):
-                steps.append(IfEq("__proto", tuple(v for _, v in tag.via), (
-                    Need("__p", tag.min_len), Reload("__proto", "__p", tag.fields[tag.next_protocol]),
-                    Advance("__p", tag.min_len))))
-        return (*steps, RetL3("__p", "__proto"))
+        l2, [tag] = l2_spec(), [tables.HEADERS[t] for t in tables.headers_with("tag")]
+        # Branch-free: one L3 location [14, 14 + 4 * tags] for the verifier,
+        # not a state per tag count that every later parse is walked in.
+        # Room for every tag is asked first (no L3 header fits in less).
+        # Advanced by masks, not branches: clang 14 (-mcpu=v3) copies __data
+        # with a 32-bit move when an offset is added to it, a scalar to the
+        # verifier; pointer += scalar keeps it a pointer.
+        proto, ptr = "__proto", "__p"
+        steps: list[Step] = [Need("__data", l2.min_len + tables.MAX_VLAN_TAGS * tag.min_len),
+                             Load(proto, "__data", l2.fields[l2.next_protocol], mutable=True),
+                             Offset(ptr, "__data", l2.min_len, mutable=True)]
+        bits = l2.fields[l2.next_protocol].size * 8
+        for _ in range(tables.MAX_VLAN_TAGS):
+            keeps = [f"__k{next(self.vars)}" for _ in tag.via]
+            var, load = self.load(ptr, tag.fields[tag.next_protocol])
+            steps += [*(Keep(k, proto, v, bits) for k, (_, v) in zip(keeps, tag.via)),
+                      *(Mask(keeps[0], k, "u64") for k in keeps[1:]), Pin(ptr), Need(ptr, tag.min_len, direct_only=True),
+                      load, Blend(proto, var, keeps[0], load.field.type), AddUnless(ptr, tag.min_len, keeps[0])]
+        return (*steps, Pin(ptr), RetL3(ptr, proto))
 
 
 def plans(wanted: set[str], packet: str) -> list[tuple[str, tuple[Step, ...]]]:

@@ -184,7 +184,14 @@ def define_listing() -> type[base.Generator]:
         line_copy_array = lambda self, n, m, v: f"copy {n}.{m}, {v}"  # noqa: E731
         line_field_add = lambda self, r, m, d, t: f"atomic-add.{t} [{r}].{m}, {d}"  # noqa: E731
         step_load = lambda self, s: [f"let {s.var}, {self.spell_field(s.ptr, s.field)}"]  # noqa: E731
-        step_reload = lambda self, s: [f"mov {s.var}, {self.spell_field(s.ptr, s.field)}"]  # noqa: E731
+        step_scalar = lambda self, s: [f"let {s.var}, {s.value}"]  # noqa: E731
+        step_extract = lambda self, s: [f"bits {s.var}, {s.word}>>{s.field.shift}&{s.field.mask}"]  # noqa: E731
+        step_member = lambda self, s: [f"let {s.mask}, {s.var} in {s.values}"]  # noqa: E731
+        step_keep = lambda self, s: [f"let {s.mask}, {s.var} != {s.value}"]  # noqa: E731
+        step_blend = lambda self, s: [f"blend {s.var}, {s.other}, {s.mask}"]  # noqa: E731
+        step_add_unless = lambda self, s: [f"add {s.var}, {s.value} unless {s.mask}"]  # noqa: E731
+        step_mask = lambda self, s: [f"and {s.var}, {'~' * s.invert}{s.mask}"]  # noqa: E731
+        step_grow = lambda self, s: [f"add {s.var}, {s.size.var}*{s.size.scale}+{s.extra} max {s.limit}"]  # noqa: E731
         step_offset = lambda self, s: [f"let {s.var}, {s.base}+{s.size}"]  # noqa: E731
         step_pin = lambda self, s: [f"pin {s.ptr}"]  # noqa: E731
         step_ret = lambda self, s: [f"ret {s.ptr}"]  # noqa: E731

@@ -144,6 +144,52 @@ def _ipv6(rng, proto: int) -> bytes:
     return bytes(head)
 
 
+HOP_BY_HOP, ROUTING, FRAGMENT, DESTINATION = 0, 43, 44, 60
+
+
+def _ext(rng, kind: int, nh: int, units: int = 0, offset: int = 0) -> bytes:
+    """One IPv6 extension header announcing `nh`: (units + 1) * 8 bytes, or a
+    fragment header (8 bytes, `offset` in 8-byte units, its reserved byte and
+    M flag random: both are ignored)."""
+    if kind == FRAGMENT:
+        return struct.pack("!BBH", nh, rng.randrange(256), (offset << 3) | rng.randrange(2)) + _bytes(rng, 4)
+    return bytes([nh, units]) + _bytes(rng, 8 * (units + 1) - 2)
+
+
+def _chain(rng, kinds: list[int], proto: int, offsets: dict[int, int] | None = None) -> tuple[int, bytes]:
+    """The IPv6 next header and the extension headers of `kinds`, in order,
+    the last announcing `proto`; generic ones of random length."""
+    out, nexts = b"", kinds[1:] + [proto]
+    for i, (kind, nh) in enumerate(zip(kinds, nexts)):
+        out += _ext(rng, kind, nh, rng.randrange(3), (offsets or {}).get(i, 0))
+    return (kinds[0] if kinds else proto), out
+
+
+def ipv6_extension_cases(rng, kind: str, prefix: str, l2: bytes, proto: int, min_len: int, skip: int) -> list[Case]:
+    """L4 behind extension headers: found behind each kind, a chain of the
+    bound, a first fragment; not behind a non-first fragment, a chain past
+    the bound or past MAX_IPV6_EXTENSION_END, or a truncated one."""
+    n = tables.MAX_IPV6_EXTENSIONS
+    long_chain = ([HOP_BY_HOP, DESTINATION, ROUTING, FRAGMENT] + [DESTINATION] * n)[:n]
+    found = {"hop-by-hop": [HOP_BY_HOP], "routing": [ROUTING], "destination": [DESTINATION],
+             "first-fragment": [FRAGMENT], "two": [HOP_BY_HOP, ROUTING], "bound": long_chain}
+    out = []
+    for name, kinds in found.items():
+        nh, chain = _chain(rng, kinds, proto)
+        before = l2 + _ipv6(rng, nh) + chain
+        out.append(Case(f"{prefix}-ext-{name}", before + _bytes(rng, min_len + 8), len(before) - skip))
+        out.append(Case(f"{prefix}-ext-{name}-short", before + _bytes(rng, min_len - 1), None))
+    nh, chain = _chain(rng, long_chain + [DESTINATION], proto)
+    out.append(Case(f"{prefix}-ext-past-bound", l2 + _ipv6(rng, nh) + chain + _bytes(rng, 40), None))
+    nh, chain = _chain(rng, [HOP_BY_HOP, FRAGMENT], proto, {1: rng.randrange(1, 0x2000)})
+    out.append(Case(f"{prefix}-ext-later-fragment", l2 + _ipv6(rng, nh) + chain + _bytes(rng, 40), None))
+    huge = _ext(rng, DESTINATION, proto, 255)  # L4 would start 2088 bytes after IPv6's start
+    out.append(Case(f"{prefix}-ext-past-end", l2 + _ipv6(rng, DESTINATION) + huge + _bytes(rng, 40), None))
+    nh, chain = _chain(rng, [HOP_BY_HOP, ROUTING], proto)
+    out.append(Case(f"{prefix}-ext-truncated", l2 + _ipv6(rng, nh) + chain[:-3], None))
+    return [c for c in out if runnable(kind, c.packet)]
+
+
 TAGS = {0: [], 1: [tables.ETH_P_8021Q], 2: [tables.ETH_P_8021AD, tables.ETH_P_8021Q],
         3: [tables.ETH_P_8021AD, tables.ETH_P_8021Q, tables.ETH_P_8021Q]}
 OPTIONS = (0, 4, 8, 12, 16, 20, 24, 28, 32, 36, 40)  # IHL 5..15
@@ -212,6 +258,8 @@ def cases(kind: str, header: str) -> list[Case]:
                                     + _ipv4(rng, 0, proto, fragment=True) + _bytes(rng, 40), None))
                 else:
                     add(f"{outer}-tags{tags}", _l2(rng, tags, tables.ETH_P_IPV6) + _ipv6(rng, proto), spec.min_len)
+                    out += ipv6_extension_cases(rng, kind, f"{outer}-tags{tags}", _l2(rng, tags, tables.ETH_P_IPV6), proto, spec.min_len,
+                                                skip)
             other = next(p for h, p in L4_PROTO.items() if p != proto and h != header)
             l3 = _ipv4(rng, 0, other) if outer == "ipv4" else _ipv6(rng, other)
             ethertype = tables.ETH_P_IP if outer == "ipv4" else tables.ETH_P_IPV6
@@ -277,4 +325,7 @@ def test_cases_cover_every_header_tag_count_and_ihl():
             if header in ("ipv4", "tcp", "udp", "icmp") and tables.PROGRAM_KINDS[kind].packet == "l2":
                 assert {f"ihl{n}" for n in range(5, 16)} <= {part for n in names for part in n.split("-")}
                 assert any("tags2" in n for n in names)
+            if "ipv6" in dict(tables.HEADERS[header].via):
+                ext = {c.name: c.at for c in cases(kind, header) if "-ext-" in c.name}
+                assert ext["ipv6-tags0-ext-bound"] is not None and ext["ipv6-tags0-ext-past-bound"] is None
         assert {p.header for p in probes(kind) if not p.lone} == set(reachable(kind))

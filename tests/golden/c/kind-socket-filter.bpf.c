@@ -26,6 +26,13 @@ static __always_inline __u16 __load16_net(struct __sk_buff *ctx, long off)
     return v;
 }
 
+static __always_inline __u32 __load32_net(struct __sk_buff *ctx, long off)
+{
+    __u32 v = 0;
+    bpf_skb_load_bytes_relative(ctx, off, &v, 4, BPF_HDR_START_NET);
+    return v;
+}
+
 static __always_inline int __has_net(struct __sk_buff *ctx, long end)
 {
     __u8 b;
@@ -77,9 +84,132 @@ static __always_inline long __parse_udp_l3_net(struct __sk_buff *ctx, long __l3p
         if (!__has_net(ctx, __q + 40))
             return -1;
         __u8 __v6 = ((__u8)(__load8_net(ctx, __q + 6)));
+        if (__v6 == 0x11) {
+            long __p = __q + 40;
+            if (!__has_net(ctx, __p + 8))
+                return -1;
+            return __p;
+        }
+        __u64 __off = 40;
+        __u64 __m7 = __v6;
+        asm volatile("" : "+r"(__m7));
+        __m7 = ((0x1000180000000001ULL >> (__m7 & 63)) & 1) & ~(((__m7 >> 6) + 3) >> 2);
+        if (__m7 == 0x1) {
+            long __e7 = __q + __off;
+            asm volatile("" : "+r"(__e7));
+            __u32 __w7 = ((__u32)bpf_ntohl(__load32_net(ctx, __e7 + 0)));
+            __u8 __s7 = (__u8)((__w7 >> 16) & 0xff);
+            __u64 __k7 = __v6 ^ 0x2c;
+            asm volatile("" : "+r"(__k7));
+            __k7 = 0 - ((__k7 + 0xff) >> 8);
+            __s7 &= __k7;
+            __u16 __f7 = (__u16)((__w7 >> 3) & 0x1fff);
+            __f7 &= ~__k7;
+            if (__f7 != 0)
+                return -1;
+            __v6 = (__u8)((__w7 >> 24) & 0xff);
+            __off += __s7 * 8 + 8;
+            if (__off > 2047)
+                return -1;
+            asm volatile("" : "+r"(__off));
+            __off &= 2047;
+            __u64 __m8 = __v6;
+            asm volatile("" : "+r"(__m8));
+            __m8 = ((0x1000180000000001ULL >> (__m8 & 63)) & 1) & ~(((__m8 >> 6) + 3) >> 2);
+            if (__m8 == 0x1) {
+                long __e8 = __q + __off;
+                asm volatile("" : "+r"(__e8));
+                __u32 __w8 = ((__u32)bpf_ntohl(__load32_net(ctx, __e8 + 0)));
+                __u8 __s8 = (__u8)((__w8 >> 16) & 0xff);
+                __u64 __k8 = __v6 ^ 0x2c;
+                asm volatile("" : "+r"(__k8));
+                __k8 = 0 - ((__k8 + 0xff) >> 8);
+                __s8 &= __k8;
+                __u16 __f8 = (__u16)((__w8 >> 3) & 0x1fff);
+                __f8 &= ~__k8;
+                if (__f8 != 0)
+                    return -1;
+                __v6 = (__u8)((__w8 >> 24) & 0xff);
+                __off += __s8 * 8 + 8;
+                if (__off > 2047)
+                    return -1;
+                asm volatile("" : "+r"(__off));
+                __off &= 2047;
+                __u64 __m9 = __v6;
+                asm volatile("" : "+r"(__m9));
+                __m9 = ((0x1000180000000001ULL >> (__m9 & 63)) & 1) & ~(((__m9 >> 6) + 3) >> 2);
+                if (__m9 == 0x1) {
+                    long __e9 = __q + __off;
+                    asm volatile("" : "+r"(__e9));
+                    __u32 __w9 = ((__u32)bpf_ntohl(__load32_net(ctx, __e9 + 0)));
+                    __u8 __s9 = (__u8)((__w9 >> 16) & 0xff);
+                    __u64 __k9 = __v6 ^ 0x2c;
+                    asm volatile("" : "+r"(__k9));
+                    __k9 = 0 - ((__k9 + 0xff) >> 8);
+                    __s9 &= __k9;
+                    __u16 __f9 = (__u16)((__w9 >> 3) & 0x1fff);
+                    __f9 &= ~__k9;
+                    if (__f9 != 0)
+                        return -1;
+                    __v6 = (__u8)((__w9 >> 24) & 0xff);
+                    __off += __s9 * 8 + 8;
+                    if (__off > 2047)
+                        return -1;
+                    asm volatile("" : "+r"(__off));
+                    __off &= 2047;
+                    __u64 __m10 = __v6;
+                    asm volatile("" : "+r"(__m10));
+                    __m10 = ((0x1000180000000001ULL >> (__m10 & 63)) & 1) & ~(((__m10 >> 6) + 3) >> 2);
+                    if (__m10 == 0x1) {
+                        long __e10 = __q + __off;
+                        asm volatile("" : "+r"(__e10));
+                        __u32 __w10 = ((__u32)bpf_ntohl(__load32_net(ctx, __e10 + 0)));
+                        __u8 __s10 = (__u8)((__w10 >> 16) & 0xff);
+                        __u64 __k10 = __v6 ^ 0x2c;
+                        asm volatile("" : "+r"(__k10));
+                        __k10 = 0 - ((__k10 + 0xff) >> 8);
+                        __s10 &= __k10;
+                        __u16 __f10 = (__u16)((__w10 >> 3) & 0x1fff);
+                        __f10 &= ~__k10;
+                        if (__f10 != 0)
+                            return -1;
+                        __v6 = (__u8)((__w10 >> 24) & 0xff);
+                        __off += __s10 * 8 + 8;
+                        if (__off > 2047)
+                            return -1;
+                        asm volatile("" : "+r"(__off));
+                        __off &= 2047;
+                        __u64 __m11 = __v6;
+                        asm volatile("" : "+r"(__m11));
+                        __m11 = ((0x1000180000000001ULL >> (__m11 & 63)) & 1) & ~(((__m11 >> 6) + 3) >> 2);
+                        if (__m11 == 0x1) {
+                            long __e11 = __q + __off;
+                            asm volatile("" : "+r"(__e11));
+                            __u32 __w11 = ((__u32)bpf_ntohl(__load32_net(ctx, __e11 + 0)));
+                            __u8 __s11 = (__u8)((__w11 >> 16) & 0xff);
+                            __u64 __k11 = __v6 ^ 0x2c;
+                            asm volatile("" : "+r"(__k11));
+                            __k11 = 0 - ((__k11 + 0xff) >> 8);
+                            __s11 &= __k11;
+                            __u16 __f11 = (__u16)((__w11 >> 3) & 0x1fff);
+                            __f11 &= ~__k11;
+                            if (__f11 != 0)
+                                return -1;
+                            __v6 = (__u8)((__w11 >> 24) & 0xff);
+                            __off += __s11 * 8 + 8;
+                            if (__off > 2047)
+                                return -1;
+                            asm volatile("" : "+r"(__off));
+                            __off &= 2047;
+                        }
+                    }
+                }
+            }
+        }
         if (__v6 != 17)
             return -1;
-        long __p = __q + 40;
+        long __p = __q + __off;
+        asm volatile("" : "+r"(__p));
         if (!__has_net(ctx, __p + 8))
             return -1;
         return __p;

@@ -41,22 +41,37 @@ static __always_inline __u64 __get_source_packets(__u32 key)
 
 static __always_inline void *__l3(void *__data, void *__data_end, __u16 *__proto_out)
 {
-    if (__data + 14 > __data_end)
+    if (__data + 22 > __data_end)
         return 0;
     __u16 __proto = ((__u16)bpf_ntohs(*(__u16 *)(__data + 12)));
     void *__p = __data + 14;
-    if (__proto == 0x8100 || __proto == 0x88a8) {
-        if (__p + 4 > __data_end)
-            return 0;
-        __proto = ((__u16)bpf_ntohs(*(__u16 *)(__p + 2)));
-        __p += 4;
-    }
-    if (__proto == 0x8100 || __proto == 0x88a8) {
-        if (__p + 4 > __data_end)
-            return 0;
-        __proto = ((__u16)bpf_ntohs(*(__u16 *)(__p + 2)));
-        __p += 4;
-    }
+    __u64 __k1 = __proto ^ 0x8100;
+    asm volatile("" : "+r"(__k1));
+    __k1 = 0 - ((__k1 + 0xffff) >> 16);
+    __u64 __k2 = __proto ^ 0x88a8;
+    asm volatile("" : "+r"(__k2));
+    __k2 = 0 - ((__k2 + 0xffff) >> 16);
+    __k1 &= __k2;
+    asm volatile("" : "+r"(__p));
+    if (__p + 4 > __data_end)
+        return 0;
+    __u16 __v3 = ((__u16)bpf_ntohs(*(__u16 *)(__p + 2)));
+    __proto ^= (__proto ^ __v3) & ~__k1;
+    __p += 4 & ~__k1;
+    __u64 __k4 = __proto ^ 0x8100;
+    asm volatile("" : "+r"(__k4));
+    __k4 = 0 - ((__k4 + 0xffff) >> 16);
+    __u64 __k5 = __proto ^ 0x88a8;
+    asm volatile("" : "+r"(__k5));
+    __k5 = 0 - ((__k5 + 0xffff) >> 16);
+    __k4 &= __k5;
+    asm volatile("" : "+r"(__p));
+    if (__p + 4 > __data_end)
+        return 0;
+    __u16 __v6 = ((__u16)bpf_ntohs(*(__u16 *)(__p + 2)));
+    __proto ^= (__proto ^ __v6) & ~__k4;
+    __p += 4 & ~__k4;
+    asm volatile("" : "+r"(__p));
     *__proto_out = __proto;
     return __p;
 }
@@ -70,8 +85,8 @@ static __always_inline void *__parse_ipv4(void *__data_end, void *__l3p, __u16 _
     if (__proto == 0x800) {
         if (__p + 20 > __data_end)
             return 0;
-        __u8 __v1 = ((__u8)((*(__u8 *)(__p + 0)) & 0xf));
-        if (__v1 < 5)
+        __u8 __v7 = ((__u8)((*(__u8 *)(__p + 0)) & 0xf));
+        if (__v7 < 5)
             return 0;
         return __p;
     }

@@ -28,6 +28,17 @@ fn __load16_net(skb: *mut aya_ebpf::bindings::__sk_buff, off: usize) -> u16 {
 }
 
 #[inline(always)]
+fn __load32_net(skb: *mut aya_ebpf::bindings::__sk_buff, off: usize) -> u32 {
+    use aya_ebpf::bindings::bpf_hdr_start_off::BPF_HDR_START_NET;
+    use aya_ebpf::helpers::bpf_skb_load_bytes_relative;
+    let skb = skb as *const core::ffi::c_void;
+    let mut v: u32 = 0;
+    let dst = &mut v as *mut u32 as *mut core::ffi::c_void;
+    let _ = unsafe { bpf_skb_load_bytes_relative(skb, off as u32, dst, 4, BPF_HDR_START_NET) };
+    v
+}
+
+#[inline(always)]
 fn __has_net(skb: *mut aya_ebpf::bindings::__sk_buff, end: usize) -> bool {
     use aya_ebpf::bindings::bpf_hdr_start_off::BPF_HDR_START_NET;
     use aya_ebpf::helpers::bpf_skb_load_bytes_relative;
@@ -88,11 +99,145 @@ fn __parse_udp_l3_net(
         if !__has_net(__skb, __q + 40) {
             return None;
         }
-        let __v6: u8 = __load8_net(__skb, __q + 6);
+        let mut __v6: u8 = __load8_net(__skb, __q + 6);
+        if __v6 == 0x11 {
+            let __p: usize = __q + 40;
+            if !__has_net(__skb, __p + 8) {
+                return None;
+            }
+            return Some(__p);
+        }
+        let mut __off: usize = 40;
+        let mut __m7: u64 = __v6 as u64;
+        unsafe { core::arch::asm!("", inout("r6") __m7, options(nomem, nostack, preserves_flags)) };
+        __m7 = ((0x1000180000000001u64 >> (__m7 & 63)) & 1) & !(((__m7 >> 6) + 3) >> 2);
+        if __m7 == 0x1 {
+            let mut __e7: usize = __q + __off as usize;
+            unsafe { core::arch::asm!("", inout("r6") __e7, options(nomem, nostack, preserves_flags)) };
+            let __w7: u32 = u32::from_be(__load32_net(__skb, __e7 + 0));
+            let mut __s7: u8 = ((__w7 >> 16) & 0xff) as u8;
+            let mut __k7: u64 = (__v6 ^ 0x2c) as u64;
+            unsafe { core::arch::asm!("", inout("r6") __k7, options(nomem, nostack, preserves_flags)) };
+            __k7 = 0u64.wrapping_sub((__k7 + 0xff) >> 8);
+            __s7 &= __k7 as u8;
+            let mut __f7: u16 = ((__w7 >> 3) & 0x1fff) as u16;
+            __f7 &= !__k7 as u16;
+            if __f7 != 0 {
+                return None;
+            }
+            __v6 = ((__w7 >> 24) & 0xff) as u8;
+            __off += __s7 as usize * 8 + 8;
+            if __off > 2047 {
+                return None;
+            }
+            unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+            __off &= 2047;
+            let mut __m8: u64 = __v6 as u64;
+            unsafe { core::arch::asm!("", inout("r6") __m8, options(nomem, nostack, preserves_flags)) };
+            __m8 = ((0x1000180000000001u64 >> (__m8 & 63)) & 1) & !(((__m8 >> 6) + 3) >> 2);
+            if __m8 == 0x1 {
+                let mut __e8: usize = __q + __off as usize;
+                unsafe { core::arch::asm!("", inout("r6") __e8, options(nomem, nostack, preserves_flags)) };
+                let __w8: u32 = u32::from_be(__load32_net(__skb, __e8 + 0));
+                let mut __s8: u8 = ((__w8 >> 16) & 0xff) as u8;
+                let mut __k8: u64 = (__v6 ^ 0x2c) as u64;
+                unsafe { core::arch::asm!("", inout("r6") __k8, options(nomem, nostack, preserves_flags)) };
+                __k8 = 0u64.wrapping_sub((__k8 + 0xff) >> 8);
+                __s8 &= __k8 as u8;
+                let mut __f8: u16 = ((__w8 >> 3) & 0x1fff) as u16;
+                __f8 &= !__k8 as u16;
+                if __f8 != 0 {
+                    return None;
+                }
+                __v6 = ((__w8 >> 24) & 0xff) as u8;
+                __off += __s8 as usize * 8 + 8;
+                if __off > 2047 {
+                    return None;
+                }
+                unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                __off &= 2047;
+                let mut __m9: u64 = __v6 as u64;
+                unsafe { core::arch::asm!("", inout("r6") __m9, options(nomem, nostack, preserves_flags)) };
+                __m9 = ((0x1000180000000001u64 >> (__m9 & 63)) & 1) & !(((__m9 >> 6) + 3) >> 2);
+                if __m9 == 0x1 {
+                    let mut __e9: usize = __q + __off as usize;
+                    unsafe { core::arch::asm!("", inout("r6") __e9, options(nomem, nostack, preserves_flags)) };
+                    let __w9: u32 = u32::from_be(__load32_net(__skb, __e9 + 0));
+                    let mut __s9: u8 = ((__w9 >> 16) & 0xff) as u8;
+                    let mut __k9: u64 = (__v6 ^ 0x2c) as u64;
+                    unsafe { core::arch::asm!("", inout("r6") __k9, options(nomem, nostack, preserves_flags)) };
+                    __k9 = 0u64.wrapping_sub((__k9 + 0xff) >> 8);
+                    __s9 &= __k9 as u8;
+                    let mut __f9: u16 = ((__w9 >> 3) & 0x1fff) as u16;
+                    __f9 &= !__k9 as u16;
+                    if __f9 != 0 {
+                        return None;
+                    }
+                    __v6 = ((__w9 >> 24) & 0xff) as u8;
+                    __off += __s9 as usize * 8 + 8;
+                    if __off > 2047 {
+                        return None;
+                    }
+                    unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                    __off &= 2047;
+                    let mut __m10: u64 = __v6 as u64;
+                    unsafe { core::arch::asm!("", inout("r6") __m10, options(nomem, nostack, preserves_flags)) };
+                    __m10 = ((0x1000180000000001u64 >> (__m10 & 63)) & 1) & !(((__m10 >> 6) + 3) >> 2);
+                    if __m10 == 0x1 {
+                        let mut __e10: usize = __q + __off as usize;
+                        unsafe { core::arch::asm!("", inout("r6") __e10, options(nomem, nostack, preserves_flags)) };
+                        let __w10: u32 = u32::from_be(__load32_net(__skb, __e10 + 0));
+                        let mut __s10: u8 = ((__w10 >> 16) & 0xff) as u8;
+                        let mut __k10: u64 = (__v6 ^ 0x2c) as u64;
+                        unsafe { core::arch::asm!("", inout("r6") __k10, options(nomem, nostack, preserves_flags)) };
+                        __k10 = 0u64.wrapping_sub((__k10 + 0xff) >> 8);
+                        __s10 &= __k10 as u8;
+                        let mut __f10: u16 = ((__w10 >> 3) & 0x1fff) as u16;
+                        __f10 &= !__k10 as u16;
+                        if __f10 != 0 {
+                            return None;
+                        }
+                        __v6 = ((__w10 >> 24) & 0xff) as u8;
+                        __off += __s10 as usize * 8 + 8;
+                        if __off > 2047 {
+                            return None;
+                        }
+                        unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                        __off &= 2047;
+                        let mut __m11: u64 = __v6 as u64;
+                        unsafe { core::arch::asm!("", inout("r6") __m11, options(nomem, nostack, preserves_flags)) };
+                        __m11 = ((0x1000180000000001u64 >> (__m11 & 63)) & 1) & !(((__m11 >> 6) + 3) >> 2);
+                        if __m11 == 0x1 {
+                            let mut __e11: usize = __q + __off as usize;
+                            unsafe { core::arch::asm!("", inout("r6") __e11, options(nomem, nostack, preserves_flags)) };
+                            let __w11: u32 = u32::from_be(__load32_net(__skb, __e11 + 0));
+                            let mut __s11: u8 = ((__w11 >> 16) & 0xff) as u8;
+                            let mut __k11: u64 = (__v6 ^ 0x2c) as u64;
+                            unsafe { core::arch::asm!("", inout("r6") __k11, options(nomem, nostack, preserves_flags)) };
+                            __k11 = 0u64.wrapping_sub((__k11 + 0xff) >> 8);
+                            __s11 &= __k11 as u8;
+                            let mut __f11: u16 = ((__w11 >> 3) & 0x1fff) as u16;
+                            __f11 &= !__k11 as u16;
+                            if __f11 != 0 {
+                                return None;
+                            }
+                            __v6 = ((__w11 >> 24) & 0xff) as u8;
+                            __off += __s11 as usize * 8 + 8;
+                            if __off > 2047 {
+                                return None;
+                            }
+                            unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                            __off &= 2047;
+                        }
+                    }
+                }
+            }
+        }
         if __v6 != 17 {
             return None;
         }
-        let __p: usize = __q + 40;
+        let mut __p: usize = __q + __off as usize;
+        unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
         if !__has_net(__skb, __p + 8) {
             return None;
         }

@@ -45,6 +45,16 @@ fn __load16_skb(skb: *mut aya_ebpf::bindings::__sk_buff, off: usize) -> u16 {
 }
 
 #[inline(always)]
+fn __load32_skb(skb: *mut aya_ebpf::bindings::__sk_buff, off: usize) -> u32 {
+    use aya_ebpf::helpers::bpf_skb_load_bytes;
+    let skb = skb as *const core::ffi::c_void;
+    let mut v: u32 = 0;
+    let dst = &mut v as *mut u32 as *mut core::ffi::c_void;
+    let _ = unsafe { bpf_skb_load_bytes(skb, off as u32, dst, 4) };
+    v
+}
+
+#[inline(always)]
 fn __has_skb(skb: *mut aya_ebpf::bindings::__sk_buff, end: usize) -> bool {
     use aya_ebpf::helpers::bpf_skb_load_bytes;
     let skb = skb as *const core::ffi::c_void;
@@ -55,25 +65,40 @@ fn __has_skb(skb: *mut aya_ebpf::bindings::__sk_buff, end: usize) -> bool {
 
 #[inline(always)]
 fn __l3(__data: usize, __data_end: usize) -> Option<(usize, u16)> {
-    if __data + 14 > __data_end {
+    if __data + 22 > __data_end {
         return None;
     }
     let mut __proto: u16 = u16::from_be(unsafe { *((__data + 12) as *const u16) });
     let mut __p: usize = __data + 14;
-    if __proto == 0x8100 || __proto == 0x88a8 {
-        if __p + 4 > __data_end {
-            return None;
-        }
-        __proto = u16::from_be(unsafe { *((__p + 2) as *const u16) });
-        __p += 4;
+    let mut __k1: u64 = (__proto ^ 0x8100) as u64;
+    unsafe { core::arch::asm!("", inout("r6") __k1, options(nomem, nostack, preserves_flags)) };
+    __k1 = 0u64.wrapping_sub((__k1 + 0xffff) >> 16);
+    let mut __k2: u64 = (__proto ^ 0x88a8) as u64;
+    unsafe { core::arch::asm!("", inout("r6") __k2, options(nomem, nostack, preserves_flags)) };
+    __k2 = 0u64.wrapping_sub((__k2 + 0xffff) >> 16);
+    __k1 &= __k2 as u64;
+    unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
+    if __p + 4 > __data_end {
+        return None;
     }
-    if __proto == 0x8100 || __proto == 0x88a8 {
-        if __p + 4 > __data_end {
-            return None;
-        }
-        __proto = u16::from_be(unsafe { *((__p + 2) as *const u16) });
-        __p += 4;
+    let __v3: u16 = u16::from_be(unsafe { *((__p + 2) as *const u16) });
+    __proto ^= (__proto ^ __v3) & !__k1 as u16;
+    __p += 4 & !__k1 as usize;
+    let mut __k4: u64 = (__proto ^ 0x8100) as u64;
+    unsafe { core::arch::asm!("", inout("r6") __k4, options(nomem, nostack, preserves_flags)) };
+    __k4 = 0u64.wrapping_sub((__k4 + 0xffff) >> 16);
+    let mut __k5: u64 = (__proto ^ 0x88a8) as u64;
+    unsafe { core::arch::asm!("", inout("r6") __k5, options(nomem, nostack, preserves_flags)) };
+    __k5 = 0u64.wrapping_sub((__k5 + 0xffff) >> 16);
+    __k4 &= __k5 as u64;
+    unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
+    if __p + 4 > __data_end {
+        return None;
     }
+    let __v6: u16 = u16::from_be(unsafe { *((__p + 2) as *const u16) });
+    __proto ^= (__proto ^ __v6) & !__k4 as u16;
+    __p += 4 & !__k4 as usize;
+    unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
     Some((__p, __proto))
 }
 
@@ -86,20 +111,20 @@ fn __parse_tcp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
         if __q + 20 > __data_end {
             return None;
         }
-        let __v1: u8 = unsafe { *((__q + 0) as *const u8) } & 0xf;
-        if __v1 < 5 {
+        let __v7: u8 = unsafe { *((__q + 0) as *const u8) } & 0xf;
+        if __v7 < 5 {
             return None;
         }
-        let __v2: u16 = u16::from_be(unsafe { *((__q + 6) as *const u16) }) & 0x1fff;
-        if __v2 != 0 {
+        let __v8: u16 = u16::from_be(unsafe { *((__q + 6) as *const u16) }) & 0x1fff;
+        if __v8 != 0 {
             return None;
         }
-        let __v3: u8 = unsafe { *((__q + 9) as *const u8) };
-        if __v3 != 6 {
+        let __v9: u8 = unsafe { *((__q + 9) as *const u8) };
+        if __v9 != 6 {
             return None;
         }
-        let __v4: u8 = unsafe { *((__q + 0) as *const u8) } & 0xf;
-        let mut __p: usize = __q + __v4 as usize * 4;
+        let __v10: u8 = unsafe { *((__q + 0) as *const u8) } & 0xf;
+        let mut __p: usize = __q + __v10 as usize * 4;
         unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
         if __p + 20 > __data_end {
             return None;
@@ -110,11 +135,160 @@ fn __parse_tcp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
         if __q + 40 > __data_end {
             return None;
         }
-        let __v5: u8 = unsafe { *((__q + 6) as *const u8) };
-        if __v5 != 6 {
+        let mut __v11: u8 = unsafe { *((__q + 6) as *const u8) };
+        if __v11 == 0x6 {
+            let __p: usize = __q + 40;
+            if __p + 20 > __data_end {
+                return None;
+            }
+            return Some(__p);
+        }
+        let mut __off: usize = 40;
+        let mut __m12: u64 = __v11 as u64;
+        unsafe { core::arch::asm!("", inout("r6") __m12, options(nomem, nostack, preserves_flags)) };
+        __m12 = ((0x1000180000000001u64 >> (__m12 & 63)) & 1) & !(((__m12 >> 6) + 3) >> 2);
+        if __m12 == 0x1 {
+            let mut __e12: usize = __q + __off as usize;
+            unsafe { core::arch::asm!("", inout("r6") __e12, options(nomem, nostack, preserves_flags)) };
+            if __e12 + 8 > __data_end {
+                return None;
+            }
+            let __w12: u32 = u32::from_be(unsafe { *((__e12 + 0) as *const u32) });
+            let mut __s12: u8 = ((__w12 >> 16) & 0xff) as u8;
+            let mut __k12: u64 = (__v11 ^ 0x2c) as u64;
+            unsafe { core::arch::asm!("", inout("r6") __k12, options(nomem, nostack, preserves_flags)) };
+            __k12 = 0u64.wrapping_sub((__k12 + 0xff) >> 8);
+            __s12 &= __k12 as u8;
+            let mut __f12: u16 = ((__w12 >> 3) & 0x1fff) as u16;
+            __f12 &= !__k12 as u16;
+            if __f12 != 0 {
+                return None;
+            }
+            __v11 = ((__w12 >> 24) & 0xff) as u8;
+            __off += __s12 as usize * 8 + 8;
+            if __off > 2047 {
+                return None;
+            }
+            unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+            __off &= 2047;
+            let mut __m13: u64 = __v11 as u64;
+            unsafe { core::arch::asm!("", inout("r6") __m13, options(nomem, nostack, preserves_flags)) };
+            __m13 = ((0x1000180000000001u64 >> (__m13 & 63)) & 1) & !(((__m13 >> 6) + 3) >> 2);
+            if __m13 == 0x1 {
+                let mut __e13: usize = __q + __off as usize;
+                unsafe { core::arch::asm!("", inout("r6") __e13, options(nomem, nostack, preserves_flags)) };
+                if __e13 + 8 > __data_end {
+                    return None;
+                }
+                let __w13: u32 = u32::from_be(unsafe { *((__e13 + 0) as *const u32) });
+                let mut __s13: u8 = ((__w13 >> 16) & 0xff) as u8;
+                let mut __k13: u64 = (__v11 ^ 0x2c) as u64;
+                unsafe { core::arch::asm!("", inout("r6") __k13, options(nomem, nostack, preserves_flags)) };
+                __k13 = 0u64.wrapping_sub((__k13 + 0xff) >> 8);
+                __s13 &= __k13 as u8;
+                let mut __f13: u16 = ((__w13 >> 3) & 0x1fff) as u16;
+                __f13 &= !__k13 as u16;
+                if __f13 != 0 {
+                    return None;
+                }
+                __v11 = ((__w13 >> 24) & 0xff) as u8;
+                __off += __s13 as usize * 8 + 8;
+                if __off > 2047 {
+                    return None;
+                }
+                unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                __off &= 2047;
+                let mut __m14: u64 = __v11 as u64;
+                unsafe { core::arch::asm!("", inout("r6") __m14, options(nomem, nostack, preserves_flags)) };
+                __m14 = ((0x1000180000000001u64 >> (__m14 & 63)) & 1) & !(((__m14 >> 6) + 3) >> 2);
+                if __m14 == 0x1 {
+                    let mut __e14: usize = __q + __off as usize;
+                    unsafe { core::arch::asm!("", inout("r6") __e14, options(nomem, nostack, preserves_flags)) };
+                    if __e14 + 8 > __data_end {
+                        return None;
+                    }
+                    let __w14: u32 = u32::from_be(unsafe { *((__e14 + 0) as *const u32) });
+                    let mut __s14: u8 = ((__w14 >> 16) & 0xff) as u8;
+                    let mut __k14: u64 = (__v11 ^ 0x2c) as u64;
+                    unsafe { core::arch::asm!("", inout("r6") __k14, options(nomem, nostack, preserves_flags)) };
+                    __k14 = 0u64.wrapping_sub((__k14 + 0xff) >> 8);
+                    __s14 &= __k14 as u8;
+                    let mut __f14: u16 = ((__w14 >> 3) & 0x1fff) as u16;
+                    __f14 &= !__k14 as u16;
+                    if __f14 != 0 {
+                        return None;
+                    }
+                    __v11 = ((__w14 >> 24) & 0xff) as u8;
+                    __off += __s14 as usize * 8 + 8;
+                    if __off > 2047 {
+                        return None;
+                    }
+                    unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                    __off &= 2047;
+                    let mut __m15: u64 = __v11 as u64;
+                    unsafe { core::arch::asm!("", inout("r6") __m15, options(nomem, nostack, preserves_flags)) };
+                    __m15 = ((0x1000180000000001u64 >> (__m15 & 63)) & 1) & !(((__m15 >> 6) + 3) >> 2);
+                    if __m15 == 0x1 {
+                        let mut __e15: usize = __q + __off as usize;
+                        unsafe { core::arch::asm!("", inout("r6") __e15, options(nomem, nostack, preserves_flags)) };
+                        if __e15 + 8 > __data_end {
+                            return None;
+                        }
+                        let __w15: u32 = u32::from_be(unsafe { *((__e15 + 0) as *const u32) });
+                        let mut __s15: u8 = ((__w15 >> 16) & 0xff) as u8;
+                        let mut __k15: u64 = (__v11 ^ 0x2c) as u64;
+                        unsafe { core::arch::asm!("", inout("r6") __k15, options(nomem, nostack, preserves_flags)) };
+                        __k15 = 0u64.wrapping_sub((__k15 + 0xff) >> 8);
+                        __s15 &= __k15 as u8;
+                        let mut __f15: u16 = ((__w15 >> 3) & 0x1fff) as u16;
+                        __f15 &= !__k15 as u16;
+                        if __f15 != 0 {
+                            return None;
+                        }
+                        __v11 = ((__w15 >> 24) & 0xff) as u8;
+                        __off += __s15 as usize * 8 + 8;
+                        if __off > 2047 {
+                            return None;
+                        }
+                        unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                        __off &= 2047;
+                        let mut __m16: u64 = __v11 as u64;
+                        unsafe { core::arch::asm!("", inout("r6") __m16, options(nomem, nostack, preserves_flags)) };
+                        __m16 = ((0x1000180000000001u64 >> (__m16 & 63)) & 1) & !(((__m16 >> 6) + 3) >> 2);
+                        if __m16 == 0x1 {
+                            let mut __e16: usize = __q + __off as usize;
+                            unsafe { core::arch::asm!("", inout("r6") __e16, options(nomem, nostack, preserves_flags)) };
+                            if __e16 + 8 > __data_end {
+                                return None;
+                            }
+                            let __w16: u32 = u32::from_be(unsafe { *((__e16 + 0) as *const u32) });
+                            let mut __s16: u8 = ((__w16 >> 16) & 0xff) as u8;
+                            let mut __k16: u64 = (__v11 ^ 0x2c) as u64;
+                            unsafe { core::arch::asm!("", inout("r6") __k16, options(nomem, nostack, preserves_flags)) };
+                            __k16 = 0u64.wrapping_sub((__k16 + 0xff) >> 8);
+                            __s16 &= __k16 as u8;
+                            let mut __f16: u16 = ((__w16 >> 3) & 0x1fff) as u16;
+                            __f16 &= !__k16 as u16;
+                            if __f16 != 0 {
+                                return None;
+                            }
+                            __v11 = ((__w16 >> 24) & 0xff) as u8;
+                            __off += __s16 as usize * 8 + 8;
+                            if __off > 2047 {
+                                return None;
+                            }
+                            unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                            __off &= 2047;
+                        }
+                    }
+                }
+            }
+        }
+        if __v11 != 6 {
             return None;
         }
-        let __p: usize = __q + 40;
+        let mut __p: usize = __q + __off as usize;
+        unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
         if __p + 20 > __data_end {
             return None;
         }
@@ -132,20 +306,20 @@ fn __parse_udp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
         if __q + 20 > __data_end {
             return None;
         }
-        let __v6: u8 = unsafe { *((__q + 0) as *const u8) } & 0xf;
-        if __v6 < 5 {
+        let __v17: u8 = unsafe { *((__q + 0) as *const u8) } & 0xf;
+        if __v17 < 5 {
             return None;
         }
-        let __v7: u16 = u16::from_be(unsafe { *((__q + 6) as *const u16) }) & 0x1fff;
-        if __v7 != 0 {
+        let __v18: u16 = u16::from_be(unsafe { *((__q + 6) as *const u16) }) & 0x1fff;
+        if __v18 != 0 {
             return None;
         }
-        let __v8: u8 = unsafe { *((__q + 9) as *const u8) };
-        if __v8 != 17 {
+        let __v19: u8 = unsafe { *((__q + 9) as *const u8) };
+        if __v19 != 17 {
             return None;
         }
-        let __v9: u8 = unsafe { *((__q + 0) as *const u8) } & 0xf;
-        let mut __p: usize = __q + __v9 as usize * 4;
+        let __v20: u8 = unsafe { *((__q + 0) as *const u8) } & 0xf;
+        let mut __p: usize = __q + __v20 as usize * 4;
         unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
         if __p + 8 > __data_end {
             return None;
@@ -156,11 +330,160 @@ fn __parse_udp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
         if __q + 40 > __data_end {
             return None;
         }
-        let __v10: u8 = unsafe { *((__q + 6) as *const u8) };
-        if __v10 != 17 {
+        let mut __v21: u8 = unsafe { *((__q + 6) as *const u8) };
+        if __v21 == 0x11 {
+            let __p: usize = __q + 40;
+            if __p + 8 > __data_end {
+                return None;
+            }
+            return Some(__p);
+        }
+        let mut __off: usize = 40;
+        let mut __m22: u64 = __v21 as u64;
+        unsafe { core::arch::asm!("", inout("r6") __m22, options(nomem, nostack, preserves_flags)) };
+        __m22 = ((0x1000180000000001u64 >> (__m22 & 63)) & 1) & !(((__m22 >> 6) + 3) >> 2);
+        if __m22 == 0x1 {
+            let mut __e22: usize = __q + __off as usize;
+            unsafe { core::arch::asm!("", inout("r6") __e22, options(nomem, nostack, preserves_flags)) };
+            if __e22 + 8 > __data_end {
+                return None;
+            }
+            let __w22: u32 = u32::from_be(unsafe { *((__e22 + 0) as *const u32) });
+            let mut __s22: u8 = ((__w22 >> 16) & 0xff) as u8;
+            let mut __k22: u64 = (__v21 ^ 0x2c) as u64;
+            unsafe { core::arch::asm!("", inout("r6") __k22, options(nomem, nostack, preserves_flags)) };
+            __k22 = 0u64.wrapping_sub((__k22 + 0xff) >> 8);
+            __s22 &= __k22 as u8;
+            let mut __f22: u16 = ((__w22 >> 3) & 0x1fff) as u16;
+            __f22 &= !__k22 as u16;
+            if __f22 != 0 {
+                return None;
+            }
+            __v21 = ((__w22 >> 24) & 0xff) as u8;
+            __off += __s22 as usize * 8 + 8;
+            if __off > 2047 {
+                return None;
+            }
+            unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+            __off &= 2047;
+            let mut __m23: u64 = __v21 as u64;
+            unsafe { core::arch::asm!("", inout("r6") __m23, options(nomem, nostack, preserves_flags)) };
+            __m23 = ((0x1000180000000001u64 >> (__m23 & 63)) & 1) & !(((__m23 >> 6) + 3) >> 2);
+            if __m23 == 0x1 {
+                let mut __e23: usize = __q + __off as usize;
+                unsafe { core::arch::asm!("", inout("r6") __e23, options(nomem, nostack, preserves_flags)) };
+                if __e23 + 8 > __data_end {
+                    return None;
+                }
+                let __w23: u32 = u32::from_be(unsafe { *((__e23 + 0) as *const u32) });
+                let mut __s23: u8 = ((__w23 >> 16) & 0xff) as u8;
+                let mut __k23: u64 = (__v21 ^ 0x2c) as u64;
+                unsafe { core::arch::asm!("", inout("r6") __k23, options(nomem, nostack, preserves_flags)) };
+                __k23 = 0u64.wrapping_sub((__k23 + 0xff) >> 8);
+                __s23 &= __k23 as u8;
+                let mut __f23: u16 = ((__w23 >> 3) & 0x1fff) as u16;
+                __f23 &= !__k23 as u16;
+                if __f23 != 0 {
+                    return None;
+                }
+                __v21 = ((__w23 >> 24) & 0xff) as u8;
+                __off += __s23 as usize * 8 + 8;
+                if __off > 2047 {
+                    return None;
+                }
+                unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                __off &= 2047;
+                let mut __m24: u64 = __v21 as u64;
+                unsafe { core::arch::asm!("", inout("r6") __m24, options(nomem, nostack, preserves_flags)) };
+                __m24 = ((0x1000180000000001u64 >> (__m24 & 63)) & 1) & !(((__m24 >> 6) + 3) >> 2);
+                if __m24 == 0x1 {
+                    let mut __e24: usize = __q + __off as usize;
+                    unsafe { core::arch::asm!("", inout("r6") __e24, options(nomem, nostack, preserves_flags)) };
+                    if __e24 + 8 > __data_end {
+                        return None;
+                    }
+                    let __w24: u32 = u32::from_be(unsafe { *((__e24 + 0) as *const u32) });
+                    let mut __s24: u8 = ((__w24 >> 16) & 0xff) as u8;
+                    let mut __k24: u64 = (__v21 ^ 0x2c) as u64;
+                    unsafe { core::arch::asm!("", inout("r6") __k24, options(nomem, nostack, preserves_flags)) };
+                    __k24 = 0u64.wrapping_sub((__k24 + 0xff) >> 8);
+                    __s24 &= __k24 as u8;
+                    let mut __f24: u16 = ((__w24 >> 3) & 0x1fff) as u16;
+                    __f24 &= !__k24 as u16;
+                    if __f24 != 0 {
+                        return None;
+                    }
+                    __v21 = ((__w24 >> 24) & 0xff) as u8;
+                    __off += __s24 as usize * 8 + 8;
+                    if __off > 2047 {
+                        return None;
+                    }
+                    unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                    __off &= 2047;
+                    let mut __m25: u64 = __v21 as u64;
+                    unsafe { core::arch::asm!("", inout("r6") __m25, options(nomem, nostack, preserves_flags)) };
+                    __m25 = ((0x1000180000000001u64 >> (__m25 & 63)) & 1) & !(((__m25 >> 6) + 3) >> 2);
+                    if __m25 == 0x1 {
+                        let mut __e25: usize = __q + __off as usize;
+                        unsafe { core::arch::asm!("", inout("r6") __e25, options(nomem, nostack, preserves_flags)) };
+                        if __e25 + 8 > __data_end {
+                            return None;
+                        }
+                        let __w25: u32 = u32::from_be(unsafe { *((__e25 + 0) as *const u32) });
+                        let mut __s25: u8 = ((__w25 >> 16) & 0xff) as u8;
+                        let mut __k25: u64 = (__v21 ^ 0x2c) as u64;
+                        unsafe { core::arch::asm!("", inout("r6") __k25, options(nomem, nostack, preserves_flags)) };
+                        __k25 = 0u64.wrapping_sub((__k25 + 0xff) >> 8);
+                        __s25 &= __k25 as u8;
+                        let mut __f25: u16 = ((__w25 >> 3) & 0x1fff) as u16;
+                        __f25 &= !__k25 as u16;
+                        if __f25 != 0 {
+                            return None;
+                        }
+                        __v21 = ((__w25 >> 24) & 0xff) as u8;
+                        __off += __s25 as usize * 8 + 8;
+                        if __off > 2047 {
+                            return None;
+                        }
+                        unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                        __off &= 2047;
+                        let mut __m26: u64 = __v21 as u64;
+                        unsafe { core::arch::asm!("", inout("r6") __m26, options(nomem, nostack, preserves_flags)) };
+                        __m26 = ((0x1000180000000001u64 >> (__m26 & 63)) & 1) & !(((__m26 >> 6) + 3) >> 2);
+                        if __m26 == 0x1 {
+                            let mut __e26: usize = __q + __off as usize;
+                            unsafe { core::arch::asm!("", inout("r6") __e26, options(nomem, nostack, preserves_flags)) };
+                            if __e26 + 8 > __data_end {
+                                return None;
+                            }
+                            let __w26: u32 = u32::from_be(unsafe { *((__e26 + 0) as *const u32) });
+                            let mut __s26: u8 = ((__w26 >> 16) & 0xff) as u8;
+                            let mut __k26: u64 = (__v21 ^ 0x2c) as u64;
+                            unsafe { core::arch::asm!("", inout("r6") __k26, options(nomem, nostack, preserves_flags)) };
+                            __k26 = 0u64.wrapping_sub((__k26 + 0xff) >> 8);
+                            __s26 &= __k26 as u8;
+                            let mut __f26: u16 = ((__w26 >> 3) & 0x1fff) as u16;
+                            __f26 &= !__k26 as u16;
+                            if __f26 != 0 {
+                                return None;
+                            }
+                            __v21 = ((__w26 >> 24) & 0xff) as u8;
+                            __off += __s26 as usize * 8 + 8;
+                            if __off > 2047 {
+                                return None;
+                            }
+                            unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                            __off &= 2047;
+                        }
+                    }
+                }
+            }
+        }
+        if __v21 != 17 {
             return None;
         }
-        let __p: usize = __q + 40;
+        let mut __p: usize = __q + __off as usize;
+        unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
         if __p + 8 > __data_end {
             return None;
         }
@@ -265,11 +588,145 @@ fn __parse_udp_l3_skb(
         if !__has_skb(__skb, __q + 40) {
             return None;
         }
-        let __v6: u8 = __load8_skb(__skb, __q + 6);
+        let mut __v6: u8 = __load8_skb(__skb, __q + 6);
+        if __v6 == 0x11 {
+            let __p: usize = __q + 40;
+            if !__has_skb(__skb, __p + 8) {
+                return None;
+            }
+            return Some(__p);
+        }
+        let mut __off: usize = 40;
+        let mut __m7: u64 = __v6 as u64;
+        unsafe { core::arch::asm!("", inout("r6") __m7, options(nomem, nostack, preserves_flags)) };
+        __m7 = ((0x1000180000000001u64 >> (__m7 & 63)) & 1) & !(((__m7 >> 6) + 3) >> 2);
+        if __m7 == 0x1 {
+            let mut __e7: usize = __q + __off as usize;
+            unsafe { core::arch::asm!("", inout("r6") __e7, options(nomem, nostack, preserves_flags)) };
+            let __w7: u32 = u32::from_be(__load32_skb(__skb, __e7 + 0));
+            let mut __s7: u8 = ((__w7 >> 16) & 0xff) as u8;
+            let mut __k7: u64 = (__v6 ^ 0x2c) as u64;
+            unsafe { core::arch::asm!("", inout("r6") __k7, options(nomem, nostack, preserves_flags)) };
+            __k7 = 0u64.wrapping_sub((__k7 + 0xff) >> 8);
+            __s7 &= __k7 as u8;
+            let mut __f7: u16 = ((__w7 >> 3) & 0x1fff) as u16;
+            __f7 &= !__k7 as u16;
+            if __f7 != 0 {
+                return None;
+            }
+            __v6 = ((__w7 >> 24) & 0xff) as u8;
+            __off += __s7 as usize * 8 + 8;
+            if __off > 2047 {
+                return None;
+            }
+            unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+            __off &= 2047;
+            let mut __m8: u64 = __v6 as u64;
+            unsafe { core::arch::asm!("", inout("r6") __m8, options(nomem, nostack, preserves_flags)) };
+            __m8 = ((0x1000180000000001u64 >> (__m8 & 63)) & 1) & !(((__m8 >> 6) + 3) >> 2);
+            if __m8 == 0x1 {
+                let mut __e8: usize = __q + __off as usize;
+                unsafe { core::arch::asm!("", inout("r6") __e8, options(nomem, nostack, preserves_flags)) };
+                let __w8: u32 = u32::from_be(__load32_skb(__skb, __e8 + 0));
+                let mut __s8: u8 = ((__w8 >> 16) & 0xff) as u8;
+                let mut __k8: u64 = (__v6 ^ 0x2c) as u64;
+                unsafe { core::arch::asm!("", inout("r6") __k8, options(nomem, nostack, preserves_flags)) };
+                __k8 = 0u64.wrapping_sub((__k8 + 0xff) >> 8);
+                __s8 &= __k8 as u8;
+                let mut __f8: u16 = ((__w8 >> 3) & 0x1fff) as u16;
+                __f8 &= !__k8 as u16;
+                if __f8 != 0 {
+                    return None;
+                }
+                __v6 = ((__w8 >> 24) & 0xff) as u8;
+                __off += __s8 as usize * 8 + 8;
+                if __off > 2047 {
+                    return None;
+                }
+                unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                __off &= 2047;
+                let mut __m9: u64 = __v6 as u64;
+                unsafe { core::arch::asm!("", inout("r6") __m9, options(nomem, nostack, preserves_flags)) };
+                __m9 = ((0x1000180000000001u64 >> (__m9 & 63)) & 1) & !(((__m9 >> 6) + 3) >> 2);
+                if __m9 == 0x1 {
+                    let mut __e9: usize = __q + __off as usize;
+                    unsafe { core::arch::asm!("", inout("r6") __e9, options(nomem, nostack, preserves_flags)) };
+                    let __w9: u32 = u32::from_be(__load32_skb(__skb, __e9 + 0));
+                    let mut __s9: u8 = ((__w9 >> 16) & 0xff) as u8;
+                    let mut __k9: u64 = (__v6 ^ 0x2c) as u64;
+                    unsafe { core::arch::asm!("", inout("r6") __k9, options(nomem, nostack, preserves_flags)) };
+                    __k9 = 0u64.wrapping_sub((__k9 + 0xff) >> 8);
+                    __s9 &= __k9 as u8;
+                    let mut __f9: u16 = ((__w9 >> 3) & 0x1fff) as u16;
+                    __f9 &= !__k9 as u16;
+                    if __f9 != 0 {
+                        return None;
+                    }
+                    __v6 = ((__w9 >> 24) & 0xff) as u8;
+                    __off += __s9 as usize * 8 + 8;
+                    if __off > 2047 {
+                        return None;
+                    }
+                    unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                    __off &= 2047;
+                    let mut __m10: u64 = __v6 as u64;
+                    unsafe { core::arch::asm!("", inout("r6") __m10, options(nomem, nostack, preserves_flags)) };
+                    __m10 = ((0x1000180000000001u64 >> (__m10 & 63)) & 1) & !(((__m10 >> 6) + 3) >> 2);
+                    if __m10 == 0x1 {
+                        let mut __e10: usize = __q + __off as usize;
+                        unsafe { core::arch::asm!("", inout("r6") __e10, options(nomem, nostack, preserves_flags)) };
+                        let __w10: u32 = u32::from_be(__load32_skb(__skb, __e10 + 0));
+                        let mut __s10: u8 = ((__w10 >> 16) & 0xff) as u8;
+                        let mut __k10: u64 = (__v6 ^ 0x2c) as u64;
+                        unsafe { core::arch::asm!("", inout("r6") __k10, options(nomem, nostack, preserves_flags)) };
+                        __k10 = 0u64.wrapping_sub((__k10 + 0xff) >> 8);
+                        __s10 &= __k10 as u8;
+                        let mut __f10: u16 = ((__w10 >> 3) & 0x1fff) as u16;
+                        __f10 &= !__k10 as u16;
+                        if __f10 != 0 {
+                            return None;
+                        }
+                        __v6 = ((__w10 >> 24) & 0xff) as u8;
+                        __off += __s10 as usize * 8 + 8;
+                        if __off > 2047 {
+                            return None;
+                        }
+                        unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                        __off &= 2047;
+                        let mut __m11: u64 = __v6 as u64;
+                        unsafe { core::arch::asm!("", inout("r6") __m11, options(nomem, nostack, preserves_flags)) };
+                        __m11 = ((0x1000180000000001u64 >> (__m11 & 63)) & 1) & !(((__m11 >> 6) + 3) >> 2);
+                        if __m11 == 0x1 {
+                            let mut __e11: usize = __q + __off as usize;
+                            unsafe { core::arch::asm!("", inout("r6") __e11, options(nomem, nostack, preserves_flags)) };
+                            let __w11: u32 = u32::from_be(__load32_skb(__skb, __e11 + 0));
+                            let mut __s11: u8 = ((__w11 >> 16) & 0xff) as u8;
+                            let mut __k11: u64 = (__v6 ^ 0x2c) as u64;
+                            unsafe { core::arch::asm!("", inout("r6") __k11, options(nomem, nostack, preserves_flags)) };
+                            __k11 = 0u64.wrapping_sub((__k11 + 0xff) >> 8);
+                            __s11 &= __k11 as u8;
+                            let mut __f11: u16 = ((__w11 >> 3) & 0x1fff) as u16;
+                            __f11 &= !__k11 as u16;
+                            if __f11 != 0 {
+                                return None;
+                            }
+                            __v6 = ((__w11 >> 24) & 0xff) as u8;
+                            __off += __s11 as usize * 8 + 8;
+                            if __off > 2047 {
+                                return None;
+                            }
+                            unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                            __off &= 2047;
+                        }
+                    }
+                }
+            }
+        }
         if __v6 != 17 {
             return None;
         }
-        let __p: usize = __q + 40;
+        let mut __p: usize = __q + __off as usize;
+        unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
         if !__has_skb(__skb, __p + 8) {
             return None;
         }

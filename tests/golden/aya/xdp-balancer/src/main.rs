@@ -2,6 +2,7 @@
 // Do not edit: regenerate with `tatara-build emit FILE --backend aya`.
 #![no_std]
 #![no_main]
+#![feature(asm_experimental_arch)]
 #![feature(core_intrinsics)]
 #![allow(internal_features)]
 #![allow(unused_mut, unused_parens, unused_unsafe, unused_variables, dead_code)]
@@ -37,25 +38,40 @@ fn __redirect_backends(key: u32, fallback: u64) -> u32 {
 
 #[inline(always)]
 fn __l3(__data: usize, __data_end: usize) -> Option<(usize, u16)> {
-    if __data + 14 > __data_end {
+    if __data + 22 > __data_end {
         return None;
     }
     let mut __proto: u16 = u16::from_be(unsafe { *((__data + 12) as *const u16) });
     let mut __p: usize = __data + 14;
-    if __proto == 0x8100 || __proto == 0x88a8 {
-        if __p + 4 > __data_end {
-            return None;
-        }
-        __proto = u16::from_be(unsafe { *((__p + 2) as *const u16) });
-        __p += 4;
+    let mut __k1: u64 = (__proto ^ 0x8100) as u64;
+    unsafe { core::arch::asm!("", inout("r6") __k1, options(nomem, nostack, preserves_flags)) };
+    __k1 = 0u64.wrapping_sub((__k1 + 0xffff) >> 16);
+    let mut __k2: u64 = (__proto ^ 0x88a8) as u64;
+    unsafe { core::arch::asm!("", inout("r6") __k2, options(nomem, nostack, preserves_flags)) };
+    __k2 = 0u64.wrapping_sub((__k2 + 0xffff) >> 16);
+    __k1 &= __k2 as u64;
+    unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
+    if __p + 4 > __data_end {
+        return None;
     }
-    if __proto == 0x8100 || __proto == 0x88a8 {
-        if __p + 4 > __data_end {
-            return None;
-        }
-        __proto = u16::from_be(unsafe { *((__p + 2) as *const u16) });
-        __p += 4;
+    let __v3: u16 = u16::from_be(unsafe { *((__p + 2) as *const u16) });
+    __proto ^= (__proto ^ __v3) & !__k1 as u16;
+    __p += 4 & !__k1 as usize;
+    let mut __k4: u64 = (__proto ^ 0x8100) as u64;
+    unsafe { core::arch::asm!("", inout("r6") __k4, options(nomem, nostack, preserves_flags)) };
+    __k4 = 0u64.wrapping_sub((__k4 + 0xffff) >> 16);
+    let mut __k5: u64 = (__proto ^ 0x88a8) as u64;
+    unsafe { core::arch::asm!("", inout("r6") __k5, options(nomem, nostack, preserves_flags)) };
+    __k5 = 0u64.wrapping_sub((__k5 + 0xffff) >> 16);
+    __k4 &= __k5 as u64;
+    unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
+    if __p + 4 > __data_end {
+        return None;
     }
+    let __v6: u16 = u16::from_be(unsafe { *((__p + 2) as *const u16) });
+    __proto ^= (__proto ^ __v6) & !__k4 as u16;
+    __p += 4 & !__k4 as usize;
+    unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
     Some((__p, __proto))
 }
 
@@ -68,8 +84,8 @@ fn __parse_ipv4(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> 
         if __p + 20 > __data_end {
             return None;
         }
-        let __v1: u8 = unsafe { *((__p + 0) as *const u8) } & 0xf;
-        if __v1 < 5 {
+        let __v7: u8 = unsafe { *((__p + 0) as *const u8) } & 0xf;
+        if __v7 < 5 {
             return None;
         }
         return Some(__p);
