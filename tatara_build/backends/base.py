@@ -1227,15 +1227,19 @@ def max_header_bytes(name: str) -> int:
 def pull_bytes(headers: set[str], *, past_end: bool = False) -> int:
     """Bytes from the packet start that parsing `headers` may read: the L2
     header and its tags, the longest L3 header (L4 starts after IPv4
-    options), and the L4 headers' fixed part, or their longest form when a
-    `load` reads past their end (`past_end`: TCP options then count)."""
+    options, or after IPv6 extension headers: up to MAX_IPV6_EXTENSION_END),
+    and the L4 headers' fixed part, or their longest form when a `load`
+    reads past their end (`past_end`: TCP options then count)."""
     l2 = sum(tables.HEADERS[h].min_len for h in tables.headers_with("l2"))
     tags = sum(tables.MAX_VLAN_TAGS * tables.HEADERS[t].min_len for t in tables.headers_with("tag"))
     if not any(above_l2(h) for h in headers):
         return l2 + (tags if set(headers) & set(tables.headers_with("tag")) else 0)
+    l4s = [h for h in headers if h in tables.headers_with("l4")]
+    walked = any(tables.HEADERS[outer].extensions for h in l4s for outer, _ in tables.HEADERS[h].via)
     l3 = max(max_header_bytes(h) for h in tables.headers_with("l3"))
+    l3 = max(l3, tables.MAX_IPV6_EXTENSION_END) if walked else l3
     l4_bytes = max_header_bytes if past_end else (lambda h: tables.HEADERS[h].min_len)
-    l4 = max((l4_bytes(h) for h in headers if h in tables.headers_with("l4")), default=0)
+    l4 = max((l4_bytes(h) for h in l4s), default=0)
     return l2 + tags + l3 + l4
 
 

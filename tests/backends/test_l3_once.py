@@ -46,21 +46,24 @@ def test_l2_only_parses_do_not_walk_to_l3(tmp_path):
 
 def test_tc_pulls_what_its_parsers_may_read():
     """tc pulls eth + 2 VLAN tags + the longest L3 header (IPv4 with options)
-    + the longest L4 header used, never more than the packet (skb->len)."""
+    + the longest L4 header used, never more than the packet (skb->len); an
+    L4 header over IPv6 may start up to 2047 bytes past IPv6's start (its
+    extension headers), ICMP (IPv4 only) cannot."""
     from tatara_build.backends.base import pull_bytes
 
     assert pull_bytes({"eth"}) == 14
     assert pull_bytes({"vlan"}) == 14 + 8
     assert pull_bytes({"ipv6"}) == 14 + 8 + 60
-    assert pull_bytes({"tcp", "udp"}) == 14 + 8 + 60 + 20
+    assert pull_bytes({"icmp"}) == 14 + 8 + 60 + 4
+    assert pull_bytes({"tcp", "udp"}) == 14 + 8 + 2047 + 20
     src = ('(defbpf-program t :kind :tc :attach (:target "eth0") :license "GPL")\n'
            "(bpf-fn t (skb) (if-let (u (header skb :udp)) (return :tc-act-shot)) (return :tc-act-ok))\n")
     module = check.check(frontend.parse(src, "t.tlisp"))
     c = render(module, "c")["t.bpf.c"]
-    assert "if ((void *)(long)ctx->data + 90 > (void *)(long)ctx->data_end)\n" in c
-    assert "bpf_skb_pull_data(ctx, ctx->len < 90 ? ctx->len : 90);" in c
+    assert "if ((void *)(long)ctx->data + 2077 > (void *)(long)ctx->data_end)\n" in c
+    assert "bpf_skb_pull_data(ctx, ctx->len < 2077 ? ctx->len : 2077);" in c
     aya = render(module, "aya")["src/main.rs"]
-    assert "if ctx.data() + 90 > ctx.data_end() {" in aya and "core::cmp::min(ctx.len(), 90)" in aya
+    assert "if ctx.data() + 2077 > ctx.data_end() {" in aya and "core::cmp::min(ctx.len(), 2077)" in aya
     assert aya.index("bpf_skb_pull_data") < aya.index("let __data: usize = ctx.data();")
 
 

@@ -505,8 +505,8 @@ int edge_in(struct xdp_md *ctx)
 SEC("tc")
 int edge_out(struct __sk_buff *ctx)
 {
-    if ((void *)(long)ctx->data + 102 > (void *)(long)ctx->data_end)
-        bpf_skb_pull_data(ctx, ctx->len < 102 ? ctx->len : 102);
+    if ((void *)(long)ctx->data + 2089 > (void *)(long)ctx->data_end)
+        bpf_skb_pull_data(ctx, ctx->len < 2089 ? ctx->len : 2089);
     void *__data = (void *)(long)ctx->data;
     void *__data_end = (void *)(long)ctx->data_end;
     __add_totals(1U, 1ULL); /* edge-accounting.tlisp:29:3 */

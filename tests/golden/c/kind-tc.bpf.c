@@ -244,8 +244,8 @@ static __always_inline void *__parse_tcp(void *__data_end, void *__l3p, __u16 __
 SEC("tc")
 int kind_tc(struct __sk_buff *ctx)
 {
-    if ((void *)(long)ctx->data + 102 > (void *)(long)ctx->data_end)
-        bpf_skb_pull_data(ctx, ctx->len < 102 ? ctx->len : 102);
+    if ((void *)(long)ctx->data + 2089 > (void *)(long)ctx->data_end)
+        bpf_skb_pull_data(ctx, ctx->len < 2089 ? ctx->len : 2089);
     void *__data = (void *)(long)ctx->data;
     void *__data_end = (void *)(long)ctx->data_end;
     {

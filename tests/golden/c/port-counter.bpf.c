@@ -416,8 +416,8 @@ static __always_inline void *__parse_udp(void *__data_end, void *__l3p, __u16 __
 SEC("tc")
 int port_counter(struct __sk_buff *ctx)
 {
-    if ((void *)(long)ctx->data + 102 > (void *)(long)ctx->data_end)
-        bpf_skb_pull_data(ctx, ctx->len < 102 ? ctx->len : 102);
+    if ((void *)(long)ctx->data + 2089 > (void *)(long)ctx->data_end)
+        bpf_skb_pull_data(ctx, ctx->len < 2089 ? ctx->len : 2089);
     void *__data = (void *)(long)ctx->data;
     void *__data_end = (void *)(long)ctx->data_end;
     __u16 __l3proto = 0; /* port-counter.tlisp:19:3 */

@@ -541,8 +541,8 @@ pub fn edge_in(ctx: aya_ebpf::programs::XdpContext) -> u32 {
 
 #[aya_ebpf::macros::classifier]
 pub fn edge_out(ctx: aya_ebpf::programs::TcContext) -> i32 {
-    if ctx.data() + 102 > ctx.data_end() {
-        let __pull: u32 = core::cmp::min(ctx.len(), 102);
+    if ctx.data() + 2089 > ctx.data_end() {
+        let __pull: u32 = core::cmp::min(ctx.len(), 2089);
         let _ = unsafe { aya_ebpf::helpers::bpf_skb_pull_data(ctx.skb.skb as *mut _, __pull) };
     }
     let __data: usize = ctx.data();

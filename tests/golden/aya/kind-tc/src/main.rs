@@ -259,8 +259,8 @@ fn __parse_tcp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
 
 #[aya_ebpf::macros::classifier]
 pub fn kind_tc(ctx: aya_ebpf::programs::TcContext) -> i32 {
-    if ctx.data() + 102 > ctx.data_end() {
-        let __pull: u32 = core::cmp::min(ctx.len(), 102);
+    if ctx.data() + 2089 > ctx.data_end() {
+        let __pull: u32 = core::cmp::min(ctx.len(), 2089);
         let _ = unsafe { aya_ebpf::helpers::bpf_skb_pull_data(ctx.skb.skb as *mut _, __pull) };
     }
     let __data: usize = ctx.data();

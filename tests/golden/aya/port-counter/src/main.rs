@@ -464,8 +464,8 @@ fn __parse_udp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
 
 #[aya_ebpf::macros::classifier]
 pub fn port_counter(ctx: aya_ebpf::programs::TcContext) -> i32 {
-    if ctx.data() + 102 > ctx.data_end() {
-        let __pull: u32 = core::cmp::min(ctx.len(), 102);
+    if ctx.data() + 2089 > ctx.data_end() {
+        let __pull: u32 = core::cmp::min(ctx.len(), 2089);
         let _ = unsafe { aya_ebpf::helpers::bpf_skb_pull_data(ctx.skb.skb as *mut _, __pull) };
     }
     let __data: usize = ctx.data();
