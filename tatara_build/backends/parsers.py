@@ -355,9 +355,12 @@ class Planner:
             keeps = [f"__k{next(self.vars)}" for _ in tag.via]
             var, load = self.load(ptr, tag.fields[tag.next_protocol])
             steps += [*(Keep(k, proto, v, bits) for k, (_, v) in zip(keeps, tag.via)),
-                      *(Mask(keeps[0], k, "u64") for k in keeps[1:]), Pin(ptr), Need(ptr, tag.min_len, direct_only=True),
+                      *(Mask(keeps[0], k, "u64") for k in keeps[1:]), Need(ptr, tag.min_len, direct_only=True),
                       load, Blend(proto, var, keeps[0], load.field.type), AddUnless(ptr, tag.min_len, keeps[0])]
-        return (*steps, Pin(ptr), RetL3(ptr, proto))
+        # Not NULL where found, said to clang: offsets that are masks hide it,
+        # and clang 14 then threaded the parsers' NULL tests into a path the
+        # verifier walks with a NULL packet pointer ("invalid mem access").
+        return (*steps, FailUnless(ptr, "!=", 0), RetL3(ptr, proto))
 
 
 def plans(wanted: set[str], packet: str) -> list[tuple[str, tuple[Step, ...]]]:

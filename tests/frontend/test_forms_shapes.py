@@ -114,7 +114,8 @@ BAD = [
     ('(defbpf-test t :program p :cases ((a :packet () :expect :xdp-pass)))',
      'expected :packet ((eth) (ipv4) …)', 46, []),
     ('(defbpf-test t :program p :cases ((a :packet ((eht)) :expect :xdp-pass)))',
-     'unknown packet layer `eht`', 48, ['did you mean `eth`?', 'known: eth, vlan, ipv4, ipv6, tcp, udp, icmp, icmpv6, arp, raw']),
+     'unknown packet layer `eht`', 48, ['did you mean `eth`?', 'known: eth, vlan, ipv4, ipv6, ipv6-hop-by-hop, '
+                                           'ipv6-dest-opts, ipv6-routing, ipv6-fragment, tcp, udp, icmp, icmpv6, arp, raw']),
     ('(defbpf-test t :program p :cases ((a :packet (eth) :expect :xdp-pass)))',
      'expected a packet layer such as (tcp :dport 80), got `eth`', 47, []),
     ('(defbpf-test t :program p :cases ((a :packet ((eth :src #t)) :expect :xdp-pass)))',

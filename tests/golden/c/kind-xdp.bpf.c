@@ -66,7 +66,6 @@ static __always_inline void *__l3(void *__data, void *__data_end, __u16 *__proto
     asm volatile("" : "+r"(__k3));
     __k3 = 0 - ((__k3 + 0xffff) >> 16);
     __k2 &= __k3;
-    asm volatile("" : "+r"(__p));
     if (__p + 4 > __data_end)
         return 0;
     __u16 __v4 = ((__u16)bpf_ntohs(*(__u16 *)(__p + 2)));
@@ -79,13 +78,13 @@ static __always_inline void *__l3(void *__data, void *__data_end, __u16 *__proto
     asm volatile("" : "+r"(__k6));
     __k6 = 0 - ((__k6 + 0xffff) >> 16);
     __k5 &= __k6;
-    asm volatile("" : "+r"(__p));
     if (__p + 4 > __data_end)
         return 0;
     __u16 __v7 = ((__u16)bpf_ntohs(*(__u16 *)(__p + 2)));
     __proto ^= (__proto ^ __v7) & ~__k5;
     __p += 4 & ~__k5;
-    asm volatile("" : "+r"(__p));
+    if (__p == 0)
+        return 0;
     *__proto_out = __proto;
     return __p;
 }

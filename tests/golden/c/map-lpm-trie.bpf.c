@@ -88,7 +88,6 @@ static __always_inline void *__l3(void *__data, void *__data_end, __u16 *__proto
     asm volatile("" : "+r"(__k2));
     __k2 = 0 - ((__k2 + 0xffff) >> 16);
     __k1 &= __k2;
-    asm volatile("" : "+r"(__p));
     if (__p + 4 > __data_end)
         return 0;
     __u16 __v3 = ((__u16)bpf_ntohs(*(__u16 *)(__p + 2)));
@@ -101,13 +100,13 @@ static __always_inline void *__l3(void *__data, void *__data_end, __u16 *__proto
     asm volatile("" : "+r"(__k5));
     __k5 = 0 - ((__k5 + 0xffff) >> 16);
     __k4 &= __k5;
-    asm volatile("" : "+r"(__p));
     if (__p + 4 > __data_end)
         return 0;
     __u16 __v6 = ((__u16)bpf_ntohs(*(__u16 *)(__p + 2)));
     __proto ^= (__proto ^ __v6) & ~__k4;
     __p += 4 & ~__k4;
-    asm volatile("" : "+r"(__p));
+    if (__p == 0)
+        return 0;
     *__proto_out = __proto;
     return __p;
 }

@@ -52,7 +52,6 @@ static __always_inline long __l3_l2_skb(struct __sk_buff *ctx, long __data, __u1
     asm volatile("" : "+r"(__k2));
     __k2 = 0 - ((__k2 + 0xffff) >> 16);
     __k1 &= __k2;
-    asm volatile("" : "+r"(__p));
     __u16 __v3 = ((__u16)bpf_ntohs(__load16_skb(ctx, __p + 2)));
     __proto ^= (__proto ^ __v3) & ~__k1;
     __p += 4 & ~__k1;
@@ -63,11 +62,11 @@ static __always_inline long __l3_l2_skb(struct __sk_buff *ctx, long __data, __u1
     asm volatile("" : "+r"(__k5));
     __k5 = 0 - ((__k5 + 0xffff) >> 16);
     __k4 &= __k5;
-    asm volatile("" : "+r"(__p));
     __u16 __v6 = ((__u16)bpf_ntohs(__load16_skb(ctx, __p + 2)));
     __proto ^= (__proto ^ __v6) & ~__k4;
     __p += 4 & ~__k4;
-    asm volatile("" : "+r"(__p));
+    if (__p == 0)
+        return -1;
     *__proto_out = __proto;
     return __p;
 }

@@ -70,7 +70,6 @@ fn __l3(__data: usize, __data_end: usize) -> Option<(usize, u16)> {
     unsafe { core::arch::asm!("", inout("r6") __k3, options(nomem, nostack, preserves_flags)) };
     __k3 = 0u64.wrapping_sub((__k3 + 0xffff) >> 16);
     __k2 &= __k3 as u64;
-    unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
     if __p + 4 > __data_end {
         return None;
     }
@@ -84,14 +83,15 @@ fn __l3(__data: usize, __data_end: usize) -> Option<(usize, u16)> {
     unsafe { core::arch::asm!("", inout("r6") __k6, options(nomem, nostack, preserves_flags)) };
     __k6 = 0u64.wrapping_sub((__k6 + 0xffff) >> 16);
     __k5 &= __k6 as u64;
-    unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
     if __p + 4 > __data_end {
         return None;
     }
     let __v7: u16 = u16::from_be(unsafe { *((__p + 2) as *const u16) });
     __proto ^= (__proto ^ __v7) & !__k5 as u16;
     __p += 4 & !__k5 as usize;
-    unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
+    if __p == 0 {
+        return None;
+    }
     Some((__p, __proto))
 }
 

@@ -56,7 +56,6 @@ fn __l3(__data: usize, __data_end: usize) -> Option<(usize, u16)> {
     unsafe { core::arch::asm!("", inout("r6") __k2, options(nomem, nostack, preserves_flags)) };
     __k2 = 0u64.wrapping_sub((__k2 + 0xffff) >> 16);
     __k1 &= __k2 as u64;
-    unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
     if __p + 4 > __data_end {
         return None;
     }
@@ -70,14 +69,15 @@ fn __l3(__data: usize, __data_end: usize) -> Option<(usize, u16)> {
     unsafe { core::arch::asm!("", inout("r6") __k5, options(nomem, nostack, preserves_flags)) };
     __k5 = 0u64.wrapping_sub((__k5 + 0xffff) >> 16);
     __k4 &= __k5 as u64;
-    unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
     if __p + 4 > __data_end {
         return None;
     }
     let __v6: u16 = u16::from_be(unsafe { *((__p + 2) as *const u16) });
     __proto ^= (__proto ^ __v6) & !__k4 as u16;
     __p += 4 & !__k4 as usize;
-    unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
+    if __p == 0 {
+        return None;
+    }
     Some((__p, __proto))
 }
 

@@ -93,7 +93,6 @@ fn __l3_l2_skb(__skb: *mut aya_ebpf::bindings::__sk_buff, __data: usize) -> Opti
     unsafe { core::arch::asm!("", inout("r6") __k2, options(nomem, nostack, preserves_flags)) };
     __k2 = 0u64.wrapping_sub((__k2 + 0xffff) >> 16);
     __k1 &= __k2 as u64;
-    unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
     let __v3: u16 = u16::from_be(__load16_skb(__skb, __p + 2));
     __proto ^= (__proto ^ __v3) & !__k1 as u16;
     __p += 4 & !__k1 as usize;
@@ -104,11 +103,12 @@ fn __l3_l2_skb(__skb: *mut aya_ebpf::bindings::__sk_buff, __data: usize) -> Opti
     unsafe { core::arch::asm!("", inout("r6") __k5, options(nomem, nostack, preserves_flags)) };
     __k5 = 0u64.wrapping_sub((__k5 + 0xffff) >> 16);
     __k4 &= __k5 as u64;
-    unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
     let __v6: u16 = u16::from_be(__load16_skb(__skb, __p + 2));
     __proto ^= (__proto ^ __v6) & !__k4 as u16;
     __p += 4 & !__k4 as usize;
-    unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
+    if __p == 0 {
+        return None;
+    }
     Some((__p, __proto))
 }
 
