@@ -172,8 +172,17 @@ MAPS = {
 # explicit register because rustc rejects an unused `reg` operand and LLVM's
 # BTF writer skips only an empty asm string (a `/* {0} */` template gives two
 # line-info records at one offset, which the kernel rejects). r6 is
-# callee-saved, so it survives the helper calls around it.
-PIN = 'unsafe {{ core::arch::asm!("", inout("r6") {}, options(nomem, nostack, preserves_flags)) }};'
+# callee-saved, so it survives the helper calls around it. Spelled once as
+# a macro (PIN_MACRO, in the crate head): the statement itself would pass
+# rustfmt's width in the IPv6 extension walk's nested rounds.
+PIN = "__pin!({});"
+PIN_MACRO = [
+    "macro_rules! __pin {",
+    "    ($v:ident) => {",
+    '        unsafe { core::arch::asm!("", inout("r6") $v, options(nomem, nostack, preserves_flags)) }',
+    "    };",
+    "}",
+]
 ATOMIC = ("u32", "u64", "i32", "i64")  # BPF atomics are 32 and 64 bits wide
 # What packet reads through helpers take: the context's raw skb pointer
 # (`ctx.skb.skb` of SkBuffContext and TcContext alike).
@@ -901,7 +910,7 @@ class AyaGenerator(Generator):
         self.pinned = True
         m, bits = step.mask, sum(1 << v for v in step.values)  # (m >> 6) + 3 >> 2: 0 when m < 64, else 1
         return [f"let mut {m}: u64 = {step.var} as u64;", PIN.format(m),
-                f"{m} = (({hex(bits)}u64 >> ({m} & 63)) & 1) & !((({m} >> 6) + 3) >> 2);"]
+                f"let {m}b: u64 = ({hex(bits)}u64 >> ({m} & 63)) & 1;", f"{m} = {m}b & !((({m} >> 6) + 3) >> 2);"]
 
     def step_keep(self, step: parsers.Keep) -> list[str]:
         self.pinned = True
@@ -967,6 +976,7 @@ class AyaGenerator(Generator):
             "#![allow(unused_mut, unused_parens, unused_unsafe, unused_variables, dead_code)]",
             *uses,
             "",
+            *([*PIN_MACRO, ""] if self.pinned else []),
         ]
 
     def declarations(self) -> list[str]:

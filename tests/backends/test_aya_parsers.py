@@ -19,7 +19,7 @@ import shutil
 import pytest
 
 from tatara_build import check, frontend, tables
-from tatara_build.backends.aya import AyaGenerator
+from tatara_build.backends.aya import PIN_MACRO, AyaGenerator
 from tatara_build.backends.base import above_l2
 from tatara_build.compile import BuildOptions, compile_generated, toolchain
 from tatara_build.errors import ToolchainError
@@ -62,7 +62,7 @@ def harness(tmp_path) -> str:
     gen = AyaGenerator(module)
     gen.functions()  # records which parsers the programs need
     packet = tables.PROGRAM_KINDS[KIND].packet
-    out = [HARNESS_HEAD]
+    out = [HARNESS_HEAD, *PIN_MACRO]
     for name, steps in gen.parser_plans(packet):
         out += gen.parser(name, packet, steps) + [""]
     for probe in probes(KIND):

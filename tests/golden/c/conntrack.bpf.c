@@ -71,22 +71,36 @@ static __always_inline void __set_flows(struct tuple key, struct counters value)
 
 static __always_inline void *__l3(void *__data, void *__data_end, __u16 *__proto_out)
 {
-    if (__data + 14 > __data_end)
+    if (__data + 22 > __data_end)
         return 0;
     __u16 __proto = ((__u16)bpf_ntohs(*(__u16 *)(__data + 12)));
     void *__p = __data + 14;
-    if (__proto == 0x8100 || __proto == 0x88a8) {
-        if (__p + 4 > __data_end)
-            return 0;
-        __proto = ((__u16)bpf_ntohs(*(__u16 *)(__p + 2)));
-        __p += 4;
-    }
-    if (__proto == 0x8100 || __proto == 0x88a8) {
-        if (__p + 4 > __data_end)
-            return 0;
-        __proto = ((__u16)bpf_ntohs(*(__u16 *)(__p + 2)));
-        __p += 4;
-    }
+    __u64 __k1 = __proto ^ 0x8100;
+    asm volatile("" : "+r"(__k1));
+    __k1 = 0 - ((__k1 + 0xffff) >> 16);
+    __u64 __k2 = __proto ^ 0x88a8;
+    asm volatile("" : "+r"(__k2));
+    __k2 = 0 - ((__k2 + 0xffff) >> 16);
+    __k1 &= __k2;
+    if (__p + 4 > __data_end)
+        return 0;
+    __u16 __v3 = ((__u16)bpf_ntohs(*(__u16 *)(__p + 2)));
+    __proto ^= (__proto ^ __v3) & ~__k1;
+    __p += 4 & ~__k1;
+    __u64 __k4 = __proto ^ 0x8100;
+    asm volatile("" : "+r"(__k4));
+    __k4 = 0 - ((__k4 + 0xffff) >> 16);
+    __u64 __k5 = __proto ^ 0x88a8;
+    asm volatile("" : "+r"(__k5));
+    __k5 = 0 - ((__k5 + 0xffff) >> 16);
+    __k4 &= __k5;
+    if (__p + 4 > __data_end)
+        return 0;
+    __u16 __v6 = ((__u16)bpf_ntohs(*(__u16 *)(__p + 2)));
+    __proto ^= (__proto ^ __v6) & ~__k4;
+    __p += 4 & ~__k4;
+    if (__p == 0)
+        return 0;
     *__proto_out = __proto;
     return __p;
 }
@@ -100,8 +114,8 @@ static __always_inline void *__parse_ipv4(void *__data_end, void *__l3p, __u16 _
     if (__proto == 0x800) {
         if (__p + 20 > __data_end)
             return 0;
-        __u8 __v1 = ((__u8)((*(__u8 *)(__p + 0)) & 0xf));
-        if (__v1 < 5)
+        __u8 __v7 = ((__u8)((*(__u8 *)(__p + 0)) & 0xf));
+        if (__v7 < 5)
             return 0;
         return __p;
     }
@@ -117,17 +131,17 @@ static __always_inline void *__parse_tcp(void *__data_end, void *__l3p, __u16 __
     if (__proto == 0x800) {
         if (__q + 20 > __data_end)
             return 0;
-        __u8 __v2 = ((__u8)((*(__u8 *)(__q + 0)) & 0xf));
-        if (__v2 < 5)
+        __u8 __v8 = ((__u8)((*(__u8 *)(__q + 0)) & 0xf));
+        if (__v8 < 5)
             return 0;
-        __u16 __v3 = ((__u16)(bpf_ntohs(*(__u16 *)(__q + 6)) & 0x1fff));
-        if (__v3 != 0)
+        __u16 __v9 = ((__u16)(bpf_ntohs(*(__u16 *)(__q + 6)) & 0x1fff));
+        if (__v9 != 0)
             return 0;
-        __u8 __v4 = ((__u8)(*(__u8 *)(__q + 9)));
-        if (__v4 != 6)
+        __u8 __v10 = ((__u8)(*(__u8 *)(__q + 9)));
+        if (__v10 != 6)
             return 0;
-        __u8 __v5 = ((__u8)((*(__u8 *)(__q + 0)) & 0xf));
-        void *__p = __q + __v5 * 4;
+        __u8 __v11 = ((__u8)((*(__u8 *)(__q + 0)) & 0xf));
+        void *__p = __q + __v11 * 4;
         asm volatile("" : "+r"(__p));
         if (__p + 20 > __data_end)
             return 0;
@@ -136,10 +150,143 @@ static __always_inline void *__parse_tcp(void *__data_end, void *__l3p, __u16 __
     if (__proto == 0x86dd) {
         if (__q + 40 > __data_end)
             return 0;
-        __u8 __v6 = ((__u8)(*(__u8 *)(__q + 6)));
-        if (__v6 != 6)
+        __u8 __v12 = ((__u8)(*(__u8 *)(__q + 6)));
+        if (__v12 == 0x6) {
+            void *__p = __q + 40;
+            if (__p + 20 > __data_end)
+                return 0;
+            return __p;
+        }
+        __u64 __off = 40;
+        __u64 __m13 = __v12;
+        asm volatile("" : "+r"(__m13));
+        __m13 = ((0x1000180000000001ULL >> (__m13 & 63)) & 1) & ~(((__m13 >> 6) + 3) >> 2);
+        if (__m13 == 0x1) {
+            void *__e13 = __q + __off;
+            asm volatile("" : "+r"(__e13));
+            if (__e13 + 8 > __data_end)
+                return 0;
+            __u32 __w13 = ((__u32)bpf_ntohl(*(__u32 *)(__e13 + 0)));
+            __u8 __s13 = (__u8)((__w13 >> 16) & 0xff);
+            __u64 __k13 = __v12 ^ 0x2c;
+            asm volatile("" : "+r"(__k13));
+            __k13 = 0 - ((__k13 + 0xff) >> 8);
+            __s13 &= __k13;
+            __u16 __f13 = (__u16)((__w13 >> 3) & 0x1fff);
+            __f13 &= ~__k13;
+            if (__f13 != 0)
+                return 0;
+            __v12 = (__u8)((__w13 >> 24) & 0xff);
+            __off += __s13 * 8 + 8;
+            if (__off > 2047)
+                return 0;
+            asm volatile("" : "+r"(__off));
+            __off &= 2047;
+            __u64 __m14 = __v12;
+            asm volatile("" : "+r"(__m14));
+            __m14 = ((0x1000180000000001ULL >> (__m14 & 63)) & 1) & ~(((__m14 >> 6) + 3) >> 2);
+            if (__m14 == 0x1) {
+                void *__e14 = __q + __off;
+                asm volatile("" : "+r"(__e14));
+                if (__e14 + 8 > __data_end)
+                    return 0;
+                __u32 __w14 = ((__u32)bpf_ntohl(*(__u32 *)(__e14 + 0)));
+                __u8 __s14 = (__u8)((__w14 >> 16) & 0xff);
+                __u64 __k14 = __v12 ^ 0x2c;
+                asm volatile("" : "+r"(__k14));
+                __k14 = 0 - ((__k14 + 0xff) >> 8);
+                __s14 &= __k14;
+                __u16 __f14 = (__u16)((__w14 >> 3) & 0x1fff);
+                __f14 &= ~__k14;
+                if (__f14 != 0)
+                    return 0;
+                __v12 = (__u8)((__w14 >> 24) & 0xff);
+                __off += __s14 * 8 + 8;
+                if (__off > 2047)
+                    return 0;
+                asm volatile("" : "+r"(__off));
+                __off &= 2047;
+                __u64 __m15 = __v12;
+                asm volatile("" : "+r"(__m15));
+                __m15 = ((0x1000180000000001ULL >> (__m15 & 63)) & 1) & ~(((__m15 >> 6) + 3) >> 2);
+                if (__m15 == 0x1) {
+                    void *__e15 = __q + __off;
+                    asm volatile("" : "+r"(__e15));
+                    if (__e15 + 8 > __data_end)
+                        return 0;
+                    __u32 __w15 = ((__u32)bpf_ntohl(*(__u32 *)(__e15 + 0)));
+                    __u8 __s15 = (__u8)((__w15 >> 16) & 0xff);
+                    __u64 __k15 = __v12 ^ 0x2c;
+                    asm volatile("" : "+r"(__k15));
+                    __k15 = 0 - ((__k15 + 0xff) >> 8);
+                    __s15 &= __k15;
+                    __u16 __f15 = (__u16)((__w15 >> 3) & 0x1fff);
+                    __f15 &= ~__k15;
+                    if (__f15 != 0)
+                        return 0;
+                    __v12 = (__u8)((__w15 >> 24) & 0xff);
+                    __off += __s15 * 8 + 8;
+                    if (__off > 2047)
+                        return 0;
+                    asm volatile("" : "+r"(__off));
+                    __off &= 2047;
+                    __u64 __m16 = __v12;
+                    asm volatile("" : "+r"(__m16));
+                    __m16 = ((0x1000180000000001ULL >> (__m16 & 63)) & 1) & ~(((__m16 >> 6) + 3) >> 2);
+                    if (__m16 == 0x1) {
+                        void *__e16 = __q + __off;
+                        asm volatile("" : "+r"(__e16));
+                        if (__e16 + 8 > __data_end)
+                            return 0;
+                        __u32 __w16 = ((__u32)bpf_ntohl(*(__u32 *)(__e16 + 0)));
+                        __u8 __s16 = (__u8)((__w16 >> 16) & 0xff);
+                        __u64 __k16 = __v12 ^ 0x2c;
+                        asm volatile("" : "+r"(__k16));
+                        __k16 = 0 - ((__k16 + 0xff) >> 8);
+                        __s16 &= __k16;
+                        __u16 __f16 = (__u16)((__w16 >> 3) & 0x1fff);
+                        __f16 &= ~__k16;
+                        if (__f16 != 0)
+                            return 0;
+                        __v12 = (__u8)((__w16 >> 24) & 0xff);
+                        __off += __s16 * 8 + 8;
+                        if (__off > 2047)
+                            return 0;
+                        asm volatile("" : "+r"(__off));
+                        __off &= 2047;
+                        __u64 __m17 = __v12;
+                        asm volatile("" : "+r"(__m17));
+                        __m17 = ((0x1000180000000001ULL >> (__m17 & 63)) & 1) & ~(((__m17 >> 6) + 3) >> 2);
+                        if (__m17 == 0x1) {
+                            void *__e17 = __q + __off;
+                            asm volatile("" : "+r"(__e17));
+                            if (__e17 + 8 > __data_end)
+                                return 0;
+                            __u32 __w17 = ((__u32)bpf_ntohl(*(__u32 *)(__e17 + 0)));
+                            __u8 __s17 = (__u8)((__w17 >> 16) & 0xff);
+                            __u64 __k17 = __v12 ^ 0x2c;
+                            asm volatile("" : "+r"(__k17));
+                            __k17 = 0 - ((__k17 + 0xff) >> 8);
+                            __s17 &= __k17;
+                            __u16 __f17 = (__u16)((__w17 >> 3) & 0x1fff);
+                            __f17 &= ~__k17;
+                            if (__f17 != 0)
+                                return 0;
+                            __v12 = (__u8)((__w17 >> 24) & 0xff);
+                            __off += __s17 * 8 + 8;
+                            if (__off > 2047)
+                                return 0;
+                            asm volatile("" : "+r"(__off));
+                            __off &= 2047;
+                        }
+                    }
+                }
+            }
+        }
+        if (__v12 != 6)
             return 0;
-        void *__p = __q + 40;
+        void *__p = __q + __off;
+        asm volatile("" : "+r"(__p));
         if (__p + 20 > __data_end)
             return 0;
         return __p;
@@ -156,17 +303,17 @@ static __always_inline void *__parse_udp(void *__data_end, void *__l3p, __u16 __
     if (__proto == 0x800) {
         if (__q + 20 > __data_end)
             return 0;
-        __u8 __v7 = ((__u8)((*(__u8 *)(__q + 0)) & 0xf));
-        if (__v7 < 5)
+        __u8 __v18 = ((__u8)((*(__u8 *)(__q + 0)) & 0xf));
+        if (__v18 < 5)
             return 0;
-        __u16 __v8 = ((__u16)(bpf_ntohs(*(__u16 *)(__q + 6)) & 0x1fff));
-        if (__v8 != 0)
+        __u16 __v19 = ((__u16)(bpf_ntohs(*(__u16 *)(__q + 6)) & 0x1fff));
+        if (__v19 != 0)
             return 0;
-        __u8 __v9 = ((__u8)(*(__u8 *)(__q + 9)));
-        if (__v9 != 17)
+        __u8 __v20 = ((__u8)(*(__u8 *)(__q + 9)));
+        if (__v20 != 17)
             return 0;
-        __u8 __v10 = ((__u8)((*(__u8 *)(__q + 0)) & 0xf));
-        void *__p = __q + __v10 * 4;
+        __u8 __v21 = ((__u8)((*(__u8 *)(__q + 0)) & 0xf));
+        void *__p = __q + __v21 * 4;
         asm volatile("" : "+r"(__p));
         if (__p + 8 > __data_end)
             return 0;
@@ -175,10 +322,143 @@ static __always_inline void *__parse_udp(void *__data_end, void *__l3p, __u16 __
     if (__proto == 0x86dd) {
         if (__q + 40 > __data_end)
             return 0;
-        __u8 __v11 = ((__u8)(*(__u8 *)(__q + 6)));
-        if (__v11 != 17)
+        __u8 __v22 = ((__u8)(*(__u8 *)(__q + 6)));
+        if (__v22 == 0x11) {
+            void *__p = __q + 40;
+            if (__p + 8 > __data_end)
+                return 0;
+            return __p;
+        }
+        __u64 __off = 40;
+        __u64 __m23 = __v22;
+        asm volatile("" : "+r"(__m23));
+        __m23 = ((0x1000180000000001ULL >> (__m23 & 63)) & 1) & ~(((__m23 >> 6) + 3) >> 2);
+        if (__m23 == 0x1) {
+            void *__e23 = __q + __off;
+            asm volatile("" : "+r"(__e23));
+            if (__e23 + 8 > __data_end)
+                return 0;
+            __u32 __w23 = ((__u32)bpf_ntohl(*(__u32 *)(__e23 + 0)));
+            __u8 __s23 = (__u8)((__w23 >> 16) & 0xff);
+            __u64 __k23 = __v22 ^ 0x2c;
+            asm volatile("" : "+r"(__k23));
+            __k23 = 0 - ((__k23 + 0xff) >> 8);
+            __s23 &= __k23;
+            __u16 __f23 = (__u16)((__w23 >> 3) & 0x1fff);
+            __f23 &= ~__k23;
+            if (__f23 != 0)
+                return 0;
+            __v22 = (__u8)((__w23 >> 24) & 0xff);
+            __off += __s23 * 8 + 8;
+            if (__off > 2047)
+                return 0;
+            asm volatile("" : "+r"(__off));
+            __off &= 2047;
+            __u64 __m24 = __v22;
+            asm volatile("" : "+r"(__m24));
+            __m24 = ((0x1000180000000001ULL >> (__m24 & 63)) & 1) & ~(((__m24 >> 6) + 3) >> 2);
+            if (__m24 == 0x1) {
+                void *__e24 = __q + __off;
+                asm volatile("" : "+r"(__e24));
+                if (__e24 + 8 > __data_end)
+                    return 0;
+                __u32 __w24 = ((__u32)bpf_ntohl(*(__u32 *)(__e24 + 0)));
+                __u8 __s24 = (__u8)((__w24 >> 16) & 0xff);
+                __u64 __k24 = __v22 ^ 0x2c;
+                asm volatile("" : "+r"(__k24));
+                __k24 = 0 - ((__k24 + 0xff) >> 8);
+                __s24 &= __k24;
+                __u16 __f24 = (__u16)((__w24 >> 3) & 0x1fff);
+                __f24 &= ~__k24;
+                if (__f24 != 0)
+                    return 0;
+                __v22 = (__u8)((__w24 >> 24) & 0xff);
+                __off += __s24 * 8 + 8;
+                if (__off > 2047)
+                    return 0;
+                asm volatile("" : "+r"(__off));
+                __off &= 2047;
+                __u64 __m25 = __v22;
+                asm volatile("" : "+r"(__m25));
+                __m25 = ((0x1000180000000001ULL >> (__m25 & 63)) & 1) & ~(((__m25 >> 6) + 3) >> 2);
+                if (__m25 == 0x1) {
+                    void *__e25 = __q + __off;
+                    asm volatile("" : "+r"(__e25));
+                    if (__e25 + 8 > __data_end)
+                        return 0;
+                    __u32 __w25 = ((__u32)bpf_ntohl(*(__u32 *)(__e25 + 0)));
+                    __u8 __s25 = (__u8)((__w25 >> 16) & 0xff);
+                    __u64 __k25 = __v22 ^ 0x2c;
+                    asm volatile("" : "+r"(__k25));
+                    __k25 = 0 - ((__k25 + 0xff) >> 8);
+                    __s25 &= __k25;
+                    __u16 __f25 = (__u16)((__w25 >> 3) & 0x1fff);
+                    __f25 &= ~__k25;
+                    if (__f25 != 0)
+                        return 0;
+                    __v22 = (__u8)((__w25 >> 24) & 0xff);
+                    __off += __s25 * 8 + 8;
+                    if (__off > 2047)
+                        return 0;
+                    asm volatile("" : "+r"(__off));
+                    __off &= 2047;
+                    __u64 __m26 = __v22;
+                    asm volatile("" : "+r"(__m26));
+                    __m26 = ((0x1000180000000001ULL >> (__m26 & 63)) & 1) & ~(((__m26 >> 6) + 3) >> 2);
+                    if (__m26 == 0x1) {
+                        void *__e26 = __q + __off;
+                        asm volatile("" : "+r"(__e26));
+                        if (__e26 + 8 > __data_end)
+                            return 0;
+                        __u32 __w26 = ((__u32)bpf_ntohl(*(__u32 *)(__e26 + 0)));
+                        __u8 __s26 = (__u8)((__w26 >> 16) & 0xff);
+                        __u64 __k26 = __v22 ^ 0x2c;
+                        asm volatile("" : "+r"(__k26));
+                        __k26 = 0 - ((__k26 + 0xff) >> 8);
+                        __s26 &= __k26;
+                        __u16 __f26 = (__u16)((__w26 >> 3) & 0x1fff);
+                        __f26 &= ~__k26;
+                        if (__f26 != 0)
+                            return 0;
+                        __v22 = (__u8)((__w26 >> 24) & 0xff);
+                        __off += __s26 * 8 + 8;
+                        if (__off > 2047)
+                            return 0;
+                        asm volatile("" : "+r"(__off));
+                        __off &= 2047;
+                        __u64 __m27 = __v22;
+                        asm volatile("" : "+r"(__m27));
+                        __m27 = ((0x1000180000000001ULL >> (__m27 & 63)) & 1) & ~(((__m27 >> 6) + 3) >> 2);
+                        if (__m27 == 0x1) {
+                            void *__e27 = __q + __off;
+                            asm volatile("" : "+r"(__e27));
+                            if (__e27 + 8 > __data_end)
+                                return 0;
+                            __u32 __w27 = ((__u32)bpf_ntohl(*(__u32 *)(__e27 + 0)));
+                            __u8 __s27 = (__u8)((__w27 >> 16) & 0xff);
+                            __u64 __k27 = __v22 ^ 0x2c;
+                            asm volatile("" : "+r"(__k27));
+                            __k27 = 0 - ((__k27 + 0xff) >> 8);
+                            __s27 &= __k27;
+                            __u16 __f27 = (__u16)((__w27 >> 3) & 0x1fff);
+                            __f27 &= ~__k27;
+                            if (__f27 != 0)
+                                return 0;
+                            __v22 = (__u8)((__w27 >> 24) & 0xff);
+                            __off += __s27 * 8 + 8;
+                            if (__off > 2047)
+                                return 0;
+                            asm volatile("" : "+r"(__off));
+                            __off &= 2047;
+                        }
+                    }
+                }
+            }
+        }
+        if (__v22 != 17)
             return 0;
-        void *__p = __q + 40;
+        void *__p = __q + __off;
+        asm volatile("" : "+r"(__p));
         if (__p + 8 > __data_end)
             return 0;
         return __p;
@@ -279,8 +559,8 @@ int ingress(struct xdp_md *ctx)
 SEC("tc")
 int egress(struct __sk_buff *ctx)
 {
-    if ((void *)(long)ctx->data + 102 > (void *)(long)ctx->data_end)
-        bpf_skb_pull_data(ctx, ctx->len < 102 ? ctx->len : 102);
+    if ((void *)(long)ctx->data + 2089 > (void *)(long)ctx->data_end)
+        bpf_skb_pull_data(ctx, ctx->len < 2089 ? ctx->len : 2089);
     void *__data = (void *)(long)ctx->data;
     void *__data_end = (void *)(long)ctx->data_end;
     __u16 __l3proto = 0; /* conntrack.tlisp:54:3 */

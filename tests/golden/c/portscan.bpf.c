@@ -114,22 +114,36 @@ static __always_inline int __has_skb(struct __sk_buff *ctx, long end)
 
 static __always_inline void *__l3(void *__data, void *__data_end, __u16 *__proto_out)
 {
-    if (__data + 14 > __data_end)
+    if (__data + 22 > __data_end)
         return 0;
     __u16 __proto = ((__u16)bpf_ntohs(*(__u16 *)(__data + 12)));
     void *__p = __data + 14;
-    if (__proto == 0x8100 || __proto == 0x88a8) {
-        if (__p + 4 > __data_end)
-            return 0;
-        __proto = ((__u16)bpf_ntohs(*(__u16 *)(__p + 2)));
-        __p += 4;
-    }
-    if (__proto == 0x8100 || __proto == 0x88a8) {
-        if (__p + 4 > __data_end)
-            return 0;
-        __proto = ((__u16)bpf_ntohs(*(__u16 *)(__p + 2)));
-        __p += 4;
-    }
+    __u64 __k1 = __proto ^ 0x8100;
+    asm volatile("" : "+r"(__k1));
+    __k1 = 0 - ((__k1 + 0xffff) >> 16);
+    __u64 __k2 = __proto ^ 0x88a8;
+    asm volatile("" : "+r"(__k2));
+    __k2 = 0 - ((__k2 + 0xffff) >> 16);
+    __k1 &= __k2;
+    if (__p + 4 > __data_end)
+        return 0;
+    __u16 __v3 = ((__u16)bpf_ntohs(*(__u16 *)(__p + 2)));
+    __proto ^= (__proto ^ __v3) & ~__k1;
+    __p += 4 & ~__k1;
+    __u64 __k4 = __proto ^ 0x8100;
+    asm volatile("" : "+r"(__k4));
+    __k4 = 0 - ((__k4 + 0xffff) >> 16);
+    __u64 __k5 = __proto ^ 0x88a8;
+    asm volatile("" : "+r"(__k5));
+    __k5 = 0 - ((__k5 + 0xffff) >> 16);
+    __k4 &= __k5;
+    if (__p + 4 > __data_end)
+        return 0;
+    __u16 __v6 = ((__u16)bpf_ntohs(*(__u16 *)(__p + 2)));
+    __proto ^= (__proto ^ __v6) & ~__k4;
+    __p += 4 & ~__k4;
+    if (__p == 0)
+        return 0;
     *__proto_out = __proto;
     return __p;
 }
@@ -143,8 +157,8 @@ static __always_inline void *__parse_ipv4(void *__data_end, void *__l3p, __u16 _
     if (__proto == 0x800) {
         if (__p + 20 > __data_end)
             return 0;
-        __u8 __v1 = ((__u8)((*(__u8 *)(__p + 0)) & 0xf));
-        if (__v1 < 5)
+        __u8 __v7 = ((__u8)((*(__u8 *)(__p + 0)) & 0xf));
+        if (__v7 < 5)
             return 0;
         return __p;
     }
@@ -160,17 +174,17 @@ static __always_inline void *__parse_tcp(void *__data_end, void *__l3p, __u16 __
     if (__proto == 0x800) {
         if (__q + 20 > __data_end)
             return 0;
-        __u8 __v2 = ((__u8)((*(__u8 *)(__q + 0)) & 0xf));
-        if (__v2 < 5)
+        __u8 __v8 = ((__u8)((*(__u8 *)(__q + 0)) & 0xf));
+        if (__v8 < 5)
             return 0;
-        __u16 __v3 = ((__u16)(bpf_ntohs(*(__u16 *)(__q + 6)) & 0x1fff));
-        if (__v3 != 0)
+        __u16 __v9 = ((__u16)(bpf_ntohs(*(__u16 *)(__q + 6)) & 0x1fff));
+        if (__v9 != 0)
             return 0;
-        __u8 __v4 = ((__u8)(*(__u8 *)(__q + 9)));
-        if (__v4 != 6)
+        __u8 __v10 = ((__u8)(*(__u8 *)(__q + 9)));
+        if (__v10 != 6)
             return 0;
-        __u8 __v5 = ((__u8)((*(__u8 *)(__q + 0)) & 0xf));
-        void *__p = __q + __v5 * 4;
+        __u8 __v11 = ((__u8)((*(__u8 *)(__q + 0)) & 0xf));
+        void *__p = __q + __v11 * 4;
         asm volatile("" : "+r"(__p));
         if (__p + 20 > __data_end)
             return 0;
@@ -179,10 +193,143 @@ static __always_inline void *__parse_tcp(void *__data_end, void *__l3p, __u16 __
     if (__proto == 0x86dd) {
         if (__q + 40 > __data_end)
             return 0;
-        __u8 __v6 = ((__u8)(*(__u8 *)(__q + 6)));
-        if (__v6 != 6)
+        __u8 __v12 = ((__u8)(*(__u8 *)(__q + 6)));
+        if (__v12 == 0x6) {
+            void *__p = __q + 40;
+            if (__p + 20 > __data_end)
+                return 0;
+            return __p;
+        }
+        __u64 __off = 40;
+        __u64 __m13 = __v12;
+        asm volatile("" : "+r"(__m13));
+        __m13 = ((0x1000180000000001ULL >> (__m13 & 63)) & 1) & ~(((__m13 >> 6) + 3) >> 2);
+        if (__m13 == 0x1) {
+            void *__e13 = __q + __off;
+            asm volatile("" : "+r"(__e13));
+            if (__e13 + 8 > __data_end)
+                return 0;
+            __u32 __w13 = ((__u32)bpf_ntohl(*(__u32 *)(__e13 + 0)));
+            __u8 __s13 = (__u8)((__w13 >> 16) & 0xff);
+            __u64 __k13 = __v12 ^ 0x2c;
+            asm volatile("" : "+r"(__k13));
+            __k13 = 0 - ((__k13 + 0xff) >> 8);
+            __s13 &= __k13;
+            __u16 __f13 = (__u16)((__w13 >> 3) & 0x1fff);
+            __f13 &= ~__k13;
+            if (__f13 != 0)
+                return 0;
+            __v12 = (__u8)((__w13 >> 24) & 0xff);
+            __off += __s13 * 8 + 8;
+            if (__off > 2047)
+                return 0;
+            asm volatile("" : "+r"(__off));
+            __off &= 2047;
+            __u64 __m14 = __v12;
+            asm volatile("" : "+r"(__m14));
+            __m14 = ((0x1000180000000001ULL >> (__m14 & 63)) & 1) & ~(((__m14 >> 6) + 3) >> 2);
+            if (__m14 == 0x1) {
+                void *__e14 = __q + __off;
+                asm volatile("" : "+r"(__e14));
+                if (__e14 + 8 > __data_end)
+                    return 0;
+                __u32 __w14 = ((__u32)bpf_ntohl(*(__u32 *)(__e14 + 0)));
+                __u8 __s14 = (__u8)((__w14 >> 16) & 0xff);
+                __u64 __k14 = __v12 ^ 0x2c;
+                asm volatile("" : "+r"(__k14));
+                __k14 = 0 - ((__k14 + 0xff) >> 8);
+                __s14 &= __k14;
+                __u16 __f14 = (__u16)((__w14 >> 3) & 0x1fff);
+                __f14 &= ~__k14;
+                if (__f14 != 0)
+                    return 0;
+                __v12 = (__u8)((__w14 >> 24) & 0xff);
+                __off += __s14 * 8 + 8;
+                if (__off > 2047)
+                    return 0;
+                asm volatile("" : "+r"(__off));
+                __off &= 2047;
+                __u64 __m15 = __v12;
+                asm volatile("" : "+r"(__m15));
+                __m15 = ((0x1000180000000001ULL >> (__m15 & 63)) & 1) & ~(((__m15 >> 6) + 3) >> 2);
+                if (__m15 == 0x1) {
+                    void *__e15 = __q + __off;
+                    asm volatile("" : "+r"(__e15));
+                    if (__e15 + 8 > __data_end)
+                        return 0;
+                    __u32 __w15 = ((__u32)bpf_ntohl(*(__u32 *)(__e15 + 0)));
+                    __u8 __s15 = (__u8)((__w15 >> 16) & 0xff);
+                    __u64 __k15 = __v12 ^ 0x2c;
+                    asm volatile("" : "+r"(__k15));
+                    __k15 = 0 - ((__k15 + 0xff) >> 8);
+                    __s15 &= __k15;
+                    __u16 __f15 = (__u16)((__w15 >> 3) & 0x1fff);
+                    __f15 &= ~__k15;
+                    if (__f15 != 0)
+                        return 0;
+                    __v12 = (__u8)((__w15 >> 24) & 0xff);
+                    __off += __s15 * 8 + 8;
+                    if (__off > 2047)
+                        return 0;
+                    asm volatile("" : "+r"(__off));
+                    __off &= 2047;
+                    __u64 __m16 = __v12;
+                    asm volatile("" : "+r"(__m16));
+                    __m16 = ((0x1000180000000001ULL >> (__m16 & 63)) & 1) & ~(((__m16 >> 6) + 3) >> 2);
+                    if (__m16 == 0x1) {
+                        void *__e16 = __q + __off;
+                        asm volatile("" : "+r"(__e16));
+                        if (__e16 + 8 > __data_end)
+                            return 0;
+                        __u32 __w16 = ((__u32)bpf_ntohl(*(__u32 *)(__e16 + 0)));
+                        __u8 __s16 = (__u8)((__w16 >> 16) & 0xff);
+                        __u64 __k16 = __v12 ^ 0x2c;
+                        asm volatile("" : "+r"(__k16));
+                        __k16 = 0 - ((__k16 + 0xff) >> 8);
+                        __s16 &= __k16;
+                        __u16 __f16 = (__u16)((__w16 >> 3) & 0x1fff);
+                        __f16 &= ~__k16;
+                        if (__f16 != 0)
+                            return 0;
+                        __v12 = (__u8)((__w16 >> 24) & 0xff);
+                        __off += __s16 * 8 + 8;
+                        if (__off > 2047)
+                            return 0;
+                        asm volatile("" : "+r"(__off));
+                        __off &= 2047;
+                        __u64 __m17 = __v12;
+                        asm volatile("" : "+r"(__m17));
+                        __m17 = ((0x1000180000000001ULL >> (__m17 & 63)) & 1) & ~(((__m17 >> 6) + 3) >> 2);
+                        if (__m17 == 0x1) {
+                            void *__e17 = __q + __off;
+                            asm volatile("" : "+r"(__e17));
+                            if (__e17 + 8 > __data_end)
+                                return 0;
+                            __u32 __w17 = ((__u32)bpf_ntohl(*(__u32 *)(__e17 + 0)));
+                            __u8 __s17 = (__u8)((__w17 >> 16) & 0xff);
+                            __u64 __k17 = __v12 ^ 0x2c;
+                            asm volatile("" : "+r"(__k17));
+                            __k17 = 0 - ((__k17 + 0xff) >> 8);
+                            __s17 &= __k17;
+                            __u16 __f17 = (__u16)((__w17 >> 3) & 0x1fff);
+                            __f17 &= ~__k17;
+                            if (__f17 != 0)
+                                return 0;
+                            __v12 = (__u8)((__w17 >> 24) & 0xff);
+                            __off += __s17 * 8 + 8;
+                            if (__off > 2047)
+                                return 0;
+                            asm volatile("" : "+r"(__off));
+                            __off &= 2047;
+                        }
+                    }
+                }
+            }
+        }
+        if (__v12 != 6)
             return 0;
-        void *__p = __q + 40;
+        void *__p = __q + __off;
+        asm volatile("" : "+r"(__p));
         if (__p + 20 > __data_end)
             return 0;
         return __p;
@@ -252,9 +399,132 @@ static __always_inline long __parse_tcp_l3_skb(struct __sk_buff *ctx, long __l3p
         if (!__has_skb(ctx, __q + 40))
             return -1;
         __u8 __v7 = ((__u8)(__load8_skb(ctx, __q + 6)));
+        if (__v7 == 0x6) {
+            long __p = __q + 40;
+            if (!__has_skb(ctx, __p + 20))
+                return -1;
+            return __p;
+        }
+        __u64 __off = 40;
+        __u64 __m8 = __v7;
+        asm volatile("" : "+r"(__m8));
+        __m8 = ((0x1000180000000001ULL >> (__m8 & 63)) & 1) & ~(((__m8 >> 6) + 3) >> 2);
+        if (__m8 == 0x1) {
+            long __e8 = __q + __off;
+            asm volatile("" : "+r"(__e8));
+            __u32 __w8 = ((__u32)bpf_ntohl(__load32_skb(ctx, __e8 + 0)));
+            __u8 __s8 = (__u8)((__w8 >> 16) & 0xff);
+            __u64 __k8 = __v7 ^ 0x2c;
+            asm volatile("" : "+r"(__k8));
+            __k8 = 0 - ((__k8 + 0xff) >> 8);
+            __s8 &= __k8;
+            __u16 __f8 = (__u16)((__w8 >> 3) & 0x1fff);
+            __f8 &= ~__k8;
+            if (__f8 != 0)
+                return -1;
+            __v7 = (__u8)((__w8 >> 24) & 0xff);
+            __off += __s8 * 8 + 8;
+            if (__off > 2047)
+                return -1;
+            asm volatile("" : "+r"(__off));
+            __off &= 2047;
+            __u64 __m9 = __v7;
+            asm volatile("" : "+r"(__m9));
+            __m9 = ((0x1000180000000001ULL >> (__m9 & 63)) & 1) & ~(((__m9 >> 6) + 3) >> 2);
+            if (__m9 == 0x1) {
+                long __e9 = __q + __off;
+                asm volatile("" : "+r"(__e9));
+                __u32 __w9 = ((__u32)bpf_ntohl(__load32_skb(ctx, __e9 + 0)));
+                __u8 __s9 = (__u8)((__w9 >> 16) & 0xff);
+                __u64 __k9 = __v7 ^ 0x2c;
+                asm volatile("" : "+r"(__k9));
+                __k9 = 0 - ((__k9 + 0xff) >> 8);
+                __s9 &= __k9;
+                __u16 __f9 = (__u16)((__w9 >> 3) & 0x1fff);
+                __f9 &= ~__k9;
+                if (__f9 != 0)
+                    return -1;
+                __v7 = (__u8)((__w9 >> 24) & 0xff);
+                __off += __s9 * 8 + 8;
+                if (__off > 2047)
+                    return -1;
+                asm volatile("" : "+r"(__off));
+                __off &= 2047;
+                __u64 __m10 = __v7;
+                asm volatile("" : "+r"(__m10));
+                __m10 = ((0x1000180000000001ULL >> (__m10 & 63)) & 1) & ~(((__m10 >> 6) + 3) >> 2);
+                if (__m10 == 0x1) {
+                    long __e10 = __q + __off;
+                    asm volatile("" : "+r"(__e10));
+                    __u32 __w10 = ((__u32)bpf_ntohl(__load32_skb(ctx, __e10 + 0)));
+                    __u8 __s10 = (__u8)((__w10 >> 16) & 0xff);
+                    __u64 __k10 = __v7 ^ 0x2c;
+                    asm volatile("" : "+r"(__k10));
+                    __k10 = 0 - ((__k10 + 0xff) >> 8);
+                    __s10 &= __k10;
+                    __u16 __f10 = (__u16)((__w10 >> 3) & 0x1fff);
+                    __f10 &= ~__k10;
+                    if (__f10 != 0)
+                        return -1;
+                    __v7 = (__u8)((__w10 >> 24) & 0xff);
+                    __off += __s10 * 8 + 8;
+                    if (__off > 2047)
+                        return -1;
+                    asm volatile("" : "+r"(__off));
+                    __off &= 2047;
+                    __u64 __m11 = __v7;
+                    asm volatile("" : "+r"(__m11));
+                    __m11 = ((0x1000180000000001ULL >> (__m11 & 63)) & 1) & ~(((__m11 >> 6) + 3) >> 2);
+                    if (__m11 == 0x1) {
+                        long __e11 = __q + __off;
+                        asm volatile("" : "+r"(__e11));
+                        __u32 __w11 = ((__u32)bpf_ntohl(__load32_skb(ctx, __e11 + 0)));
+                        __u8 __s11 = (__u8)((__w11 >> 16) & 0xff);
+                        __u64 __k11 = __v7 ^ 0x2c;
+                        asm volatile("" : "+r"(__k11));
+                        __k11 = 0 - ((__k11 + 0xff) >> 8);
+                        __s11 &= __k11;
+                        __u16 __f11 = (__u16)((__w11 >> 3) & 0x1fff);
+                        __f11 &= ~__k11;
+                        if (__f11 != 0)
+                            return -1;
+                        __v7 = (__u8)((__w11 >> 24) & 0xff);
+                        __off += __s11 * 8 + 8;
+                        if (__off > 2047)
+                            return -1;
+                        asm volatile("" : "+r"(__off));
+                        __off &= 2047;
+                        __u64 __m12 = __v7;
+                        asm volatile("" : "+r"(__m12));
+                        __m12 = ((0x1000180000000001ULL >> (__m12 & 63)) & 1) & ~(((__m12 >> 6) + 3) >> 2);
+                        if (__m12 == 0x1) {
+                            long __e12 = __q + __off;
+                            asm volatile("" : "+r"(__e12));
+                            __u32 __w12 = ((__u32)bpf_ntohl(__load32_skb(ctx, __e12 + 0)));
+                            __u8 __s12 = (__u8)((__w12 >> 16) & 0xff);
+                            __u64 __k12 = __v7 ^ 0x2c;
+                            asm volatile("" : "+r"(__k12));
+                            __k12 = 0 - ((__k12 + 0xff) >> 8);
+                            __s12 &= __k12;
+                            __u16 __f12 = (__u16)((__w12 >> 3) & 0x1fff);
+                            __f12 &= ~__k12;
+                            if (__f12 != 0)
+                                return -1;
+                            __v7 = (__u8)((__w12 >> 24) & 0xff);
+                            __off += __s12 * 8 + 8;
+                            if (__off > 2047)
+                                return -1;
+                            asm volatile("" : "+r"(__off));
+                            __off &= 2047;
+                        }
+                    }
+                }
+            }
+        }
         if (__v7 != 6)
             return -1;
-        long __p = __q + 40;
+        long __p = __q + __off;
+        asm volatile("" : "+r"(__p));
         if (!__has_skb(ctx, __p + 20))
             return -1;
         return __p;

@@ -5,6 +5,12 @@
 #![feature(asm_experimental_arch)]
 #![allow(unused_mut, unused_parens, unused_unsafe, unused_variables, dead_code)]
 
+macro_rules! __pin {
+    ($v:ident) => {
+        unsafe { core::arch::asm!("", inout("r6") $v, options(nomem, nostack, preserves_flags)) }
+    };
+}
+
 #[inline(always)]
 fn __load8_net(skb: *mut aya_ebpf::bindings::__sk_buff, off: usize) -> u8 {
     use aya_ebpf::bindings::bpf_hdr_start_off::BPF_HDR_START_NET;
@@ -89,7 +95,7 @@ fn __parse_tcp_l3_net(
         }
         let __v5: u8 = __load8_net(__skb, __q + 0) & 0xf;
         let mut __p: usize = __q + __v5 as usize * 4;
-        unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
+        __pin!(__p);
         if !__has_net(__skb, __p + 20) {
             return None;
         }
@@ -109,15 +115,16 @@ fn __parse_tcp_l3_net(
         }
         let mut __off: usize = 40;
         let mut __m7: u64 = __v6 as u64;
-        unsafe { core::arch::asm!("", inout("r6") __m7, options(nomem, nostack, preserves_flags)) };
-        __m7 = ((0x1000180000000001u64 >> (__m7 & 63)) & 1) & !(((__m7 >> 6) + 3) >> 2);
+        __pin!(__m7);
+        let __m7b: u64 = (0x1000180000000001u64 >> (__m7 & 63)) & 1;
+        __m7 = __m7b & !(((__m7 >> 6) + 3) >> 2);
         if __m7 == 0x1 {
             let mut __e7: usize = __q + __off as usize;
-            unsafe { core::arch::asm!("", inout("r6") __e7, options(nomem, nostack, preserves_flags)) };
+            __pin!(__e7);
             let __w7: u32 = u32::from_be(__load32_net(__skb, __e7 + 0));
             let mut __s7: u8 = ((__w7 >> 16) & 0xff) as u8;
             let mut __k7: u64 = (__v6 ^ 0x2c) as u64;
-            unsafe { core::arch::asm!("", inout("r6") __k7, options(nomem, nostack, preserves_flags)) };
+            __pin!(__k7);
             __k7 = 0u64.wrapping_sub((__k7 + 0xff) >> 8);
             __s7 &= __k7 as u8;
             let mut __f7: u16 = ((__w7 >> 3) & 0x1fff) as u16;
@@ -130,18 +137,19 @@ fn __parse_tcp_l3_net(
             if __off > 2047 {
                 return None;
             }
-            unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+            __pin!(__off);
             __off &= 2047;
             let mut __m8: u64 = __v6 as u64;
-            unsafe { core::arch::asm!("", inout("r6") __m8, options(nomem, nostack, preserves_flags)) };
-            __m8 = ((0x1000180000000001u64 >> (__m8 & 63)) & 1) & !(((__m8 >> 6) + 3) >> 2);
+            __pin!(__m8);
+            let __m8b: u64 = (0x1000180000000001u64 >> (__m8 & 63)) & 1;
+            __m8 = __m8b & !(((__m8 >> 6) + 3) >> 2);
             if __m8 == 0x1 {
                 let mut __e8: usize = __q + __off as usize;
-                unsafe { core::arch::asm!("", inout("r6") __e8, options(nomem, nostack, preserves_flags)) };
+                __pin!(__e8);
                 let __w8: u32 = u32::from_be(__load32_net(__skb, __e8 + 0));
                 let mut __s8: u8 = ((__w8 >> 16) & 0xff) as u8;
                 let mut __k8: u64 = (__v6 ^ 0x2c) as u64;
-                unsafe { core::arch::asm!("", inout("r6") __k8, options(nomem, nostack, preserves_flags)) };
+                __pin!(__k8);
                 __k8 = 0u64.wrapping_sub((__k8 + 0xff) >> 8);
                 __s8 &= __k8 as u8;
                 let mut __f8: u16 = ((__w8 >> 3) & 0x1fff) as u16;
@@ -154,18 +162,19 @@ fn __parse_tcp_l3_net(
                 if __off > 2047 {
                     return None;
                 }
-                unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                __pin!(__off);
                 __off &= 2047;
                 let mut __m9: u64 = __v6 as u64;
-                unsafe { core::arch::asm!("", inout("r6") __m9, options(nomem, nostack, preserves_flags)) };
-                __m9 = ((0x1000180000000001u64 >> (__m9 & 63)) & 1) & !(((__m9 >> 6) + 3) >> 2);
+                __pin!(__m9);
+                let __m9b: u64 = (0x1000180000000001u64 >> (__m9 & 63)) & 1;
+                __m9 = __m9b & !(((__m9 >> 6) + 3) >> 2);
                 if __m9 == 0x1 {
                     let mut __e9: usize = __q + __off as usize;
-                    unsafe { core::arch::asm!("", inout("r6") __e9, options(nomem, nostack, preserves_flags)) };
+                    __pin!(__e9);
                     let __w9: u32 = u32::from_be(__load32_net(__skb, __e9 + 0));
                     let mut __s9: u8 = ((__w9 >> 16) & 0xff) as u8;
                     let mut __k9: u64 = (__v6 ^ 0x2c) as u64;
-                    unsafe { core::arch::asm!("", inout("r6") __k9, options(nomem, nostack, preserves_flags)) };
+                    __pin!(__k9);
                     __k9 = 0u64.wrapping_sub((__k9 + 0xff) >> 8);
                     __s9 &= __k9 as u8;
                     let mut __f9: u16 = ((__w9 >> 3) & 0x1fff) as u16;
@@ -178,18 +187,19 @@ fn __parse_tcp_l3_net(
                     if __off > 2047 {
                         return None;
                     }
-                    unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                    __pin!(__off);
                     __off &= 2047;
                     let mut __m10: u64 = __v6 as u64;
-                    unsafe { core::arch::asm!("", inout("r6") __m10, options(nomem, nostack, preserves_flags)) };
-                    __m10 = ((0x1000180000000001u64 >> (__m10 & 63)) & 1) & !(((__m10 >> 6) + 3) >> 2);
+                    __pin!(__m10);
+                    let __m10b: u64 = (0x1000180000000001u64 >> (__m10 & 63)) & 1;
+                    __m10 = __m10b & !(((__m10 >> 6) + 3) >> 2);
                     if __m10 == 0x1 {
                         let mut __e10: usize = __q + __off as usize;
-                        unsafe { core::arch::asm!("", inout("r6") __e10, options(nomem, nostack, preserves_flags)) };
+                        __pin!(__e10);
                         let __w10: u32 = u32::from_be(__load32_net(__skb, __e10 + 0));
                         let mut __s10: u8 = ((__w10 >> 16) & 0xff) as u8;
                         let mut __k10: u64 = (__v6 ^ 0x2c) as u64;
-                        unsafe { core::arch::asm!("", inout("r6") __k10, options(nomem, nostack, preserves_flags)) };
+                        __pin!(__k10);
                         __k10 = 0u64.wrapping_sub((__k10 + 0xff) >> 8);
                         __s10 &= __k10 as u8;
                         let mut __f10: u16 = ((__w10 >> 3) & 0x1fff) as u16;
@@ -202,18 +212,19 @@ fn __parse_tcp_l3_net(
                         if __off > 2047 {
                             return None;
                         }
-                        unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                        __pin!(__off);
                         __off &= 2047;
                         let mut __m11: u64 = __v6 as u64;
-                        unsafe { core::arch::asm!("", inout("r6") __m11, options(nomem, nostack, preserves_flags)) };
-                        __m11 = ((0x1000180000000001u64 >> (__m11 & 63)) & 1) & !(((__m11 >> 6) + 3) >> 2);
+                        __pin!(__m11);
+                        let __m11b: u64 = (0x1000180000000001u64 >> (__m11 & 63)) & 1;
+                        __m11 = __m11b & !(((__m11 >> 6) + 3) >> 2);
                         if __m11 == 0x1 {
                             let mut __e11: usize = __q + __off as usize;
-                            unsafe { core::arch::asm!("", inout("r6") __e11, options(nomem, nostack, preserves_flags)) };
+                            __pin!(__e11);
                             let __w11: u32 = u32::from_be(__load32_net(__skb, __e11 + 0));
                             let mut __s11: u8 = ((__w11 >> 16) & 0xff) as u8;
                             let mut __k11: u64 = (__v6 ^ 0x2c) as u64;
-                            unsafe { core::arch::asm!("", inout("r6") __k11, options(nomem, nostack, preserves_flags)) };
+                            __pin!(__k11);
                             __k11 = 0u64.wrapping_sub((__k11 + 0xff) >> 8);
                             __s11 &= __k11 as u8;
                             let mut __f11: u16 = ((__w11 >> 3) & 0x1fff) as u16;
@@ -226,7 +237,7 @@ fn __parse_tcp_l3_net(
                             if __off > 2047 {
                                 return None;
                             }
-                            unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                            __pin!(__off);
                             __off &= 2047;
                         }
                     }
@@ -237,7 +248,7 @@ fn __parse_tcp_l3_net(
             return None;
         }
         let mut __p: usize = __q + __off as usize;
-        unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
+        __pin!(__p);
         if !__has_net(__skb, __p + 20) {
             return None;
         }
@@ -272,7 +283,7 @@ fn __parse_udp_l3_net(
         }
         let __v15: u8 = __load8_net(__skb, __q + 0) & 0xf;
         let mut __p: usize = __q + __v15 as usize * 4;
-        unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
+        __pin!(__p);
         if !__has_net(__skb, __p + 8) {
             return None;
         }
@@ -292,15 +303,16 @@ fn __parse_udp_l3_net(
         }
         let mut __off: usize = 40;
         let mut __m17: u64 = __v16 as u64;
-        unsafe { core::arch::asm!("", inout("r6") __m17, options(nomem, nostack, preserves_flags)) };
-        __m17 = ((0x1000180000000001u64 >> (__m17 & 63)) & 1) & !(((__m17 >> 6) + 3) >> 2);
+        __pin!(__m17);
+        let __m17b: u64 = (0x1000180000000001u64 >> (__m17 & 63)) & 1;
+        __m17 = __m17b & !(((__m17 >> 6) + 3) >> 2);
         if __m17 == 0x1 {
             let mut __e17: usize = __q + __off as usize;
-            unsafe { core::arch::asm!("", inout("r6") __e17, options(nomem, nostack, preserves_flags)) };
+            __pin!(__e17);
             let __w17: u32 = u32::from_be(__load32_net(__skb, __e17 + 0));
             let mut __s17: u8 = ((__w17 >> 16) & 0xff) as u8;
             let mut __k17: u64 = (__v16 ^ 0x2c) as u64;
-            unsafe { core::arch::asm!("", inout("r6") __k17, options(nomem, nostack, preserves_flags)) };
+            __pin!(__k17);
             __k17 = 0u64.wrapping_sub((__k17 + 0xff) >> 8);
             __s17 &= __k17 as u8;
             let mut __f17: u16 = ((__w17 >> 3) & 0x1fff) as u16;
@@ -313,18 +325,19 @@ fn __parse_udp_l3_net(
             if __off > 2047 {
                 return None;
             }
-            unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+            __pin!(__off);
             __off &= 2047;
             let mut __m18: u64 = __v16 as u64;
-            unsafe { core::arch::asm!("", inout("r6") __m18, options(nomem, nostack, preserves_flags)) };
-            __m18 = ((0x1000180000000001u64 >> (__m18 & 63)) & 1) & !(((__m18 >> 6) + 3) >> 2);
+            __pin!(__m18);
+            let __m18b: u64 = (0x1000180000000001u64 >> (__m18 & 63)) & 1;
+            __m18 = __m18b & !(((__m18 >> 6) + 3) >> 2);
             if __m18 == 0x1 {
                 let mut __e18: usize = __q + __off as usize;
-                unsafe { core::arch::asm!("", inout("r6") __e18, options(nomem, nostack, preserves_flags)) };
+                __pin!(__e18);
                 let __w18: u32 = u32::from_be(__load32_net(__skb, __e18 + 0));
                 let mut __s18: u8 = ((__w18 >> 16) & 0xff) as u8;
                 let mut __k18: u64 = (__v16 ^ 0x2c) as u64;
-                unsafe { core::arch::asm!("", inout("r6") __k18, options(nomem, nostack, preserves_flags)) };
+                __pin!(__k18);
                 __k18 = 0u64.wrapping_sub((__k18 + 0xff) >> 8);
                 __s18 &= __k18 as u8;
                 let mut __f18: u16 = ((__w18 >> 3) & 0x1fff) as u16;
@@ -337,18 +350,19 @@ fn __parse_udp_l3_net(
                 if __off > 2047 {
                     return None;
                 }
-                unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                __pin!(__off);
                 __off &= 2047;
                 let mut __m19: u64 = __v16 as u64;
-                unsafe { core::arch::asm!("", inout("r6") __m19, options(nomem, nostack, preserves_flags)) };
-                __m19 = ((0x1000180000000001u64 >> (__m19 & 63)) & 1) & !(((__m19 >> 6) + 3) >> 2);
+                __pin!(__m19);
+                let __m19b: u64 = (0x1000180000000001u64 >> (__m19 & 63)) & 1;
+                __m19 = __m19b & !(((__m19 >> 6) + 3) >> 2);
                 if __m19 == 0x1 {
                     let mut __e19: usize = __q + __off as usize;
-                    unsafe { core::arch::asm!("", inout("r6") __e19, options(nomem, nostack, preserves_flags)) };
+                    __pin!(__e19);
                     let __w19: u32 = u32::from_be(__load32_net(__skb, __e19 + 0));
                     let mut __s19: u8 = ((__w19 >> 16) & 0xff) as u8;
                     let mut __k19: u64 = (__v16 ^ 0x2c) as u64;
-                    unsafe { core::arch::asm!("", inout("r6") __k19, options(nomem, nostack, preserves_flags)) };
+                    __pin!(__k19);
                     __k19 = 0u64.wrapping_sub((__k19 + 0xff) >> 8);
                     __s19 &= __k19 as u8;
                     let mut __f19: u16 = ((__w19 >> 3) & 0x1fff) as u16;
@@ -361,18 +375,19 @@ fn __parse_udp_l3_net(
                     if __off > 2047 {
                         return None;
                     }
-                    unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                    __pin!(__off);
                     __off &= 2047;
                     let mut __m20: u64 = __v16 as u64;
-                    unsafe { core::arch::asm!("", inout("r6") __m20, options(nomem, nostack, preserves_flags)) };
-                    __m20 = ((0x1000180000000001u64 >> (__m20 & 63)) & 1) & !(((__m20 >> 6) + 3) >> 2);
+                    __pin!(__m20);
+                    let __m20b: u64 = (0x1000180000000001u64 >> (__m20 & 63)) & 1;
+                    __m20 = __m20b & !(((__m20 >> 6) + 3) >> 2);
                     if __m20 == 0x1 {
                         let mut __e20: usize = __q + __off as usize;
-                        unsafe { core::arch::asm!("", inout("r6") __e20, options(nomem, nostack, preserves_flags)) };
+                        __pin!(__e20);
                         let __w20: u32 = u32::from_be(__load32_net(__skb, __e20 + 0));
                         let mut __s20: u8 = ((__w20 >> 16) & 0xff) as u8;
                         let mut __k20: u64 = (__v16 ^ 0x2c) as u64;
-                        unsafe { core::arch::asm!("", inout("r6") __k20, options(nomem, nostack, preserves_flags)) };
+                        __pin!(__k20);
                         __k20 = 0u64.wrapping_sub((__k20 + 0xff) >> 8);
                         __s20 &= __k20 as u8;
                         let mut __f20: u16 = ((__w20 >> 3) & 0x1fff) as u16;
@@ -385,18 +400,19 @@ fn __parse_udp_l3_net(
                         if __off > 2047 {
                             return None;
                         }
-                        unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                        __pin!(__off);
                         __off &= 2047;
                         let mut __m21: u64 = __v16 as u64;
-                        unsafe { core::arch::asm!("", inout("r6") __m21, options(nomem, nostack, preserves_flags)) };
-                        __m21 = ((0x1000180000000001u64 >> (__m21 & 63)) & 1) & !(((__m21 >> 6) + 3) >> 2);
+                        __pin!(__m21);
+                        let __m21b: u64 = (0x1000180000000001u64 >> (__m21 & 63)) & 1;
+                        __m21 = __m21b & !(((__m21 >> 6) + 3) >> 2);
                         if __m21 == 0x1 {
                             let mut __e21: usize = __q + __off as usize;
-                            unsafe { core::arch::asm!("", inout("r6") __e21, options(nomem, nostack, preserves_flags)) };
+                            __pin!(__e21);
                             let __w21: u32 = u32::from_be(__load32_net(__skb, __e21 + 0));
                             let mut __s21: u8 = ((__w21 >> 16) & 0xff) as u8;
                             let mut __k21: u64 = (__v16 ^ 0x2c) as u64;
-                            unsafe { core::arch::asm!("", inout("r6") __k21, options(nomem, nostack, preserves_flags)) };
+                            __pin!(__k21);
                             __k21 = 0u64.wrapping_sub((__k21 + 0xff) >> 8);
                             __s21 &= __k21 as u8;
                             let mut __f21: u16 = ((__w21 >> 3) & 0x1fff) as u16;
@@ -409,7 +425,7 @@ fn __parse_udp_l3_net(
                             if __off > 2047 {
                                 return None;
                             }
-                            unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                            __pin!(__off);
                             __off &= 2047;
                         }
                     }
@@ -420,7 +436,7 @@ fn __parse_udp_l3_net(
             return None;
         }
         let mut __p: usize = __q + __off as usize;
-        unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
+        __pin!(__p);
         if !__has_net(__skb, __p + 8) {
             return None;
         }

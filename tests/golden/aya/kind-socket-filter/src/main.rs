@@ -5,6 +5,12 @@
 #![feature(asm_experimental_arch)]
 #![allow(unused_mut, unused_parens, unused_unsafe, unused_variables, dead_code)]
 
+macro_rules! __pin {
+    ($v:ident) => {
+        unsafe { core::arch::asm!("", inout("r6") $v, options(nomem, nostack, preserves_flags)) }
+    };
+}
+
 #[inline(always)]
 fn __load8_net(skb: *mut aya_ebpf::bindings::__sk_buff, off: usize) -> u8 {
     use aya_ebpf::bindings::bpf_hdr_start_off::BPF_HDR_START_NET;
@@ -89,7 +95,7 @@ fn __parse_udp_l3_net(
         }
         let __v5: u8 = __load8_net(__skb, __q + 0) & 0xf;
         let mut __p: usize = __q + __v5 as usize * 4;
-        unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
+        __pin!(__p);
         if !__has_net(__skb, __p + 8) {
             return None;
         }
@@ -109,15 +115,16 @@ fn __parse_udp_l3_net(
         }
         let mut __off: usize = 40;
         let mut __m7: u64 = __v6 as u64;
-        unsafe { core::arch::asm!("", inout("r6") __m7, options(nomem, nostack, preserves_flags)) };
-        __m7 = ((0x1000180000000001u64 >> (__m7 & 63)) & 1) & !(((__m7 >> 6) + 3) >> 2);
+        __pin!(__m7);
+        let __m7b: u64 = (0x1000180000000001u64 >> (__m7 & 63)) & 1;
+        __m7 = __m7b & !(((__m7 >> 6) + 3) >> 2);
         if __m7 == 0x1 {
             let mut __e7: usize = __q + __off as usize;
-            unsafe { core::arch::asm!("", inout("r6") __e7, options(nomem, nostack, preserves_flags)) };
+            __pin!(__e7);
             let __w7: u32 = u32::from_be(__load32_net(__skb, __e7 + 0));
             let mut __s7: u8 = ((__w7 >> 16) & 0xff) as u8;
             let mut __k7: u64 = (__v6 ^ 0x2c) as u64;
-            unsafe { core::arch::asm!("", inout("r6") __k7, options(nomem, nostack, preserves_flags)) };
+            __pin!(__k7);
             __k7 = 0u64.wrapping_sub((__k7 + 0xff) >> 8);
             __s7 &= __k7 as u8;
             let mut __f7: u16 = ((__w7 >> 3) & 0x1fff) as u16;
@@ -130,18 +137,19 @@ fn __parse_udp_l3_net(
             if __off > 2047 {
                 return None;
             }
-            unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+            __pin!(__off);
             __off &= 2047;
             let mut __m8: u64 = __v6 as u64;
-            unsafe { core::arch::asm!("", inout("r6") __m8, options(nomem, nostack, preserves_flags)) };
-            __m8 = ((0x1000180000000001u64 >> (__m8 & 63)) & 1) & !(((__m8 >> 6) + 3) >> 2);
+            __pin!(__m8);
+            let __m8b: u64 = (0x1000180000000001u64 >> (__m8 & 63)) & 1;
+            __m8 = __m8b & !(((__m8 >> 6) + 3) >> 2);
             if __m8 == 0x1 {
                 let mut __e8: usize = __q + __off as usize;
-                unsafe { core::arch::asm!("", inout("r6") __e8, options(nomem, nostack, preserves_flags)) };
+                __pin!(__e8);
                 let __w8: u32 = u32::from_be(__load32_net(__skb, __e8 + 0));
                 let mut __s8: u8 = ((__w8 >> 16) & 0xff) as u8;
                 let mut __k8: u64 = (__v6 ^ 0x2c) as u64;
-                unsafe { core::arch::asm!("", inout("r6") __k8, options(nomem, nostack, preserves_flags)) };
+                __pin!(__k8);
                 __k8 = 0u64.wrapping_sub((__k8 + 0xff) >> 8);
                 __s8 &= __k8 as u8;
                 let mut __f8: u16 = ((__w8 >> 3) & 0x1fff) as u16;
@@ -154,18 +162,19 @@ fn __parse_udp_l3_net(
                 if __off > 2047 {
                     return None;
                 }
-                unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                __pin!(__off);
                 __off &= 2047;
                 let mut __m9: u64 = __v6 as u64;
-                unsafe { core::arch::asm!("", inout("r6") __m9, options(nomem, nostack, preserves_flags)) };
-                __m9 = ((0x1000180000000001u64 >> (__m9 & 63)) & 1) & !(((__m9 >> 6) + 3) >> 2);
+                __pin!(__m9);
+                let __m9b: u64 = (0x1000180000000001u64 >> (__m9 & 63)) & 1;
+                __m9 = __m9b & !(((__m9 >> 6) + 3) >> 2);
                 if __m9 == 0x1 {
                     let mut __e9: usize = __q + __off as usize;
-                    unsafe { core::arch::asm!("", inout("r6") __e9, options(nomem, nostack, preserves_flags)) };
+                    __pin!(__e9);
                     let __w9: u32 = u32::from_be(__load32_net(__skb, __e9 + 0));
                     let mut __s9: u8 = ((__w9 >> 16) & 0xff) as u8;
                     let mut __k9: u64 = (__v6 ^ 0x2c) as u64;
-                    unsafe { core::arch::asm!("", inout("r6") __k9, options(nomem, nostack, preserves_flags)) };
+                    __pin!(__k9);
                     __k9 = 0u64.wrapping_sub((__k9 + 0xff) >> 8);
                     __s9 &= __k9 as u8;
                     let mut __f9: u16 = ((__w9 >> 3) & 0x1fff) as u16;
@@ -178,18 +187,19 @@ fn __parse_udp_l3_net(
                     if __off > 2047 {
                         return None;
                     }
-                    unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                    __pin!(__off);
                     __off &= 2047;
                     let mut __m10: u64 = __v6 as u64;
-                    unsafe { core::arch::asm!("", inout("r6") __m10, options(nomem, nostack, preserves_flags)) };
-                    __m10 = ((0x1000180000000001u64 >> (__m10 & 63)) & 1) & !(((__m10 >> 6) + 3) >> 2);
+                    __pin!(__m10);
+                    let __m10b: u64 = (0x1000180000000001u64 >> (__m10 & 63)) & 1;
+                    __m10 = __m10b & !(((__m10 >> 6) + 3) >> 2);
                     if __m10 == 0x1 {
                         let mut __e10: usize = __q + __off as usize;
-                        unsafe { core::arch::asm!("", inout("r6") __e10, options(nomem, nostack, preserves_flags)) };
+                        __pin!(__e10);
                         let __w10: u32 = u32::from_be(__load32_net(__skb, __e10 + 0));
                         let mut __s10: u8 = ((__w10 >> 16) & 0xff) as u8;
                         let mut __k10: u64 = (__v6 ^ 0x2c) as u64;
-                        unsafe { core::arch::asm!("", inout("r6") __k10, options(nomem, nostack, preserves_flags)) };
+                        __pin!(__k10);
                         __k10 = 0u64.wrapping_sub((__k10 + 0xff) >> 8);
                         __s10 &= __k10 as u8;
                         let mut __f10: u16 = ((__w10 >> 3) & 0x1fff) as u16;
@@ -202,18 +212,19 @@ fn __parse_udp_l3_net(
                         if __off > 2047 {
                             return None;
                         }
-                        unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                        __pin!(__off);
                         __off &= 2047;
                         let mut __m11: u64 = __v6 as u64;
-                        unsafe { core::arch::asm!("", inout("r6") __m11, options(nomem, nostack, preserves_flags)) };
-                        __m11 = ((0x1000180000000001u64 >> (__m11 & 63)) & 1) & !(((__m11 >> 6) + 3) >> 2);
+                        __pin!(__m11);
+                        let __m11b: u64 = (0x1000180000000001u64 >> (__m11 & 63)) & 1;
+                        __m11 = __m11b & !(((__m11 >> 6) + 3) >> 2);
                         if __m11 == 0x1 {
                             let mut __e11: usize = __q + __off as usize;
-                            unsafe { core::arch::asm!("", inout("r6") __e11, options(nomem, nostack, preserves_flags)) };
+                            __pin!(__e11);
                             let __w11: u32 = u32::from_be(__load32_net(__skb, __e11 + 0));
                             let mut __s11: u8 = ((__w11 >> 16) & 0xff) as u8;
                             let mut __k11: u64 = (__v6 ^ 0x2c) as u64;
-                            unsafe { core::arch::asm!("", inout("r6") __k11, options(nomem, nostack, preserves_flags)) };
+                            __pin!(__k11);
                             __k11 = 0u64.wrapping_sub((__k11 + 0xff) >> 8);
                             __s11 &= __k11 as u8;
                             let mut __f11: u16 = ((__w11 >> 3) & 0x1fff) as u16;
@@ -226,7 +237,7 @@ fn __parse_udp_l3_net(
                             if __off > 2047 {
                                 return None;
                             }
-                            unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                            __pin!(__off);
                             __off &= 2047;
                         }
                     }
@@ -237,7 +248,7 @@ fn __parse_udp_l3_net(
             return None;
         }
         let mut __p: usize = __q + __off as usize;
-        unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
+        __pin!(__p);
         if !__has_net(__skb, __p + 8) {
             return None;
         }

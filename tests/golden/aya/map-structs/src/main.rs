@@ -7,6 +7,12 @@
 #![allow(internal_features)]
 #![allow(unused_mut, unused_parens, unused_unsafe, unused_variables, dead_code)]
 
+macro_rules! __pin {
+    ($v:ident) => {
+        unsafe { core::arch::asm!("", inout("r6") $v, options(nomem, nostack, preserves_flags)) }
+    };
+}
+
 #[repr(C)]
 #[derive(Clone, Copy)]
 #[allow(non_camel_case_types)]
@@ -150,10 +156,10 @@ fn __l3(__data: usize, __data_end: usize) -> Option<(usize, u16)> {
     let mut __proto: u16 = u16::from_be(unsafe { *((__data + 12) as *const u16) });
     let mut __p: usize = __data + 14;
     let mut __k1: u64 = (__proto ^ 0x8100) as u64;
-    unsafe { core::arch::asm!("", inout("r6") __k1, options(nomem, nostack, preserves_flags)) };
+    __pin!(__k1);
     __k1 = 0u64.wrapping_sub((__k1 + 0xffff) >> 16);
     let mut __k2: u64 = (__proto ^ 0x88a8) as u64;
-    unsafe { core::arch::asm!("", inout("r6") __k2, options(nomem, nostack, preserves_flags)) };
+    __pin!(__k2);
     __k2 = 0u64.wrapping_sub((__k2 + 0xffff) >> 16);
     __k1 &= __k2 as u64;
     if __p + 4 > __data_end {
@@ -163,10 +169,10 @@ fn __l3(__data: usize, __data_end: usize) -> Option<(usize, u16)> {
     __proto ^= (__proto ^ __v3) & !__k1 as u16;
     __p += 4 & !__k1 as usize;
     let mut __k4: u64 = (__proto ^ 0x8100) as u64;
-    unsafe { core::arch::asm!("", inout("r6") __k4, options(nomem, nostack, preserves_flags)) };
+    __pin!(__k4);
     __k4 = 0u64.wrapping_sub((__k4 + 0xffff) >> 16);
     let mut __k5: u64 = (__proto ^ 0x88a8) as u64;
-    unsafe { core::arch::asm!("", inout("r6") __k5, options(nomem, nostack, preserves_flags)) };
+    __pin!(__k5);
     __k5 = 0u64.wrapping_sub((__k5 + 0xffff) >> 16);
     __k4 &= __k5 as u64;
     if __p + 4 > __data_end {
@@ -222,7 +228,7 @@ fn __parse_udp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
         }
         let __v11: u8 = unsafe { *((__q + 0) as *const u8) } & 0xf;
         let mut __p: usize = __q + __v11 as usize * 4;
-        unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
+        __pin!(__p);
         if __p + 8 > __data_end {
             return None;
         }
@@ -242,18 +248,19 @@ fn __parse_udp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
         }
         let mut __off: usize = 40;
         let mut __m13: u64 = __v12 as u64;
-        unsafe { core::arch::asm!("", inout("r6") __m13, options(nomem, nostack, preserves_flags)) };
-        __m13 = ((0x1000180000000001u64 >> (__m13 & 63)) & 1) & !(((__m13 >> 6) + 3) >> 2);
+        __pin!(__m13);
+        let __m13b: u64 = (0x1000180000000001u64 >> (__m13 & 63)) & 1;
+        __m13 = __m13b & !(((__m13 >> 6) + 3) >> 2);
         if __m13 == 0x1 {
             let mut __e13: usize = __q + __off as usize;
-            unsafe { core::arch::asm!("", inout("r6") __e13, options(nomem, nostack, preserves_flags)) };
+            __pin!(__e13);
             if __e13 + 8 > __data_end {
                 return None;
             }
             let __w13: u32 = u32::from_be(unsafe { *((__e13 + 0) as *const u32) });
             let mut __s13: u8 = ((__w13 >> 16) & 0xff) as u8;
             let mut __k13: u64 = (__v12 ^ 0x2c) as u64;
-            unsafe { core::arch::asm!("", inout("r6") __k13, options(nomem, nostack, preserves_flags)) };
+            __pin!(__k13);
             __k13 = 0u64.wrapping_sub((__k13 + 0xff) >> 8);
             __s13 &= __k13 as u8;
             let mut __f13: u16 = ((__w13 >> 3) & 0x1fff) as u16;
@@ -266,21 +273,22 @@ fn __parse_udp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
             if __off > 2047 {
                 return None;
             }
-            unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+            __pin!(__off);
             __off &= 2047;
             let mut __m14: u64 = __v12 as u64;
-            unsafe { core::arch::asm!("", inout("r6") __m14, options(nomem, nostack, preserves_flags)) };
-            __m14 = ((0x1000180000000001u64 >> (__m14 & 63)) & 1) & !(((__m14 >> 6) + 3) >> 2);
+            __pin!(__m14);
+            let __m14b: u64 = (0x1000180000000001u64 >> (__m14 & 63)) & 1;
+            __m14 = __m14b & !(((__m14 >> 6) + 3) >> 2);
             if __m14 == 0x1 {
                 let mut __e14: usize = __q + __off as usize;
-                unsafe { core::arch::asm!("", inout("r6") __e14, options(nomem, nostack, preserves_flags)) };
+                __pin!(__e14);
                 if __e14 + 8 > __data_end {
                     return None;
                 }
                 let __w14: u32 = u32::from_be(unsafe { *((__e14 + 0) as *const u32) });
                 let mut __s14: u8 = ((__w14 >> 16) & 0xff) as u8;
                 let mut __k14: u64 = (__v12 ^ 0x2c) as u64;
-                unsafe { core::arch::asm!("", inout("r6") __k14, options(nomem, nostack, preserves_flags)) };
+                __pin!(__k14);
                 __k14 = 0u64.wrapping_sub((__k14 + 0xff) >> 8);
                 __s14 &= __k14 as u8;
                 let mut __f14: u16 = ((__w14 >> 3) & 0x1fff) as u16;
@@ -293,21 +301,22 @@ fn __parse_udp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
                 if __off > 2047 {
                     return None;
                 }
-                unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                __pin!(__off);
                 __off &= 2047;
                 let mut __m15: u64 = __v12 as u64;
-                unsafe { core::arch::asm!("", inout("r6") __m15, options(nomem, nostack, preserves_flags)) };
-                __m15 = ((0x1000180000000001u64 >> (__m15 & 63)) & 1) & !(((__m15 >> 6) + 3) >> 2);
+                __pin!(__m15);
+                let __m15b: u64 = (0x1000180000000001u64 >> (__m15 & 63)) & 1;
+                __m15 = __m15b & !(((__m15 >> 6) + 3) >> 2);
                 if __m15 == 0x1 {
                     let mut __e15: usize = __q + __off as usize;
-                    unsafe { core::arch::asm!("", inout("r6") __e15, options(nomem, nostack, preserves_flags)) };
+                    __pin!(__e15);
                     if __e15 + 8 > __data_end {
                         return None;
                     }
                     let __w15: u32 = u32::from_be(unsafe { *((__e15 + 0) as *const u32) });
                     let mut __s15: u8 = ((__w15 >> 16) & 0xff) as u8;
                     let mut __k15: u64 = (__v12 ^ 0x2c) as u64;
-                    unsafe { core::arch::asm!("", inout("r6") __k15, options(nomem, nostack, preserves_flags)) };
+                    __pin!(__k15);
                     __k15 = 0u64.wrapping_sub((__k15 + 0xff) >> 8);
                     __s15 &= __k15 as u8;
                     let mut __f15: u16 = ((__w15 >> 3) & 0x1fff) as u16;
@@ -320,21 +329,22 @@ fn __parse_udp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
                     if __off > 2047 {
                         return None;
                     }
-                    unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                    __pin!(__off);
                     __off &= 2047;
                     let mut __m16: u64 = __v12 as u64;
-                    unsafe { core::arch::asm!("", inout("r6") __m16, options(nomem, nostack, preserves_flags)) };
-                    __m16 = ((0x1000180000000001u64 >> (__m16 & 63)) & 1) & !(((__m16 >> 6) + 3) >> 2);
+                    __pin!(__m16);
+                    let __m16b: u64 = (0x1000180000000001u64 >> (__m16 & 63)) & 1;
+                    __m16 = __m16b & !(((__m16 >> 6) + 3) >> 2);
                     if __m16 == 0x1 {
                         let mut __e16: usize = __q + __off as usize;
-                        unsafe { core::arch::asm!("", inout("r6") __e16, options(nomem, nostack, preserves_flags)) };
+                        __pin!(__e16);
                         if __e16 + 8 > __data_end {
                             return None;
                         }
                         let __w16: u32 = u32::from_be(unsafe { *((__e16 + 0) as *const u32) });
                         let mut __s16: u8 = ((__w16 >> 16) & 0xff) as u8;
                         let mut __k16: u64 = (__v12 ^ 0x2c) as u64;
-                        unsafe { core::arch::asm!("", inout("r6") __k16, options(nomem, nostack, preserves_flags)) };
+                        __pin!(__k16);
                         __k16 = 0u64.wrapping_sub((__k16 + 0xff) >> 8);
                         __s16 &= __k16 as u8;
                         let mut __f16: u16 = ((__w16 >> 3) & 0x1fff) as u16;
@@ -347,21 +357,22 @@ fn __parse_udp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
                         if __off > 2047 {
                             return None;
                         }
-                        unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                        __pin!(__off);
                         __off &= 2047;
                         let mut __m17: u64 = __v12 as u64;
-                        unsafe { core::arch::asm!("", inout("r6") __m17, options(nomem, nostack, preserves_flags)) };
-                        __m17 = ((0x1000180000000001u64 >> (__m17 & 63)) & 1) & !(((__m17 >> 6) + 3) >> 2);
+                        __pin!(__m17);
+                        let __m17b: u64 = (0x1000180000000001u64 >> (__m17 & 63)) & 1;
+                        __m17 = __m17b & !(((__m17 >> 6) + 3) >> 2);
                         if __m17 == 0x1 {
                             let mut __e17: usize = __q + __off as usize;
-                            unsafe { core::arch::asm!("", inout("r6") __e17, options(nomem, nostack, preserves_flags)) };
+                            __pin!(__e17);
                             if __e17 + 8 > __data_end {
                                 return None;
                             }
                             let __w17: u32 = u32::from_be(unsafe { *((__e17 + 0) as *const u32) });
                             let mut __s17: u8 = ((__w17 >> 16) & 0xff) as u8;
                             let mut __k17: u64 = (__v12 ^ 0x2c) as u64;
-                            unsafe { core::arch::asm!("", inout("r6") __k17, options(nomem, nostack, preserves_flags)) };
+                            __pin!(__k17);
                             __k17 = 0u64.wrapping_sub((__k17 + 0xff) >> 8);
                             __s17 &= __k17 as u8;
                             let mut __f17: u16 = ((__w17 >> 3) & 0x1fff) as u16;
@@ -374,7 +385,7 @@ fn __parse_udp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
                             if __off > 2047 {
                                 return None;
                             }
-                            unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                            __pin!(__off);
                             __off &= 2047;
                         }
                     }
@@ -385,7 +396,7 @@ fn __parse_udp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
             return None;
         }
         let mut __p: usize = __q + __off as usize;
-        unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
+        __pin!(__p);
         if __p + 8 > __data_end {
             return None;
         }

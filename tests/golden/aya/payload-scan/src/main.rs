@@ -7,6 +7,12 @@
 #![allow(internal_features)]
 #![allow(unused_mut, unused_parens, unused_unsafe, unused_variables, dead_code)]
 
+macro_rules! __pin {
+    ($v:ident) => {
+        unsafe { core::arch::asm!("", inout("r6") $v, options(nomem, nostack, preserves_flags)) }
+    };
+}
+
 #[aya_ebpf::macros::btf_map(name = "methods")]
 static METHODS: aya_ebpf::btf_maps::Array<u64, 4> = aya_ebpf::btf_maps::Array::new();
 
@@ -71,10 +77,10 @@ fn __l3(__data: usize, __data_end: usize) -> Option<(usize, u16)> {
     let mut __proto: u16 = u16::from_be(unsafe { *((__data + 12) as *const u16) });
     let mut __p: usize = __data + 14;
     let mut __k1: u64 = (__proto ^ 0x8100) as u64;
-    unsafe { core::arch::asm!("", inout("r6") __k1, options(nomem, nostack, preserves_flags)) };
+    __pin!(__k1);
     __k1 = 0u64.wrapping_sub((__k1 + 0xffff) >> 16);
     let mut __k2: u64 = (__proto ^ 0x88a8) as u64;
-    unsafe { core::arch::asm!("", inout("r6") __k2, options(nomem, nostack, preserves_flags)) };
+    __pin!(__k2);
     __k2 = 0u64.wrapping_sub((__k2 + 0xffff) >> 16);
     __k1 &= __k2 as u64;
     if __p + 4 > __data_end {
@@ -84,10 +90,10 @@ fn __l3(__data: usize, __data_end: usize) -> Option<(usize, u16)> {
     __proto ^= (__proto ^ __v3) & !__k1 as u16;
     __p += 4 & !__k1 as usize;
     let mut __k4: u64 = (__proto ^ 0x8100) as u64;
-    unsafe { core::arch::asm!("", inout("r6") __k4, options(nomem, nostack, preserves_flags)) };
+    __pin!(__k4);
     __k4 = 0u64.wrapping_sub((__k4 + 0xffff) >> 16);
     let mut __k5: u64 = (__proto ^ 0x88a8) as u64;
-    unsafe { core::arch::asm!("", inout("r6") __k5, options(nomem, nostack, preserves_flags)) };
+    __pin!(__k5);
     __k5 = 0u64.wrapping_sub((__k5 + 0xffff) >> 16);
     __k4 &= __k5 as u64;
     if __p + 4 > __data_end {
@@ -125,7 +131,7 @@ fn __parse_tcp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
         }
         let __v10: u8 = unsafe { *((__q + 0) as *const u8) } & 0xf;
         let mut __p: usize = __q + __v10 as usize * 4;
-        unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
+        __pin!(__p);
         if __p + 20 > __data_end {
             return None;
         }
@@ -145,18 +151,19 @@ fn __parse_tcp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
         }
         let mut __off: usize = 40;
         let mut __m12: u64 = __v11 as u64;
-        unsafe { core::arch::asm!("", inout("r6") __m12, options(nomem, nostack, preserves_flags)) };
-        __m12 = ((0x1000180000000001u64 >> (__m12 & 63)) & 1) & !(((__m12 >> 6) + 3) >> 2);
+        __pin!(__m12);
+        let __m12b: u64 = (0x1000180000000001u64 >> (__m12 & 63)) & 1;
+        __m12 = __m12b & !(((__m12 >> 6) + 3) >> 2);
         if __m12 == 0x1 {
             let mut __e12: usize = __q + __off as usize;
-            unsafe { core::arch::asm!("", inout("r6") __e12, options(nomem, nostack, preserves_flags)) };
+            __pin!(__e12);
             if __e12 + 8 > __data_end {
                 return None;
             }
             let __w12: u32 = u32::from_be(unsafe { *((__e12 + 0) as *const u32) });
             let mut __s12: u8 = ((__w12 >> 16) & 0xff) as u8;
             let mut __k12: u64 = (__v11 ^ 0x2c) as u64;
-            unsafe { core::arch::asm!("", inout("r6") __k12, options(nomem, nostack, preserves_flags)) };
+            __pin!(__k12);
             __k12 = 0u64.wrapping_sub((__k12 + 0xff) >> 8);
             __s12 &= __k12 as u8;
             let mut __f12: u16 = ((__w12 >> 3) & 0x1fff) as u16;
@@ -169,21 +176,22 @@ fn __parse_tcp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
             if __off > 2047 {
                 return None;
             }
-            unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+            __pin!(__off);
             __off &= 2047;
             let mut __m13: u64 = __v11 as u64;
-            unsafe { core::arch::asm!("", inout("r6") __m13, options(nomem, nostack, preserves_flags)) };
-            __m13 = ((0x1000180000000001u64 >> (__m13 & 63)) & 1) & !(((__m13 >> 6) + 3) >> 2);
+            __pin!(__m13);
+            let __m13b: u64 = (0x1000180000000001u64 >> (__m13 & 63)) & 1;
+            __m13 = __m13b & !(((__m13 >> 6) + 3) >> 2);
             if __m13 == 0x1 {
                 let mut __e13: usize = __q + __off as usize;
-                unsafe { core::arch::asm!("", inout("r6") __e13, options(nomem, nostack, preserves_flags)) };
+                __pin!(__e13);
                 if __e13 + 8 > __data_end {
                     return None;
                 }
                 let __w13: u32 = u32::from_be(unsafe { *((__e13 + 0) as *const u32) });
                 let mut __s13: u8 = ((__w13 >> 16) & 0xff) as u8;
                 let mut __k13: u64 = (__v11 ^ 0x2c) as u64;
-                unsafe { core::arch::asm!("", inout("r6") __k13, options(nomem, nostack, preserves_flags)) };
+                __pin!(__k13);
                 __k13 = 0u64.wrapping_sub((__k13 + 0xff) >> 8);
                 __s13 &= __k13 as u8;
                 let mut __f13: u16 = ((__w13 >> 3) & 0x1fff) as u16;
@@ -196,21 +204,22 @@ fn __parse_tcp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
                 if __off > 2047 {
                     return None;
                 }
-                unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                __pin!(__off);
                 __off &= 2047;
                 let mut __m14: u64 = __v11 as u64;
-                unsafe { core::arch::asm!("", inout("r6") __m14, options(nomem, nostack, preserves_flags)) };
-                __m14 = ((0x1000180000000001u64 >> (__m14 & 63)) & 1) & !(((__m14 >> 6) + 3) >> 2);
+                __pin!(__m14);
+                let __m14b: u64 = (0x1000180000000001u64 >> (__m14 & 63)) & 1;
+                __m14 = __m14b & !(((__m14 >> 6) + 3) >> 2);
                 if __m14 == 0x1 {
                     let mut __e14: usize = __q + __off as usize;
-                    unsafe { core::arch::asm!("", inout("r6") __e14, options(nomem, nostack, preserves_flags)) };
+                    __pin!(__e14);
                     if __e14 + 8 > __data_end {
                         return None;
                     }
                     let __w14: u32 = u32::from_be(unsafe { *((__e14 + 0) as *const u32) });
                     let mut __s14: u8 = ((__w14 >> 16) & 0xff) as u8;
                     let mut __k14: u64 = (__v11 ^ 0x2c) as u64;
-                    unsafe { core::arch::asm!("", inout("r6") __k14, options(nomem, nostack, preserves_flags)) };
+                    __pin!(__k14);
                     __k14 = 0u64.wrapping_sub((__k14 + 0xff) >> 8);
                     __s14 &= __k14 as u8;
                     let mut __f14: u16 = ((__w14 >> 3) & 0x1fff) as u16;
@@ -223,21 +232,22 @@ fn __parse_tcp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
                     if __off > 2047 {
                         return None;
                     }
-                    unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                    __pin!(__off);
                     __off &= 2047;
                     let mut __m15: u64 = __v11 as u64;
-                    unsafe { core::arch::asm!("", inout("r6") __m15, options(nomem, nostack, preserves_flags)) };
-                    __m15 = ((0x1000180000000001u64 >> (__m15 & 63)) & 1) & !(((__m15 >> 6) + 3) >> 2);
+                    __pin!(__m15);
+                    let __m15b: u64 = (0x1000180000000001u64 >> (__m15 & 63)) & 1;
+                    __m15 = __m15b & !(((__m15 >> 6) + 3) >> 2);
                     if __m15 == 0x1 {
                         let mut __e15: usize = __q + __off as usize;
-                        unsafe { core::arch::asm!("", inout("r6") __e15, options(nomem, nostack, preserves_flags)) };
+                        __pin!(__e15);
                         if __e15 + 8 > __data_end {
                             return None;
                         }
                         let __w15: u32 = u32::from_be(unsafe { *((__e15 + 0) as *const u32) });
                         let mut __s15: u8 = ((__w15 >> 16) & 0xff) as u8;
                         let mut __k15: u64 = (__v11 ^ 0x2c) as u64;
-                        unsafe { core::arch::asm!("", inout("r6") __k15, options(nomem, nostack, preserves_flags)) };
+                        __pin!(__k15);
                         __k15 = 0u64.wrapping_sub((__k15 + 0xff) >> 8);
                         __s15 &= __k15 as u8;
                         let mut __f15: u16 = ((__w15 >> 3) & 0x1fff) as u16;
@@ -250,21 +260,22 @@ fn __parse_tcp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
                         if __off > 2047 {
                             return None;
                         }
-                        unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                        __pin!(__off);
                         __off &= 2047;
                         let mut __m16: u64 = __v11 as u64;
-                        unsafe { core::arch::asm!("", inout("r6") __m16, options(nomem, nostack, preserves_flags)) };
-                        __m16 = ((0x1000180000000001u64 >> (__m16 & 63)) & 1) & !(((__m16 >> 6) + 3) >> 2);
+                        __pin!(__m16);
+                        let __m16b: u64 = (0x1000180000000001u64 >> (__m16 & 63)) & 1;
+                        __m16 = __m16b & !(((__m16 >> 6) + 3) >> 2);
                         if __m16 == 0x1 {
                             let mut __e16: usize = __q + __off as usize;
-                            unsafe { core::arch::asm!("", inout("r6") __e16, options(nomem, nostack, preserves_flags)) };
+                            __pin!(__e16);
                             if __e16 + 8 > __data_end {
                                 return None;
                             }
                             let __w16: u32 = u32::from_be(unsafe { *((__e16 + 0) as *const u32) });
                             let mut __s16: u8 = ((__w16 >> 16) & 0xff) as u8;
                             let mut __k16: u64 = (__v11 ^ 0x2c) as u64;
-                            unsafe { core::arch::asm!("", inout("r6") __k16, options(nomem, nostack, preserves_flags)) };
+                            __pin!(__k16);
                             __k16 = 0u64.wrapping_sub((__k16 + 0xff) >> 8);
                             __s16 &= __k16 as u8;
                             let mut __f16: u16 = ((__w16 >> 3) & 0x1fff) as u16;
@@ -277,7 +288,7 @@ fn __parse_tcp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
                             if __off > 2047 {
                                 return None;
                             }
-                            unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                            __pin!(__off);
                             __off &= 2047;
                         }
                     }
@@ -288,7 +299,7 @@ fn __parse_tcp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
             return None;
         }
         let mut __p: usize = __q + __off as usize;
-        unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
+        __pin!(__p);
         if __p + 20 > __data_end {
             return None;
         }
@@ -320,7 +331,7 @@ fn __parse_udp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
         }
         let __v20: u8 = unsafe { *((__q + 0) as *const u8) } & 0xf;
         let mut __p: usize = __q + __v20 as usize * 4;
-        unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
+        __pin!(__p);
         if __p + 8 > __data_end {
             return None;
         }
@@ -340,18 +351,19 @@ fn __parse_udp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
         }
         let mut __off: usize = 40;
         let mut __m22: u64 = __v21 as u64;
-        unsafe { core::arch::asm!("", inout("r6") __m22, options(nomem, nostack, preserves_flags)) };
-        __m22 = ((0x1000180000000001u64 >> (__m22 & 63)) & 1) & !(((__m22 >> 6) + 3) >> 2);
+        __pin!(__m22);
+        let __m22b: u64 = (0x1000180000000001u64 >> (__m22 & 63)) & 1;
+        __m22 = __m22b & !(((__m22 >> 6) + 3) >> 2);
         if __m22 == 0x1 {
             let mut __e22: usize = __q + __off as usize;
-            unsafe { core::arch::asm!("", inout("r6") __e22, options(nomem, nostack, preserves_flags)) };
+            __pin!(__e22);
             if __e22 + 8 > __data_end {
                 return None;
             }
             let __w22: u32 = u32::from_be(unsafe { *((__e22 + 0) as *const u32) });
             let mut __s22: u8 = ((__w22 >> 16) & 0xff) as u8;
             let mut __k22: u64 = (__v21 ^ 0x2c) as u64;
-            unsafe { core::arch::asm!("", inout("r6") __k22, options(nomem, nostack, preserves_flags)) };
+            __pin!(__k22);
             __k22 = 0u64.wrapping_sub((__k22 + 0xff) >> 8);
             __s22 &= __k22 as u8;
             let mut __f22: u16 = ((__w22 >> 3) & 0x1fff) as u16;
@@ -364,21 +376,22 @@ fn __parse_udp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
             if __off > 2047 {
                 return None;
             }
-            unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+            __pin!(__off);
             __off &= 2047;
             let mut __m23: u64 = __v21 as u64;
-            unsafe { core::arch::asm!("", inout("r6") __m23, options(nomem, nostack, preserves_flags)) };
-            __m23 = ((0x1000180000000001u64 >> (__m23 & 63)) & 1) & !(((__m23 >> 6) + 3) >> 2);
+            __pin!(__m23);
+            let __m23b: u64 = (0x1000180000000001u64 >> (__m23 & 63)) & 1;
+            __m23 = __m23b & !(((__m23 >> 6) + 3) >> 2);
             if __m23 == 0x1 {
                 let mut __e23: usize = __q + __off as usize;
-                unsafe { core::arch::asm!("", inout("r6") __e23, options(nomem, nostack, preserves_flags)) };
+                __pin!(__e23);
                 if __e23 + 8 > __data_end {
                     return None;
                 }
                 let __w23: u32 = u32::from_be(unsafe { *((__e23 + 0) as *const u32) });
                 let mut __s23: u8 = ((__w23 >> 16) & 0xff) as u8;
                 let mut __k23: u64 = (__v21 ^ 0x2c) as u64;
-                unsafe { core::arch::asm!("", inout("r6") __k23, options(nomem, nostack, preserves_flags)) };
+                __pin!(__k23);
                 __k23 = 0u64.wrapping_sub((__k23 + 0xff) >> 8);
                 __s23 &= __k23 as u8;
                 let mut __f23: u16 = ((__w23 >> 3) & 0x1fff) as u16;
@@ -391,21 +404,22 @@ fn __parse_udp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
                 if __off > 2047 {
                     return None;
                 }
-                unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                __pin!(__off);
                 __off &= 2047;
                 let mut __m24: u64 = __v21 as u64;
-                unsafe { core::arch::asm!("", inout("r6") __m24, options(nomem, nostack, preserves_flags)) };
-                __m24 = ((0x1000180000000001u64 >> (__m24 & 63)) & 1) & !(((__m24 >> 6) + 3) >> 2);
+                __pin!(__m24);
+                let __m24b: u64 = (0x1000180000000001u64 >> (__m24 & 63)) & 1;
+                __m24 = __m24b & !(((__m24 >> 6) + 3) >> 2);
                 if __m24 == 0x1 {
                     let mut __e24: usize = __q + __off as usize;
-                    unsafe { core::arch::asm!("", inout("r6") __e24, options(nomem, nostack, preserves_flags)) };
+                    __pin!(__e24);
                     if __e24 + 8 > __data_end {
                         return None;
                     }
                     let __w24: u32 = u32::from_be(unsafe { *((__e24 + 0) as *const u32) });
                     let mut __s24: u8 = ((__w24 >> 16) & 0xff) as u8;
                     let mut __k24: u64 = (__v21 ^ 0x2c) as u64;
-                    unsafe { core::arch::asm!("", inout("r6") __k24, options(nomem, nostack, preserves_flags)) };
+                    __pin!(__k24);
                     __k24 = 0u64.wrapping_sub((__k24 + 0xff) >> 8);
                     __s24 &= __k24 as u8;
                     let mut __f24: u16 = ((__w24 >> 3) & 0x1fff) as u16;
@@ -418,21 +432,22 @@ fn __parse_udp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
                     if __off > 2047 {
                         return None;
                     }
-                    unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                    __pin!(__off);
                     __off &= 2047;
                     let mut __m25: u64 = __v21 as u64;
-                    unsafe { core::arch::asm!("", inout("r6") __m25, options(nomem, nostack, preserves_flags)) };
-                    __m25 = ((0x1000180000000001u64 >> (__m25 & 63)) & 1) & !(((__m25 >> 6) + 3) >> 2);
+                    __pin!(__m25);
+                    let __m25b: u64 = (0x1000180000000001u64 >> (__m25 & 63)) & 1;
+                    __m25 = __m25b & !(((__m25 >> 6) + 3) >> 2);
                     if __m25 == 0x1 {
                         let mut __e25: usize = __q + __off as usize;
-                        unsafe { core::arch::asm!("", inout("r6") __e25, options(nomem, nostack, preserves_flags)) };
+                        __pin!(__e25);
                         if __e25 + 8 > __data_end {
                             return None;
                         }
                         let __w25: u32 = u32::from_be(unsafe { *((__e25 + 0) as *const u32) });
                         let mut __s25: u8 = ((__w25 >> 16) & 0xff) as u8;
                         let mut __k25: u64 = (__v21 ^ 0x2c) as u64;
-                        unsafe { core::arch::asm!("", inout("r6") __k25, options(nomem, nostack, preserves_flags)) };
+                        __pin!(__k25);
                         __k25 = 0u64.wrapping_sub((__k25 + 0xff) >> 8);
                         __s25 &= __k25 as u8;
                         let mut __f25: u16 = ((__w25 >> 3) & 0x1fff) as u16;
@@ -445,21 +460,22 @@ fn __parse_udp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
                         if __off > 2047 {
                             return None;
                         }
-                        unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                        __pin!(__off);
                         __off &= 2047;
                         let mut __m26: u64 = __v21 as u64;
-                        unsafe { core::arch::asm!("", inout("r6") __m26, options(nomem, nostack, preserves_flags)) };
-                        __m26 = ((0x1000180000000001u64 >> (__m26 & 63)) & 1) & !(((__m26 >> 6) + 3) >> 2);
+                        __pin!(__m26);
+                        let __m26b: u64 = (0x1000180000000001u64 >> (__m26 & 63)) & 1;
+                        __m26 = __m26b & !(((__m26 >> 6) + 3) >> 2);
                         if __m26 == 0x1 {
                             let mut __e26: usize = __q + __off as usize;
-                            unsafe { core::arch::asm!("", inout("r6") __e26, options(nomem, nostack, preserves_flags)) };
+                            __pin!(__e26);
                             if __e26 + 8 > __data_end {
                                 return None;
                             }
                             let __w26: u32 = u32::from_be(unsafe { *((__e26 + 0) as *const u32) });
                             let mut __s26: u8 = ((__w26 >> 16) & 0xff) as u8;
                             let mut __k26: u64 = (__v21 ^ 0x2c) as u64;
-                            unsafe { core::arch::asm!("", inout("r6") __k26, options(nomem, nostack, preserves_flags)) };
+                            __pin!(__k26);
                             __k26 = 0u64.wrapping_sub((__k26 + 0xff) >> 8);
                             __s26 &= __k26 as u8;
                             let mut __f26: u16 = ((__w26 >> 3) & 0x1fff) as u16;
@@ -472,7 +488,7 @@ fn __parse_udp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
                             if __off > 2047 {
                                 return None;
                             }
-                            unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                            __pin!(__off);
                             __off &= 2047;
                         }
                     }
@@ -483,7 +499,7 @@ fn __parse_udp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
             return None;
         }
         let mut __p: usize = __q + __off as usize;
-        unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
+        __pin!(__p);
         if __p + 8 > __data_end {
             return None;
         }
@@ -499,7 +515,7 @@ fn __load_tcp_32(__data_end: usize, __h: usize, __off: u32) -> Option<u32> {
     }
     let __end: usize = (((unsafe { *((__h + 12) as *const u8) } >> 4) & 0xf) as usize) * 4;
     let mut __p: usize = __h + __end + __off as usize;
-    unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
+    __pin!(__p);
     if __p + 4 > __data_end {
         return None;
     }
@@ -514,7 +530,7 @@ fn __load_udp_8(__data_end: usize, __h: usize, __off: u32) -> Option<u8> {
     }
     let __end: usize = 8;
     let mut __p: usize = __h + __end + __off as usize;
-    unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
+    __pin!(__p);
     if __p + 1 > __data_end {
         return None;
     }
@@ -529,7 +545,7 @@ fn __load_udp_32(__data_end: usize, __h: usize, __off: u32) -> Option<u32> {
     }
     let __end: usize = 8;
     let mut __p: usize = __h + __end + __off as usize;
-    unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
+    __pin!(__p);
     if __p + 4 > __data_end {
         return None;
     }
@@ -578,7 +594,7 @@ fn __parse_udp_l3_skb(
         }
         let __v5: u8 = __load8_skb(__skb, __q + 0) & 0xf;
         let mut __p: usize = __q + __v5 as usize * 4;
-        unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
+        __pin!(__p);
         if !__has_skb(__skb, __p + 8) {
             return None;
         }
@@ -598,15 +614,16 @@ fn __parse_udp_l3_skb(
         }
         let mut __off: usize = 40;
         let mut __m7: u64 = __v6 as u64;
-        unsafe { core::arch::asm!("", inout("r6") __m7, options(nomem, nostack, preserves_flags)) };
-        __m7 = ((0x1000180000000001u64 >> (__m7 & 63)) & 1) & !(((__m7 >> 6) + 3) >> 2);
+        __pin!(__m7);
+        let __m7b: u64 = (0x1000180000000001u64 >> (__m7 & 63)) & 1;
+        __m7 = __m7b & !(((__m7 >> 6) + 3) >> 2);
         if __m7 == 0x1 {
             let mut __e7: usize = __q + __off as usize;
-            unsafe { core::arch::asm!("", inout("r6") __e7, options(nomem, nostack, preserves_flags)) };
+            __pin!(__e7);
             let __w7: u32 = u32::from_be(__load32_skb(__skb, __e7 + 0));
             let mut __s7: u8 = ((__w7 >> 16) & 0xff) as u8;
             let mut __k7: u64 = (__v6 ^ 0x2c) as u64;
-            unsafe { core::arch::asm!("", inout("r6") __k7, options(nomem, nostack, preserves_flags)) };
+            __pin!(__k7);
             __k7 = 0u64.wrapping_sub((__k7 + 0xff) >> 8);
             __s7 &= __k7 as u8;
             let mut __f7: u16 = ((__w7 >> 3) & 0x1fff) as u16;
@@ -619,18 +636,19 @@ fn __parse_udp_l3_skb(
             if __off > 2047 {
                 return None;
             }
-            unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+            __pin!(__off);
             __off &= 2047;
             let mut __m8: u64 = __v6 as u64;
-            unsafe { core::arch::asm!("", inout("r6") __m8, options(nomem, nostack, preserves_flags)) };
-            __m8 = ((0x1000180000000001u64 >> (__m8 & 63)) & 1) & !(((__m8 >> 6) + 3) >> 2);
+            __pin!(__m8);
+            let __m8b: u64 = (0x1000180000000001u64 >> (__m8 & 63)) & 1;
+            __m8 = __m8b & !(((__m8 >> 6) + 3) >> 2);
             if __m8 == 0x1 {
                 let mut __e8: usize = __q + __off as usize;
-                unsafe { core::arch::asm!("", inout("r6") __e8, options(nomem, nostack, preserves_flags)) };
+                __pin!(__e8);
                 let __w8: u32 = u32::from_be(__load32_skb(__skb, __e8 + 0));
                 let mut __s8: u8 = ((__w8 >> 16) & 0xff) as u8;
                 let mut __k8: u64 = (__v6 ^ 0x2c) as u64;
-                unsafe { core::arch::asm!("", inout("r6") __k8, options(nomem, nostack, preserves_flags)) };
+                __pin!(__k8);
                 __k8 = 0u64.wrapping_sub((__k8 + 0xff) >> 8);
                 __s8 &= __k8 as u8;
                 let mut __f8: u16 = ((__w8 >> 3) & 0x1fff) as u16;
@@ -643,18 +661,19 @@ fn __parse_udp_l3_skb(
                 if __off > 2047 {
                     return None;
                 }
-                unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                __pin!(__off);
                 __off &= 2047;
                 let mut __m9: u64 = __v6 as u64;
-                unsafe { core::arch::asm!("", inout("r6") __m9, options(nomem, nostack, preserves_flags)) };
-                __m9 = ((0x1000180000000001u64 >> (__m9 & 63)) & 1) & !(((__m9 >> 6) + 3) >> 2);
+                __pin!(__m9);
+                let __m9b: u64 = (0x1000180000000001u64 >> (__m9 & 63)) & 1;
+                __m9 = __m9b & !(((__m9 >> 6) + 3) >> 2);
                 if __m9 == 0x1 {
                     let mut __e9: usize = __q + __off as usize;
-                    unsafe { core::arch::asm!("", inout("r6") __e9, options(nomem, nostack, preserves_flags)) };
+                    __pin!(__e9);
                     let __w9: u32 = u32::from_be(__load32_skb(__skb, __e9 + 0));
                     let mut __s9: u8 = ((__w9 >> 16) & 0xff) as u8;
                     let mut __k9: u64 = (__v6 ^ 0x2c) as u64;
-                    unsafe { core::arch::asm!("", inout("r6") __k9, options(nomem, nostack, preserves_flags)) };
+                    __pin!(__k9);
                     __k9 = 0u64.wrapping_sub((__k9 + 0xff) >> 8);
                     __s9 &= __k9 as u8;
                     let mut __f9: u16 = ((__w9 >> 3) & 0x1fff) as u16;
@@ -667,18 +686,19 @@ fn __parse_udp_l3_skb(
                     if __off > 2047 {
                         return None;
                     }
-                    unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                    __pin!(__off);
                     __off &= 2047;
                     let mut __m10: u64 = __v6 as u64;
-                    unsafe { core::arch::asm!("", inout("r6") __m10, options(nomem, nostack, preserves_flags)) };
-                    __m10 = ((0x1000180000000001u64 >> (__m10 & 63)) & 1) & !(((__m10 >> 6) + 3) >> 2);
+                    __pin!(__m10);
+                    let __m10b: u64 = (0x1000180000000001u64 >> (__m10 & 63)) & 1;
+                    __m10 = __m10b & !(((__m10 >> 6) + 3) >> 2);
                     if __m10 == 0x1 {
                         let mut __e10: usize = __q + __off as usize;
-                        unsafe { core::arch::asm!("", inout("r6") __e10, options(nomem, nostack, preserves_flags)) };
+                        __pin!(__e10);
                         let __w10: u32 = u32::from_be(__load32_skb(__skb, __e10 + 0));
                         let mut __s10: u8 = ((__w10 >> 16) & 0xff) as u8;
                         let mut __k10: u64 = (__v6 ^ 0x2c) as u64;
-                        unsafe { core::arch::asm!("", inout("r6") __k10, options(nomem, nostack, preserves_flags)) };
+                        __pin!(__k10);
                         __k10 = 0u64.wrapping_sub((__k10 + 0xff) >> 8);
                         __s10 &= __k10 as u8;
                         let mut __f10: u16 = ((__w10 >> 3) & 0x1fff) as u16;
@@ -691,18 +711,19 @@ fn __parse_udp_l3_skb(
                         if __off > 2047 {
                             return None;
                         }
-                        unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                        __pin!(__off);
                         __off &= 2047;
                         let mut __m11: u64 = __v6 as u64;
-                        unsafe { core::arch::asm!("", inout("r6") __m11, options(nomem, nostack, preserves_flags)) };
-                        __m11 = ((0x1000180000000001u64 >> (__m11 & 63)) & 1) & !(((__m11 >> 6) + 3) >> 2);
+                        __pin!(__m11);
+                        let __m11b: u64 = (0x1000180000000001u64 >> (__m11 & 63)) & 1;
+                        __m11 = __m11b & !(((__m11 >> 6) + 3) >> 2);
                         if __m11 == 0x1 {
                             let mut __e11: usize = __q + __off as usize;
-                            unsafe { core::arch::asm!("", inout("r6") __e11, options(nomem, nostack, preserves_flags)) };
+                            __pin!(__e11);
                             let __w11: u32 = u32::from_be(__load32_skb(__skb, __e11 + 0));
                             let mut __s11: u8 = ((__w11 >> 16) & 0xff) as u8;
                             let mut __k11: u64 = (__v6 ^ 0x2c) as u64;
-                            unsafe { core::arch::asm!("", inout("r6") __k11, options(nomem, nostack, preserves_flags)) };
+                            __pin!(__k11);
                             __k11 = 0u64.wrapping_sub((__k11 + 0xff) >> 8);
                             __s11 &= __k11 as u8;
                             let mut __f11: u16 = ((__w11 >> 3) & 0x1fff) as u16;
@@ -715,7 +736,7 @@ fn __parse_udp_l3_skb(
                             if __off > 2047 {
                                 return None;
                             }
-                            unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                            __pin!(__off);
                             __off &= 2047;
                         }
                     }
@@ -726,7 +747,7 @@ fn __parse_udp_l3_skb(
             return None;
         }
         let mut __p: usize = __q + __off as usize;
-        unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
+        __pin!(__p);
         if !__has_skb(__skb, __p + 8) {
             return None;
         }

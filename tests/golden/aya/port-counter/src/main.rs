@@ -7,6 +7,12 @@
 #![allow(internal_features)]
 #![allow(unused_mut, unused_parens, unused_unsafe, unused_variables, dead_code)]
 
+macro_rules! __pin {
+    ($v:ident) => {
+        unsafe { core::arch::asm!("", inout("r6") $v, options(nomem, nostack, preserves_flags)) }
+    };
+}
+
 #[aya_ebpf::macros::btf_map(name = "port_packets")]
 static PORT_PACKETS: aya_ebpf::btf_maps::HashMap<u16, u64, 4096> =
     aya_ebpf::btf_maps::HashMap::new();
@@ -41,10 +47,10 @@ fn __l3(__data: usize, __data_end: usize) -> Option<(usize, u16)> {
     let mut __proto: u16 = u16::from_be(unsafe { *((__data + 12) as *const u16) });
     let mut __p: usize = __data + 14;
     let mut __k1: u64 = (__proto ^ 0x8100) as u64;
-    unsafe { core::arch::asm!("", inout("r6") __k1, options(nomem, nostack, preserves_flags)) };
+    __pin!(__k1);
     __k1 = 0u64.wrapping_sub((__k1 + 0xffff) >> 16);
     let mut __k2: u64 = (__proto ^ 0x88a8) as u64;
-    unsafe { core::arch::asm!("", inout("r6") __k2, options(nomem, nostack, preserves_flags)) };
+    __pin!(__k2);
     __k2 = 0u64.wrapping_sub((__k2 + 0xffff) >> 16);
     __k1 &= __k2 as u64;
     if __p + 4 > __data_end {
@@ -54,10 +60,10 @@ fn __l3(__data: usize, __data_end: usize) -> Option<(usize, u16)> {
     __proto ^= (__proto ^ __v3) & !__k1 as u16;
     __p += 4 & !__k1 as usize;
     let mut __k4: u64 = (__proto ^ 0x8100) as u64;
-    unsafe { core::arch::asm!("", inout("r6") __k4, options(nomem, nostack, preserves_flags)) };
+    __pin!(__k4);
     __k4 = 0u64.wrapping_sub((__k4 + 0xffff) >> 16);
     let mut __k5: u64 = (__proto ^ 0x88a8) as u64;
-    unsafe { core::arch::asm!("", inout("r6") __k5, options(nomem, nostack, preserves_flags)) };
+    __pin!(__k5);
     __k5 = 0u64.wrapping_sub((__k5 + 0xffff) >> 16);
     __k4 &= __k5 as u64;
     if __p + 4 > __data_end {
@@ -95,7 +101,7 @@ fn __parse_tcp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
         }
         let __v10: u8 = unsafe { *((__q + 0) as *const u8) } & 0xf;
         let mut __p: usize = __q + __v10 as usize * 4;
-        unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
+        __pin!(__p);
         if __p + 20 > __data_end {
             return None;
         }
@@ -115,18 +121,19 @@ fn __parse_tcp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
         }
         let mut __off: usize = 40;
         let mut __m12: u64 = __v11 as u64;
-        unsafe { core::arch::asm!("", inout("r6") __m12, options(nomem, nostack, preserves_flags)) };
-        __m12 = ((0x1000180000000001u64 >> (__m12 & 63)) & 1) & !(((__m12 >> 6) + 3) >> 2);
+        __pin!(__m12);
+        let __m12b: u64 = (0x1000180000000001u64 >> (__m12 & 63)) & 1;
+        __m12 = __m12b & !(((__m12 >> 6) + 3) >> 2);
         if __m12 == 0x1 {
             let mut __e12: usize = __q + __off as usize;
-            unsafe { core::arch::asm!("", inout("r6") __e12, options(nomem, nostack, preserves_flags)) };
+            __pin!(__e12);
             if __e12 + 8 > __data_end {
                 return None;
             }
             let __w12: u32 = u32::from_be(unsafe { *((__e12 + 0) as *const u32) });
             let mut __s12: u8 = ((__w12 >> 16) & 0xff) as u8;
             let mut __k12: u64 = (__v11 ^ 0x2c) as u64;
-            unsafe { core::arch::asm!("", inout("r6") __k12, options(nomem, nostack, preserves_flags)) };
+            __pin!(__k12);
             __k12 = 0u64.wrapping_sub((__k12 + 0xff) >> 8);
             __s12 &= __k12 as u8;
             let mut __f12: u16 = ((__w12 >> 3) & 0x1fff) as u16;
@@ -139,21 +146,22 @@ fn __parse_tcp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
             if __off > 2047 {
                 return None;
             }
-            unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+            __pin!(__off);
             __off &= 2047;
             let mut __m13: u64 = __v11 as u64;
-            unsafe { core::arch::asm!("", inout("r6") __m13, options(nomem, nostack, preserves_flags)) };
-            __m13 = ((0x1000180000000001u64 >> (__m13 & 63)) & 1) & !(((__m13 >> 6) + 3) >> 2);
+            __pin!(__m13);
+            let __m13b: u64 = (0x1000180000000001u64 >> (__m13 & 63)) & 1;
+            __m13 = __m13b & !(((__m13 >> 6) + 3) >> 2);
             if __m13 == 0x1 {
                 let mut __e13: usize = __q + __off as usize;
-                unsafe { core::arch::asm!("", inout("r6") __e13, options(nomem, nostack, preserves_flags)) };
+                __pin!(__e13);
                 if __e13 + 8 > __data_end {
                     return None;
                 }
                 let __w13: u32 = u32::from_be(unsafe { *((__e13 + 0) as *const u32) });
                 let mut __s13: u8 = ((__w13 >> 16) & 0xff) as u8;
                 let mut __k13: u64 = (__v11 ^ 0x2c) as u64;
-                unsafe { core::arch::asm!("", inout("r6") __k13, options(nomem, nostack, preserves_flags)) };
+                __pin!(__k13);
                 __k13 = 0u64.wrapping_sub((__k13 + 0xff) >> 8);
                 __s13 &= __k13 as u8;
                 let mut __f13: u16 = ((__w13 >> 3) & 0x1fff) as u16;
@@ -166,21 +174,22 @@ fn __parse_tcp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
                 if __off > 2047 {
                     return None;
                 }
-                unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                __pin!(__off);
                 __off &= 2047;
                 let mut __m14: u64 = __v11 as u64;
-                unsafe { core::arch::asm!("", inout("r6") __m14, options(nomem, nostack, preserves_flags)) };
-                __m14 = ((0x1000180000000001u64 >> (__m14 & 63)) & 1) & !(((__m14 >> 6) + 3) >> 2);
+                __pin!(__m14);
+                let __m14b: u64 = (0x1000180000000001u64 >> (__m14 & 63)) & 1;
+                __m14 = __m14b & !(((__m14 >> 6) + 3) >> 2);
                 if __m14 == 0x1 {
                     let mut __e14: usize = __q + __off as usize;
-                    unsafe { core::arch::asm!("", inout("r6") __e14, options(nomem, nostack, preserves_flags)) };
+                    __pin!(__e14);
                     if __e14 + 8 > __data_end {
                         return None;
                     }
                     let __w14: u32 = u32::from_be(unsafe { *((__e14 + 0) as *const u32) });
                     let mut __s14: u8 = ((__w14 >> 16) & 0xff) as u8;
                     let mut __k14: u64 = (__v11 ^ 0x2c) as u64;
-                    unsafe { core::arch::asm!("", inout("r6") __k14, options(nomem, nostack, preserves_flags)) };
+                    __pin!(__k14);
                     __k14 = 0u64.wrapping_sub((__k14 + 0xff) >> 8);
                     __s14 &= __k14 as u8;
                     let mut __f14: u16 = ((__w14 >> 3) & 0x1fff) as u16;
@@ -193,21 +202,22 @@ fn __parse_tcp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
                     if __off > 2047 {
                         return None;
                     }
-                    unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                    __pin!(__off);
                     __off &= 2047;
                     let mut __m15: u64 = __v11 as u64;
-                    unsafe { core::arch::asm!("", inout("r6") __m15, options(nomem, nostack, preserves_flags)) };
-                    __m15 = ((0x1000180000000001u64 >> (__m15 & 63)) & 1) & !(((__m15 >> 6) + 3) >> 2);
+                    __pin!(__m15);
+                    let __m15b: u64 = (0x1000180000000001u64 >> (__m15 & 63)) & 1;
+                    __m15 = __m15b & !(((__m15 >> 6) + 3) >> 2);
                     if __m15 == 0x1 {
                         let mut __e15: usize = __q + __off as usize;
-                        unsafe { core::arch::asm!("", inout("r6") __e15, options(nomem, nostack, preserves_flags)) };
+                        __pin!(__e15);
                         if __e15 + 8 > __data_end {
                             return None;
                         }
                         let __w15: u32 = u32::from_be(unsafe { *((__e15 + 0) as *const u32) });
                         let mut __s15: u8 = ((__w15 >> 16) & 0xff) as u8;
                         let mut __k15: u64 = (__v11 ^ 0x2c) as u64;
-                        unsafe { core::arch::asm!("", inout("r6") __k15, options(nomem, nostack, preserves_flags)) };
+                        __pin!(__k15);
                         __k15 = 0u64.wrapping_sub((__k15 + 0xff) >> 8);
                         __s15 &= __k15 as u8;
                         let mut __f15: u16 = ((__w15 >> 3) & 0x1fff) as u16;
@@ -220,21 +230,22 @@ fn __parse_tcp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
                         if __off > 2047 {
                             return None;
                         }
-                        unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                        __pin!(__off);
                         __off &= 2047;
                         let mut __m16: u64 = __v11 as u64;
-                        unsafe { core::arch::asm!("", inout("r6") __m16, options(nomem, nostack, preserves_flags)) };
-                        __m16 = ((0x1000180000000001u64 >> (__m16 & 63)) & 1) & !(((__m16 >> 6) + 3) >> 2);
+                        __pin!(__m16);
+                        let __m16b: u64 = (0x1000180000000001u64 >> (__m16 & 63)) & 1;
+                        __m16 = __m16b & !(((__m16 >> 6) + 3) >> 2);
                         if __m16 == 0x1 {
                             let mut __e16: usize = __q + __off as usize;
-                            unsafe { core::arch::asm!("", inout("r6") __e16, options(nomem, nostack, preserves_flags)) };
+                            __pin!(__e16);
                             if __e16 + 8 > __data_end {
                                 return None;
                             }
                             let __w16: u32 = u32::from_be(unsafe { *((__e16 + 0) as *const u32) });
                             let mut __s16: u8 = ((__w16 >> 16) & 0xff) as u8;
                             let mut __k16: u64 = (__v11 ^ 0x2c) as u64;
-                            unsafe { core::arch::asm!("", inout("r6") __k16, options(nomem, nostack, preserves_flags)) };
+                            __pin!(__k16);
                             __k16 = 0u64.wrapping_sub((__k16 + 0xff) >> 8);
                             __s16 &= __k16 as u8;
                             let mut __f16: u16 = ((__w16 >> 3) & 0x1fff) as u16;
@@ -247,7 +258,7 @@ fn __parse_tcp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
                             if __off > 2047 {
                                 return None;
                             }
-                            unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                            __pin!(__off);
                             __off &= 2047;
                         }
                     }
@@ -258,7 +269,7 @@ fn __parse_tcp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
             return None;
         }
         let mut __p: usize = __q + __off as usize;
-        unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
+        __pin!(__p);
         if __p + 20 > __data_end {
             return None;
         }
@@ -290,7 +301,7 @@ fn __parse_udp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
         }
         let __v20: u8 = unsafe { *((__q + 0) as *const u8) } & 0xf;
         let mut __p: usize = __q + __v20 as usize * 4;
-        unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
+        __pin!(__p);
         if __p + 8 > __data_end {
             return None;
         }
@@ -310,18 +321,19 @@ fn __parse_udp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
         }
         let mut __off: usize = 40;
         let mut __m22: u64 = __v21 as u64;
-        unsafe { core::arch::asm!("", inout("r6") __m22, options(nomem, nostack, preserves_flags)) };
-        __m22 = ((0x1000180000000001u64 >> (__m22 & 63)) & 1) & !(((__m22 >> 6) + 3) >> 2);
+        __pin!(__m22);
+        let __m22b: u64 = (0x1000180000000001u64 >> (__m22 & 63)) & 1;
+        __m22 = __m22b & !(((__m22 >> 6) + 3) >> 2);
         if __m22 == 0x1 {
             let mut __e22: usize = __q + __off as usize;
-            unsafe { core::arch::asm!("", inout("r6") __e22, options(nomem, nostack, preserves_flags)) };
+            __pin!(__e22);
             if __e22 + 8 > __data_end {
                 return None;
             }
             let __w22: u32 = u32::from_be(unsafe { *((__e22 + 0) as *const u32) });
             let mut __s22: u8 = ((__w22 >> 16) & 0xff) as u8;
             let mut __k22: u64 = (__v21 ^ 0x2c) as u64;
-            unsafe { core::arch::asm!("", inout("r6") __k22, options(nomem, nostack, preserves_flags)) };
+            __pin!(__k22);
             __k22 = 0u64.wrapping_sub((__k22 + 0xff) >> 8);
             __s22 &= __k22 as u8;
             let mut __f22: u16 = ((__w22 >> 3) & 0x1fff) as u16;
@@ -334,21 +346,22 @@ fn __parse_udp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
             if __off > 2047 {
                 return None;
             }
-            unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+            __pin!(__off);
             __off &= 2047;
             let mut __m23: u64 = __v21 as u64;
-            unsafe { core::arch::asm!("", inout("r6") __m23, options(nomem, nostack, preserves_flags)) };
-            __m23 = ((0x1000180000000001u64 >> (__m23 & 63)) & 1) & !(((__m23 >> 6) + 3) >> 2);
+            __pin!(__m23);
+            let __m23b: u64 = (0x1000180000000001u64 >> (__m23 & 63)) & 1;
+            __m23 = __m23b & !(((__m23 >> 6) + 3) >> 2);
             if __m23 == 0x1 {
                 let mut __e23: usize = __q + __off as usize;
-                unsafe { core::arch::asm!("", inout("r6") __e23, options(nomem, nostack, preserves_flags)) };
+                __pin!(__e23);
                 if __e23 + 8 > __data_end {
                     return None;
                 }
                 let __w23: u32 = u32::from_be(unsafe { *((__e23 + 0) as *const u32) });
                 let mut __s23: u8 = ((__w23 >> 16) & 0xff) as u8;
                 let mut __k23: u64 = (__v21 ^ 0x2c) as u64;
-                unsafe { core::arch::asm!("", inout("r6") __k23, options(nomem, nostack, preserves_flags)) };
+                __pin!(__k23);
                 __k23 = 0u64.wrapping_sub((__k23 + 0xff) >> 8);
                 __s23 &= __k23 as u8;
                 let mut __f23: u16 = ((__w23 >> 3) & 0x1fff) as u16;
@@ -361,21 +374,22 @@ fn __parse_udp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
                 if __off > 2047 {
                     return None;
                 }
-                unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                __pin!(__off);
                 __off &= 2047;
                 let mut __m24: u64 = __v21 as u64;
-                unsafe { core::arch::asm!("", inout("r6") __m24, options(nomem, nostack, preserves_flags)) };
-                __m24 = ((0x1000180000000001u64 >> (__m24 & 63)) & 1) & !(((__m24 >> 6) + 3) >> 2);
+                __pin!(__m24);
+                let __m24b: u64 = (0x1000180000000001u64 >> (__m24 & 63)) & 1;
+                __m24 = __m24b & !(((__m24 >> 6) + 3) >> 2);
                 if __m24 == 0x1 {
                     let mut __e24: usize = __q + __off as usize;
-                    unsafe { core::arch::asm!("", inout("r6") __e24, options(nomem, nostack, preserves_flags)) };
+                    __pin!(__e24);
                     if __e24 + 8 > __data_end {
                         return None;
                     }
                     let __w24: u32 = u32::from_be(unsafe { *((__e24 + 0) as *const u32) });
                     let mut __s24: u8 = ((__w24 >> 16) & 0xff) as u8;
                     let mut __k24: u64 = (__v21 ^ 0x2c) as u64;
-                    unsafe { core::arch::asm!("", inout("r6") __k24, options(nomem, nostack, preserves_flags)) };
+                    __pin!(__k24);
                     __k24 = 0u64.wrapping_sub((__k24 + 0xff) >> 8);
                     __s24 &= __k24 as u8;
                     let mut __f24: u16 = ((__w24 >> 3) & 0x1fff) as u16;
@@ -388,21 +402,22 @@ fn __parse_udp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
                     if __off > 2047 {
                         return None;
                     }
-                    unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                    __pin!(__off);
                     __off &= 2047;
                     let mut __m25: u64 = __v21 as u64;
-                    unsafe { core::arch::asm!("", inout("r6") __m25, options(nomem, nostack, preserves_flags)) };
-                    __m25 = ((0x1000180000000001u64 >> (__m25 & 63)) & 1) & !(((__m25 >> 6) + 3) >> 2);
+                    __pin!(__m25);
+                    let __m25b: u64 = (0x1000180000000001u64 >> (__m25 & 63)) & 1;
+                    __m25 = __m25b & !(((__m25 >> 6) + 3) >> 2);
                     if __m25 == 0x1 {
                         let mut __e25: usize = __q + __off as usize;
-                        unsafe { core::arch::asm!("", inout("r6") __e25, options(nomem, nostack, preserves_flags)) };
+                        __pin!(__e25);
                         if __e25 + 8 > __data_end {
                             return None;
                         }
                         let __w25: u32 = u32::from_be(unsafe { *((__e25 + 0) as *const u32) });
                         let mut __s25: u8 = ((__w25 >> 16) & 0xff) as u8;
                         let mut __k25: u64 = (__v21 ^ 0x2c) as u64;
-                        unsafe { core::arch::asm!("", inout("r6") __k25, options(nomem, nostack, preserves_flags)) };
+                        __pin!(__k25);
                         __k25 = 0u64.wrapping_sub((__k25 + 0xff) >> 8);
                         __s25 &= __k25 as u8;
                         let mut __f25: u16 = ((__w25 >> 3) & 0x1fff) as u16;
@@ -415,21 +430,22 @@ fn __parse_udp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
                         if __off > 2047 {
                             return None;
                         }
-                        unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                        __pin!(__off);
                         __off &= 2047;
                         let mut __m26: u64 = __v21 as u64;
-                        unsafe { core::arch::asm!("", inout("r6") __m26, options(nomem, nostack, preserves_flags)) };
-                        __m26 = ((0x1000180000000001u64 >> (__m26 & 63)) & 1) & !(((__m26 >> 6) + 3) >> 2);
+                        __pin!(__m26);
+                        let __m26b: u64 = (0x1000180000000001u64 >> (__m26 & 63)) & 1;
+                        __m26 = __m26b & !(((__m26 >> 6) + 3) >> 2);
                         if __m26 == 0x1 {
                             let mut __e26: usize = __q + __off as usize;
-                            unsafe { core::arch::asm!("", inout("r6") __e26, options(nomem, nostack, preserves_flags)) };
+                            __pin!(__e26);
                             if __e26 + 8 > __data_end {
                                 return None;
                             }
                             let __w26: u32 = u32::from_be(unsafe { *((__e26 + 0) as *const u32) });
                             let mut __s26: u8 = ((__w26 >> 16) & 0xff) as u8;
                             let mut __k26: u64 = (__v21 ^ 0x2c) as u64;
-                            unsafe { core::arch::asm!("", inout("r6") __k26, options(nomem, nostack, preserves_flags)) };
+                            __pin!(__k26);
                             __k26 = 0u64.wrapping_sub((__k26 + 0xff) >> 8);
                             __s26 &= __k26 as u8;
                             let mut __f26: u16 = ((__w26 >> 3) & 0x1fff) as u16;
@@ -442,7 +458,7 @@ fn __parse_udp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
                             if __off > 2047 {
                                 return None;
                             }
-                            unsafe { core::arch::asm!("", inout("r6") __off, options(nomem, nostack, preserves_flags)) };
+                            __pin!(__off);
                             __off &= 2047;
                         }
                     }
@@ -453,7 +469,7 @@ fn __parse_udp(__data_end: usize, __l3: Option<(usize, u16)>) -> Option<usize> {
             return None;
         }
         let mut __p: usize = __q + __off as usize;
-        unsafe { core::arch::asm!("", inout("r6") __p, options(nomem, nostack, preserves_flags)) };
+        __pin!(__p);
         if __p + 8 > __data_end {
             return None;
         }

@@ -7,6 +7,12 @@
 #![allow(internal_features)]
 #![allow(unused_mut, unused_parens, unused_unsafe, unused_variables, dead_code)]
 
+macro_rules! __pin {
+    ($v:ident) => {
+        unsafe { core::arch::asm!("", inout("r6") $v, options(nomem, nostack, preserves_flags)) }
+    };
+}
+
 #[aya_ebpf::macros::btf_map(name = "backends")]
 static BACKENDS: aya_ebpf::btf_maps::DevMap<4> = aya_ebpf::btf_maps::DevMap::new();
 
@@ -44,10 +50,10 @@ fn __l3(__data: usize, __data_end: usize) -> Option<(usize, u16)> {
     let mut __proto: u16 = u16::from_be(unsafe { *((__data + 12) as *const u16) });
     let mut __p: usize = __data + 14;
     let mut __k1: u64 = (__proto ^ 0x8100) as u64;
-    unsafe { core::arch::asm!("", inout("r6") __k1, options(nomem, nostack, preserves_flags)) };
+    __pin!(__k1);
     __k1 = 0u64.wrapping_sub((__k1 + 0xffff) >> 16);
     let mut __k2: u64 = (__proto ^ 0x88a8) as u64;
-    unsafe { core::arch::asm!("", inout("r6") __k2, options(nomem, nostack, preserves_flags)) };
+    __pin!(__k2);
     __k2 = 0u64.wrapping_sub((__k2 + 0xffff) >> 16);
     __k1 &= __k2 as u64;
     if __p + 4 > __data_end {
@@ -57,10 +63,10 @@ fn __l3(__data: usize, __data_end: usize) -> Option<(usize, u16)> {
     __proto ^= (__proto ^ __v3) & !__k1 as u16;
     __p += 4 & !__k1 as usize;
     let mut __k4: u64 = (__proto ^ 0x8100) as u64;
-    unsafe { core::arch::asm!("", inout("r6") __k4, options(nomem, nostack, preserves_flags)) };
+    __pin!(__k4);
     __k4 = 0u64.wrapping_sub((__k4 + 0xffff) >> 16);
     let mut __k5: u64 = (__proto ^ 0x88a8) as u64;
-    unsafe { core::arch::asm!("", inout("r6") __k5, options(nomem, nostack, preserves_flags)) };
+    __pin!(__k5);
     __k5 = 0u64.wrapping_sub((__k5 + 0xffff) >> 16);
     __k4 &= __k5 as u64;
     if __p + 4 > __data_end {
