@@ -49,7 +49,7 @@ def check(module: ir.Module) -> ir.Module:
     layouts, found = check_structs(module.structs)
     errors += found
     for m in module.maps:
-        errors += check_map(m) + check_map_structs(m, layouts)
+        errors += check_map(m) + check_map_structs(m, layouts, {s.name for s in module.structs})
     for p in module.programs:
         errors += check_program(p, maps)
     errors += check_pairing(module, programs)
@@ -283,15 +283,17 @@ STRUCT_KEY_KINDS = ("hash", "lru-hash", "per-cpu-hash")
 STRUCT_VALUE_KINDS = ("hash", "lru-hash", "per-cpu-hash", "array", "per-cpu-array")
 
 
-def check_map_structs(m: ir.MapDecl, layouts: dict[str, structs.Layout]) -> list[Diagnostic]:
+def check_map_structs(m: ir.MapDecl, layouts: dict[str, structs.Layout], declared: set[str]) -> list[Diagnostic]:
+    """A struct `declared` but without a layout was refused at its own
+    declaration: that error is the one to fix, so the map adds none."""
     out = []
     for which, kinds in (("key", STRUCT_KEY_KINDS), ("value", STRUCT_VALUE_KINDS)):
         name = structs.struct_name(getattr(m, which))
-        if name is None:
+        if name is None or (name not in layouts and name in declared):
             continue
         if name not in layouts:
             out.append(Diagnostic(f"map `{m.name}`: unknown :{which} type `{name}` (an integer type or a defbpf-struct)",
-                                  m.span, *struct_suggestion(getattr(m, which), layouts)))
+                                  m.span, struct_suggestion(getattr(m, which), layouts)))
         elif m.kind not in kinds and tables.MAP_KINDS[m.kind].has_value and not tables.MAP_KINDS[m.kind].key_required:
             out.append(Diagnostic(f"{m.kind} map `{m.name}` cannot have a struct :{which}; struct {which}s work with "
                                   + ", ".join(kinds), m.span))

@@ -281,7 +281,7 @@ class FunctionChecker:
             )
         missing = [t.name for t in map(decl_type, (m.key, m.value)) if type(t) is Struct and t.name not in self.layouts]
         if missing:  # reported at the map (check_map_structs)
-            raise Problem(f"map `{m.name}` cannot be used: struct `{missing[0]}` is not declared", e.span)
+            raise Problem(f"map `{m.name}` cannot be used: struct `{missing[0]}` has no valid declaration", e.span)
         ops = tables.MAP_KINDS[m.kind].ops
         if op not in ops:
             allowed = ", ".join(sorted(ops)) or "none (it is read from user space)"

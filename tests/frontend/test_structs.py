@@ -186,3 +186,18 @@ def test_struct_values_in_tests(entry, message):
         assert found == []
     else:
         assert any(message in m for m, _, _ in found), found
+
+
+def test_a_map_of_a_refused_or_unknown_struct_says_it_once_with_a_whole_note():
+    """Found writing a 4 KB ring-buf record: the map's `did you mean` note
+    was printed one character per line, and a map of a struct refused at its
+    own declaration added `unknown :value type` for a struct that exists."""
+    ring = ("(defbpf-struct ev (a (array u8 512))) (defbpf-struct big (x ev) (r u8))\n"
+            "(defbpf-map ring :kind :ring-buf :value {} :max-entries 4096)\n")
+    with pytest.raises(SourceError) as err:
+        check(parse(ring.format("big"), "t.tlisp"))
+    assert [d.message.split(",")[0] for d in err.value.diagnostics] == ["struct `big` is 513 bytes"]
+    with pytest.raises(SourceError) as err:
+        check(parse(ring.format("eb"), "t.tlisp"))
+    (d,) = [d for d in err.value.diagnostics if "unknown :value type `eb`" in d.message]
+    assert d.notes == ["did you mean `ev`?"]
