@@ -198,6 +198,6 @@ def test_a_map_of_a_refused_or_unknown_struct_says_it_once_with_a_whole_note():
         check(parse(ring.format("big"), "t.tlisp"))
     assert [d.message.split(",")[0] for d in err.value.diagnostics] == ["struct `big` is 513 bytes"]
     with pytest.raises(SourceError) as err:
-        check(parse(ring.format("eb"), "t.tlisp"))
-    (d,) = [d for d in err.value.diagnostics if "unknown :value type `eb`" in d.message]
+        check(parse(ring.format("evv"), "t.tlisp"))
+    (d,) = [d for d in err.value.diagnostics if "unknown :value type `evv`" in d.message]
     assert d.notes == ["did you mean `ev`?"]
