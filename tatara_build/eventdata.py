@@ -19,9 +19,9 @@ def record_size(t: str, layouts: dict | None = None) -> int:
         return structs.byte_size(t, layouts or {})
     if t in tables.INT_TYPES:
         return tables.INT_TYPES[t].bits // 8
-    if t.startswith("array:"):
-        _, elem, n = t.split(":")
-        return tables.INT_TYPES[elem].bits // 8 * int(n)
+    parts = structs.array_parts(t)
+    if parts is not None:
+        return tables.INT_TYPES[parts[0]].bits // 8 * parts[1]
     raise ValueError(f"records of type {t} cannot be written in tests")
 
 

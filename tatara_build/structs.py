@@ -6,19 +6,18 @@ both backends emit. One place for every stage: the checker (sizes, stack),
 the backends (declaration order), the manifest (offsets for loaders) and
 the test data (bytes to write into maps and to compare with).
 
-Type spellings (the checker's strings, check/types.py): an integer type
-(`u32`), `array:<elem>:<n>` (a fixed array of integers) and
-`struct:<name>`; `ref:struct:<name>` is a pointer to a map's value."""
+Field, key and value types are written in the IR (and its JSON, and the
+manifest) by their spelling, types.py's: an integer type (`u32`),
+`array:<elem>:<n>` (a fixed array of integers) and `struct:<name>`. The
+helpers below read and write those spellings through types.parse and
+Type.spell, the one pair that knows them."""
 
 from __future__ import annotations
 
 from .records import dataclass
 
-from . import ir, tables
+from . import ir, tables, types
 
-STRUCT = "struct:"
-REF = "ref:struct:"
-ARRAY = "array:"
 # A struct value lives on the BPF stack (make, map keys and values are
 # copied there), so no struct can be larger than the stack.
 MAX_STRUCT_BYTES = tables.STACK_LIMIT
@@ -26,33 +25,39 @@ MAX_ARRAY_LEN = MAX_STRUCT_BYTES
 
 
 def struct_type(name: str) -> str:
-    return STRUCT + name
-
-
-def ref_type(name: str) -> str:
-    return REF + name
+    return types.Struct(name).spell()
 
 
 def array_type(elem: str, n: int) -> str:
-    return f"{ARRAY}{elem}:{n}"
+    return types.Array(types.INTS[elem], n).spell()
+
+
+def declared(t: str | None) -> types.Type | None:
+    """The type a declaration spells (None: no type, or not a spelling)."""
+    if not t:
+        return None
+    try:
+        return types.parse(t)
+    except ValueError:
+        return None
 
 
 def struct_name(t: str | None) -> str | None:
     """`flow` for `struct:flow`, else None."""
-    return t[len(STRUCT):] if t and t.startswith(STRUCT) else None
+    d = declared(t)
+    return d.name if type(d) is types.Struct else None
 
 
 def ref_name(t: str | None) -> str | None:
     """`flow` for `ref:struct:flow`, else None."""
-    return t[len(REF):] if t and t.startswith(REF) else None
+    d = declared(t)
+    return d.target.name if type(d) is types.Ref else None
 
 
 def array_parts(t: str | None) -> tuple[str, int] | None:
     """(`u8`, 16) for `array:u8:16`, else None."""
-    if not t or not t.startswith(ARRAY):
-        return None
-    elem, _, n = t[len(ARRAY):].partition(":")
-    return elem, int(n)
+    d = declared(t)
+    return (d.elem.spell(), d.n) if type(d) is types.Array else None
 
 
 @dataclass(frozen=True)
