@@ -563,6 +563,12 @@ class Generator:
             self.emit(self.line_submit(rec))
             self.close(self.close_scope())
             return
+        if isinstance(e.value, ir.Make) and value.isidentifier():
+            # the struct `make` built is already the stack copy the helper
+            # reads: a second one doubled the stack (a 504-byte record passed
+            # `check` and failed clang's 512-byte limit)
+            self.emit(self.line_event_output(decl, value, t))
+            return
         tmp = self.temp()
         if fill:
             self.emit(self.line_let_array(tmp, t))
