@@ -58,21 +58,25 @@ def show(t: str, raw: bytes, layouts: dict | None = None) -> str:
     raw = raw[:size]
     if structs.struct_name(t):
         layout = (layouts or {})[structs.struct_name(t)]
-        return mapdata.show_decoded(layout, _readable(structs.decode(layout, raw, layouts or {})), layouts or {})
+        return mapdata.show_decoded(layout, _readable(structs.decode(layout, raw, layouts or {}), layout, layouts or {}),
+                                    layouts or {})
     if t in tables.INT_TYPES:
         return show_int(int.from_bytes(raw, "little", signed=tables.INT_TYPES[t].signed))
     return raw.hex()
 
 
-def _readable(fields: dict) -> dict:
-    """u8 arrays that hold text (a comm) as a string, as tests write them."""
+def _readable(fields: dict, layout: structs.Layout, layouts: dict) -> dict:
+    """u8 arrays that hold text (a comm) as a string, as tests write them;
+    an all-zero one as "" (a 472-byte pad field showed 472 zeros)."""
+    types = {f.name: f.type for f in layout.fields}
     out = {}
     for k, v in fields.items():
         if isinstance(v, dict):
-            v = _readable(v)
+            v = _readable(v, layouts[structs.struct_name(types[k])], layouts)
         elif isinstance(v, list) and v and all(isinstance(x, int) and 0 <= x < 256 for x in v):
             text = bytes(v).rstrip(b"\0")
-            if text and b"\0" not in text and all(32 <= b < 127 for b in text):
+            if (text or structs.array_parts(types[k])[0] in ("u8", "i8")) and b"\0" not in text \
+                    and all(32 <= b < 127 for b in text):
                 v = text.decode()
         out[k] = repr(v).replace("'", '"') if isinstance(v, str) else v
     return out

@@ -79,6 +79,9 @@ def test_nested_struct_records_are_shown_as_tests_write_them():
     layouts = structs.layouts(module.structs)
     raw = (7).to_bytes(4, "little") + (53).to_bytes(2, "little") + bytes(2) + b"sh\0\0" + (60).to_bytes(4, "little")
     assert eventdata.show("struct:ev", raw, layouts) == '(make ev :key (make tuple :src 7 :port 53) :comm "sh" :len 60)'
+    # an empty byte array is "" (a 472-byte pad showed 472 zeros); other arrays stay lists
+    module = frontend.parse("(defbpf-struct ev (pad (array u8 64)) (tag (array u32 2)))\n", "t.tlisp")
+    assert eventdata.show("struct:ev", bytes(72), structs.layouts(module.structs)) == '(make ev :pad "" :tag (0 0))'
 
 
 def test_objects_without_expected_events_run_plain_batches(tmp_path):
