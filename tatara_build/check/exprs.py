@@ -129,9 +129,22 @@ class FunctionChecker:
                 env = {**env, p.name: Binding(parse(p.param_type), "param")}  # one error, not one per use
             # a struct is passed by value: a copy in the function's frame
             self.push_stack(slot_bytes(parse(p.param_type), self.layouts), p.span)
+        if decl.returns and decl.body:
+            self.explain_result(decl)
         self.sequence(decl.body, env, decl_type(decl.returns))
         self.func.stack = self.max_stack
         return self.errors
+
+    def explain_result(self, decl: ir.FuncDecl) -> None:
+        """An `if` without ELSE last in a function gives no value on one path:
+        the mismatch says that the last expression is the function's result."""
+        reason = (f": the last expression is the result of defbpf-func `{decl.name}` (:returns {decl.returns}); "
+                  "give every path a value (an ELSE branch) or end each with (return VALUE)")
+        e = decl.body[-1]
+        self.expect_reason[id(e)] = reason
+        while isinstance(e, ir.If):
+            e = e.otherwise
+            self.expect_reason[id(e)] = reason
 
     def run(self) -> list[Diagnostic]:
         if self.fn.ctx in self.globals:

@@ -185,3 +185,16 @@ def test_loops_in_functions_count_where_they_are_called():
     assert not problems(src(funcs, "(spin (u32 1)) (return :xdp-pass)"))
     found = problems(src(funcs, "(loop (j 0 64) (spin j)) (return :xdp-pass)"))
     assert any("this loop runs 64 times" in m for m, _, _ in found), found
+
+
+def test_a_function_whose_if_has_no_else_says_the_last_expression_is_its_result():
+    """`(defbpf-func f ((x u32)) :returns u32 (if (> x 3) (return x)))`
+    said only `expected u32, found no value (unit)` at the if."""
+    text = """(defbpf-func f ((x u32)) :returns u32 (if (> x 3) (return x)))
+(defbpf-program p :kind :xdp :attach (:target "eth0"))
+(bpf-fn p (ctx) (if (= (f 1) (u32 1)) (return :xdp-drop)) (return :xdp-pass))
+"""
+    ((message, line, col),) = problems(text)
+    assert message.startswith("type mismatch: expected u32, found no value (unit): the last expression is the result "
+                              "of defbpf-func `f` (:returns u32)")
+    assert "an ELSE branch" in message and (line, col) == position(text, "(if (> x 3)")
