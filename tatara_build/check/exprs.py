@@ -325,7 +325,7 @@ class FunctionChecker:
         if m.key is None:
             raise Problem(f"lpm-trie `{m.name}` has 16-byte (IPv6) keys: write (lpm-key PREFIX HI LO) with the "
                           "address's two u64 halves, e.g. (field ip6 :src-hi) and (field ip6 :src-lo)", key.span)
-        self.check(key, env, m.key)
+        self.check(key, env, parse(m.key))
 
     def map_temps(self, span: Span | None, *types: Type | None) -> None:
         """Key/value temporaries live on the stack only while the op runs."""
@@ -488,7 +488,7 @@ def _call(c: FunctionChecker, e: ir.Call, env, expected):
     if len(e.args) != len(h.params):
         raise Problem(f"helper `{e.helper}` takes {len(h.params)} argument(s), got {len(e.args)}", e.span)
     for arg, t in zip(e.args, h.params):
-        c.check(arg, env, t)
+        c.check(arg, env, parse(t))
     return returns
 
 
@@ -805,7 +805,7 @@ def _set_ctx_field(c: FunctionChecker, e: ir.SetCtxField, env, expected):
     if not spec.writable:
         raise Problem(f"context field `:{e.field}` of {c.kind.name} programs is read-only (the verifier refuses the write)",
                       e.span, "writable: " + (" ".join(f":{f}" for f in writable) or "none"))
-    c.check(e.value, env, spec.type)
+    c.check(e.value, env, parse(spec.type))
     return UNIT
 
 
