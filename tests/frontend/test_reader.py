@@ -95,3 +95,19 @@ def test_huge_digit_string_is_a_clean_error():
 def test_types():
     assert isinstance(one("x"), Symbol) and isinstance(one(":k"), Keyword)
     assert isinstance(one('""'), String) and isinstance(one("#t"), Boolean) and isinstance(one("1"), Integer)
+
+
+@pytest.mark.parametrize("text, col", [("(a)\n'`,", 3), ("(a)\n(b '`,)", 6)])
+def test_of_several_dangling_quote_prefixes_the_last_is_named_where_it_stands(text, col):
+    with pytest.raises(SourceError) as err:
+        read(text, "t.tlisp")
+    (d,) = err.value.diagnostics
+    assert (d.message, d.span.line, d.span.col) == ("quote prefix `unquote` has nothing to quote", 2, col)
+
+
+def test_an_unknown_escape_points_at_its_line_and_the_two_characters():
+    with pytest.raises(SourceError) as err:
+        read('\n\n(defbpf-program p :license "ab\\qc")', "t.tlisp")
+    (d,) = err.value.diagnostics
+    assert (d.message, d.span.line, d.span.col, d.span.end_line, d.span.end_col) == ("unknown escape `\\q` in string",
+                                                                                  3, 31, 3, 33)
