@@ -75,3 +75,15 @@ def test_an_xdp_header_write_helper_is_named_for_its_header_and_field_alone(dial
               "(bpf-fn w (ctx) (if-let (ip (header ctx :ipv4)) (set-field! ip :ttl 9)) (return :xdp-pass))\n")
     text = "\n".join(render(check.check(frontend.parse(source, "w.tlisp")), dialect).values())
     assert sorted(set(re.findall(r"__set_\w+", text))) == ["__set_ipv4_ttl"]
+
+
+def test_an_xdp_ipv4_write_fixes_the_header_checksum_from_the_old_and_new_words():
+    """XDP has no kernel checksum helper: the C backend updates it in the program (RFC 1624),
+    folding the old and the new 16-bit word of the field into the checksum at byte 10."""
+    source = ('(defbpf-program w :kind :xdp :attach (:target "eth0") :license "GPL")\n'
+              "(bpf-fn w (ctx) (if-let (ip (header ctx :ipv4)) (set-field! ip :ttl 9)) (return :xdp-pass))\n")
+    (text,) = render(check.check(frontend.parse(source, "w.tlisp")), "c").values()
+    lines = [line.strip() for line in text.splitlines()]
+    assert "static __always_inline __u32 __csum_fold(__u32 s)" in lines
+    assert "static __always_inline void __csum_set(void *at, __u32 from, __u32 to, int zero_none)" in lines
+    assert "__csum_set(__h + 10, ((__old >> 0) & 0xffff), ((__new >> 0) & 0xffff), 0);" in lines

@@ -161,6 +161,7 @@ GOOD += [
 ]
 BAD += [
     ('(defbpf-struct 1 (a u32))', 'expected struct name, got integer 1', 16, []),
+    ('(defbpf-program p :kind :xdp :license GPL)', 'expected a string for :license, got `GPL`', 39, []),
     ('(bpf-fn "p" (ctx) (return :xdp-pass))', 'expected function name, got a string', 9, []),
     ('(defbpf-test t :program p :cases ((a :packet-hex "00" :expect :xdp-tx :expect-packet-hex "abc")))',
      "invalid :expect-packet-hex 'abc': an even number of hex digits", 90, []),
