@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import gc
+import hashlib
 import json
 import os
 import signal
@@ -84,8 +85,9 @@ def _one_pass(session, name: str, timeout: float) -> tuple[int, str]:
         os.environ["MUTANT_UNDER_TEST"] = ""
 
 
-def _mutated_files() -> dict[str, int]:
-    return {str(p): p.stat().st_mtime_ns for p in Path("tatara_build").rglob("*.py")}
+def _mutated_files() -> dict[str, str]:
+    # contents, not mtimes: mutmut's generation step copies every unmutated module again
+    return {str(p): hashlib.sha1(p.read_bytes()).hexdigest() for p in Path("tatara_build").rglob("*.py")}
 
 
 def _defined(name: str) -> bool:
