@@ -141,3 +141,18 @@ def test_a_negative_expected_map_value_is_read():
             " :expect-maps ((m 0 -5)))\n")
     module = parse(text, "t.tlisp")
     assert module.tests[0].expect_maps[0].value == -5
+
+
+def test_the_size_limit_message_names_the_real_limit_in_mib(tmp_path):
+    over = tmp_path / "huge.tlisp"
+    over.write_bytes(b";" * (4 << 20) + b"\n")
+    with pytest.raises(UsageError, match=r"is larger than 4 MiB, the limit for a \.tlisp source \(is it the right file\?\)"):
+        load(over)
+
+
+def test_text_holding_a_lone_surrogate_is_a_source_error_not_a_crash():
+    """parse() hashes the text it is given; a str from elsewhere may hold a lone surrogate,
+    which must reach the reader (and its messages) rather than break the digest."""
+    with pytest.raises(SourceError) as err:
+        parse("(defbpf-map \udcff)\n", "t.tlisp")
+    assert [(d.message, d.span.line) for d in err.value.diagnostics] == [("defbpf-map needs `:kind`", 1)]
