@@ -219,10 +219,6 @@ def of(t: Type | str | None) -> Type | None:
     return parse(t) if type(t) is str else t
 
 
-def spell(t: Type | None) -> str | None:
-    return None if t is None else t.spell()
-
-
 def is_int(t: Type) -> bool:
     return type(t) is Int
 
