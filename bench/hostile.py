@@ -1434,8 +1434,54 @@ def junit_is_out(sb: Sandbox) -> Result:
     return r
 
 
+def _whole_notes(text: str):
+    """A note is a sentence: one printed a character per line once
+    (`note: d`, `note: i`, … for `did you mean`)."""
+    def case(sb: Sandbox) -> Result:
+        sb.source("n.tlisp", text)
+        r = expect(sb.run("check", "n.tlisp"), (1,))
+        short = [l for l in r.stderr.splitlines() if l.strip().startswith("note:") and len(l.split("note:", 1)[1]) <= 2]
+        if r.verdict == "ok" and short:
+            r.verdict = f"notes cut into characters: {short[:3]}"
+        return r
+    return case
+
+
+PERF_NEAR_STACK_LIMIT = """(defbpf-struct rec (pid u64) (comm (array u8 16)) (pad (array u8 472)))
+(defbpf-map out :kind :perf-event-array :value rec :max-entries 64)
+(defbpf-map cnt :kind :hash :key u64 :value u64 :max-entries 64)
+(defbpf-program p :kind :tracepoint :attach (:target "syscalls/sys_enter_openat") :license "GPL" :uses-maps (out cnt))
+(bpf-fn p (ctx) (let ((pid (call get-current-pid-tgid))) (map-add cnt pid 1)
+  (event-output out (make rec :pid pid :comm (current-comm))) (return :ok)))
+"""
+
+
+def perf_record_near_stack_limit(sb: Sandbox) -> Result:
+    """A 496-byte perf record passes `check`, so `build` must compile it
+    (the C once copied it twice and clang refused the stack: exit 3)."""
+    sb.source("perf.tlisp", PERF_NEAR_STACK_LIMIT)
+    return expect(sb.run("build", "perf.tlisp", "--backend", "c", timeout=120), (0,))
+
+
+def case_named_like_builtin(sb: Sandbox) -> Result:
+    """Test and case names never reach the generated code: `trunc`, `index`
+    as names of a test's cases were refused as C builtins (exit 1)."""
+    text = EXAMPLE.read_text() + """
+(defbpf-test index :program drop-syn :cases ((trunc :packet ((eth) (ipv4)) :expect :xdp-pass)))
+"""
+    sb.source("n.tlisp", text)
+    return expect(sb.run("check", "n.tlisp"), (0,))
+
+
 CASES.update({
     "junit-is-out": (junit_is_out, False),
+    "source-note-whole-sentence": (_whole_notes("(defbpf-struct ev (a u8))\n"
+                                                "(defbpf-map m :kind :hash :key u32 :value evv :max-entries 4)\n"), False),
+    "source-trigger-on-xdp": (_caret("(defbpf-program p :kind :xdp :attach (:target \"eth0\"))\n"
+                                     "(bpf-fn p (ctx) (return :xdp-pass))\n"
+                                     "(defbpf-test t :program p :trigger ((open \"/init\")))\n", "(defbpf-test t"), False),
+    "source-case-named-like-c-builtin": (case_named_like_builtin, False),
+    "build-perf-record-near-stack-limit": (perf_record_near_stack_limit, False),
     "junit-over-user-file": (_junit_refused(_user_report), False),
     "junit-over-pytest-report": (_junit_refused(_pytest_report), False),
     "junit-symlink": (_junit_refused(_report_link), False),
