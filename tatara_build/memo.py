@@ -2,7 +2,9 @@
 that the CLI's hot paths need not import it to know it.
 
     code_digest()     sha256 over the package's files: every memo here (and
-                      the whole-output cache key) is tied to it
+                      the whole-output cache key) is tied to it; itself
+                      remembered per install with each file's size, times
+                      and inode, so an unchanged install only stats them
     dialect_index()   name -> summary and compiler of every registered
                       backend dialect (the registry imports every dialect,
                       hence the IR and pydantic; --help and a cache hit only
@@ -15,7 +17,6 @@ unwritable cache only costs the time."""
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import os
 import tempfile
@@ -47,23 +48,64 @@ def cache_root() -> Path:
 @functools.cache
 def code_digest() -> str:
     """sha256 over tatara-build's package files (paths and bytes): any change
-    to the code that turns a source into an output changes it."""
+    to the code that turns a source into an output changes it. Hashing the
+    ~1 MB of files cost half of what starting Python does, on every --help and
+    cache hit: the digest is remembered per package directory with each
+    file's size, mtime, ctime and inode (any write changes the ctime), and
+    recomputed when one of them differs."""
+    import zlib
+
     root = Path(__file__).resolve().parent
+    files = _package_files(root)
+    signature = [[rel, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino] for rel, st in files]
+    path = cache_root() / f"code-{zlib.crc32(str(root).encode()):08x}.json"
+    try:
+        memo = json.loads(path.read_text())
+        if memo.get("root") == str(root) and memo.get("files") == signature and isinstance(memo.get("digest"), str):
+            return memo["digest"]
+    except (OSError, ValueError, AttributeError):
+        pass
+    import hashlib
+
     digest = hashlib.sha256()
-    for path in sorted(root.rglob("*")):
-        if "__pycache__" in path.parts or not path.is_file():
-            continue
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
+    for rel, _ in files:
+        digest.update(rel.encode() + b"\0")
+        digest.update(hashlib.sha256((root / rel).read_bytes()).digest())
+    value = digest.hexdigest()
+    _store(path, {"root": str(root), "files": signature, "digest": value})
+    return value
 
 
-_DIALECTS = "dialects.json"
+def _package_files(root: Path) -> list[tuple[str, os.stat_result]]:
+    """(relative posix path, stat) of every file under root but __pycache__, sorted."""
+    out = []
+    for top, dirs, names in os.walk(root):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        rel = os.path.relpath(top, root)
+        for name in names:
+            full = os.path.join(top, name)
+            info = os.stat(full)
+            if os.path.isfile(full):
+                out.append((name if rel == "." else f"{rel}/{name}", info))
+    return sorted(out, key=lambda item: item[0])
+
+
+def _store(path: Path, data: dict) -> None:
+    """Write a memo atomically; an unwritable cache only costs the time."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
+            json.dump(data, tmp)
+        os.replace(tmp.name, path)
+    except OSError:
+        pass
 
 
 def dialect_index() -> dict[str, dict[str, str | None]]:
-    """{name: {"summary": …, "compiler": …}} in the registry's order."""
-    path = cache_root() / _DIALECTS
+    """{name: {"summary": …, "compiler": …}} in the registry's order. One
+    memo file per code digest: installs (or checkouts) of other code sharing
+    the cache do not overwrite each other's."""
+    path = cache_root() / f"dialects-{code_digest()[:16]}.json"
     try:
         memo = json.loads(path.read_text())
         if memo.get("code") == code_digest() and isinstance(memo.get("dialects"), dict):
@@ -73,11 +115,5 @@ def dialect_index() -> dict[str, dict[str, str | None]]:
     from .backends import dialects
 
     index = {name: {"summary": d.summary, "compiler": d.compiler} for name, d in dialects().items()}
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, delete=False, suffix=".tmp") as tmp:
-            json.dump({"code": code_digest(), "dialects": index}, tmp)
-        os.replace(tmp.name, path)
-    except OSError:
-        pass
+    _store(path, {"code": code_digest(), "dialects": index})
     return index

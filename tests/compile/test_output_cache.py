@@ -92,7 +92,7 @@ def test_the_dialect_index_is_remembered_per_code(monkeypatch, isolated_cache):
 
     index = memo.dialect_index()
     assert {name: d["compiler"] for name, d in index.items()} == {n: d.compiler for n, d in dialects().items()}
-    assert (isolated_cache / "dialects.json").is_file()
+    assert (isolated_cache / f"dialects-{memo.code_digest()[:16]}.json").is_file()  # one per code: no thrashing
     monkeypatch.setattr("tatara_build.backends.dialects", lambda: (_ for _ in ()).throw(AssertionError("asked")))
     assert memo.dialect_index() == index  # served from the memo
     monkeypatch.setattr(memo, "code_digest", lambda: "another tatara-build")
@@ -104,6 +104,26 @@ def test_code_digest_covers_the_package_files():
     root = Path(outputs.__file__).resolve().parents[1]
     assert len(outputs.code_digest()) == 64 and outputs.code_digest() == __import__("tatara_build.memo").memo.code_digest()
     assert (root / "backends" / "aya_lock.toml").is_file()  # package data is part of the code
+
+
+def test_the_code_digest_is_remembered_until_a_file_changes(monkeypatch, isolated_cache):
+    # --help and a cache hit stat the package's files instead of hashing them
+    import hashlib
+    import json
+
+    from tatara_build import memo
+
+    first = memo.code_digest.__wrapped__()
+    (saved,) = isolated_cache.glob("code-*.json")
+    monkeypatch.setattr(hashlib, "sha256", lambda *a: (_ for _ in ()).throw(AssertionError("hashed")))
+    assert memo.code_digest.__wrapped__() == first  # unchanged files: served from the memo
+    data = json.loads(saved.read_text())
+    data["files"][0][3] += 1  # as a write to that file would (its ctime)
+    saved.write_text(json.dumps(data))
+    with pytest.raises(AssertionError, match="hashed"):
+        memo.code_digest.__wrapped__()
+    monkeypatch.undo()
+    assert memo.code_digest.__wrapped__() == first
 
 
 @needs_clang
