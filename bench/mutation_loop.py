@@ -116,6 +116,10 @@ def pytest_runtestloop(session):
         out.write(json.dumps({"name": name, "exit": code, "seconds": round(seconds, 2), "test": test}) + "\n")
 
     files = _mutated_files()
+    if session.testsfailed or not session.items:  # a collection error: every mutant would "survive"
+        record("", 2, 0.0, "collection failed or collected nothing")
+        out.close()
+        return True
     for name in ["", *names, ""]:
         if _mutated_files() != files:  # another run's generation step rewrote modules under this one
             record(name, STALE, 0.0, "")
