@@ -24,7 +24,7 @@ def check_tests(module: ir.Module, programs: dict[str, ir.ProgramDecl], maps: di
         kind = tables.PROGRAM_KINDS[program.kind]
         if test.trigger is not None:
             out += check_trigger(test, program)
-            out += check_map_expects(test, program, maps, layouts)
+            out += check_map_expects(test, program, maps, layouts, programs)
             continue
         if not kind.test_run:
             hint = (['fire it in the VM instead: :trigger ((open "/tmp/x")) or :trigger ((connect 80))']
@@ -42,7 +42,7 @@ def check_tests(module: ir.Module, programs: dict[str, ir.ProgramDecl], maps: di
             for layer in case.layers + (case.expect_layers or []):
                 out += check_layer(layer)
             out += check_packet_hex(case)
-        out += check_map_expects(test, program, maps, layouts)
+        out += check_map_expects(test, program, maps, layouts, programs)
     return out
 
 
@@ -147,19 +147,39 @@ def value_problem(layer: str, field: tables.LayerField, value: object) -> str | 
 
 
 def check_map_expects(test: ir.TestDecl, program: ir.ProgramDecl, maps: dict[str, ir.MapDecl],
-                      layouts: dict | None = None) -> list[Diagnostic]:
-    return (_check_entries(test.maps_before, "seeded", "written twice", program, maps, layouts)
-            + _check_entries(test.expect_maps, "expected", "expected twice", program, maps, layouts))
+                      layouts: dict | None = None, programs: dict[str, ir.ProgramDecl] | None = None) -> list[Diagnostic]:
+    reach = reachable_maps(program, maps, programs or {})
+    return (_check_entries(test.maps_before, "seeded", "written twice", program, maps, layouts, reach)
+            + _check_entries(test.expect_maps, "expected", "expected twice", program, maps, layouts, reach))
+
+
+def reachable_maps(program: ir.ProgramDecl, maps: dict[str, ir.MapDecl],
+                   programs: dict[str, ir.ProgramDecl]) -> set[str]:
+    """The maps a test run of `program` can touch: its own and, through the
+    prog-arrays it uses, those of every program its tail-calls reach (a
+    dispatcher's test seeds and checks its handlers' maps)."""
+    seen, todo, out = {program.name}, [program], set()
+    while todo:
+        p = todo.pop()
+        out.update(p.uses_maps)
+        for name in p.uses_maps:
+            m = maps.get(name)
+            for slot in (m.programs if m is not None and m.programs else []):
+                if slot.program in programs and slot.program not in seen:
+                    seen.add(slot.program)
+                    todo.append(programs[slot.program])
+    return out
 
 
 def _check_entries(entries: list[ir.MapExpect], what: str, twice: str, program: ir.ProgramDecl,
-                   maps: dict[str, ir.MapDecl], layouts: dict | None) -> list[Diagnostic]:
+                   maps: dict[str, ir.MapDecl], layouts: dict | None, reach: set[str]) -> list[Diagnostic]:
     out = []
     seen: set[tuple[str, bytes]] = set()
     for e in entries:
         m = maps.get(e.map)
-        if m is None or e.map not in program.uses_maps:
-            out.append(Diagnostic(f"{what} map `{e.map}` is not used by program `{program.name}`", e.span))
+        if m is None or e.map not in reach:
+            out.append(Diagnostic(f"{what} map `{e.map}` is not used by program `{program.name}` "
+                                  "(nor by a program it tail-calls)", e.span))
             continue
         if not tables.MAP_KINDS[m.kind].test_entries:
             slots = " (its slots are the map's :programs)" if "tail-call" in tables.MAP_KINDS[m.kind].ops else ""

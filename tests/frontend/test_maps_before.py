@@ -39,4 +39,4 @@ def test_seed_mistakes_are_reported_at_the_entry():
 
 def test_a_seeded_map_must_be_used_by_the_program():
     text = with_test("(counts 1 1)", "(arr nets)")
-    assert [m for m, *_ in problems(text)] == ["seeded map `counts` is not used by program `p`"]
+    assert [m for m, *_ in problems(text)] == ["seeded map `counts` is not used by program `p` (nor by a program it tail-calls)"]
