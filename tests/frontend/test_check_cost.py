@@ -5,6 +5,8 @@ accepted cases are loops the verifier accepted when they were measured."""
 
 from __future__ import annotations
 
+import pytest
+
 from tatara_build import tables
 
 from .helpers import position, problems, program
@@ -61,3 +63,26 @@ def test_a_loop_with_a_break_is_counted_once_and_if_arms_by_the_dearer_one():
     assert problems(loop(65536, "(if (= i 3) (break)) (map-add arr 0 1)")) == []
     dearer = loop(65536, "(if (= i 3) (map-add arr 0 1) (map-set arr 0 1))")
     assert len(problems(dearer)) == 2
+
+
+def test_two_loops_over_budget_name_the_dearer_one_and_the_total():
+    budget = ":uses-maps (counts arr events) :max-insns 1000"
+    two = program("(loop (i 0 64) (map-add arr 0 1)) (loop (j 0 64) (map-add arr 0 1)) (return :xdp-pass)")
+    assert problems(two.replace(":uses-maps (counts arr events)", budget)) == [
+        ("this loop runs 64 times and costs the verifier at least 1,792 instructions (all loops of `p`: 3,584), "
+         "over this program's :max-insns of 1,000", 6, 1)]
+    one = problems(loop(64, "(map-add arr 0 1)").replace(":uses-maps (counts arr events)", budget))
+    assert [m for m, *_ in one] == ["this loop runs 64 times and costs the verifier at least 1,792 instructions, "
+                                    "over this program's :max-insns of 1,000"]
+
+
+def test_each_cost_error_says_what_to_do_about_it():
+    from tatara_build.check import check
+    from tatara_build.errors import SourceError
+    from tatara_build.frontend import parse
+
+    with pytest.raises(SourceError) as err:
+        check(parse(loop(65536, "(map-add arr 0 1)"), "t.tlisp"))
+    assert [d.notes for d in err.value.diagnostics] == [
+        ["the verifier walks every iteration of a bounded loop: run fewer iterations or do less per iteration"],
+        ["look maps up and parse headers before the loop, or run fewer iterations"]]
