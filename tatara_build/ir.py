@@ -373,17 +373,6 @@ class Make(Node):
     values: list[Expr] = []
 
 
-class SetField(Node):
-    """`(set-field! X :f V)`: X a map value bound by if-let on map-lookup
-    (`ref:struct:<n>`: writes through to the map), or a parsed header
-    (a packet write)."""
-
-    form: Literal["set-field!"] = "set-field!"
-    value: Expr
-    field: str
-    new: Expr
-
-
 class FieldAdd(Node):
     """`(field-add! X :f DELTA)`: an atomic add to an integer field of a map
     value bound by if-let on map-lookup (fields under 32 bits: a plain add)."""
