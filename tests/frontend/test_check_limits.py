@@ -156,3 +156,13 @@ def test_after_a_map_op_the_stack_is_back_to_what_it_was_not_to_the_op_alone():
     text = program(lets(63, f"(begin {get_op} (let ((y (u64 1))) (let ((z (u64 2))) (return :xdp-pass))))"))
     ((message, line, col),) = stack_errors(text)
     assert "reaches 520 bytes" in message and (line, col) == position(text, "(let ((z")
+
+
+def test_a_struct_value_takes_its_c_size_rounded_up_to_8_byte_slots():
+    """63 u64 slots (504 bytes) and a 12-byte struct: 16 bytes more, 520 in all; an 8-byte
+    struct fills the stack to exactly 512."""
+    head = "(defbpf-struct twelve (a u32) (b u8) (c u32))\n(defbpf-struct eight (a u32) (b u32))\n"
+    over = head + program(lets(63, "(let ((x (make twelve :a 1))) (return :xdp-pass))"))
+    assert [m for m, *_ in stack_errors(over)] == [
+        "estimated stack use of `p` reaches 520 bytes here, over the BPF limit of 512"]
+    assert problems(head + program(lets(63, "(let ((x (make eight :a 1))) (return :xdp-pass))"))) == []
