@@ -267,14 +267,21 @@ def verdict_matrix(matrix: Matrix) -> None:
     for name, v in matrix.items():
         problems += [f"kernel {name}: {p}" for p in _problems(v)]
     if problems:
-        raise RejectedError("verification failed:\n  " + "\n  ".join(problems))
+        raise RejectedError(f"{_headline(matrix.values())}:\n  " + "\n  ".join(problems))
 
 
 def verdict(v: Verification) -> None:
     """Raise RejectedError (exit 4) naming what failed, if anything did."""
     if v.passed:
         return
-    raise RejectedError("verification failed:\n  " + "\n  ".join(_problems(v)))
+    raise RejectedError(f"{_headline([v])}:\n  " + "\n  ".join(_problems(v)))
+
+
+def _headline(runs) -> str:
+    """"verification failed" only when the verifier (or loading) did; a run
+    whose objects all loaded failed its tests."""
+    loaded = all(o.loaded and all(p.verdict == "accepted" for p in o.programs) for v in runs for o in v.objects)
+    return "tests failed" if loaded else "verification failed"
 
 
 def _problems(v: Verification) -> list[str]:

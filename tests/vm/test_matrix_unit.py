@@ -97,3 +97,12 @@ def test_manifest_verification_is_keyed_by_kernel_and_keeps_other_kernels_of_the
     report.merge_into_manifest(manifest, {"7.2": other})
     assert list(json.loads(manifest.read_text())["verification"]) == ["7.2"]
     assert [p.name for p in tmp_path.iterdir()] == ["manifest.json"]
+
+
+def test_the_headline_says_verification_failed_only_when_the_verifier_or_loading_did():
+    with pytest.raises(RejectedError) as err:
+        report.verdict_matrix({"6.1": _v("6.1", 5), "7.2": _v("7.2", 5, case_ok=False)})
+    assert str(err.value).startswith("tests failed:\n  kernel 7.2: t/syn: expected xdp-drop, got 2")
+    with pytest.raises(RejectedError) as err:
+        report.verdict_matrix({"5.10": _v("5.10", 5, loaded=False), "7.2": _v("7.2", 5, case_ok=False)})
+    assert str(err.value).startswith("verification failed:\n")
