@@ -166,3 +166,24 @@ def test_a_struct_value_takes_its_c_size_rounded_up_to_8_byte_slots():
     assert [m for m, *_ in stack_errors(over)] == [
         "estimated stack use of `p` reaches 520 bytes here, over the BPF limit of 512"]
     assert problems(head + program(lets(63, "(let ((x (make eight :a 1))) (return :xdp-pass))"))) == []
+
+
+LPM_MAPS = ("(defbpf-map six :kind :lpm-trie :key-size 16 :value u32 :max-entries 4)\n"
+            "(defbpf-map four :kind :lpm-trie :key u32 :value u32 :max-entries 4)\n")
+
+
+def with_lpm_maps(body: str, head: str = "") -> str:
+    return head + LPM_MAPS + program(body).replace("(counts arr events)", "(counts arr events four six)")
+
+
+def test_a_64_byte_struct_and_lpm_keys_take_their_own_slots_past_504_bytes():
+    """After 63 u64 slots: a 64-byte struct takes 64 more (568); an IPv6 lpm key (a 4-byte
+    prefix length and 16 address bytes) 24 (528); an IPv4 one 8, which fits exactly."""
+    big = with_lpm_maps(lets(63, "(let ((x (make big))) (return :xdp-pass))"), "(defbpf-struct big (a (array u64 8)))\n")
+    v6 = with_lpm_maps(lets(63, "(if (> (map-get six (lpm-key 64 (u64 1) (u64 2))) 0) (return :xdp-drop)) "
+                                "(return :xdp-pass)"))
+    v4 = with_lpm_maps(lets(63, "(if (> (map-get four (lpm-key 24 (u32 1))) 0) (return :xdp-drop)) (return :xdp-pass)"))
+    over = "estimated stack use of `p` reaches {} bytes here, over the BPF limit of 512"
+    assert [m for m, *_ in stack_errors(big)] == [over.format(568)]
+    assert [m for m, *_ in stack_errors(v6)] == [over.format(528)]
+    assert problems(v4) == []
