@@ -187,3 +187,8 @@ def test_a_64_byte_struct_and_lpm_keys_take_their_own_slots_past_504_bytes():
     assert [m for m, *_ in stack_errors(big)] == [over.format(568)]
     assert [m for m, *_ in stack_errors(v6)] == [over.format(528)]
     assert problems(v4) == []
+
+
+def test_a_map_value_pointer_takes_one_8_byte_slot():
+    text = program(lets(63, "(if-let (v (map-lookup counts (u32 1))) (return :xdp-drop)) (return :xdp-pass)"))
+    assert problems(text) == []  # 504 + 8: exactly 512
