@@ -206,13 +206,19 @@ def perf_records(out: str) -> list[bytes]:
 
 
 def _wait_installed(path: Path, proc, timeout: float = 10.0) -> None:
-    """Until the map holds a perf event (bpftool has opened them)."""
+    """Until the map holds a perf event for every online CPU: bpftool opens
+    them one CPU after another, and a record sent on a CPU whose slot is
+    still empty is lost (seen on 2 CPUs under load)."""
+    import os
     import time
 
+    info = json.loads(subprocess.run(["bpftool", "-j", "map", "show", "pinned", str(path)],
+                                     capture_output=True, text=True, check=True).stdout)
+    wanted = min(os.cpu_count() or 1, info["max_entries"])
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         done = subprocess.run(["bpftool", "-j", "map", "dump", "pinned", str(path)], capture_output=True, text=True)
-        if done.returncode == 0 and json.loads(done.stdout or "[]"):
+        if done.returncode == 0 and len(json.loads(done.stdout or "[]")) >= wanted:
             return
         assert proc.poll() is None, proc.stderr.read()
         time.sleep(0.05)
