@@ -38,7 +38,6 @@ def check_tests(module: ir.Module, programs: dict[str, ir.ProgramDecl], maps: di
                 out.append(Diagnostic(f"duplicate test case name `{case.name}`", case.span))
             seen.add(case.name)
             out += check_expect(case, kind)
-            frame_l3_packets(case, kind)
             for layer in case.layers + (case.expect_layers or []):
                 out += check_layer(layer)
             out += check_packet_hex(case)
@@ -60,29 +59,14 @@ def check_trigger(test: ir.TestDecl, program: ir.ProgramDecl) -> list[Diagnostic
     return []
 
 
-def frame_l3_packets(case: ir.TestCase, kind: tables.ProgramKind) -> None:
-    """Kinds whose packet starts at L3 (cgroup-skb, socket-filter) are still
-    test-run on Ethernet frames: the kernel strips the header before the
-    program runs. A packet written from its IP layer on gets a default one,
-    or the kernel would take its first 14 bytes for the frame header."""
-    if kind.packet != "l3":
-        return
-    for layers in (case.layers, case.expect_layers):
-        if layers and layers[0].kind in tables.headers_with("l3"):
-            layers.insert(0, ir.Layer(kind="eth", span=layers[0].span))
-
-
 def check_expect(case: ir.TestCase, kind: tables.ProgramKind) -> list[Diagnostic]:
-    """`:expect` names an action of the kind, or gives its number, which is
-    replaced by the action's name (`:expect 1` on cgroup-skb is `:allow`)."""
+    """`:expect` names an action of the kind (a number the frontend could
+    not name, frontend/sugar.py, is none of its actions' values)."""
     span = case.expect_span or case.span
     if isinstance(case.expect, int):
-        named = [a.name for a in kind.actions.values() if a.value & 0xFFFFFFFF == case.expect & 0xFFFFFFFF]
-        if not named:
-            known = " ".join(f":{a.name} ({a.value})" for a in kind.actions.values())
-            return [Diagnostic(f"{case.expect} is not the value of a {kind.name} action", span, [f"known: {known}"])]
-        case.expect = named[0]
-    elif case.expect not in kind.actions:
+        known = " ".join(f":{a.name} ({a.value})" for a in kind.actions.values())
+        return [Diagnostic(f"{case.expect} is not the value of a {kind.name} action", span, [f"known: {known}"])]
+    if case.expect not in kind.actions:
         known = " ".join(f":{a}" for a in kind.actions)
         return [Diagnostic(f"`:{case.expect}` is not a {kind.name} action", span,
                            [*suggestion(case.expect, kind.actions), f"known: {known}"])]

@@ -17,6 +17,7 @@ from ..errors import Diagnostic, SourceError
 from .body import HANDLERS, declared_funcs, expr
 from .names import ident_problem
 from .reader import Boolean, Datum, Integer, Keyword, SList, String, Symbol
+from .sugar import resolve_tests
 from .shapes import FormError, arity, describe, integer, keyword, name, name_list, options, string, suggest
 
 # Strings that end up inside generated code (SEC("…"), #[lsm(hook = "…")],
@@ -58,6 +59,7 @@ def to_module(data: list[Datum], file: str, source_sha256: str) -> ir.Module:
                 errors.append(err.diagnostic)
     if errors:
         raise SourceError(errors)
+    resolve_tests(module)
     return module
 
 
