@@ -24,7 +24,6 @@ and silently drop `--btf`.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -39,6 +38,7 @@ from typing import Iterator
 from ..errors import Diagnostic, ToolchainError
 from .run import failure, run
 from .toolchain import TARGET, Llvm, Rust
+from ..filelock import held
 
 # Map names the build's own directories get inside the object's debug info.
 REMAP_CRATE, REMAP_VENDOR, REMAP_CARGO_HOME, REMAP_TARGET = ".", "/vendor", "/cargo", "/target"
@@ -79,13 +79,8 @@ def locked(directory: Path) -> Iterator[Path]:
     """DIRECTORY, created, held under an exclusive fcntl lock on its `lock`
     file until the block ends (another build waits; the kernel drops the lock
     when a build dies, so a crash never leaves it stuck)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    with open(directory / "lock", "a+") as handle:
-        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
-        try:
-            yield directory
-        finally:
-            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+    with held(directory / "lock"):
+        yield directory
 
 
 def bpf_target_arch() -> str:

@@ -6,7 +6,6 @@ than the bzImage, so it is extracted when the payload format allows."""
 
 from __future__ import annotations
 
-import fcntl
 import gzip
 import hashlib
 import io
@@ -26,6 +25,7 @@ from typing import Iterator
 
 from ..compile.run import run_bytes
 from ..errors import ToolchainError, UsageError
+from ..filelock import held
 
 
 PINS_FILE = Path(__file__).with_name("kernel_pins.json")
@@ -266,13 +266,8 @@ def _extract_into(vmlinuz: Path, vmlinux: Path, expected: str) -> None:
 @contextmanager
 def _suite_lock(suite_home: Path):
     """One apt-get per suite directory at a time (parallel tests and VMs)."""
-    suite_home.mkdir(parents=True, exist_ok=True)
-    with open(suite_home / "lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with held(suite_home / "lock"):
+        yield
 
 
 def fetch_deb(pin_suite: str, package: str, version: str, into: Path) -> Path:

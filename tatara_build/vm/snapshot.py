@@ -19,7 +19,6 @@ leaves the run to a cold boot."""
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import json
 import os
@@ -35,6 +34,7 @@ from . import initramfs, qemu
 from .guest import JOB_FW_CFG, READY, SNAPSHOT
 from ..errors import VmError
 from .kernels import Kernel, cache_dir, opened_image, sha256_file
+from ..filelock import held
 
 SAVE_SECONDS = 120.0  # a cold boot under a loaded TCG host, and the migration
 QMP_SECONDS = 60.0
@@ -148,13 +148,8 @@ def _remove(snap_key: str) -> None:
 
 @contextmanager
 def _lock(snap_key: str) -> Iterator[None]:
-    _home().mkdir(parents=True, exist_ok=True)
-    with open(_home() / f".{snap_key}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+    with held(_home() / f".{snap_key}.lock"):
+        yield
 
 
 def _save(snap_key: str, image: Path, image_fd: int, base: Path) -> bool:
