@@ -69,13 +69,8 @@ class Int(Type):
     def _spell(self) -> str:
         return f"{'i' if self.signed else 'u'}{self.bits}"
 
-    @property
-    def min(self) -> int:
-        return -(1 << (self.bits - 1)) if self.signed else 0
-
-    @property
-    def max(self) -> int:
-        return (1 << (self.bits - 1)) - 1 if self.signed else (1 << self.bits) - 1
+    min = tables.IntInfo.min  # the range is the table's, not a second copy
+    max = tables.IntInfo.max
 
     def fits(self, value: int) -> bool:
         return self.min <= value <= self.max
