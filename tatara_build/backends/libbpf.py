@@ -112,6 +112,12 @@ TO_NETWORK = {1: "", 2: "bpf_htons", 4: "bpf_htonl", 8: "bpf_cpu_to_be64"}
 # LLVM, so it cannot recompute it after the bounds check. LLVM's BTF writer
 # skips an empty asm string (no line-info record of its own).
 PIN = 'asm volatile("" : "+r"({}));'
+# The packet pointers come from 32-bit context fields, so clang (-mcpu=v3,
+# alu32) knows their upper half is zero and may copy them with 32-bit moves,
+# after which the verifier sees a scalar, not a packet pointer ("R2 invalid
+# mem access 'scalar'": found by the generated-program test, seed 1). Pinned,
+# they are opaque 64-bit values, copied whole.
+PACKET_PINS = 'asm volatile("" : "+r"(__data), "+r"(__data_end));'
 
 
 def ctype(t: Type | str) -> str:
@@ -514,10 +520,10 @@ class CGenerator(Generator):
             out += [f"{INDENT}if ((void *)(long)ctx->data + {pull} > (void *)(long)ctx->data_end)",
                     f"{INDENT * 2}bpf_skb_pull_data(ctx, ctx->len < {pull} ? ctx->len : {pull});"]
         return out + [f"{INDENT}void *__data = (void *)(long)ctx->data;",
-                      f"{INDENT}void *__data_end = (void *)(long)ctx->data_end;"]
+                      f"{INDENT}void *__data_end = (void *)(long)ctx->data_end;", f"{INDENT}{PACKET_PINS}"]
 
     def lines_reload_packet(self, locator: str | None) -> str:
-        out = "__data = (void *)(long)ctx->data;\n__data_end = (void *)(long)ctx->data_end;"
+        out = f"__data = (void *)(long)ctx->data;\n__data_end = (void *)(long)ctx->data_end;\n{PACKET_PINS}"
         return out + (f"\n__l3p = {locator}({self.l2_args()}, &__l3proto);" if locator else "")
 
     def line_locate_l3(self, locator: str) -> str:

@@ -520,6 +520,7 @@ int ingress(struct xdp_md *ctx)
 {
     void *__data = (void *)(long)ctx->data;
     void *__data_end = (void *)(long)ctx->data_end;
+    asm volatile("" : "+r"(__data), "+r"(__data_end));
     __u16 __l3proto = 0; /* conntrack.tlisp:41:3 */
     void *__l3p = __l3(__data, __data_end, &__l3proto);
     {
@@ -563,6 +564,7 @@ int egress(struct __sk_buff *ctx)
         bpf_skb_pull_data(ctx, ctx->len < 2089 ? ctx->len : 2089);
     void *__data = (void *)(long)ctx->data;
     void *__data_end = (void *)(long)ctx->data_end;
+    asm volatile("" : "+r"(__data), "+r"(__data_end));
     __u16 __l3proto = 0; /* conntrack.tlisp:54:3 */
     void *__l3p = __l3(__data, __data_end, &__l3proto);
     {

@@ -133,6 +133,7 @@ int limit_in(struct xdp_md *ctx)
 {
     void *__data = (void *)(long)ctx->data;
     void *__data_end = (void *)(long)ctx->data_end;
+    asm volatile("" : "+r"(__data), "+r"(__data_end));
     __u16 __l3proto = 0; /* const-rate-limit.tlisp:35:3 */
     void *__l3p = __l3(__data, __data_end, &__l3proto);
     {
@@ -153,6 +154,7 @@ int limit_out(struct __sk_buff *ctx)
         bpf_skb_pull_data(ctx, ctx->len < 82 ? ctx->len : 82);
     void *__data = (void *)(long)ctx->data;
     void *__data_end = (void *)(long)ctx->data_end;
+    asm volatile("" : "+r"(__data), "+r"(__data_end));
     __u16 __l3proto = 0; /* const-rate-limit.tlisp:41:3 */
     void *__l3p = __l3(__data, __data_end, &__l3proto);
     {

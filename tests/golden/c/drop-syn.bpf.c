@@ -240,6 +240,7 @@ int drop_syn(struct xdp_md *ctx)
 {
     void *__data = (void *)(long)ctx->data;
     void *__data_end = (void *)(long)ctx->data_end;
+    asm volatile("" : "+r"(__data), "+r"(__data_end));
     __u16 __l3proto = 0; /* drop-syn.tlisp:29:3 */
     void *__l3p = __l3(__data, __data_end, &__l3proto);
     {

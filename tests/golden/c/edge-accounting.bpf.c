@@ -477,6 +477,7 @@ int edge_in(struct xdp_md *ctx)
 {
     void *__data = (void *)(long)ctx->data;
     void *__data_end = (void *)(long)ctx->data_end;
+    asm volatile("" : "+r"(__data), "+r"(__data_end));
     __add_totals(0U, 1ULL); /* edge-accounting.tlisp:20:3 */
     __u16 __l3proto = 0; /* edge-accounting.tlisp:21:3 */
     void *__l3p = __l3(__data, __data_end, &__l3proto);
@@ -508,6 +509,7 @@ int edge_out(struct __sk_buff *ctx)
         bpf_skb_pull_data(ctx, ctx->len < 2089 ? ctx->len : 2089);
     void *__data = (void *)(long)ctx->data;
     void *__data_end = (void *)(long)ctx->data_end;
+    asm volatile("" : "+r"(__data), "+r"(__data_end));
     __add_totals(1U, 1ULL); /* edge-accounting.tlisp:29:3 */
     __u16 __l3proto = 0; /* edge-accounting.tlisp:30:3 */
     void *__l3p = __l3(__data, __data_end, &__l3proto);

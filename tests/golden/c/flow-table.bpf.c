@@ -470,6 +470,7 @@ int flow_table(struct xdp_md *ctx)
 {
     void *__data = (void *)(long)ctx->data;
     void *__data_end = (void *)(long)ctx->data_end;
+    asm volatile("" : "+r"(__data), "+r"(__data_end));
     {
         __u32 len = ((__u32)({ long __e = (long)ctx->data_end, __s = (long)ctx->data; asm volatile("" : "+r"(__e), "+r"(__s)); (__u32)(__e - __s); })); /* flow-table.tlisp:24:3 */
         __u16 __l3proto = 0; /* flow-table.tlisp:25:5 */

@@ -85,6 +85,7 @@ int trim(struct xdp_md *ctx)
 {
     void *__data = (void *)(long)ctx->data;
     void *__data_end = (void *)(long)ctx->data_end;
+    asm volatile("" : "+r"(__data), "+r"(__data_end));
     {
         __u32 before = ((__u32)({ long __e = (long)ctx->data_end, __s = (long)ctx->data; asm volatile("" : "+r"(__e), "+r"(__s)); (__u32)(__e - __s); })); /* helper-forms.tlisp:9:3 */
         __u16 __l3proto = 0; /* helper-forms.tlisp:10:5 */

@@ -247,6 +247,7 @@ int kind_tc(struct __sk_buff *ctx)
         bpf_skb_pull_data(ctx, ctx->len < 2089 ? ctx->len : 2089);
     void *__data = (void *)(long)ctx->data;
     void *__data_end = (void *)(long)ctx->data_end;
+    asm volatile("" : "+r"(__data), "+r"(__data_end));
     {
         __u32 mark = ((__u32)ctx->mark); /* kind-tc.tlisp:5:3 */
         __set_marks(0U, (__u32)ctx->len); /* kind-tc.tlisp:6:5 */

@@ -419,6 +419,7 @@ int port_counter(struct __sk_buff *ctx)
         bpf_skb_pull_data(ctx, ctx->len < 2089 ? ctx->len : 2089);
     void *__data = (void *)(long)ctx->data;
     void *__data_end = (void *)(long)ctx->data_end;
+    asm volatile("" : "+r"(__data), "+r"(__data_end));
     __u16 __l3proto = 0; /* port-counter.tlisp:19:3 */
     void *__l3p = __l3(__data, __data_end, &__l3proto);
     {

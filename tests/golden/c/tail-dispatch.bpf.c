@@ -106,6 +106,7 @@ int dispatch(struct xdp_md *ctx)
 {
     void *__data = (void *)(long)ctx->data;
     void *__data_end = (void *)(long)ctx->data_end;
+    asm volatile("" : "+r"(__data), "+r"(__data_end));
     __u16 __l3proto = 0; /* tail-dispatch.tlisp:20:3 */
     void *__l3p = __l3(__data, __data_end, &__l3proto);
     {
@@ -132,6 +133,7 @@ int handle_ipv4(struct xdp_md *ctx)
 {
     void *__data = (void *)(long)ctx->data;
     void *__data_end = (void *)(long)ctx->data_end;
+    asm volatile("" : "+r"(__data), "+r"(__data_end));
     __add_seen(0U, 1ULL); /* tail-dispatch.tlisp:29:3 */
     __u16 __l3proto = 0; /* tail-dispatch.tlisp:30:3 */
     void *__l3p = __l3(__data, __data_end, &__l3proto);
@@ -154,6 +156,7 @@ int handle_ipv6(struct xdp_md *ctx)
 {
     void *__data = (void *)(long)ctx->data;
     void *__data_end = (void *)(long)ctx->data_end;
+    asm volatile("" : "+r"(__data), "+r"(__data_end));
     __add_seen(1U, 1ULL); /* tail-dispatch.tlisp:35:3 */
     __u16 __l3proto = 0; /* tail-dispatch.tlisp:36:3 */
     void *__l3p = __l3(__data, __data_end, &__l3proto);
