@@ -204,8 +204,6 @@ class FunctionChecker:
                 raise Problem(f"({e.form} …) needs a program (its context or kind); defbpf-func `{self.fn.name}` "
                               "has none: do it in the program and pass the values as arguments", e.span)
             t = RULES[type(e)](self, e, env, expected)
-            if type(t) is str:  # a spelling from a table or an IR declaration
-                t = parse(t)
             if t != expected and isinstance(e, ir.Var) and type(t) is Ref and expected == t.target:
                 t = expected  # a map value where a struct value is needed: a copy of it
             if isinstance(e, ir.HeaderField) and type(t) is Array and t != expected:
