@@ -17,6 +17,7 @@ HANDLED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _GROUPS: set[int] = set()
 _LOCK = threading.Lock()
 _STOPPING = threading.Event()
+_SIGNUM = [signal.SIGTERM]  # the signal that set _STOPPING
 
 
 class Interrupted(BaseException):
@@ -29,6 +30,17 @@ class Interrupted(BaseException):
     @property
     def exit_code(self) -> int:
         return 128 + self.signum
+
+
+def check() -> None:
+    """Raise Interrupted if a signal arrived. The handler raises at once, but
+    Python drops an exception raised inside some callbacks (an at-fork handler
+    that a subprocess start runs, a __del__): the run would go on and exit 0.
+    Called where a tool finishes, so such a signal still stops the run there.
+    Only in the main thread, where the handler runs: worker threads see their
+    tools killed and unwind on their own."""
+    if _STOPPING.is_set() and threading.current_thread() is threading.main_thread():
+        raise Interrupted(_SIGNUM[0])
 
 
 def stopping() -> bool:
@@ -78,6 +90,7 @@ def _raise(signum: int, _frame) -> None:
     # not cut short the cleanup that kills the children and removes temps.
     for other in HANDLED:
         signal.signal(other, signal.SIG_IGN)
+    _SIGNUM[0] = signum
     _STOPPING.set()
     _kill_all()
     raise Interrupted(signum)

@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from .. import interrupts
 from ..errors import Diagnostic, ToolchainError
 
 STDERR_TAIL_LINES = 25
@@ -68,12 +69,16 @@ def run(
             _ok_code=list(range(256)), _timeout=timeout, _decode_errors="replace",
             _bg=True, _bg_exc=False, _new_group=True,
         )
+        interrupts.track(proc.pid)  # the handler kills the group even if its exception is lost
         try:
             proc.wait()
+            interrupts.check()
         except BaseException:
             # Interrupted (SIGTERM, Ctrl-C): take the whole tool tree down with us.
             _kill_group(proc)
             raise
+        finally:
+            interrupts.untrack(proc.pid)
         code, out, err = proc.exit_code, proc.stdout, proc.stderr
     except sh.CommandNotFound:
         raise ToolchainError(Diagnostic(f"{stage}: program not found: {args[0]}", notes=[f"command: {shlex.join(args)}"]))
@@ -103,8 +108,6 @@ def run_bytes(
     always does; a signal kills the whole group (interrupts.py)."""
     import subprocess
 
-    from .. import interrupts
-
     args = [str(a) for a in argv]
     started = time.monotonic()
     try:
@@ -122,6 +125,7 @@ def run_bytes(
                                         notes=[f"command: {shlex.join(args)}"])) from None
     finally:
         interrupts.end(proc)
+    interrupts.check()
     ran = Ran(stage, args, time.monotonic() - started, proc.returncode, _text(out) if decode else "", _text(err), out)
     LOG.runs.append(replace(ran, data=b""))  # the log keeps the record, not a kernel's bytes
     if check and ran.exit_code != 0:
